@@ -1,0 +1,181 @@
+//! Collectors: one module per kernel source. Each turns one source into typed raw cumulative
+//! counters and knows nothing about rules or rendering. Every reader takes a [`Root`] and
+//! reports its outcome as a [`Source`]: the data, or why it is unsupported, or the error.
+//!
+//! Parsers take text and never panic: lines they cannot parse become [`Warning`]s and the
+//! rest of the file is still used.
+
+pub mod conntrack;
+pub mod ethtool;
+pub mod host;
+pub mod interfaces;
+pub mod interrupts;
+pub mod netdev;
+pub mod snmp;
+pub mod sockets;
+pub mod sockstat;
+pub mod softirqs;
+pub mod softnet;
+pub mod sysctl;
+
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::path::Path;
+
+#[allow(unused_imports)]
+pub use crate::root::{FileBuf, Root};
+
+/// The outcome of reading one source. Serialises as the data itself when it was read, or as
+/// `{"unsupported": "reason"}` / `{"error": "reason"}`, so a missing source is never silently
+/// absent from a capture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Source<T> {
+    /// This kernel, driver or machine does not provide the source (a normal answer).
+    Unsupported {
+        /// Human reason, e.g. "ethtool ring parameters not supported by driver virtio_net".
+        unsupported: String,
+    },
+    /// The source exists but could not be read or parsed.
+    Error {
+        /// Human reason with the path.
+        error: String,
+    },
+    /// The data.
+    Ok(T),
+}
+
+impl<T> Source<T> {
+    /// The data, if it was read.
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            Source::Ok(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A short status for tables: `ok`, `unsupported: …` or `error: …`.
+    pub fn status(&self) -> String {
+        match self {
+            Source::Ok(_) => "ok".to_string(),
+            Source::Unsupported { unsupported } => format!("unsupported: {unsupported}"),
+            Source::Error { error } => format!("error: {error}"),
+        }
+    }
+
+    /// Mark as unsupported.
+    pub fn unsupported(reason: impl Into<String>) -> Self {
+        Source::Unsupported {
+            unsupported: reason.into(),
+        }
+    }
+
+    /// Mark as failed.
+    pub fn error(reason: impl Into<String>) -> Self {
+        Source::Error {
+            error: reason.into(),
+        }
+    }
+
+    /// Classify an I/O error on `path`: a missing file means the kernel does not provide the
+    /// source; anything else is an error with the path and a hint.
+    pub fn from_io(path: &Path, err: &io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::NotFound => Source::unsupported(format!(
+                "{} does not exist (not provided by this kernel or not mounted)",
+                path.display()
+            )),
+            io::ErrorKind::PermissionDenied => Source::error(format!(
+                "{}: permission denied; run as root to read it",
+                path.display()
+            )),
+            _ => Source::error(format!("{}: {err}", path.display())),
+        }
+    }
+
+    /// Map the data.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Source<U> {
+        match self {
+            Source::Ok(v) => Source::Ok(f(v)),
+            Source::Unsupported { unsupported } => Source::Unsupported { unsupported },
+            Source::Error { error } => Source::Error { error },
+        }
+    }
+}
+
+impl<T> From<crate::Result<T>> for Source<T> {
+    fn from(r: crate::Result<T>) -> Self {
+        match r {
+            Ok(v) => Source::Ok(v),
+            Err(e) => Source::error(e.to_string()),
+        }
+    }
+}
+
+/// A problem with part of a source that did not stop the rest of it from being read
+/// (a malformed line, an unexpected column count).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// The source, e.g. `softnet` or `/proc/net/dev`.
+    pub source: String,
+    /// 1-based line number in the source file, when the problem is tied to a line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// What was wrong and what was done about it.
+    pub message: String,
+}
+
+/// Collects warnings during one snapshot.
+#[derive(Debug, Default, Clone)]
+pub struct Warnings(pub Vec<Warning>);
+
+impl Warnings {
+    /// Record a warning.
+    pub fn push(&mut self, source: &str, line: Option<usize>, message: impl Into<String>) {
+        self.0.push(Warning {
+            source: source.to_string(),
+            line,
+            message: message.into(),
+        });
+    }
+}
+
+/// Read `path` with `buf` and parse it with `parse`; map I/O errors through
+/// [`Source::from_io`]. The common shape of every text-file collector.
+pub fn read_with<T>(
+    buf: &mut FileBuf,
+    path: &Path,
+    warnings: &mut Warnings,
+    parse: impl FnOnce(&str, &mut Warnings) -> crate::Result<T>,
+) -> Source<T> {
+    match buf.read(path) {
+        Ok(text) => match parse(text, warnings) {
+            Ok(v) => Source::Ok(v),
+            Err(e) => Source::error(format!("{}: {e}", path.display())),
+        },
+        Err(e) => Source::from_io(path, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn source_round_trips_and_map_named_unsupported_is_not_data() {
+        let s: Source<BTreeMap<String, String>> = Source::unsupported("nope");
+        let j = serde_json::to_string(&s).unwrap();
+        assert_eq!(j, r#"{"unsupported":"nope"}"#);
+        let back: Source<BTreeMap<String, String>> = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, s);
+        let mut m = BTreeMap::new();
+        m.insert("net.core.somaxconn".to_string(), "4096".to_string());
+        let ok = Source::Ok(m);
+        let j = serde_json::to_string(&ok).unwrap();
+        let back: Source<BTreeMap<String, String>> = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, ok);
+        let e: Source<Vec<u32>> = serde_json::from_str(r#"{"error":"x"}"#).unwrap();
+        assert_eq!(e, Source::error("x"));
+    }
+}

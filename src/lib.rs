@@ -1,0 +1,12 @@
+//! nettune: find out why a Linux host drops or delays packets, and fix it safely.
+//!
+//! Layers (data flows one way): [`collect`] (one module per kernel source) →
+//! [`snapshot`] (raw counters of every source at one instant) → [`window`] (two snapshots,
+//! rates derived at read time) → diagnose → tune; renderers only render.
+
+pub mod collect;
+pub mod error;
+pub mod root;
+
+pub use error::{Error, Result};
+pub use root::Root;
