@@ -4,9 +4,13 @@
 //! [`snapshot`] (raw counters of every source at one instant) → [`window`] (two snapshots,
 //! rates derived at read time) → diagnose → tune; renderers only render.
 
+pub mod cli;
 pub mod collect;
 pub mod error;
+pub mod netns;
 pub mod root;
 
 pub use error::{Error, Result};
 pub use root::Root;
+pub mod snapshot;
+pub mod window;

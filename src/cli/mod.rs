@@ -1,0 +1,141 @@
+//! Command-line interface: argument structs and dispatch, one module per subcommand.
+//! Everything here is thin; the work happens in the library layers.
+
+pub mod common;
+pub mod snapshot;
+
+use crate::Root;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Exit codes (the monitoring-plugins convention).
+pub mod exit {
+    /// Nothing at warning or above.
+    pub const OK: u8 = 0;
+    /// Warnings.
+    pub const WARNING: u8 = 1;
+    /// Critical findings.
+    pub const CRITICAL: u8 = 2;
+    /// nettune itself failed: bad input, missing permission, unsupported kernel.
+    pub const FAILURE: u8 = 3;
+}
+
+/// nettune: why does this Linux host drop or delay packets, and what fixes it.
+#[derive(Debug, Parser)]
+#[command(name = "nettune", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Read procfs from here.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/proc")]
+    pub proc_root: PathBuf,
+    /// Read sysfs from here.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/sys")]
+    pub sys_root: PathBuf,
+    /// Read per-namespace counters and sysctls inside this network namespace
+    /// (a name under /run/netns or a path such as /proc/PID/ns/net).
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    pub netns: Option<String>,
+    /// Machine-readable JSON on stdout; logs go to stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Colour output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// More logging (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less logging.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl GlobalArgs {
+    /// The root the readers use.
+    pub fn root(&self) -> Root {
+        Root::new(&self.proc_root, &self.sys_root)
+    }
+
+    /// Whether to colour output written to a stream that `is_terminal` describes.
+    pub fn use_color(&self, is_terminal: bool) -> bool {
+        match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Save a capture (host facts + two snapshots) to JSON for offline analysis.
+    Snapshot(snapshot::SnapshotArgs),
+}
+
+/// Run the parsed command line; returns the exit code.
+pub fn run(cli: &Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::Snapshot(args) => snapshot::run(&cli.global, args),
+    }
+}
+
+/// Parse a duration such as `500ms`, `5s`, `2m`, `1h` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 500ms, 5s, 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration {text:?}: unit must be ms, s, m or h"
+            ))
+        }
+    };
+    if !seconds.is_finite() || seconds < 0.0 || seconds > 7.0 * 86400.0 {
+        return Err(format!("invalid duration {text:?}: out of range"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("1e9h").is_err());
+    }
+}

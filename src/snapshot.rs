@@ -1,0 +1,370 @@
+//! A [`Snapshot`] holds the raw cumulative counters of every source at one instant; a
+//! [`Capture`] is host facts plus one or more snapshots, saved as `nettune.capture/v1` JSON.
+
+use crate::collect::{
+    self, conntrack::Conntrack, ethtool::EthtoolAll, host::HostFacts, interfaces::Interfaces,
+    interrupts::Interrupts, netdev::NetDev, snmp::NetStat, sockets::Sockets, sockstat::SockStat,
+    softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::Sysctls, FileBuf, Source,
+    Warning, Warnings,
+};
+use crate::{Error, Result, Root};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// Schema tag of a saved capture.
+pub const CAPTURE_SCHEMA: &str = "nettune.capture/v1";
+
+/// Raw counters of every source at one instant. Nothing here is a rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// CLOCK_MONOTONIC time when collection started, nanoseconds.
+    pub taken_at_ns: u64,
+    /// Wall-clock time when collection started, seconds since the Unix epoch.
+    #[serde(default)]
+    pub unix_time: f64,
+    pub softnet: Source<Vec<SoftnetCpu>>,
+    pub netdev: Source<NetDev>,
+    pub netstat: Source<NetStat>,
+    pub sockstat: Source<SockStat>,
+    pub softirqs: Source<SoftIrqs>,
+    /// Per-CPU times from /proc/stat (USER_HZ ticks).
+    pub cpu_times: Source<Vec<CpuTimes>>,
+    pub interrupts: Source<Interrupts>,
+    pub sysctl: Source<Sysctls>,
+    pub conntrack: Source<Conntrack>,
+    pub interfaces: Source<Interfaces>,
+    pub ethtool: Source<EthtoolAll>,
+    pub sockets: Source<Sockets>,
+    /// What was wrong with parts of sources that were otherwise read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+    /// Time spent collecting each source, seconds.
+    #[serde(default)]
+    pub collect_seconds: BTreeMap<String, f64>,
+}
+
+/// Host facts plus snapshots, the `nettune.capture/v1` file format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capture {
+    /// Always [`CAPTURE_SCHEMA`].
+    pub schema: String,
+    pub host: HostFacts,
+    /// Network namespace the per-namespace sources were read in, if not the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+    /// Oldest first.
+    pub snapshots: Vec<Snapshot>,
+}
+
+impl Capture {
+    /// Load and validate a capture file: schema, at least one snapshot, time order.
+    pub fn load(path: &Path) -> Result<Capture> {
+        let bad = |what: String| Error::Capture {
+            path: path.to_path_buf(),
+            what,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("not JSON ({e})")))?;
+        match value.get("schema").and_then(|s| s.as_str()) {
+            Some(CAPTURE_SCHEMA) => {}
+            Some(other) => {
+                return Err(bad(format!(
+                    "schema is {other:?}, this nettune reads {CAPTURE_SCHEMA:?}"
+                )))
+            }
+            None => return Err(bad("no \"schema\" field; not a nettune capture".into())),
+        }
+        let capture: Capture =
+            serde_json::from_value(value).map_err(|e| bad(format!("corrupted ({e})")))?;
+        if capture.snapshots.is_empty() {
+            return Err(bad("contains no snapshot".into()));
+        }
+        if capture
+            .snapshots
+            .windows(2)
+            .any(|w| w[1].taken_at_ns <= w[0].taken_at_ns)
+        {
+            return Err(bad("snapshots are not in time order".into()));
+        }
+        Ok(capture)
+    }
+
+    /// Write the capture as pretty JSON, atomically (temp file + rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Capture {
+            path: path.to_path_buf(),
+            what: e.to_string(),
+        })?;
+        let tmp = path.with_extension("tmp~");
+        std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+
+    /// The two newest snapshots as a window, when there are two.
+    pub fn window(&self) -> Option<crate::window::Window<'_>> {
+        let n = self.snapshots.len();
+        if n < 2 {
+            return None;
+        }
+        crate::window::Window::new(&self.snapshots[n - 2], &self.snapshots[n - 1], &self.host)
+    }
+}
+
+/// What to collect besides the cheap text sources.
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    /// Query ethtool (netlink + ioctl) for every device.
+    pub ethtool: bool,
+    /// Dump sockets with sock_diag.
+    pub sockets: bool,
+    /// Map listening sockets to processes (walks /proc/*/fd; costly).
+    pub socket_processes: bool,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            ethtool: true,
+            sockets: true,
+            socket_processes: true,
+        }
+    }
+}
+
+/// Nanoseconds of CLOCK_MONOTONIC.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn unix_time() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A snapshot collector that keeps its buffer between snapshots.
+pub struct Collector {
+    root: Root,
+    options: CaptureOptions,
+    buf: FileBuf,
+    netns: Option<crate::netns::NetnsThread>,
+}
+
+/// Host-wide sources (the same in every network namespace).
+struct HostPart {
+    softnet: Source<Vec<SoftnetCpu>>,
+    softirqs: Source<SoftIrqs>,
+    cpu_times: Source<Vec<CpuTimes>>,
+    interrupts: Source<Interrupts>,
+}
+
+/// Per-network-namespace sources.
+struct NetnsPart {
+    netdev: Source<NetDev>,
+    netstat: Source<NetStat>,
+    sockstat: Source<SockStat>,
+    sysctl: Source<Sysctls>,
+    conntrack: Source<Conntrack>,
+    interfaces: Source<Interfaces>,
+    ethtool: Source<EthtoolAll>,
+    sockets: Source<Sockets>,
+}
+
+thread_local! {
+    static NS_BUF: std::cell::RefCell<FileBuf> = std::cell::RefCell::new(FileBuf::new());
+}
+
+impl NetnsPart {
+    fn failed(reason: &str) -> Self {
+        NetnsPart {
+            netdev: Source::error(reason),
+            netstat: Source::error(reason),
+            sockstat: Source::error(reason),
+            sysctl: Source::error(reason),
+            conntrack: Source::error(reason),
+            interfaces: Source::error(reason),
+            ethtool: Source::error(reason),
+            sockets: Source::error(reason),
+        }
+    }
+}
+
+fn timed<T>(times: &mut BTreeMap<String, f64>, name: &str, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let v = f();
+    times.insert(name.to_string(), start.elapsed().as_secs_f64());
+    v
+}
+
+impl Collector {
+    /// A collector reading from `root`.
+    pub fn new(root: Root, options: CaptureOptions) -> Self {
+        Collector {
+            root,
+            options,
+            buf: FileBuf::new(),
+            netns: None,
+        }
+    }
+
+    /// A collector that reads per-namespace sources inside the network namespace at `path`
+    /// (`/run/netns/NAME` or `/proc/PID/ns/net`) and host-wide sources from the host.
+    pub fn in_netns(root: Root, options: CaptureOptions, path: &Path) -> Result<Self> {
+        let thread = crate::netns::NetnsThread::spawn(path, &root)?;
+        let mut c = Collector::new(root, options);
+        c.netns = Some(thread);
+        Ok(c)
+    }
+
+    /// The root this collector reads.
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// Take one snapshot of every source.
+    pub fn snapshot(&mut self) -> Snapshot {
+        let taken_at_ns = monotonic_ns();
+        let unix = unix_time();
+        let mut warnings = Warnings::default();
+        let mut times = BTreeMap::new();
+        let Some(thread) = &self.netns else {
+            let host = host_part(&mut self.buf, &self.root, &mut warnings, &mut times);
+            let ns = netns_part(
+                &mut self.buf,
+                &self.root,
+                &self.options,
+                &mut warnings,
+                &mut times,
+            );
+            return assemble(taken_at_ns, unix, host, ns, warnings, times);
+        };
+        // The namespace thread reads its part while this thread reads the host-wide part.
+        let options = self.options.clone();
+        let pending = thread.submit(move |root| {
+            NS_BUF.with(|buf| {
+                let mut w = Warnings::default();
+                let mut t = BTreeMap::new();
+                let part = netns_part(&mut buf.borrow_mut(), root, &options, &mut w, &mut t);
+                (part, w, t)
+            })
+        });
+        let host = host_part(&mut self.buf, &self.root, &mut warnings, &mut times);
+        let ns = match pending.and_then(|rx| rx.recv().map_err(|_| Error::Netns {
+            name: thread.name().to_string(),
+            what: "namespace thread is gone".into(),
+        })) {
+            Ok((part, w, t)) => {
+                warnings.0.extend(w.0);
+                times.extend(t);
+                part
+            }
+            Err(e) => NetnsPart::failed(&e.to_string()),
+        };
+        assemble(taken_at_ns, unix, host, ns, warnings, times)
+    }
+}
+
+fn assemble(
+    taken_at_ns: u64,
+    unix_time: f64,
+    host: HostPart,
+    ns: NetnsPart,
+    warnings: Warnings,
+    collect_seconds: BTreeMap<String, f64>,
+) -> Snapshot {
+    Snapshot {
+        taken_at_ns,
+        unix_time,
+        softnet: host.softnet,
+        netdev: ns.netdev,
+        netstat: ns.netstat,
+        sockstat: ns.sockstat,
+        softirqs: host.softirqs,
+        cpu_times: host.cpu_times,
+        interrupts: host.interrupts,
+        sysctl: ns.sysctl,
+        conntrack: ns.conntrack,
+        interfaces: ns.interfaces,
+        ethtool: ns.ethtool,
+        sockets: ns.sockets,
+        warnings: warnings.0,
+        collect_seconds,
+    }
+}
+
+fn host_part(
+    buf: &mut FileBuf,
+    root: &Root,
+    w: &mut Warnings,
+    t: &mut BTreeMap<String, f64>,
+) -> HostPart {
+    HostPart {
+        softnet: timed(t, "softnet", || collect::softnet::read(buf, root, w)),
+        softirqs: timed(t, "softirqs", || collect::softirqs::read(buf, root, w)),
+        cpu_times: timed(t, "cpu_times", || {
+            collect::softirqs::read_cpu_times(buf, root, w)
+        }),
+        interrupts: timed(t, "interrupts", || collect::interrupts::read(buf, root, w)),
+    }
+}
+
+fn netns_part(
+    buf: &mut FileBuf,
+    root: &Root,
+    options: &CaptureOptions,
+    w: &mut Warnings,
+    t: &mut BTreeMap<String, f64>,
+) -> NetnsPart {
+    let _ = options;
+    NetnsPart {
+        netdev: timed(t, "netdev", || collect::netdev::read(buf, root, w)),
+        netstat: timed(t, "netstat", || collect::snmp::read(buf, root, w)),
+        sockstat: timed(t, "sockstat", || collect::sockstat::read(buf, root, w)),
+        sysctl: timed(t, "sysctl", || collect::sysctl::read(buf, root, w)),
+        conntrack: timed(t, "conntrack", || collect::conntrack::read(buf, root, w)),
+        interfaces: timed(t, "interfaces", || collect::interfaces::read(buf, root, w)),
+        ethtool: Source::unsupported("ethtool collector not wired yet"),
+        sockets: Source::unsupported("sockets collector not wired yet"),
+    }
+}
+
+impl Collector {
+    /// Host facts, then a snapshot, a pause of `interval` (calling `tick` with the time
+    /// elapsed about ten times a second), and a second snapshot.
+    pub fn capture(
+        &mut self,
+        interval: std::time::Duration,
+        mut tick: impl FnMut(std::time::Duration),
+    ) -> Capture {
+        let host = self.host_facts();
+        let first = self.snapshot();
+        let start = Instant::now();
+        while start.elapsed() < interval {
+            let left = interval.saturating_sub(start.elapsed());
+            std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
+            tick(start.elapsed().min(interval));
+        }
+        let second = self.snapshot();
+        Capture {
+            schema: CAPTURE_SCHEMA.to_string(),
+            host,
+            netns: self.netns.as_ref().map(|t| t.name().to_string()),
+            snapshots: vec![first, second],
+        }
+    }
+
+    /// Facts about the host (kernel, CPUs, HZ, ...).
+    pub fn host_facts(&mut self) -> HostFacts {
+        HostFacts::default() // WIRE: collect::host::read once it exists
+    }
+}
