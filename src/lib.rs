@@ -4,8 +4,10 @@
 //! [`snapshot`] (raw counters of every source at one instant) → [`window`] (two snapshots,
 //! rates derived at read time) → diagnose → tune; renderers only render.
 
+pub mod change;
 pub mod cli;
 pub mod collect;
+pub mod diagnose;
 pub mod error;
 pub mod netns;
 pub mod root;

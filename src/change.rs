@@ -1,0 +1,214 @@
+//! The [`Change`] value type: what to set, from what, to what. Data only; it sits below both
+//! `diagnose` (findings propose changes) and `tune` (which plans and applies them).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What kind of knob a change turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// A sysctl; target is its dotted name (`net.core.netdev_max_backlog`).
+    Sysctl,
+    /// NIC ring size; target `IFACE rx|tx`.
+    Ring,
+    /// Interrupt coalescing; target `IFACE rx-usecs|rx-frames|tx-usecs|tx-frames|adaptive-rx`.
+    Coalesce,
+    /// NIC channels; target `IFACE combined|rx|tx`.
+    Channels,
+    /// Offload feature; target `IFACE FEATURE` (ethtool feature name, e.g. `rx-gro`).
+    Feature,
+    /// RPS CPU mask of a receive queue; target `IFACE rx-N`; values are hex CPU masks.
+    Rps,
+    /// RFS flow count of a receive queue; target `IFACE rx-N` (`rps_flow_cnt`).
+    Rfs,
+    /// XPS CPU mask of a transmit queue; target `IFACE tx-N`.
+    Xps,
+    /// IRQ affinity; target `irq N`; values are CPU lists (`0-3`).
+    IrqAffinity,
+    /// Root qdisc of a device; target `IFACE`.
+    Qdisc,
+    /// MTU in bytes; target `IFACE`.
+    Mtu,
+    /// Transmit queue length in packets; target `IFACE`.
+    Txqueuelen,
+    /// Something nettune cannot change itself (the application's `listen()` backlog);
+    /// target names it.
+    Advice,
+}
+
+impl ChangeKind {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Sysctl => "sysctl",
+            ChangeKind::Ring => "ring",
+            ChangeKind::Coalesce => "coalesce",
+            ChangeKind::Channels => "channels",
+            ChangeKind::Feature => "feature",
+            ChangeKind::Rps => "rps",
+            ChangeKind::Rfs => "rfs",
+            ChangeKind::Xps => "xps",
+            ChangeKind::IrqAffinity => "irq_affinity",
+            ChangeKind::Qdisc => "qdisc",
+            ChangeKind::Mtu => "mtu",
+            ChangeKind::Txqueuelen => "txqueuelen",
+            ChangeKind::Advice => "advice",
+        }
+    }
+}
+
+impl fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One proposed change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub kind: ChangeKind,
+    /// What to change; its form depends on `kind` (see [`ChangeKind`]).
+    pub target: String,
+    /// The value now, as the kernel prints it; `None` when unknown.
+    pub current: Option<String>,
+    /// The value to set, in the same form as `current`.
+    pub proposed: String,
+}
+
+impl Change {
+    /// A sysctl change.
+    pub fn sysctl(key: &str, current: Option<&str>, proposed: impl Into<String>) -> Self {
+        Change {
+            kind: ChangeKind::Sysctl,
+            target: key.to_string(),
+            current: current.map(str::to_string),
+            proposed: proposed.into(),
+        }
+    }
+
+    /// Advice for something nettune cannot change.
+    pub fn advice(target: impl Into<String>, proposed: impl Into<String>) -> Self {
+        Change {
+            kind: ChangeKind::Advice,
+            target: target.into(),
+            current: None,
+            proposed: proposed.into(),
+        }
+    }
+
+    /// Any other kind.
+    pub fn new(
+        kind: ChangeKind,
+        target: impl Into<String>,
+        current: Option<String>,
+        proposed: impl Into<String>,
+    ) -> Self {
+        Change {
+            kind,
+            target: target.into(),
+            current,
+            proposed: proposed.into(),
+        }
+    }
+
+    /// Interface and the rest of the target, for per-device kinds (`eth0 rx` → (`eth0`, `rx`)).
+    pub fn device_target(&self) -> (&str, &str) {
+        self.target
+            .split_once(' ')
+            .unwrap_or((self.target.as_str(), ""))
+    }
+
+    /// The change as a copy-paste shell command with the standard tools (for the operator;
+    /// nettune itself never shells out).
+    pub fn command(&self) -> String {
+        let (dev, rest) = self.device_target();
+        let p = &self.proposed;
+        match self.kind {
+            ChangeKind::Sysctl => format!("sysctl -w {}=\"{}\"", self.target, p),
+            ChangeKind::Ring => format!("ethtool -G {dev} {rest} {p}"),
+            ChangeKind::Coalesce => format!("ethtool -C {dev} {rest} {p}"),
+            ChangeKind::Channels => format!("ethtool -L {dev} {rest} {p}"),
+            ChangeKind::Feature => format!("ethtool -K {dev} {rest} {p}"),
+            ChangeKind::Rps => format!("echo {p} > /sys/class/net/{dev}/queues/{rest}/rps_cpus"),
+            ChangeKind::Rfs => {
+                format!("echo {p} > /sys/class/net/{dev}/queues/{rest}/rps_flow_cnt")
+            }
+            ChangeKind::Xps => format!("echo {p} > /sys/class/net/{dev}/queues/{rest}/xps_cpus"),
+            ChangeKind::IrqAffinity => {
+                let irq = self.target.trim_start_matches("irq ");
+                format!("echo {p} > /proc/irq/{irq}/smp_affinity_list")
+            }
+            ChangeKind::Qdisc => format!("tc qdisc replace dev {dev} root {p}"),
+            ChangeKind::Mtu => format!("ip link set dev {dev} mtu {p}"),
+            ChangeKind::Txqueuelen => format!("ip link set dev {dev} txqueuelen {p}"),
+            ChangeKind::Advice => format!("# {}: {}", self.target, p),
+        }
+    }
+
+    /// How the change survives a reboot, in the ecosystem's own format.
+    pub fn persistent_form(&self) -> String {
+        let (dev, rest) = self.device_target();
+        let p = &self.proposed;
+        match self.kind {
+            ChangeKind::Sysctl => format!("/etc/sysctl.d/60-nettune.conf: {} = {}", self.target, p),
+            ChangeKind::Ring => format!(
+                "systemd .link [Link] {}BufferSize={p}",
+                if rest == "tx" { "TX" } else { "RX" }
+            ),
+            ChangeKind::Channels => {
+                let key = match rest {
+                    "rx" => "RxChannels",
+                    "tx" => "TxChannels",
+                    "other" => "OtherChannels",
+                    _ => "CombinedChannels",
+                };
+                format!("systemd .link [Link] {key}={p}")
+            }
+            ChangeKind::Mtu => format!("systemd .link [Link] MTUBytes={p}"),
+            ChangeKind::Txqueuelen => format!("systemd .link [Link] TransmitQueueLength={p}"),
+            ChangeKind::Advice => "application configuration".to_string(),
+            _ => format!("nettune-apply.service (for {dev})"),
+        }
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.current {
+            Some(c) => write!(f, "{} {}: {} -> {}", self.kind, self.target, c, self.proposed),
+            None => write!(f, "{} {}: {}", self.kind, self.target, self.proposed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_uses_contract_names() {
+        let c = Change::sysctl("net.core.netdev_max_backlog", Some("1000"), "4000");
+        let j = serde_json::to_value(&c).unwrap();
+        assert_eq!(j["kind"], "sysctl");
+        assert_eq!(j["target"], "net.core.netdev_max_backlog");
+        assert_eq!(j["current"], "1000");
+        assert_eq!(j["proposed"], "4000");
+        let irq = Change::new(ChangeKind::IrqAffinity, "irq 24", None, "1");
+        assert_eq!(serde_json::to_value(&irq).unwrap()["kind"], "irq_affinity");
+    }
+
+    #[test]
+    fn commands_are_the_standard_tools() {
+        let c = Change::sysctl("net.core.somaxconn", Some("128"), "4096");
+        assert_eq!(c.command(), "sysctl -w net.core.somaxconn=\"4096\"");
+        let r = Change::new(ChangeKind::Ring, "eth0 rx", Some("256".into()), "4096");
+        assert_eq!(r.command(), "ethtool -G eth0 rx 4096");
+        assert_eq!(r.persistent_form(), "systemd .link [Link] RXBufferSize=4096");
+        let rps = Change::new(ChangeKind::Rps, "veth0 rx-0", Some("0".into()), "2");
+        assert_eq!(
+            rps.command(),
+            "echo 2 > /sys/class/net/veth0/queues/rx-0/rps_cpus"
+        );
+    }
+}

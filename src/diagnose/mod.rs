@@ -1,0 +1,142 @@
+//! Diagnosis: rules are pure functions of a [`Context`] (a window of two snapshots plus host
+//! facts and options) that return [`Finding`]s with evidence, the fix and its risk. Rules know
+//! nothing about the terminal; thresholds live in [`thresholds`].
+
+pub mod thresholds;
+
+use crate::change::Change;
+use crate::collect::host::HostFacts;
+use crate::snapshot::Snapshot;
+use crate::window::Window;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How bad a finding is. Ordered: `Info < Warning < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One number that fired a finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Metric name, `source.field` (`softnet.dropped`, `TcpExt.ListenOverflows`).
+    pub metric: String,
+    /// Where: `cpu1`, `eth0`, `eth0 rx-0`, `127.0.0.1:8080`, `host`.
+    pub scope: String,
+    pub value: f64,
+    /// `1/s` for rates, or the unit of a level (`packets`, `bytes`, `%`, `entries`).
+    pub unit: String,
+}
+
+impl Evidence {
+    /// Build evidence.
+    pub fn new(metric: &str, scope: impl Into<String>, value: f64, unit: &str) -> Self {
+        Evidence {
+            metric: metric.to_string(),
+            scope: scope.into(),
+            value,
+            unit: unit.to_string(),
+        }
+    }
+}
+
+/// A diagnosed problem (or notable fact), with what fired it and what fixes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable id `area.what` from the catalogue (alerts key on it).
+    pub id: String,
+    pub severity: Severity,
+    /// One line naming the layer, the place and the cause.
+    pub title: String,
+    /// Why this matters and what the kernel is doing, in a few sentences.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    pub evidence: Vec<Evidence>,
+    pub changes: Vec<Change>,
+    /// What can go wrong with the fix (memory, latency, fairness).
+    pub risk: String,
+    /// How to confirm the fix worked.
+    pub verify: String,
+}
+
+impl Finding {
+    /// The most specific scope of the first evidence (for `nettune_finding{scope}`).
+    pub fn scope(&self) -> &str {
+        self.evidence.first().map(|e| e.scope.as_str()).unwrap_or("host")
+    }
+}
+
+/// User-supplied facts and preferences for the rules.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Options {
+    /// Link speed in Gbit/s when ethtool cannot tell (`--link-speed`).
+    pub link_speed_gbps: Option<f64>,
+    /// Round-trip time in milliseconds for BDP sizing (`--rtt`).
+    pub rtt_ms: Option<f64>,
+    /// Profile name (`balanced`, `throughput`, `latency`, ...).
+    pub profile: Option<String>,
+}
+
+/// What a rule sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Two snapshots, when there are two; rate-based rules are skipped without it.
+    pub window: Option<Window<'a>>,
+    /// The newest snapshot (levels, sysctls, configuration).
+    pub newer: &'a Snapshot,
+    pub host: &'a HostFacts,
+    pub options: &'a Options,
+}
+
+/// A rule: a pure function of the context.
+pub type RuleFn = fn(&Context) -> Vec<Finding>;
+
+/// A registered rule.
+pub struct Rule {
+    /// Short name for logs and skip reasons.
+    pub name: &'static str,
+    pub run: RuleFn,
+}
+
+/// Every rule, in evaluation order.
+pub fn rules() -> Vec<Rule> {
+    Vec::new()
+}
+
+/// Run every rule; findings sorted by severity (critical first), then id and scope.
+pub fn diagnose(ctx: &Context) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = rules().iter().flat_map(|r| (r.run)(ctx)).collect();
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.scope().cmp(b.scope()))
+    });
+    findings
+}
+
+/// The highest severity present, or `None` when there is nothing.
+pub fn status(findings: &[Finding]) -> Option<Severity> {
+    findings.iter().map(|f| f.severity).max()
+}
