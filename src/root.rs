@@ -78,6 +78,8 @@ impl Root {
 pub struct FileBuf {
     buf: String,
     bytes: Vec<u8>,
+    /// When set, every path read is appended here (benchmarks replay the list as the floor).
+    pub record: Option<Vec<PathBuf>>,
 }
 
 impl FileBuf {
@@ -86,12 +88,16 @@ impl FileBuf {
         FileBuf {
             buf: String::with_capacity(64 * 1024),
             bytes: Vec::with_capacity(64 * 1024),
+            record: None,
         }
     }
 
     /// Read the whole file into the buffer and return it as text. Invalid UTF-8 (an odd
     /// interface name) is replaced, never an error.
     pub fn read(&mut self, path: &Path) -> io::Result<&str> {
+        if let Some(log) = &mut self.record {
+            log.push(path.to_path_buf());
+        }
         self.bytes.clear();
         File::open(path)?.read_to_end(&mut self.bytes)?;
         self.buf.clear();

@@ -1,6 +1,7 @@
 //! Command-line interface: argument structs and dispatch, one module per subcommand.
 //! Everything here is thin; the work happens in the library layers.
 
+pub mod check;
 pub mod common;
 pub mod snapshot;
 
@@ -85,6 +86,8 @@ impl GlobalArgs {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Sample a window, name the cause of packet loss or delay, and the fix (the main job).
+    Check(check::CheckArgs),
     /// Save a capture (host facts + two snapshots) to JSON for offline analysis.
     Snapshot(snapshot::SnapshotArgs),
 }
@@ -92,6 +95,7 @@ pub enum Command {
 /// Run the parsed command line; returns the exit code.
 pub fn run(cli: &Cli) -> anyhow::Result<u8> {
     match &cli.command {
+        Command::Check(args) => check::run(&cli.global, args),
         Command::Snapshot(args) => snapshot::run(&cli.global, args),
     }
 }

@@ -1,0 +1,104 @@
+//! `nettune check`: sample a window (or load a capture), diagnose, report, exit by severity.
+
+use super::{exit, parse_duration, GlobalArgs};
+use crate::diagnose::{self, Context, Options, Severity};
+use crate::report::{json, text};
+use crate::snapshot::Capture;
+use clap::Args;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Arguments of `nettune check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Length of the sampling window.
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Analyse a saved capture (`nettune snapshot -o FILE`) instead of the live host.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Tuning profile the findings are judged against.
+    #[arg(long, value_name = "P")]
+    pub profile: Option<String>,
+    /// Link speed in Gbit/s, when ethtool cannot tell (virtual NICs).
+    #[arg(long, value_name = "GBPS")]
+    pub link_speed: Option<f64>,
+    /// Round-trip time in ms to size TCP buffers for (default: measured from live sockets).
+    #[arg(long, value_name = "MS")]
+    pub rtt: Option<f64>,
+}
+
+impl CheckArgs {
+    /// The rule options these flags give.
+    pub fn options(&self) -> Options {
+        Options {
+            link_speed_gbps: self.link_speed,
+            rtt_ms: self.rtt,
+            profile: self.profile.clone(),
+        }
+    }
+}
+
+/// Load `--from` or sample the live host.
+pub fn obtain_capture(global: &GlobalArgs, from: Option<&PathBuf>, interval: Duration) -> crate::Result<Capture> {
+    match from {
+        Some(path) => Capture::load(path),
+        None => super::common::capture(global, interval),
+    }
+}
+
+/// Diagnose a capture; notes say what could not be judged.
+pub fn diagnose_capture(cap: &Capture, options: &Options) -> (Vec<diagnose::Finding>, Vec<String>) {
+    let mut notes = Vec::new();
+    let window = cap.window();
+    if window.is_none() {
+        notes.push(
+            "the capture holds one snapshot: only static findings (configuration, levels) are possible; rates need two".to_string(),
+        );
+    }
+    let Some(newer) = cap.snapshots.last() else {
+        return (Vec::new(), notes);
+    };
+    let ctx = Context {
+        window,
+        newer,
+        host: &cap.host,
+        options,
+    };
+    (diagnose::diagnose(&ctx), notes)
+}
+
+/// Exit code for a set of findings.
+pub fn exit_code(findings: &[diagnose::Finding]) -> u8 {
+    match diagnose::status(findings) {
+        Some(Severity::Critical) => exit::CRITICAL,
+        Some(Severity::Warning) => exit::WARNING,
+        _ => exit::OK,
+    }
+}
+
+/// Run `nettune check`.
+pub fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<u8> {
+    if let Some(speed) = args.link_speed {
+        anyhow::ensure!(speed > 0.0 && speed <= 1600.0, "--link-speed {speed}: give Gbit/s between 0 and 1600");
+    }
+    if let Some(rtt) = args.rtt {
+        anyhow::ensure!(rtt > 0.0 && rtt <= 10_000.0, "--rtt {rtt}: give milliseconds between 0 and 10000");
+    }
+    let cap = obtain_capture(global, args.from.as_ref(), args.interval)?;
+    let (findings, notes) = diagnose_capture(&cap, &args.options());
+    let report = json::check_report(&cap, &findings, &notes);
+    let mut out = std::io::stdout().lock();
+    if global.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        let style = text::Style {
+            color: global.use_color(std::io::stdout().is_terminal()),
+        };
+        out.write_all(text::render_check(&report, style).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(exit_code(&findings))
+}

@@ -1,0 +1,155 @@
+//! The human report of `nettune check`: findings grouped by severity, each with the numbers
+//! that fired it, the fix as copy-paste commands and as the persistent form, risk and verify.
+
+use crate::diagnose::{Finding, Severity};
+use crate::report::json::CheckReport;
+use std::fmt::Write;
+
+/// ANSI styling, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn severity(&self, s: Severity) -> String {
+        let label = s.as_str().to_uppercase();
+        match s {
+            Severity::Critical => self.paint("1;31", &label),
+            Severity::Warning => self.paint("1;33", &label),
+            Severity::Info => self.paint("1;34", &label),
+        }
+    }
+}
+
+/// Format a number for humans: integers without decimals, small rates with one.
+pub fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// Render the whole check report.
+pub fn render_check(report: &CheckReport, style: Style) -> String {
+    let mut out = String::new();
+    let host = &report.host;
+    let _ = write!(
+        out,
+        "nettune check: {} (kernel {}, {} CPUs",
+        host.hostname, host.kernel, host.cpus
+    );
+    if let Some(ns) = host.netns {
+        let _ = write!(out, ", netns {ns}");
+    }
+    match report.window_seconds {
+        Some(s) => {
+            let _ = writeln!(out, "), window {s:.1} s");
+        }
+        None => {
+            let _ = writeln!(out, "), single snapshot");
+        }
+    }
+    for note in report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    if report.findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} no packet loss or delay found in this window.",
+            style.paint("1;32", "OK")
+        );
+    }
+    for sev in [Severity::Critical, Severity::Warning, Severity::Info] {
+        let group: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == sev)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out);
+        for f in group {
+            render_finding(&mut out, f, style);
+        }
+    }
+    let unavailable: Vec<String> = report
+        .sources
+        .iter()
+        .filter(|(_, s)| s.as_str() != "ok")
+        .map(|(k, s)| format!("  {k}: {s}"))
+        .collect();
+    if !unavailable.is_empty() {
+        let _ = writeln!(out, "\nsources not read (rules that need them were skipped):");
+        for line in unavailable {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let _ = writeln!(out, "\nstatus: {}", report.status);
+    out
+}
+
+fn render_finding(out: &mut String, f: &Finding, style: Style) {
+    let _ = writeln!(
+        out,
+        "{} {}  [{}]",
+        style.severity(f.severity),
+        style.paint("1", &f.title),
+        f.id
+    );
+    if !f.detail.is_empty() {
+        let _ = writeln!(out, "  {}", f.detail);
+    }
+    if !f.evidence.is_empty() {
+        let _ = writeln!(out, "  evidence:");
+        for e in &f.evidence {
+            let _ = writeln!(
+                out,
+                "    {:<32} {:<18} {:>12} {}",
+                e.metric,
+                e.scope,
+                number(e.value),
+                e.unit
+            );
+        }
+    }
+    if !f.changes.is_empty() {
+        let _ = writeln!(out, "  fix now:");
+        for c in &f.changes {
+            let _ = writeln!(out, "    {}", style.paint("36", &c.command()));
+        }
+        let persistent: Vec<String> = f
+            .changes
+            .iter()
+            .filter(|c| c.kind != crate::change::ChangeKind::Advice)
+            .map(|c| c.persistent_form())
+            .collect();
+        if !persistent.is_empty() {
+            let _ = writeln!(out, "  make it permanent (or `nettune tune --apply --persist`):");
+            for p in persistent {
+                let _ = writeln!(out, "    {p}");
+            }
+        }
+    }
+    if !f.risk.is_empty() {
+        let _ = writeln!(out, "  risk: {}", f.risk);
+    }
+    if !f.verify.is_empty() {
+        let _ = writeln!(out, "  verify: {}", f.verify);
+    }
+    let _ = writeln!(out);
+}
