@@ -10,6 +10,7 @@ pub mod collect;
 pub mod diagnose;
 pub mod error;
 pub mod netns;
+pub mod report;
 pub mod root;
 
 pub use error::{Error, Result};
