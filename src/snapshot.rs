@@ -368,3 +368,29 @@ impl Collector {
         HostFacts::default() // WIRE: collect::host::read once it exists
     }
 }
+
+impl Snapshot {
+    /// A snapshot taken at `taken_at_ns` with every source unsupported; tests and fixtures
+    /// fill in the sources they need.
+    pub fn empty(taken_at_ns: u64) -> Snapshot {
+        let none = || "not collected";
+        Snapshot {
+            taken_at_ns,
+            unix_time: 0.0,
+            softnet: Source::unsupported(none()),
+            netdev: Source::unsupported(none()),
+            netstat: Source::unsupported(none()),
+            sockstat: Source::unsupported(none()),
+            softirqs: Source::unsupported(none()),
+            cpu_times: Source::unsupported(none()),
+            interrupts: Source::unsupported(none()),
+            sysctl: Source::unsupported(none()),
+            conntrack: Source::unsupported(none()),
+            interfaces: Source::unsupported(none()),
+            ethtool: Source::unsupported(none()),
+            sockets: Source::unsupported(none()),
+            warnings: Vec::new(),
+            collect_seconds: BTreeMap::new(),
+        }
+    }
+}

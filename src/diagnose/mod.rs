@@ -2,7 +2,15 @@
 //! facts and options) that return [`Finding`]s with evidence, the fix and its risk. Rules know
 //! nothing about the terminal; thresholds live in [`thresholds`].
 
+pub mod config;
+pub mod conntrack;
+pub mod irq;
+pub mod nic;
+pub mod softnet;
+pub mod system;
+pub mod tcp;
 pub mod thresholds;
+pub mod udp;
 
 use crate::change::Change;
 use crate::collect::host::HostFacts;
@@ -119,14 +127,25 @@ pub struct Rule {
     pub run: RuleFn,
 }
 
-/// Every rule, in evaluation order.
-pub fn rules() -> Vec<Rule> {
-    Vec::new()
+/// Every rule, in evaluation order (each area module lists its own in `RULES`).
+pub fn rules() -> impl Iterator<Item = &'static Rule> {
+    [
+        softnet::RULES,
+        nic::RULES,
+        irq::RULES,
+        tcp::RULES,
+        udp::RULES,
+        conntrack::RULES,
+        system::RULES,
+        config::RULES,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// Run every rule; findings sorted by severity (critical first), then id and scope.
 pub fn diagnose(ctx: &Context) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = rules().iter().flat_map(|r| (r.run)(ctx)).collect();
+    let mut findings: Vec<Finding> = rules().flat_map(|r| (r.run)(ctx)).collect();
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
