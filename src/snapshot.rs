@@ -4,7 +4,7 @@
 use crate::collect::{
     self, conntrack::Conntrack, ethtool::EthtoolAll, host::HostFacts, interfaces::Interfaces,
     interrupts::Interrupts, netdev::NetDev, snmp::NetStat, sockets::Sockets, sockstat::SockStat,
-    softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::Sysctls, FileBuf, Source,
+    softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry, sysctl::Sysctls, FileBuf, Source,
     Warning, Warnings,
 };
 use crate::{Error, Result, Root};
@@ -32,7 +32,18 @@ pub struct Snapshot {
     /// Per-CPU times from /proc/stat (USER_HZ ticks).
     pub cpu_times: Source<Vec<CpuTimes>>,
     pub interrupts: Source<Interrupts>,
+    /// IRQ number → CPUs it may be delivered to (`smp_affinity_list`), for every numbered
+    /// IRQ with a handler.
+    #[serde(default = "not_collected")]
+    pub irq_affinity: Source<BTreeMap<u32, Vec<u32>>>,
+    /// IRQ number → CPUs it is actually delivered to (`effective_affinity_list`).
+    #[serde(default = "not_collected")]
+    pub irq_effective_affinity: Source<BTreeMap<u32, Vec<u32>>>,
     pub sysctl: Source<Sysctls>,
+    /// Assignments in sysctl configuration files (sysctl.d, sysctl.conf), in the order
+    /// systemd-sysctl applies them.
+    #[serde(default = "not_collected")]
+    pub sysctl_config: Source<Vec<SysctlConfigEntry>>,
     pub conntrack: Source<Conntrack>,
     pub interfaces: Source<Interfaces>,
     pub ethtool: Source<EthtoolAll>,
@@ -43,6 +54,10 @@ pub struct Snapshot {
     /// Time spent collecting each source, seconds.
     #[serde(default)]
     pub collect_seconds: BTreeMap<String, f64>,
+}
+
+fn not_collected<T>() -> Source<T> {
+    Source::unsupported("not collected by the nettune that wrote this capture")
 }
 
 /// Host facts plus snapshots, the `nettune.capture/v1` file format.
@@ -166,6 +181,9 @@ struct HostPart {
     softirqs: Source<SoftIrqs>,
     cpu_times: Source<Vec<CpuTimes>>,
     interrupts: Source<Interrupts>,
+    irq_affinity: Source<BTreeMap<u32, Vec<u32>>>,
+    irq_effective_affinity: Source<BTreeMap<u32, Vec<u32>>>,
+    sysctl_config: Source<Vec<SysctlConfigEntry>>,
 }
 
 /// Per-network-namespace sources.
@@ -292,7 +310,10 @@ fn assemble(
         softirqs: host.softirqs,
         cpu_times: host.cpu_times,
         interrupts: host.interrupts,
+        irq_affinity: host.irq_affinity,
+        irq_effective_affinity: host.irq_effective_affinity,
         sysctl: ns.sysctl,
+        sysctl_config: host.sysctl_config,
         conntrack: ns.conntrack,
         interfaces: ns.interfaces,
         ethtool: ns.ethtool,
@@ -308,13 +329,37 @@ fn host_part(
     w: &mut Warnings,
     t: &mut BTreeMap<String, f64>,
 ) -> HostPart {
+    let interrupts = timed(t, "interrupts", || collect::interrupts::read(buf, root, w));
+    let (irq_affinity, irq_effective_affinity) = match interrupts.ok() {
+        Some(irqs) => timed(t, "irq_affinity", || {
+            let numbered: Vec<u32> = irqs
+                .lines
+                .iter()
+                .filter(|l| l.actions().next().is_some())
+                .filter_map(|l| l.number())
+                .collect();
+            (
+                Source::Ok(collect::interrupts::read_affinity(buf, root, &numbered, w)),
+                Source::Ok(collect::interrupts::read_effective_affinity(
+                    buf, root, &numbered, w,
+                )),
+            )
+        }),
+        None => (
+            Source::unsupported("no /proc/interrupts"),
+            Source::unsupported("no /proc/interrupts"),
+        ),
+    };
     HostPart {
         softnet: timed(t, "softnet", || collect::softnet::read(buf, root, w)),
         softirqs: timed(t, "softirqs", || collect::softirqs::read(buf, root, w)),
         cpu_times: timed(t, "cpu_times", || {
             collect::softirqs::read_cpu_times(buf, root, w)
         }),
-        interrupts: timed(t, "interrupts", || collect::interrupts::read(buf, root, w)),
+        interrupts,
+        irq_affinity,
+        irq_effective_affinity,
+        sysctl_config: timed(t, "sysctl_config", || collect::sysctl::read_config(root, w)),
     }
 }
 
@@ -325,16 +370,37 @@ fn netns_part(
     w: &mut Warnings,
     t: &mut BTreeMap<String, f64>,
 ) -> NetnsPart {
-    let _ = options;
+    let netdev = timed(t, "netdev", || collect::netdev::read(buf, root, w));
+    let interfaces = timed(t, "interfaces", || collect::interfaces::read(buf, root, w));
+    let ethtool = if options.ethtool {
+        let names: Vec<String> = match (interfaces.ok(), netdev.ok()) {
+            (Some(i), _) => i.keys().cloned().collect(),
+            (None, Some(d)) => d.keys().cloned().collect(),
+            (None, None) => Vec::new(),
+        };
+        timed(t, "ethtool", || match collect::ethtool::can_run() {
+            Ok(()) => Source::Ok(collect::ethtool::read_all(&names)),
+            Err(reason) => Source::unsupported(reason),
+        })
+    } else {
+        Source::unsupported("ethtool not requested")
+    };
+    let sockets = if options.sockets {
+        timed(t, "sockets", || {
+            collect::sockets::read(root, options.socket_processes)
+        })
+    } else {
+        Source::unsupported("sockets not requested")
+    };
     NetnsPart {
-        netdev: timed(t, "netdev", || collect::netdev::read(buf, root, w)),
+        netdev,
         netstat: timed(t, "netstat", || collect::snmp::read(buf, root, w)),
         sockstat: timed(t, "sockstat", || collect::sockstat::read(buf, root, w)),
         sysctl: timed(t, "sysctl", || collect::sysctl::read(buf, root, w)),
         conntrack: timed(t, "conntrack", || collect::conntrack::read(buf, root, w)),
-        interfaces: timed(t, "interfaces", || collect::interfaces::read(buf, root, w)),
-        ethtool: Source::unsupported("ethtool collector not wired yet"),
-        sockets: Source::unsupported("sockets collector not wired yet"),
+        interfaces,
+        ethtool,
+        sockets,
     }
 }
 
@@ -365,7 +431,8 @@ impl Collector {
 
     /// Facts about the host (kernel, CPUs, HZ, ...).
     pub fn host_facts(&mut self) -> HostFacts {
-        HostFacts::default() // WIRE: collect::host::read once it exists
+        let mut w = Warnings::default();
+        collect::host::read(&mut self.buf, &self.root, &mut w)
     }
 }
 
@@ -384,7 +451,10 @@ impl Snapshot {
             softirqs: Source::unsupported(none()),
             cpu_times: Source::unsupported(none()),
             interrupts: Source::unsupported(none()),
+            irq_affinity: Source::unsupported(none()),
+            irq_effective_affinity: Source::unsupported(none()),
             sysctl: Source::unsupported(none()),
+            sysctl_config: Source::unsupported(none()),
             conntrack: Source::unsupported(none()),
             interfaces: Source::unsupported(none()),
             ethtool: Source::unsupported(none()),
@@ -392,5 +462,16 @@ impl Snapshot {
             warnings: Vec::new(),
             collect_seconds: BTreeMap::new(),
         }
+    }
+}
+
+impl Collector {
+    /// Take one snapshot and return every file path it read (benchmarks replay the list as
+    /// the floor: the cost of only reading the same files).
+    pub fn snapshot_recording_paths(&mut self) -> (Snapshot, Vec<std::path::PathBuf>) {
+        self.buf.record = Some(Vec::new());
+        let snap = self.snapshot();
+        let paths = self.buf.record.take().unwrap_or_default();
+        (snap, paths)
     }
 }

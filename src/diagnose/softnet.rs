@@ -1,6 +1,1692 @@
 //! The softnet layer: backlog drops, time squeeze, flow limit, CPU imbalance, RPS.
+//!
+//! Also owns the helpers the NIC and IRQ rules share (sysctl lookup, online CPUs, the device
+//! that carries the traffic, link speed, RPS proposals, number formatting) and, for tests,
+//! [`testutil`], which builds windows from two hand-made snapshots.
+//!
+//! Every rule here needs rates, so each returns nothing without a window.
 
-use super::Rule;
+use super::thresholds as t;
+use super::{Context, Evidence, Finding, Rule, Severity};
+use crate::change::{Change, ChangeKind};
+use crate::collect::interfaces::{format_cpu_mask, parse_cpu_mask, Interface, InterfaceKind};
+use crate::snapshot::Snapshot;
+use crate::window::{NetDevRates, SoftnetRates, Window};
 
 /// The rules of this area.
-pub const RULES: &[Rule] = &[];
+pub const RULES: &[Rule] = &[
+    Rule {
+        name: "softnet.backlog_drops",
+        run: backlog_drops,
+    },
+    Rule {
+        name: "softnet.time_squeeze",
+        run: time_squeeze,
+    },
+    Rule {
+        name: "softnet.flow_limit",
+        run: flow_limit,
+    },
+    Rule {
+        name: "softnet.cpu_imbalance",
+        run: cpu_imbalance,
+    },
+    Rule {
+        name: "rps.disabled",
+        run: rps_disabled,
+    },
+];
+
+// ---------------------------------------------------------------------------------------
+// Shared helpers (also used by nic.rs and irq.rs)
+// ---------------------------------------------------------------------------------------
+
+/// A sysctl value of `snap`, when the sysctl source was read and has the key.
+pub(crate) fn sysctl<'a>(snap: &'a Snapshot, key: &str) -> Option<&'a str> {
+    snap.sysctl.ok()?.get(key).map(|v| v.trim())
+}
+
+/// A numeric sysctl value.
+pub(crate) fn sysctl_u64(snap: &Snapshot, key: &str) -> Option<u64> {
+    sysctl(snap, key)?.parse().ok()
+}
+
+/// Online CPU ids: the softnet rows of the newest snapshot, else `0..host.cpus`.
+pub(crate) fn online_cpus(ctx: &Context) -> Vec<u32> {
+    match ctx.newer.softnet.ok() {
+        Some(rows) if !rows.is_empty() => {
+            let mut cpus: Vec<u32> = rows.iter().map(|r| r.cpu).collect();
+            cpus.sort_unstable();
+            cpus.dedup();
+            cpus
+        }
+        _ => (0..ctx.host.cpus).collect(),
+    }
+}
+
+/// Number of online CPUs (at least 1).
+pub(crate) fn cpu_count(ctx: &Context) -> u64 {
+    let n = online_cpus(ctx).len() as u64;
+    n.max(u64::from(ctx.host.cpus)).max(1)
+}
+
+/// The interfaces of the newest snapshot, when read.
+pub(crate) fn interface<'a>(ctx: &Context<'a>, name: &str) -> Option<&'a Interface> {
+    ctx.newer.interfaces.ok()?.get(name)
+}
+
+/// True for `lo` (by kind when known, else by name).
+pub(crate) fn is_loopback(name: &str, iface: Option<&Interface>) -> bool {
+    match iface {
+        Some(i) => i.kind == InterfaceKind::Loopback,
+        None => name == "lo",
+    }
+}
+
+/// Devices whose receive queues RPS steers: NICs, veth, tun/tap. (VLAN, bridge and bond
+/// packets are processed in the context of the lower device's queue.)
+pub(crate) fn rps_applies(kind: InterfaceKind) -> bool {
+    matches!(
+        kind,
+        InterfaceKind::Physical | InterfaceKind::Veth | InterfaceKind::Tun | InterfaceKind::Tap
+    )
+}
+
+/// The device receiving the most packets over the window, excluding `lo` and, when the
+/// interfaces source was read, devices RPS does not apply to.
+pub(crate) fn busiest_rx_device(ctx: &Context, w: &Window) -> Option<(String, NetDevRates)> {
+    let ifaces = ctx.newer.interfaces.ok();
+    w.netdev()
+        .into_iter()
+        .filter(|(name, r)| {
+            let iface = ifaces.and_then(|m| m.get(name));
+            r.rx_packets > 0.0
+                && !is_loopback(name, iface)
+                && (ifaces.is_none() || iface.is_some_and(|i| rps_applies(i.kind)))
+        })
+        .max_by(|a, b| a.1.rx_packets.total_cmp(&b.1.rx_packets))
+}
+
+/// Link speed in Gbit/s and where it came from: the busiest physical device's speed (sysfs
+/// or ethtool), else `--link-speed` (DESIGN: the option is for when the kernel cannot tell).
+pub(crate) fn link_speed_gbps(ctx: &Context) -> Option<(f64, String)> {
+    let rates = ctx.window.map(|w| w.netdev()).unwrap_or_default();
+    let ethtool = ctx.newer.ethtool.ok();
+    let mut best: Option<(f64, f64, String)> = None; // (traffic, gbps, source)
+    if let Some(ifaces) = ctx.newer.interfaces.ok() {
+        for (name, i) in ifaces {
+            if i.kind != InterfaceKind::Physical {
+                continue;
+            }
+            let mbps = i.speed_mbps.or_else(|| {
+                ethtool?
+                    .get(name)?
+                    .link
+                    .ok()
+                    .and_then(|l| l.speed_mbps)
+            });
+            let Some(mbps) = mbps.filter(|m| *m > 0) else {
+                continue;
+            };
+            let traffic = rates
+                .get(name)
+                .map(|r| r.rx_packets + r.tx_packets)
+                .unwrap_or(0.0);
+            if best.as_ref().is_none_or(|b| traffic > b.0) {
+                best = Some((traffic, f64::from(mbps) / 1000.0, format!("{name} link")));
+            }
+        }
+    }
+    if let Some((_, gbps, src)) = best {
+        return Some((gbps, src));
+    }
+    ctx.options
+        .link_speed_gbps
+        .filter(|g| g.is_finite() && *g > 0.0)
+        .map(|g| (g, "--link-speed".to_string()))
+}
+
+/// Bytes as a short human size (`16 MiB`, `512 KiB`, `1.5 GiB`).
+pub(crate) fn fmt_bytes(bytes: f64) -> String {
+    const KIB: f64 = 1024.0;
+    const MIB: f64 = KIB * 1024.0;
+    const GIB: f64 = MIB * 1024.0;
+    let (v, unit) = if bytes >= GIB {
+        (bytes / GIB, "GiB")
+    } else if bytes >= MIB {
+        (bytes / MIB, "MiB")
+    } else if bytes >= KIB {
+        (bytes / KIB, "KiB")
+    } else {
+        return format!("{bytes:.0} B");
+    };
+    if v >= 10.0 || (v - v.round()).abs() < 0.05 {
+        format!("{v:.0} {unit}")
+    } else {
+        format!("{v:.1} {unit}")
+    }
+}
+
+/// A rate with one decimal (`1260.4`), or no decimals when large.
+pub(crate) fn fmt_rate(r: f64) -> String {
+    if r >= 1000.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
+}
+
+/// Seconds as a short human duration (`16 ms`, `250 µs`, `1.2 s`).
+pub(crate) fn fmt_secs(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.1} s")
+    } else if s >= 1e-3 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{:.0} µs", s * 1e6)
+    }
+}
+
+/// `cpu0, cpu1`.
+fn cpu_scopes(cpus: &[u32]) -> String {
+    let v: Vec<String> = cpus.iter().map(|c| format!("cpu{c}")).collect();
+    v.join(", ")
+}
+
+/// `CPU 1` or `CPUs 0, 1` with the matching verb forms.
+fn cpu_subject(cpus: &[u32]) -> String {
+    match cpus {
+        [one] => format!("CPU {one}"),
+        _ => {
+            let v: Vec<String> = cpus.iter().map(u32::to_string).collect();
+            format!("CPUs {}", v.join(", "))
+        }
+    }
+}
+
+/// Where received packets are processed: per-CPU softnet rates and the busiest CPU.
+pub(crate) struct CpuLoad {
+    /// Per-CPU softnet rates over the window.
+    pub rates: Vec<SoftnetRates>,
+    /// All CPUs' processed packets per second.
+    pub total_pps: f64,
+    /// The CPU processing the most packets.
+    pub hot_cpu: Option<u32>,
+    /// Its processed packets per second.
+    pub hot_pps: f64,
+    /// Its share of all processed packets (0–1).
+    pub hot_share: f64,
+}
+
+impl CpuLoad {
+    /// Softnet rates of `cpu`.
+    pub fn of(&self, cpu: u32) -> Option<&SoftnetRates> {
+        self.rates.iter().find(|r| r.cpu == cpu)
+    }
+}
+
+/// Per-CPU load over the window.
+pub(crate) fn cpu_load(w: &Window) -> CpuLoad {
+    let rates = w.softnet();
+    let total_pps: f64 = rates.iter().map(|r| r.processed).sum();
+    let hot = rates.iter().max_by(|a, b| a.processed.total_cmp(&b.processed));
+    let (hot_cpu, hot_pps) = match hot {
+        Some(r) if r.processed > 0.0 => (Some(r.cpu), r.processed),
+        _ => (None, 0.0),
+    };
+    let hot_share = if total_pps > 0.0 {
+        hot_pps / total_pps
+    } else {
+        0.0
+    };
+    CpuLoad {
+        rates,
+        total_pps,
+        hot_cpu,
+        hot_pps,
+        hot_share,
+    }
+}
+
+/// One CPU takes most of the receive work while there is more than one CPU.
+pub(crate) fn concentrated_cpu(ctx: &Context, load: &CpuLoad) -> Option<u32> {
+    (cpu_count(ctx) > 1 && load.hot_share >= t::IMBALANCE_SHARE)
+        .then_some(load.hot_cpu)
+        .flatten()
+}
+
+/// Share of `cpu`'s time spent in softirq over the window (0–1), when /proc/stat was read.
+pub(crate) fn softirq_share(w: &Window, cpu: u32) -> Option<f64> {
+    w.softirq_time_share()
+        .into_iter()
+        .find(|(c, _)| *c == cpu)
+        .map(|(_, s)| s)
+}
+
+/// The CPU shows strain: backlog drops, squeezes, or a large softirq share of its time.
+pub(crate) fn cpu_strained(w: &Window, load: &CpuLoad, cpu: u32) -> bool {
+    let softnet = load
+        .of(cpu)
+        .is_some_and(|r| r.dropped > 0.0 || r.time_squeeze > t::SQUEEZE_RATE_MIN);
+    softnet || softirq_share(w, cpu).is_some_and(|s| s >= t::CPU_SOFTIRQ_BUSY_SHARE)
+}
+
+/// RPS changes that spread the receive queues of `dev` away from a single CPU: a queue with
+/// RPS off gets the CPUs other than `hot` (the one taking the interrupt); a queue whose
+/// mask holds only `hot` (steering that concentrates) gets every CPU. Queues already spread
+/// over several CPUs, and queues whose mask could not be read, are left alone.
+pub(crate) fn rps_changes(dev: &str, iface: &Interface, hot: u32, cpus: &[u32]) -> Vec<Change> {
+    let mut out = Vec::new();
+    for q in &iface.rx_queues {
+        let Some(list) = &q.rps_cpu_list else {
+            continue;
+        };
+        let proposed: Vec<u32> = if list.is_empty() {
+            cpus.iter().copied().filter(|c| *c != hot).collect()
+        } else if list.iter().all(|c| *c == hot) {
+            cpus.to_vec()
+        } else {
+            continue;
+        };
+        if proposed.is_empty() || proposed == *list {
+            continue;
+        }
+        out.push(Change::new(
+            ChangeKind::Rps,
+            format!("{dev} rx-{}", q.index),
+            q.rps_cpus.clone(),
+            format_cpu_mask(&proposed),
+        ));
+    }
+    out
+}
+
+/// RFS changes for `dev`: the global socket flow table and each queue's flow count
+/// (entries / rx queues), only where the current value is smaller.
+pub(crate) fn rfs_changes(ctx: &Context, dev: &str, iface: &Interface) -> Vec<Change> {
+    let mut out = Vec::new();
+    let key = "net.core.rps_sock_flow_entries";
+    let cur = sysctl_u64(ctx.newer, key);
+    if cur.is_none_or(|c| c < t::RPS_SOCK_FLOW_ENTRIES) {
+        out.push(Change::sysctl(
+            key,
+            sysctl(ctx.newer, key),
+            t::RPS_SOCK_FLOW_ENTRIES.to_string(),
+        ));
+    }
+    let queues = iface.rx_queues.len().max(1) as u64;
+    let per_queue = t::RPS_SOCK_FLOW_ENTRIES / queues;
+    for q in &iface.rx_queues {
+        if q.rps_flow_cnt.is_some_and(|c| u64::from(c) < per_queue) {
+            out.push(Change::new(
+                ChangeKind::Rfs,
+                format!("{dev} rx-{}", q.index),
+                q.rps_flow_cnt.map(|c| c.to_string()),
+                per_queue.to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// Flow-limit changes for `cpu`: add it to `flow_limit_cpu_bitmap`, and raise
+/// `flow_limit_table_len` to the kernel default if someone lowered it.
+fn flow_limit_changes(ctx: &Context, cpu: u32) -> Vec<Change> {
+    let mut out = Vec::new();
+    let key = "net.core.flow_limit_cpu_bitmap";
+    if let Some(cur) = sysctl(ctx.newer, key) {
+        let mut cpus = parse_cpu_mask(cur).unwrap_or_default();
+        if !cpus.contains(&cpu) {
+            cpus.push(cpu);
+            cpus.sort_unstable();
+            out.push(Change::sysctl(key, Some(cur), format_cpu_mask(&cpus)));
+        }
+    }
+    let key = "net.core.flow_limit_table_len";
+    if let Some(cur) = sysctl_u64(ctx.newer, key) {
+        if cur < t::FLOW_LIMIT_TABLE_LEN_DEFAULT {
+            out.push(Change::sysctl(
+                key,
+                sysctl(ctx.newer, key),
+                t::FLOW_LIMIT_TABLE_LEN_DEFAULT.to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// Spreading changes for a load concentrated on `hot`: RPS on the device carrying the
+/// traffic when steering can help, with a sentence for the risk. Empty when nothing
+/// nettune can set applies (already spread, multi-queue NIC, unknown queues).
+fn spread_changes(ctx: &Context, w: &Window, hot: u32) -> (Vec<Change>, Option<String>) {
+    let Some((dev, _)) = busiest_rx_device(ctx, w) else {
+        return (Vec::new(), None);
+    };
+    let Some(iface) = interface(ctx, &dev) else {
+        return (Vec::new(), None);
+    };
+    let cpus = online_cpus(ctx);
+    let changes = rps_changes(&dev, iface, hot, &cpus);
+    if changes.is_empty() {
+        return (changes, None);
+    }
+    let risk = format!(
+        "RPS moves protocol processing of {dev} to other CPUs: an inter-processor interrupt \
+         per batch, cross-CPU cache traffic, and softirq time on the CPUs in the mask"
+    );
+    (changes, Some(risk))
+}
+
+// ---------------------------------------------------------------------------------------
+// softnet.backlog_drops
+// ---------------------------------------------------------------------------------------
+
+/// The backlog proposal and the arithmetic behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BacklogPlan {
+    /// Current value (packets); the kernel default when unknown.
+    pub current: u64,
+    /// Proposed value, when it is above `current`.
+    pub proposed: Option<u64>,
+    /// The link-speed target, when the speed is known.
+    pub speed_target: Option<u64>,
+    /// Largest value the memory budget allows on this many CPUs.
+    pub budget_cap: u64,
+    /// The proposal was cut to `budget_cap`.
+    pub budget_limited: bool,
+}
+
+/// The link-speed target for `netdev_max_backlog` (packets).
+pub(crate) fn backlog_for_speed(gbps: f64) -> u64 {
+    t::BACKLOG_BY_LINK_SPEED
+        .iter()
+        .take_while(|(min, _)| gbps >= *min)
+        .last()
+        .map(|(_, b)| *b)
+        .unwrap_or(t::NETDEV_MAX_BACKLOG_DEFAULT)
+}
+
+/// Size the next `netdev_max_backlog` step: ×2 (×4 when at least
+/// [`t::BACKLOG_STEEP_DROP_SHARE`] of arrivals were dropped), raised toward the link-speed
+/// target but never beyond ×4, and cut to the memory budget. Never lower than current.
+pub(crate) fn plan_backlog(
+    current: u64,
+    drop_share: f64,
+    gbps: Option<f64>,
+    cpus: u64,
+) -> BacklogPlan {
+    let base_cur = current.max(1);
+    let step = if drop_share >= t::BACKLOG_STEEP_DROP_SHARE {
+        t::BACKLOG_STEP_MAX
+    } else {
+        t::BACKLOG_STEP_MIN
+    };
+    let mut p = base_cur.saturating_mul(step);
+    let speed_target = gbps.map(backlog_for_speed);
+    if let Some(tgt) = speed_target {
+        if tgt > p {
+            p = tgt.min(base_cur.saturating_mul(t::BACKLOG_STEP_MAX));
+        }
+    }
+    let raw_cap = t::BACKLOG_MEMORY_BUDGET_BYTES / (t::BACKLOG_BYTES_PER_PACKET * cpus.max(1));
+    let budget_cap = if raw_cap >= 1000 {
+        raw_cap / 1000 * 1000
+    } else {
+        raw_cap
+    };
+    let mut budget_limited = false;
+    if p > budget_cap {
+        p = budget_cap;
+        budget_limited = true;
+    }
+    BacklogPlan {
+        current,
+        proposed: (p > current).then_some(p),
+        speed_target,
+        budget_cap,
+        budget_limited,
+    }
+}
+
+/// "memory: up to 4000 x 2 KiB x 2 CPUs = 16 MiB".
+fn backlog_memory(backlog: u64, cpus: u64) -> String {
+    let bytes = backlog as f64 * t::BACKLOG_BYTES_PER_PACKET as f64 * cpus as f64;
+    format!(
+        "memory: up to {backlog} x {} x {cpus} CPU{} = {}",
+        fmt_bytes(t::BACKLOG_BYTES_PER_PACKET as f64),
+        if cpus == 1 { "" } else { "s" },
+        fmt_bytes(bytes)
+    )
+}
+
+fn backlog_drops(ctx: &Context) -> Vec<Finding> {
+    let Some(w) = ctx.window else {
+        return Vec::new();
+    };
+    let load = cpu_load(&w);
+    let mut dropping: Vec<&SoftnetRates> = load
+        .rates
+        .iter()
+        .filter(|r| r.dropped > t::SOFTNET_DROP_RATE_MIN)
+        .collect();
+    if dropping.is_empty() {
+        return Vec::new();
+    }
+    dropping.sort_by(|a, b| b.dropped.total_cmp(&a.dropped).then(a.cpu.cmp(&b.cpu)));
+    let cpus = cpu_count(ctx);
+    let key = "net.core.netdev_max_backlog";
+    let current_text = sysctl(ctx.newer, key);
+    let current = current_text
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(t::NETDEV_MAX_BACKLOG_DEFAULT);
+    let share = |r: &SoftnetRates| r.dropped / (r.processed + r.dropped).max(f64::MIN_POSITIVE);
+    let worst_share = dropping.iter().map(|r| share(r)).fold(0.0, f64::max);
+    let speed = link_speed_gbps(ctx);
+    let plan = plan_backlog(current, worst_share, speed.as_ref().map(|s| s.0), cpus);
+
+    let mut evidence = Vec::new();
+    for r in &dropping {
+        evidence.push(Evidence::new("softnet.dropped", format!("cpu{}", r.cpu), r.dropped, "1/s"));
+    }
+    for r in &dropping {
+        evidence.push(Evidence::new(
+            "softnet.processed",
+            format!("cpu{}", r.cpu),
+            r.processed,
+            "1/s",
+        ));
+    }
+    evidence.push(Evidence::new(
+        "sysctl.net.core.netdev_max_backlog",
+        "host",
+        current as f64,
+        "packets",
+    ));
+
+    let mut changes = Vec::new();
+    let mut risks = Vec::new();
+    let shown = plan.proposed.unwrap_or(current);
+    let drain = dropping
+        .first()
+        .filter(|r| r.processed > 0.0)
+        .map(|r| {
+            format!(
+                " (a full backlog of {shown} packets takes {} to drain at cpu{}'s {} packets/s)",
+                fmt_secs(shown as f64 / r.processed),
+                r.cpu,
+                fmt_rate(r.processed)
+            )
+        })
+        .unwrap_or_default();
+    match plan.proposed {
+        Some(p) => {
+            changes.push(Change::sysctl(key, current_text, p.to_string()));
+            risks.push(format!(
+                "{}; more queueing latency under overload{drain}",
+                backlog_memory(p, cpus)
+            ));
+        }
+        None => {
+            changes.push(Change::advice(
+                key,
+                format!(
+                    "already {current}, at or above the memory budget of {} packets per CPU \
+                     ({} for all backlogs); spread the load over more CPUs or reduce the \
+                     per-packet work instead",
+                    plan.budget_cap,
+                    fmt_bytes(t::BACKLOG_MEMORY_BUDGET_BYTES as f64)
+                ),
+            ));
+            risks.push(format!("{}{drain}", backlog_memory(current, cpus)));
+        }
+    }
+
+    // One CPU takes (nearly) all the traffic: a bigger queue only postpones the drop.
+    let mut spread_note = String::new();
+    if let Some(hot) = concentrated_cpu(ctx, &load) {
+        if dropping.iter().any(|r| r.cpu == hot) {
+            let (rps, risk) = spread_changes(ctx, &w, hot);
+            let had_rps = !rps.is_empty();
+            changes.extend(rps);
+            changes.extend(flow_limit_changes(ctx, hot));
+            if let Some(r) = risk {
+                risks.push(r);
+            }
+            spread_note = format!(
+                " cpu{hot} processes {:.0} % of all received packets, so a longer queue only \
+                 delays the drop; {}",
+                load.hot_share * 100.0,
+                if had_rps {
+                    "RPS spreads the protocol work to the other CPUs and flow limit keeps one \
+                     large flow from filling the backlog."
+                } else {
+                    "flow limit keeps one large flow from filling the backlog; spread the \
+                     traffic with RSS or RPS (see softnet.cpu_imbalance)."
+                }
+            );
+        }
+    }
+
+    let dcpus: Vec<u32> = dropping.iter().map(|r| r.cpu).collect();
+    let title = if dcpus.len() == 1 {
+        format!(
+            "{} drops packets because its softnet backlog is full",
+            cpu_subject(&dcpus)
+        )
+    } else {
+        format!(
+            "{} drop packets because their softnet backlogs are full",
+            cpu_subject(&dcpus)
+        )
+    };
+    let worst = dropping[0];
+    let sizing = match (&speed, plan.speed_target) {
+        (Some((g, src)), Some(tgt)) => {
+            format!(" At {g} Gbit/s ({src}) the sizing table suggests {tgt} packets;")
+        }
+        _ => " The link speed is unknown (pass --link-speed to size by it);".to_string(),
+    };
+    let step = match plan.proposed {
+        Some(p) => format!(
+            " one step of x{:.0} to {p} is proposed{}.",
+            p as f64 / current.max(1) as f64,
+            if plan.budget_limited {
+                " (cut to the memory budget)"
+            } else {
+                ""
+            }
+        ),
+        None => " the current value already reaches the memory budget.".to_string(),
+    };
+    let detail = format!(
+        "Packets handed to a CPU by netif_rx, RPS, veth or loopback wait in that CPU's softnet \
+         backlog (net.core.netdev_max_backlog = {current} packets) until NET_RX processes \
+         them; when it is full they are dropped before any protocol sees them. cpu{} dropped \
+         {} packets/s ({:.2} % of its arrivals).{sizing}{step}{spread_note}",
+        worst.cpu,
+        fmt_rate(worst.dropped),
+        share(worst) * 100.0,
+    );
+    vec![Finding {
+        id: "softnet.backlog_drops".into(),
+        severity: Severity::Critical,
+        title,
+        detail,
+        evidence,
+        changes,
+        risk: risks.join("; "),
+        verify: format!("softnet dropped rate on {} returns to 0", cpu_scopes(&dcpus)),
+    }]
+}
+
+// ---------------------------------------------------------------------------------------
+// softnet.time_squeeze
+// ---------------------------------------------------------------------------------------
+
+/// The default `netdev_budget_usecs` for a tick rate: 2 jiffies (2×10⁶/HZ µs).
+pub(crate) fn default_budget_usecs(hz: u32) -> Option<u64> {
+    (hz > 0).then(|| 2_000_000 / u64::from(hz))
+}
+
+fn time_squeeze(ctx: &Context) -> Vec<Finding> {
+    let Some(w) = ctx.window else {
+        return Vec::new();
+    };
+    let load = cpu_load(&w);
+    let mut squeezing: Vec<&SoftnetRates> = load
+        .rates
+        .iter()
+        .filter(|r| {
+            r.time_squeeze > t::SQUEEZE_RATE_MIN
+                && r.processed >= t::SQUEEZE_MIN_PPS
+                && r.time_squeeze / r.processed >= t::SQUEEZE_PER_PACKET_MIN
+        })
+        .collect();
+    if squeezing.is_empty() {
+        return Vec::new();
+    }
+    squeezing.sort_by(|a, b| b.time_squeeze.total_cmp(&a.time_squeeze));
+    let scpus: Vec<u32> = squeezing.iter().map(|r| r.cpu).collect();
+    let mut evidence: Vec<Evidence> = squeezing
+        .iter()
+        .map(|r| Evidence::new("softnet.time_squeeze", format!("cpu{}", r.cpu), r.time_squeeze, "1/s"))
+        .collect();
+    evidence.extend(
+        squeezing
+            .iter()
+            .map(|r| Evidence::new("softnet.processed", format!("cpu{}", r.cpu), r.processed, "1/s")),
+    );
+
+    let verify = format!("softnet time_squeeze rate on {} falls below {}/s", cpu_scopes(&scpus), t::SQUEEZE_RATE_MIN);
+    let hot = concentrated_cpu(ctx, &load).filter(|h| scpus.contains(h));
+    if let Some(hot) = hot {
+        evidence.push(Evidence::new(
+            "softnet.processed_share",
+            format!("cpu{hot}"),
+            load.hot_share * 100.0,
+            "%",
+        ));
+        let (mut changes, rps_risk) = spread_changes(ctx, &w, hot);
+        changes.insert(
+            0,
+            Change::advice(
+                "spread NET_RX over more CPUs",
+                "RPS on the receiving device (rps.disabled), more RSS channels \
+                 (nic.rss_queues) or IRQ affinity (irq.affinity_concentrated); not a larger \
+                 netdev_budget",
+            ),
+        );
+        return vec![Finding {
+            id: "softnet.time_squeeze".into(),
+            severity: Severity::Warning,
+            title: format!(
+                "CPU {hot} runs out of NET_RX budget because it processes {:.0} % of received packets alone",
+                load.hot_share * 100.0
+            ),
+            detail: format!(
+                "cpu{hot} ended NET_RX processing with packets left {} times/s while handling \
+                 {} of {} packets/s. A larger budget would only let this one CPU stay longer \
+                 in softirq; the work has to be spread over the other CPUs.",
+                fmt_rate(load.of(hot).map(|r| r.time_squeeze).unwrap_or(0.0)),
+                fmt_rate(load.hot_pps),
+                fmt_rate(load.total_pps)
+            ),
+            evidence,
+            changes,
+            risk: rps_risk.unwrap_or_else(|| "advice only; nothing is changed".to_string()),
+            verify,
+        }];
+    }
+
+    let mut changes = Vec::new();
+    let bkey = "net.core.netdev_budget";
+    let budget = sysctl_u64(ctx.newer, bkey).unwrap_or(t::NETDEV_BUDGET_DEFAULT);
+    let new_budget = budget.saturating_mul(2).min(t::NETDEV_BUDGET_CEILING);
+    if new_budget > budget {
+        changes.push(Change::sysctl(bkey, sysctl(ctx.newer, bkey), new_budget.to_string()));
+    }
+    let ukey = "net.core.netdev_budget_usecs";
+    let default_usecs = default_budget_usecs(ctx.host.hz);
+    let usecs = sysctl_u64(ctx.newer, ukey).or(default_usecs);
+    let mut risk = String::new();
+    if let Some(usecs) = usecs {
+        let new_usecs = usecs.saturating_mul(2).min(t::NETDEV_BUDGET_USECS_CEILING);
+        if new_usecs > usecs {
+            changes.push(Change::sysctl(ukey, sysctl(ctx.newer, ukey), new_usecs.to_string()));
+            risk = format!(
+                "NET_RX softirq may hold a CPU for up to {new_usecs} µs per cycle (was {usecs} µs) \
+                 before yielding: tasks on {} can wait up to {} longer",
+                cpu_scopes(&scpus),
+                fmt_secs((new_usecs - usecs) as f64 / 1e6)
+            );
+        }
+    }
+    if changes.is_empty() {
+        changes.push(Change::advice(
+            "NET_RX capacity",
+            format!(
+                "netdev_budget {budget} and netdev_budget_usecs are at nettune's ceilings; \
+                 spread NET_RX over more CPUs (RSS channels, RPS) or reduce per-packet work"
+            ),
+        ));
+        risk = "advice only; nothing is changed".to_string();
+    } else if risk.is_empty() {
+        risk = format!(
+            "NET_RX processes up to {new_budget} packets per cycle before yielding; tasks on {} \
+             wait longer under load",
+            cpu_scopes(&scpus)
+        );
+    }
+    let hz_note = match default_usecs {
+        Some(d) => format!(" (default 2x10^6/HZ = {d} µs at HZ={})", ctx.host.hz),
+        None => String::new(),
+    };
+    let worst = squeezing[0];
+    vec![Finding {
+        id: "softnet.time_squeeze".into(),
+        severity: Severity::Warning,
+        title: format!(
+            "{} {} NET_RX processing with packets left (budget {budget} packets{} exhausted)",
+            cpu_subject(&scpus),
+            if scpus.len() == 1 { "stops" } else { "stop" },
+            usecs.map(|u| format!(" / {u} µs")).unwrap_or_default()
+        ),
+        detail: format!(
+            "Each NET_RX softirq run processes at most net.core.netdev_budget packets or runs \
+             net.core.netdev_budget_usecs{hz_note}, then yields with work left (a time squeeze); \
+             the rest waits for the next run or ksoftirqd and queues fill up. cpu{} squeezed {} \
+             times/s at {} packets/s, and the receive load is spread over the CPUs, so a larger \
+             budget is the fix.",
+            worst.cpu,
+            fmt_rate(worst.time_squeeze),
+            fmt_rate(worst.processed)
+        ),
+        evidence,
+        changes,
+        risk,
+        verify,
+    }]
+}
+
+// ---------------------------------------------------------------------------------------
+// softnet.flow_limit
+// ---------------------------------------------------------------------------------------
+
+fn flow_limit(ctx: &Context) -> Vec<Finding> {
+    let Some(w) = ctx.window else {
+        return Vec::new();
+    };
+    let rates = w.softnet();
+    let mut limited: Vec<(u32, f64)> = rates
+        .iter()
+        .filter_map(|r| Some((r.cpu, r.flow_limit_count?)))
+        .filter(|(_, v)| *v > t::FLOW_LIMIT_RATE_MIN)
+        .collect();
+    if limited.is_empty() {
+        return Vec::new();
+    }
+    limited.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let cpus: Vec<u32> = limited.iter().map(|(c, _)| *c).collect();
+    let evidence = limited
+        .iter()
+        .map(|(c, v)| Evidence::new("softnet.flow_limit_count", format!("cpu{c}"), *v, "1/s"))
+        .collect();
+    let (cpu, rate) = limited[0];
+    vec![Finding {
+        id: "softnet.flow_limit".into(),
+        severity: Severity::Warning,
+        title: format!(
+            "{} {} packets of a dominant flow because its softnet backlog is more than half full",
+            cpu_subject(&cpus),
+            if cpus.len() == 1 { "drops" } else { "drop" }
+        ),
+        detail: format!(
+            "Flow limit (net.core.flow_limit_cpu_bitmap) drops packets of the flows that hold \
+             most of a CPU's backlog once it is over half full, to keep one elephant flow from \
+             starving the others. cpu{cpu} dropped {} packets/s this way: a single large flow \
+             arrives faster than one CPU processes it. RPS and RFS cannot split one flow; \
+             spread it as several flows (parallel connections, RSS on a multi-queue NIC) or \
+             make the receiver cheaper per packet.",
+            fmt_rate(rate)
+        ),
+        evidence,
+        changes: vec![Change::advice(
+            "elephant flow",
+            "spread the traffic over more flows and CPUs (RSS channels, RPS for the other \
+             flows); raising netdev_max_backlog would only let the large flow take more of \
+             the queue and delay the small ones",
+        )],
+        risk: "advice only; nothing is changed".into(),
+        verify: format!("softnet flow_limit_count rate on {} returns to 0", cpu_scopes(&cpus)),
+    }]
+}
+
+// ---------------------------------------------------------------------------------------
+// softnet.cpu_imbalance
+// ---------------------------------------------------------------------------------------
+
+/// Channels change for a multi-queue device using fewer queues than it could.
+pub(crate) fn channels_change(ctx: &Context, dev: &str) -> Option<Change> {
+    let ch = ctx.newer.ethtool.ok()?.get(dev)?.channels.ok()?;
+    let cpus = cpu_count(ctx);
+    let (kind, cur, max) = match (ch.combined_max, ch.rx_max) {
+        (Some(m), _) if m > 1 => ("combined", ch.combined.unwrap_or(0), m),
+        (_, Some(m)) if m > 1 => ("rx", ch.rx.unwrap_or(0), m),
+        _ => return None,
+    };
+    let target = u64::from(max).min(cpus);
+    (u64::from(cur) < target).then(|| {
+        Change::new(
+            ChangeKind::Channels,
+            format!("{dev} {kind}"),
+            Some(cur.to_string()),
+            target.to_string(),
+        )
+    })
+}
+
+fn cpu_imbalance(ctx: &Context) -> Vec<Finding> {
+    let Some(w) = ctx.window else {
+        return Vec::new();
+    };
+    let load = cpu_load(&w);
+    if load.total_pps < t::IMBALANCE_MIN_PPS {
+        return Vec::new();
+    }
+    let Some(hot) = concentrated_cpu(ctx, &load) else {
+        return Vec::new();
+    };
+    let strained = cpu_strained(&w, &load, hot);
+    let severity = if strained || load.total_pps >= t::IMBALANCE_WARN_PPS {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
+    let mut evidence = vec![
+        Evidence::new("softnet.processed_share", format!("cpu{hot}"), load.hot_share * 100.0, "%"),
+        Evidence::new("softnet.processed", format!("cpu{hot}"), load.hot_pps, "1/s"),
+        Evidence::new("softnet.processed", "host", load.total_pps, "1/s"),
+    ];
+    if let Some(net_rx) = w.softirq_rates("NET_RX") {
+        for (cpu, r) in net_rx.iter().enumerate() {
+            evidence.push(Evidence::new("softirqs.NET_RX", format!("cpu{cpu}"), *r, "1/s"));
+        }
+    }
+    if let Some(s) = softirq_share(&w, hot) {
+        evidence.push(Evidence::new("cpu.softirq_share", format!("cpu{hot}"), s * 100.0, "%"));
+    }
+    let (mut changes, rps_risk) = spread_changes(ctx, &w, hot);
+    let dev = busiest_rx_device(ctx, &w).map(|d| d.0);
+    if let Some(ch) = dev.as_deref().and_then(|d| channels_change(ctx, d)) {
+        changes.push(ch);
+    }
+    changes.push(Change::advice(
+        "IRQ affinity",
+        format!(
+            "place the receive IRQs of {} on different CPUs (see irq.affinity_concentrated); \
+             check that irqbalance is not pinning them all to cpu{hot}",
+            dev.as_deref().unwrap_or("the busy device")
+        ),
+    ));
+    let mut risk = vec![rps_risk.unwrap_or_default()];
+    if changes.iter().any(|c| c.kind == ChangeKind::Channels) {
+        risk.push(
+            "changing channels re-creates the NIC queues (a short receive pause, a link reset \
+             on some drivers) and allocates one ring per queue"
+                .to_string(),
+        );
+    }
+    risk.retain(|r| !r.is_empty());
+    if risk.is_empty() {
+        risk.push("advice only; nothing is changed".into());
+    }
+    vec![Finding {
+        id: "softnet.cpu_imbalance".into(),
+        severity,
+        title: format!(
+            "CPU {hot} processes {:.0} % of received packets while the other CPUs idle",
+            load.hot_share * 100.0
+        ),
+        detail: format!(
+            "cpu{hot} handles {} of {} received packets/s{}. One CPU's NET_RX softirq caps the \
+             host's receive rate and adds latency for everything scheduled there; receive side \
+             scaling (more NIC queues), RPS for single-queue and virtual devices, and spread \
+             IRQ affinity put the other CPUs to work.",
+            fmt_rate(load.hot_pps),
+            fmt_rate(load.total_pps),
+            if strained {
+                " and is already under strain (drops, squeezes or a large softirq share)"
+            } else {
+                ""
+            }
+        ),
+        evidence,
+        changes,
+        risk: risk.join("; "),
+        verify: format!(
+            "cpu{hot}'s share of softnet processed packets falls below {:.0} %",
+            t::IMBALANCE_SHARE * 100.0
+        ),
+    }]
+}
+
+// ---------------------------------------------------------------------------------------
+// rps.disabled
+// ---------------------------------------------------------------------------------------
+
+fn rps_disabled(ctx: &Context) -> Vec<Finding> {
+    let Some(w) = ctx.window else {
+        return Vec::new();
+    };
+    let Some(ifaces) = ctx.newer.interfaces.ok() else {
+        return Vec::new();
+    };
+    let cpus = online_cpus(ctx);
+    if cpus.len() < 2 {
+        return Vec::new();
+    }
+    let rates = w.netdev();
+    let load = cpu_load(&w);
+    let mut out = Vec::new();
+    for (name, iface) in ifaces {
+        if !rps_applies(iface.kind) || iface.rx_queues.len() != 1 {
+            continue;
+        }
+        let Some(q) = iface.rx_queues.first() else {
+            continue;
+        };
+        if !q.rps_cpu_list.as_ref().is_some_and(|l| l.is_empty()) {
+            continue;
+        }
+        let Some(r) = rates.get(name) else {
+            continue;
+        };
+        if r.rx_packets < t::RPS_MIN_PPS {
+            continue;
+        }
+        // The CPU taking the device's interrupt (NICs), else the busiest CPU.
+        let irq_cpu = super::irq::busiest_irq_cpu(&w, name, iface);
+        let Some(hot) = irq_cpu.or(load.hot_cpu) else {
+            continue;
+        };
+        let mut changes = rps_changes(name, iface, hot, &cpus);
+        if changes.is_empty() {
+            continue;
+        }
+        changes.extend(rfs_changes(ctx, name, iface));
+        let strained = cpu_strained(&w, &load, hot);
+        let severity = if strained || r.rx_packets >= t::IMBALANCE_WARN_PPS {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        let mask = changes.first().map(|c| c.proposed.clone()).unwrap_or_default();
+        let mut evidence = vec![
+            Evidence::new("netdev.rx_packets", name.clone(), r.rx_packets, "1/s"),
+            Evidence::new("queues.rx_queues", name.clone(), 1.0, "queues"),
+        ];
+        if let Some(h) = load.of(hot) {
+            evidence.push(Evidence::new("softnet.processed", format!("cpu{hot}"), h.processed, "1/s"));
+        }
+        let flow_table_kib = t::RPS_SOCK_FLOW_ENTRIES * 4 / 1024;
+        let dev_table_kib = t::RPS_SOCK_FLOW_ENTRIES * 8 / 1024;
+        out.push(Finding {
+            id: "rps.disabled".into(),
+            severity,
+            title: format!(
+                "{name} receives on a single queue with RPS off, so cpu{hot} does all its receive processing"
+            ),
+            detail: format!(
+                "{name} has one receive queue and {} CPUs; without RPS every packet it receives \
+                 ({} packets/s) is processed by the protocol stack on cpu{hot}{}. RPS hashes \
+                 flows to the CPUs of a mask (here {mask}, the CPUs other than the one taking the \
+                 interrupt), and RFS steers each flow to the CPU where its application reads.",
+                cpus.len(),
+                fmt_rate(r.rx_packets),
+                if strained { ", which is already under strain" } else { "" }
+            ),
+            evidence,
+            changes,
+            risk: format!(
+                "an inter-processor interrupt per batch and cross-CPU cache traffic; the CPUs in \
+                 mask {mask} spend softirq time on {name}'s packets; RFS tables: {} entries x 4 B \
+                 = {flow_table_kib} KiB global + {dev_table_kib} KiB per queue",
+                t::RPS_SOCK_FLOW_ENTRIES
+            ),
+            verify: format!(
+                "softnet processed and received_rps rates rise on the CPUs of mask {mask}; \
+                 cpu{hot}'s share falls"
+            ),
+        });
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Test helpers
+// ---------------------------------------------------------------------------------------
+
+/// Builders for windows from two hand-made snapshots (shared by the softnet, nic and irq
+/// tests).
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::super::{Context, Finding, Options, RuleFn};
+    use crate::collect::ethtool::{DriverStats, Ethtool, EthtoolAll};
+    use crate::collect::host::HostFacts;
+    use crate::collect::interfaces::{Interface, InterfaceKind, Interfaces, RxQueue};
+    use crate::collect::interrupts::{Interrupt, Interrupts};
+    use crate::collect::netdev::{NetDev, NetDevCounters};
+    use crate::collect::softirqs::CpuTimes;
+    use crate::collect::softnet::SoftnetCpu;
+    use crate::collect::Source;
+    use crate::snapshot::Snapshot;
+    use crate::window::{NetDevRates, Window};
+    use std::collections::BTreeMap;
+
+    /// Window length of every fixture (seconds).
+    pub const SECS: f64 = 10.0;
+    const T0: u64 = 1_000_000_000;
+    /// Counters start here in the older snapshot, so deltas are not from zero.
+    const BASE: u64 = 1000;
+
+    fn n(rate: f64) -> u64 {
+        BASE + (rate * SECS).round() as u64
+    }
+
+    /// Two snapshots, host facts and options.
+    pub struct Fx {
+        pub older: Snapshot,
+        pub newer: Snapshot,
+        pub host: HostFacts,
+        pub options: Options,
+    }
+
+    fn map_mut<T: Default>(s: &mut Source<T>) -> &mut T {
+        if s.ok().is_none() {
+            *s = Source::Ok(T::default());
+        }
+        match s {
+            Source::Ok(v) => v,
+            _ => unreachable!(),
+        }
+    }
+
+    impl Fx {
+        /// A host with `cpus` CPUs at HZ=250, nothing collected.
+        pub fn new(cpus: u32) -> Fx {
+            Fx {
+                older: Snapshot::empty(T0),
+                newer: Snapshot::empty(T0 + (SECS * 1e9) as u64),
+                host: HostFacts {
+                    hostname: "test".into(),
+                    kernel: "6.18.0".into(),
+                    cpus,
+                    page_size: 4096,
+                    hz: 250,
+                },
+                options: Options::default(),
+            }
+        }
+
+        /// Run a rule over the window.
+        pub fn run(&self, f: RuleFn) -> Vec<Finding> {
+            let ctx = Context {
+                window: Window::new(&self.older, &self.newer, &self.host),
+                newer: &self.newer,
+                host: &self.host,
+                options: &self.options,
+            };
+            f(&ctx)
+        }
+
+        /// Run a rule on the newest snapshot only (no window).
+        pub fn run_static(&self, f: RuleFn) -> Vec<Finding> {
+            let ctx = Context {
+                window: None,
+                newer: &self.newer,
+                host: &self.host,
+                options: &self.options,
+            };
+            f(&ctx)
+        }
+
+        /// Softnet rows: (cpu, processed/s, dropped/s, time_squeeze/s).
+        pub fn softnet(&mut self, rows: &[(u32, f64, f64, f64)]) -> &mut Self {
+            let row = |cpu, p: u64, d: u64, s: u64| SoftnetCpu {
+                cpu,
+                processed: p as u32,
+                dropped: d as u32,
+                time_squeeze: s as u32,
+                cpu_collision: Some(0),
+                received_rps: Some(0),
+                flow_limit_count: Some(0),
+                backlog_len: Some(0),
+                input_qlen: None,
+                process_qlen: None,
+                extra: Vec::new(),
+            };
+            self.older.softnet = Source::Ok(
+                rows.iter()
+                    .map(|r| row(r.0, BASE, BASE, BASE))
+                    .collect(),
+            );
+            self.newer.softnet = Source::Ok(
+                rows.iter()
+                    .map(|r| row(r.0, n(r.1), n(r.2), n(r.3)))
+                    .collect(),
+            );
+            self
+        }
+
+        /// Flow-limit drop rate of one CPU (after `softnet`).
+        pub fn flow_limit(&mut self, cpu: u32, rate: f64) -> &mut Self {
+            for (snap, v) in [(&mut self.older, BASE), (&mut self.newer, n(rate))] {
+                if let Source::Ok(rows) = &mut snap.softnet {
+                    for r in rows.iter_mut().filter(|r| r.cpu == cpu) {
+                        r.flow_limit_count = Some(v as u32);
+                    }
+                }
+            }
+            self
+        }
+
+        /// A sysctl in both snapshots.
+        pub fn sysctl(&mut self, key: &str, value: &str) -> &mut Self {
+            for snap in [&mut self.older, &mut self.newer] {
+                map_mut(&mut snap.sysctl).insert(key.into(), value.into());
+            }
+            self
+        }
+
+        /// Device counters growing at the given rates.
+        pub fn netdev(&mut self, dev: &str, r: NetDevRates) -> &mut Self {
+            let c = |f: &dyn Fn(f64) -> u64| NetDevCounters {
+                rx_bytes: f(r.rx_bytes),
+                rx_packets: f(r.rx_packets),
+                rx_errs: f(r.rx_errs),
+                rx_drop: f(r.rx_drop),
+                rx_fifo: f(r.rx_fifo),
+                rx_frame: f(r.rx_frame),
+                tx_bytes: f(r.tx_bytes),
+                tx_packets: f(r.tx_packets),
+                tx_errs: f(r.tx_errs),
+                tx_drop: f(r.tx_drop),
+                ..NetDevCounters::default()
+            };
+            let old: &mut NetDev = map_mut(&mut self.older.netdev);
+            old.insert(dev.into(), c(&|_| BASE));
+            let new: &mut NetDev = map_mut(&mut self.newer.netdev);
+            new.insert(dev.into(), c(&n));
+            self
+        }
+
+        /// Interface facts in both snapshots.
+        pub fn iface(&mut self, name: &str, i: Interface) -> &mut Self {
+            for snap in [&mut self.older, &mut self.newer] {
+                let m: &mut Interfaces = map_mut(&mut snap.interfaces);
+                m.insert(name.into(), i.clone());
+            }
+            self
+        }
+
+        /// ethtool view in both snapshots.
+        pub fn ethtool(&mut self, name: &str, e: Ethtool) -> &mut Self {
+            for snap in [&mut self.older, &mut self.newer] {
+                let m: &mut EthtoolAll = map_mut(&mut snap.ethtool);
+                m.insert(name.into(), e.clone());
+            }
+            self
+        }
+
+        /// A driver statistic growing at `rate` per second (after `ethtool`).
+        pub fn driver_stat(&mut self, dev: &str, stat: &str, rate: f64) -> &mut Self {
+            for (snap, v) in [(&mut self.older, BASE), (&mut self.newer, n(rate))] {
+                let m: &mut EthtoolAll = map_mut(&mut snap.ethtool);
+                let e = m.entry(dev.into()).or_default();
+                let mut pairs: Vec<(String, u64)> = match &e.stats {
+                    Source::Ok(s) => s.0.clone(),
+                    _ => Vec::new(),
+                };
+                pairs.retain(|(k, _)| k != stat);
+                pairs.push((stat.into(), v));
+                e.stats = Source::Ok(DriverStats(pairs));
+            }
+            self
+        }
+
+        /// An IRQ line with per-CPU rates (columns = CPUs 0..).
+        pub fn irq(&mut self, irq: u32, chip: &str, action: &str, rates: &[f64]) -> &mut Self {
+            let cpus: Vec<u32> = (0..rates.len() as u32).collect();
+            for (snap, newer) in [(&mut self.older, false), (&mut self.newer, true)] {
+                let m: &mut Interrupts = map_mut(&mut snap.interrupts);
+                m.cpus = cpus.clone();
+                m.lines.retain(|l| l.irq != irq.to_string());
+                m.lines.push(Interrupt {
+                    irq: irq.to_string(),
+                    counts: rates.iter().map(|r| if newer { n(*r) } else { BASE }).collect(),
+                    info: chip.into(),
+                    devices: format!("1-edge {action}"),
+                });
+            }
+            self
+        }
+
+        /// A softirq line with per-CPU rates.
+        pub fn softirq(&mut self, name: &str, rates: &[f64]) -> &mut Self {
+            map_mut(&mut self.older.softirqs).insert(name.into(), rates.iter().map(|_| BASE).collect());
+            map_mut(&mut self.newer.softirqs).insert(name.into(), rates.iter().map(|r| n(*r)).collect());
+            self
+        }
+
+        /// Per-CPU softirq share of time (0–1), from /proc/stat ticks.
+        pub fn softirq_share(&mut self, shares: &[f64]) -> &mut Self {
+            let row = |cpu: usize, softirq: u64, idle: u64| CpuTimes {
+                cpu: cpu as u32,
+                softirq,
+                idle,
+                ..CpuTimes::default()
+            };
+            self.older.cpu_times = Source::Ok(shares.iter().enumerate().map(|(c, _)| row(c, 0, 0)).collect());
+            self.newer.cpu_times = Source::Ok(
+                shares
+                    .iter()
+                    .enumerate()
+                    .map(|(c, s)| row(c, (s * 1000.0) as u64, ((1.0 - s) * 1000.0) as u64))
+                    .collect(),
+            );
+            self
+        }
+
+        /// A netstat counter growing at `rate`.
+        pub fn netstat(&mut self, section: &str, field: &str, rate: f64) -> &mut Self {
+            for (snap, v) in [(&mut self.older, BASE), (&mut self.newer, n(rate))] {
+                map_mut(&mut snap.netstat)
+                    .entry(section.into())
+                    .or_default()
+                    .insert(field.into(), v as i64);
+            }
+            self
+        }
+    }
+
+    /// An interface of `kind` with `rx` receive queues, RPS off, RFS 0.
+    pub fn iface(kind: InterfaceKind, rx: u32) -> Interface {
+        Interface {
+            kind,
+            rx_queues: (0..rx)
+                .map(|index| RxQueue {
+                    index,
+                    rps_cpus: Some("0".into()),
+                    rps_cpu_list: Some(Vec::new()),
+                    rps_flow_cnt: Some(0),
+                })
+                .collect(),
+            ..Interface::default()
+        }
+    }
+
+    /// Rates with only rx packets (and 1000-byte packets).
+    pub fn rx(pps: f64) -> NetDevRates {
+        NetDevRates {
+            rx_packets: pps,
+            rx_bytes: pps * 1000.0,
+            ..NetDevRates::default()
+        }
+    }
+
+    /// Find the one finding with `id`.
+    pub fn only<'a>(f: &'a [Finding], id: &str) -> &'a Finding {
+        let v: Vec<&Finding> = f.iter().filter(|x| x.id == id).collect();
+        assert_eq!(v.len(), 1, "expected one {id}: {f:#?}");
+        v[0]
+    }
+
+    /// The proposed value of the change with `target`.
+    pub fn proposed<'a>(f: &'a Finding, target: &str) -> Option<&'a str> {
+        f.changes
+            .iter()
+            .find(|c| c.target == target)
+            .map(|c| c.proposed.as_str())
+    }
+
+    /// The evidence value of (`metric`, `scope`).
+    pub fn evidence(f: &Finding, metric: &str, scope: &str) -> Option<f64> {
+        f.evidence
+            .iter()
+            .find(|e| e.metric == metric && e.scope == scope)
+            .map(|e| e.value)
+    }
+
+    #[allow(dead_code)]
+    fn _uses(_: BTreeMap<u8, u8>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+    use crate::collect::interfaces::InterfaceKind as K;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn backlog_drops_fires_critical_with_per_cpu_evidence_and_doubled_backlog() {
+        let mut fx = Fx::new(2);
+        // cpu1: 50k pps processed, 126 drops/s (0.25 % share -> x2 step).
+        fx.softnet(&[(0, 40_000.0, 0.0, 0.0), (1, 50_000.0, 126.0, 0.0)])
+            .sysctl("net.core.netdev_max_backlog", "1000");
+        let f = fx.run(backlog_drops);
+        let f = only(&f, "softnet.backlog_drops");
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.title, "CPU 1 drops packets because its softnet backlog is full");
+        assert!(close(evidence(f, "softnet.dropped", "cpu1").unwrap(), 126.0));
+        assert_eq!(f.evidence[0].scope, "cpu1");
+        assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("2000"));
+        assert_eq!(f.changes[0].current.as_deref(), Some("1000"));
+        assert!(f.risk.starts_with("memory: up to 2000 x 2 KiB x 2 CPUs = 8 MiB"), "{}", f.risk);
+        assert_eq!(f.verify, "softnet dropped rate on cpu1 returns to 0");
+        // load is balanced: no RPS proposed
+        assert!(f.changes.iter().all(|c| c.kind == ChangeKind::Sysctl));
+    }
+
+    #[test]
+    fn backlog_drops_heavy_share_steps_x4_and_matches_contract_arithmetic() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 30_000.0, 0.0, 0.0), (1, 20_000.0, 1260.4, 0.0)])
+            .sysctl("net.core.netdev_max_backlog", "1000");
+        let f = fx.run(backlog_drops);
+        let f = only(&f, "softnet.backlog_drops");
+        assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("4000"));
+        assert!(f.risk.starts_with("memory: up to 4000 x 2 KiB x 2 CPUs = 16 MiB; more queueing latency under overload"), "{}", f.risk);
+        assert!(close(evidence(f, "softnet.dropped", "cpu1").unwrap(), 1260.4));
+    }
+
+    #[test]
+    fn backlog_sizing_follows_link_speed_and_memory_budget() {
+        assert_eq!(backlog_for_speed(1.0), 1000);
+        assert_eq!(backlog_for_speed(2.5), 5000);
+        assert_eq!(backlog_for_speed(10.0), 30000);
+        assert_eq!(backlog_for_speed(25.0), 30000);
+        assert_eq!(backlog_for_speed(40.0), 60000);
+        assert_eq!(backlog_for_speed(100.0), 100000);
+        // 10 Gbit/s wants 30000 but one step is at most x4.
+        let p = plan_backlog(1000, 0.001, Some(10.0), 8);
+        assert_eq!(p.proposed, Some(4000));
+        assert_eq!(p.speed_target, Some(30000));
+        // from 10000 at 10G: x2 = 20000 < 30000, raised to target 30000 (x3)
+        assert_eq!(plan_backlog(10000, 0.0, Some(10.0), 8).proposed, Some(30000));
+        // memory budget: 1 GiB / (2 KiB x 256 CPUs) = 2048 -> cut to 2000
+        let p = plan_backlog(1000, 0.5, None, 256);
+        assert_eq!(p.budget_cap, 2000);
+        assert_eq!(p.proposed, Some(2000));
+        assert!(p.budget_limited);
+        // already at the budget: never lower, nothing proposed
+        assert_eq!(plan_backlog(5000, 0.5, None, 256).proposed, None);
+    }
+
+    #[test]
+    fn backlog_drops_at_budget_gives_advice_not_a_lower_value() {
+        let mut fx = Fx::new(256);
+        let rows: Vec<(u32, f64, f64, f64)> =
+            (0..256).map(|c| (c, 1000.0, if c == 3 { 5.0 } else { 0.0 }, 0.0)).collect();
+        fx.softnet(&rows).sysctl("net.core.netdev_max_backlog", "5000");
+        let f = fx.run(backlog_drops);
+        let f = only(&f, "softnet.backlog_drops");
+        assert_eq!(f.changes.len(), 1);
+        assert_eq!(f.changes[0].kind, ChangeKind::Advice);
+        assert_eq!(f.changes[0].target, "net.core.netdev_max_backlog");
+    }
+
+    #[test]
+    fn backlog_drops_on_one_hot_cpu_also_proposes_rps_and_flow_limit() {
+        let mut fx = Fx::new(2);
+        // veth0 traffic: everything lands on cpu1.
+        fx.softnet(&[(0, 100.0, 0.0, 0.0), (1, 200_000.0, 5000.0, 0.0)])
+            .sysctl("net.core.netdev_max_backlog", "1000")
+            .sysctl("net.core.flow_limit_cpu_bitmap", "0")
+            .sysctl("net.core.flow_limit_table_len", "4096")
+            .netdev("veth0", rx(200_000.0))
+            .netdev("lo", rx(300_000.0))
+            .iface("veth0", iface(K::Veth, 1))
+            .iface("lo", iface(K::Loopback, 1));
+        let f = fx.run(backlog_drops);
+        let f = only(&f, "softnet.backlog_drops");
+        assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("4000"));
+        // RPS on veth0 (not lo) toward the other CPU (mask 1 = cpu0)
+        assert_eq!(proposed(f, "veth0 rx-0"), Some("1"));
+        assert!(proposed(f, "lo rx-0").is_none());
+        // flow limit on cpu1 (mask 2)
+        assert_eq!(proposed(f, "net.core.flow_limit_cpu_bitmap"), Some("2"));
+        assert!(proposed(f, "net.core.flow_limit_table_len").is_none());
+        assert!(f.risk.contains("RPS"), "{}", f.risk);
+    }
+
+    #[test]
+    fn backlog_drops_with_rps_steering_to_the_hot_cpu_spreads_over_all() {
+        let mut fx = Fx::new(2);
+        let mut v = iface(K::Veth, 1);
+        v.rx_queues[0].rps_cpus = Some("2".into());
+        v.rx_queues[0].rps_cpu_list = Some(vec![1]);
+        fx.softnet(&[(0, 100.0, 0.0, 0.0), (1, 200_000.0, 5000.0, 0.0)])
+            .netdev("veth1", rx(200_000.0))
+            .iface("veth1", v);
+        let f = fx.run(backlog_drops);
+        let f = only(&f, "softnet.backlog_drops");
+        let rps = f.changes.iter().find(|c| c.kind == ChangeKind::Rps).unwrap();
+        assert_eq!(rps.target, "veth1 rx-0");
+        assert_eq!(rps.current.as_deref(), Some("2"));
+        assert_eq!(rps.proposed, "3");
+        // sysctl unread: default assumed, current unknown
+        let b = f.changes.iter().find(|c| c.target == "net.core.netdev_max_backlog").unwrap();
+        assert_eq!(b.current, None);
+        assert_eq!(b.proposed, "4000");
+    }
+
+    #[test]
+    fn backlog_drops_quiet_when_no_drops_or_no_window() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 50_000.0, 0.0, 0.0), (1, 50_000.0, 0.0, 0.0)]);
+        assert!(fx.run(backlog_drops).is_empty());
+        fx.softnet(&[(0, 50_000.0, 10.0, 0.0), (1, 50_000.0, 0.0, 0.0)]);
+        assert!(fx.run_static(backlog_drops).is_empty());
+    }
+
+    #[test]
+    fn backlog_drops_uses_link_speed_of_the_busiest_nic() {
+        let mut fx = Fx::new(4);
+        let mut eth = iface(K::Physical, 4);
+        eth.speed_mbps = Some(10_000);
+        fx.softnet(&[
+            (0, 20_000.0, 1.0, 0.0),
+            (1, 20_000.0, 0.0, 0.0),
+            (2, 20_000.0, 0.0, 0.0),
+            (3, 20_000.0, 0.0, 0.0),
+        ])
+        .sysctl("net.core.netdev_max_backlog", "10000")
+        .netdev("eth0", rx(80_000.0))
+        .iface("eth0", eth);
+        let f = fx.run(backlog_drops);
+        let f = only(&f, "softnet.backlog_drops");
+        assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("30000"));
+        assert!(f.detail.contains("10 Gbit/s (eth0 link)"), "{}", f.detail);
+        assert!(f.risk.contains("30000 x 2 KiB x 4 CPUs = 234 MiB"), "{}", f.risk);
+    }
+
+    #[test]
+    fn time_squeeze_balanced_load_raises_budget_and_usecs() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 150_000.0, 0.0, 40.0), (1, 140_000.0, 0.0, 2.0)])
+            .sysctl("net.core.netdev_budget", "300")
+            .sysctl("net.core.netdev_budget_usecs", "8000");
+        let f = fx.run(time_squeeze);
+        let f = only(&f, "softnet.time_squeeze");
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(close(evidence(f, "softnet.time_squeeze", "cpu0").unwrap(), 40.0));
+        assert_eq!(proposed(f, "net.core.netdev_budget"), Some("600"));
+        assert_eq!(proposed(f, "net.core.netdev_budget_usecs"), Some("16000"));
+        // cpu1: 2 squeezes/s at 140k pps is 1.4e-5 per packet: below the fraction
+        assert!(evidence(f, "softnet.time_squeeze", "cpu1").is_none());
+        assert!(f.risk.contains("16000 µs"), "{}", f.risk);
+    }
+
+    #[test]
+    fn time_squeeze_default_usecs_from_hz_when_sysctl_unknown() {
+        let mut fx = Fx::new(2);
+        fx.host.hz = 1000;
+        fx.softnet(&[(0, 100_000.0, 0.0, 50.0), (1, 100_000.0, 0.0, 50.0)]);
+        let f = fx.run(time_squeeze);
+        let f = only(&f, "softnet.time_squeeze");
+        assert_eq!(proposed(f, "net.core.netdev_budget_usecs"), Some("4000"));
+        assert_eq!(proposed(f, "net.core.netdev_budget"), Some("600"));
+        assert!(f.detail.contains("2000 µs at HZ=1000"), "{}", f.detail);
+    }
+
+    #[test]
+    fn time_squeeze_on_a_hot_cpu_advises_spreading_not_budget() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 1000.0, 0.0, 0.0), (1, 300_000.0, 0.0, 100.0)])
+            .sysctl("net.core.netdev_budget", "300")
+            .netdev("eth0", rx(300_000.0))
+            .iface("eth0", iface(K::Physical, 1));
+        let f = fx.run(time_squeeze);
+        let f = only(&f, "softnet.time_squeeze");
+        assert!(proposed(f, "net.core.netdev_budget").is_none());
+        assert_eq!(f.changes[0].kind, ChangeKind::Advice);
+        assert_eq!(proposed(f, "eth0 rx-0"), Some("1"));
+        assert!(f.title.starts_with("CPU 1 runs out of NET_RX budget"), "{}", f.title);
+    }
+
+    #[test]
+    fn time_squeeze_quiet_on_a_trickle() {
+        let mut fx = Fx::new(2);
+        // 3 squeezes/s but only 200 pps: starved vCPU, not budget
+        fx.softnet(&[(0, 200.0, 0.0, 3.0), (1, 200.0, 0.0, 0.0)]);
+        assert!(fx.run(time_squeeze).is_empty());
+        // 0.5 squeezes/s at high rate
+        fx.softnet(&[(0, 100_000.0, 0.0, 0.5), (1, 100_000.0, 0.0, 0.0)]);
+        assert!(fx.run(time_squeeze).is_empty());
+    }
+
+    #[test]
+    fn time_squeeze_never_lowers_large_budgets() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 100_000.0, 0.0, 50.0), (1, 100_000.0, 0.0, 50.0)])
+            .sysctl("net.core.netdev_budget", "5000")
+            .sysctl("net.core.netdev_budget_usecs", "50000");
+        let f = fx.run(time_squeeze);
+        let f = only(&f, "softnet.time_squeeze");
+        assert!(f.changes.iter().all(|c| c.kind == ChangeKind::Advice));
+    }
+
+    #[test]
+    fn flow_limit_fires_with_advice() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 100_000.0, 0.0, 0.0), (1, 1000.0, 0.0, 0.0)])
+            .flow_limit(0, 42.0);
+        let f = fx.run(flow_limit);
+        let f = only(&f, "softnet.flow_limit");
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(close(evidence(f, "softnet.flow_limit_count", "cpu0").unwrap(), 42.0));
+        assert_eq!(f.changes[0].kind, ChangeKind::Advice);
+        assert!(f.detail.contains("elephant"));
+        assert_eq!(f.verify, "softnet flow_limit_count rate on cpu0 returns to 0");
+    }
+
+    #[test]
+    fn flow_limit_quiet_without_rise() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 100_000.0, 0.0, 0.0), (1, 1000.0, 0.0, 0.0)])
+            .flow_limit(0, 0.0);
+        assert!(fx.run(flow_limit).is_empty());
+    }
+
+    #[test]
+    fn cpu_imbalance_fires_with_rps_for_single_queue_device() {
+        let mut fx = Fx::new(4);
+        fx.softnet(&[
+            (0, 150_000.0, 0.0, 0.0),
+            (1, 1000.0, 0.0, 0.0),
+            (2, 1000.0, 0.0, 0.0),
+            (3, 1000.0, 0.0, 0.0),
+        ])
+        .softirq("NET_RX", &[9000.0, 10.0, 10.0, 10.0])
+        .netdev("eth0", rx(150_000.0))
+        .iface("eth0", iface(K::Physical, 1));
+        let f = fx.run(cpu_imbalance);
+        let f = only(&f, "softnet.cpu_imbalance");
+        assert_eq!(f.severity, Severity::Warning);
+        let share = evidence(f, "softnet.processed_share", "cpu0").unwrap();
+        assert!(close(share, 150_000.0 / 153_000.0 * 100.0), "{share}");
+        assert!(close(evidence(f, "softirqs.NET_RX", "cpu0").unwrap(), 9000.0));
+        // mask of cpus 1-3 = e
+        assert_eq!(proposed(f, "eth0 rx-0"), Some("e"));
+    }
+
+    #[test]
+    fn cpu_imbalance_moderate_rate_without_strain_is_info() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 20_000.0, 0.0, 0.0), (1, 100.0, 0.0, 0.0)])
+            .softirq_share(&[0.05, 0.0]);
+        let f = fx.run(cpu_imbalance);
+        assert_eq!(only(&f, "softnet.cpu_imbalance").severity, Severity::Info);
+        // strained (softirq share 40 %) -> warning
+        fx.softirq_share(&[0.4, 0.0]);
+        let f = fx.run(cpu_imbalance);
+        assert_eq!(only(&f, "softnet.cpu_imbalance").severity, Severity::Warning);
+    }
+
+    #[test]
+    fn cpu_imbalance_quiet_when_balanced_or_low_rate_or_one_cpu() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 60_000.0, 0.0, 0.0), (1, 40_000.0, 0.0, 0.0)]);
+        assert!(fx.run(cpu_imbalance).is_empty());
+        fx.softnet(&[(0, 5_000.0, 0.0, 0.0), (1, 10.0, 0.0, 0.0)]);
+        assert!(fx.run(cpu_imbalance).is_empty());
+        let mut one = Fx::new(1);
+        one.softnet(&[(0, 500_000.0, 0.0, 0.0)]);
+        assert!(one.run(cpu_imbalance).is_empty());
+    }
+
+    #[test]
+    fn rps_disabled_fires_with_mask_of_other_cpus_and_rfs() {
+        let mut fx = Fx::new(4);
+        fx.softnet(&[
+            (0, 1000.0, 0.0, 0.0),
+            (1, 250_000.0, 0.0, 0.0),
+            (2, 1000.0, 0.0, 0.0),
+            (3, 1000.0, 0.0, 0.0),
+        ])
+        .sysctl("net.core.rps_sock_flow_entries", "0")
+        .netdev("eth0", rx(250_000.0))
+        .iface("eth0", iface(K::Physical, 1));
+        let f = fx.run(rps_disabled);
+        let f = only(&f, "rps.disabled");
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(close(evidence(f, "netdev.rx_packets", "eth0").unwrap(), 250_000.0));
+        // hot cpu1 excluded: cpus 0,2,3 = 0b1101 = d
+        assert_eq!(proposed(f, "eth0 rx-0"), Some("d"));
+        assert_eq!(proposed(f, "net.core.rps_sock_flow_entries"), Some("32768"));
+        let rfs = f.changes.iter().find(|c| c.kind == ChangeKind::Rfs).unwrap();
+        assert_eq!(rfs.proposed, "32768");
+    }
+
+    #[test]
+    fn rps_disabled_uses_the_irq_cpu_for_a_nic() {
+        let mut fx = Fx::new(2);
+        let mut eth = iface(K::Physical, 1);
+        eth.device = Some("virtio2".into());
+        fx.softnet(&[(0, 15_000.0, 0.0, 0.0), (1, 15_000.0, 0.0, 0.0)])
+            .netdev("eth0", rx(30_000.0))
+            .iface("eth0", eth)
+            .irq(38, "PCI-MSIX-0000:00:03.0", "virtio2-input.0", &[0.0, 3000.0]);
+        let f = fx.run(rps_disabled);
+        let f = only(&f, "rps.disabled");
+        assert_eq!(f.severity, Severity::Info);
+        assert_eq!(proposed(f, "eth0 rx-0"), Some("1"));
+    }
+
+    #[test]
+    fn rps_disabled_quiet_when_idle_set_multiqueue_or_loopback() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 100.0, 0.0, 0.0), (1, 100.0, 0.0, 0.0)])
+            .netdev("eth0", rx(200.0))
+            .iface("eth0", iface(K::Physical, 1))
+            .netdev("lo", rx(500_000.0))
+            .iface("lo", iface(K::Loopback, 1))
+            .netdev("eth1", rx(500_000.0))
+            .iface("eth1", iface(K::Physical, 4));
+        assert!(fx.run(rps_disabled).is_empty());
+        let mut set = iface(K::Physical, 1);
+        set.rx_queues[0].rps_cpus = Some("3".into());
+        set.rx_queues[0].rps_cpu_list = Some(vec![0, 1]);
+        fx.netdev("eth0", rx(500_000.0)).iface("eth0", set);
+        assert!(fx.run(rps_disabled).is_empty());
+        assert!(fx.run_static(rps_disabled).is_empty());
+    }
+
+    #[test]
+    fn idle_default_host_has_no_softnet_findings() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 30.0, 0.0, 0.0), (1, 300.0, 0.0, 0.0)])
+            .sysctl("net.core.netdev_max_backlog", "1000")
+            .sysctl("net.core.rps_sock_flow_entries", "0")
+            .netdev("eth0", rx(300.0))
+            .iface("eth0", iface(K::Physical, 1));
+        for r in RULES {
+            assert!(fx.run(r.run).is_empty(), "{}", r.name);
+        }
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(fmt_bytes(16_384_000.0), "16 MiB");
+        assert_eq!(fmt_bytes(8.0 * 1024.0 * 1024.0), "8 MiB");
+        assert_eq!(fmt_bytes(1.5 * 1024.0 * 1024.0), "1.5 MiB");
+        assert_eq!(fmt_bytes(2048.0), "2 KiB");
+        assert_eq!(fmt_secs(0.016), "16.0 ms");
+        assert_eq!(fmt_rate(1260.44), "1260");
+        assert_eq!(fmt_rate(126.04), "126.0");
+    }
+}

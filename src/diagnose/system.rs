@@ -1,6 +1,472 @@
-//! Host-wide limits and safety switches: file descriptors, syncookies, timestamps.
+//! Host-wide limits and safety switches: file descriptors (`fd.near_limit`), SYN cookies
+//! (`security.syncookies_off`) and TCP timestamps (`security.timestamps_off`). Also holds the
+//! small sysctl/number helpers shared by the tcp, udp, conntrack and config rules.
 
-use super::Rule;
+use super::thresholds as t;
+use super::{Context, Evidence, Finding, Rule, Severity};
+use crate::change::Change;
+use crate::collect::host::HostFacts;
+use crate::snapshot::Snapshot;
 
 /// The rules of this area.
-pub const RULES: &[Rule] = &[];
+pub const RULES: &[Rule] = &[
+    Rule {
+        name: "fd.near_limit",
+        run: fd_near_limit,
+    },
+    Rule {
+        name: "security.syncookies_off",
+        run: syncookies_off,
+    },
+    Rule {
+        name: "security.timestamps_off",
+        run: timestamps_off,
+    },
+];
+
+// ---------------------------------------------------------------------------------------
+// Shared helpers
+
+/// The value of sysctl `key` in `snap`, when the sysctl source was read and has it.
+pub(crate) fn sysctl<'a>(snap: &'a Snapshot, key: &str) -> Option<&'a str> {
+    snap.sysctl.ok()?.get(key).map(String::as_str)
+}
+
+/// A single unsigned number sysctl.
+pub(crate) fn sysctl_u64(snap: &Snapshot, key: &str) -> Option<u64> {
+    sysctl(snap, key)?.trim().parse().ok()
+}
+
+/// Exactly `N` unsigned numbers separated by whitespace (`tcp_rmem`, `tcp_mem`, `file-nr`).
+pub(crate) fn parse_n<const N: usize>(text: &str) -> Option<[u64; N]> {
+    let mut out = [0u64; N];
+    let mut it = text.split_ascii_whitespace();
+    for slot in &mut out {
+        *slot = it.next()?.parse().ok()?;
+    }
+    it.next().is_none().then_some(out)
+}
+
+/// A sysctl of exactly `N` unsigned numbers.
+pub(crate) fn sysctl_n<const N: usize>(snap: &Snapshot, key: &str) -> Option<[u64; N]> {
+    parse_n(sysctl(snap, key)?)
+}
+
+/// Format numbers the way the kernel prints vector sysctls (tab-separated there; nettune
+/// folds whitespace to one space, which the kernel also accepts on write).
+pub(crate) fn join(values: &[u64]) -> String {
+    let mut s = String::new();
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(&v.to_string());
+    }
+    s
+}
+
+/// The page size of the host in bytes (4096 when the host facts do not say).
+pub(crate) fn page_size(host: &HostFacts) -> u64 {
+    if host.page_size > 0 {
+        host.page_size
+    } else {
+        4096
+    }
+}
+
+/// Human-readable bytes with binary units (`512 KiB`, `62.5 MiB`).
+pub(crate) fn fmt_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes.max(0.0);
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || (v - v.round()).abs() < 0.05 {
+        format!("{:.0} {}", v, UNITS[unit])
+    } else {
+        format!("{:.1} {}", v, UNITS[unit])
+    }
+}
+
+/// Round `bytes` up to a whole MiB.
+pub(crate) fn round_up_mib(bytes: f64) -> u64 {
+    const MIB: f64 = 1048576.0;
+    ((bytes.max(0.0) / MIB).ceil() * MIB) as u64
+}
+
+/// Rate of a netstat counter over the window, 0 when the kernel does not print it.
+pub(crate) fn rate_or_zero(w: &crate::window::Window, section: &str, field: &str) -> f64 {
+    w.netstat_rate(section, field).unwrap_or(0.0).max(0.0)
+}
+
+/// Whether the options name a profile that wants bulk throughput (`throughput`, `cdn`,
+/// `stream-ingest`).
+pub(crate) fn throughput_profile(ctx: &Context) -> bool {
+    matches!(
+        ctx.options.profile.as_deref(),
+        Some("throughput" | "cdn" | "stream-ingest")
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// fd.near_limit
+
+/// `fs.file-nr` (allocated, free, max) against `fs.file-max`.
+fn fd_near_limit(ctx: &Context) -> Vec<Finding> {
+    let snap = ctx.newer;
+    let Some([allocated, _free, nr_max]) = sysctl_n::<3>(snap, "fs.file-nr") else {
+        return Vec::new();
+    };
+    let file_max_text = sysctl(snap, "fs.file-max");
+    let file_max = sysctl_u64(snap, "fs.file-max").unwrap_or(nr_max);
+    if file_max == 0 {
+        return Vec::new();
+    }
+    let fill = allocated as f64 / file_max as f64;
+    if fill <= t::FD_WARN_FILL {
+        return Vec::new();
+    }
+    let severity = if fill > t::FD_CRIT_FILL {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    // The kernel accepts up to LONG_MAX.
+    let target = ((allocated as f64 / t::FD_TARGET_FILL).ceil() as u64)
+        .max(file_max.saturating_mul(2))
+        .min(i64::MAX as u64);
+    let mut changes = Vec::new();
+    if target > file_max {
+        changes.push(Change::sysctl(
+            "fs.file-max",
+            Some(file_max_text.unwrap_or(&file_max.to_string())),
+            target.to_string(),
+        ));
+    }
+    vec![Finding {
+        id: "fd.near_limit".into(),
+        severity,
+        title: format!(
+            "Host file handle table is {:.0}% full ({allocated} of fs.file-max {file_max})",
+            fill * 100.0
+        ),
+        detail: "Every socket is a file. When fs.file-max is reached, socket(), accept() and \
+                 open() fail with ENFILE for every process, so new connections are refused \
+                 even though the network has capacity. Per-process limits (RLIMIT_NOFILE) are \
+                 a separate, lower ceiling worth checking too."
+            .into(),
+        evidence: vec![
+            Evidence::new("fs.file-nr.allocated", "host", allocated as f64, "handles"),
+            Evidence::new("fs.file-max", "host", file_max as f64, "handles"),
+            Evidence::new("fs.file-nr.fill", "host", fill * 100.0, "%"),
+        ],
+        changes,
+        risk: format!(
+            "fs.file-max is only a ceiling; memory is used per handle actually open (about 1 KiB \
+             each, so {target} open handles would be about {}). A leak that is now stopped by the \
+             limit would grow further.",
+            fmt_bytes(target as f64 * 1024.0)
+        ),
+        verify: format!(
+            "fs.file-nr allocated stays below {:.0}% of fs.file-max",
+            t::FD_WARN_FILL * 100.0
+        ),
+    }]
+}
+
+// ---------------------------------------------------------------------------------------
+// security.*
+
+fn syncookies_off(ctx: &Context) -> Vec<Finding> {
+    let key = "net.ipv4.tcp_syncookies";
+    if sysctl(ctx.newer, key).map(str::trim) != Some("0") {
+        return Vec::new();
+    }
+    vec![Finding {
+        id: "security.syncookies_off".into(),
+        severity: Severity::Warning,
+        title: "TCP SYN cookies are disabled, so a SYN flood fills every listener's SYN queue"
+            .into(),
+        detail: "With net.ipv4.tcp_syncookies=0 the kernel has no fallback when a listener's \
+                 SYN queue is full: new connection attempts are dropped (TcpExt.TCPReqQFullDrop) \
+                 and a small spoofed SYN flood takes the service down. With 1, cookies are used \
+                 only while the queue is full and cost nothing otherwise."
+            .into(),
+        evidence: vec![Evidence::new(key, "host", 0.0, "bool")],
+        changes: vec![Change::sysctl(key, Some("0"), "1")],
+        risk: "none in normal operation; while cookies are in use, connections that are \
+               answered with a cookie lose TCP options the SYN carried unless timestamps are on \
+               (window scaling, SACK)"
+            .into(),
+        verify: "net.ipv4.tcp_syncookies reads 1; TcpExt.TCPReqQFullDrop stays at 0 under load"
+            .into(),
+    }]
+}
+
+fn timestamps_off(ctx: &Context) -> Vec<Finding> {
+    let key = "net.ipv4.tcp_timestamps";
+    if sysctl(ctx.newer, key).map(str::trim) != Some("0") {
+        return Vec::new();
+    }
+    vec![Finding {
+        id: "security.timestamps_off".into(),
+        severity: Severity::Warning,
+        title: "TCP timestamps are disabled (no PAWS, coarse RTT, no TIME_WAIT reuse)".into(),
+        detail: "Without timestamps (RFC 7323) TCP loses PAWS protection against wrapped \
+                 sequence numbers (a 10 Gbit/s flow wraps the 32-bit space in about 3.4 s), \
+                 measures RTT only once per window, and tcp_tw_reuse cannot work. Since Linux \
+                 4.10 timestamps use per-connection random offsets and do not leak uptime."
+            .into(),
+        evidence: vec![Evidence::new(key, "host", 0.0, "bool")],
+        changes: vec![Change::sysctl(key, Some("0"), "1")],
+        risk: "10 bytes more TCP header per segment (about 0.7% at MTU 1500)".into(),
+        verify: "net.ipv4.tcp_timestamps reads 1".into(),
+    }]
+}
+
+// ---------------------------------------------------------------------------------------
+// Test helpers shared by the rule tests of tcp, udp, conntrack, system and config.
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::super::{Context, Finding, Options};
+    use crate::collect::host::HostFacts;
+    use crate::collect::Source;
+    use crate::snapshot::Snapshot;
+    use crate::window::Window;
+    use std::collections::BTreeMap;
+
+    /// Five seconds, in nanoseconds: the window every test uses.
+    pub const WINDOW_NS: u64 = 5_000_000_000;
+
+    /// A host with 4 KiB pages, 2 CPUs and 16 GiB of RAM.
+    pub fn host() -> HostFacts {
+        HostFacts {
+            cpus: 2,
+            page_size: 4096,
+            hz: 250,
+            mem_total_bytes: Some(16 << 30),
+            ..HostFacts::default()
+        }
+    }
+
+    /// Set sysctls on a snapshot (creating the source).
+    pub fn set_sysctls(s: &mut Snapshot, kv: &[(&str, &str)]) {
+        if s.sysctl.ok().is_none() {
+            s.sysctl = Source::Ok(BTreeMap::new());
+        }
+        if let Source::Ok(m) = &mut s.sysctl {
+            for (k, v) in kv {
+                m.insert((*k).to_string(), (*v).to_string());
+            }
+        }
+    }
+
+    /// Set netstat counters `(section, field, value)` on a snapshot.
+    pub fn set_netstat(s: &mut Snapshot, kv: &[(&str, &str, i64)]) {
+        if s.netstat.ok().is_none() {
+            s.netstat = Source::Ok(BTreeMap::new());
+        }
+        if let Source::Ok(m) = &mut s.netstat {
+            for (sec, f, v) in kv {
+                m.entry((*sec).to_string())
+                    .or_default()
+                    .insert((*f).to_string(), *v);
+            }
+        }
+    }
+
+    /// Set sockstat values `(proto, field, value)`.
+    pub fn set_sockstat(s: &mut Snapshot, kv: &[(&str, &str, i64)]) {
+        if s.sockstat.ok().is_none() {
+            s.sockstat = Source::Ok(BTreeMap::new());
+        }
+        if let Source::Ok(m) = &mut s.sockstat {
+            for (p, f, v) in kv {
+                m.entry((*p).to_string())
+                    .or_default()
+                    .insert((*f).to_string(), *v);
+            }
+        }
+    }
+
+    /// Two snapshots 5 s apart: `older` at t=1 s, `newer` at t=6 s, both with `sysctls`;
+    /// netstat counters `(section, field, older, newer)`.
+    pub fn pair(
+        sysctls: &[(&str, &str)],
+        counters: &[(&str, &str, i64, i64)],
+    ) -> (Snapshot, Snapshot) {
+        let mut a = Snapshot::empty(1_000_000_000);
+        let mut b = Snapshot::empty(1_000_000_000 + WINDOW_NS);
+        set_sysctls(&mut a, sysctls);
+        set_sysctls(&mut b, sysctls);
+        for (sec, f, o, n) in counters {
+            set_netstat(&mut a, &[(sec, f, *o)]);
+            set_netstat(&mut b, &[(sec, f, *n)]);
+        }
+        (a, b)
+    }
+
+    /// Run `rule` over the window (older, newer).
+    pub fn run_window(
+        rule: fn(&Context) -> Vec<Finding>,
+        older: &Snapshot,
+        newer: &Snapshot,
+        host: &HostFacts,
+        options: &Options,
+    ) -> Vec<Finding> {
+        let ctx = Context {
+            window: Window::new(older, newer, host),
+            newer,
+            host,
+            options,
+        };
+        rule(&ctx)
+    }
+
+    /// Run `rule` on one snapshot without a window.
+    pub fn run_static(
+        rule: fn(&Context) -> Vec<Finding>,
+        newer: &Snapshot,
+        host: &HostFacts,
+        options: &Options,
+    ) -> Vec<Finding> {
+        let ctx = Context {
+            window: None,
+            newer,
+            host,
+            options,
+        };
+        rule(&ctx)
+    }
+
+    /// The single finding with `id`; panics with the list otherwise.
+    pub fn only<'a>(findings: &'a [Finding], id: &str) -> &'a Finding {
+        let hits: Vec<&Finding> = findings.iter().filter(|f| f.id == id).collect();
+        assert_eq!(hits.len(), 1, "expected one {id}, got {findings:#?}");
+        hits[0]
+    }
+
+    /// The proposed value of the change with `target`; panics when absent.
+    pub fn proposed<'a>(f: &'a Finding, target: &str) -> &'a str {
+        f.changes
+            .iter()
+            .find(|c| c.target == target)
+            .map(|c| c.proposed.as_str())
+            .unwrap_or_else(|| panic!("no change for {target} in {:#?}", f.changes))
+    }
+
+    /// The value of the evidence `metric` at `scope`; panics when absent.
+    pub fn evidence(f: &Finding, metric: &str, scope: &str) -> f64 {
+        f.evidence
+            .iter()
+            .find(|e| e.metric == metric && e.scope == scope)
+            .map(|e| e.value)
+            .unwrap_or_else(|| panic!("no evidence {metric}@{scope} in {:#?}", f.evidence))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Options, Severity};
+    use super::testutil::*;
+    use super::*;
+
+    fn snap(kv: &[(&str, &str)]) -> Snapshot {
+        let mut s = Snapshot::empty(1);
+        set_sysctls(&mut s, kv);
+        s
+    }
+
+    #[test]
+    fn helpers_parse_vectors_strictly() {
+        assert_eq!(
+            parse_n::<3>("4096 131072 6291456"),
+            Some([4096, 131072, 6291456])
+        );
+        assert_eq!(
+            parse_n::<3>("4096\t131072   6291456"),
+            Some([4096, 131072, 6291456])
+        );
+        assert_eq!(parse_n::<3>("4096 131072"), None);
+        assert_eq!(parse_n::<3>("1 2 3 4"), None);
+        assert_eq!(parse_n::<2>("-1 2"), None);
+        assert_eq!(join(&[1, 2, 3]), "1 2 3");
+        assert_eq!(fmt_bytes(65_536_000.0), "62.5 MiB");
+        assert_eq!(fmt_bytes(4096.0), "4 KiB");
+        assert_eq!(round_up_mib(1.0), 1 << 20);
+        assert_eq!(round_up_mib((3 << 20) as f64), 3 << 20);
+    }
+
+    #[test]
+    fn fd_near_limit_fires_and_proposes_double() {
+        let s = snap(&[("fs.file-nr", "90000 0 100000"), ("fs.file-max", "100000")]);
+        let f = run_static(fd_near_limit, &s, &host(), &Options::default());
+        let f = only(&f, "fd.near_limit");
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(evidence(f, "fs.file-nr.allocated", "host"), 90000.0);
+        assert!((evidence(f, "fs.file-nr.fill", "host") - 90.0).abs() < 1e-9);
+        // max(90000 / 0.5, 2 × 100000)
+        assert_eq!(proposed(f, "fs.file-max"), "200000");
+
+        let s = snap(&[("fs.file-nr", "99000 0 100000"), ("fs.file-max", "100000")]);
+        let f = run_static(fd_near_limit, &s, &host(), &Options::default());
+        assert_eq!(only(&f, "fd.near_limit").severity, Severity::Critical);
+    }
+
+    #[test]
+    fn fd_healthy_or_huge_max_is_quiet() {
+        let s = snap(&[("fs.file-nr", "1178 0 2466170"), ("fs.file-max", "2466170")]);
+        assert!(run_static(fd_near_limit, &s, &host(), &Options::default()).is_empty());
+        let s = snap(&[
+            ("fs.file-nr", "5000 0 9223372036854775807"),
+            ("fs.file-max", "9223372036854775807"),
+        ]);
+        assert!(run_static(fd_near_limit, &s, &host(), &Options::default()).is_empty());
+        let s = snap(&[("fs.file-nr", "garbage")]);
+        assert!(run_static(fd_near_limit, &s, &host(), &Options::default()).is_empty());
+    }
+
+    #[test]
+    fn fd_near_a_huge_max_does_not_overflow() {
+        let s = snap(&[
+            ("fs.file-nr", "18446744073709551000 0 18446744073709551615"),
+            ("fs.file-max", "18446744073709551615"),
+        ]);
+        let f = run_static(fd_near_limit, &s, &host(), &Options::default());
+        // Cannot be raised further: the finding stands, with no change proposed.
+        assert!(only(&f, "fd.near_limit").changes.is_empty());
+    }
+
+    #[test]
+    fn syncookies_and_timestamps_off_fire() {
+        let s = snap(&[
+            ("net.ipv4.tcp_syncookies", "0"),
+            ("net.ipv4.tcp_timestamps", "0"),
+        ]);
+        let f = run_static(syncookies_off, &s, &host(), &Options::default());
+        let f = only(&f, "security.syncookies_off");
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(proposed(f, "net.ipv4.tcp_syncookies"), "1");
+        let f = run_static(timestamps_off, &s, &host(), &Options::default());
+        let f = only(&f, "security.timestamps_off");
+        assert_eq!(proposed(f, "net.ipv4.tcp_timestamps"), "1");
+        assert_eq!(f.changes[0].current.as_deref(), Some("0"));
+    }
+
+    #[test]
+    fn syncookies_and_timestamps_defaults_are_quiet() {
+        for v in ["1", "2"] {
+            let s = snap(&[
+                ("net.ipv4.tcp_syncookies", v),
+                ("net.ipv4.tcp_timestamps", v),
+            ]);
+            assert!(run_static(syncookies_off, &s, &host(), &Options::default()).is_empty());
+            assert!(run_static(timestamps_off, &s, &host(), &Options::default()).is_empty());
+        }
+        let s = Snapshot::empty(1);
+        assert!(run_static(syncookies_off, &s, &host(), &Options::default()).is_empty());
+    }
+}

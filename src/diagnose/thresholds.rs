@@ -3,5 +3,315 @@
 
 // ---- softnet / nic / irq / rps (rules in softnet.rs, nic.rs, irq.rs) ----
 
+/// `softnet.backlog_drops` fires (critical) when a CPU's softnet `dropped` rate is above this
+/// (drops per second). Every backlog drop is a lost packet, so any rise counts.
+pub const SOFTNET_DROP_RATE_MIN: f64 = 0.0;
+
+/// Kernel default of `net.core.netdev_max_backlog` (packets per CPU), assumed for sizing when
+/// the sysctl could not be read.
+pub const NETDEV_MAX_BACKLOG_DEFAULT: u64 = 1000;
+
+/// Smallest step when raising `netdev_max_backlog`: proposed ≥ current × this.
+pub const BACKLOG_STEP_MIN: u64 = 2;
+
+/// Largest step when raising `netdev_max_backlog`: proposed ≤ current × this.
+pub const BACKLOG_STEP_MAX: u64 = 4;
+
+/// Share of a CPU's arrivals that were dropped (dropped / (processed + dropped), 0–1) at or
+/// above which one step is [`BACKLOG_STEP_MAX`] instead of [`BACKLOG_STEP_MIN`].
+pub const BACKLOG_STEEP_DROP_SHARE: f64 = 0.05;
+
+/// `netdev_max_backlog` sized by link speed: rows of (link speed at or above, Gbit/s;
+/// backlog, packets per CPU). The last row whose speed is ≤ the link speed applies
+/// (≤ 1 Gbps 1000; 1–10 Gbps 5000–10000; 10 Gbps 30000; 40 Gbps 60000; 100 Gbps 100000).
+/// The step never exceeds [`BACKLOG_STEP_MAX`] × current, so a large target takes several
+/// steps, each verified.
+pub const BACKLOG_BY_LINK_SPEED: &[(f64, u64)] = &[
+    (0.0, 1000),
+    (1.5, 5000),
+    (5.0, 10000),
+    (10.0, 30000),
+    (40.0, 60000),
+    (100.0, 100000),
+];
+
+/// Memory one queued backlog packet may pin (bytes): an skb of a 1500-byte frame with its
+/// truesize overhead is about 2 KiB.
+pub const BACKLOG_BYTES_PER_PACKET: u64 = 2048;
+
+/// Memory budget for all softnet backlogs together (bytes): `netdev_max_backlog` ×
+/// [`BACKLOG_BYTES_PER_PACKET`] × CPUs must stay within it (the worst case where every CPU's
+/// backlog is full at once). A fixed 1 GiB because host facts carry no RAM size yet
+/// (1.5 % of a 64 GiB host); on 2 CPUs it allows 262144, on 64 CPUs 8192.
+pub const BACKLOG_MEMORY_BUDGET_BYTES: u64 = 1 << 30;
+
+/// Kernel default of `net.core.flow_limit_table_len` (flow buckets per CPU).
+pub const FLOW_LIMIT_TABLE_LEN_DEFAULT: u64 = 4096;
+
+/// `softnet.flow_limit` fires (warning) when a CPU's flow-limit drop rate is above this
+/// (drops per second).
+pub const FLOW_LIMIT_RATE_MIN: f64 = 0.0;
+
+/// `softnet.time_squeeze`: a CPU's squeeze rate must exceed this (events per second) ...
+pub const SQUEEZE_RATE_MIN: f64 = 1.0;
+
+/// ... and be at least this fraction of the packets it processed (squeezes per packet;
+/// 1e-4 = one per 10,000 packets; a fully loaded 300-packet poll that always squeezes is
+/// 3.3e-3) ...
+pub const SQUEEZE_PER_PACKET_MIN: f64 = 1e-4;
+
+/// ... while it processes at least this many packets per second (a trickle that squeezes is
+/// a starved vCPU, not a budget problem).
+pub const SQUEEZE_MIN_PPS: f64 = 1000.0;
+
+/// Kernel default of `net.core.netdev_budget` (packets per NAPI cycle).
+pub const NETDEV_BUDGET_DEFAULT: u64 = 300;
+
+/// Never propose `netdev_budget` above this (packets per cycle); beyond it the fix is more
+/// CPUs for NET_RX, not a longer softirq.
+pub const NETDEV_BUDGET_CEILING: u64 = 1200;
+
+/// Never propose `netdev_budget_usecs` above this (µs one NET_RX softirq may run; 20 ms).
+pub const NETDEV_BUDGET_USECS_CEILING: u64 = 20_000;
+
+/// `softnet.cpu_imbalance`: one CPU's share of all packets processed (0–1) at or above which
+/// the load counts as concentrated ...
+pub const IMBALANCE_SHARE: f64 = 0.8;
+
+/// ... when all CPUs together process at least this many packets per second.
+pub const IMBALANCE_MIN_PPS: f64 = 10_000.0;
+
+/// A concentrated load (or an un-steered single-queue device) is a warning when the total
+/// reaches this rate (packets per second) or the hot CPU shows strain (drops, squeezes or
+/// [`CPU_SOFTIRQ_BUSY_SHARE`]); below it, an info.
+pub const IMBALANCE_WARN_PPS: f64 = 100_000.0;
+
+/// Share of a CPU's time spent in softirq (0–1, from /proc/stat) that counts as strain.
+pub const CPU_SOFTIRQ_BUSY_SHARE: f64 = 0.3;
+
+/// `rps.disabled`: a single-queue device must receive at least this many packets per second
+/// before steering is proposed (info); warning as for [`IMBALANCE_WARN_PPS`].
+pub const RPS_MIN_PPS: f64 = 10_000.0;
+
+/// `net.core.rps_sock_flow_entries` proposed for RFS (global flow table entries; the
+/// kernel's documentation suggests 32768 for a moderately loaded server).
+pub const RPS_SOCK_FLOW_ENTRIES: u64 = 32768;
+
+/// `nic.rx_ring_small` without drop counters: warning when a full rx ring lasts less than
+/// this at the current rate per queue (seconds; time-to-fill = ring / pps per queue).
+pub const RING_FILL_WARN_SECONDS: f64 = 0.001;
+
+/// Receive buffer memory per ring descriptor when the driver does not report `rx_buf_len`
+/// (bytes; a page fragment for a 1500-byte MTU).
+pub const RING_BYTES_PER_DESCRIPTOR: u64 = 2048;
+
+/// Driver statistics (`ethtool -S` names, matched as lower-case substrings) that count rx
+/// packets lost in the NIC because no ring descriptor was free: ring pressure that is also
+/// a drop.
+pub const RING_DROP_STATS: &[&str] = &[
+    "rx_missed",
+    "missed_errors",
+    "rx_fifo",
+    "fifo_errors",
+    "out_of_buffer",
+    "rx_discards",
+    "rx_dropped",
+    "rx_drops",
+];
+
+/// Driver statistics that count ring pressure without a drop (igb/e1000e
+/// `rx_no_buffer_count`: a descriptor was not there in time, the NIC FIFO held the frame).
+pub const RING_PRESSURE_STATS: &[&str] = &["no_buffer", "nobuf", "no_buff"];
+
+/// Driver statistics that count physical-layer errors (bad cable, optics, duplex mismatch).
+pub const PHYSICAL_ERROR_STATS: &[&str] = &[
+    "crc", "align", "symbol", "length_errors", "jabber", "fragment", "undersize",
+    "oversize", "carrier",
+];
+
+/// Driver statistics that count checksum failures reported by the NIC.
+pub const CHECKSUM_ERROR_STATS: &[&str] = &["csum_err", "csum_bad", "checksum_err"];
+
+/// `nic.rx_drops` is a warning at or above this drop rate (drops per second) ...
+pub const NIC_DROP_WARN_RATE: f64 = 10.0;
+
+/// ... or when drops are at least this share of received packets (0–1) and at least
+/// [`NIC_DROP_SHARE_MIN_RATE`] per second; below both it is an info (frames for protocols
+/// nobody listens to, such as LLDP, trickle in at < 1/s on idle hosts).
+pub const NIC_DROP_WARN_SHARE: f64 = 0.001;
+
+/// See [`NIC_DROP_WARN_SHARE`] (drops per second).
+pub const NIC_DROP_SHARE_MIN_RATE: f64 = 1.0;
+
+/// `nic.errors` fires (warning) when a device's error rate is above this (errors per
+/// second). Errors are never normal; any rise counts.
+pub const NIC_ERROR_RATE_MIN: f64 = 0.0;
+
+/// `nic.rss_queues` is a warning when the device receives at least this many packets per
+/// second; an info when the window shows less (or there is no window).
+pub const RSS_WARN_PPS: f64 = 10_000.0;
+
+/// Profile `latency`: rx-usecs above this is clearly mismatched (µs) ...
+pub const LATENCY_RX_USECS_FIRE: u32 = 25;
+
+/// ... and this is proposed (µs; the top of the 0–10 µs latency range, the cheapest in CPU).
+pub const LATENCY_RX_USECS: u32 = 10;
+
+/// Profile `throughput`: rx-usecs below this is clearly mismatched (µs) ...
+pub const THROUGHPUT_RX_USECS_FIRE: u32 = 32;
+
+/// ... and this is proposed (µs; 64–128 µs range).
+pub const THROUGHPUT_RX_USECS: u32 = 128;
+
+/// Profile `throughput`: rx-frames below this is clearly mismatched (frames) ...
+pub const THROUGHPUT_RX_FRAMES_FIRE: u32 = 16;
+
+/// ... and this is proposed (frames; 32–64 range).
+pub const THROUGHPUT_RX_FRAMES: u32 = 64;
+
+/// `nic.offload_disabled`: a device moves bulk data when its rate in one direction is at
+/// least this (bytes per second; 12.5 MB/s = 100 Mbit/s) ...
+pub const OFFLOAD_BULK_BYTES_PER_S: f64 = 12_500_000.0;
+
+/// ... and the host's TCP segment rate in that direction is at least this (segments/s).
+pub const OFFLOAD_BULK_TCP_SEGS_PER_S: f64 = 1000.0;
+
+/// `irq.affinity_concentrated`: share of a NIC's queue interrupts (0–1) taken by one CPU at
+/// or above which they count as concentrated ...
+pub const IRQ_CONCENTRATED_SHARE: f64 = 0.95;
+
+/// ... when the NIC's queue IRQs fire at least this often together (interrupts per second;
+/// at lower rates placement does not matter and cannot be seen reliably).
+pub const IRQ_MIN_RATE: f64 = 1000.0;
+
+/// `irq.affinity_concentrated`: a queue IRQ counts as active when it takes at least this
+/// share (0–1) of the NIC's queue interrupts; two active IRQs are needed (one busy queue
+/// alone says nothing about placement).
+pub const IRQ_ACTIVE_SHARE: f64 = 0.05;
+
+/// `irq.numa_remote`: share (0–1) of a NIC's queue interrupts handled on CPUs of another
+/// NUMA node at or above which it fires.
+pub const IRQ_NUMA_REMOTE_SHARE: f64 = 0.5;
+
 // ---- tcp / udp / conntrack / system / config (rules in tcp.rs, udp.rs, conntrack.rs,
 //      system.rs, config.rs) ----
+
+/// `tcp.listen_overflow`: accept-queue overflows (`TcpExt.ListenOverflows`) per second above
+/// which the rule fires (any overflow is a dropped handshake). 1/s.
+pub const LISTEN_OVERFLOW_MIN_PER_S: f64 = 0.0;
+/// `tcp.listen_overflow`: the `net.core.somaxconn` floor proposed when it caps a full accept
+/// queue (the kernel default since 5.4). Connections.
+pub const SOMAXCONN_FLOOR: u64 = 4096;
+/// `tcp.listen_overflow`: `somaxconn` / `tcp_max_syn_backlog` are raised by this factor per
+/// step (and at least to [`SOMAXCONN_FLOOR`]). Ratio.
+pub const SOMAXCONN_STEP: u64 = 4;
+/// `tcp.listen_overflow`: never propose a listen queue limit above this. Connections.
+pub const SOMAXCONN_CAP: u64 = 65535;
+/// `tcp.listen_overflow`: at most this many listeners are named in one finding.
+pub const LISTENERS_NAMED: usize = 3;
+
+/// `tcp.syn_queue`: SYN-flood test: cookies sent per second at or above which the answer
+/// rate below is checked. 1/s.
+pub const FLOOD_COOKIES_SENT_PER_S: f64 = 200.0;
+/// `tcp.syn_queue`: a flood when fewer than this share of the cookies sent come back as a
+/// valid ACK (`SyncookiesRecv / SyncookiesSent`): spoofed sources never answer. Ratio 0–1.
+pub const FLOOD_COOKIES_ANSWERED_MAX: f64 = 0.2;
+/// `tcp.syn_queue`: a flood when invalid cookie ACKs (`SyncookiesFailed`) arrive at this rate
+/// or more (ACK floods, forged cookies). 1/s.
+pub const FLOOD_COOKIES_FAILED_PER_S: f64 = 100.0;
+
+/// `tcp.buffer_below_bdp`: fires when the `tcp_rmem`/`tcp_wmem` max is below this many BDPs.
+pub const BDP_MIN_FACTOR: f64 = 2.0;
+/// `tcp.buffer_below_bdp`: the proposed max is this many BDPs (rounded up to a MiB).
+pub const BDP_PROPOSED_FACTOR: f64 = 2.5;
+/// `tcp.buffer_below_bdp`: never propose a per-socket buffer max above this. Bytes (1 GiB).
+pub const BDP_BUFFER_CAP_BYTES: u64 = 1 << 30;
+/// `tcp.buffer_below_bdp`: measured RTTs need at least this many established non-loopback
+/// sockets to be trusted. Sockets.
+pub const BDP_MIN_RTT_SAMPLES: u64 = 3;
+
+/// `tcp.memory_pressure`: sockstat TCP `mem` at or above this share of `tcp_mem` high
+/// (both pages) counts as near the limit. Ratio 0–1.
+pub const TCP_MEM_NEAR_HIGH: f64 = 0.9;
+/// `tcp.memory_pressure` / `udp.rcvbuf_errors`: the proposed `tcp_mem`/`udp_mem` high never
+/// exceeds this share of RAM. Ratio 0–1.
+pub const SOCKET_MEM_MAX_RAM_SHARE: f64 = 0.25;
+/// `tcp.memory_pressure`: `tcp_mem` is raised by this factor per step (bounded by
+/// [`SOCKET_MEM_MAX_RAM_SHARE`]). Ratio.
+pub const TCP_MEM_STEP: f64 = 2.0;
+
+/// `tcp.backlog_drop`: `TCPBacklogDrop` + `TCPRcvQDrop` per second above which it fires. 1/s.
+pub const BACKLOG_DROP_MIN_PER_S: f64 = 0.0;
+/// `tcp.backlog_drop`: the `tcp_rmem` max proposed is at least this. Bytes (16 MiB).
+pub const BACKLOG_RMEM_FLOOR_BYTES: u64 = 16 << 20;
+/// `tcp.backlog_drop`: nor more than this. Bytes (64 MiB).
+pub const BACKLOG_RMEM_CAP_BYTES: u64 = 64 << 20;
+
+/// `tcp.retransmits`: retransmitted / sent segments at or above which it warns. Ratio 0–1.
+pub const RETRANS_WARN_RATIO: f64 = 0.02;
+/// `tcp.retransmits`: … and at or above which it is critical. Ratio 0–1.
+pub const RETRANS_CRIT_RATIO: f64 = 0.10;
+/// `tcp.retransmits`: segments sent per second below which the ratio is not judged. 1/s.
+pub const RETRANS_MIN_OUT_SEGS_PER_S: f64 = 100.0;
+/// `tcp.retransmits`: … and segments sent in the whole window below which it is not judged.
+pub const RETRANS_MIN_OUT_SEGS: i64 = 1000;
+
+/// `tcp.congestion_control` / `qdisc.pacing`: without a throughput profile these info
+/// findings need the host to send at least this many TCP segments per second. 1/s.
+pub const CC_MIN_OUT_SEGS_PER_S: f64 = 1000.0;
+
+/// `tcp.port_exhaustion`: TIME_WAIT sockets to one destination at or above this share of
+/// the ephemeral port range warn. Ratio 0–1.
+pub const PORTS_WARN_SHARE: f64 = 0.5;
+/// `tcp.port_exhaustion`: … and at or above this share are critical. Ratio 0–1.
+pub const PORTS_CRIT_SHARE: f64 = 0.8;
+/// `tcp.port_exhaustion`: how long a socket stays in TIME_WAIT (`TCP_TIMEWAIT_LEN`, fixed in
+/// the kernel). Seconds.
+pub const TIME_WAIT_SECONDS: f64 = 60.0;
+/// `tcp.port_exhaustion`: proposed lowest ephemeral port (below the common server ports
+/// is avoided; `ip_local_reserved_ports` protects the rest). Port.
+pub const PORT_RANGE_LOW: u32 = 10240;
+/// `tcp.port_exhaustion`: proposed highest ephemeral port. Port.
+pub const PORT_RANGE_HIGH: u32 = 65535;
+
+/// `udp.rcvbuf_errors`: receive-buffer errors per second above which it fires. 1/s.
+pub const UDP_RCVBUF_ERRORS_MIN_PER_S: f64 = 0.0;
+/// `udp.rcvbuf_errors`: how long a receiver may stall (GC pause, scheduling) while its
+/// buffer absorbs the arriving datagrams. Seconds.
+pub const UDP_STALL_SECONDS: f64 = 0.1;
+/// `udp.rcvbuf_errors`: memory charged per queued datagram (skb truesize of a ≤1500-byte
+/// datagram). Bytes.
+pub const UDP_TRUESIZE_BYTES: u64 = 2304;
+/// `udp.rcvbuf_errors`: the proposed receive buffer is at least this. Bytes (4 MiB).
+pub const UDP_RMEM_FLOOR_BYTES: u64 = 4 << 20;
+/// `udp.rcvbuf_errors`: the proposed `rmem_default` never exceeds this (it applies to every
+/// new non-TCP socket). Bytes (32 MiB).
+pub const UDP_RMEM_DEFAULT_CAP_BYTES: u64 = 32 << 20;
+/// `udp.rcvbuf_errors`: the proposed `rmem_max` never exceeds this. Bytes (256 MiB).
+pub const UDP_RMEM_MAX_CAP_BYTES: u64 = 256 << 20;
+/// `udp.rcvbuf_errors`: sockstat UDP `mem` at or above this share of `udp_mem` high (both
+/// pages) means the global limit, not the socket buffer, drops. Ratio 0–1.
+pub const UDP_MEM_NEAR_HIGH: f64 = 0.9;
+
+/// `conntrack.near_full`: table fill (count / max) above which it warns. Ratio 0–1.
+pub const CONNTRACK_WARN_FILL: f64 = 0.75;
+/// `conntrack.near_full`: … and above which it is critical. Ratio 0–1.
+pub const CONNTRACK_CRIT_FILL: f64 = 0.90;
+/// `conntrack.near_full`: the proposed `nf_conntrack_max` leaves the table this full at
+/// today's count. Ratio 0–1.
+pub const CONNTRACK_TARGET_FILL: f64 = 0.5;
+/// `conntrack.near_full`: highest `nf_conntrack_max / nf_conntrack_buckets` accepted
+/// (average hash chain length). Entries per bucket.
+pub const CONNTRACK_MAX_PER_BUCKET: u64 = 8;
+/// `conntrack.near_full`: entries per bucket when buckets are resized. Entries per bucket.
+pub const CONNTRACK_PROPOSED_PER_BUCKET: u64 = 4;
+/// `conntrack.near_full`: kernel memory per conntrack entry (`struct nf_conn` plus
+/// extensions, rounded up). Bytes.
+pub const CONNTRACK_ENTRY_BYTES: u64 = 320;
+
+/// `fd.near_limit`: allocated file handles / `fs.file-max` above which it warns. Ratio 0–1.
+pub const FD_WARN_FILL: f64 = 0.80;
+/// `fd.near_limit`: … and above which it is critical. Ratio 0–1.
+pub const FD_CRIT_FILL: f64 = 0.95;
+/// `fd.near_limit`: the proposed `fs.file-max` leaves the table this full. Ratio 0–1.
+pub const FD_TARGET_FILL: f64 = 0.5;

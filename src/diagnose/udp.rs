@@ -1,6 +1,418 @@
-//! UDP receive buffer errors.
+//! UDP receive buffer errors (`udp.rcvbuf_errors`): datagrams dropped because a socket's
+//! receive buffer, or the host's `udp_mem`, was full.
 
-use super::Rule;
+use super::system::{fmt_bytes, join, page_size, rate_or_zero, round_up_mib, sysctl, sysctl_n, sysctl_u64};
+use super::thresholds as t;
+use super::{Context, Evidence, Finding, Rule, Severity};
+use crate::change::Change;
+use crate::collect::sockets::UdpSocket;
 
 /// The rules of this area.
-pub const RULES: &[Rule] = &[];
+pub const RULES: &[Rule] = &[Rule {
+    name: "udp.rcvbuf_errors",
+    run: rcvbuf_errors,
+}];
+
+/// The snmp/snmp6 sections that count UDP receive-buffer errors.
+const SECTIONS: [&str; 4] = ["Udp", "Udp6", "UdpLite", "UdpLite6"];
+
+/// How the sockets that drop got their buffer size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BufferOrigin {
+    /// `rcvbuf == rmem_default`: the application never set SO_RCVBUF.
+    Default,
+    /// `rcvbuf == 2 × rmem_max`: the application asked for at least `rmem_max` and was capped.
+    CappedByMax,
+    /// Some other size the application chose with SO_RCVBUF.
+    Application,
+}
+
+fn origin(rcvbuf: u64, rmem_default: Option<u64>, rmem_max: Option<u64>) -> BufferOrigin {
+    if rmem_max.is_some_and(|m| rcvbuf >= m.saturating_mul(2)) {
+        BufferOrigin::CappedByMax
+    } else if rmem_default == Some(rcvbuf) {
+        BufferOrigin::Default
+    } else {
+        BufferOrigin::Application
+    }
+}
+
+/// A UDP socket that dropped during the window (or, when it was not seen before, since it was
+/// created).
+struct Dropper<'a> {
+    socket: &'a UdpSocket,
+    /// Drops per second over the window, or `None` when only the cumulative count is known.
+    rate: Option<f64>,
+}
+
+fn label(s: &UdpSocket) -> String {
+    match s.remote {
+        Some(r) => format!("{} -> {r}", s.local),
+        None => s.local.to_string(),
+    }
+}
+
+fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
+    let Some(w) = ctx.window else {
+        return Vec::new();
+    };
+    let per_section: Vec<(&str, f64)> = SECTIONS
+        .iter()
+        .filter_map(|s| Some((*s, w.netstat_rate(s, "RcvbufErrors")?.max(0.0))))
+        .collect();
+    let errors: f64 = per_section.iter().map(|(_, r)| r).sum();
+    if per_section.is_empty() || errors <= t::UDP_RCVBUF_ERRORS_MIN_PER_S {
+        return Vec::new();
+    }
+    let arriving: f64 = errors
+        + SECTIONS
+            .iter()
+            .map(|s| rate_or_zero(&w, s, "InDatagrams"))
+            .sum::<f64>();
+    let mut evidence: Vec<Evidence> = per_section
+        .iter()
+        .filter(|(_, r)| *r > 0.0)
+        .map(|(s, r)| Evidence::new(&format!("{s}.RcvbufErrors"), "host", *r, "1/s"))
+        .collect();
+    evidence.push(Evidence::new("Udp.InDatagrams+RcvbufErrors", "host", arriving, "1/s"));
+
+    // Which sockets drop, and how their buffer size was chosen.
+    let newer_udp = ctx.newer.sockets.ok().and_then(|s| s.udp.ok());
+    let older_udp = w.older.sockets.ok().and_then(|s| s.udp.ok());
+    let mut droppers: Vec<Dropper> = newer_udp
+        .map(|u| {
+            u.top_drops
+                .iter()
+                .filter_map(|s| {
+                    let now = s.drops?;
+                    let before = older_udp
+                        .and_then(|o| o.top_drops.iter().find(|x| x.inode == s.inode))
+                        .and_then(|x| x.drops);
+                    let rate = match (before, older_udp) {
+                        (Some(b), _) => Some(f64::from(now.wrapping_sub(b)) / w.seconds()),
+                        // Seen before without drops (not in the top list): all are new,
+                        // unless the list was full and it may have been cut off.
+                        (None, Some(o)) if o.top_drops.len() < crate::collect::sockets::TOP_N => {
+                            Some(f64::from(now) / w.seconds())
+                        }
+                        _ => None,
+                    };
+                    (rate != Some(0.0)).then_some(Dropper { socket: s, rate })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    droppers.sort_by(|a, b| b.rate.unwrap_or(0.0).total_cmp(&a.rate.unwrap_or(0.0)));
+    droppers.truncate(3);
+
+    let rmem_default = sysctl_u64(ctx.newer, "net.core.rmem_default");
+    let rmem_max = sysctl_u64(ctx.newer, "net.core.rmem_max");
+    let mut origins = Vec::new();
+    for d in &droppers {
+        let s = d.socket;
+        let scope = label(s);
+        match d.rate {
+            Some(r) => evidence.push(Evidence::new("udp_socket.drops", scope.as_str(), r, "1/s")),
+            None => evidence.push(Evidence::new(
+                "udp_socket.drops_since_open",
+                scope.as_str(),
+                f64::from(s.drops.unwrap_or(0)),
+                "datagrams",
+            )),
+        }
+        if let Some(rb) = s.rcvbuf_bytes {
+            evidence.push(Evidence::new("udp_socket.rcvbuf", scope, f64::from(rb), "bytes"));
+            origins.push(origin(u64::from(rb), rmem_default, rmem_max));
+        }
+    }
+
+    // Global limit: sockstat UDP mem against udp_mem high (both pages).
+    let page = page_size(ctx.host);
+    let udp_mem = sysctl_n::<3>(ctx.newer, "net.ipv4.udp_mem");
+    let udp_pages = ctx
+        .newer
+        .sockstat
+        .ok()
+        .and_then(|s| s.get("UDP")?.get("mem").copied())
+        .and_then(|m| u64::try_from(m).ok());
+    let global = match (udp_mem, udp_pages) {
+        (Some([_, _, high]), Some(m)) if high > 0 => m as f64 >= t::UDP_MEM_NEAR_HIGH * high as f64,
+        _ => false,
+    };
+    if let (Some([_, _, high]), Some(m)) = (udp_mem, udp_pages) {
+        evidence.push(Evidence::new("sockstat.UDP.mem", "host", m as f64, "pages"));
+        evidence.push(Evidence::new("net.ipv4.udp_mem.high", "host", high as f64, "pages"));
+    }
+
+    // Size: the buffer absorbs UDP_STALL_SECONDS of everything arriving.
+    let need = arriving * t::UDP_TRUESIZE_BYTES as f64 * t::UDP_STALL_SECONDS;
+    let size_for = |cur: u64, cap: u64| -> Option<u64> {
+        let p = round_up_mib(need.max(t::UDP_RMEM_FLOOR_BYTES as f64).max(cur as f64 * 2.0)).min(cap);
+        (p > cur).then_some(p)
+    };
+    let mut changes = Vec::new();
+    let mut risk = Vec::new();
+    let capped = origins.contains(&BufferOrigin::CappedByMax);
+    let app_sized = !origins.is_empty() && origins.iter().all(|o| *o == BufferOrigin::Application);
+    let use_default = origins.is_empty() || origins.contains(&BufferOrigin::Default);
+    let mut new_default = None;
+    if use_default && !global {
+        if let Some(cur) = rmem_default {
+            if let Some(p) = size_for(cur, t::UDP_RMEM_DEFAULT_CAP_BYTES) {
+                changes.push(Change::sysctl(
+                    "net.core.rmem_default",
+                    sysctl(ctx.newer, "net.core.rmem_default"),
+                    p.to_string(),
+                ));
+                risk.push(format!(
+                    "rmem_default applies to every new non-TCP socket: each may queue up to {} \
+                     (from {}) before dropping, memory used only while the reader lags",
+                    fmt_bytes(p as f64),
+                    fmt_bytes(cur as f64)
+                ));
+                new_default = Some(p);
+            }
+        }
+    }
+    if (capped || app_sized || new_default.is_some()) && !global {
+        if let Some(cur) = rmem_max {
+            let p = if capped || app_sized {
+                size_for(cur, t::UDP_RMEM_MAX_CAP_BYTES)
+            } else {
+                // Keep the ceiling apps can ask for at least the new default.
+                new_default.filter(|d| *d > cur)
+            };
+            if let Some(p) = p {
+                changes.push(Change::sysctl(
+                    "net.core.rmem_max",
+                    sysctl(ctx.newer, "net.core.rmem_max"),
+                    p.to_string(),
+                ));
+                risk.push(format!(
+                    "rmem_max {} -> {}: applications asking for SO_RCVBUF get up to twice that",
+                    fmt_bytes(cur as f64),
+                    fmt_bytes(p as f64)
+                ));
+            }
+        }
+    }
+    if app_sized && !global {
+        for d in &droppers {
+            changes.push(Change::advice(
+                format!("SO_RCVBUF of the receiver on {}", label(d.socket)),
+                format!(
+                    "the application sets its own receive buffer ({}); raise it (to about {}) \
+                     and read faster (more reader threads, recvmmsg, SO_REUSEPORT)",
+                    fmt_bytes(f64::from(d.socket.rcvbuf_bytes.unwrap_or(0))),
+                    fmt_bytes(need.max(t::UDP_RMEM_FLOOR_BYTES as f64))
+                ),
+            ));
+        }
+    }
+    if global {
+        if let Some([low, pressure, high]) = udp_mem.filter(|m| m[2] > 0) {
+            let cap = ctx
+                .host
+                .mem_total_bytes
+                .map(|b| (b as f64 * t::SOCKET_MEM_MAX_RAM_SHARE / page as f64) as u64);
+            let new_high = cap.map(|c| c.min(high.saturating_mul(2)));
+            match new_high {
+                Some(nh) if nh > high => {
+                    let f = nh as f64 / high as f64;
+                    let new = [
+                        ((low as f64 * f) as u64).max(low),
+                        ((pressure as f64 * f) as u64).max(pressure),
+                        nh,
+                    ];
+                    changes.push(Change::sysctl(
+                        "net.ipv4.udp_mem",
+                        sysctl(ctx.newer, "net.ipv4.udp_mem"),
+                        join(&new),
+                    ));
+                    risk.push(format!(
+                        "udp_mem is in pages of {page} bytes: high {high} -> {nh} pages = {} -> \
+                         {} that UDP may hold host-wide",
+                        fmt_bytes((high * page) as f64),
+                        fmt_bytes((nh * page) as f64)
+                    ));
+                }
+                _ => changes.push(Change::advice(
+                    "net.ipv4.udp_mem",
+                    "UDP memory is at its host-wide limit and nettune cannot raise it within a \
+                     quarter of RAM (or RAM is unknown); find the receivers that queue the most \
+                     (ss -uam) and make them read faster",
+                )),
+            }
+        }
+    }
+    changes.push(Change::advice(
+        "UDP receiving application",
+        "a bigger buffer only absorbs bursts; a receiver that is slower than the sender on \
+         average still drops. Read faster: more reader threads, recvmmsg, SO_REUSEPORT",
+    ));
+    let names: Vec<String> = droppers.iter().map(|d| label(d.socket)).collect();
+    let title = if global {
+        format!("UDP drops {errors:.1} datagrams/s: the host-wide udp_mem limit is reached")
+    } else if names.is_empty() {
+        format!("UDP receivers drop {errors:.1} datagrams/s because their receive buffers are full")
+    } else {
+        format!(
+            "UDP receiver {} drops datagrams because its receive buffer is full ({errors:.1}/s \
+             host-wide)",
+            names.join(", ")
+        )
+    };
+    if risk.is_empty() {
+        risk.push("none from nettune".into());
+    }
+    vec![Finding {
+        id: "udp.rcvbuf_errors".into(),
+        severity: Severity::Critical,
+        title,
+        detail: "A UDP datagram is queued on its socket until the application reads it; when \
+                 the queue would exceed the socket's receive buffer (SO_RCVBUF, default \
+                 net.core.rmem_default, capped by rmem_max) or UDP's host-wide memory \
+                 (udp_mem, in pages) the datagram is dropped and RcvbufErrors counts it. UDP \
+                 has no retransmission: the data is lost."
+            .into(),
+        evidence,
+        changes,
+        risk: risk.join("; "),
+        verify: "Udp.RcvbufErrors and Udp6.RcvbufErrors rates return to 0".into(),
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::system::testutil::*;
+    use super::super::Options;
+    use super::*;
+    use crate::collect::sockets::{Sockets, UdpSummary};
+    use crate::collect::Source;
+    use crate::snapshot::Snapshot;
+
+    const SYSCTLS: &[(&str, &str)] = &[
+        ("net.core.rmem_default", "212992"),
+        ("net.core.rmem_max", "212992"),
+        ("net.ipv4.udp_mem", "575799 767734 1151598"),
+    ];
+
+    fn udp_socket(addr: &str, rcvbuf: u32, drops: u32) -> UdpSocket {
+        UdpSocket {
+            local: addr.parse().unwrap(),
+            remote: None,
+            rx_queue_bytes: rcvbuf,
+            rcvbuf_bytes: Some(rcvbuf),
+            drops: Some(drops),
+            inode: 99,
+            uid: 0,
+        }
+    }
+
+    fn with_udp(s: &mut Snapshot, sockets: Vec<UdpSocket>) {
+        s.sockets = Source::Ok(Sockets {
+            udp: Source::Ok(UdpSummary {
+                count: 5,
+                drops_reported: true,
+                drops_total: sockets.iter().map(|s| u64::from(s.drops.unwrap_or(0))).sum(),
+                top_drops: sockets,
+            }),
+            ..Sockets::default()
+        });
+    }
+
+    fn flood() -> (Snapshot, Snapshot) {
+        pair(
+            SYSCTLS,
+            &[
+                ("Udp", "RcvbufErrors", 0, 5000),
+                ("Udp", "InDatagrams", 0, 45_000),
+                ("Udp6", "RcvbufErrors", 0, 0),
+            ],
+        )
+    }
+
+    #[test]
+    fn default_sized_receiver_gets_rmem_default() {
+        let (mut a, mut b) = flood();
+        with_udp(&mut a, vec![udp_socket("0.0.0.0:514", 212992, 100)]);
+        with_udp(&mut b, vec![udp_socket("0.0.0.0:514", 212992, 5100)]);
+        let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
+        let f = only(&f, "udp.rcvbuf_errors");
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(evidence(f, "Udp.RcvbufErrors", "host"), 1000.0);
+        assert_eq!(evidence(f, "udp_socket.drops", "0.0.0.0:514"), 1000.0);
+        // 10000 datagrams/s × 2304 B × 0.1 s = 2.3 MB; the 4 MiB floor wins.
+        assert_eq!(proposed(f, "net.core.rmem_default"), "4194304");
+        // rmem_max follows so SO_RCVBUF users can reach the default.
+        assert_eq!(proposed(f, "net.core.rmem_max"), "4194304");
+        assert!(f.title.contains("0.0.0.0:514"));
+        assert!(!f.evidence.iter().any(|e| e.metric == "Udp6.RcvbufErrors"));
+    }
+
+    #[test]
+    fn receiver_capped_by_rmem_max_gets_rmem_max_only() {
+        let (a, mut b) = pair(
+            &[
+                ("net.core.rmem_default", "212992"),
+                ("net.core.rmem_max", "8388608"),
+            ],
+            &[
+                ("Udp", "RcvbufErrors", 0, 10_000),
+                ("Udp", "InDatagrams", 0, 490_000),
+            ],
+        );
+        // 100000 datagrams/s × 2304 × 0.1 = 23.04 MB -> 22 MiB.
+        with_udp(&mut b, vec![udp_socket("0.0.0.0:9000", 16777216, 10_000)]);
+        let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
+        let f = only(&f, "udp.rcvbuf_errors");
+        assert_eq!(proposed(f, "net.core.rmem_max"), "23068672");
+        assert!(f.changes.iter().all(|c| c.target != "net.core.rmem_default"));
+        // Not seen in the older snapshot (no socket source there): cumulative count.
+        assert_eq!(
+            evidence(f, "udp_socket.drops_since_open", "0.0.0.0:9000"),
+            10_000.0
+        );
+    }
+
+    #[test]
+    fn global_udp_mem_limit_raises_udp_mem_in_pages() {
+        let (mut a, mut b) = flood();
+        set_sockstat(&mut a, &[("UDP", "mem", 1_150_000)]);
+        set_sockstat(&mut b, &[("UDP", "mem", 1_150_000)]);
+        let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
+        let f = only(&f, "udp.rcvbuf_errors");
+        // 2 × 1151598 exceeds a quarter of 16 GiB (1048576 pages): nothing fits; advice.
+        assert!(f.changes.iter().all(|c| c.target != "net.core.rmem_default"));
+        assert!(proposed(f, "net.ipv4.udp_mem").contains("quarter of RAM"));
+        let big = crate::collect::host::HostFacts {
+            mem_total_bytes: Some(64 << 30),
+            ..host()
+        };
+        let f = run_window(rcvbuf_errors, &a, &b, &big, &Options::default());
+        let f = only(&f, "udp.rcvbuf_errors");
+        assert_eq!(proposed(f, "net.ipv4.udp_mem"), "1151598 1535468 2303196");
+        assert!(f.title.contains("udp_mem"));
+    }
+
+    #[test]
+    fn quiet_without_errors_or_window() {
+        let (a, b) = pair(
+            SYSCTLS,
+            &[
+                ("Udp", "RcvbufErrors", 7, 7),
+                ("Udp", "InDatagrams", 0, 1_000_000),
+            ],
+        );
+        assert!(run_window(rcvbuf_errors, &a, &b, &host(), &Options::default()).is_empty());
+        let (_, b) = flood();
+        assert!(run_static(rcvbuf_errors, &b, &host(), &Options::default()).is_empty());
+    }
+
+    #[test]
+    fn origin_classification() {
+        assert_eq!(origin(212992, Some(212992), Some(212992)), BufferOrigin::Default);
+        assert_eq!(origin(425984, Some(212992), Some(212992)), BufferOrigin::CappedByMax);
+        assert_eq!(origin(65536, Some(212992), Some(4194304)), BufferOrigin::Application);
+    }
+}

@@ -4,6 +4,15 @@
 
 use std::path::PathBuf;
 
+mod conntrack;
+mod ethtool;
+mod interrupts;
+mod netdev;
+mod snmp;
+mod sockstat;
+mod softirqs;
+mod softnet;
+
 /// `../shared/fixtures`, when present.
 pub fn shared() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");

@@ -1,0 +1,74 @@
+//! Snapshot cost against the floor (a loop that only open()s and read()s the same files with a
+//! reused buffer). Run with `cargo bench --bench snapshot`; `bench/run.sh` also compares
+//! with node_exporter and the manual workflow and writes `bench/RESULTS.md`.
+
+use nettune::snapshot::{CaptureOptions, Collector};
+use nettune::Root;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time(iters: usize, mut f: impl FnMut()) -> Duration {
+    for _ in 0..3 {
+        f();
+    }
+    median(
+        (0..iters)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn main() {
+    let iters: usize = std::env::var("BENCH_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let files_only = CaptureOptions {
+        ethtool: false,
+        sockets: false,
+        socket_processes: false,
+    };
+    let mut collector = Collector::new(Root::default(), files_only);
+    let (_, paths) = collector.snapshot_recording_paths();
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let floor = time(iters, || {
+        for p in &paths {
+            buf.clear();
+            if let Ok(mut f) = std::fs::File::open(p) {
+                let _ = f.read_to_end(&mut buf);
+            }
+        }
+    });
+    let files = time(iters, || {
+        std::hint::black_box(collector.snapshot());
+    });
+    let mut full = Collector::new(Root::default(), CaptureOptions::default());
+    let full_t = time(iters / 4 + 1, || {
+        std::hint::black_box(full.snapshot());
+    });
+    let mut no_proc = Collector::new(
+        Root::default(),
+        CaptureOptions {
+            socket_processes: false,
+            ..CaptureOptions::default()
+        },
+    );
+    let no_proc_t = time(iters / 4 + 1, || {
+        std::hint::black_box(no_proc.snapshot());
+    });
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("files read per snapshot: {}", paths.len());
+    println!("floor (read the same files):            {:8.3} ms", ms(floor));
+    println!("snapshot, file sources:                 {:8.3} ms  ({:.2} x floor)", ms(files), files.as_secs_f64() / floor.as_secs_f64());
+    println!("snapshot, + ethtool + sockets:          {:8.3} ms", ms(no_proc_t));
+    println!("snapshot, + socket owner processes:     {:8.3} ms", ms(full_t));
+}

@@ -1,0 +1,252 @@
+//! The `SIOCETHTOOL` ioctl: driver information (`ETHTOOL_GDRVINFO`) and driver statistics
+//! (`ETHTOOL_GSSET_INFO` + `ETHTOOL_GSTRINGS` + `ETHTOOL_GSTATS`, what `ethtool -S` does).
+//!
+//! The variable-length kernel structs are laid out by hand in byte buffers (no alignment is
+//! needed: the kernel copies bytes, and we read fields with `from_ne_bytes`):
+//!
+//! ```text
+//! struct ethtool_sset_info { u32 cmd; u32 reserved; u64 sset_mask; u32 data[]; }  // data @16
+//! struct ethtool_gstrings  { u32 cmd; u32 string_set; u32 len; u8 data[len*32]; } // data @12
+//! struct ethtool_stats     { u32 cmd; u32 n_stats; u64 data[n_stats]; }            // data @8
+//! ```
+
+use super::{classify, DriverInfo, DriverStats};
+use crate::collect::Source;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+const ETHTOOL_GDRVINFO: u32 = 0x0000_0003;
+const ETHTOOL_GSTRINGS: u32 = 0x0000_001b;
+const ETHTOOL_GSTATS: u32 = 0x0000_001d;
+const ETHTOOL_GSSET_INFO: u32 = 0x0000_0037;
+const ETH_SS_STATS: u32 = 1;
+const ETH_GSTRING_LEN: usize = 32;
+/// `sizeof(struct ethtool_drvinfo)`.
+const DRVINFO_LEN: usize = 196;
+/// Refuse absurd counts from a broken driver rather than allocate gigabytes.
+const MAX_STATS: usize = 1 << 20;
+/// Extra room in the strings/stats buffers: the kernel writes as many entries as the driver
+/// reports *at that moment*, which may have grown since `GSSET_INFO` (queues added).
+const SLACK: usize = 64;
+
+/// Reusable buffers for the statistics ioctls, shared by all devices of one read.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    strings: Vec<u8>,
+    stats: Vec<u8>,
+}
+
+/// A datagram socket used only as a handle for `SIOCETHTOOL`; it belongs to the network
+/// namespace of the thread that created it.
+#[derive(Debug)]
+pub(crate) struct IoctlSocket {
+    fd: OwnedFd,
+}
+
+impl IoctlSocket {
+    /// Open an `AF_INET` datagram socket, or an `AF_NETLINK` one where IPv4 is absent (what
+    /// `ethtool` itself does).
+    pub(crate) fn new() -> io::Result<Self> {
+        // SAFETY: plain socket(2) calls; the returned fd is owned exactly once.
+        unsafe {
+            let mut fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            if fd < 0 {
+                fd = libc::socket(
+                    libc::AF_NETLINK,
+                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                    libc::NETLINK_GENERIC,
+                );
+            }
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(IoctlSocket {
+                fd: OwnedFd::from_raw_fd(fd),
+            })
+        }
+    }
+
+    /// Issue `SIOCETHTOOL` on `ifname` with `buf` as the command struct. Returns the errno on
+    /// failure.
+    fn ethtool(&self, ifname: &str, buf: &mut [u8]) -> Result<(), i32> {
+        let name = ifname.as_bytes();
+        if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(&0) {
+            return Err(libc::ENODEV);
+        }
+        // SAFETY: ifreq is plain old data; all-zero is a valid value.
+        let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (dst, src) in ifr.ifr_name.iter_mut().zip(name) {
+            *dst = *src as libc::c_char;
+        }
+        ifr.ifr_ifru.ifru_data = buf.as_mut_ptr().cast();
+        // SAFETY: `ifr` names a NUL-terminated interface and points at `buf`, which is at
+        // least as large as the struct the command in its first 4 bytes tells the kernel to
+        // read and write (the callers size it from the counts they put in it, plus slack).
+        let rc = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SIOCETHTOOL as _,
+                &mut ifr as *mut libc::ifreq,
+            )
+        };
+        if rc < 0 {
+            Err(io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `ETHTOOL_GDRVINFO`.
+    pub(crate) fn drvinfo(&self, ifname: &str) -> Source<DriverInfo> {
+        let mut buf = [0u8; DRVINFO_LEN];
+        put_u32(&mut buf, 0, ETHTOOL_GDRVINFO);
+        match self.ethtool(ifname, &mut buf) {
+            Ok(()) => Source::Ok(parse_drvinfo(&buf)),
+            Err(e) => classify("driver information", ifname, None, e),
+        }
+    }
+
+    /// `ETHTOOL_GSSET_INFO` + `ETHTOOL_GSTRINGS` + `ETHTOOL_GSTATS`.
+    pub(crate) fn stats(
+        &self,
+        ifname: &str,
+        driver: Option<&str>,
+        scratch: &mut Scratch,
+    ) -> Source<DriverStats> {
+        const WHAT: &str = "driver statistics";
+        // How many statistics.
+        let mut info = [0u8; 16 + 4];
+        put_u32(&mut info, 0, ETHTOOL_GSSET_INFO);
+        put_u64(&mut info, 8, 1u64 << ETH_SS_STATS);
+        if let Err(e) = self.ethtool(ifname, &mut info) {
+            return classify(WHAT, ifname, driver, e);
+        }
+        if get_u64(&info, 8) & (1u64 << ETH_SS_STATS) == 0 {
+            return Source::unsupported(super::unsupported_reason(WHAT, ifname, driver));
+        }
+        let count = get_u32(&info, 16) as usize;
+        if count == 0 {
+            return Source::Ok(DriverStats::default());
+        }
+        if count > MAX_STATS {
+            return Source::error(format!(
+                "{WHAT} of {ifname}: driver reports {count} statistics, refusing"
+            ));
+        }
+        // Names.
+        let cap = count + SLACK;
+        let strings = &mut scratch.strings;
+        strings.clear();
+        strings.resize(12 + cap * ETH_GSTRING_LEN, 0);
+        put_u32(strings, 0, ETHTOOL_GSTRINGS);
+        put_u32(strings, 4, ETH_SS_STATS);
+        put_u32(strings, 8, count as u32);
+        if let Err(e) = self.ethtool(ifname, strings) {
+            return classify(WHAT, ifname, driver, e);
+        }
+        let n_names = (get_u32(strings, 8) as usize).min(cap);
+        // Values.
+        let stats = &mut scratch.stats;
+        stats.clear();
+        stats.resize(8 + cap * 8, 0);
+        put_u32(stats, 0, ETHTOOL_GSTATS);
+        put_u32(stats, 4, count as u32);
+        if let Err(e) = self.ethtool(ifname, stats) {
+            return classify(WHAT, ifname, driver, e);
+        }
+        let n_values = (get_u32(stats, 4) as usize).min(cap);
+        let n = n_names.min(n_values);
+        let strings = &scratch.strings;
+        let stats = &scratch.stats;
+        let pairs = (0..n).map(|i| {
+            let off = 12 + i * ETH_GSTRING_LEN;
+            let name = strings
+                .get(off..off + ETH_GSTRING_LEN)
+                .map(cstr)
+                .unwrap_or_default();
+            (name, get_u64(stats, 8 + i * 8))
+        });
+        Source::Ok(DriverStats::from_pairs(pairs))
+    }
+}
+
+/// Decode `struct ethtool_drvinfo`.
+pub(crate) fn parse_drvinfo(buf: &[u8]) -> DriverInfo {
+    let field = |off: usize| {
+        buf.get(off..off + 32)
+            .map(|b| cstr(b).to_string())
+            .unwrap_or_default()
+    };
+    DriverInfo {
+        driver: field(4),
+        version: field(36),
+        firmware_version: field(68),
+        bus_info: field(100),
+        expansion_rom_version: field(132),
+        n_stats: get_u32(buf, 180),
+    }
+}
+
+/// A fixed-size C string field: bytes up to the first NUL. Invalid UTF-8 becomes an empty
+/// string rather than an allocation (names are ASCII in every driver).
+fn cstr(b: &[u8]) -> &str {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    std::str::from_utf8(&b[..end]).unwrap_or("")
+}
+
+fn put_u32(b: &mut [u8], off: usize, v: u32) {
+    if let Some(d) = b.get_mut(off..off + 4) {
+        d.copy_from_slice(&v.to_ne_bytes());
+    }
+}
+
+fn put_u64(b: &mut [u8], off: usize, v: u64) {
+    if let Some(d) = b.get_mut(off..off + 8) {
+        d.copy_from_slice(&v.to_ne_bytes());
+    }
+}
+
+fn get_u32(b: &[u8], off: usize) -> u32 {
+    b.get(off..off + 4)
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_ne_bytes)
+        .unwrap_or(0)
+}
+
+fn get_u64(b: &[u8], off: usize) -> u64 {
+    b.get(off..off + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_ne_bytes)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drvinfo_layout_matches_the_kernel_struct() {
+        let mut buf = [0u8; DRVINFO_LEN];
+        buf[4..14].copy_from_slice(b"virtio_net");
+        buf[36..41].copy_from_slice(b"1.0.0");
+        buf[100..112].copy_from_slice(b"0000:00:03.0");
+        buf[180..184].copy_from_slice(&20u32.to_ne_bytes());
+        let d = parse_drvinfo(&buf);
+        assert_eq!(d.driver, "virtio_net");
+        assert_eq!(d.version, "1.0.0");
+        assert_eq!(d.firmware_version, "");
+        assert_eq!(d.bus_info, "0000:00:03.0");
+        assert_eq!(d.n_stats, 20);
+        // A short buffer never panics.
+        assert_eq!(parse_drvinfo(&buf[..10]).driver, "");
+    }
+
+    #[test]
+    fn cstr_stops_at_nul_and_survives_full_fields() {
+        assert_eq!(cstr(b"rx_packets\0garbage"), "rx_packets");
+        assert_eq!(cstr(&[b'a'; 32]), "a".repeat(32));
+        assert_eq!(cstr(&[0xff, 0xfe, 0]), "");
+    }
+}
