@@ -475,3 +475,26 @@ impl Collector {
         (snap, paths)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every source of a live snapshot survives a JSON round trip (captures are read back
+    /// by `check --from`); a failure names the source.
+    #[test]
+    fn live_snapshot_round_trips_through_json() {
+        let mut c = Collector::new(Root::default(), CaptureOptions::default());
+        let snap = c.snapshot();
+        let value = serde_json::to_value(&snap).unwrap();
+        for (key, v) in value.as_object().unwrap() {
+            let mut one = serde_json::to_value(Snapshot::empty(1)).unwrap();
+            one[key] = v.clone();
+            if let Err(e) = serde_json::from_value::<Snapshot>(one) {
+                panic!("source {key} does not round-trip: {e}\n{v}");
+            }
+        }
+        let back: Snapshot = serde_json::from_value(value).unwrap();
+        assert_eq!(back, snap);
+    }
+}

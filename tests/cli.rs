@@ -209,3 +209,112 @@ fn netns_reads_that_namespaces_counters_not_the_hosts() {
     }
     assert_eq!(after_ns["netns"], format!("/run/netns/{ns_arg}"));
 }
+
+// ---- live agreement with independent tools (counters move between reads, so every value
+// must lie between the tool's reading before and after ours) ----
+
+fn tool(cmd: &str, args: &[&str]) -> Option<String> {
+    if !have(cmd) {
+        eprintln!("note: {cmd} not installed; oracle test skipped");
+        return None;
+    }
+    let o = Command::new(cmd).args(args).output().ok()?;
+    assert!(o.status.success(), "{cmd} {args:?}");
+    Some(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn nstat() -> Option<std::collections::HashMap<String, i64>> {
+    let text = tool("nstat", &["-a", "-s", "-z"])?;
+    Some(
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                Some((it.next()?.to_string(), it.next()?.parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn netstat_agrees_with_nstat() {
+    let Some(before) = nstat() else { return };
+    let cap = capture_json(&["snapshot", "--interval", "0ms"]);
+    let after = nstat().unwrap();
+    let ours = cap["snapshots"][1]["netstat"].as_object().unwrap();
+    let mut checked = 0;
+    for (section, fields) in ours {
+        for (field, value) in fields.as_object().unwrap() {
+            let key = format!("{section}{field}");
+            let (Some(b), Some(a)) = (before.get(&key), after.get(&key)) else {
+                continue;
+            };
+            let v = value.as_i64().unwrap();
+            if b <= a {
+                assert!(*b <= v && v <= *a, "{key}: nstat {b}..{a}, nettune {v}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} counters compared");
+    for key in ["TcpExtListenOverflows", "UdpRcvbufErrors", "TcpRetransSegs"] {
+        assert!(before.contains_key(key), "nstat lacks {key}");
+    }
+}
+
+#[test]
+fn netdev_agrees_with_ip_link() {
+    let read = || -> Option<Value> { serde_json::from_str(&tool("ip", &["-s", "-j", "link", "show"])?).ok() };
+    let Some(before) = read() else { return };
+    let cap = capture_json(&["snapshot", "--interval", "0ms"]);
+    let after = read().unwrap();
+    let ours = &cap["snapshots"][1]["netdev"];
+    let find = |v: &Value, name: &str| -> Value {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["ifname"] == name)
+            .map(|l| l["stats64"].clone())
+            .unwrap()
+    };
+    let mut checked = 0;
+    for (name, counters) in ours.as_object().unwrap() {
+        let (b, a) = (find(&before, name), find(&after, name));
+        for (ours_key, dir, ip_key) in [
+            ("rx_bytes", "rx", "bytes"),
+            ("rx_packets", "rx", "packets"),
+            ("rx_drop", "rx", "dropped"),
+            ("rx_errs", "rx", "errors"),
+            ("tx_bytes", "tx", "bytes"),
+            ("tx_packets", "tx", "packets"),
+            ("tx_drop", "tx", "dropped"),
+        ] {
+            let v = counters[ours_key].as_u64().unwrap();
+            let lo = b[dir][ip_key].as_u64().unwrap();
+            let hi = a[dir][ip_key].as_u64().unwrap();
+            assert!(lo <= v && v <= hi, "{name} {ours_key}: ip {lo}..{hi}, nettune {v}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 7);
+}
+
+#[test]
+fn softnet_agrees_with_the_raw_file() {
+    let read = || -> Vec<u64> {
+        std::fs::read_to_string("/proc/net/softnet_stat")
+            .unwrap()
+            .lines()
+            .map(|l| u64::from_str_radix(l.split_whitespace().next().unwrap(), 16).unwrap())
+            .collect()
+    };
+    let before = read();
+    let cap = capture_json(&["snapshot", "--interval", "0ms"]);
+    let after = read();
+    let rows = cap["snapshots"][1]["softnet"].as_array().unwrap();
+    assert_eq!(rows.len(), before.len());
+    for (i, row) in rows.iter().enumerate() {
+        let v = row["processed"].as_u64().unwrap();
+        assert!(before[i] <= v && v <= after[i], "cpu row {i}: {} {v} {}", before[i], after[i]);
+    }
+}

@@ -631,7 +631,7 @@ mod tests {
         assert_eq!(kind("lo"), K::Loopback);
         assert_eq!(kind("wg0"), K::Wireguard);
         assert!(!all.contains_key("bonding_masters"));
-        assert_eq!(all.len(), 13);
+        assert_eq!(all.len(), 12);
         assert_eq!(
             serde_json::to_string(&K::Veth).unwrap(),
             "\"veth\"",

@@ -28,7 +28,7 @@ pub use crate::root::{FileBuf, Root};
 /// The outcome of reading one source. Serialises as the data itself when it was read, or as
 /// `{"unsupported": "reason"}` / `{"error": "reason"}`, so a missing source is never silently
 /// absent from a capture.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Source<T> {
     /// This kernel, driver or machine does not provide the source (a normal answer).
@@ -43,6 +43,31 @@ pub enum Source<T> {
     },
     /// The data.
     Ok(T),
+}
+
+/// Deserialised through a JSON value (captures are JSON): an object whose only key is
+/// `unsupported` or `error` is the marker, anything else is the data. (serde's untagged
+/// enums cannot read maps with integer keys, such as IRQ number → CPUs.)
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Source<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        if let Some(map) = value.as_object() {
+            if map.len() == 1 {
+                match map.iter().next() {
+                    Some((k, serde_json::Value::String(reason))) if k == "unsupported" => {
+                        return Ok(Source::unsupported(reason.clone()))
+                    }
+                    Some((k, serde_json::Value::String(reason))) if k == "error" => {
+                        return Ok(Source::error(reason.clone()))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        serde_json::from_value(value)
+            .map(Source::Ok)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 impl<T> Source<T> {

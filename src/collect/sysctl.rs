@@ -824,7 +824,7 @@ mod tests {
         );
         assert_eq!(w.0[1].line, Some(5));
 
-        let eff = effective_config(&entries);
+        let eff = effective_config(entries);
         assert_eq!(eff["net.core.somaxconn"].value, "4096");
         assert!(eff["net.core.somaxconn"]
             .file
@@ -833,19 +833,19 @@ mod tests {
 
         // Glob resolution.
         assert_eq!(
-            config_for_key(&entries, "net.ipv4.conf.eth0.rp_filter")
+            config_for_key(entries, "net.ipv4.conf.eth0.rp_filter")
                 .unwrap()
                 .value,
             "1"
         );
         assert_eq!(
-            config_for_key(&entries, "net.ipv4.conf.eth0/100.rp_filter")
+            config_for_key(entries, "net.ipv4.conf.eth0/100.rp_filter")
                 .unwrap()
                 .value,
             "2"
         );
-        assert!(config_for_key(&entries, "net.ipv4.conf.lo.rp_filter").is_none());
-        assert!(config_for_key(&entries, "net.ipv4.conf.eth0.forwarding").is_none());
+        assert!(config_for_key(entries, "net.ipv4.conf.lo.rp_filter").is_none());
+        assert!(config_for_key(entries, "net.ipv4.conf.eth0.forwarding").is_none());
     }
 
     #[test]
@@ -857,7 +857,7 @@ mod tests {
         let entries = entries.ok().unwrap();
         assert_eq!(entries.len(), 2);
         assert!(entries[1].file.ends_with("etc/sysctl.conf"));
-        assert_eq!(effective_config(&entries)["vm.swappiness"].value, "1");
+        assert_eq!(effective_config(entries)["vm.swappiness"].value, "1");
         // No config at all is an empty list, not an error.
         let e = tempfile::tempdir().unwrap();
         let none = read_config(&Root::fixture(e.path()), &mut Warnings::default());

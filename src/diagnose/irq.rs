@@ -137,7 +137,9 @@ fn spread_affinity(irqs: &[&QueueIrq], cpus: &[u32]) -> Vec<Change> {
         .filter_map(|(i, q)| {
             let n = q.number?;
             let cpu = cpus.get(i % cpus.len())?;
-            if q.hot().is_some_and(|(h, s)| h == *cpu && s >= t::IRQ_CONCENTRATED_SHARE) {
+            if q.hot()
+                .is_some_and(|(h, s)| h == *cpu && s >= t::IRQ_CONCENTRATED_SHARE)
+            {
                 return None;
             }
             Some(Change::new(
@@ -164,8 +166,32 @@ fn irq_evidence(dev: &str, irqs: &[&QueueIrq]) -> Vec<Evidence> {
         .collect()
 }
 
-const IRQBALANCE_NOTE: &str = "if irqbalance runs it may move them again: ban these IRQs \
-    (irqbalance --banirq / IRQBALANCE_BANNED_CPULIST) or stop it";
+/// What to say about irqbalance, which may undo affinity changes.
+fn irqbalance_note(ctx: &Context) -> &'static str {
+    if ctx.host.daemons.irqbalance {
+        "irqbalance is running and will move them again unless these IRQs are banned \
+         (irqbalance --banirq=N, IRQBALANCE_BANNED_CPULIST) or it is stopped"
+    } else {
+        "if irqbalance is started later it may move them again"
+    }
+}
+
+/// Advice for irqbalance, when it runs.
+fn irqbalance_advice(ctx: &Context, irqs: &[&QueueIrq]) -> Option<Change> {
+    ctx.host.daemons.irqbalance.then(|| {
+        let list: Vec<String> = irqs
+            .iter()
+            .filter_map(|q| q.number.map(|n| format!("--banirq={n}")))
+            .collect();
+        Change::advice(
+            "irqbalance",
+            format!(
+                "irqbalance runs: keep it off these IRQs ({}) so the placement sticks",
+                list.join(" ")
+            ),
+        )
+    })
+}
 
 fn affinity_concentrated(ctx: &Context) -> Vec<Finding> {
     let Some(w) = ctx.window else {
@@ -215,7 +241,8 @@ fn affinity_concentrated(ctx: &Context) -> Vec<Finding> {
         )];
         evidence.extend(irq_evidence(name, &active));
         let all: Vec<&QueueIrq> = irqs.iter().collect();
-        let changes = spread_affinity(&all, &cpus);
+        let mut changes = spread_affinity(&all, &cpus);
+        changes.extend(irqbalance_advice(ctx, &all));
         out.push(Finding {
             id: "irq.affinity_concentrated".into(),
             severity: Severity::Warning,
@@ -236,7 +263,8 @@ fn affinity_concentrated(ctx: &Context) -> Vec<Finding> {
             changes,
             risk: format!(
                 "interrupts and softirq work move to the other CPUs and compete with the tasks \
-                 there; {IRQBALANCE_NOTE}"
+                 there; {}",
+                irqbalance_note(ctx)
             ),
             verify: format!(
                 "{name}'s queue interrupts spread: no CPU takes more than {:.0} % of them",
@@ -247,10 +275,18 @@ fn affinity_concentrated(ctx: &Context) -> Vec<Finding> {
     out
 }
 
-/// CPU → NUMA node, when the host facts carry it. `HostFacts` has no topology yet, so this
-/// is `None` and `irq.numa_remote` stays silent until it does.
-fn cpu_numa_nodes(_ctx: &Context) -> Option<BTreeMap<u32, u32>> {
-    None
+/// CPU → NUMA node from the host facts; `None` on hosts with fewer than two nodes.
+fn cpu_numa_nodes(ctx: &Context) -> Option<BTreeMap<u32, u32>> {
+    if ctx.host.numa_nodes.len() < 2 {
+        return None;
+    }
+    Some(
+        ctx.host
+            .numa_nodes
+            .iter()
+            .flat_map(|n| n.cpus.iter().map(move |c| (*c, n.id)))
+            .collect(),
+    )
 }
 
 fn numa_remote(ctx: &Context) -> Vec<Finding> {
@@ -312,7 +348,8 @@ pub(crate) fn numa_remote_with(ctx: &Context, nodes: &BTreeMap<u32, u32>) -> Vec
             "%",
         )];
         evidence.extend(irq_evidence(name, &remote));
-        let changes = spread_affinity(&remote, &local);
+        let mut changes = spread_affinity(&remote, &local);
+        changes.extend(irqbalance_advice(ctx, &remote));
         let local_list: Vec<String> = local.iter().map(u32::to_string).collect();
         out.push(Finding {
             id: "irq.numa_remote".into(),
@@ -330,7 +367,8 @@ pub(crate) fn numa_remote_with(ctx: &Context, nodes: &BTreeMap<u32, u32>) -> Vec
             evidence,
             changes,
             risk: format!(
-                "node {node}'s CPUs take the interrupt and softirq load; {IRQBALANCE_NOTE}"
+                "node {node}'s CPUs take the interrupt and softirq load; {}",
+                irqbalance_note(ctx)
             ),
             verify: format!("{name}'s queue interrupts land on node {node} CPUs"),
         });
@@ -341,8 +379,8 @@ pub(crate) fn numa_remote_with(ctx: &Context, nodes: &BTreeMap<u32, u32>) -> Vec
 #[cfg(test)]
 mod tests {
     use super::super::softnet::testutil::*;
-    use super::super::Options;
     use super::*;
+    use crate::collect::host::NumaNode;
     use crate::collect::interfaces::InterfaceKind as K;
 
     fn nic(fx: &mut Fx, queues: u32) {
@@ -366,18 +404,36 @@ mod tests {
     #[test]
     fn affinity_concentrated_fires_and_spreads_round_robin() {
         let mut fx = Fx::new(4);
-        fx.softnet(&[(0, 1.0, 0.0, 0.0), (1, 1.0, 0.0, 0.0), (2, 1.0, 0.0, 0.0), (3, 1.0, 0.0, 0.0)]);
+        fx.softnet(&[
+            (0, 1.0, 0.0, 0.0),
+            (1, 1.0, 0.0, 0.0),
+            (2, 1.0, 0.0, 0.0),
+            (3, 1.0, 0.0, 0.0),
+        ]);
         nic(&mut fx, 4);
         for q in 0..4u32 {
-            fx.irq(40 + q, "PCI-MSIX-0000:3b:00.0", &format!("eth0-TxRx-{q}"), &[2000.0, 0.0, 0.0, 0.0]);
+            fx.irq(
+                40 + q,
+                "PCI-MSIX-0000:3b:00.0",
+                &format!("eth0-TxRx-{q}"),
+                &[2000.0, 0.0, 0.0, 0.0],
+            );
         }
-        fx.irq(39, "PCI-MSIX-0000:3b:00.0", "eth0-lsc", &[5.0, 0.0, 0.0, 0.0]);
+        fx.irq(
+            39,
+            "PCI-MSIX-0000:3b:00.0",
+            "eth0-lsc",
+            &[5.0, 0.0, 0.0, 0.0],
+        );
         let f = fx.run(affinity_concentrated);
         let f = only(&f, "irq.affinity_concentrated");
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(f.title, "All 4 active queue IRQs of eth0 fire on CPU 0");
         assert!((evidence(f, "interrupts.share", "eth0 cpu0").unwrap() - 100.0).abs() < 1e-9);
-        assert!((evidence(f, "interrupts.rate", "eth0 irq 41 (eth0-TxRx-1)").unwrap() - 2000.0).abs() < 1e-9);
+        assert!(
+            (evidence(f, "interrupts.rate", "eth0 irq 41 (eth0-TxRx-1)").unwrap() - 2000.0).abs()
+                < 1e-9
+        );
         // irq 40 stays on cpu0; 41 -> 1, 42 -> 2, 43 -> 3; lsc vector untouched
         assert_eq!(proposed(f, "irq 40"), None);
         assert_eq!(proposed(f, "irq 41"), Some("1"));
@@ -393,16 +449,31 @@ mod tests {
         for q in 0..4u32 {
             let mut r = [0.0; 4];
             r[q as usize] = 2000.0;
-            fx.irq(40 + q, "PCI-MSIX-0000:3b:00.0", &format!("eth0-TxRx-{q}"), &r);
+            fx.irq(
+                40 + q,
+                "PCI-MSIX-0000:3b:00.0",
+                &format!("eth0-TxRx-{q}"),
+                &r,
+            );
         }
         assert!(fx.run(affinity_concentrated).is_empty());
         // idle: 4 irqs on cpu0 at 10/s each
         for q in 0..4u32 {
-            fx.irq(40 + q, "PCI-MSIX-0000:3b:00.0", &format!("eth0-TxRx-{q}"), &[10.0, 0.0, 0.0, 0.0]);
+            fx.irq(
+                40 + q,
+                "PCI-MSIX-0000:3b:00.0",
+                &format!("eth0-TxRx-{q}"),
+                &[10.0, 0.0, 0.0, 0.0],
+            );
         }
         assert!(fx.run(affinity_concentrated).is_empty());
         // a single busy queue (one flow) says nothing about placement
-        fx.irq(40, "PCI-MSIX-0000:3b:00.0", "eth0-TxRx-0", &[5000.0, 0.0, 0.0, 0.0]);
+        fx.irq(
+            40,
+            "PCI-MSIX-0000:3b:00.0",
+            "eth0-TxRx-0",
+            &[5000.0, 0.0, 0.0, 0.0],
+        );
         assert!(fx.run(affinity_concentrated).is_empty());
         assert!(fx.run_static(affinity_concentrated).is_empty());
     }
@@ -411,34 +482,57 @@ mod tests {
     fn numa_remote_fires_with_local_cpus() {
         let mut fx = Fx::new(4);
         nic(&mut fx, 2);
-        fx.irq(40, "PCI-MSIX-0000:3b:00.0", "eth0-TxRx-0", &[0.0, 0.0, 3000.0, 0.0])
-            .irq(41, "PCI-MSIX-0000:3b:00.0", "eth0-TxRx-1", &[0.0, 0.0, 0.0, 3000.0]);
-        let nodes: BTreeMap<u32, u32> = [(0, 0), (1, 0), (2, 1), (3, 1)].into_iter().collect();
-        let options = Options::default();
-        let ctx = Context {
-            window: Window::new(&fx.older, &fx.newer, &fx.host),
-            newer: &fx.newer,
-            host: &fx.host,
-            options: &options,
-        };
-        let f = numa_remote_with(&ctx, &nodes);
+        fx.irq(
+            40,
+            "PCI-MSIX-0000:3b:00.0",
+            "eth0-TxRx-0",
+            &[0.0, 0.0, 3000.0, 0.0],
+        )
+        .irq(
+            41,
+            "PCI-MSIX-0000:3b:00.0",
+            "eth0-TxRx-1",
+            &[0.0, 0.0, 0.0, 3000.0],
+        );
+        // no topology (single node): silent
+        assert!(fx.run(numa_remote).is_empty());
+        fx.host.numa_nodes = vec![
+            NumaNode {
+                id: 0,
+                cpus: vec![0, 1],
+            },
+            NumaNode {
+                id: 1,
+                cpus: vec![2, 3],
+            },
+        ];
+        fx.host.daemons.irqbalance = true;
+        let f = fx.run(numa_remote);
         let f = only(&f, "irq.numa_remote");
         assert_eq!(f.severity, Severity::Warning);
         assert!((evidence(f, "interrupts.remote_share", "eth0").unwrap() - 100.0).abs() < 1e-9);
         assert_eq!(proposed(f, "irq 40"), Some("0"));
         assert_eq!(proposed(f, "irq 41"), Some("1"));
+        assert_eq!(
+            proposed(f, "irqbalance").map(|p| p.contains("--banirq=40 --banirq=41")),
+            Some(true)
+        );
+        assert!(f.risk.contains("irqbalance is running"), "{}", f.risk);
         // local placement: quiet
-        fx.irq(40, "PCI-MSIX-0000:3b:00.0", "eth0-TxRx-0", &[3000.0, 0.0, 0.0, 0.0])
-            .irq(41, "PCI-MSIX-0000:3b:00.0", "eth0-TxRx-1", &[0.0, 3000.0, 0.0, 0.0]);
-        let ctx = Context {
-            window: Window::new(&fx.older, &fx.newer, &fx.host),
-            newer: &fx.newer,
-            host: &fx.host,
-            options: &options,
-        };
-        assert!(numa_remote_with(&ctx, &nodes).is_empty());
-        // without a topology in host facts the registered rule stays silent
+        fx.irq(
+            40,
+            "PCI-MSIX-0000:3b:00.0",
+            "eth0-TxRx-0",
+            &[3000.0, 0.0, 0.0, 0.0],
+        )
+        .irq(
+            41,
+            "PCI-MSIX-0000:3b:00.0",
+            "eth0-TxRx-1",
+            &[0.0, 3000.0, 0.0, 0.0],
+        );
         assert!(fx.run(numa_remote).is_empty());
+        assert!(fx.run_static(numa_remote).is_empty());
     }
 
     #[test]
@@ -448,8 +542,18 @@ mod tests {
         eth.device = Some("virtio2".into());
         fx.iface("eth0", eth.clone())
             .irq(37, "PCI-MSIX-0000:00:03.0", "virtio2-config", &[100.0, 0.0])
-            .irq(38, "PCI-MSIX-0000:00:03.0", "virtio2-input.0", &[0.0, 147.0])
-            .irq(39, "PCI-MSIX-0000:00:03.0", "virtio2-output.0", &[120.0, 0.0])
+            .irq(
+                38,
+                "PCI-MSIX-0000:00:03.0",
+                "virtio2-input.0",
+                &[0.0, 147.0],
+            )
+            .irq(
+                39,
+                "PCI-MSIX-0000:00:03.0",
+                "virtio2-output.0",
+                &[120.0, 0.0],
+            )
             .irq(41, "PCI-MSIX-0000:00:04.0", "virtio3-rx", &[900.0, 0.0]);
         let w = Window::new(&fx.older, &fx.newer, &fx.host).unwrap();
         let q = queue_irqs(&w, "eth0", &eth);

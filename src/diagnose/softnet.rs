@@ -60,7 +60,17 @@ pub(crate) fn online_cpus(ctx: &Context) -> Vec<u32> {
             cpus.dedup();
             cpus
         }
+        _ if !ctx.host.cpus_online.is_empty() => ctx.host.cpus_online.clone(),
         _ => (0..ctx.host.cpus).collect(),
+    }
+}
+
+/// The memory budget for all softnet backlogs (bytes): a share of RAM when known, else a
+/// fixed amount (see the thresholds).
+pub(crate) fn backlog_budget_bytes(ctx: &Context) -> u64 {
+    match ctx.host.mem_total_bytes {
+        Some(m) if m > 0 => (m as f64 * t::BACKLOG_MEMORY_BUDGET_RAM_SHARE) as u64,
+        _ => t::BACKLOG_MEMORY_BUDGET_BYTES,
     }
 }
 
@@ -118,13 +128,9 @@ pub(crate) fn link_speed_gbps(ctx: &Context) -> Option<(f64, String)> {
             if i.kind != InterfaceKind::Physical {
                 continue;
             }
-            let mbps = i.speed_mbps.or_else(|| {
-                ethtool?
-                    .get(name)?
-                    .link
-                    .ok()
-                    .and_then(|l| l.speed_mbps)
-            });
+            let mbps = i
+                .speed_mbps
+                .or_else(|| ethtool?.get(name)?.link.ok().and_then(|l| l.speed_mbps));
             let Some(mbps) = mbps.filter(|m| *m > 0) else {
                 continue;
             };
@@ -229,7 +235,9 @@ impl CpuLoad {
 pub(crate) fn cpu_load(w: &Window) -> CpuLoad {
     let rates = w.softnet();
     let total_pps: f64 = rates.iter().map(|r| r.processed).sum();
-    let hot = rates.iter().max_by(|a, b| a.processed.total_cmp(&b.processed));
+    let hot = rates
+        .iter()
+        .max_by(|a, b| a.processed.total_cmp(&b.processed));
     let (hot_cpu, hot_pps) = match hot {
         Some(r) if r.processed > 0.0 => (Some(r.cpu), r.processed),
         _ => (None, 0.0),
@@ -414,6 +422,7 @@ pub(crate) fn plan_backlog(
     drop_share: f64,
     gbps: Option<f64>,
     cpus: u64,
+    budget_bytes: u64,
 ) -> BacklogPlan {
     let base_cur = current.max(1);
     let step = if drop_share >= t::BACKLOG_STEEP_DROP_SHARE {
@@ -428,7 +437,7 @@ pub(crate) fn plan_backlog(
             p = tgt.min(base_cur.saturating_mul(t::BACKLOG_STEP_MAX));
         }
     }
-    let raw_cap = t::BACKLOG_MEMORY_BUDGET_BYTES / (t::BACKLOG_BYTES_PER_PACKET * cpus.max(1));
+    let raw_cap = budget_bytes / (t::BACKLOG_BYTES_PER_PACKET * cpus.max(1));
     let budget_cap = if raw_cap >= 1000 {
         raw_cap / 1000 * 1000
     } else {
@@ -482,11 +491,23 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
     let share = |r: &SoftnetRates| r.dropped / (r.processed + r.dropped).max(f64::MIN_POSITIVE);
     let worst_share = dropping.iter().map(|r| share(r)).fold(0.0, f64::max);
     let speed = link_speed_gbps(ctx);
-    let plan = plan_backlog(current, worst_share, speed.as_ref().map(|s| s.0), cpus);
+    let budget = backlog_budget_bytes(ctx);
+    let plan = plan_backlog(
+        current,
+        worst_share,
+        speed.as_ref().map(|s| s.0),
+        cpus,
+        budget,
+    );
 
     let mut evidence = Vec::new();
     for r in &dropping {
-        evidence.push(Evidence::new("softnet.dropped", format!("cpu{}", r.cpu), r.dropped, "1/s"));
+        evidence.push(Evidence::new(
+            "softnet.dropped",
+            format!("cpu{}", r.cpu),
+            r.dropped,
+            "1/s",
+        ));
     }
     for r in &dropping {
         evidence.push(Evidence::new(
@@ -534,7 +555,7 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
                      ({} for all backlogs); spread the load over more CPUs or reduce the \
                      per-packet work instead",
                     plan.budget_cap,
-                    fmt_bytes(t::BACKLOG_MEMORY_BUDGET_BYTES as f64)
+                    fmt_bytes(budget as f64)
                 ),
             ));
             risks.push(format!("{}{drain}", backlog_memory(current, cpus)));
@@ -615,7 +636,10 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
         evidence,
         changes,
         risk: risks.join("; "),
-        verify: format!("softnet dropped rate on {} returns to 0", cpu_scopes(&dcpus)),
+        verify: format!(
+            "softnet dropped rate on {} returns to 0",
+            cpu_scopes(&dcpus)
+        ),
     }]
 }
 
@@ -649,15 +673,29 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
     let scpus: Vec<u32> = squeezing.iter().map(|r| r.cpu).collect();
     let mut evidence: Vec<Evidence> = squeezing
         .iter()
-        .map(|r| Evidence::new("softnet.time_squeeze", format!("cpu{}", r.cpu), r.time_squeeze, "1/s"))
+        .map(|r| {
+            Evidence::new(
+                "softnet.time_squeeze",
+                format!("cpu{}", r.cpu),
+                r.time_squeeze,
+                "1/s",
+            )
+        })
         .collect();
-    evidence.extend(
-        squeezing
-            .iter()
-            .map(|r| Evidence::new("softnet.processed", format!("cpu{}", r.cpu), r.processed, "1/s")),
-    );
+    evidence.extend(squeezing.iter().map(|r| {
+        Evidence::new(
+            "softnet.processed",
+            format!("cpu{}", r.cpu),
+            r.processed,
+            "1/s",
+        )
+    }));
 
-    let verify = format!("softnet time_squeeze rate on {} falls below {}/s", cpu_scopes(&scpus), t::SQUEEZE_RATE_MIN);
+    let verify = format!(
+        "softnet time_squeeze rate on {} falls below {}/s",
+        cpu_scopes(&scpus),
+        t::SQUEEZE_RATE_MIN
+    );
     let hot = concentrated_cpu(ctx, &load).filter(|h| scpus.contains(h));
     if let Some(hot) = hot {
         evidence.push(Evidence::new(
@@ -703,7 +741,11 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
     let budget = sysctl_u64(ctx.newer, bkey).unwrap_or(t::NETDEV_BUDGET_DEFAULT);
     let new_budget = budget.saturating_mul(2).min(t::NETDEV_BUDGET_CEILING);
     if new_budget > budget {
-        changes.push(Change::sysctl(bkey, sysctl(ctx.newer, bkey), new_budget.to_string()));
+        changes.push(Change::sysctl(
+            bkey,
+            sysctl(ctx.newer, bkey),
+            new_budget.to_string(),
+        ));
     }
     let ukey = "net.core.netdev_budget_usecs";
     let default_usecs = default_budget_usecs(ctx.host.hz);
@@ -712,7 +754,11 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
     if let Some(usecs) = usecs {
         let new_usecs = usecs.saturating_mul(2).min(t::NETDEV_BUDGET_USECS_CEILING);
         if new_usecs > usecs {
-            changes.push(Change::sysctl(ukey, sysctl(ctx.newer, ukey), new_usecs.to_string()));
+            changes.push(Change::sysctl(
+                ukey,
+                sysctl(ctx.newer, ukey),
+                new_usecs.to_string(),
+            ));
             risk = format!(
                 "NET_RX softirq may hold a CPU for up to {new_usecs} µs per cycle (was {usecs} µs) \
                  before yielding: tasks on {} can wait up to {} longer",
@@ -817,7 +863,10 @@ fn flow_limit(ctx: &Context) -> Vec<Finding> {
              the queue and delay the small ones",
         )],
         risk: "advice only; nothing is changed".into(),
-        verify: format!("softnet flow_limit_count rate on {} returns to 0", cpu_scopes(&cpus)),
+        verify: format!(
+            "softnet flow_limit_count rate on {} returns to 0",
+            cpu_scopes(&cpus)
+        ),
     }]
 }
 
@@ -863,17 +912,37 @@ fn cpu_imbalance(ctx: &Context) -> Vec<Finding> {
         Severity::Info
     };
     let mut evidence = vec![
-        Evidence::new("softnet.processed_share", format!("cpu{hot}"), load.hot_share * 100.0, "%"),
-        Evidence::new("softnet.processed", format!("cpu{hot}"), load.hot_pps, "1/s"),
+        Evidence::new(
+            "softnet.processed_share",
+            format!("cpu{hot}"),
+            load.hot_share * 100.0,
+            "%",
+        ),
+        Evidence::new(
+            "softnet.processed",
+            format!("cpu{hot}"),
+            load.hot_pps,
+            "1/s",
+        ),
         Evidence::new("softnet.processed", "host", load.total_pps, "1/s"),
     ];
     if let Some(net_rx) = w.softirq_rates("NET_RX") {
         for (cpu, r) in net_rx.iter().enumerate() {
-            evidence.push(Evidence::new("softirqs.NET_RX", format!("cpu{cpu}"), *r, "1/s"));
+            evidence.push(Evidence::new(
+                "softirqs.NET_RX",
+                format!("cpu{cpu}"),
+                *r,
+                "1/s",
+            ));
         }
     }
     if let Some(s) = softirq_share(&w, hot) {
-        evidence.push(Evidence::new("cpu.softirq_share", format!("cpu{hot}"), s * 100.0, "%"));
+        evidence.push(Evidence::new(
+            "cpu.softirq_share",
+            format!("cpu{hot}"),
+            s * 100.0,
+            "%",
+        ));
     }
     let (mut changes, rps_risk) = spread_changes(ctx, &w, hot);
     let dev = busiest_rx_device(ctx, &w).map(|d| d.0);
@@ -980,13 +1049,21 @@ fn rps_disabled(ctx: &Context) -> Vec<Finding> {
         } else {
             Severity::Info
         };
-        let mask = changes.first().map(|c| c.proposed.clone()).unwrap_or_default();
+        let mask = changes
+            .first()
+            .map(|c| c.proposed.clone())
+            .unwrap_or_default();
         let mut evidence = vec![
             Evidence::new("netdev.rx_packets", name.clone(), r.rx_packets, "1/s"),
             Evidence::new("queues.rx_queues", name.clone(), 1.0, "queues"),
         ];
         if let Some(h) = load.of(hot) {
-            evidence.push(Evidence::new("softnet.processed", format!("cpu{hot}"), h.processed, "1/s"));
+            evidence.push(Evidence::new(
+                "softnet.processed",
+                format!("cpu{hot}"),
+                h.processed,
+                "1/s",
+            ));
         }
         let flow_table_kib = t::RPS_SOCK_FLOW_ENTRIES * 4 / 1024;
         let dev_table_kib = t::RPS_SOCK_FLOW_ENTRIES * 8 / 1024;
@@ -1083,6 +1160,7 @@ pub(crate) mod testutil {
                     cpus,
                     page_size: 4096,
                     hz: 250,
+                    ..HostFacts::default()
                 },
                 options: Options::default(),
             }
@@ -1125,11 +1203,8 @@ pub(crate) mod testutil {
                 process_qlen: None,
                 extra: Vec::new(),
             };
-            self.older.softnet = Source::Ok(
-                rows.iter()
-                    .map(|r| row(r.0, BASE, BASE, BASE))
-                    .collect(),
-            );
+            self.older.softnet =
+                Source::Ok(rows.iter().map(|r| row(r.0, BASE, BASE, BASE)).collect());
             self.newer.softnet = Source::Ok(
                 rows.iter()
                     .map(|r| row(r.0, n(r.1), n(r.2), n(r.3)))
@@ -1223,7 +1298,10 @@ pub(crate) mod testutil {
                 m.lines.retain(|l| l.irq != irq.to_string());
                 m.lines.push(Interrupt {
                     irq: irq.to_string(),
-                    counts: rates.iter().map(|r| if newer { n(*r) } else { BASE }).collect(),
+                    counts: rates
+                        .iter()
+                        .map(|r| if newer { n(*r) } else { BASE })
+                        .collect(),
                     info: chip.into(),
                     devices: format!("1-edge {action}"),
                 });
@@ -1233,8 +1311,10 @@ pub(crate) mod testutil {
 
         /// A softirq line with per-CPU rates.
         pub fn softirq(&mut self, name: &str, rates: &[f64]) -> &mut Self {
-            map_mut(&mut self.older.softirqs).insert(name.into(), rates.iter().map(|_| BASE).collect());
-            map_mut(&mut self.newer.softirqs).insert(name.into(), rates.iter().map(|r| n(*r)).collect());
+            map_mut(&mut self.older.softirqs)
+                .insert(name.into(), rates.iter().map(|_| BASE).collect());
+            map_mut(&mut self.newer.softirqs)
+                .insert(name.into(), rates.iter().map(|r| n(*r)).collect());
             self
         }
 
@@ -1246,7 +1326,13 @@ pub(crate) mod testutil {
                 idle,
                 ..CpuTimes::default()
             };
-            self.older.cpu_times = Source::Ok(shares.iter().enumerate().map(|(c, _)| row(c, 0, 0)).collect());
+            self.older.cpu_times = Source::Ok(
+                shares
+                    .iter()
+                    .enumerate()
+                    .map(|(c, _)| row(c, 0, 0))
+                    .collect(),
+            );
             self.newer.cpu_times = Source::Ok(
                 shares
                     .iter()
@@ -1340,12 +1426,23 @@ mod tests {
         let f = fx.run(backlog_drops);
         let f = only(&f, "softnet.backlog_drops");
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(f.title, "CPU 1 drops packets because its softnet backlog is full");
-        assert!(close(evidence(f, "softnet.dropped", "cpu1").unwrap(), 126.0));
+        assert_eq!(
+            f.title,
+            "CPU 1 drops packets because its softnet backlog is full"
+        );
+        assert!(close(
+            evidence(f, "softnet.dropped", "cpu1").unwrap(),
+            126.0
+        ));
         assert_eq!(f.evidence[0].scope, "cpu1");
         assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("2000"));
         assert_eq!(f.changes[0].current.as_deref(), Some("1000"));
-        assert!(f.risk.starts_with("memory: up to 2000 x 2 KiB x 2 CPUs = 8 MiB"), "{}", f.risk);
+        assert!(
+            f.risk
+                .starts_with("memory: up to 2000 x 2 KiB x 2 CPUs = 7.8 MiB; more queueing latency under overload (a full backlog of 2000 packets takes 40.0 ms to drain at cpu1's 50000 packets/s)"),
+            "{}",
+            f.risk
+        );
         assert_eq!(f.verify, "softnet dropped rate on cpu1 returns to 0");
         // load is balanced: no RPS proposed
         assert!(f.changes.iter().all(|c| c.kind == ChangeKind::Sysctl));
@@ -1360,11 +1457,15 @@ mod tests {
         let f = only(&f, "softnet.backlog_drops");
         assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("4000"));
         assert!(f.risk.starts_with("memory: up to 4000 x 2 KiB x 2 CPUs = 16 MiB; more queueing latency under overload"), "{}", f.risk);
-        assert!(close(evidence(f, "softnet.dropped", "cpu1").unwrap(), 1260.4));
+        assert!(close(
+            evidence(f, "softnet.dropped", "cpu1").unwrap(),
+            1260.4
+        ));
     }
 
     #[test]
     fn backlog_sizing_follows_link_speed_and_memory_budget() {
+        const G: u64 = 1 << 30;
         assert_eq!(backlog_for_speed(1.0), 1000);
         assert_eq!(backlog_for_speed(2.5), 5000);
         assert_eq!(backlog_for_speed(10.0), 30000);
@@ -1372,26 +1473,53 @@ mod tests {
         assert_eq!(backlog_for_speed(40.0), 60000);
         assert_eq!(backlog_for_speed(100.0), 100000);
         // 10 Gbit/s wants 30000 but one step is at most x4.
-        let p = plan_backlog(1000, 0.001, Some(10.0), 8);
+        let p = plan_backlog(1000, 0.001, Some(10.0), 8, G);
         assert_eq!(p.proposed, Some(4000));
         assert_eq!(p.speed_target, Some(30000));
         // from 10000 at 10G: x2 = 20000 < 30000, raised to target 30000 (x3)
-        assert_eq!(plan_backlog(10000, 0.0, Some(10.0), 8).proposed, Some(30000));
+        assert_eq!(
+            plan_backlog(10000, 0.0, Some(10.0), 8, G).proposed,
+            Some(30000)
+        );
         // memory budget: 1 GiB / (2 KiB x 256 CPUs) = 2048 -> cut to 2000
-        let p = plan_backlog(1000, 0.5, None, 256);
+        let p = plan_backlog(1000, 0.5, None, 256, G);
         assert_eq!(p.budget_cap, 2000);
         assert_eq!(p.proposed, Some(2000));
         assert!(p.budget_limited);
         // already at the budget: never lower, nothing proposed
-        assert_eq!(plan_backlog(5000, 0.5, None, 256).proposed, None);
+        assert_eq!(plan_backlog(5000, 0.5, None, 256, G).proposed, None);
+    }
+
+    #[test]
+    fn backlog_budget_is_one_percent_of_ram() {
+        let mut fx = Fx::new(4);
+        fx.host.mem_total_bytes = Some(8 << 30);
+        // 1 % of 8 GiB / (2 KiB x 4 CPUs) = 10485 -> 10000; x4 of 5000 would be 20000
+        fx.softnet(&[
+            (0, 1000.0, 500.0, 0.0),
+            (1, 1000.0, 0.0, 0.0),
+            (2, 1000.0, 0.0, 0.0),
+            (3, 1000.0, 0.0, 0.0),
+        ])
+        .sysctl("net.core.netdev_max_backlog", "5000");
+        let f = fx.run(backlog_drops);
+        let f = only(&f, "softnet.backlog_drops");
+        assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("10000"));
+        assert!(
+            f.detail.contains("cut to the memory budget"),
+            "{}",
+            f.detail
+        );
     }
 
     #[test]
     fn backlog_drops_at_budget_gives_advice_not_a_lower_value() {
         let mut fx = Fx::new(256);
-        let rows: Vec<(u32, f64, f64, f64)> =
-            (0..256).map(|c| (c, 1000.0, if c == 3 { 5.0 } else { 0.0 }, 0.0)).collect();
-        fx.softnet(&rows).sysctl("net.core.netdev_max_backlog", "5000");
+        let rows: Vec<(u32, f64, f64, f64)> = (0..256)
+            .map(|c| (c, 1000.0, if c == 3 { 5.0 } else { 0.0 }, 0.0))
+            .collect();
+        fx.softnet(&rows)
+            .sysctl("net.core.netdev_max_backlog", "5000");
         let f = fx.run(backlog_drops);
         let f = only(&f, "softnet.backlog_drops");
         assert_eq!(f.changes.len(), 1);
@@ -1403,7 +1531,7 @@ mod tests {
     fn backlog_drops_on_one_hot_cpu_also_proposes_rps_and_flow_limit() {
         let mut fx = Fx::new(2);
         // veth0 traffic: everything lands on cpu1.
-        fx.softnet(&[(0, 100.0, 0.0, 0.0), (1, 200_000.0, 5000.0, 0.0)])
+        fx.softnet(&[(0, 100.0, 0.0, 0.0), (1, 200_000.0, 20_000.0, 0.0)])
             .sysctl("net.core.netdev_max_backlog", "1000")
             .sysctl("net.core.flow_limit_cpu_bitmap", "0")
             .sysctl("net.core.flow_limit_table_len", "4096")
@@ -1429,17 +1557,25 @@ mod tests {
         let mut v = iface(K::Veth, 1);
         v.rx_queues[0].rps_cpus = Some("2".into());
         v.rx_queues[0].rps_cpu_list = Some(vec![1]);
-        fx.softnet(&[(0, 100.0, 0.0, 0.0), (1, 200_000.0, 5000.0, 0.0)])
+        fx.softnet(&[(0, 100.0, 0.0, 0.0), (1, 200_000.0, 20_000.0, 0.0)])
             .netdev("veth1", rx(200_000.0))
             .iface("veth1", v);
         let f = fx.run(backlog_drops);
         let f = only(&f, "softnet.backlog_drops");
-        let rps = f.changes.iter().find(|c| c.kind == ChangeKind::Rps).unwrap();
+        let rps = f
+            .changes
+            .iter()
+            .find(|c| c.kind == ChangeKind::Rps)
+            .unwrap();
         assert_eq!(rps.target, "veth1 rx-0");
         assert_eq!(rps.current.as_deref(), Some("2"));
         assert_eq!(rps.proposed, "3");
         // sysctl unread: default assumed, current unknown
-        let b = f.changes.iter().find(|c| c.target == "net.core.netdev_max_backlog").unwrap();
+        let b = f
+            .changes
+            .iter()
+            .find(|c| c.target == "net.core.netdev_max_backlog")
+            .unwrap();
         assert_eq!(b.current, None);
         assert_eq!(b.proposed, "4000");
     }
@@ -1471,7 +1607,11 @@ mod tests {
         let f = only(&f, "softnet.backlog_drops");
         assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("30000"));
         assert!(f.detail.contains("10 Gbit/s (eth0 link)"), "{}", f.detail);
-        assert!(f.risk.contains("30000 x 2 KiB x 4 CPUs = 234 MiB"), "{}", f.risk);
+        assert!(
+            f.risk.contains("30000 x 2 KiB x 4 CPUs = 234 MiB"),
+            "{}",
+            f.risk
+        );
     }
 
     #[test]
@@ -1483,7 +1623,10 @@ mod tests {
         let f = fx.run(time_squeeze);
         let f = only(&f, "softnet.time_squeeze");
         assert_eq!(f.severity, Severity::Warning);
-        assert!(close(evidence(f, "softnet.time_squeeze", "cpu0").unwrap(), 40.0));
+        assert!(close(
+            evidence(f, "softnet.time_squeeze", "cpu0").unwrap(),
+            40.0
+        ));
         assert_eq!(proposed(f, "net.core.netdev_budget"), Some("600"));
         assert_eq!(proposed(f, "net.core.netdev_budget_usecs"), Some("16000"));
         // cpu1: 2 squeezes/s at 140k pps is 1.4e-5 per packet: below the fraction
@@ -1515,7 +1658,11 @@ mod tests {
         assert!(proposed(f, "net.core.netdev_budget").is_none());
         assert_eq!(f.changes[0].kind, ChangeKind::Advice);
         assert_eq!(proposed(f, "eth0 rx-0"), Some("1"));
-        assert!(f.title.starts_with("CPU 1 runs out of NET_RX budget"), "{}", f.title);
+        assert!(
+            f.title.starts_with("CPU 1 runs out of NET_RX budget"),
+            "{}",
+            f.title
+        );
     }
 
     #[test]
@@ -1548,10 +1695,16 @@ mod tests {
         let f = fx.run(flow_limit);
         let f = only(&f, "softnet.flow_limit");
         assert_eq!(f.severity, Severity::Warning);
-        assert!(close(evidence(f, "softnet.flow_limit_count", "cpu0").unwrap(), 42.0));
+        assert!(close(
+            evidence(f, "softnet.flow_limit_count", "cpu0").unwrap(),
+            42.0
+        ));
         assert_eq!(f.changes[0].kind, ChangeKind::Advice);
         assert!(f.detail.contains("elephant"));
-        assert_eq!(f.verify, "softnet flow_limit_count rate on cpu0 returns to 0");
+        assert_eq!(
+            f.verify,
+            "softnet flow_limit_count rate on cpu0 returns to 0"
+        );
     }
 
     #[test]
@@ -1579,7 +1732,10 @@ mod tests {
         assert_eq!(f.severity, Severity::Warning);
         let share = evidence(f, "softnet.processed_share", "cpu0").unwrap();
         assert!(close(share, 150_000.0 / 153_000.0 * 100.0), "{share}");
-        assert!(close(evidence(f, "softirqs.NET_RX", "cpu0").unwrap(), 9000.0));
+        assert!(close(
+            evidence(f, "softirqs.NET_RX", "cpu0").unwrap(),
+            9000.0
+        ));
         // mask of cpus 1-3 = e
         assert_eq!(proposed(f, "eth0 rx-0"), Some("e"));
     }
@@ -1594,7 +1750,10 @@ mod tests {
         // strained (softirq share 40 %) -> warning
         fx.softirq_share(&[0.4, 0.0]);
         let f = fx.run(cpu_imbalance);
-        assert_eq!(only(&f, "softnet.cpu_imbalance").severity, Severity::Warning);
+        assert_eq!(
+            only(&f, "softnet.cpu_imbalance").severity,
+            Severity::Warning
+        );
     }
 
     #[test]
@@ -1624,11 +1783,18 @@ mod tests {
         let f = fx.run(rps_disabled);
         let f = only(&f, "rps.disabled");
         assert_eq!(f.severity, Severity::Warning);
-        assert!(close(evidence(f, "netdev.rx_packets", "eth0").unwrap(), 250_000.0));
+        assert!(close(
+            evidence(f, "netdev.rx_packets", "eth0").unwrap(),
+            250_000.0
+        ));
         // hot cpu1 excluded: cpus 0,2,3 = 0b1101 = d
         assert_eq!(proposed(f, "eth0 rx-0"), Some("d"));
         assert_eq!(proposed(f, "net.core.rps_sock_flow_entries"), Some("32768"));
-        let rfs = f.changes.iter().find(|c| c.kind == ChangeKind::Rfs).unwrap();
+        let rfs = f
+            .changes
+            .iter()
+            .find(|c| c.kind == ChangeKind::Rfs)
+            .unwrap();
         assert_eq!(rfs.proposed, "32768");
     }
 
@@ -1640,7 +1806,12 @@ mod tests {
         fx.softnet(&[(0, 15_000.0, 0.0, 0.0), (1, 15_000.0, 0.0, 0.0)])
             .netdev("eth0", rx(30_000.0))
             .iface("eth0", eth)
-            .irq(38, "PCI-MSIX-0000:00:03.0", "virtio2-input.0", &[0.0, 3000.0]);
+            .irq(
+                38,
+                "PCI-MSIX-0000:00:03.0",
+                "virtio2-input.0",
+                &[0.0, 3000.0],
+            );
         let f = fx.run(rps_disabled);
         let f = only(&f, "rps.disabled");
         assert_eq!(f.severity, Severity::Info);

@@ -1446,7 +1446,7 @@ mod tests {
         let f = run_static(memory_pressure, &b, &host(), &Options::default());
         let f = only(&f, "tcp.memory_pressure");
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(proposed(f, "net.ipv4.tcp_mem"), "575796 767734 1048576");
+        assert_eq!(proposed(f, "net.ipv4.tcp_mem"), "524288 699056 1048576");
     }
 
     #[test]

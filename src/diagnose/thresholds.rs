@@ -39,10 +39,14 @@ pub const BACKLOG_BY_LINK_SPEED: &[(f64, u64)] = &[
 /// truesize overhead is about 2 KiB.
 pub const BACKLOG_BYTES_PER_PACKET: u64 = 2048;
 
-/// Memory budget for all softnet backlogs together (bytes): `netdev_max_backlog` ×
-/// [`BACKLOG_BYTES_PER_PACKET`] × CPUs must stay within it (the worst case where every CPU's
-/// backlog is full at once). A fixed 1 GiB because host facts carry no RAM size yet
-/// (1.5 % of a 64 GiB host); on 2 CPUs it allows 262144, on 64 CPUs 8192.
+/// Memory budget for all softnet backlogs together, as a share of RAM (`MemTotal`, 0–1):
+/// `netdev_max_backlog` × [`BACKLOG_BYTES_PER_PACKET`] × CPUs must stay within it (the
+/// worst case where every CPU's backlog is full at once). 1 % of 8 GiB on 4 CPUs allows
+/// 10000; 1 % of 256 GiB on 64 CPUs allows 20000.
+pub const BACKLOG_MEMORY_BUDGET_RAM_SHARE: f64 = 0.01;
+
+/// The same budget in bytes when the RAM size is unknown (1 GiB; on 2 CPUs it allows
+/// 262144, on 64 CPUs 8192).
 pub const BACKLOG_MEMORY_BUDGET_BYTES: u64 = 1 << 30;
 
 /// Kernel default of `net.core.flow_limit_table_len` (flow buckets per CPU).

@@ -1,7 +1,9 @@
 //! UDP receive buffer errors (`udp.rcvbuf_errors`): datagrams dropped because a socket's
 //! receive buffer, or the host's `udp_mem`, was full.
 
-use super::system::{fmt_bytes, join, page_size, rate_or_zero, round_up_mib, sysctl, sysctl_n, sysctl_u64};
+use super::system::{
+    fmt_bytes, join, page_size, rate_or_zero, round_up_mib, sysctl, sysctl_n, sysctl_u64,
+};
 use super::thresholds as t;
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
@@ -74,7 +76,12 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
         .filter(|(_, r)| *r > 0.0)
         .map(|(s, r)| Evidence::new(&format!("{s}.RcvbufErrors"), "host", *r, "1/s"))
         .collect();
-    evidence.push(Evidence::new("Udp.InDatagrams+RcvbufErrors", "host", arriving, "1/s"));
+    evidence.push(Evidence::new(
+        "Udp.InDatagrams+RcvbufErrors",
+        "host",
+        arriving,
+        "1/s",
+    ));
 
     // Which sockets drop, and how their buffer size was chosen.
     let newer_udp = ctx.newer.sockets.ok().and_then(|s| s.udp.ok());
@@ -121,7 +128,12 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
             )),
         }
         if let Some(rb) = s.rcvbuf_bytes {
-            evidence.push(Evidence::new("udp_socket.rcvbuf", scope, f64::from(rb), "bytes"));
+            evidence.push(Evidence::new(
+                "udp_socket.rcvbuf",
+                scope,
+                f64::from(rb),
+                "bytes",
+            ));
             origins.push(origin(u64::from(rb), rmem_default, rmem_max));
         }
     }
@@ -141,13 +153,22 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
     };
     if let (Some([_, _, high]), Some(m)) = (udp_mem, udp_pages) {
         evidence.push(Evidence::new("sockstat.UDP.mem", "host", m as f64, "pages"));
-        evidence.push(Evidence::new("net.ipv4.udp_mem.high", "host", high as f64, "pages"));
+        evidence.push(Evidence::new(
+            "net.ipv4.udp_mem.high",
+            "host",
+            high as f64,
+            "pages",
+        ));
     }
 
     // Size: the buffer absorbs UDP_STALL_SECONDS of everything arriving.
     let need = arriving * t::UDP_TRUESIZE_BYTES as f64 * t::UDP_STALL_SECONDS;
     let size_for = |cur: u64, cap: u64| -> Option<u64> {
-        let p = round_up_mib(need.max(t::UDP_RMEM_FLOOR_BYTES as f64).max(cur as f64 * 2.0)).min(cap);
+        let p = round_up_mib(
+            need.max(t::UDP_RMEM_FLOOR_BYTES as f64)
+                .max(cur as f64 * 2.0),
+        )
+        .min(cap);
         (p > cur).then_some(p)
     };
     let mut changes = Vec::new();
@@ -314,7 +335,10 @@ mod tests {
             udp: Source::Ok(UdpSummary {
                 count: 5,
                 drops_reported: true,
-                drops_total: sockets.iter().map(|s| u64::from(s.drops.unwrap_or(0))).sum(),
+                drops_total: sockets
+                    .iter()
+                    .map(|s| u64::from(s.drops.unwrap_or(0)))
+                    .sum(),
                 top_drops: sockets,
             }),
             ..Sockets::default()
@@ -367,7 +391,10 @@ mod tests {
         let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
         let f = only(&f, "udp.rcvbuf_errors");
         assert_eq!(proposed(f, "net.core.rmem_max"), "23068672");
-        assert!(f.changes.iter().all(|c| c.target != "net.core.rmem_default"));
+        assert!(f
+            .changes
+            .iter()
+            .all(|c| c.target != "net.core.rmem_default"));
         // Not seen in the older snapshot (no socket source there): cumulative count.
         assert_eq!(
             evidence(f, "udp_socket.drops_since_open", "0.0.0.0:9000"),
@@ -383,7 +410,10 @@ mod tests {
         let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
         let f = only(&f, "udp.rcvbuf_errors");
         // 2 × 1151598 exceeds a quarter of 16 GiB (1048576 pages): nothing fits; advice.
-        assert!(f.changes.iter().all(|c| c.target != "net.core.rmem_default"));
+        assert!(f
+            .changes
+            .iter()
+            .all(|c| c.target != "net.core.rmem_default"));
         assert!(proposed(f, "net.ipv4.udp_mem").contains("quarter of RAM"));
         let big = crate::collect::host::HostFacts {
             mem_total_bytes: Some(64 << 30),
@@ -411,8 +441,17 @@ mod tests {
 
     #[test]
     fn origin_classification() {
-        assert_eq!(origin(212992, Some(212992), Some(212992)), BufferOrigin::Default);
-        assert_eq!(origin(425984, Some(212992), Some(212992)), BufferOrigin::CappedByMax);
-        assert_eq!(origin(65536, Some(212992), Some(4194304)), BufferOrigin::Application);
+        assert_eq!(
+            origin(212992, Some(212992), Some(212992)),
+            BufferOrigin::Default
+        );
+        assert_eq!(
+            origin(425984, Some(212992), Some(212992)),
+            BufferOrigin::CappedByMax
+        );
+        assert_eq!(
+            origin(65536, Some(212992), Some(4194304)),
+            BufferOrigin::Application
+        );
     }
 }

@@ -12,6 +12,7 @@ mod snmp;
 mod sockstat;
 mod softirqs;
 mod softnet;
+mod sysctl;
 
 /// `../shared/fixtures`, when present.
 pub fn shared() -> Option<PathBuf> {

@@ -357,16 +357,22 @@ pub(crate) fn read_into(devs: &mut [(String, Ethtool)]) {
             );
             return set_all(devs, || Source::unsupported(msg.clone()));
         }
-        for (name, e) in devs.iter_mut() {
-            let driver = e.driver.ok().map(|d| d.driver.clone());
-            let driver = driver.as_deref();
-            let (r, c, co, f, l) = futures::join!(
-                rings(handle.clone(), name),
-                channels(handle.clone(), name),
-                coalesce(handle.clone(), name),
-                features(handle.clone(), name),
-                link(handle.clone(), name),
-            );
+        // Every request of every device in flight at once: one socket, fewer wake-ups.
+        let replies = futures::future::join_all(devs.iter().map(|(name, _)| {
+            let h = &handle;
+            async move {
+                futures::join!(
+                    rings(h.clone(), name),
+                    channels(h.clone(), name),
+                    coalesce(h.clone(), name),
+                    features(h.clone(), name),
+                    link(h.clone(), name),
+                )
+            }
+        }))
+        .await;
+        for ((name, e), (r, c, co, f, l)) in devs.iter_mut().zip(replies) {
+            let driver = e.driver.ok().map(|d| d.driver.as_str());
             e.rings = to_source("ring parameters", name, driver, r);
             e.channels = to_source("channel parameters", name, driver, c);
             e.coalesce = to_source("coalescing parameters", name, driver, co);
