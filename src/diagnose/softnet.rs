@@ -478,10 +478,10 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
         .iter()
         .filter(|r| r.dropped > t::SOFTNET_DROP_RATE_MIN)
         .collect();
-    if dropping.is_empty() {
-        return Vec::new();
-    }
     dropping.sort_by(|a, b| b.dropped.total_cmp(&a.dropped).then(a.cpu.cmp(&b.cpu)));
+    let Some(&worst) = dropping.first() else {
+        return Vec::new();
+    };
     let cpus = cpu_count(ctx);
     let key = "net.core.netdev_max_backlog";
     let current_text = sysctl(ctx.newer, key);
@@ -600,7 +600,6 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
             cpu_subject(&dcpus)
         )
     };
-    let worst = dropping[0];
     let sizing = match (&speed, plan.speed_target) {
         (Some((g, src)), Some(tgt)) => {
             format!(" At {g} Gbit/s ({src}) the sizing table suggests {tgt} packets;")
@@ -666,10 +665,10 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
                 && r.time_squeeze / r.processed >= t::SQUEEZE_PER_PACKET_MIN
         })
         .collect();
-    if squeezing.is_empty() {
-        return Vec::new();
-    }
     squeezing.sort_by(|a, b| b.time_squeeze.total_cmp(&a.time_squeeze));
+    let Some(&worst) = squeezing.first() else {
+        return Vec::new();
+    };
     let scpus: Vec<u32> = squeezing.iter().map(|r| r.cpu).collect();
     let mut evidence: Vec<Evidence> = squeezing
         .iter()
@@ -787,7 +786,6 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
         Some(d) => format!(" (default 2x10^6/HZ = {d} µs at HZ={})", ctx.host.hz),
         None => String::new(),
     };
-    let worst = squeezing[0];
     vec![Finding {
         id: "softnet.time_squeeze".into(),
         severity: Severity::Warning,
@@ -828,16 +826,15 @@ fn flow_limit(ctx: &Context) -> Vec<Finding> {
         .filter_map(|r| Some((r.cpu, r.flow_limit_count?)))
         .filter(|(_, v)| *v > t::FLOW_LIMIT_RATE_MIN)
         .collect();
-    if limited.is_empty() {
-        return Vec::new();
-    }
     limited.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let Some(&(cpu, rate)) = limited.first() else {
+        return Vec::new();
+    };
     let cpus: Vec<u32> = limited.iter().map(|(c, _)| *c).collect();
     let evidence = limited
         .iter()
         .map(|(c, v)| Evidence::new("softnet.flow_limit_count", format!("cpu{c}"), *v, "1/s"))
         .collect();
-    let (cpu, rate) = limited[0];
     vec![Finding {
         id: "softnet.flow_limit".into(),
         severity: Severity::Warning,
@@ -1847,6 +1844,87 @@ mod tests {
             .iface("eth0", iface(K::Physical, 1));
         for r in RULES {
             assert!(fx.run(r.run).is_empty(), "{}", r.name);
+        }
+    }
+
+    mod prop {
+        use super::super::testutil::*;
+        use crate::collect::ethtool::{Channels, Coalesce, Ethtool, Rings};
+        use crate::collect::interfaces::InterfaceKind as K;
+        use crate::collect::Source;
+        use crate::diagnose::{irq, nic, softnet, Severity};
+        use crate::window::NetDevRates;
+        use proptest::prelude::*;
+
+        fn all_rules(fx: &Fx) {
+            for r in softnet::RULES.iter().chain(nic::RULES).chain(irq::RULES) {
+                for f in fx.run(r.run).iter().chain(&fx.run_static(r.run)) {
+                    assert!(!f.title.is_empty() && !f.verify.is_empty(), "{}", r.name);
+                    assert!(f.severity >= Severity::Info);
+                }
+            }
+        }
+
+        proptest! {
+            /// Any counters, rates, sysctl text and ethtool values: no rule panics.
+            #[test]
+            fn rules_never_panic(
+                cpus in 0u32..6,
+                rows in proptest::collection::vec((0u32..8, 0.0f64..1e7, 0.0f64..1e6, 0.0f64..1e4), 0..6),
+                dev in proptest::collection::vec((0u32..3, 0.0f64..1e7, 0.0f64..1e4, 0.0f64..1e4), 0..3),
+                ring in (proptest::option::of(0u32..9000), proptest::option::of(0u32..9000)),
+                ch in (proptest::option::of(0u32..70), proptest::option::of(0u32..70)),
+                usecs in proptest::option::of(0u32..500),
+                backlog in "[0-9a-z ]{0,8}",
+                irq_rates in proptest::collection::vec(0.0f64..1e5, 0..4),
+                profile in proptest::option::of("(latency|throughput|balanced)"),
+                numa in any::<bool>(),
+            ) {
+                let mut fx = Fx::new(cpus);
+                fx.options.profile = profile;
+                fx.options.link_speed_gbps = Some(f64::from(cpus) * 7.5);
+                if numa {
+                    fx.host.numa_nodes = vec![
+                        crate::collect::host::NumaNode { id: 0, cpus: vec![0, 1] },
+                        crate::collect::host::NumaNode { id: 1, cpus: vec![2, 3] },
+                    ];
+                    fx.host.mem_total_bytes = Some(u64::from(cpus) << 28);
+                }
+                fx.softnet(&rows)
+                    .sysctl("net.core.netdev_max_backlog", &backlog)
+                    .sysctl("net.core.netdev_budget", &backlog)
+                    .sysctl("net.core.flow_limit_cpu_bitmap", &backlog)
+                    .sysctl("net.ipv4.ip_forward", "1");
+                if let Some((cpu, ..)) = rows.first() {
+                    fx.flow_limit(*cpu, 3.0);
+                }
+                for (i, (kind, pps, drop, fifo)) in dev.iter().enumerate() {
+                    let name = format!("eth{i}");
+                    let queues = (*kind % 3) + (i as u32);
+                    let kind = [K::Physical, K::Veth, K::Loopback][*kind as usize % 3];
+                    let mut it = iface(kind, queues);
+                    it.device = Some(format!("virtio{i}"));
+                    it.numa_node = Some(i as u32);
+                    it.speed_mbps = Some(i as u32 * 10_000);
+                    fx.iface(&name, it);
+                    fx.netdev(&name, NetDevRates {
+                        rx_packets: *pps, rx_bytes: pps * 1500.0, tx_bytes: pps * 1500.0,
+                        rx_drop: *drop, rx_fifo: *fifo, rx_errs: *fifo, rx_frame: drop / 2.0,
+                        ..NetDevRates::default()
+                    });
+                    fx.ethtool(&name, Ethtool {
+                        rings: Source::Ok(Rings { rx: ring.0, rx_max: ring.1, ..Rings::default() }),
+                        channels: Source::Ok(Channels { combined: ch.0, combined_max: ch.1, ..Channels::default() }),
+                        coalesce: Source::Ok(Coalesce { rx_usecs: usecs, rx_max_frames: usecs, ..Coalesce::default() }),
+                        ..Ethtool::default()
+                    });
+                    fx.driver_stat(&name, "rx_missed_errors", *fifo);
+                    fx.irq(30 + i as u32, "PCI-MSIX", &format!("virtio{i}-input.0"), &irq_rates);
+                    fx.irq(40 + i as u32, "PCI-MSIX", &format!("{name}-TxRx-1"), &irq_rates);
+                }
+                fx.softirq("NET_RX", &irq_rates).netstat("Tcp", "OutSegs", 5000.0);
+                all_rules(&fx);
+            }
         }
     }
 

@@ -123,8 +123,7 @@ fn pressed_listeners<'a>(newer: &'a Sockets, older: Option<&Sockets>) -> Vec<Que
 fn raise_queue_limit(current: u64) -> Option<u64> {
     let p = current
         .saturating_mul(t::SOMAXCONN_STEP)
-        .max(t::SOMAXCONN_FLOOR)
-        .min(t::SOMAXCONN_CAP);
+        .clamp(t::SOMAXCONN_FLOOR, t::SOMAXCONN_CAP);
     (p > current).then_some(p)
 }
 
@@ -773,8 +772,7 @@ fn backlog_drop(ctx: &Context) -> Vec<Finding> {
         ));
         let p = max
             .saturating_mul(2)
-            .max(t::BACKLOG_RMEM_FLOOR_BYTES)
-            .min(t::BACKLOG_RMEM_CAP_BYTES);
+            .clamp(t::BACKLOG_RMEM_FLOOR_BYTES, t::BACKLOG_RMEM_CAP_BYTES);
         if p > max {
             changes.push(Change::sysctl(
                 key,

@@ -470,14 +470,6 @@ fn read_all_is_fast_and_can_run() {
         let _ = read_all(&one);
     }
     let single = t.elapsed() / rounds;
-    for n in &names {
-        let one = vec![n.clone()];
-        let t = Instant::now();
-        for _ in 0..rounds {
-            let _ = read_all(&one);
-        }
-        eprintln!("read_all of {n} alone: {:?}", t.elapsed() / rounds);
-    }
     let sock = ioctl::IoctlSocket::new().unwrap();
     let mut scratch = ioctl::Scratch::default();
     let t = Instant::now();

@@ -1,26 +1,29 @@
-//! End-to-end tests of the `nettune` binary: exit codes, captures, bad input, namespaces.
+//! End-to-end tests of the `nettune` binary: exit codes, captures, bad input, namespaces,
+//! agreement with independent tools; `e2e` drives real faults in namespaces through `check`.
+
+mod e2e;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn nettune() -> Command {
+pub fn nettune() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nettune"))
 }
 
-fn run(args: &[&str]) -> Output {
+pub fn run(args: &[&str]) -> Output {
     nettune().args(args).output().expect("run nettune")
 }
 
-fn stderr(o: &Output) -> String {
+pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-fn have(cmd: &str) -> bool {
+pub fn have(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])
         .stdout(Stdio::null())
@@ -30,12 +33,12 @@ fn have(cmd: &str) -> bool {
 }
 
 /// A network namespace created by the test and deleted on drop, even on failure.
-struct Netns {
-    name: String,
+pub struct Netns {
+    pub name: String,
 }
 
 impl Netns {
-    fn new(tag: &str) -> Option<Netns> {
+    pub fn new(tag: &str) -> Option<Netns> {
         if !is_root() || !have("ip") {
             eprintln!("note: not root or no `ip`; namespace test skipped");
             return None;
@@ -53,7 +56,7 @@ impl Netns {
         Some(ns)
     }
 
-    fn path(&self) -> PathBuf {
+    pub fn path(&self) -> PathBuf {
         Path::new("/run/netns").join(&self.name)
     }
 }
@@ -64,7 +67,7 @@ impl Drop for Netns {
     }
 }
 
-fn capture_json(args: &[&str]) -> Value {
+pub fn capture_json(args: &[&str]) -> Value {
     let o = run(args);
     assert!(o.status.success(), "nettune {args:?}: {}", stderr(&o));
     serde_json::from_slice(&o.stdout).expect("capture is JSON")
@@ -213,7 +216,7 @@ fn netns_reads_that_namespaces_counters_not_the_hosts() {
 // ---- live agreement with independent tools (counters move between reads, so every value
 // must lie between the tool's reading before and after ours) ----
 
-fn tool(cmd: &str, args: &[&str]) -> Option<String> {
+pub fn tool(cmd: &str, args: &[&str]) -> Option<String> {
     if !have(cmd) {
         eprintln!("note: {cmd} not installed; oracle test skipped");
         return None;

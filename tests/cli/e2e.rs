@@ -1,0 +1,1 @@
+//! Real faults in namespaces the test creates, asserted through `nettune check --json`.
