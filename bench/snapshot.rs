@@ -39,18 +39,34 @@ fn main() {
     };
     let mut collector = Collector::new(Root::default(), files_only);
     let (_, paths) = collector.snapshot_recording_paths();
-    let mut buf = Vec::with_capacity(64 * 1024);
-    let floor = time(iters, || {
+    // The floor: open() and read() each file into one reused buffer until EOF, nothing else.
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut read_floor = || {
         for p in &paths {
-            buf.clear();
             if let Ok(mut f) = std::fs::File::open(p) {
-                let _ = f.read_to_end(&mut buf);
+                while let Ok(n) = f.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
             }
         }
-    });
-    let files = time(iters, || {
+    };
+    // Interleave floor and snapshot so both see the same machine noise.
+    let (mut floor_t, mut files_t) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        read_floor();
+        collector.snapshot();
+    }
+    for _ in 0..iters {
+        let t = Instant::now();
+        read_floor();
+        floor_t.push(t.elapsed());
+        let t = Instant::now();
         std::hint::black_box(collector.snapshot());
-    });
+        files_t.push(t.elapsed());
+    }
+    let (floor, files) = (median(floor_t), median(files_t));
     let mut full = Collector::new(Root::default(), CaptureOptions::default());
     let full_t = time(iters / 4 + 1, || {
         std::hint::black_box(full.snapshot());

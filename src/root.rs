@@ -87,7 +87,7 @@ impl FileBuf {
     pub fn new() -> Self {
         FileBuf {
             buf: String::with_capacity(64 * 1024),
-            bytes: Vec::with_capacity(64 * 1024),
+            bytes: vec![0; 64 * 1024],
             record: None,
         }
     }
@@ -98,12 +98,27 @@ impl FileBuf {
         if let Some(log) = &mut self.record {
             log.push(path.to_path_buf());
         }
-        self.bytes.clear();
-        File::open(path)?.read_to_end(&mut self.bytes)?;
+        // A plain read loop into the kept buffer: `read_to_end` would add a statx and an
+        // lseek per file, which is most of the cost of a tiny sysctl file.
+        let mut file = File::open(path)?;
+        let mut len = 0;
+        loop {
+            if len == self.bytes.len() {
+                let grown = (self.bytes.len() * 2).max(4096);
+                self.bytes.resize(grown, 0);
+            }
+            match file.read(&mut self.bytes[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let bytes = &self.bytes[..len];
         self.buf.clear();
-        match std::str::from_utf8(&self.bytes) {
+        match std::str::from_utf8(bytes) {
             Ok(s) => self.buf.push_str(s),
-            Err(_) => self.buf.push_str(&String::from_utf8_lossy(&self.bytes)),
+            Err(_) => self.buf.push_str(&String::from_utf8_lossy(bytes)),
         }
         Ok(&self.buf)
     }

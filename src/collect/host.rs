@@ -2,6 +2,7 @@
 //! Read once per run with [`read`], which never fails: what cannot be found gets a default
 //! and a warning.
 
+pub use super::softnet::parse_cpu_list;
 use super::{FileBuf, Root, Warnings};
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -162,35 +163,6 @@ fn count_stat_cpus(buf: &mut FileBuf, root: &Root) -> u32 {
             .count()
     });
     u32::try_from(n).unwrap_or(u32::MAX).max(1)
-}
-
-/// Largest CPU range accepted from a list (guards against garbage like `0-4294967295`).
-const MAX_CPU_RANGE: u32 = 1 << 16;
-
-/// Parse a kernel CPU list (`0-3,8,10-11`; empty or blank is no CPUs). None when malformed.
-pub fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {
-    let mut out = Vec::new();
-    let text = text.trim();
-    if text.is_empty() {
-        return Some(out);
-    }
-    for part in text.split(',') {
-        let part = part.trim();
-        let (a, b) = match part.split_once('-') {
-            Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
-            None => {
-                let a = part.parse::<u32>().ok()?;
-                (a, a)
-            }
-        };
-        if b < a || b - a >= MAX_CPU_RANGE {
-            return None;
-        }
-        out.extend(a..=b);
-    }
-    out.sort_unstable();
-    out.dedup();
-    Some(out)
 }
 
 fn read_numa(buf: &mut FileBuf, root: &Root) -> Vec<NumaNode> {

@@ -896,7 +896,15 @@ fn cpu_imbalance(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     };
     let load = cpu_load(&w);
-    if load.total_pps < t::IMBALANCE_MIN_PPS {
+    // Loopback packets are processed on the sending CPU: their placement follows the
+    // application, not the NIC, so they do not count toward an imbalance to fix.
+    let lo_pps: f64 = w
+        .netdev()
+        .iter()
+        .filter(|(name, _)| is_loopback(name, interface(ctx, name)))
+        .map(|(_, r)| r.rx_packets)
+        .sum();
+    if load.total_pps - lo_pps < t::IMBALANCE_MIN_PPS {
         return Vec::new();
     }
     let Some(hot) = concentrated_cpu(ctx, &load) else {
@@ -946,14 +954,21 @@ fn cpu_imbalance(ctx: &Context) -> Vec<Finding> {
     if let Some(ch) = dev.as_deref().and_then(|d| channels_change(ctx, d)) {
         changes.push(ch);
     }
-    changes.push(Change::advice(
-        "IRQ affinity",
-        format!(
-            "place the receive IRQs of {} on different CPUs (see irq.affinity_concentrated); \
-             check that irqbalance is not pinning them all to cpu{hot}",
-            dev.as_deref().unwrap_or("the busy device")
-        ),
-    ));
+    let has_irqs = dev
+        .as_deref()
+        .and_then(|d| interface(ctx, d))
+        .is_none_or(|i| i.kind == InterfaceKind::Physical);
+    if has_irqs {
+        changes.push(Change::advice(
+            "IRQ affinity",
+            format!(
+                "place the receive IRQs of {} on different CPUs (see \
+                 irq.affinity_concentrated); check that irqbalance is not pinning them all to \
+                 cpu{hot}",
+                dev.as_deref().unwrap_or("the busy device")
+            ),
+        ));
+    }
     let mut risk = vec![rps_risk.unwrap_or_default()];
     if changes.iter().any(|c| c.kind == ChangeKind::Channels) {
         risk.push(
@@ -1073,11 +1088,16 @@ fn rps_disabled(ctx: &Context) -> Vec<Finding> {
             detail: format!(
                 "{name} has one receive queue and {} CPUs; without RPS every packet it receives \
                  ({} packets/s) is processed by the protocol stack on cpu{hot}{}. RPS hashes \
-                 flows to the CPUs of a mask (here {mask}, the CPUs other than the one taking the \
-                 interrupt), and RFS steers each flow to the CPU where its application reads.",
+                 flows to the CPUs of a mask (here {mask}: the CPUs other than cpu{hot}, {}), \
+                 and RFS steers each flow to the CPU where its application reads.",
                 cpus.len(),
                 fmt_rate(r.rx_packets),
-                if strained { ", which is already under strain" } else { "" }
+                if strained { ", which is already under strain" } else { "" },
+                if irq_cpu.is_some() {
+                    "which takes the device's interrupt"
+                } else {
+                    "where the packets arrive"
+                }
             ),
             evidence,
             changes,
@@ -1751,6 +1771,17 @@ mod tests {
             only(&f, "softnet.cpu_imbalance").severity,
             Severity::Warning
         );
+    }
+
+    #[test]
+    fn cpu_imbalance_ignores_loopback_traffic() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 243_000.0, 0.0, 0.0), (1, 10.0, 0.0, 0.0)])
+            .netdev("lo", rx(243_000.0))
+            .iface("lo", iface(K::Loopback, 1))
+            .netdev("eth0", rx(10.0))
+            .iface("eth0", iface(K::Physical, 1));
+        assert!(fx.run(cpu_imbalance).is_empty());
     }
 
     #[test]

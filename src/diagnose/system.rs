@@ -470,3 +470,151 @@ mod tests {
         assert!(run_static(syncookies_off, &s, &host(), &Options::default()).is_empty());
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::super::{config, conntrack, tcp, udp, Options};
+    use super::testutil::*;
+    use super::*;
+    use crate::collect::conntrack::{Conntrack, ConntrackCpuStat};
+    use crate::collect::sockets::{DestinationCount, Listener, Owner, Sockets};
+    use crate::collect::sysctl::SysctlConfigEntry;
+    use crate::collect::Source;
+    use proptest::prelude::*;
+
+    const KEYS: &[&str] = &[
+        "fs.file-nr",
+        "fs.file-max",
+        "net.core.somaxconn",
+        "net.core.rmem_default",
+        "net.core.rmem_max",
+        "net.core.wmem_max",
+        "net.core.default_qdisc",
+        "net.core.netdev_max_backlog",
+        "net.ipv4.tcp_rmem",
+        "net.ipv4.tcp_wmem",
+        "net.ipv4.tcp_mem",
+        "net.ipv4.udp_mem",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.tcp_timestamps",
+        "net.ipv4.tcp_tw_reuse",
+        "net.ipv4.tcp_max_syn_backlog",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.tcp_congestion_control",
+        "net.ipv4.tcp_available_congestion_control",
+        "net.netfilter.nf_conntrack_max",
+    ];
+    const COUNTERS: &[(&str, &str)] = &[
+        ("TcpExt", "ListenOverflows"),
+        ("TcpExt", "ListenDrops"),
+        ("TcpExt", "TCPReqQFullDrop"),
+        ("TcpExt", "TCPReqQFullDoCookies"),
+        ("TcpExt", "SyncookiesSent"),
+        ("TcpExt", "SyncookiesRecv"),
+        ("TcpExt", "SyncookiesFailed"),
+        ("TcpExt", "TCPMemoryPressures"),
+        ("TcpExt", "RcvPruned"),
+        ("TcpExt", "TCPBacklogDrop"),
+        ("TcpExt", "TCPRcvQDrop"),
+        ("Tcp", "RetransSegs"),
+        ("Tcp", "OutSegs"),
+        ("Udp", "RcvbufErrors"),
+        ("Udp", "InDatagrams"),
+    ];
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<u64>().prop_map(|v| v.to_string()),
+            (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(a, b, c)| format!("{a} {b} {c}")),
+            (0u64..70000, 0u64..70000).prop_map(|(a, b)| format!("{a} {b}")),
+            "[a-z0-9 \\-]{0,20}",
+            Just("0".to_string()),
+            Just("bbr".to_string()),
+            Just("cubic".to_string()),
+        ]
+    }
+
+    fn sockets(q: u32, backlog: u32, tw: u64) -> Source<Sockets> {
+        Source::Ok(Sockets {
+            listeners: vec![Listener {
+                local: "0.0.0.0:80".parse().unwrap(),
+                accept_queue: q,
+                backlog,
+                inode: 1,
+                uid: 0,
+                owner: Owner::Process {
+                    pid: 1,
+                    comm: String::new(),
+                },
+            }],
+            time_wait_top: vec![DestinationCount {
+                remote: "127.0.0.1:80".parse().unwrap(),
+                count: tw,
+            }],
+            ..Sockets::default()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn rules_never_panic_on_odd_values(
+            vals in proptest::collection::vec(value(), KEYS.len()),
+            olds in proptest::collection::vec(0i64..=i64::MAX, COUNTERS.len()),
+            news in proptest::collection::vec(0i64..=i64::MAX, COUNTERS.len()),
+            q in any::<u32>(), backlog in any::<u32>(), tw in any::<u64>(),
+            count in any::<u64>(), max in any::<u64>(), buckets in any::<u64>(),
+            d0 in any::<u64>(), d1 in any::<u64>(),
+            page in prop_oneof![Just(0u64), Just(4096u64), any::<u64>()],
+            mem in proptest::option::of(any::<u64>()),
+            speed in proptest::option::of(any::<f64>()),
+            rtt in proptest::option::of(any::<f64>()),
+        ) {
+            let kv: Vec<(&str, &str)> =
+                KEYS.iter().zip(&vals).map(|(k, v)| (*k, v.as_str())).collect();
+            let counters: Vec<(&str, &str, i64, i64)> = COUNTERS
+                .iter()
+                .zip(olds.iter().zip(&news))
+                .map(|((s, f), (o, n))| (*s, *f, *o, *n))
+                .collect();
+            let (mut a, mut b) = pair(&kv, &counters);
+            set_sockstat(&mut b, &[("TCP", "mem", olds[0]), ("UDP", "mem", news[0])]);
+            a.sockets = sockets(q / 2, backlog, tw / 2);
+            b.sockets = sockets(q, backlog, tw);
+            let ct = |d: u64| Source::Ok(Conntrack {
+                count: Some(count),
+                max: Some(max),
+                buckets: Some(buckets),
+                stat: Some(vec![ConntrackCpuStat {
+                    drop: Some(d),
+                    early_drop: Some(d),
+                    insert_failed: Some(d),
+                    ..ConntrackCpuStat::default()
+                }]),
+            });
+            a.conntrack = ct(d0);
+            b.conntrack = ct(d1);
+            b.sysctl_config = Source::Ok(
+                kv.iter()
+                    .enumerate()
+                    .map(|(i, (k, v))| SysctlConfigEntry {
+                        key: (*k).to_string(),
+                        value: (*v).to_string(),
+                        file: "x.conf".into(),
+                        line: i + 1,
+                        overridden: false,
+                        ignore_failure: false,
+                        exclude: false,
+                    })
+                    .collect(),
+            );
+            let h = HostFacts { page_size: page, mem_total_bytes: mem, ..host() };
+            let o = Options { link_speed_gbps: speed, rtt_ms: rtt, profile: Some("cdn".into()) };
+            for rules in [RULES, tcp::RULES, udp::RULES, conntrack::RULES, config::RULES] {
+                for r in rules {
+                    let _ = run_window(r.run, &a, &b, &h, &o);
+                    let _ = run_static(r.run, &b, &h, &o);
+                }
+            }
+        }
+    }
+}

@@ -531,7 +531,7 @@ fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
     let tcp_mem_note = match sysctl_n::<3>(ctx.newer, "net.ipv4.tcp_mem") {
         Some([_, _, high]) => format!(
             "; all TCP sockets together stay bounded by tcp_mem high ({})",
-            fmt_bytes((high * page_size(ctx.host)) as f64)
+            fmt_bytes(high as f64 * page_size(ctx.host) as f64)
         ),
         None => String::new(),
     };
@@ -540,11 +540,11 @@ fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
         severity,
         title: format!(
             "TCP buffers ({}) cap one connection below {gbps} Gbit/s at {:.1} ms RTT \
-             (BDP {}, need {})",
+             (BDP {:.1} MB, need {:.1} MB)",
             short.join(", "),
             rtt_s * 1000.0,
-            fmt_bytes(bdp),
-            fmt_bytes(need)
+            bdp / 1e6,
+            need / 1e6
         ),
         detail: "A TCP connection can have at most one window of data in flight per round \
                  trip, and the window is limited by the socket buffer maximum (tcp_rmem on \
@@ -683,8 +683,8 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
                      throttles, memory other processes then cannot use",
                     high,
                     new_high,
-                    fmt_bytes((high * page) as f64),
-                    fmt_bytes((new_high * page) as f64),
+                    fmt_bytes(high as f64 * page as f64),
+                    fmt_bytes(new_high as f64 * page as f64),
                     new_high as f64 * page as f64 * 100.0
                         / ctx.host.mem_total_bytes.unwrap_or(1).max(1) as f64,
                     fmt_bytes(ctx.host.mem_total_bytes.unwrap_or(0) as f64),
@@ -715,8 +715,8 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
     let used = match (mem_pages, tcp_mem) {
         (Some(m), Some([_, _, high])) => format!(
             "sockets use {} of the {} tcp_mem limit",
-            fmt_bytes((m * page) as f64),
-            fmt_bytes((high * page) as f64)
+            fmt_bytes(m as f64 * page as f64),
+            fmt_bytes(high as f64 * page as f64)
         ),
         _ => format!("the kernel entered memory pressure {pressures:.1} times/s"),
     };
@@ -939,7 +939,7 @@ fn congestion_control(ctx: &Context) -> Vec<Finding> {
              throughput with less queueing on WAN egress."
         ),
         evidence: vec![
-            Evidence::new(key, "host", 0.0, cc),
+            Evidence::new(&format!("{key}={cc}"), "host", 1.0, "bool"),
             Evidence::new("Tcp.OutSegs", "host", out, "1/s"),
         ],
         changes: vec![Change::sysctl(key, Some(cc), "bbr")],
@@ -975,8 +975,8 @@ fn pacing(ctx: &Context) -> Vec<Finding> {
                  in or as a module) cannot be told from /proc, so nettune does not set it."
             .into(),
         evidence: vec![
-            Evidence::new(cc_key, "host", 0.0, "bbr"),
-            Evidence::new(q_key, "host", 0.0, qdisc),
+            Evidence::new(&format!("{cc_key}=bbr"), "host", 1.0, "bool"),
+            Evidence::new(&format!("{q_key}={qdisc}"), "host", 1.0, "bool"),
         ],
         changes: vec![Change::advice(
             q_key,
@@ -1003,14 +1003,24 @@ fn port_exhaustion(ctx: &Context) -> Vec<Finding> {
     if hi < lo {
         return Vec::new();
     }
-    let size = hi - lo + 1;
+    let size = (hi - lo).saturating_add(1);
     let Some(sockets) = ctx.newer.sockets.ok() else {
         return Vec::new();
+    };
+    let reuse_key = "net.ipv4.tcp_tw_reuse";
+    let reuse = sysctl(ctx.newer, reuse_key);
+    let timestamps_on = sysctl(ctx.newer, "net.ipv4.tcp_timestamps").map(str::trim) != Some("0");
+    // With timestamps, tcp_tw_reuse lets connect() take a TIME_WAIT port after 1 s, so
+    // TIME_WAIT sockets no longer bound the connection rate: 1 reuses for every destination,
+    // 2 (the default since 4.19) for loopback ones only.
+    let reused = |ip: std::net::IpAddr| {
+        timestamps_on && (reuse == Some("1") || (reuse == Some("2") && ip.is_loopback()))
     };
     let near: Vec<_> = sockets
         .time_wait_top
         .iter()
         .filter(|d| d.count as f64 >= t::PORTS_WARN_SHARE * size as f64)
+        .filter(|d| !reused(d.remote.ip()))
         .collect();
     let Some(worst) = near.first() else {
         return Vec::new();
@@ -1049,16 +1059,7 @@ fn port_exhaustion(ctx: &Context) -> Vec<Finding> {
             join(&[new_lo, new_hi]),
         ));
     }
-    let reuse_key = "net.ipv4.tcp_tw_reuse";
-    let reuse = sysctl(ctx.newer, reuse_key);
-    let timestamps_on = sysctl(ctx.newer, "net.ipv4.tcp_timestamps").map(str::trim) != Some("0");
-    let all_loopback = near.iter().all(|d| d.remote.ip().is_loopback());
-    // 2 (the default since 4.19) reuses only for loopback destinations.
-    if timestamps_on
-        && reuse.is_some()
-        && reuse != Some("1")
-        && !(reuse == Some("2") && all_loopback)
-    {
+    if timestamps_on && reuse.is_some() {
         changes.push(Change::sysctl(reuse_key, reuse, "1"));
     }
     for d in &near {
@@ -1665,21 +1666,21 @@ mod tests {
         assert!(!f.evidence.iter().any(|e| e.scope == "10.0.0.3:80"));
         let f = run_static(
             port_exhaustion,
-            &tw_snap(25_000, "1"),
+            &tw_snap(25_000, "0"),
             &host(),
             &Options::default(),
         );
         let f = only(&f, "tcp.port_exhaustion");
         assert_eq!(f.severity, Severity::Critical);
-        assert!(f
-            .changes
-            .iter()
-            .all(|c| c.target != "net.ipv4.tcp_tw_reuse"));
+        assert_eq!(proposed(f, "net.ipv4.tcp_tw_reuse"), "1");
     }
 
     #[test]
-    fn port_exhaustion_quiet_with_few_time_wait() {
+    fn port_exhaustion_quiet_with_few_time_wait_or_reuse_on() {
         let s = tw_snap(500, "2");
+        assert!(run_static(port_exhaustion, &s, &host(), &Options::default()).is_empty());
+        // tcp_tw_reuse=1 with timestamps: TIME_WAIT ports are reused, not exhausted.
+        let s = tw_snap(25_000, "1");
         assert!(run_static(port_exhaustion, &s, &host(), &Options::default()).is_empty());
     }
 }

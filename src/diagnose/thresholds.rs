@@ -129,8 +129,15 @@ pub const RING_PRESSURE_STATS: &[&str] = &["no_buffer", "nobuf", "no_buff"];
 
 /// Driver statistics that count physical-layer errors (bad cable, optics, duplex mismatch).
 pub const PHYSICAL_ERROR_STATS: &[&str] = &[
-    "crc", "align", "symbol", "length_errors", "jabber", "fragment", "undersize",
-    "oversize", "carrier",
+    "crc",
+    "align",
+    "symbol",
+    "length_errors",
+    "jabber",
+    "fragment",
+    "undersize",
+    "oversize",
+    "carrier",
 ];
 
 /// Driver statistics that count checksum failures reported by the NIC.

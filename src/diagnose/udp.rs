@@ -253,8 +253,8 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
                     risk.push(format!(
                         "udp_mem is in pages of {page} bytes: high {high} -> {nh} pages = {} -> \
                          {} that UDP may hold host-wide",
-                        fmt_bytes((high * page) as f64),
-                        fmt_bytes((nh * page) as f64)
+                        fmt_bytes(high as f64 * page as f64),
+                        fmt_bytes(nh as f64 * page as f64)
                     ));
                 }
                 _ => changes.push(Change::advice(

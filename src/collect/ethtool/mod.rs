@@ -203,7 +203,9 @@ pub type Features = BTreeMap<String, Feature>;
 
 /// Driver statistics (`ethtool -S`) in the driver's order: name → cumulative counter.
 ///
-/// Serialises as a JSON object in driver order. A name the driver reports more than once
+/// Serialises as a JSON object in driver order (a reader that does not preserve object order,
+/// such as `serde_json` without `preserve_order`, gets the same counters sorted by name). A
+/// name the driver reports more than once
 /// (some drivers repeat per-queue names) is kept every time: the second occurrence becomes
 /// `name#2`, the third `name#3`, so no counter is lost and names stay unique.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

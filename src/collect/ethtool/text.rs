@@ -315,7 +315,7 @@ mod tests {
         assert_eq!(s.get("rx0_kicks"), Some(280));
         assert_eq!(s.get("tx0_tx_timeouts"), Some(0));
         assert_eq!(s.iter().next(), Some(("rx_drops", 0)));
-        let names: Vec<String> = prometheus_stats(&s).into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = prometheus_stats(s).into_iter().map(|(n, _)| n).collect();
         assert_eq!(names[0], "received_drops");
         // Go regexps do not overlap: the `_` the first `tx` consumed is not seen again.
         assert!(names.contains(&"transmitted_tx_timeouts".to_string()));
