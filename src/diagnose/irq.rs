@@ -127,8 +127,36 @@ pub(crate) fn busiest_irq_cpu(w: &Window, ifname: &str, iface: &Interface) -> Op
         .map(|(c, _)| c)
 }
 
-/// Affinity changes placing `irqs` round-robin on `cpus`, skipping IRQs already there.
-fn spread_affinity(irqs: &[&QueueIrq], cpus: &[u32]) -> Vec<Change> {
+/// A CPU list as the kernel prints it (`0-3,8`).
+pub(crate) fn fmt_cpu_list(cpus: &[u32]) -> String {
+    let mut sorted = cpus.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while let Some(&start) = sorted.get(i) {
+        let mut end = start;
+        while sorted
+            .get(i + 1)
+            .is_some_and(|&n| Some(n) == end.checked_add(1))
+        {
+            i += 1;
+            end = end.saturating_add(1);
+        }
+        out.push(if end == start {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    out.join(",")
+}
+
+/// Affinity changes placing `irqs` round-robin on `cpus`, skipping IRQs already there. The
+/// current value is the IRQ's `smp_affinity_list` from the snapshot, when it was read.
+fn spread_affinity(ctx: &Context, irqs: &[&QueueIrq], cpus: &[u32]) -> Vec<Change> {
+    let affinity = ctx.newer.irq_affinity.ok();
     if cpus.is_empty() {
         return Vec::new();
     }
@@ -142,10 +170,14 @@ fn spread_affinity(irqs: &[&QueueIrq], cpus: &[u32]) -> Vec<Change> {
             {
                 return None;
             }
+            let current = affinity.and_then(|a| a.get(&n)).map(|l| fmt_cpu_list(l));
+            if current.as_deref() == Some(cpu.to_string().as_str()) {
+                return None;
+            }
             Some(Change::new(
                 ChangeKind::IrqAffinity,
                 format!("irq {n}"),
-                None,
+                current,
                 cpu.to_string(),
             ))
         })
@@ -241,7 +273,7 @@ fn affinity_concentrated(ctx: &Context) -> Vec<Finding> {
         )];
         evidence.extend(irq_evidence(name, &active));
         let all: Vec<&QueueIrq> = irqs.iter().collect();
-        let mut changes = spread_affinity(&all, &cpus);
+        let mut changes = spread_affinity(ctx, &all, &cpus);
         changes.extend(irqbalance_advice(ctx, &all));
         out.push(Finding {
             id: "irq.affinity_concentrated".into(),
@@ -348,7 +380,7 @@ pub(crate) fn numa_remote_with(ctx: &Context, nodes: &BTreeMap<u32, u32>) -> Vec
             "%",
         )];
         evidence.extend(irq_evidence(name, &remote));
-        let mut changes = spread_affinity(&remote, &local);
+        let mut changes = spread_affinity(ctx, &remote, &local);
         changes.extend(irqbalance_advice(ctx, &remote));
         let local_list: Vec<String> = local.iter().map(u32::to_string).collect();
         out.push(Finding {
@@ -425,6 +457,8 @@ mod tests {
             "eth0-lsc",
             &[5.0, 0.0, 0.0, 0.0],
         );
+        fx.newer.irq_affinity =
+            crate::collect::Source::Ok((39..44).map(|i| (i, vec![0, 1, 2, 3])).collect());
         let f = fx.run(affinity_concentrated);
         let f = only(&f, "irq.affinity_concentrated");
         assert_eq!(f.severity, Severity::Warning);
@@ -438,6 +472,9 @@ mod tests {
         assert_eq!(proposed(f, "irq 40"), None);
         assert_eq!(proposed(f, "irq 41"), Some("1"));
         assert_eq!(proposed(f, "irq 43"), Some("3"));
+        let c41 = f.changes.iter().find(|c| c.target == "irq 41").unwrap();
+        assert_eq!(c41.current.as_deref(), Some("0-3"));
+        assert_eq!(fmt_cpu_list(&[0, 1, 2, 3, 8, 10, 11]), "0-3,8,10-11");
         assert_eq!(proposed(f, "irq 39"), None);
         assert!(f.changes.iter().all(|c| c.kind == ChangeKind::IrqAffinity));
     }

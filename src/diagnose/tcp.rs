@@ -439,14 +439,14 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
 // ---------------------------------------------------------------------------------------
 // tcp.buffer_below_bdp
 
-/// Link speed in Gbit/s and where it came from.
-fn link_speed(ctx: &Context) -> Option<(f64, String)> {
+/// Link speed in Gbit/s, where it came from, and the interface when read from one.
+fn link_speed<'a>(ctx: &Context<'a>) -> Option<(f64, String, Option<&'a str>)> {
     if let Some(g) = ctx
         .options
         .link_speed_gbps
         .filter(|g| *g > 0.0 && g.is_finite())
     {
-        return Some((g, "--link-speed".into()));
+        return Some((g, "--link-speed".into(), None));
     }
     let ifs = ctx.newer.interfaces.ok()?;
     ifs.iter()
@@ -454,7 +454,13 @@ fn link_speed(ctx: &Context) -> Option<(f64, String)> {
         .filter(|(_, i)| i.operstate.as_deref().is_none_or(|s| s == "up"))
         .filter_map(|(name, i)| Some((name, i.speed_mbps.filter(|s| *s > 0)?)))
         .max_by_key(|(_, s)| *s)
-        .map(|(name, s)| (f64::from(s) / 1000.0, format!("{name} link speed")))
+        .map(|(name, s)| {
+            (
+                f64::from(s) / 1000.0,
+                format!("{name} link speed"),
+                Some(name.as_str()),
+            )
+        })
 }
 
 /// RTT in seconds and where it came from: `--rtt`, else the median smoothed RTT of
@@ -475,7 +481,8 @@ fn rtt(ctx: &Context) -> Option<(f64, String)> {
 }
 
 fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
-    let (Some((gbps, speed_src)), Some((rtt_s, rtt_src))) = (link_speed(ctx), rtt(ctx)) else {
+    let (Some((gbps, speed_src, iface)), Some((rtt_s, rtt_src))) = (link_speed(ctx), rtt(ctx))
+    else {
         return Vec::new();
     };
     let bdp = gbps * 1e9 / 8.0 * rtt_s;
@@ -522,8 +529,16 @@ fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
     if changes.is_empty() {
         return Vec::new();
     }
+    // A warning when the operator declared the path or wants throughput, or the link is
+    // busy; measured on an idle host it is only a note (a far SSH peer is not a problem).
     let declared = ctx.options.link_speed_gbps.is_some() && ctx.options.rtt_ms.is_some();
-    let severity = if declared || throughput_profile(ctx) {
+    let busy = match (ctx.window, iface) {
+        (Some(w), Some(name)) => w.netdev().get(name).is_some_and(|r| {
+            r.rx_bytes.max(r.tx_bytes) * 8.0 >= t::BDP_BUSY_LINK_SHARE * gbps * 1e9
+        }),
+        _ => false,
+    };
+    let severity = if declared || busy || throughput_profile(ctx) {
         Severity::Warning
     } else {
         Severity::Info

@@ -240,6 +240,10 @@ pub const BDP_BUFFER_CAP_BYTES: u64 = 1 << 30;
 /// `tcp.buffer_below_bdp`: measured RTTs need at least this many established non-loopback
 /// sockets to be trusted. Sockets.
 pub const BDP_MIN_RTT_SAMPLES: u64 = 3;
+/// `tcp.buffer_below_bdp`: measured (not declared) speed and RTT give a warning only when
+/// the interface moves at least this share of its link speed in one direction, otherwise an
+/// info. Ratio 0–1.
+pub const BDP_BUSY_LINK_SHARE: f64 = 0.1;
 
 /// `tcp.memory_pressure`: sockstat TCP `mem` at or above this share of `tcp_mem` high
 /// (both pages) counts as near the limit. Ratio 0–1.
