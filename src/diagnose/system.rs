@@ -559,6 +559,8 @@ mod robustness {
         #[test]
         fn rules_never_panic_on_odd_values(
             vals in proptest::collection::vec(value(), KEYS.len()),
+            // Non-negative like the kernel's MIB counters (window::delta_i64 overflows when
+            // older is negative and newer near i64::MAX).
             olds in proptest::collection::vec(0i64..=i64::MAX, COUNTERS.len()),
             news in proptest::collection::vec(0i64..=i64::MAX, COUNTERS.len()),
             q in any::<u32>(), backlog in any::<u32>(), tw in any::<u64>(),

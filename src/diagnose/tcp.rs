@@ -1412,6 +1412,30 @@ mod tests {
         // 10 Gbit/s × 20 ms = 25 MB; 2.5 × = 62.5 MB -> 60 MiB.
         assert_eq!(evidence(f, "tcp.bdp", "host"), 25_000_000.0);
         assert_eq!(proposed(f, "net.ipv4.tcp_rmem"), "4096 131072 62914560");
+
+        // The same host sending 2 Gbit/s on eth0 over the window: a warning.
+        let mut older = s.clone();
+        older.taken_at_ns = 1_000_000_000;
+        s.taken_at_ns = 1_000_000_000 + WINDOW_NS;
+        let dev = |tx: u64| {
+            let mut m = BTreeMap::new();
+            m.insert(
+                "eth0".to_string(),
+                crate::collect::netdev::NetDevCounters {
+                    tx_bytes: tx,
+                    ..Default::default()
+                },
+            );
+            Source::Ok(m)
+        };
+        older.netdev = dev(0);
+        s.netdev = dev(5 * 250_000_000);
+        let f = run_window(buffer_below_bdp, &older, &s, &host(), &Options::default());
+        assert_eq!(only(&f, "tcp.buffer_below_bdp").severity, Severity::Warning);
+        // Idle over the window: still only a note.
+        s.netdev = dev(1000);
+        let f = run_window(buffer_below_bdp, &older, &s, &host(), &Options::default());
+        assert_eq!(only(&f, "tcp.buffer_below_bdp").severity, Severity::Info);
     }
 
     #[test]

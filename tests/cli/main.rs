@@ -2,6 +2,7 @@
 //! agreement with independent tools; `e2e` drives real faults in namespaces through `check`.
 
 mod e2e;
+mod golden;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
