@@ -27,7 +27,7 @@ pub fn delta_u64(older: u64, newer: u64) -> u64 {
 /// Increase of a signed kernel counter (snmp/netstat); reset handling as [`delta_u64`].
 pub fn delta_i64(older: i64, newer: i64) -> i64 {
     if newer >= older {
-        newer - older
+        newer.saturating_sub(older)
     } else {
         newer.max(0)
     }
@@ -213,5 +213,6 @@ mod tests {
         assert_eq!(delta_u64(1000, 30), 30);
         assert_eq!(delta_i64(10, 4), 4);
         assert_eq!(delta_i64(-1, -1), 0);
+        assert_eq!(delta_i64(-5, i64::MAX), i64::MAX);
     }
 }

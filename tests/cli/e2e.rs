@@ -516,14 +516,22 @@ fn softnet_backlog_drops_are_found() {
         .filter_map(|e| e["value"].as_f64())
         .fold(0.0, f64::max);
     assert!(drops > 0.0, "no per-CPU softnet.dropped evidence: {f:#}");
-    assert!(
-        f["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["target"] == "net.core.netdev_max_backlog"),
-        "netdev_max_backlog not proposed: {f:#}"
+    let change = f["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["target"] == "net.core.netdev_max_backlog")
+        .unwrap_or_else(|| panic!("netdev_max_backlog not proposed: {f:#}"));
+    // The host-wide value during the fault was 8: the fix starts from it, not from a default.
+    assert_eq!(
+        change["current"], "8",
+        "current value of the host-wide sysctl: {f:#}"
     );
+    let proposed: u64 = change["proposed"]
+        .as_str()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    assert!(proposed > 8, "proposed {proposed}: {f:#}");
 }
 
 #[test]
