@@ -277,13 +277,23 @@ impl Collector {
             })
         });
         let host = host_part(&mut self.buf, &self.root, &mut warnings, &mut times);
+        // Host-wide keys (netdev_max_backlog, netdev_budget, ...) exist only in the initial
+        // namespace's /proc/sys/net/core: read them here and fill them in below.
+        let host_core = timed(&mut times, "sysctl_host", || {
+            collect::sysctl::read_trees(&mut self.buf, &self.root, &["net/core"], &[], &mut warnings)
+        });
         let ns = match pending.and_then(|rx| rx.recv().map_err(|_| Error::Netns {
             name: thread.name().to_string(),
             what: "namespace thread is gone".into(),
         })) {
-            Ok((part, w, t)) => {
+            Ok((mut part, w, t)) => {
                 warnings.0.extend(w.0);
                 times.extend(t);
+                if let (Source::Ok(ns), Source::Ok(host)) = (&mut part.sysctl, host_core) {
+                    for (key, value) in host {
+                        ns.entry(key).or_insert(value);
+                    }
+                }
                 part
             }
             Err(e) => NetnsPart::failed(&e.to_string()),

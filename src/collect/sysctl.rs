@@ -29,6 +29,19 @@ const MAX_DEPTH: usize = 8;
 /// (write-only `net/ipv4/route/flush`, unset `stable_secret`, ...) are skipped silently;
 /// a missing subtree (`net/netfilter` without conntrack) is simply absent.
 pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> Source<Sysctls> {
+    read_trees(buf, root, &TREES, &FILES, warnings)
+}
+
+/// Read the given subtrees (`net/core`) and single files (`fs/file-nr`) of `<proc>/sys`.
+/// [`read`] uses the standard set; a namespace snapshot also reads the host's `net/core`,
+/// whose host-wide keys (`netdev_max_backlog`, `netdev_budget`) a namespace does not show.
+pub fn read_trees(
+    buf: &mut FileBuf,
+    root: &Root,
+    trees: &[&str],
+    files: &[&str],
+    warnings: &mut Warnings,
+) -> Source<Sysctls> {
     let base = root.proc.join("sys");
     if let Err(e) = fs::metadata(&base) {
         return Source::from_io(&base, &e);
@@ -36,7 +49,7 @@ pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> Source<S
     let mut out = Sysctls::new();
     let mut path = base;
     let mut key = String::with_capacity(128);
-    for tree in TREES {
+    for tree in trees {
         let mut pushed = 0;
         key.clear();
         for comp in tree.split('/') {
@@ -49,7 +62,7 @@ pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> Source<S
             path.pop();
         }
     }
-    for file in FILES {
+    for file in files {
         key.clear();
         for comp in file.split('/') {
             path.push(comp);

@@ -485,9 +485,14 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
     let cpus = cpu_count(ctx);
     let key = "net.core.netdev_max_backlog";
     let current_text = sysctl(ctx.newer, key);
-    let current = current_text
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(t::NETDEV_MAX_BACKLOG_DEFAULT);
+    let known: Option<u64> = current_text.and_then(|v| v.parse().ok());
+    // Unknown (not readable here): size the step from the kernel default, but never
+    // present that default as a measured value.
+    let current = known.unwrap_or(t::NETDEV_MAX_BACKLOG_DEFAULT);
+    let current_shown = known.map_or_else(
+        || "unknown, kernel default 1000".to_string(),
+        |v| v.to_string(),
+    );
     let share = |r: &SoftnetRates| r.dropped / (r.processed + r.dropped).max(f64::MIN_POSITIVE);
     let worst_share = dropping.iter().map(|r| share(r)).fold(0.0, f64::max);
     let speed = link_speed_gbps(ctx);
@@ -517,12 +522,14 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
             "1/s",
         ));
     }
-    evidence.push(Evidence::new(
-        "sysctl.net.core.netdev_max_backlog",
-        "host",
-        current as f64,
-        "packets",
-    ));
+    if let Some(v) = known {
+        evidence.push(Evidence::new(
+            "sysctl.net.core.netdev_max_backlog",
+            "host",
+            v as f64,
+            "packets",
+        ));
+    }
 
     let mut changes = Vec::new();
     let mut risks = Vec::new();
@@ -620,7 +627,7 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
     };
     let detail = format!(
         "Packets handed to a CPU by netif_rx, RPS, veth or loopback wait in that CPU's softnet \
-         backlog (net.core.netdev_max_backlog = {current} packets) until NET_RX processes \
+         backlog (net.core.netdev_max_backlog = {current_shown} packets) until NET_RX processes \
          them; when it is full they are dropped before any protocol sees them. cpu{} dropped \
          {} packets/s ({:.2} % of its arrivals).{sizing}{step}{spread_note}",
         worst.cpu,

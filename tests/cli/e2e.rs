@@ -213,6 +213,10 @@ fn udp_flood(
             std::thread::sleep(pause);
         }
     }
+    eprintln!(
+        "udp flood to {to}: {sent} datagrams in {:.2?}",
+        start.elapsed()
+    );
     sent
 }
 
@@ -391,7 +395,7 @@ pub fn softnet_backlog_fault<R>(observe: impl FnOnce(&str) -> R) -> Option<R> {
     for _ in 0..2 {
         traffic.spawn_in(&pair.a.path(), move |stop| {
             pin_to_cpu(0);
-            udp_flood(from, to, 256, Duration::from_millis(1), stop)
+            udp_flood(from, to, 256, Duration::from_millis(5), stop)
         });
     }
     std::thread::sleep(Duration::from_millis(200));
