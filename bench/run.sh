@@ -40,7 +40,7 @@ hyperfine --warmup 3 --runs 20 --style basic \
 echo '```'
 
 # check: wall time beyond its sampling window (target < 50 ms).
-hyperfine -N --warmup 2 --runs 10 --style none --export-json /tmp/nettune-check.json \
+hyperfine -N -i --warmup 2 --runs 10 --style none --export-json /tmp/nettune-check.json \
   "$BIN check --interval 1s --json" >/dev/null 2>&1 || true
 python3 - <<'PY'
 import json

@@ -41,13 +41,17 @@ fn main() {
     let (_, paths) = collector.snapshot_recording_paths();
     // The floor: open() and read() each file into one reused buffer until EOF, nothing else.
     let mut buf = vec![0u8; 256 * 1024];
+    // Same read sizes as nettune's FileBuf (4 KiB, doubling): the kernel allocates a buffer
+    // of the requested size per sysctl read, so the floor must not ask for more.
     let mut read_floor = || {
         for p in &paths {
             if let Ok(mut f) = std::fs::File::open(p) {
-                while let Ok(n) = f.read(&mut buf) {
+                let mut chunk = nettune::root::FIRST_READ;
+                while let Ok(n) = f.read(&mut buf[..chunk]) {
                     if n == 0 {
                         break;
                     }
+                    chunk = (chunk * 2).min(nettune::root::MAX_READ);
                 }
             }
         }

@@ -73,6 +73,11 @@ impl Root {
     }
 }
 
+/// Size of the first `read()` of a file, bytes.
+pub const FIRST_READ: usize = 4096;
+/// Largest single `read()`, bytes.
+pub const MAX_READ: usize = 256 * 1024;
+
 /// A reusable read buffer: each snapshot reads every file once into the same allocation.
 #[derive(Debug, Default)]
 pub struct FileBuf {
@@ -100,16 +105,22 @@ impl FileBuf {
         }
         // A plain read loop into the kept buffer: `read_to_end` would add a statx and an
         // lseek per file, which is most of the cost of a tiny sysctl file.
+        // Reads start at 4 KiB and double: the kernel allocates (and zeroes) a buffer of the
+        // requested size for every sysctl read, so asking for 64 KiB to read "1000\n" costs
+        // more than the read itself.
         let mut file = File::open(path)?;
         let mut len = 0;
+        let mut chunk = FIRST_READ;
         loop {
-            if len == self.bytes.len() {
-                let grown = (self.bytes.len() * 2).max(4096);
-                self.bytes.resize(grown, 0);
+            if len + chunk > self.bytes.len() {
+                self.bytes.resize(len + chunk, 0);
             }
-            match file.read(&mut self.bytes[len..]) {
+            match file.read(&mut self.bytes[len..len + chunk]) {
                 Ok(0) => break,
-                Ok(n) => len += n,
+                Ok(n) => {
+                    len += n;
+                    chunk = (chunk * 2).min(MAX_READ);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
