@@ -87,8 +87,21 @@ fn main() {
     });
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("files read per snapshot: {}", paths.len());
-    println!("floor (read the same files):            {:8.3} ms", ms(floor));
-    println!("snapshot, file sources:                 {:8.3} ms  ({:.2} x floor)", ms(files), files.as_secs_f64() / floor.as_secs_f64());
-    println!("snapshot, + ethtool + sockets:          {:8.3} ms", ms(no_proc_t));
-    println!("snapshot, + socket owner processes:     {:8.3} ms", ms(full_t));
+    println!(
+        "floor (read the same files):            {:8.3} ms",
+        ms(floor)
+    );
+    println!(
+        "snapshot, file sources:                 {:8.3} ms  ({:.2} x floor)",
+        ms(files),
+        files.as_secs_f64() / floor.as_secs_f64()
+    );
+    println!(
+        "snapshot, + ethtool + sockets:          {:8.3} ms",
+        ms(no_proc_t)
+    );
+    println!(
+        "snapshot, + socket owner processes:     {:8.3} ms",
+        ms(full_t)
+    );
 }

@@ -176,7 +176,11 @@ impl Change {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.current {
-            Some(c) => write!(f, "{} {}: {} -> {}", self.kind, self.target, c, self.proposed),
+            Some(c) => write!(
+                f,
+                "{} {}: {} -> {}",
+                self.kind, self.target, c, self.proposed
+            ),
             None => write!(f, "{} {}: {}", self.kind, self.target, self.proposed),
         }
     }
@@ -204,7 +208,10 @@ mod tests {
         assert_eq!(c.command(), "sysctl -w net.core.somaxconn=\"4096\"");
         let r = Change::new(ChangeKind::Ring, "eth0 rx", Some("256".into()), "4096");
         assert_eq!(r.command(), "ethtool -G eth0 rx 4096");
-        assert_eq!(r.persistent_form(), "systemd .link [Link] RXBufferSize=4096");
+        assert_eq!(
+            r.persistent_form(),
+            "systemd .link [Link] RXBufferSize=4096"
+        );
         let rps = Change::new(ChangeKind::Rps, "veth0 rx-0", Some("0".into()), "2");
         assert_eq!(
             rps.command(),

@@ -4,8 +4,8 @@
 use crate::collect::{
     self, conntrack::Conntrack, ethtool::EthtoolAll, host::HostFacts, interfaces::Interfaces,
     interrupts::Interrupts, netdev::NetDev, snmp::NetStat, sockets::Sockets, sockstat::SockStat,
-    softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry, sysctl::Sysctls, FileBuf, Source,
-    Warning, Warnings,
+    softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry,
+    sysctl::Sysctls, FileBuf, Source, Warning, Warnings,
 };
 use crate::{Error, Result, Root};
 use serde::{Deserialize, Serialize};
@@ -81,8 +81,8 @@ impl Capture {
             what,
         };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| bad(format!("not JSON ({e})")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
         match value.get("schema").and_then(|s| s.as_str()) {
             Some(CAPTURE_SCHEMA) => {}
             Some(other) => {
@@ -280,12 +280,20 @@ impl Collector {
         // Host-wide keys (netdev_max_backlog, netdev_budget, ...) exist only in the initial
         // namespace's /proc/sys/net/core: read them here and fill them in below.
         let host_core = timed(&mut times, "sysctl_host", || {
-            collect::sysctl::read_trees(&mut self.buf, &self.root, &["net/core"], &[], &mut warnings)
+            collect::sysctl::read_trees(
+                &mut self.buf,
+                &self.root,
+                &["net/core"],
+                &[],
+                &mut warnings,
+            )
         });
-        let ns = match pending.and_then(|rx| rx.recv().map_err(|_| Error::Netns {
-            name: thread.name().to_string(),
-            what: "namespace thread is gone".into(),
-        })) {
+        let ns = match pending.and_then(|rx| {
+            rx.recv().map_err(|_| Error::Netns {
+                name: thread.name().to_string(),
+                what: "namespace thread is gone".into(),
+            })
+        }) {
             Ok((mut part, w, t)) => {
                 warnings.0.extend(w.0);
                 times.extend(t);

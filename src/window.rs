@@ -179,8 +179,7 @@ impl<'a> Window<'a> {
 
     /// Per-CPU share of time spent in softirq over the window (0.0–1.0), from /proc/stat.
     pub fn softirq_time_share(&self) -> Vec<(u32, f64)> {
-        let (Some(old), Some(new)) = (self.older.cpu_times.ok(), self.newer.cpu_times.ok())
-        else {
+        let (Some(old), Some(new)) = (self.older.cpu_times.ok(), self.newer.cpu_times.ok()) else {
             return Vec::new();
         };
         new.iter()

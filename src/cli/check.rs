@@ -41,7 +41,11 @@ impl CheckArgs {
 }
 
 /// Load `--from` or sample the live host.
-pub fn obtain_capture(global: &GlobalArgs, from: Option<&PathBuf>, interval: Duration) -> crate::Result<Capture> {
+pub fn obtain_capture(
+    global: &GlobalArgs,
+    from: Option<&PathBuf>,
+    interval: Duration,
+) -> crate::Result<Capture> {
     match from {
         Some(path) => Capture::load(path),
         None => super::common::capture(global, interval),
@@ -81,10 +85,16 @@ pub fn exit_code(findings: &[diagnose::Finding]) -> u8 {
 /// Run `nettune check`.
 pub fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<u8> {
     if let Some(speed) = args.link_speed {
-        anyhow::ensure!(speed > 0.0 && speed <= 1600.0, "--link-speed {speed}: give Gbit/s between 0 and 1600");
+        anyhow::ensure!(
+            speed > 0.0 && speed <= 1600.0,
+            "--link-speed {speed}: give Gbit/s between 0 and 1600"
+        );
     }
     if let Some(rtt) = args.rtt {
-        anyhow::ensure!(rtt > 0.0 && rtt <= 10_000.0, "--rtt {rtt}: give milliseconds between 0 and 10000");
+        anyhow::ensure!(
+            rtt > 0.0 && rtt <= 10_000.0,
+            "--rtt {rtt}: give milliseconds between 0 and 10000"
+        );
     }
     let cap = obtain_capture(global, args.from.as_ref(), args.interval)?;
     let (findings, notes) = diagnose_capture(&cap, &args.options());

@@ -18,7 +18,8 @@ pub fn collector(global: &GlobalArgs, options: CaptureOptions) -> crate::Result<
 /// Sample a window of `interval`, with a progress bar on stderr when it is a terminal.
 pub fn capture(global: &GlobalArgs, interval: Duration) -> crate::Result<Capture> {
     let mut collector = collector(global, CaptureOptions::default())?;
-    let show = !global.quiet && std::io::stderr().is_terminal() && interval >= Duration::from_millis(500);
+    let show =
+        !global.quiet && std::io::stderr().is_terminal() && interval >= Duration::from_millis(500);
     if !show {
         return Ok(collector.capture(interval, |_| {}));
     }
@@ -27,7 +28,9 @@ pub fn capture(global: &GlobalArgs, interval: Duration) -> crate::Result<Capture
         indicatif::ProgressStyle::with_template("sampling {bar:30} {elapsed}/{duration}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let cap = collector.capture(interval, |elapsed| bar.set_position(elapsed.as_millis() as u64));
+    let cap = collector.capture(interval, |elapsed| {
+        bar.set_position(elapsed.as_millis() as u64)
+    });
     bar.finish_and_clear();
     Ok(cap)
 }

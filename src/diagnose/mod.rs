@@ -91,7 +91,10 @@ pub struct Finding {
 impl Finding {
     /// The most specific scope of the first evidence (for `nettune_finding{scope}`).
     pub fn scope(&self) -> &str {
-        self.evidence.first().map(|e| e.scope.as_str()).unwrap_or("host")
+        self.evidence
+            .first()
+            .map(|e| e.scope.as_str())
+            .unwrap_or("host")
     }
 }
 

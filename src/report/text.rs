@@ -92,7 +92,10 @@ pub fn render_check(report: &CheckReport, style: Style) -> String {
         .map(|(k, s)| format!("  {k}: {s}"))
         .collect();
     if !unavailable.is_empty() {
-        let _ = writeln!(out, "\nsources not read (rules that need them were skipped):");
+        let _ = writeln!(
+            out,
+            "\nsources not read (rules that need them were skipped):"
+        );
         for line in unavailable {
             let _ = writeln!(out, "{line}");
         }
@@ -137,7 +140,10 @@ fn render_finding(out: &mut String, f: &Finding, style: Style) {
             .map(|c| c.persistent_form())
             .collect();
         if !persistent.is_empty() {
-            let _ = writeln!(out, "  make it permanent (or `nettune tune --apply --persist`):");
+            let _ = writeln!(
+                out,
+                "  make it permanent (or `nettune tune --apply --persist`):"
+            );
             for p in persistent {
                 let _ = writeln!(out, "    {p}");
             }

@@ -3,6 +3,7 @@
 
 mod e2e;
 mod golden;
+mod tune;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -45,8 +46,14 @@ impl Netns {
             return None;
         }
         let name = format!("nettune-t-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
-        let ok = Command::new("ip").args(["netns", "add", &name]).status().ok()?;
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .ok()?;
         assert!(ok.success(), "ip netns add {name}");
         let ns = Netns { name };
         let up = Command::new("ip")
@@ -64,7 +71,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -87,7 +96,13 @@ fn snapshot_writes_the_capture_contract() {
     assert_eq!(cap["snapshots"].as_array().unwrap().len(), 2);
     let s = &cap["snapshots"][1];
     for key in [
-        "taken_at_ns", "softnet", "netdev", "netstat", "sockstat", "softirqs", "sysctl",
+        "taken_at_ns",
+        "softnet",
+        "netdev",
+        "netstat",
+        "sockstat",
+        "softirqs",
+        "sysctl",
         "conntrack",
     ] {
         assert!(s.get(key).is_some(), "snapshot lacks {key}");
@@ -97,7 +112,15 @@ fn snapshot_writes_the_capture_contract() {
     assert!(t1 >= t0 + 100_000_000, "snapshots 100 ms apart: {t0} {t1}");
     // softnet rows are CPUs with the contract's field names
     let row = &s["softnet"][0];
-    for key in ["cpu", "processed", "dropped", "time_squeeze", "received_rps", "flow_limit_count", "backlog_len"] {
+    for key in [
+        "cpu",
+        "processed",
+        "dropped",
+        "time_squeeze",
+        "received_rps",
+        "flow_limit_count",
+        "backlog_len",
+    ] {
         assert!(row.get(key).is_some(), "softnet row lacks {key}: {row}");
     }
 }
@@ -106,7 +129,13 @@ fn snapshot_writes_the_capture_contract() {
 fn snapshot_file_round_trips_through_check_from() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cap.json");
-    let o = run(&["snapshot", "--interval", "100ms", "-o", file.to_str().unwrap()]);
+    let o = run(&[
+        "snapshot",
+        "--interval",
+        "100ms",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&["check", "--from", file.to_str().unwrap(), "--json"]);
     assert!(o.status.code().unwrap() <= 2, "{}", stderr(&o));
@@ -136,9 +165,18 @@ fn corrupted_or_foreign_capture_is_a_clear_error_and_exit_3() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("garbage.json", "this is not json"),
-        ("other.json", r#"{"schema": "something/v9", "snapshots": []}"#),
-        ("empty.json", r#"{"schema": "nettune.capture/v1", "host": {"hostname":"h","kernel":"k","cpus":1,"page_size":4096,"hz":250}, "snapshots": []}"#),
-        ("broken.json", r#"{"schema": "nettune.capture/v1", "host": 7, "snapshots": [1]}"#),
+        (
+            "other.json",
+            r#"{"schema": "something/v9", "snapshots": []}"#,
+        ),
+        (
+            "empty.json",
+            r#"{"schema": "nettune.capture/v1", "host": {"hostname":"h","kernel":"k","cpus":1,"page_size":4096,"hz":250}, "snapshots": []}"#,
+        ),
+        (
+            "broken.json",
+            r#"{"schema": "nettune.capture/v1", "host": 7, "snapshots": [1]}"#,
+        ),
     ];
     for (name, body) in cases {
         let file = dir.path().join(name);
@@ -147,7 +185,10 @@ fn corrupted_or_foreign_capture_is_a_clear_error_and_exit_3() {
         assert_eq!(o.status.code(), Some(3), "{name}");
         let err = stderr(&o);
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-        assert!(err.contains(file.to_str().unwrap()), "names the path: {err}");
+        assert!(
+            err.contains(file.to_str().unwrap()),
+            "names the path: {err}"
+        );
     }
     let missing = dir.path().join("missing.json");
     let o = run(&["check", "--from", missing.to_str().unwrap()]);
@@ -161,7 +202,13 @@ fn bad_flags_exit_3_with_one_line() {
     assert!(stderr(&o).contains("invalid duration"), "{}", stderr(&o));
     let o = run(&["check", "--interval", "10ms", "--link-speed", "-4"]);
     assert_eq!(o.status.code(), Some(3));
-    let o = run(&["--netns", "nettune-no-such-ns", "snapshot", "--interval", "10ms"]);
+    let o = run(&[
+        "--netns",
+        "nettune-no-such-ns",
+        "snapshot",
+        "--interval",
+        "10ms",
+    ]);
     assert_eq!(o.status.code(), Some(3));
     let err = stderr(&o);
     assert!(err.contains("nettune-no-such-ns"), "{err}");
@@ -191,7 +238,9 @@ fn netns_reads_that_namespaces_counters_not_the_hosts() {
     let sent = thread
         .run(|_| {
             let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-            (0..50).filter(|_| s.send_to(b"x", "127.0.0.1:9").is_ok()).count()
+            (0..50)
+                .filter(|_| s.send_to(b"x", "127.0.0.1:9").is_ok())
+                .count()
         })
         .unwrap();
     drop(thread);
@@ -268,7 +317,9 @@ fn netstat_agrees_with_nstat() {
 
 #[test]
 fn netdev_agrees_with_ip_link() {
-    let read = || -> Option<Value> { serde_json::from_str(&tool("ip", &["-s", "-j", "link", "show"])?).ok() };
+    let read = || -> Option<Value> {
+        serde_json::from_str(&tool("ip", &["-s", "-j", "link", "show"])?).ok()
+    };
     let Some(before) = read() else { return };
     let cap = capture_json(&["snapshot", "--interval", "0ms"]);
     let after = read().unwrap();
@@ -296,7 +347,10 @@ fn netdev_agrees_with_ip_link() {
             let v = counters[ours_key].as_u64().unwrap();
             let lo = b[dir][ip_key].as_u64().unwrap();
             let hi = a[dir][ip_key].as_u64().unwrap();
-            assert!(lo <= v && v <= hi, "{name} {ours_key}: ip {lo}..{hi}, nettune {v}");
+            assert!(
+                lo <= v && v <= hi,
+                "{name} {ours_key}: ip {lo}..{hi}, nettune {v}"
+            );
             checked += 1;
         }
     }
@@ -319,6 +373,11 @@ fn softnet_agrees_with_the_raw_file() {
     assert_eq!(rows.len(), before.len());
     for (i, row) in rows.iter().enumerate() {
         let v = row["processed"].as_u64().unwrap();
-        assert!(before[i] <= v && v <= after[i], "cpu row {i}: {} {v} {}", before[i], after[i]);
+        assert!(
+            before[i] <= v && v <= after[i],
+            "cpu row {i}: {} {v} {}",
+            before[i],
+            after[i]
+        );
     }
 }
