@@ -16,4 +16,5 @@ pub mod root;
 pub use error::{Error, Result};
 pub use root::Root;
 pub mod snapshot;
+pub mod tune;
 pub mod window;

@@ -61,7 +61,8 @@ impl NetnsThread {
             std::process::id(),
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        std::fs::create_dir_all(&sys_dir).map_err(|e| fail(format!("{}: {e}", sys_dir.display())))?;
+        std::fs::create_dir_all(&sys_dir)
+            .map_err(|e| fail(format!("{}: {e}", sys_dir.display())))?;
         let mut inner = root.clone();
         inner.proc_net = root.proc.join("thread-self/net");
         let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
@@ -162,7 +163,7 @@ fn mount_private_sysfs(dir: &Path) -> std::result::Result<(), String> {
         Some("sysfs"),
         dir,
         Some("sysfs"),
-        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None::<&str>,
     )
     .map_err(|e| format!("mount sysfs: {e}"))

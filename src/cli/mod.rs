@@ -3,7 +3,9 @@
 
 pub mod check;
 pub mod common;
+pub mod rollback;
 pub mod snapshot;
+pub mod tune;
 
 use crate::Root;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -90,6 +92,10 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Save a capture (host facts + two snapshots) to JSON for offline analysis.
     Snapshot(snapshot::SnapshotArgs),
+    /// Print the plan that fixes the findings; `--apply` applies it as one transaction.
+    Tune(tune::TuneArgs),
+    /// Undo an applied transaction exactly (`--list` shows them).
+    Rollback(rollback::RollbackArgs),
 }
 
 /// Run the parsed command line; returns the exit code.
@@ -97,6 +103,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Check(args) => check::run(&cli.global, args),
         Command::Snapshot(args) => snapshot::run(&cli.global, args),
+        Command::Tune(args) => tune::run(&cli.global, args),
+        Command::Rollback(args) => rollback::run(&cli.global, args),
     }
 }
 

@@ -1,0 +1,347 @@
+//! The on-disk transaction journal: one JSON-lines file per transaction under
+//! `<state dir>/journal/<id>.jsonl`. Every record is written and fsynced before the kernel
+//! write it announces, so a crash leaves enough to restore the exact old values.
+
+use crate::change::ChangeKind;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Default state directory (override with `NETTUNE_STATE_DIR`).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/nettune";
+
+/// The state directory: `NETTUNE_STATE_DIR` or [`DEFAULT_STATE_DIR`].
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("NETTUNE_STATE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+}
+
+/// One line of a journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    /// The transaction starts.
+    Begin {
+        id: String,
+        /// Namespace path the changes were made in; `None` for the host's namespace.
+        netns: Option<String>,
+        /// Host name at the time.
+        host: String,
+        /// Seconds since the Unix epoch.
+        time: u64,
+    },
+    /// About to write `new` over `old` (written and fsynced before the write).
+    Intent {
+        /// 1-based position in the transaction.
+        seq: usize,
+        kind: ChangeKind,
+        target: String,
+        /// The exact value read from the kernel just before.
+        old: String,
+        new: String,
+    },
+    /// The write of `seq` was made and read back as `value`.
+    Done { seq: usize, value: String },
+    /// The apply failed; what happened (a rollback follows).
+    Failed { seq: usize, error: String },
+    /// Every change is in place.
+    Commit,
+    /// A restore of `seq` to its old value was made and verified.
+    Restored { seq: usize, value: String },
+    /// A restore of `seq` failed.
+    RestoreFailed { seq: usize, error: String },
+    /// Every change with an intent has been restored.
+    RolledBack,
+}
+
+/// An open journal being appended to.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::io(path, e)
+}
+
+impl Journal {
+    /// Create the journal of a new transaction `id` in `state_dir` (directories are created).
+    pub fn create(state_dir: &Path, id: &str) -> Result<Journal> {
+        let dir = state_dir.join("journal");
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join(format!("{id}.jsonl"));
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        // Make the new directory entry durable too.
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(Journal { path, file })
+    }
+
+    /// Open an existing journal for appending.
+    pub fn open(path: &Path) -> Result<Journal> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io(path))?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one record and fsync it.
+    pub fn append(&mut self, record: &Record) -> Result<()> {
+        let mut line = serde_json::to_vec(record).map_err(|e| Error::Input(e.to_string()))?;
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(io(&self.path))?;
+        self.file.sync_data().map_err(io(&self.path))
+    }
+}
+
+/// What a journal says about its transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransactionLog {
+    pub id: String,
+    pub path: PathBuf,
+    pub netns: Option<String>,
+    pub host: String,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+    /// `(seq, kind, target, old, new)` of every intent, in order.
+    pub intents: Vec<Intent>,
+    /// Sequence numbers whose write was verified.
+    pub done: Vec<usize>,
+    pub committed: bool,
+    pub failed: bool,
+    pub rolled_back: bool,
+}
+
+/// One announced write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Intent {
+    pub seq: usize,
+    pub kind: ChangeKind,
+    pub target: String,
+    pub old: String,
+    pub new: String,
+}
+
+impl TransactionLog {
+    /// `committed`, `rolled back`, `failed`, or `incomplete` (crashed mid-apply).
+    pub fn state(&self) -> &'static str {
+        if self.rolled_back {
+            "rolled back"
+        } else if self.committed {
+            "committed"
+        } else if self.failed {
+            "failed"
+        } else {
+            "incomplete"
+        }
+    }
+}
+
+/// Parse a journal's text. A torn last line (crash mid-write) is ignored; the `begin` record
+/// must be present.
+pub fn parse(text: &str, path: &Path) -> Result<TransactionLog> {
+    let mut log: Option<TransactionLog> = None;
+    let bad = |line: usize, what: String| Error::Parse {
+        path: path.to_path_buf(),
+        line,
+        what,
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec: Record = match serde_json::from_str(line) {
+            Ok(r) => r,
+            // A torn final line is what a crash during append leaves.
+            Err(_) if i + 1 == lines.len() => break,
+            Err(e) => return Err(bad(i + 1, e.to_string())),
+        };
+        match (rec, log.as_mut()) {
+            (
+                Record::Begin {
+                    id,
+                    netns,
+                    host,
+                    time,
+                },
+                None,
+            ) => {
+                log = Some(TransactionLog {
+                    id,
+                    path: path.to_path_buf(),
+                    netns,
+                    host,
+                    time,
+                    intents: Vec::new(),
+                    done: Vec::new(),
+                    committed: false,
+                    failed: false,
+                    rolled_back: false,
+                })
+            }
+            (Record::Begin { .. }, Some(_)) => {
+                return Err(bad(i + 1, "second begin record".into()))
+            }
+            (_, None) => return Err(bad(i + 1, "record before begin".into())),
+            (
+                Record::Intent {
+                    seq,
+                    kind,
+                    target,
+                    old,
+                    new,
+                },
+                Some(l),
+            ) => l.intents.push(Intent {
+                seq,
+                kind,
+                target,
+                old,
+                new,
+            }),
+            (Record::Done { seq, .. }, Some(l)) => l.done.push(seq),
+            (Record::Failed { .. }, Some(l)) => l.failed = true,
+            (Record::Commit, Some(l)) => l.committed = true,
+            (Record::RolledBack, Some(l)) => l.rolled_back = true,
+            (Record::Restored { .. } | Record::RestoreFailed { .. }, Some(_)) => {}
+        }
+    }
+    log.ok_or_else(|| bad(0, "no begin record".into()))
+}
+
+/// Load one journal file.
+pub fn load(path: &Path) -> Result<TransactionLog> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    parse(&text, path)
+}
+
+/// Every transaction in `state_dir`, oldest first (ids sort by time). Unreadable journals
+/// are returned as errors in the second list.
+pub fn list(state_dir: &Path) -> (Vec<TransactionLog>, Vec<Error>) {
+    let dir = state_dir.join("journal");
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    paths.sort();
+    let mut logs = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        match load(&p) {
+            Ok(l) => logs.push(l),
+            Err(e) => errors.push(e),
+        }
+    }
+    (logs, errors)
+}
+
+/// The journal of transaction `id`.
+pub fn find(state_dir: &Path, id: &str) -> Result<TransactionLog> {
+    if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+        return Err(Error::Input(format!("invalid transaction id {id:?}")));
+    }
+    let path = state_dir.join("journal").join(format!("{id}.jsonl"));
+    if !path.exists() {
+        return Err(Error::Input(format!(
+            "no transaction {id} in {}; see `nettune rollback --list`",
+            state_dir.display()
+        )));
+    }
+    load(&path)
+}
+
+/// A new transaction id: UTC time to the nanosecond, so ids sort by time
+/// (`20261124T110300.123456789Z`).
+pub fn new_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}.{:09}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        now.subsec_nanos()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let a = new_id();
+        let b = new_id();
+        assert!(a <= b, "{a} {b}");
+        assert_eq!(a.len(), "20261124T110300.123456789Z".len());
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored_but_garbage_inside_is_an_error() {
+        let p = Path::new("j.jsonl");
+        let text = "{\"record\":\"begin\",\"id\":\"x\",\"netns\":null,\"host\":\"h\",\"time\":1}\n\
+                    {\"record\":\"intent\",\"seq\":1,\"kind\":\"sysctl\",\"target\":\"a.b\",\"old\":\"1\",\"new\":\"2\"}\n\
+                    {\"record\":\"do";
+        let log = parse(text, p).unwrap();
+        assert_eq!(log.intents.len(), 1);
+        assert_eq!(log.intents[0].old, "1");
+        assert_eq!(log.state(), "incomplete");
+        let bad = text.replacen("{\"record\":\"intent\"", "garbage", 1);
+        assert!(parse(&bad, p).is_err());
+        assert!(parse("", p).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,400}", cut in 0usize..400) {
+            let p = Path::new("j");
+            let _ = parse(&text, p);
+            let valid = "{\"record\":\"begin\",\"id\":\"x\",\"netns\":null,\"host\":\"h\",\"time\":1}\n{\"record\":\"commit\"}\n";
+            let _ = parse(valid.get(..cut.min(valid.len())).unwrap_or(""), p);
+        }
+    }
+}

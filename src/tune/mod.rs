@@ -1,0 +1,538 @@
+//! Tuning: turn findings into a plan ([`plan`]), apply it as one journaled transaction
+//! ([`run_transaction`], journal in [`journal`]), and roll a transaction back exactly
+//! ([`rollback`]). [`apply`] holds the only code that writes to the kernel.
+//!
+//! Test hooks (read by [`Faults::from_env`]): `NETTUNE_FAIL_AT=N` makes the N-th kernel
+//! write of an apply fail; `NETTUNE_FAULT_AFTER=N` aborts the process right after the N-th
+//! write (a crash with the journal left incomplete).
+
+pub mod apply;
+pub mod journal;
+pub mod plan;
+
+use crate::change::{Change, ChangeKind};
+use crate::{Error, Result, Root};
+use apply::{same_value, Applier, KernelApplier};
+use journal::{Journal, Record, TransactionLog};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Injected faults for testing crash and half-way failure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Make the N-th write (1-based) fail.
+    pub fail_at: Option<usize>,
+    /// Abort the process right after the N-th write (1-based).
+    pub abort_after: Option<usize>,
+}
+
+impl Faults {
+    /// From `NETTUNE_FAIL_AT` and `NETTUNE_FAULT_AFTER`.
+    pub fn from_env() -> Faults {
+        let num = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse().ok());
+        Faults {
+            fail_at: num("NETTUNE_FAIL_AT"),
+            abort_after: num("NETTUNE_FAULT_AFTER"),
+        }
+    }
+}
+
+/// One change as applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppliedChange {
+    pub kind: ChangeKind,
+    pub target: String,
+    /// The value before, as read from the kernel.
+    pub old: String,
+    /// The value read back after the write.
+    pub value: String,
+}
+
+/// One value restored by a rollback (the `restored` items of `nettune.rollback/v1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Restored {
+    pub kind: ChangeKind,
+    pub target: String,
+    /// The value read back after restoring.
+    pub value: String,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TxOutcome {
+    /// Transaction id.
+    pub id: String,
+    /// Its journal.
+    pub journal: PathBuf,
+    /// Changes in place (empty when the transaction failed and was rolled back).
+    pub applied: Vec<AppliedChange>,
+    /// Why the apply failed; everything already changed was then restored.
+    pub error: Option<String>,
+    /// Values restored after a failure.
+    pub restored: Vec<Restored>,
+    /// The restore after a failure itself failed for these (`kind target: error`).
+    pub restore_errors: Vec<String>,
+}
+
+impl TxOutcome {
+    /// Every change is in place.
+    pub fn committed(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
+}
+
+/// Apply `changes` in order as one transaction journaled in `state_dir`: for each change
+/// read the old value, journal the intent (fsynced), write, read back and compare, journal
+/// `done`. On the first failure every change with an intent is restored in reverse order.
+/// `netns` is only recorded (the applier already works in the right namespace).
+pub fn run_transaction(
+    applier: &mut dyn Applier,
+    state_dir: &Path,
+    netns: Option<&str>,
+    changes: &[Change],
+    faults: Faults,
+) -> Result<TxOutcome> {
+    if let Some(c) = changes.iter().find(|c| c.kind == ChangeKind::Advice) {
+        return Err(Error::Input(format!(
+            "{}: advice cannot be applied",
+            c.target
+        )));
+    }
+    let id = journal::new_id();
+    let mut j = Journal::create(state_dir, &id)?;
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    j.append(&Record::Begin {
+        id: id.clone(),
+        netns: netns.map(str::to_string),
+        host: hostname(),
+        time,
+    })?;
+    let mut applied = Vec::new();
+    let mut intents: Vec<journal::Intent> = Vec::new();
+    let mut failure = None;
+    for (i, c) in changes.iter().enumerate() {
+        let seq = i + 1;
+        match apply_one(applier, &mut j, seq, c, faults, &mut intents) {
+            Ok(a) => applied.push(a),
+            Err(e) => {
+                failure = Some((seq, e.to_string()));
+                break;
+            }
+        }
+    }
+    let Some((seq, error)) = failure else {
+        j.append(&Record::Commit)?;
+        return Ok(TxOutcome {
+            id,
+            journal: j.path().to_path_buf(),
+            applied,
+            error: None,
+            restored: Vec::new(),
+            restore_errors: Vec::new(),
+        });
+    };
+    j.append(&Record::Failed {
+        seq,
+        error: error.clone(),
+    })?;
+    let (restored, restore_errors) = restore(applier, &mut j, &intents)?;
+    Ok(TxOutcome {
+        id,
+        journal: j.path().to_path_buf(),
+        applied: Vec::new(),
+        error: Some(format!("change {seq} of {}: {error}", changes.len())),
+        restored,
+        restore_errors,
+    })
+}
+
+fn apply_one(
+    applier: &mut dyn Applier,
+    j: &mut Journal,
+    seq: usize,
+    c: &Change,
+    faults: Faults,
+    intents: &mut Vec<journal::Intent>,
+) -> Result<AppliedChange> {
+    let old = applier.read(c.kind, &c.target)?;
+    let intent = journal::Intent {
+        seq,
+        kind: c.kind,
+        target: c.target.clone(),
+        old: old.clone(),
+        new: c.proposed.clone(),
+    };
+    j.append(&Record::Intent {
+        seq,
+        kind: c.kind,
+        target: c.target.clone(),
+        old: old.clone(),
+        new: c.proposed.clone(),
+    })?;
+    intents.push(intent);
+    if faults.fail_at == Some(seq) {
+        return Err(Error::Input(format!(
+            "{} {}: injected failure (NETTUNE_FAIL_AT={seq})",
+            c.kind, c.target
+        )));
+    }
+    applier.write(c.kind, &c.target, &c.proposed)?;
+    if faults.abort_after == Some(seq) {
+        eprintln!("nettune: NETTUNE_FAULT_AFTER={seq}: aborting after write {seq}");
+        std::process::abort();
+    }
+    let value = applier.read(c.kind, &c.target)?;
+    if !same_value(c.kind, &c.proposed, &value) {
+        return Err(Error::Input(format!(
+            "{} {}: wrote {:?} but the kernel reads back {:?}",
+            c.kind, c.target, c.proposed, value
+        )));
+    }
+    j.append(&Record::Done {
+        seq,
+        value: value.clone(),
+    })?;
+    Ok(AppliedChange {
+        kind: c.kind,
+        target: c.target.clone(),
+        old,
+        value,
+    })
+}
+
+/// Restore every intent's old value, newest first, verifying each; journal each result and
+/// `rolled_back` when all succeeded. Returns what was restored and what could not be.
+fn restore(
+    applier: &mut dyn Applier,
+    j: &mut Journal,
+    intents: &[journal::Intent],
+) -> Result<(Vec<Restored>, Vec<String>)> {
+    let mut restored = Vec::new();
+    let mut errors = Vec::new();
+    for it in intents.iter().rev() {
+        let result = applier
+            .write(it.kind, &it.target, &it.old)
+            .and_then(|()| applier.read(it.kind, &it.target))
+            .and_then(|v| {
+                if same_value(it.kind, &it.old, &v) {
+                    Ok(v)
+                } else {
+                    Err(Error::Input(format!("reads back {v:?}, not {:?}", it.old)))
+                }
+            });
+        match result {
+            Ok(value) => {
+                j.append(&Record::Restored {
+                    seq: it.seq,
+                    value: value.clone(),
+                })?;
+                restored.push(Restored {
+                    kind: it.kind,
+                    target: it.target.clone(),
+                    value,
+                });
+            }
+            Err(e) => {
+                j.append(&Record::RestoreFailed {
+                    seq: it.seq,
+                    error: e.to_string(),
+                })?;
+                errors.push(format!("{} {}: {e}", it.kind, it.target));
+            }
+        }
+    }
+    if errors.is_empty() {
+        j.append(&Record::RolledBack)?;
+    }
+    Ok((restored, errors))
+}
+
+/// Roll back a journaled transaction (committed, failed half-way, or left incomplete by a
+/// crash): restore every change that has an intent, newest first, to its exact old value.
+/// An error lists what could not be restored (the journal stays open for another try).
+pub fn rollback(applier: &mut dyn Applier, log: &TransactionLog) -> Result<Vec<Restored>> {
+    if log.rolled_back {
+        return Err(Error::Input(format!(
+            "transaction {} is already rolled back",
+            log.id
+        )));
+    }
+    let mut j = Journal::open(&log.path)?;
+    let (restored, errors) = restore(applier, &mut j, &log.intents)?;
+    if errors.is_empty() {
+        Ok(restored)
+    } else {
+        Err(Error::Input(format!(
+            "transaction {}: could not restore {}",
+            log.id,
+            errors.join("; ")
+        )))
+    }
+}
+
+/// Run `f` with a [`KernelApplier`] on `root`, inside the network namespace at `netns` when
+/// given (on a [`crate::netns::NetnsThread`]: `/proc/sys/net` and the private sysfs are then
+/// that namespace's).
+pub fn with_kernel_applier<T: Send + 'static>(
+    root: &Root,
+    netns: Option<&Path>,
+    f: impl FnOnce(&mut dyn Applier) -> T + Send + 'static,
+) -> Result<T> {
+    match netns {
+        None => {
+            let mut a = KernelApplier::new(root.clone());
+            Ok(f(&mut a))
+        }
+        Some(path) => {
+            let thread = crate::netns::NetnsThread::spawn(path, root)?;
+            thread.run(move |inner| {
+                let mut a = KernelApplier::new(inner.clone());
+                f(&mut a)
+            })
+        }
+    }
+}
+
+/// Apply `changes` to the live kernel as one transaction journaled in `state_dir`, inside
+/// the network namespace at `netns` when given. Fault hooks come from the environment.
+pub fn apply_transaction(
+    changes: Vec<Change>,
+    netns: Option<&Path>,
+    state_dir: &Path,
+) -> Result<TxOutcome> {
+    let state = state_dir.to_path_buf();
+    let ns = netns.map(|p| p.display().to_string());
+    let faults = Faults::from_env();
+    with_kernel_applier(&Root::default(), netns, move |a| {
+        run_transaction(a, &state, ns.as_deref(), &changes, faults)
+    })?
+}
+
+/// Roll back `log` on the live kernel, in the namespace it was applied in.
+pub fn rollback_transaction(root: &Root, log: &TransactionLog) -> Result<Vec<Restored>> {
+    let log2 = log.clone();
+    let ns = log.netns.as_ref().map(PathBuf::from);
+    with_kernel_applier(root, ns.as_deref(), move |a| rollback(a, &log2))?
+}
+
+/// The newest transaction in `state_dir` that is not rolled back yet.
+pub fn last_open(state_dir: &Path) -> Result<TransactionLog> {
+    let (logs, errors) = journal::list(state_dir);
+    if let Some(e) = errors.into_iter().next() {
+        tracing::warn!("unreadable journal: {e}");
+    }
+    logs.into_iter()
+        .rev()
+        .find(|l| !l.rolled_back)
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "no transaction to roll back in {}",
+                state_dir.display()
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Knobs in a map; every write checks that the journal already holds its intent.
+    struct Fake {
+        values: HashMap<String, String>,
+        ops: Vec<String>,
+        state: PathBuf,
+        /// Writes of this (target, value) fail.
+        broken: Option<(&'static str, &'static str)>,
+    }
+
+    impl Fake {
+        fn new(state: &Path, kv: &[(&str, &str)]) -> Fake {
+            Fake {
+                values: kv
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ops: Vec::new(),
+                state: state.to_path_buf(),
+                broken: None,
+            }
+        }
+
+        fn journal_text(&self) -> String {
+            let (logs, _) = journal::list(&self.state);
+            logs.iter()
+                .map(|l| std::fs::read_to_string(&l.path).unwrap())
+                .collect()
+        }
+    }
+
+    impl Applier for Fake {
+        fn read(&mut self, _: ChangeKind, target: &str) -> Result<String> {
+            self.values
+                .get(target)
+                .cloned()
+                .ok_or_else(|| Error::Input(format!("no {target}")))
+        }
+
+        fn write(&mut self, _: ChangeKind, target: &str, value: &str) -> Result<()> {
+            let text = self.journal_text();
+            let intent = format!("\"target\":\"{target}\"");
+            assert!(
+                text.contains(&intent),
+                "intent for {target} journaled before the write"
+            );
+            self.ops.push(format!("{target}={value}"));
+            if self.broken == Some((target, value)) {
+                return Err(Error::Input("EINVAL".into()));
+            }
+            self.values.insert(target.to_string(), value.to_string());
+            Ok(())
+        }
+    }
+
+    fn changes() -> Vec<Change> {
+        vec![
+            Change::sysctl("a", Some("1"), "10"),
+            Change::sysctl("b", Some("2"), "20"),
+            Change::sysctl("c", Some("3"), "30"),
+        ]
+    }
+
+    #[test]
+    fn apply_commits_and_rollback_restores_in_reverse() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fake::new(dir.path(), &[("a", "1"), ("b", "2"), ("c", "3")]);
+        let out = run_transaction(&mut f, dir.path(), None, &changes(), Faults::default()).unwrap();
+        assert!(out.committed());
+        assert_eq!(out.applied.len(), 3);
+        assert_eq!(out.applied[1].old, "2");
+        assert_eq!(f.values["b"], "20");
+        let log = last_open(dir.path()).unwrap();
+        assert_eq!(log.id, out.id);
+        assert_eq!(log.state(), "committed");
+        assert_eq!(log.done, vec![1, 2, 3]);
+        f.ops.clear();
+        let restored = rollback(&mut f, &log).unwrap();
+        assert_eq!(f.ops, vec!["c=3", "b=2", "a=1"]);
+        assert_eq!(restored.len(), 3);
+        assert_eq!(restored[0].target, "c");
+        let log = journal::find(dir.path(), &out.id).unwrap();
+        assert_eq!(log.state(), "rolled back");
+        assert!(rollback(&mut f, &log).is_err(), "twice is refused");
+        assert!(last_open(dir.path()).is_err());
+    }
+
+    #[test]
+    fn failure_half_way_restores_what_was_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fake::new(dir.path(), &[("a", "1"), ("b", "2"), ("c", "3")]);
+        f.broken = Some(("b", "20"));
+        let out = run_transaction(&mut f, dir.path(), None, &changes(), Faults::default()).unwrap();
+        assert!(!out.committed());
+        assert!(
+            out.error.as_deref().unwrap().contains("change 2 of 3"),
+            "{:?}",
+            out.error
+        );
+        // a written, b failed, then b and a restored; c never touched.
+        assert_eq!(f.ops, vec!["a=10", "b=20", "b=2", "a=1"]);
+        assert_eq!(f.values["a"], "1");
+        assert_eq!(f.values["c"], "3");
+        let log = journal::find(dir.path(), &out.id).unwrap();
+        assert!(log.failed && log.rolled_back);
+
+        // The injected failure hook does the same without a broken applier.
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fake::new(dir.path(), &[("a", "1"), ("b", "2"), ("c", "3")]);
+        let faults = Faults {
+            fail_at: Some(2),
+            abort_after: None,
+        };
+        let out = run_transaction(&mut f, dir.path(), None, &changes(), faults).unwrap();
+        assert!(!out.committed());
+        assert_eq!(f.ops, vec!["a=10", "b=2", "a=1"]);
+        assert_eq!(out.restored.len(), 2);
+    }
+
+    #[test]
+    fn read_back_mismatch_is_a_failure() {
+        struct Rounding(HashMap<String, String>);
+        impl Applier for Rounding {
+            fn read(&mut self, _: ChangeKind, t: &str) -> Result<String> {
+                Ok(self.0.get(t).cloned().unwrap_or_default())
+            }
+            fn write(&mut self, _: ChangeKind, t: &str, v: &str) -> Result<()> {
+                let v = if v == "10" { "8" } else { v };
+                self.0.insert(t.into(), v.into());
+                Ok(())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Rounding([("a".to_string(), "1".to_string())].into());
+        let out =
+            run_transaction(&mut a, dir.path(), None, &changes()[..1], Faults::default()).unwrap();
+        assert!(out.error.unwrap().contains("reads back \"8\""));
+        assert_eq!(a.0["a"], "1");
+    }
+
+    #[test]
+    fn incomplete_journal_is_completed_by_rollback() {
+        // What a crash after the second write leaves: two intents, one done, no commit.
+        let dir = tempfile::tempdir().unwrap();
+        let id = journal::new_id();
+        let mut j = Journal::create(dir.path(), &id).unwrap();
+        j.append(&Record::Begin {
+            id: id.clone(),
+            netns: Some("/run/netns/x".into()),
+            host: "h".into(),
+            time: 1,
+        })
+        .unwrap();
+        for (seq, t, old, new) in [(1, "a", "1", "10"), (2, "b", "2", "20")] {
+            j.append(&Record::Intent {
+                seq,
+                kind: ChangeKind::Sysctl,
+                target: t.into(),
+                old: old.into(),
+                new: new.into(),
+            })
+            .unwrap();
+        }
+        j.append(&Record::Done {
+            seq: 1,
+            value: "10".into(),
+        })
+        .unwrap();
+        drop(j);
+        let mut f = Fake::new(dir.path(), &[("a", "10"), ("b", "20")]);
+        let log = last_open(dir.path()).unwrap();
+        assert_eq!(log.state(), "incomplete");
+        assert_eq!(log.netns.as_deref(), Some("/run/netns/x"));
+        rollback(&mut f, &log).unwrap();
+        assert_eq!(f.ops, vec!["b=2", "a=1"]);
+        assert_eq!(
+            journal::find(dir.path(), &id).unwrap().state(),
+            "rolled back"
+        );
+    }
+
+    #[test]
+    fn advice_is_never_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fake::new(dir.path(), &[]);
+        let c = vec![Change::advice("listen() backlog", "4096")];
+        assert!(run_transaction(&mut f, dir.path(), None, &c, Faults::default()).is_err());
+        assert!(f.ops.is_empty());
+    }
+}

@@ -1,0 +1,286 @@
+//! The plan: the kernel changes that `check`'s findings justify, each with its finding,
+//! risk and safety verdict. Advice (what nettune cannot change) is carried along for
+//! printing only. Dangerous or lowering changes are refused unless forced.
+
+use crate::change::{Change, ChangeKind};
+use crate::collect::sysctl::{config_for_key, SysctlConfigEntry};
+use crate::diagnose::{Finding, Severity};
+use serde::Serialize;
+
+/// Profiles this version can plan with.
+pub const PROFILES: &[&str] = &["balanced"];
+
+/// One change to make.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanItem {
+    pub change: Change,
+    /// Id of the finding that justifies it.
+    pub finding: String,
+    pub severity: Severity,
+    /// What can go wrong.
+    pub risk: String,
+    /// Why applying it needs `--force`; `None` when it is safe.
+    pub refusal: Option<String>,
+    /// Remarks for the operator (boot-time configuration that sets the same key, other
+    /// findings that propose the same change).
+    pub notes: Vec<String>,
+}
+
+/// Something nettune cannot change itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdviceItem {
+    pub finding: String,
+    pub change: Change,
+}
+
+/// The plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub items: Vec<PlanItem>,
+    pub advice: Vec<AdviceItem>,
+}
+
+impl Plan {
+    /// Items refused without `--force`.
+    pub fn refused(&self) -> impl Iterator<Item = &PlanItem> {
+        self.items.iter().filter(|i| i.refusal.is_some())
+    }
+
+    /// The changes, in plan order.
+    pub fn changes(&self) -> Vec<Change> {
+        self.items.iter().map(|i| i.change.clone()).collect()
+    }
+}
+
+/// Whether finding `id` is selected by `--only` (exact ids, or an area such as `softnet`).
+pub fn selected(id: &str, only: &[String]) -> bool {
+    only.is_empty()
+        || only.iter().any(|o| {
+            let o = o.trim();
+            id == o || id.strip_prefix(o).is_some_and(|rest| rest.starts_with('.'))
+        })
+}
+
+/// Build the plan from findings (already sorted most severe first). The first finding that
+/// proposes a (kind, target) wins; `config` gives sysctl.d provenance when known.
+pub fn build(findings: &[Finding], only: &[String], config: Option<&[SysctlConfigEntry]>) -> Plan {
+    let mut plan = Plan::default();
+    for f in findings.iter().filter(|f| selected(&f.id, only)) {
+        for c in &f.changes {
+            if c.kind == ChangeKind::Advice {
+                plan.advice.push(AdviceItem {
+                    finding: f.id.clone(),
+                    change: c.clone(),
+                });
+                continue;
+            }
+            if let Some(prev) = plan
+                .items
+                .iter_mut()
+                .find(|i| i.change.kind == c.kind && i.change.target == c.target)
+            {
+                if prev.finding != f.id {
+                    prev.notes
+                        .push(format!("also proposed by {} ({})", f.id, c.proposed));
+                }
+                continue;
+            }
+            let mut notes = Vec::new();
+            if c.kind == ChangeKind::Sysctl {
+                if let Some(e) = config.and_then(|cfg| config_for_key(cfg, &c.target)) {
+                    notes.push(format!(
+                        "set to {:?} at boot by {}:{}; that file wins at the next boot",
+                        e.value,
+                        e.file.display(),
+                        e.line
+                    ));
+                }
+            }
+            plan.items.push(PlanItem {
+                change: c.clone(),
+                finding: f.id.clone(),
+                severity: f.severity,
+                risk: f.risk.clone(),
+                refusal: refusal(c),
+                notes,
+            });
+        }
+    }
+    plan
+}
+
+/// Sysctls where a lower value is the intended fix (timeouts, retry counts).
+const LOWER_IS_FIX: &[&str] = &[
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_retries2",
+    "net.ipv4.tcp_syn_retries",
+    "net.ipv4.tcp_synack_retries",
+    "net.ipv4.tcp_orphan_retries",
+    "net.ipv4.tcp_slow_start_after_idle",
+    "net.netfilter.nf_conntrack_tcp_timeout_established",
+    "net.netfilter.nf_conntrack_tcp_timeout_time_wait",
+];
+
+/// The largest number in a value (`4096 131072 6291456` → 6291456); `None` if any field is
+/// not a number.
+fn max_field(v: &str) -> Option<i128> {
+    let mut max = None;
+    for t in v.split_ascii_whitespace() {
+        let n: i128 = t.parse().ok()?;
+        max = Some(max.map_or(n, |m: i128| m.max(n)));
+    }
+    max
+}
+
+/// Why `c` must not be applied without `--force`, if it must not.
+pub fn refusal(c: &Change) -> Option<String> {
+    let proposed = c.proposed.trim();
+    if c.kind == ChangeKind::Sysctl {
+        match (c.target.as_str(), proposed) {
+            ("net.ipv4.tcp_syncookies", "0") => {
+                return Some("turns SYN cookies off (no defence against SYN floods)".into())
+            }
+            ("net.ipv4.tcp_timestamps", "0") => {
+                return Some("turns TCP timestamps off (breaks PAWS and RTT measurement)".into())
+            }
+            _ => {}
+        }
+        if LOWER_IS_FIX.contains(&c.target.as_str()) {
+            return None;
+        }
+    }
+    let lowering_kinds = matches!(
+        c.kind,
+        ChangeKind::Sysctl | ChangeKind::Ring | ChangeKind::Rfs | ChangeKind::Txqueuelen
+    );
+    let current = c.current.as_deref()?;
+    match (lowering_kinds, max_field(current), max_field(proposed)) {
+        // 0/1 switches and modes are not sizes.
+        (true, Some(cur), Some(new)) if new < cur && cur > 1 => Some(format!(
+            "lowers {} from {current} to {proposed} while tuning up",
+            c.target
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn finding(id: &str, sev: Severity, changes: Vec<Change>) -> Finding {
+        Finding {
+            id: id.into(),
+            severity: sev,
+            title: String::new(),
+            detail: String::new(),
+            evidence: Vec::new(),
+            changes,
+            risk: format!("risk of {id}"),
+            verify: String::new(),
+        }
+    }
+
+    #[test]
+    fn findings_become_a_plan_with_advice_apart() {
+        let findings = vec![
+            finding(
+                "softnet.backlog_drops",
+                Severity::Critical,
+                vec![Change::sysctl(
+                    "net.core.netdev_max_backlog",
+                    Some("1000"),
+                    "4000",
+                )],
+            ),
+            finding(
+                "tcp.listen_overflows",
+                Severity::Warning,
+                vec![
+                    Change::sysctl("net.core.somaxconn", Some("128"), "4096"),
+                    Change::advice("listen() backlog of :8080", "4096"),
+                    Change::sysctl("net.core.netdev_max_backlog", Some("1000"), "2000"),
+                ],
+            ),
+        ];
+        let cfg = vec![SysctlConfigEntry {
+            key: "net.core.somaxconn".into(),
+            value: "128".into(),
+            file: PathBuf::from("/etc/sysctl.d/10-x.conf"),
+            line: 3,
+            overridden: false,
+            ignore_failure: false,
+            exclude: false,
+        }];
+        let plan = build(&findings, &[], Some(&cfg));
+        assert_eq!(plan.items.len(), 2);
+        assert_eq!(plan.items[0].change.proposed, "4000");
+        assert_eq!(plan.items[0].finding, "softnet.backlog_drops");
+        assert!(plan.items[0].notes[0].contains("tcp.listen_overflows"));
+        assert_eq!(plan.items[1].risk, "risk of tcp.listen_overflows");
+        assert!(plan.items[1].notes[0].contains("/etc/sysctl.d/10-x.conf:3"));
+        assert_eq!(plan.advice.len(), 1);
+        assert_eq!(plan.refused().count(), 0);
+
+        let only = build(&findings, &["tcp".to_string()], None);
+        assert_eq!(only.items.len(), 2);
+        assert_eq!(only.items[0].change.target, "net.core.somaxconn");
+        assert_eq!(build(&findings, &["tc".to_string()], None).items.len(), 0);
+        let exact = build(&findings, &["softnet.backlog_drops".to_string()], None);
+        assert_eq!(exact.items.len(), 1);
+    }
+
+    #[test]
+    fn dangerous_and_lowering_changes_are_refused() {
+        let r = |c: Change| refusal(&c);
+        assert!(r(Change::sysctl("net.ipv4.tcp_syncookies", Some("1"), "0")).is_some());
+        assert!(r(Change::sysctl("net.ipv4.tcp_timestamps", Some("1"), "0")).is_some());
+        assert!(r(Change::sysctl("net.ipv4.tcp_syncookies", Some("0"), "1")).is_none());
+        let low = r(Change::sysctl("net.core.somaxconn", Some("4096"), "1024")).unwrap();
+        assert!(low.contains("lowers"), "{low}");
+        // multi-field: the max field decides
+        assert!(r(Change::sysctl(
+            "net.ipv4.tcp_rmem",
+            Some("4096 131072 6291456"),
+            "4096 262144 4194304"
+        ))
+        .is_some());
+        assert!(r(Change::sysctl(
+            "net.ipv4.tcp_rmem",
+            Some("4096 131072 6291456"),
+            "4096 87380 16777216"
+        ))
+        .is_none());
+        assert!(r(Change::sysctl("net.ipv4.tcp_fin_timeout", Some("60"), "15")).is_none());
+        assert!(r(Change::sysctl(
+            "net.ipv4.tcp_slow_start_after_idle",
+            Some("1"),
+            "0"
+        ))
+        .is_none());
+        assert!(r(Change::sysctl(
+            "net.ipv4.tcp_congestion_control",
+            Some("cubic"),
+            "bbr"
+        ))
+        .is_none());
+        assert!(r(Change::new(
+            ChangeKind::Ring,
+            "eth0 rx",
+            Some("1024".into()),
+            "256"
+        ))
+        .is_some());
+        assert!(r(Change::new(
+            ChangeKind::Coalesce,
+            "eth0 rx-usecs",
+            Some("64".into()),
+            "8"
+        ))
+        .is_none());
+    }
+}
