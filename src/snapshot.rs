@@ -131,6 +131,9 @@ impl Capture {
 /// What to collect besides the cheap text sources.
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
+    /// Read the sysctl trees (net.*, fs.file-*): about a thousand small files, most of a
+    /// snapshot's cost.
+    pub sysctl: bool,
     /// Query ethtool (netlink + ioctl) for every device.
     pub ethtool: bool,
     /// Dump sockets with sock_diag.
@@ -142,6 +145,7 @@ pub struct CaptureOptions {
 impl Default for CaptureOptions {
     fn default() -> Self {
         CaptureOptions {
+            sysctl: true,
             ethtool: true,
             sockets: true,
             socket_processes: true,
@@ -414,7 +418,11 @@ fn netns_part(
         netdev,
         netstat: timed(t, "netstat", || collect::snmp::read(buf, root, w)),
         sockstat: timed(t, "sockstat", || collect::sockstat::read(buf, root, w)),
-        sysctl: timed(t, "sysctl", || collect::sysctl::read(buf, root, w)),
+        sysctl: if options.sysctl {
+            timed(t, "sysctl", || collect::sysctl::read(buf, root, w))
+        } else {
+            Source::unsupported("sysctls not requested")
+        },
         conntrack: timed(t, "conntrack", || collect::conntrack::read(buf, root, w)),
         interfaces,
         ethtool,
