@@ -107,12 +107,17 @@ impl Capture {
         Ok(capture)
     }
 
-    /// Write the capture as pretty JSON, atomically (temp file + rename).
+    /// Write the capture as pretty JSON: atomically (temp file + rename) for a regular file
+    /// or a new path; straight into anything else (`/dev/null`, a FIFO), which a rename
+    /// would replace.
     pub fn save(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Capture {
             path: path.to_path_buf(),
             what: e.to_string(),
         })?;
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return std::fs::write(path, json).map_err(|e| Error::io(path, e));
+        }
         let tmp = path.with_extension("tmp~");
         std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))

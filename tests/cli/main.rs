@@ -381,3 +381,12 @@ fn softnet_agrees_with_the_raw_file() {
         );
     }
 }
+
+#[test]
+fn writing_a_capture_to_dev_null_leaves_it_a_device() {
+    use std::os::unix::fs::FileTypeExt;
+    let o = run(&["snapshot", "--interval", "0ms", "-o", "/dev/null"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let meta = std::fs::metadata("/dev/null").unwrap();
+    assert!(meta.file_type().is_char_device(), "/dev/null was replaced");
+}
