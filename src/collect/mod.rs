@@ -182,6 +182,71 @@ pub fn read_with<T>(
     }
 }
 
+/// One file of a source that merges several (`snmp` + `netstat` + `snmp6`).
+#[derive(Debug, Clone, Copy)]
+pub struct Part {
+    /// File name under the namespace's `proc/net`.
+    pub file: &'static str,
+    /// Label for warnings (`net/snmp`).
+    pub source: &'static str,
+    /// Whether a missing file deserves a warning (sockstat6/snmp6 are absent without IPv6).
+    pub warn_missing: bool,
+}
+
+/// Read several `proc/net` files into one value with `parse_into`. A missing or unparsable
+/// file is a warning and the others are kept; only when none could be read is the source
+/// unsupported (all missing: `none_reason`) or an error.
+pub fn read_merged<T: Default>(
+    buf: &mut FileBuf,
+    root: &Root,
+    parts: &[Part],
+    warnings: &mut Warnings,
+    none_reason: &str,
+    mut parse_into: impl FnMut(&str, &str, &mut T, &mut Warnings) -> crate::Result<usize>,
+) -> Source<T> {
+    let mut out = T::default();
+    let mut any = false;
+    let mut errors: Vec<String> = Vec::new();
+    for part in parts {
+        let path = root.proc_net(part.file);
+        let failure = match buf.read(&path) {
+            Ok(text) => match parse_into(text, part.source, &mut out, warnings) {
+                Ok(_) => {
+                    any = true;
+                    continue;
+                }
+                Err(e) => format!("{}: {e}", path.display()),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if part.warn_missing {
+                    let msg = format!("{} does not exist", path.display());
+                    warnings.push(part.source, None, msg);
+                }
+                continue;
+            }
+            Err(e) => format!("{}: {e}", path.display()),
+        };
+        warnings.push(part.source, None, failure.clone());
+        errors.push(failure);
+    }
+    if any {
+        Source::Ok(out)
+    } else if errors.is_empty() {
+        Source::unsupported(format!("{} has {none_reason}", root.proc_net("").display()))
+    } else {
+        Source::error(errors.join("; "))
+    }
+}
+
+/// At most 32 bytes of a token, cut on a char boundary, for quoting bad input in messages.
+pub fn clip(s: &str) -> &str {
+    let mut end = s.len().min(32);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,9 @@
 //! `InOctets`, `Icmp6InType1` → `Icmp6` / `InType1`, `UdpLite6InErrors` → `UdpLite6` /
 //! `InErrors`.
 
-use super::{FileBuf, Root, Source, Warnings};
+use super::{clip, read_merged, FileBuf, Part, Root, Source, Warnings};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
-use std::io;
 use std::path::PathBuf;
 
 /// Section (`TcpExt`) → field (`ListenOverflows`) → value. Values are signed because the
@@ -17,7 +16,23 @@ use std::path::PathBuf;
 pub type NetStat = BTreeMap<String, BTreeMap<String, i64>>;
 
 /// The three files [`read`] merges, in order, with whether their absence deserves a warning.
-const FILES: [(&str, bool); 3] = [("snmp", true), ("netstat", true), ("snmp6", false)];
+const PARTS: [Part; 3] = [
+    Part {
+        file: "snmp",
+        source: "net/snmp",
+        warn_missing: true,
+    },
+    Part {
+        file: "netstat",
+        source: "net/netstat",
+        warn_missing: true,
+    },
+    Part {
+        file: "snmp6",
+        source: "net/snmp6",
+        warn_missing: false,
+    },
+];
 
 /// Parse one or more of snmp / netstat / snmp6 (the format is recognised per line, so the
 /// concatenation of the three files works too) into a new map.
@@ -224,59 +239,18 @@ fn insert(map: &mut BTreeMap<String, i64>, field: &str, v: i64) {
     map.insert(field.to_string(), v);
 }
 
-/// At most 32 bytes of a token for a message (on a char boundary).
-fn clip(s: &str) -> &str {
-    let mut end = s.len().min(32);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 /// Read and merge snmp, netstat and snmp6. snmp6 is absent without IPv6 and then silently
 /// skipped; a missing or unparsable snmp or netstat is a warning and the rest is kept. Only
 /// when nothing could be read is the source unsupported (all missing) or an error.
 pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> Source<NetStat> {
-    let mut out = NetStat::new();
-    let mut any = false;
-    let mut errors: Vec<String> = Vec::new();
-    for (file, warn_missing) in FILES {
-        let path = root.proc_net(file);
-        let source = match file {
-            "snmp" => "net/snmp",
-            "netstat" => "net/netstat",
-            _ => "net/snmp6",
-        };
-        match buf.read(&path) {
-            Ok(text) => match parse_into(text, source, &mut out, warnings) {
-                Ok(_) => any = true,
-                Err(e) => {
-                    warnings.push(source, None, format!("{}: {e}", path.display()));
-                    errors.push(format!("{}: {e}", path.display()));
-                }
-            },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if warn_missing {
-                    warnings.push(source, None, format!("{} does not exist", path.display()));
-                }
-            }
-            Err(e) => {
-                let msg = format!("{}: {e}", path.display());
-                warnings.push(source, None, msg.clone());
-                errors.push(msg);
-            }
-        }
-    }
-    if any {
-        Source::Ok(out)
-    } else if errors.is_empty() {
-        Source::unsupported(format!(
-            "{} has none of snmp, netstat, snmp6",
-            root.proc_net("").display()
-        ))
-    } else {
-        Source::error(errors.join("; "))
-    }
+    read_merged(
+        buf,
+        root,
+        &PARTS,
+        warnings,
+        "none of snmp, netstat, snmp6",
+        parse_into,
+    )
 }
 
 #[cfg(test)]

@@ -3,10 +3,9 @@
 //! Owns the `PROTO: key value key value ...` parser. Both files are merged into one map
 //! (sockstat6 names its protocols `TCP6`, `UDP6`, ..., so nothing collides).
 
-use super::{FileBuf, Root, Source, Warnings};
+use super::{clip, read_merged, FileBuf, Part, Root, Source, Warnings};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
-use std::io;
 use std::path::PathBuf;
 
 /// Protocol (`sockets`, `TCP`, `UDP`, `TCP6`, `FRAG`, ...) → field (`inuse`, `tw`, `mem`) →
@@ -105,58 +104,30 @@ fn check_pairs<'a>(mut toks: impl Iterator<Item = &'a str>) -> std::result::Resu
     Ok(())
 }
 
-/// At most 32 bytes of a token for a message (on a char boundary).
-fn clip(s: &str) -> &str {
-    let mut end = s.len().min(32);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 /// Read sockstat and sockstat6 (the latter may be absent without IPv6, silently). A missing
 /// or unparsable file is a warning and the other is kept; only when neither could be read is
 /// the source unsupported (both missing) or an error.
 pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> Source<SockStat> {
-    let mut out = SockStat::new();
-    let mut any = false;
-    let mut errors: Vec<String> = Vec::new();
-    for (file, source, warn_missing) in [
-        ("sockstat", "net/sockstat", true),
-        ("sockstat6", "net/sockstat6", false),
-    ] {
-        let path = root.proc_net(file);
-        match buf.read(&path) {
-            Ok(text) => match parse_into(text, source, &mut out, warnings) {
-                Ok(_) => any = true,
-                Err(e) => {
-                    let msg = format!("{}: {e}", path.display());
-                    warnings.push(source, None, msg.clone());
-                    errors.push(msg);
-                }
-            },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if warn_missing {
-                    warnings.push(source, None, format!("{} does not exist", path.display()));
-                }
-            }
-            Err(e) => {
-                let msg = format!("{}: {e}", path.display());
-                warnings.push(source, None, msg.clone());
-                errors.push(msg);
-            }
-        }
-    }
-    if any {
-        Source::Ok(out)
-    } else if errors.is_empty() {
-        Source::unsupported(format!(
-            "{} has neither sockstat nor sockstat6",
-            root.proc_net("").display()
-        ))
-    } else {
-        Source::error(errors.join("; "))
-    }
+    const PARTS: [Part; 2] = [
+        Part {
+            file: "sockstat",
+            source: "net/sockstat",
+            warn_missing: true,
+        },
+        Part {
+            file: "sockstat6",
+            source: "net/sockstat6",
+            warn_missing: false,
+        },
+    ];
+    read_merged(
+        buf,
+        root,
+        &PARTS,
+        warnings,
+        "neither sockstat nor sockstat6",
+        parse_into,
+    )
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! `/sys/devices/system/cpu/online`, which maps rows to CPU ids on kernels that do not print
 //! the CPU column (rows are printed for **online** CPUs only).
 
-use super::{FileBuf, Root, Source, Warnings};
+use super::{clip, FileBuf, Root, Source, Warnings};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -205,15 +205,6 @@ fn parse_hex_u32(tok: &str) -> Option<u32> {
         return None;
     }
     u32::from_str_radix(tok, 16).ok()
-}
-
-/// At most 32 bytes of a token for a message (on a char boundary).
-fn clip(s: &str) -> &str {
-    let mut end = s.len().min(32);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Parse a kernel cpulist such as `0-3,5` (as in `/sys/devices/system/cpu/online`) into the
