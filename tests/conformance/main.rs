@@ -31,3 +31,30 @@ pub fn read(rel: &str) -> Option<String> {
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
+
+/// Section → field → value, the shape of both `NetStat` and `SockStat`.
+pub type Nested = std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>>;
+
+/// A `parse_into` of a merged source (snmp, sockstat).
+pub type ParseInto =
+    fn(&str, &str, &mut Nested, &mut nettune::collect::Warnings) -> nettune::Result<usize>;
+
+/// Parse several shared fixture files into one map with `parse_into`; no warnings allowed.
+pub fn merged(files: &[&str], parse_into: ParseInto) -> Option<Nested> {
+    let mut out = Nested::new();
+    let mut w = nettune::collect::Warnings::default();
+    for rel in files {
+        let text = read(rel)?;
+        parse_into(&text, rel, &mut out, &mut w).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    }
+    assert!(w.0.is_empty(), "{:?}", w.0);
+    Some(out)
+}
+
+/// Assert every (section, field, value).
+pub fn check_nested(n: &Nested, expected: &[(&str, &str, i64)]) {
+    for &(section, field, value) in expected {
+        let got = n.get(section).and_then(|s| s.get(field));
+        assert_eq!(got, Some(&value), "{section}.{field}");
+    }
+}

@@ -1,25 +1,15 @@
 //! /proc/net/snmp, netstat and snmp6 against prometheus/procfs and node_exporter samples.
 
-use crate::read;
-use nettune::collect::snmp::{parse, parse_into, NetStat};
+use crate::{check_nested, read, Nested};
+use nettune::collect::snmp::{parse, parse_into};
 use nettune::collect::Warnings;
 
-fn merged(files: &[&str]) -> Option<NetStat> {
-    let mut out = NetStat::new();
-    let mut w = Warnings::default();
-    for rel in files {
-        let text = read(rel)?;
-        parse_into(&text, rel, &mut out, &mut w).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    }
-    assert!(w.0.is_empty(), "{:?}", w.0);
-    Some(out)
+fn merged(files: &[&str]) -> Option<Nested> {
+    crate::merged(files, parse_into)
 }
 
-fn check(n: &NetStat, expected: &[(&str, &str, i64)]) {
-    for &(section, field, value) in expected {
-        let got = n.get(section).and_then(|s| s.get(field));
-        assert_eq!(got, Some(&value), "{section}.{field}");
-    }
+fn check(n: &Nested, expected: &[(&str, &str, i64)]) {
+    check_nested(n, expected)
 }
 
 #[test]

@@ -1,25 +1,15 @@
 //! /proc/net/sockstat and sockstat6 against prometheus/procfs and node_exporter samples.
 
-use crate::read;
-use nettune::collect::sockstat::{parse, parse_into, SockStat};
+use crate::{check_nested, Nested};
+use nettune::collect::sockstat::{parse, parse_into};
 use nettune::collect::Warnings;
 
-fn merged(files: &[&str]) -> Option<SockStat> {
-    let mut out = SockStat::new();
-    let mut w = Warnings::default();
-    for rel in files {
-        let text = read(rel)?;
-        parse_into(&text, rel, &mut out, &mut w).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    }
-    assert!(w.0.is_empty(), "{:?}", w.0);
-    Some(out)
+fn merged(files: &[&str]) -> Option<Nested> {
+    crate::merged(files, parse_into)
 }
 
-fn check(s: &SockStat, expected: &[(&str, &str, i64)]) {
-    for &(proto, field, value) in expected {
-        let got = s.get(proto).and_then(|p| p.get(field));
-        assert_eq!(got, Some(&value), "{proto}.{field}");
-    }
+fn check(n: &Nested, expected: &[(&str, &str, i64)]) {
+    check_nested(n, expected)
 }
 
 #[test]
