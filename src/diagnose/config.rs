@@ -8,7 +8,7 @@
 //! per-device key for a device that may appear later, a module's subtree (`net.netfilter`,
 //! IPVS) nor a file only root can read.
 
-use super::system::{fmt_bytes, join, page_size, parse_n};
+use super::util::{fmt_bytes, join, page_size, parse_n};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
 use crate::collect::host::HostFacts;

@@ -1,7 +1,7 @@
 //! Connection tracking table fill and drops (`conntrack.near_full`).
 
-use super::system::{fmt_bytes, sysctl};
 use super::thresholds as t;
+use super::util::{fmt_bytes, sysctl};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
 use crate::collect::conntrack::ConntrackCpuStat;

@@ -6,8 +6,9 @@
 //! are found by handler name ([`irqs_for_device`]); configuration vectors (`virtio0-config`,
 //! `mlx5_async`) are left out.
 
-use super::softnet::{cpu_count, fmt_rate, online_cpus};
+use super::softnet::{cpu_count, online_cpus};
 use super::thresholds as t;
+use super::util::fmt_rate;
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Change, ChangeKind};
 use crate::collect::interfaces::{Interface, InterfaceKind};

@@ -11,6 +11,7 @@ pub mod system;
 pub mod tcp;
 pub mod thresholds;
 pub mod udp;
+pub(crate) mod util;
 
 use crate::change::Change;
 use crate::collect::host::HostFacts;

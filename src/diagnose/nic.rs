@@ -8,8 +8,9 @@
 //! the sending CPU, and a full backlog counts the drop in `lo`'s rx_dropped too, so those
 //! drops are backlog drops and `softnet.backlog_drops` reports them with per-CPU evidence.
 
-use super::softnet::{cpu_count, fmt_bytes, fmt_rate, fmt_secs, interface, is_loopback, sysctl};
+use super::softnet::{cpu_count, interface, is_loopback};
 use super::thresholds as t;
+use super::util::{fmt_bytes, fmt_rate, fmt_secs, sysctl};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Change, ChangeKind};
 use crate::collect::ethtool::{Ethtool, Rings};

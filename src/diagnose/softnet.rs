@@ -7,10 +7,10 @@
 //! Every rule here needs rates, so each returns nothing without a window.
 
 use super::thresholds as t;
+use super::util::{fmt_rate, fmt_secs, sysctl, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Change, ChangeKind};
 use crate::collect::interfaces::{format_cpu_mask, parse_cpu_mask, Interface, InterfaceKind};
-use crate::snapshot::Snapshot;
 use crate::window::{NetDevRates, SoftnetRates, Window};
 
 /// The rules of this area.
@@ -40,16 +40,6 @@ pub const RULES: &[Rule] = &[
 // ---------------------------------------------------------------------------------------
 // Shared helpers (also used by nic.rs and irq.rs)
 // ---------------------------------------------------------------------------------------
-
-/// A sysctl value of `snap`, when the sysctl source was read and has the key.
-pub(crate) fn sysctl<'a>(snap: &'a Snapshot, key: &str) -> Option<&'a str> {
-    snap.sysctl.ok()?.get(key).map(|v| v.trim())
-}
-
-/// A numeric sysctl value.
-pub(crate) fn sysctl_u64(snap: &Snapshot, key: &str) -> Option<u64> {
-    sysctl(snap, key)?.parse().ok()
-}
 
 /// Online CPU ids: the softnet rows of the newest snapshot, else `0..host.cpus`.
 pub(crate) fn online_cpus(ctx: &Context) -> Vec<u32> {
@@ -152,7 +142,9 @@ pub(crate) fn link_speed_gbps(ctx: &Context) -> Option<(f64, String)> {
         .map(|g| (g, "--link-speed".to_string()))
 }
 
-/// Bytes as a short human size (`16 MiB`, `512 KiB`, `1.5 GiB`).
+/// Bytes as a coarse human size for memory budgets: whole units from 10 up (`16 MiB`,
+/// `512 KiB`, `1.5 GiB`), as the contract's own example ("= 16 MiB" for 15.6 MiB) reads.
+/// [`super::util::fmt_bytes`] is the precise form.
 pub(crate) fn fmt_bytes(bytes: f64) -> String {
     const KIB: f64 = 1024.0;
     const MIB: f64 = KIB * 1024.0;
@@ -170,26 +162,6 @@ pub(crate) fn fmt_bytes(bytes: f64) -> String {
         format!("{v:.0} {unit}")
     } else {
         format!("{v:.1} {unit}")
-    }
-}
-
-/// A rate with one decimal (`1260.4`), or no decimals when large.
-pub(crate) fn fmt_rate(r: f64) -> String {
-    if r >= 1000.0 {
-        format!("{r:.0}")
-    } else {
-        format!("{r:.1}")
-    }
-}
-
-/// Seconds as a short human duration (`16 ms`, `250 µs`, `1.2 s`).
-pub(crate) fn fmt_secs(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{s:.1} s")
-    } else if s >= 1e-3 {
-        format!("{:.1} ms", s * 1e3)
-    } else {
-        format!("{:.0} µs", s * 1e6)
     }
 }
 

@@ -3,10 +3,9 @@
 //! small sysctl/number helpers shared by the tcp, udp, conntrack and config rules.
 
 use super::thresholds as t;
+use super::util::{fmt_bytes, sysctl, sysctl_n, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
-use crate::collect::host::HostFacts;
-use crate::snapshot::Snapshot;
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
@@ -26,69 +25,6 @@ pub const RULES: &[Rule] = &[
 
 // ---------------------------------------------------------------------------------------
 // Shared helpers
-
-/// The value of sysctl `key` in `snap`, when the sysctl source was read and has it.
-pub(crate) fn sysctl<'a>(snap: &'a Snapshot, key: &str) -> Option<&'a str> {
-    snap.sysctl.ok()?.get(key).map(String::as_str)
-}
-
-/// A single unsigned number sysctl.
-pub(crate) fn sysctl_u64(snap: &Snapshot, key: &str) -> Option<u64> {
-    sysctl(snap, key)?.trim().parse().ok()
-}
-
-/// Exactly `N` unsigned numbers separated by whitespace (`tcp_rmem`, `tcp_mem`, `file-nr`).
-pub(crate) fn parse_n<const N: usize>(text: &str) -> Option<[u64; N]> {
-    let mut out = [0u64; N];
-    let mut it = text.split_ascii_whitespace();
-    for slot in &mut out {
-        *slot = it.next()?.parse().ok()?;
-    }
-    it.next().is_none().then_some(out)
-}
-
-/// A sysctl of exactly `N` unsigned numbers.
-pub(crate) fn sysctl_n<const N: usize>(snap: &Snapshot, key: &str) -> Option<[u64; N]> {
-    parse_n(sysctl(snap, key)?)
-}
-
-/// Format numbers the way the kernel prints vector sysctls (tab-separated there; nettune
-/// folds whitespace to one space, which the kernel also accepts on write).
-pub(crate) fn join(values: &[u64]) -> String {
-    let mut s = String::new();
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(&v.to_string());
-    }
-    s
-}
-
-/// The page size of the host in bytes (4096 when the host facts do not say).
-pub(crate) fn page_size(host: &HostFacts) -> u64 {
-    if host.page_size > 0 {
-        host.page_size
-    } else {
-        4096
-    }
-}
-
-/// Human-readable bytes with binary units (`512 KiB`, `62.5 MiB`).
-pub(crate) fn fmt_bytes(bytes: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes.max(0.0);
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 || (v - v.round()).abs() < 0.05 {
-        format!("{:.0} {}", v, UNITS[unit])
-    } else {
-        format!("{:.1} {}", v, UNITS[unit])
-    }
-}
 
 /// Round `bytes` up to a whole MiB.
 pub(crate) fn round_up_mib(bytes: f64) -> u64 {
@@ -370,9 +306,11 @@ pub(crate) mod testutil {
 
 #[cfg(test)]
 mod tests {
+    use super::super::util::{join, parse_n};
     use super::super::{Options, Severity};
     use super::testutil::*;
     use super::*;
+    use crate::snapshot::Snapshot;
 
     fn snap(kv: &[(&str, &str)]) -> Snapshot {
         let mut s = Snapshot::empty(1);
@@ -477,6 +415,7 @@ mod robustness {
     use super::testutil::*;
     use super::*;
     use crate::collect::conntrack::{Conntrack, ConntrackCpuStat};
+    use crate::collect::host::HostFacts;
     use crate::collect::sockets::{DestinationCount, Listener, Owner, Sockets};
     use crate::collect::sysctl::SysctlConfigEntry;
     use crate::collect::Source;

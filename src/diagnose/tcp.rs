@@ -4,11 +4,11 @@
 //! (`tcp.congestion_control`), pacing (`qdisc.pacing`) and ephemeral ports
 //! (`tcp.port_exhaustion`).
 
-use super::system::{
-    fmt_bytes, join, page_size, parse_n, rate_or_zero, round_up_mib, sysctl, sysctl_n, sysctl_u64,
-    throughput_profile,
-};
+use super::system::{rate_or_zero, round_up_mib, throughput_profile};
 use super::thresholds as t;
+use super::util::{
+    fmt_bytes, join, page_size, parse_n, scale_mem_triple, sysctl, sysctl_n, sysctl_u64,
+};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
 use crate::collect::interfaces::InterfaceKind;
@@ -681,12 +681,7 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
         match cap {
             Some(cap) if cap.min(wanted) > high => {
                 let new_high = cap.min(wanted);
-                let f = new_high as f64 / high as f64;
-                let new = [
-                    ((low as f64 * f) as u64).max(low),
-                    ((pressure as f64 * f) as u64).max(pressure),
-                    new_high,
-                ];
+                let new = scale_mem_triple([low, pressure, high], new_high);
                 changes.push(Change::sysctl(
                     "net.ipv4.tcp_mem",
                     sysctl(ctx.newer, "net.ipv4.tcp_mem"),

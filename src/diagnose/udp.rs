@@ -1,10 +1,9 @@
 //! UDP receive buffer errors (`udp.rcvbuf_errors`): datagrams dropped because a socket's
 //! receive buffer, or the host's `udp_mem`, was full.
 
-use super::system::{
-    fmt_bytes, join, page_size, rate_or_zero, round_up_mib, sysctl, sysctl_n, sysctl_u64,
-};
+use super::system::{rate_or_zero, round_up_mib};
 use super::thresholds as t;
+use super::util::{fmt_bytes, join, page_size, scale_mem_triple, sysctl, sysctl_n, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
 use crate::collect::sockets::UdpSocket;
@@ -239,12 +238,7 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
             let new_high = cap.map(|c| c.min(high.saturating_mul(2)));
             match new_high {
                 Some(nh) if nh > high => {
-                    let f = nh as f64 / high as f64;
-                    let new = [
-                        ((low as f64 * f) as u64).max(low),
-                        ((pressure as f64 * f) as u64).max(pressure),
-                        nh,
-                    ];
+                    let new = scale_mem_triple([low, pressure, high], nh);
                     changes.push(Change::sysctl(
                         "net.ipv4.udp_mem",
                         sysctl(ctx.newer, "net.ipv4.udp_mem"),

@@ -1,0 +1,98 @@
+//! Small helpers every rule area shares: sysctl lookups, vector sysctls, units.
+
+use crate::collect::host::HostFacts;
+use crate::snapshot::Snapshot;
+
+/// The value of sysctl `key` in `snap`, when the sysctl source was read and has it.
+pub(crate) fn sysctl<'a>(snap: &'a Snapshot, key: &str) -> Option<&'a str> {
+    snap.sysctl.ok()?.get(key).map(|v| v.trim())
+}
+
+/// A single unsigned number sysctl.
+pub(crate) fn sysctl_u64(snap: &Snapshot, key: &str) -> Option<u64> {
+    sysctl(snap, key)?.trim().parse().ok()
+}
+
+/// Exactly `N` unsigned numbers separated by whitespace (`tcp_rmem`, `tcp_mem`, `file-nr`).
+pub(crate) fn parse_n<const N: usize>(text: &str) -> Option<[u64; N]> {
+    let mut out = [0u64; N];
+    let mut it = text.split_ascii_whitespace();
+    for slot in &mut out {
+        *slot = it.next()?.parse().ok()?;
+    }
+    it.next().is_none().then_some(out)
+}
+
+/// A sysctl of exactly `N` unsigned numbers.
+pub(crate) fn sysctl_n<const N: usize>(snap: &Snapshot, key: &str) -> Option<[u64; N]> {
+    parse_n(sysctl(snap, key)?)
+}
+
+/// Format numbers the way the kernel prints vector sysctls (tab-separated there; nettune
+/// folds whitespace to one space, which the kernel also accepts on write).
+pub(crate) fn join(values: &[u64]) -> String {
+    let mut s = String::new();
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(&v.to_string());
+    }
+    s
+}
+
+/// The page size of the host in bytes (4096 when the host facts do not say).
+pub(crate) fn page_size(host: &HostFacts) -> u64 {
+    if host.page_size > 0 {
+        host.page_size
+    } else {
+        4096
+    }
+}
+
+/// Human-readable bytes with binary units (`512 KiB`, `62.5 MiB`).
+pub(crate) fn fmt_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes.max(0.0);
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || (v - v.round()).abs() < 0.05 {
+        format!("{:.0} {}", v, UNITS[unit])
+    } else {
+        format!("{:.1} {}", v, UNITS[unit])
+    }
+}
+
+/// A rate with one decimal (`1260.4`), or no decimals when large.
+pub(crate) fn fmt_rate(r: f64) -> String {
+    if r >= 1000.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
+}
+
+/// Seconds as a short human duration (`16 ms`, `250 µs`, `1.2 s`).
+pub(crate) fn fmt_secs(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.1} s")
+    } else if s >= 1e-3 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{:.0} µs", s * 1e6)
+    }
+}
+
+/// A `tcp_mem`/`udp_mem`-style triple (`low pressure high`, in pages) scaled so that `high`
+/// becomes `new_high`, the other two in proportion and never below their current values.
+pub(crate) fn scale_mem_triple([low, pressure, high]: [u64; 3], new_high: u64) -> [u64; 3] {
+    let f = new_high as f64 / high.max(1) as f64;
+    [
+        ((low as f64 * f) as u64).max(low),
+        ((pressure as f64 * f) as u64).max(pressure),
+        new_high,
+    ]
+}
