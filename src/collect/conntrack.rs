@@ -401,11 +401,8 @@ pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> Source<C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testfs::vm as vm_root;
     use proptest::prelude::*;
-
-    fn vm_root() -> Root {
-        Root::fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vm"))
-    }
 
     #[test]
     fn parses_vm_capture_current_layout() {

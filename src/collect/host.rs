@@ -294,17 +294,8 @@ fn scan_daemons(buf: &mut FileBuf, proc: &Path) -> Daemons {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testfs::{vm, write};
     use proptest::prelude::*;
-
-    fn vm() -> Root {
-        Root::fixture(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vm"))
-    }
-
-    fn write(dir: &Path, rel: &str, text: &str) {
-        let p = dir.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
 
     #[test]
     fn reads_captured_vm_facts() {

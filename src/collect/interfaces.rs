@@ -506,19 +506,10 @@ mod drvinfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testfs::{vm, write};
     use proptest::prelude::*;
     use std::os::unix::fs::symlink;
     use std::process::Command;
-
-    fn vm() -> Root {
-        Root::fixture(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vm"))
-    }
-
-    fn write(dir: &Path, rel: &str, text: &str) {
-        let p = dir.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
 
     /// A minimal virtual interface directory under `sys/class/net/<name>`.
     fn iface(dir: &Path, name: &str, ifindex: u32, iflink: u32, ty: u32) -> PathBuf {

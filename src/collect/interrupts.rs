@@ -397,11 +397,8 @@ fn read_irq_cpulists(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testfs::vm as vm_root;
     use proptest::prelude::*;
-
-    fn vm_root() -> Root {
-        Root::fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vm"))
-    }
 
     #[test]
     fn parses_vm_capture() {

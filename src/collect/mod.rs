@@ -247,6 +247,25 @@ pub fn clip(s: &str) -> &str {
     &s[..end]
 }
 
+/// Test helpers: the fixture tree captured from the project VM, and files in temp trees.
+#[cfg(test)]
+pub(crate) mod testfs {
+    use super::Root;
+    use std::path::Path;
+
+    /// `tests/fixtures/vm` as a [`Root`].
+    pub fn vm() -> Root {
+        Root::fixture(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vm"))
+    }
+
+    /// Write `text` to `dir/rel`, creating parent directories.
+    pub fn write(dir: &Path, rel: &str, text: &str) {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn read_vm_fixture_and_missing_file() {
-        let root = Root::fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vm"));
+        let root = crate::collect::testfs::vm();
         let mut w = Warnings::default();
         let mut buf = FileBuf::new();
         assert_eq!(

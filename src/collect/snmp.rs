@@ -256,15 +256,12 @@ pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> Source<N
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testfs::vm as vm_root;
     use proptest::prelude::*;
 
     const SNMP: &str = include_str!("../../tests/fixtures/vm/proc/net/snmp");
     const NETSTAT: &str = include_str!("../../tests/fixtures/vm/proc/net/netstat");
     const SNMP6: &str = include_str!("../../tests/fixtures/vm/proc/net/snmp6");
-
-    fn vm_root() -> Root {
-        Root::fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vm"))
-    }
 
     #[test]
     fn vm_capture_merged() {

@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn vm_capture_merged() {
-        let root = Root::fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vm"));
+        let root = crate::collect::testfs::vm();
         let mut w = Warnings::default();
         let s = read(&mut FileBuf::new(), &root, &mut w);
         assert!(w.0.is_empty(), "{:?}", w.0);

@@ -289,11 +289,8 @@ fn parse_dec_u64(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testfs::vm as vm_root;
     use proptest::prelude::*;
-
-    fn vm_root() -> Root {
-        Root::fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vm"))
-    }
 
     #[test]
     fn parses_vm_softirqs() {

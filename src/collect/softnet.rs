@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn read_vm_fixture() {
-        let root = Root::fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vm"));
+        let root = crate::collect::testfs::vm();
         let mut w = Warnings::default();
         let rows = read(&mut FileBuf::new(), &root, &mut w);
         assert_eq!(rows.ok().unwrap().len(), 2);

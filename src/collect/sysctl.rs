@@ -530,18 +530,9 @@ fn bracket(p: &[u8], start: usize, c: u8) -> Option<(bool, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testfs::{vm, write};
     use proptest::prelude::*;
     use std::os::unix::fs::symlink;
-
-    fn vm() -> Root {
-        Root::fixture(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vm"))
-    }
-
-    fn write(dir: &Path, rel: &str, text: &str) {
-        let p = dir.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
 
     #[test]
     fn reads_captured_vm_tree() {
