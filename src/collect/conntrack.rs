@@ -316,11 +316,7 @@ fn parse_hex(s: &str) -> Option<u64> {
 
 /// A single decimal value (a sysctl), trimmed.
 fn parse_sysctl_u64(text: &str) -> Option<u64> {
-    let t = text.trim_ascii();
-    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    t.parse().ok()
+    super::parse_dec(text.trim_ascii())
 }
 
 /// Read one numeric sysctl file. `Err` carries the I/O error; `Ok(None)` means malformed

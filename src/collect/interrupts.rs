@@ -11,7 +11,7 @@
 //! affinity ([`read_affinity`], [`read_effective_affinity`]).
 
 use super::softnet::parse_cpu_list;
-use super::{FileBuf, Root, Source, Warnings};
+use super::{parse_dec, FileBuf, Root, Source, Warnings};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -57,7 +57,7 @@ pub struct Interrupt {
 impl Interrupt {
     /// The IRQ number, for numbered lines (`None` for `NMI`, `LOC`, `IPI0`, …).
     pub fn number(&self) -> Option<u32> {
-        parse_dec_u32(&self.irq)
+        parse_dec::<u32>(&self.irq)
     }
 
     /// Sum of the per-CPU counts (saturating).
@@ -144,7 +144,7 @@ fn parse_header(line: &str, line_no: usize, cpus: &mut Vec<u32>, warnings: &mut 
     }
     let mut bad = 0usize;
     for (col, tok) in line.split_ascii_whitespace().enumerate() {
-        match tok.strip_prefix("CPU").and_then(parse_dec_u32) {
+        match tok.strip_prefix("CPU").and_then(parse_dec::<u32>) {
             Some(n) => cpus.push(n),
             None => {
                 bad += 1;
@@ -173,7 +173,7 @@ fn parse_line(line: &str, ncpu: usize) -> Option<Interrupt> {
     let mut counts = Vec::with_capacity(ncpu.min(8192));
     let mut toks = rest.split_ascii_whitespace().peekable();
     while counts.len() < max_counts {
-        match toks.peek().and_then(|t| parse_dec_u64(t)) {
+        match toks.peek().and_then(|t| parse_dec::<u64>(t)) {
             Some(v) => {
                 counts.push(v);
                 toks.next();
@@ -181,7 +181,7 @@ fn parse_line(line: &str, ncpu: usize) -> Option<Interrupt> {
             None => break,
         }
     }
-    let numbered = parse_dec_u32(name).is_some();
+    let numbered = parse_dec::<u32>(name).is_some();
     let mut info = String::new();
     let mut devices = String::new();
     if numbered {
@@ -261,22 +261,6 @@ fn strip_hwirq_prefix<'a>(devices: &'a str, info: &str) -> &'a str {
             rest = tail.trim_ascii_start();
         }
     }
-}
-
-/// Decimal digits only (no sign) as u32.
-fn parse_dec_u32(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// Decimal digits only (no sign) as u64.
-fn parse_dec_u64(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
 }
 
 /// Read `<proc>/interrupts`.

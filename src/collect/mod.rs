@@ -238,6 +238,15 @@ pub fn read_merged<T: Default>(
     }
 }
 
+/// Decimal digits only — no sign, no spaces, no `+` that `str::parse` would accept — as
+/// any unsigned integer type; `None` when empty, not digits, or too large.
+pub fn parse_dec<T: std::str::FromStr>(s: &str) -> Option<T> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
 /// At most 32 bytes of a token, cut on a char boundary, for quoting bad input in messages.
 pub fn clip(s: &str) -> &str {
     let mut end = s.len().min(32);

@@ -4,7 +4,7 @@
 //! a large machine); `/proc/stat` prints one `cpuN` line per *online* CPU, with 4 columns on
 //! 2.4 kernels up to 10 today.
 
-use super::{FileBuf, Root, Source, Warnings};
+use super::{parse_dec, FileBuf, Root, Source, Warnings};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -94,7 +94,7 @@ pub fn parse(text: &str, warnings: &mut Warnings) -> Result<SoftIrqs> {
             for (col, tok) in line.split_ascii_whitespace().enumerate() {
                 match tok
                     .strip_prefix("CPU")
-                    .and_then(parse_dec_u32)
+                    .and_then(parse_dec::<u32>)
                     .filter(|&n| n < MAX_CPU)
                 {
                     Some(n) => v.push(n),
@@ -148,7 +148,7 @@ pub fn parse(text: &str, warnings: &mut Warnings) -> Result<SoftIrqs> {
             vec![0; width]
         };
         for (col, tok) in rest.split_ascii_whitespace().enumerate() {
-            let Some(v) = parse_dec_u64(tok) else {
+            let Some(v) = parse_dec::<u64>(tok) else {
                 warnings.push(
                     SOURCE,
                     Some(line_no),
@@ -211,7 +211,7 @@ pub fn parse_cpu_times(text: &str, warnings: &mut Warnings) -> Result<Vec<CpuTim
         if rest.starts_with([' ', '\t']) {
             continue; // the aggregate `cpu  …` line
         }
-        let Some(cpu) = toks.next().and_then(parse_dec_u32) else {
+        let Some(cpu) = toks.next().and_then(parse_dec::<u32>) else {
             warnings.push(STAT_SOURCE, Some(line_no), "bad cpuN label; line skipped");
             continue;
         };
@@ -219,7 +219,7 @@ pub fn parse_cpu_times(text: &str, warnings: &mut Warnings) -> Result<Vec<CpuTim
         let mut ok = true;
         let mut n = 0usize;
         for tok in toks {
-            let Some(v) = parse_dec_u64(tok) else {
+            let Some(v) = parse_dec::<u64>(tok) else {
                 ok = false;
                 break;
             };
@@ -268,22 +268,6 @@ pub fn read_cpu_times(
     warnings: &mut Warnings,
 ) -> Source<Vec<CpuTimes>> {
     super::read_with(buf, &root.proc("stat"), warnings, parse_cpu_times)
-}
-
-/// Decimal digits only (no sign) as u32.
-fn parse_dec_u32(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// Decimal digits only (no sign) as u64.
-fn parse_dec_u64(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
 }
 
 #[cfg(test)]
