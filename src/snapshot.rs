@@ -181,6 +181,8 @@ pub struct Collector {
     root: Root,
     options: CaptureOptions,
     buf: FileBuf,
+    /// ethtool sockets kept between snapshots (host-namespace reads).
+    ethtool: Option<collect::ethtool::Reader>,
     netns: Option<crate::netns::NetnsThread>,
 }
 
@@ -208,7 +210,9 @@ struct NetnsPart {
 }
 
 thread_local! {
-    static NS_BUF: std::cell::RefCell<FileBuf> = std::cell::RefCell::new(FileBuf::new());
+    /// The namespace thread's buffer and ethtool sockets, kept between snapshots.
+    static NS_STATE: std::cell::RefCell<(FileBuf, Option<collect::ethtool::Reader>)> =
+        std::cell::RefCell::new((FileBuf::new(), None));
 }
 
 impl NetnsPart {
@@ -240,6 +244,7 @@ impl Collector {
             root,
             options,
             buf: FileBuf::new(),
+            ethtool: None,
             netns: None,
         }
     }
@@ -268,6 +273,7 @@ impl Collector {
             let host = host_part(&mut self.buf, &self.root, &mut warnings, &mut times);
             let ns = netns_part(
                 &mut self.buf,
+                &mut self.ethtool,
                 &self.root,
                 &self.options,
                 &mut warnings,
@@ -278,10 +284,11 @@ impl Collector {
         // The namespace thread reads its part while this thread reads the host-wide part.
         let options = self.options.clone();
         let pending = thread.submit(move |root| {
-            NS_BUF.with(|buf| {
+            NS_STATE.with(|state| {
                 let mut w = Warnings::default();
                 let mut t = BTreeMap::new();
-                let part = netns_part(&mut buf.borrow_mut(), root, &options, &mut w, &mut t);
+                let (buf, ethtool) = &mut *state.borrow_mut();
+                let part = netns_part(buf, ethtool, root, &options, &mut w, &mut t);
                 (part, w, t)
             })
         });
@@ -392,6 +399,7 @@ fn host_part(
 
 fn netns_part(
     buf: &mut FileBuf,
+    ethtool_reader: &mut Option<collect::ethtool::Reader>,
     root: &Root,
     options: &CaptureOptions,
     w: &mut Warnings,
@@ -405,9 +413,9 @@ fn netns_part(
             (None, Some(d)) => d.keys().cloned().collect(),
             (None, None) => Vec::new(),
         };
-        timed(t, "ethtool", || match collect::ethtool::can_run() {
-            Ok(()) => Source::Ok(collect::ethtool::read_all(&names)),
-            Err(reason) => Source::unsupported(reason),
+        timed(t, "ethtool", || {
+            let reader = ethtool_reader.get_or_insert_with(collect::ethtool::Reader::new);
+            Source::Ok(reader.read_all(&names))
         })
     } else {
         Source::unsupported("ethtool not requested")

@@ -76,13 +76,23 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
     if global.json {
         serde_json::to_writer_pretty(
             &mut out,
-            &json!({"schema": "nettune.rollback/v1", "transaction": log.id, "was": log.state(), "restored": restored}),
+            &json!({"schema": "nettune.rollback/v1", "transaction": log.id, "was": log.state(),
+                    "restored": restored,
+                    "files": log.files.iter().map(|f| json!({"path": f.path, "removed": f.previous.is_none()})).collect::<Vec<_>>()}),
         )?;
         writeln!(out)?;
     } else {
         writeln!(out, "rolled back transaction {} ({}):", log.id, log.state())?;
         for r in &restored {
             writeln!(out, "  {} {} = {}", r.kind, r.target, r.value)?;
+        }
+        for f in log.files.iter().rev() {
+            let what = if f.previous.is_some() {
+                "restored"
+            } else {
+                "removed"
+            };
+            writeln!(out, "  file {} {what}", f.path.display())?;
         }
     }
     out.flush()?;

@@ -5,6 +5,7 @@ use super::check::{diagnose_capture, exit_code, obtain_capture};
 use super::{exit, parse_duration, GlobalArgs};
 use crate::diagnose::{Finding, Options, Severity};
 use crate::tune::plan::{self, Plan};
+use crate::tune::profiles;
 use crate::tune::{self, journal, Faults, TxOutcome};
 use clap::Args;
 use serde_json::{json, Value};
@@ -28,8 +29,9 @@ pub struct TuneArgs {
     /// Only act on these findings (ids, or areas such as `softnet`), comma-separated.
     #[arg(long, value_name = "ID,..", value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Tuning profile (only `balanced` in this version).
-    #[arg(long, value_name = "P", default_value = "balanced")]
+    /// Tuning profile: balanced, throughput, latency, web-gateway, stream-ingest, cdn, or a
+    /// FILE.toml.
+    #[arg(long, value_name = "P|FILE", default_value = "balanced")]
     pub profile: String,
     /// Apply the plan as one transaction (the default is a dry run).
     #[arg(long)]
@@ -43,6 +45,12 @@ pub struct TuneArgs {
     /// After applying, measure a window this long; roll back if the targeted findings remain.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub verify: Option<Duration>,
+    /// Also write the boot-time configuration (sysctl.d, systemd .link, a oneshot unit).
+    #[arg(long)]
+    pub persist: bool,
+    /// Root directory for `--persist` (default `/`).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub persist_root: PathBuf,
 }
 
 /// The one-line error when writing to the kernel is not permitted.
@@ -57,12 +65,7 @@ pub fn require_root(what: &str) -> anyhow::Result<()> {
 
 /// Run `nettune tune`.
 pub fn run(global: &GlobalArgs, args: &TuneArgs) -> anyhow::Result<u8> {
-    anyhow::ensure!(
-        plan::PROFILES.contains(&args.profile.as_str()),
-        "profile {:?} is not available yet; this version plans with: {}",
-        args.profile,
-        plan::PROFILES.join(", ")
-    );
+    let profile = profiles::load(&args.profile)?;
     if args.apply {
         anyhow::ensure!(
             args.from.is_none(),
@@ -74,21 +77,32 @@ pub fn run(global: &GlobalArgs, args: &TuneArgs) -> anyhow::Result<u8> {
         args.verify.is_none() || args.apply,
         "--verify needs --apply"
     );
+    anyhow::ensure!(
+        !args.persist || args.apply,
+        "--persist writes what --apply changed; give --apply too"
+    );
     let options = Options {
-        profile: Some(args.profile.clone()),
+        profile: Some(profile.name.clone()),
         ..Options::default()
     };
     let (plan, findings) = match &args.plan {
-        Some(file) => (load_plan(file)?, Vec::new()),
+        Some(file) => {
+            let mut plan = load_plan(file)?;
+            let host = crate::collect::host::read(
+                &mut crate::collect::FileBuf::default(),
+                &global.root(),
+                &mut crate::collect::Warnings::default(),
+            );
+            plan::refuse_daemons(&mut plan, &host.daemons);
+            (plan, Vec::new())
+        }
         None => {
             let cap = obtain_capture(global, args.from.as_ref(), args.interval)?;
             let (findings, _notes) = diagnose_capture(&cap, &options);
-            let config = cap
-                .snapshots
-                .last()
-                .and_then(|s| s.sysctl_config.ok())
-                .map(Vec::as_slice);
-            (plan::build(&findings, &args.only, config), findings)
+            (
+                plan_for(&cap, &findings, &profile, args, &options),
+                findings,
+            )
         }
     };
 
@@ -184,6 +198,15 @@ pub fn run(global: &GlobalArgs, args: &TuneArgs) -> anyhow::Result<u8> {
             outcome.id
         )?;
     }
+    let mut persisted = Vec::new();
+    if args.persist {
+        persisted = persist_outcome(&plan, &outcome, global, &args.persist_root)?;
+        if !global.json {
+            for p in &persisted {
+                writeln!(out, "persisted: {}", p.display())?;
+            }
+        }
+    }
 
     let mut code = exit::OK;
     let mut verify = None;
@@ -218,9 +241,101 @@ pub fn run(global: &GlobalArgs, args: &TuneArgs) -> anyhow::Result<u8> {
         }));
     }
     if global.json {
-        print_json(&mut out, &report(&plan, Some(&outcome), verify))?;
+        let mut r = report(&plan, Some(&outcome), verify);
+        r["persisted"] = json!(persisted);
+        print_json(&mut out, &r)?;
     }
     Ok(code)
+}
+
+/// Write the boot-time configuration of a committed transaction under `root`, journaled in
+/// the transaction's journal.
+fn persist_outcome(
+    plan: &Plan,
+    outcome: &TxOutcome,
+    global: &GlobalArgs,
+    root: &std::path::Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    use crate::tune::persist;
+    let items: Vec<persist::Item> = outcome
+        .applied
+        .iter()
+        .map(|a| persist::Item {
+            change: crate::change::Change::new(a.kind, &a.target, Some(a.old.clone()), &a.value),
+            finding: plan
+                .items
+                .iter()
+                .find(|i| i.change.kind == a.kind && i.change.target == a.target)
+                .map_or_else(|| "manual".to_string(), |i| i.finding.clone()),
+        })
+        .collect();
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let prov = persist::Provenance {
+        transaction: outcome.id.clone(),
+        date: journal::date(time),
+        netns: global.netns.clone(),
+    };
+    let exe = std::env::current_exe()
+        .ok()
+        .filter(|p| p.is_absolute())
+        .map_or_else(
+            || "/usr/local/bin/nettune".to_string(),
+            |p| p.display().to_string(),
+        );
+    let mut j = journal::Journal::open(&outcome.journal)?;
+    persist::persist(root, &mut j, &items, &prov, &exe).map_err(|e| {
+        anyhow::anyhow!(
+            "transaction {} is applied but persisting it failed: {e}; `nettune rollback {}` \
+             undoes the changes and the files written so far",
+            outcome.id,
+            outcome.id
+        )
+    })
+}
+
+/// The plan for a capture: the findings' changes merged with the profile's settings, with
+/// refusals for changes a running tuning daemon would fight.
+fn plan_for(
+    cap: &crate::snapshot::Capture,
+    findings: &[Finding],
+    profile: &profiles::Profile,
+    args: &TuneArgs,
+    options: &Options,
+) -> Plan {
+    let last = cap.snapshots.last();
+    let config = last.and_then(|s| s.sysctl_config.ok()).map(Vec::as_slice);
+    let mut plan = plan::build(findings, &args.only, config);
+    let empty = crate::collect::sysctl::Sysctls::new();
+    let ethtool = last.and_then(|s| s.ethtool.ok());
+    let link_gbps = options.link_speed_gbps.unwrap_or_else(|| {
+        ethtool
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|e| e.link.ok().and_then(|l| l.speed_mbps))
+            .max()
+            .map_or(10.0, |m| f64::from(m) / 1000.0)
+    });
+    let cc = cap.host.congestion_control_available.clone();
+    let available = move |k: &str, v: &str| profiles::kernel_has(k, v, &cc);
+    let now = profiles::Current {
+        sysctl: last.and_then(|s| s.sysctl.ok()).unwrap_or(&empty),
+        ethtool,
+        bdp_bytes: profiles::bdp_bytes(link_gbps, options.rtt_ms.unwrap_or(20.0)),
+        available: &available,
+    };
+    let (changes, skipped) = profile.changes(&now);
+    plan::merge_profile(
+        &mut plan,
+        &profile.name,
+        changes,
+        skipped,
+        &args.only,
+        config,
+    );
+    plan::refuse_daemons(&mut plan, &cap.host.daemons);
+    plan
 }
 
 /// A plan file: a JSON array of changes or a `nettune.tune/v1` report.
@@ -344,6 +459,7 @@ fn report(plan: &Plan, outcome: Option<&TxOutcome>, verify: Option<Value>) -> Va
         "applied": committed,
         "changes": changes,
         "advice": advice,
+        "notes": plan.notes,
         "verify": verify,
         "error": outcome.and_then(|o| o.error.clone()),
         "restored": outcome.map(|o| o.restored.clone()).unwrap_or_default(),
@@ -384,6 +500,9 @@ pub fn render_plan(plan: &Plan, force: bool) -> String {
             };
             let _ = writeln!(s, "       {verdict}: {r}");
         }
+    }
+    for note in &plan.notes {
+        let _ = writeln!(s, "note: {note}");
     }
     if !plan.advice.is_empty() {
         let _ = writeln!(s, "advice (nettune cannot change these itself):");

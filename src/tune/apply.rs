@@ -1,10 +1,16 @@
 //! Appliers: the only code in nettune that writes to the kernel. [`Applier`] reads and writes
 //! one knob by ([`ChangeKind`], target); [`KernelApplier`] does it through procfs and sysfs
-//! files under a [`Root`]. Values are compared after a write with [`same_value`].
+//! files under a [`Root`], and through ethtool netlink ([`EthtoolDevices`]) for rings,
+//! channels, coalescing and offload features. Values are compared after a write with
+//! [`same_value`].
 
 use crate::change::ChangeKind;
+use crate::collect::ethtool::{
+    ChannelsSet, CoalesceSet, Ethtool, FeaturesSet, RingsSet, SetRequest,
+};
 use crate::collect::interfaces::parse_cpu_mask;
 use crate::collect::sysctl::{fold_value, key_to_path};
+use crate::collect::Source;
 use crate::{Error, Result, Root};
 use std::path::PathBuf;
 
@@ -16,16 +22,57 @@ pub trait Applier {
     fn write(&mut self, kind: ChangeKind, target: &str, value: &str) -> Result<()>;
 }
 
-/// Applies changes through `/proc/sys`, `/proc/irq` and `/sys/class/net` under a root.
-#[derive(Debug, Clone)]
+/// Reads and sets the ethtool view of devices. [`LiveEthtool`] talks to the kernel in the
+/// calling thread's network namespace; tests inject fakes.
+pub trait EthtoolDevices {
+    /// The ethtool view of `ifname` now.
+    fn read(&mut self, ifname: &str) -> Ethtool;
+    /// Send one SET request for `ifname`.
+    fn set(&mut self, ifname: &str, req: &SetRequest) -> Result<()>;
+}
+
+/// [`EthtoolDevices`] over ethtool netlink ([`crate::collect::ethtool`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LiveEthtool;
+
+impl EthtoolDevices for LiveEthtool {
+    fn read(&mut self, ifname: &str) -> Ethtool {
+        crate::collect::ethtool::read_device(ifname)
+    }
+
+    fn set(&mut self, ifname: &str, req: &SetRequest) -> Result<()> {
+        crate::collect::ethtool::apply(ifname, req)
+    }
+}
+
+/// Applies changes through `/proc/sys`, `/proc/irq` and `/sys/class/net` under a root, and
+/// through ethtool for rings, channels, coalescing and features.
 pub struct KernelApplier {
     pub root: Root,
+    /// The ethtool side ([`LiveEthtool`] unless a test injects another).
+    pub ethtool: Box<dyn EthtoolDevices + Send>,
+}
+
+impl std::fmt::Debug for KernelApplier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KernelApplier")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KernelApplier {
-    /// An applier for `root`.
+    /// An applier for `root` with the live ethtool.
     pub fn new(root: Root) -> Self {
-        KernelApplier { root }
+        KernelApplier {
+            root,
+            ethtool: Box::new(LiveEthtool),
+        }
+    }
+
+    /// An applier for `root` with an injected ethtool side.
+    pub fn with_ethtool(root: Root, ethtool: Box<dyn EthtoolDevices + Send>) -> Self {
+        KernelApplier { root, ethtool }
     }
 
     /// The file that holds the knob, or why nettune cannot change it.
@@ -74,8 +121,10 @@ impl KernelApplier {
             ChangeKind::Ring
             | ChangeKind::Channels
             | ChangeKind::Coalesce
-            | ChangeKind::Feature
-            | ChangeKind::Qdisc => Err(Error::Input(format!(
+            | ChangeKind::Feature => Err(Error::Input(format!(
+                "{kind} {target}: set through ethtool netlink, not a file"
+            ))),
+            ChangeKind::Qdisc => Err(Error::Input(format!(
                 "{kind} changes are not supported yet by `tune --apply`; apply `{}` by hand",
                 crate::change::Change::new(kind, target, None, "VALUE").command()
             ))),
@@ -92,12 +141,31 @@ fn safe_component(s: &str) -> bool {
 
 impl Applier for KernelApplier {
     fn read(&mut self, kind: ChangeKind, target: &str) -> Result<String> {
+        if let Some(knob) = EthtoolKnob::parse(kind, target)? {
+            let view = self.ethtool.read(&knob.dev);
+            return knob.value(&view);
+        }
         let path = self.path(kind, target)?;
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         Ok(fold_value(&text))
     }
 
     fn write(&mut self, kind: ChangeKind, target: &str, value: &str) -> Result<()> {
+        if let Some(knob) = EthtoolKnob::parse(kind, target)? {
+            let req = knob.request(value)?;
+            if let EthtoolField::Feature(name) = &knob.field {
+                let view = self.ethtool.read(&knob.dev);
+                if let Source::Ok(f) = &view.features {
+                    if f.get(name).is_some_and(|f| f.fixed) {
+                        return Err(Error::Input(format!(
+                            "feature {name} of {} is fixed; the driver does not let it change",
+                            knob.dev
+                        )));
+                    }
+                }
+            }
+            return self.ethtool.set(&knob.dev, &req);
+        }
         let path = self.path(kind, target)?;
         if value.contains(['\n', '\0']) {
             return Err(Error::Input(format!(
@@ -113,6 +181,242 @@ impl Applier for KernelApplier {
             .map_err(|e| Error::io(&path, e))?;
         f.write_all(format!("{value}\n").as_bytes())
             .map_err(|e| Error::io(&path, e))
+    }
+}
+
+/// One ethtool-settable value of a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EthtoolField {
+    /// Ring size (descriptors): `rx`, `tx`, `rx-mini`, `rx-jumbo`.
+    RingRx,
+    RingTx,
+    RingRxMini,
+    RingRxJumbo,
+    /// Channel counts: `rx`, `tx`, `other`, `combined`.
+    ChannelsRx,
+    ChannelsTx,
+    ChannelsOther,
+    ChannelsCombined,
+    /// Coalescing: `rx-usecs` (µs), `rx-frames`, `tx-usecs` (µs), `tx-frames`,
+    /// `adaptive-rx`, `adaptive-tx` (`on`/`off`).
+    RxUsecs,
+    RxFrames,
+    TxUsecs,
+    TxFrames,
+    AdaptiveRx,
+    AdaptiveTx,
+    /// An offload feature by kernel name (`rx-gro`), `on`/`off`.
+    Feature(String),
+}
+
+/// A parsed ethtool change target: device and field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EthtoolKnob {
+    pub dev: String,
+    pub field: EthtoolField,
+}
+
+fn on_off(v: &str) -> Option<bool> {
+    match v.trim() {
+        "on" | "1" | "true" | "yes" => Some(true),
+        "off" | "0" | "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+fn flag(b: bool) -> String {
+    if b { "on" } else { "off" }.to_string()
+}
+
+impl EthtoolKnob {
+    /// The knob of a `ring`/`channels`/`coalesce`/`feature` change (`None` for other kinds).
+    pub fn parse(kind: ChangeKind, target: &str) -> Result<Option<EthtoolKnob>> {
+        use EthtoolField as F;
+        if !matches!(
+            kind,
+            ChangeKind::Ring | ChangeKind::Channels | ChangeKind::Coalesce | ChangeKind::Feature
+        ) {
+            return Ok(None);
+        }
+        let mut it = target.split_ascii_whitespace();
+        let (dev, what) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+        let bad = || {
+            Error::Input(format!(
+                "{kind} target {target:?}: expected `IFACE FIELD` (see `nettune tune --help`)"
+            ))
+        };
+        if !safe_component(dev) || what.is_empty() || it.next().is_some() {
+            return Err(bad());
+        }
+        let field = match (kind, what) {
+            (ChangeKind::Ring, "rx") => F::RingRx,
+            (ChangeKind::Ring, "tx") => F::RingTx,
+            (ChangeKind::Ring, "rx-mini") => F::RingRxMini,
+            (ChangeKind::Ring, "rx-jumbo") => F::RingRxJumbo,
+            (ChangeKind::Channels, "rx") => F::ChannelsRx,
+            (ChangeKind::Channels, "tx") => F::ChannelsTx,
+            (ChangeKind::Channels, "other") => F::ChannelsOther,
+            (ChangeKind::Channels, "combined") => F::ChannelsCombined,
+            (ChangeKind::Coalesce, "rx-usecs") => F::RxUsecs,
+            (ChangeKind::Coalesce, "rx-frames" | "rx-max-frames") => F::RxFrames,
+            (ChangeKind::Coalesce, "tx-usecs") => F::TxUsecs,
+            (ChangeKind::Coalesce, "tx-frames" | "tx-max-frames") => F::TxFrames,
+            (ChangeKind::Coalesce, "adaptive-rx") => F::AdaptiveRx,
+            (ChangeKind::Coalesce, "adaptive-tx") => F::AdaptiveTx,
+            (ChangeKind::Feature, name) => F::Feature(name.to_string()),
+            _ => return Err(bad()),
+        };
+        Ok(Some(EthtoolKnob {
+            dev: dev.to_string(),
+            field,
+        }))
+    }
+
+    /// The value now in `view`, as nettune writes it (numbers, `on`/`off`).
+    pub fn value(&self, view: &Ethtool) -> Result<String> {
+        use EthtoolField as F;
+        fn part<'a, T>(s: &'a Source<T>, what: &str, dev: &str) -> Result<&'a T> {
+            match s {
+                Source::Ok(v) => Ok(v),
+                Source::Unsupported {
+                    unsupported: reason,
+                }
+                | Source::Error { error: reason } => {
+                    Err(Error::Input(format!("{what} of {dev}: {reason}")))
+                }
+            }
+        }
+        let dev = self.dev.as_str();
+        let num = |v: Option<u32>, what: &str| {
+            v.map(|n| n.to_string()).ok_or_else(|| {
+                Error::Input(format!("{dev} does not report {what}; it cannot be set"))
+            })
+        };
+        let boolean = |v: Option<bool>, what: &str| {
+            v.map(flag).ok_or_else(|| {
+                Error::Input(format!("{dev} does not report {what}; it cannot be set"))
+            })
+        };
+        match &self.field {
+            F::RingRx => num(part(&view.rings, "rings", dev)?.rx, "an rx ring"),
+            F::RingTx => num(part(&view.rings, "rings", dev)?.tx, "a tx ring"),
+            F::RingRxMini => num(part(&view.rings, "rings", dev)?.rx_mini, "an rx-mini ring"),
+            F::RingRxJumbo => num(
+                part(&view.rings, "rings", dev)?.rx_jumbo,
+                "an rx-jumbo ring",
+            ),
+            F::ChannelsRx => num(part(&view.channels, "channels", dev)?.rx, "rx channels"),
+            F::ChannelsTx => num(part(&view.channels, "channels", dev)?.tx, "tx channels"),
+            F::ChannelsOther => num(
+                part(&view.channels, "channels", dev)?.other,
+                "other channels",
+            ),
+            F::ChannelsCombined => num(
+                part(&view.channels, "channels", dev)?.combined,
+                "combined channels",
+            ),
+            F::RxUsecs => num(
+                part(&view.coalesce, "coalescing", dev)?.rx_usecs,
+                "rx-usecs",
+            ),
+            F::RxFrames => num(
+                part(&view.coalesce, "coalescing", dev)?.rx_max_frames,
+                "rx-frames",
+            ),
+            F::TxUsecs => num(
+                part(&view.coalesce, "coalescing", dev)?.tx_usecs,
+                "tx-usecs",
+            ),
+            F::TxFrames => num(
+                part(&view.coalesce, "coalescing", dev)?.tx_max_frames,
+                "tx-frames",
+            ),
+            F::AdaptiveRx => boolean(
+                part(&view.coalesce, "coalescing", dev)?.use_adaptive_rx,
+                "adaptive-rx",
+            ),
+            F::AdaptiveTx => boolean(
+                part(&view.coalesce, "coalescing", dev)?.use_adaptive_tx,
+                "adaptive-tx",
+            ),
+            F::Feature(name) => {
+                let f = part(&view.features, "features", dev)?;
+                // Absent features are off and fixed (see `Features`).
+                Ok(flag(f.get(name).is_some_and(|f| f.active)))
+            }
+        }
+    }
+
+    /// The SET request that writes `value` (a number, or `on`/`off` for flags).
+    pub fn request(&self, value: &str) -> Result<SetRequest> {
+        use EthtoolField as F;
+        let bad = |want: &str| {
+            Error::Input(format!(
+                "{} {:?}: value {value:?} is not {want}",
+                self.dev, self.field
+            ))
+        };
+        let n = || value.trim().parse::<u32>().map_err(|_| bad("a number"));
+        let b = || on_off(value).ok_or_else(|| bad("on or off"));
+        Ok(match &self.field {
+            F::RingRx => SetRequest::Rings(RingsSet {
+                rx: Some(n()?),
+                ..Default::default()
+            }),
+            F::RingTx => SetRequest::Rings(RingsSet {
+                tx: Some(n()?),
+                ..Default::default()
+            }),
+            F::RingRxMini => SetRequest::Rings(RingsSet {
+                rx_mini: Some(n()?),
+                ..Default::default()
+            }),
+            F::RingRxJumbo => SetRequest::Rings(RingsSet {
+                rx_jumbo: Some(n()?),
+                ..Default::default()
+            }),
+            F::ChannelsRx => SetRequest::Channels(ChannelsSet {
+                rx: Some(n()?),
+                ..Default::default()
+            }),
+            F::ChannelsTx => SetRequest::Channels(ChannelsSet {
+                tx: Some(n()?),
+                ..Default::default()
+            }),
+            F::ChannelsOther => SetRequest::Channels(ChannelsSet {
+                other: Some(n()?),
+                ..Default::default()
+            }),
+            F::ChannelsCombined => SetRequest::Channels(ChannelsSet {
+                combined: Some(n()?),
+                ..Default::default()
+            }),
+            F::RxUsecs => SetRequest::Coalesce(CoalesceSet {
+                rx_usecs: Some(n()?),
+                ..Default::default()
+            }),
+            F::RxFrames => SetRequest::Coalesce(CoalesceSet {
+                rx_max_frames: Some(n()?),
+                ..Default::default()
+            }),
+            F::TxUsecs => SetRequest::Coalesce(CoalesceSet {
+                tx_usecs: Some(n()?),
+                ..Default::default()
+            }),
+            F::TxFrames => SetRequest::Coalesce(CoalesceSet {
+                tx_max_frames: Some(n()?),
+                ..Default::default()
+            }),
+            F::AdaptiveRx => SetRequest::Coalesce(CoalesceSet {
+                use_adaptive_rx: Some(b()?),
+                ..Default::default()
+            }),
+            F::AdaptiveTx => SetRequest::Coalesce(CoalesceSet {
+                use_adaptive_tx: Some(b()?),
+                ..Default::default()
+            }),
+            F::Feature(name) => SetRequest::Features(FeaturesSet(vec![(name.clone(), b()?)])),
+        })
     }
 }
 
@@ -150,6 +454,11 @@ pub fn same_value(kind: ChangeKind, wanted: &str, actual: &str) -> bool {
         }
         ChangeKind::IrqAffinity => {
             matches!((parse_cpu_list(&w), parse_cpu_list(&a)), (Some(x), Some(y)) if x == y)
+        }
+        ChangeKind::Feature | ChangeKind::Coalesce
+            if on_off(&w).is_some() && on_off(&a).is_some() =>
+        {
+            on_off(&w) == on_off(&a)
         }
         _ => {
             // Numbers written with a sign or leading zeros read back plainly.
@@ -199,7 +508,7 @@ mod tests {
         assert!(p(ChangeKind::Mtu, "..").is_err());
         assert!(p(ChangeKind::IrqAffinity, "irq 2/../x").is_err());
         assert!(p(ChangeKind::Sysctl, "net..x").is_err());
-        let e = p(ChangeKind::Ring, "eth0 rx").unwrap_err().to_string();
+        let e = p(ChangeKind::Qdisc, "eth0").unwrap_err().to_string();
         assert!(e.contains("not supported yet"), "{e}");
     }
 
@@ -234,5 +543,175 @@ mod tests {
         a.write(ChangeKind::Sysctl, "net.core.somaxconn", "8192")
             .unwrap();
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "8192\n");
+    }
+
+    /// An ethtool device in memory that records requests and applies them.
+    struct FakeEthtool {
+        view: Ethtool,
+        sent: std::sync::Arc<std::sync::Mutex<Vec<(String, SetRequest)>>>,
+    }
+
+    impl EthtoolDevices for FakeEthtool {
+        fn read(&mut self, _: &str) -> Ethtool {
+            self.view.clone()
+        }
+        fn set(&mut self, ifname: &str, req: &SetRequest) -> Result<()> {
+            self.sent.lock().unwrap().push((ifname.into(), req.clone()));
+            match req {
+                SetRequest::Rings(r) => {
+                    if let Source::Ok(v) = &mut self.view.rings {
+                        v.rx = r.rx.or(v.rx);
+                        v.tx = r.tx.or(v.tx);
+                    } else {
+                        return Err(Error::Input("Operation not supported".into()));
+                    }
+                }
+                SetRequest::Channels(c) => {
+                    if let Source::Ok(v) = &mut self.view.channels {
+                        v.combined = c.combined.or(v.combined);
+                    }
+                }
+                SetRequest::Coalesce(c) => {
+                    if let Source::Ok(v) = &mut self.view.coalesce {
+                        v.rx_usecs = c.rx_usecs.or(v.rx_usecs);
+                        v.use_adaptive_rx = c.use_adaptive_rx.or(v.use_adaptive_rx);
+                    }
+                }
+                SetRequest::Features(f) => {
+                    if let Source::Ok(v) = &mut self.view.features {
+                        for (n, on) in &f.0 {
+                            v.entry(n.clone()).or_default().active = *on;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn ethtool_kinds_encode_one_request_each_and_read_back() {
+        use crate::collect::ethtool::{Channels, Coalesce, Feature, Rings};
+        let mut view = Ethtool {
+            rings: Source::Ok(Rings {
+                rx: Some(256),
+                tx: Some(256),
+                rx_max: Some(4096),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        view.channels = Source::Ok(Channels {
+            combined: Some(1),
+            combined_max: Some(4),
+            ..Default::default()
+        });
+        view.coalesce = Source::Ok(Coalesce {
+            rx_usecs: Some(0),
+            use_adaptive_rx: Some(false),
+            ..Default::default()
+        });
+        let mut feats = crate::collect::ethtool::Features::new();
+        feats.insert(
+            "rx-gro".into(),
+            Feature {
+                active: false,
+                fixed: false,
+                requested: false,
+            },
+        );
+        feats.insert(
+            "tx-lockless".into(),
+            Feature {
+                active: true,
+                fixed: true,
+                requested: true,
+            },
+        );
+        view.features = Source::Ok(feats);
+        let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let fake = FakeEthtool {
+            view,
+            sent: sent.clone(),
+        };
+        let mut a =
+            KernelApplier::with_ethtool(Root::new("/nonexistent", "/nonexistent"), Box::new(fake));
+        let cases: &[(ChangeKind, &str, &str, &str, SetRequest)] = &[
+            (
+                ChangeKind::Ring,
+                "eth0 rx",
+                "256",
+                "4096",
+                SetRequest::Rings(RingsSet {
+                    rx: Some(4096),
+                    ..Default::default()
+                }),
+            ),
+            (
+                ChangeKind::Channels,
+                "eth0 combined",
+                "1",
+                "2",
+                SetRequest::Channels(ChannelsSet {
+                    combined: Some(2),
+                    ..Default::default()
+                }),
+            ),
+            (
+                ChangeKind::Coalesce,
+                "eth0 rx-usecs",
+                "0",
+                "128",
+                SetRequest::Coalesce(CoalesceSet {
+                    rx_usecs: Some(128),
+                    ..Default::default()
+                }),
+            ),
+            (
+                ChangeKind::Coalesce,
+                "eth0 adaptive-rx",
+                "off",
+                "on",
+                SetRequest::Coalesce(CoalesceSet {
+                    use_adaptive_rx: Some(true),
+                    ..Default::default()
+                }),
+            ),
+            (
+                ChangeKind::Feature,
+                "eth0 rx-gro",
+                "off",
+                "on",
+                SetRequest::Features(FeaturesSet(vec![("rx-gro".into(), true)])),
+            ),
+        ];
+        for (kind, target, before, value, req) in cases {
+            assert_eq!(a.read(*kind, target).unwrap(), *before, "{kind} {target}");
+            sent.lock().unwrap().clear();
+            a.write(*kind, target, value).unwrap();
+            assert_eq!(
+                sent.lock().unwrap().as_slice(),
+                &[("eth0".to_string(), req.clone())],
+                "{kind} {target}"
+            );
+            let back = a.read(*kind, target).unwrap();
+            assert!(same_value(*kind, value, &back), "{kind} {target}: {back}");
+        }
+        // Not reported, fixed, malformed: errors before anything is sent.
+        sent.lock().unwrap().clear();
+        assert!(a.read(ChangeKind::Channels, "eth0 rx").is_err());
+        let e = a
+            .write(ChangeKind::Feature, "eth0 tx-lockless", "off")
+            .unwrap_err();
+        assert!(e.to_string().contains("fixed"), "{e}");
+        assert!(a.write(ChangeKind::Ring, "eth0 rx", "big").is_err());
+        assert!(a.write(ChangeKind::Ring, "eth0 sideways", "1").is_err());
+        assert!(a
+            .write(ChangeKind::Feature, "eth0 rx-gro", "maybe")
+            .is_err());
+        assert!(a.write(ChangeKind::Ring, "../x rx", "1").is_err());
+        assert!(sent.lock().unwrap().is_empty());
+        assert!(same_value(ChangeKind::Feature, "on", "1"));
+        assert!(!same_value(ChangeKind::Feature, "on", "off"));
     }
 }

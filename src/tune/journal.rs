@@ -54,8 +54,28 @@ pub enum Record {
     Restored { seq: usize, value: String },
     /// A restore of `seq` failed.
     RestoreFailed { seq: usize, error: String },
+    /// About to write a boot-time configuration file (`--persist`); written and fsynced
+    /// before the file. `previous` is its content before, `None` when it did not exist.
+    File {
+        path: String,
+        previous: Option<String>,
+        /// The content written.
+        written: String,
+    },
+    /// A persisted file was restored to its previous content (or removed).
+    FileRestored { path: String },
     /// Every change with an intent has been restored.
     RolledBack,
+}
+
+/// A boot-time configuration file a transaction wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileRecord {
+    pub path: PathBuf,
+    /// Content before; `None` when the file did not exist.
+    pub previous: Option<String>,
+    /// Content written.
+    pub written: String,
 }
 
 /// An open journal being appended to.
@@ -123,6 +143,8 @@ pub struct TransactionLog {
     pub time: u64,
     /// `(seq, kind, target, old, new)` of every intent, in order.
     pub intents: Vec<Intent>,
+    /// Boot-time configuration files written by `--persist`, in order.
+    pub files: Vec<FileRecord>,
     /// Sequence numbers whose write was verified.
     pub done: Vec<usize>,
     pub committed: bool,
@@ -192,6 +214,7 @@ pub fn parse(text: &str, path: &Path) -> Result<TransactionLog> {
                     host,
                     time,
                     intents: Vec::new(),
+                    files: Vec::new(),
                     done: Vec::new(),
                     committed: false,
                     failed: false,
@@ -222,7 +245,24 @@ pub fn parse(text: &str, path: &Path) -> Result<TransactionLog> {
             (Record::Failed { .. }, Some(l)) => l.failed = true,
             (Record::Commit, Some(l)) => l.committed = true,
             (Record::RolledBack, Some(l)) => l.rolled_back = true,
-            (Record::Restored { .. } | Record::RestoreFailed { .. }, Some(_)) => {}
+            (
+                Record::File {
+                    path,
+                    previous,
+                    written,
+                },
+                Some(l),
+            ) => l.files.push(FileRecord {
+                path: PathBuf::from(path),
+                previous,
+                written,
+            }),
+            (
+                Record::Restored { .. }
+                | Record::RestoreFailed { .. }
+                | Record::FileRestored { .. },
+                Some(_),
+            ) => {}
         }
     }
     log.ok_or_else(|| bad(0, "no begin record".into()))
@@ -289,6 +329,12 @@ pub fn new_id() -> String {
         rem % 60,
         now.subsec_nanos()
     )
+}
+
+/// `YYYY-MM-DD` (UTC) of `secs` since the Unix epoch.
+pub fn date(secs: u64) -> String {
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).

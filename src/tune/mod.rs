@@ -8,7 +8,9 @@
 
 pub mod apply;
 pub mod journal;
+pub mod persist;
 pub mod plan;
+pub mod profiles;
 
 use crate::change::{Change, ChangeKind};
 use crate::{Error, Result, Root};
@@ -146,6 +148,9 @@ pub fn run_transaction(
         error: error.clone(),
     })?;
     let (restored, restore_errors) = restore(applier, &mut j, &intents)?;
+    if restore_errors.is_empty() {
+        j.append(&Record::RolledBack)?;
+    }
     Ok(TxOutcome {
         id,
         journal: j.path().to_path_buf(),
@@ -251,15 +256,14 @@ fn restore(
             }
         }
     }
-    if errors.is_empty() {
-        j.append(&Record::RolledBack)?;
-    }
     Ok((restored, errors))
 }
 
 /// Roll back a journaled transaction (committed, failed half-way, or left incomplete by a
-/// crash): restore every change that has an intent, newest first, to its exact old value.
-/// An error lists what could not be restored (the journal stays open for another try).
+/// crash): restore every change that has an intent, newest first, to its exact old value,
+/// then every file `--persist` wrote to its previous content (or remove it). Files changed
+/// since are refused before anything is touched. An error lists what could not be restored
+/// (the journal stays open for another try).
 pub fn rollback(applier: &mut dyn Applier, log: &TransactionLog) -> Result<Vec<Restored>> {
     if log.rolled_back {
         return Err(Error::Input(format!(
@@ -267,9 +271,12 @@ pub fn rollback(applier: &mut dyn Applier, log: &TransactionLog) -> Result<Vec<R
             log.id
         )));
     }
+    persist::check_files(&log.files)?;
     let mut j = Journal::open(&log.path)?;
     let (restored, errors) = restore(applier, &mut j, &log.intents)?;
     if errors.is_empty() {
+        persist::restore_files(&mut j, &log.files)?;
+        j.append(&Record::RolledBack)?;
         Ok(restored)
     } else {
         Err(Error::Input(format!(

@@ -2,13 +2,12 @@
 //! risk and safety verdict. Advice (what nettune cannot change) is carried along for
 //! printing only. Dangerous or lowering changes are refused unless forced.
 
+use super::profiles::ProfileChange;
 use crate::change::{Change, ChangeKind};
+use crate::collect::host::Daemons;
 use crate::collect::sysctl::{config_for_key, SysctlConfigEntry};
 use crate::diagnose::{Finding, Severity};
 use serde::Serialize;
-
-/// Profiles this version can plan with.
-pub const PROFILES: &[&str] = &["balanced"];
 
 /// One change to make.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -38,6 +37,8 @@ pub struct AdviceItem {
 pub struct Plan {
     pub items: Vec<PlanItem>,
     pub advice: Vec<AdviceItem>,
+    /// Remarks on the plan as a whole (profile settings skipped and why).
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -109,6 +110,93 @@ pub fn build(findings: &[Finding], only: &[String], config: Option<&[SysctlConfi
     plan
 }
 
+/// Merge a profile's changes into a plan built from findings. A change the findings already
+/// propose keeps the larger value (noted); the others are added with finding
+/// `profile.NAME`. `--only` keeps profile changes only when it names `profile`.
+pub fn merge_profile(
+    plan: &mut Plan,
+    profile: &str,
+    changes: Vec<ProfileChange>,
+    skipped: Vec<String>,
+    only: &[String],
+    config: Option<&[SysctlConfigEntry]>,
+) {
+    let finding = format!("profile.{profile}");
+    if !selected(&finding, only) {
+        return;
+    }
+    plan.notes.extend(skipped);
+    for pc in changes {
+        let c = pc.change;
+        if let Some(prev) = plan
+            .items
+            .iter_mut()
+            .find(|i| i.change.kind == c.kind && i.change.target == c.target)
+        {
+            let bigger = matches!(
+                (max_field(&c.proposed), max_field(&prev.change.proposed)),
+                (Some(a), Some(b)) if a > b
+            );
+            if bigger && !pc.lower {
+                prev.notes.push(format!(
+                    "raised from {} to {} by the {profile} profile",
+                    prev.change.proposed, c.proposed
+                ));
+                prev.change.proposed = c.proposed;
+            } else if prev.change.proposed.trim() != c.proposed.trim() {
+                prev.notes.push(format!(
+                    "the {profile} profile proposes {}; the finding's value is kept",
+                    c.proposed
+                ));
+            }
+            continue;
+        }
+        let mut notes = Vec::new();
+        if c.kind == ChangeKind::Sysctl {
+            if let Some(e) = config.and_then(|cfg| config_for_key(cfg, &c.target)) {
+                notes.push(format!(
+                    "set to {:?} at boot by {}:{}; that file wins at the next boot",
+                    e.value,
+                    e.file.display(),
+                    e.line
+                ));
+            }
+        }
+        plan.items.push(PlanItem {
+            refusal: if pc.lower { danger(&c) } else { refusal(&c) },
+            change: c,
+            finding: finding.clone(),
+            severity: Severity::Info,
+            risk: format!("setting of the {profile} profile, not justified by a finding"),
+            notes,
+        });
+    }
+}
+
+/// Refuse sysctl changes a running tuning daemon would fight: bpftune tunes net sysctls
+/// itself, tuned applies its profile's sysctls. Items already refused keep their reason.
+pub fn refuse_daemons(plan: &mut Plan, daemons: &Daemons) {
+    let who = match (daemons.bpftune, daemons.tuned) {
+        (true, true) => {
+            "bpftune and tuned are running (bpftune tunes net sysctls itself; \
+                         tuned applies its profile's sysctls)"
+        }
+        (true, false) => "bpftune is running and tunes net sysctls itself",
+        (false, true) => "tuned is running and applies its profile's sysctls",
+        (false, false) => return,
+    };
+    for i in plan
+        .items
+        .iter_mut()
+        .filter(|i| i.change.kind == ChangeKind::Sysctl && i.refusal.is_none())
+    {
+        i.refusal = Some(format!(
+            "{who}; it would fight this change (stop it, or exclude {} from it)",
+            i.change.target
+        ));
+    }
+}
+
 /// Sysctls where a lower value is the intended fix (timeouts, retry counts).
 const LOWER_IS_FIX: &[&str] = &[
     "net.ipv4.tcp_fin_timeout",
@@ -135,36 +223,68 @@ fn max_field(v: &str) -> Option<i128> {
     max
 }
 
-/// Why `c` must not be applied without `--force`, if it must not.
-pub fn refusal(c: &Change) -> Option<String> {
-    let proposed = c.proposed.trim();
-    if c.kind == ChangeKind::Sysctl {
-        match (c.target.as_str(), proposed) {
-            ("net.ipv4.tcp_syncookies", "0") => {
-                return Some("turns SYN cookies off (no defence against SYN floods)".into())
-            }
-            ("net.ipv4.tcp_timestamps", "0") => {
-                return Some("turns TCP timestamps off (breaks PAWS and RTT measurement)".into())
-            }
-            _ => {}
+/// Sysctls whose numbers are modes, not sizes (`tcp_tw_reuse` 2 → 1 is not "lowering").
+const MODES: &[&str] = &[
+    "net.ipv4.tcp_tw_reuse",
+    "net.ipv4.tcp_ecn",
+    "net.ipv4.tcp_mtu_probing",
+];
+
+/// Why `c` is dangerous whatever the profile says, if it is.
+pub fn danger(c: &Change) -> Option<String> {
+    if c.kind != ChangeKind::Sysctl {
+        return None;
+    }
+    match (c.target.as_str(), c.proposed.trim()) {
+        ("net.ipv4.tcp_syncookies", "0") => {
+            Some("turns SYN cookies off (no defence against SYN floods)".into())
         }
-        if LOWER_IS_FIX.contains(&c.target.as_str()) {
-            return None;
+        ("net.ipv4.tcp_timestamps", "0") => {
+            Some("turns TCP timestamps off (breaks PAWS and RTT measurement)".into())
         }
+        _ => None,
+    }
+}
+
+/// Whether `c` lowers a size (sysctl, ring, RFS flows, queue length) below its current value.
+/// Timeouts and retry counts (where lower is the fix) and modes are not sizes.
+pub fn lowers(c: &Change) -> bool {
+    if c.kind == ChangeKind::Sysctl
+        && (LOWER_IS_FIX.contains(&c.target.as_str()) || MODES.contains(&c.target.as_str()))
+    {
+        return false;
     }
     let lowering_kinds = matches!(
         c.kind,
-        ChangeKind::Sysctl | ChangeKind::Ring | ChangeKind::Rfs | ChangeKind::Txqueuelen
+        ChangeKind::Sysctl
+            | ChangeKind::Ring
+            | ChangeKind::Channels
+            | ChangeKind::Rfs
+            | ChangeKind::Txqueuelen
     );
-    let current = c.current.as_deref()?;
-    match (lowering_kinds, max_field(current), max_field(proposed)) {
-        // 0/1 switches and modes are not sizes.
-        (true, Some(cur), Some(new)) if new < cur && cur > 1 => Some(format!(
-            "lowers {} from {current} to {proposed} while tuning up",
-            c.target
-        )),
-        _ => None,
+    let Some(current) = c.current.as_deref() else {
+        return false;
+    };
+    // 0/1 switches and modes are not sizes.
+    matches!(
+        (lowering_kinds, max_field(current), max_field(c.proposed.trim())),
+        (true, Some(cur), Some(new)) if new < cur && cur > 1
+    )
+}
+
+/// Why `c` must not be applied without `--force`, if it must not.
+pub fn refusal(c: &Change) -> Option<String> {
+    if let Some(d) = danger(c) {
+        return Some(d);
     }
+    lowers(c).then(|| {
+        format!(
+            "lowers {} from {} to {} while tuning up",
+            c.target,
+            c.current.as_deref().unwrap_or("?"),
+            c.proposed.trim()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -282,5 +402,78 @@ mod tests {
             "8"
         ))
         .is_none());
+    }
+
+    #[test]
+    fn profile_changes_merge_and_daemons_refuse_sysctls() {
+        let findings = vec![finding(
+            "tcp.listen_overflow",
+            Severity::Warning,
+            vec![Change::sysctl("net.core.somaxconn", Some("128"), "4096")],
+        )];
+        let mut plan = build(&findings, &[], None);
+        let pc = |c: Change, lower| ProfileChange { change: c, lower };
+        merge_profile(
+            &mut plan,
+            "web-gateway",
+            vec![
+                pc(
+                    Change::sysctl("net.core.somaxconn", Some("128"), "8192"),
+                    false,
+                ),
+                pc(
+                    Change::sysctl("net.ipv4.tcp_tw_reuse", Some("2"), "1"),
+                    false,
+                ),
+                pc(
+                    Change::sysctl("net.ipv4.tcp_notsent_lowat", Some("4294967295"), "16384"),
+                    true,
+                ),
+            ],
+            vec!["skipped x".into()],
+            &[],
+            None,
+        );
+        assert_eq!(plan.items.len(), 3);
+        assert_eq!(plan.items[0].change.proposed, "8192");
+        assert_eq!(plan.items[0].finding, "tcp.listen_overflow");
+        assert!(plan.items[0].notes[0].contains("web-gateway"));
+        assert_eq!(plan.items[1].finding, "profile.web-gateway");
+        assert_eq!(plan.items[1].refusal, None, "a mode, not lowering");
+        assert_eq!(plan.items[2].refusal, None, "lower = true");
+        assert_eq!(plan.notes, vec!["skipped x".to_string()]);
+
+        let mut p2 = plan.clone();
+        refuse_daemons(&mut p2, &Daemons::default());
+        assert_eq!(p2.refused().count(), 0);
+        refuse_daemons(
+            &mut p2,
+            &Daemons {
+                bpftune: true,
+                ..Daemons::default()
+            },
+        );
+        assert_eq!(p2.refused().count(), 3);
+        assert!(p2.items[0].refusal.as_deref().unwrap().contains("bpftune"));
+        let mut p3 = plan.clone();
+        refuse_daemons(
+            &mut p3,
+            &Daemons {
+                tuned: true,
+                ..Daemons::default()
+            },
+        );
+        assert!(p3.items[1].refusal.as_deref().unwrap().starts_with("tuned"));
+        // --only without `profile` leaves the profile out.
+        let mut p4 = build(&findings, &["tcp".into()], None);
+        merge_profile(
+            &mut p4,
+            "cdn",
+            Vec::new(),
+            vec!["n".into()],
+            &["tcp".into()],
+            None,
+        );
+        assert!(p4.notes.is_empty());
     }
 }

@@ -380,3 +380,513 @@ fn library_transaction_in_a_namespace() {
     assert_eq!(restored[0].value, "16");
     assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), "16");
 }
+
+fn ns_ethtool(ns: &str, args: &[&str]) -> String {
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "ethtool"])
+        .args(args)
+        .output()
+        .expect("run ethtool");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The value of `key:` in `ethtool -k` / `-l` text (first occurrence after `after`).
+fn ethtool_field(text: &str, after: &str, key: &str) -> String {
+    let rest = text.split_once(after).map_or(text, |(_, r)| r);
+    rest.lines()
+        .find_map(|l| l.trim().strip_prefix(key))
+        .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn ethtool_feature_and_channels_on_a_veth_then_rollback() {
+    let Some(ns) = Netns::new("tune-eth") else {
+        return;
+    };
+    if !super::have("ethtool") {
+        eprintln!("note: no ethtool to check with; skipped");
+        return;
+    }
+    let st = Command::new("ip")
+        .args(["-n", &ns.name, "link", "add", "nt0", "numrxqueues", "4"])
+        .args(["numtxqueues", "4", "type", "veth", "peer", "name", "nt1"])
+        .args(["numrxqueues", "4", "numtxqueues", "4"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let k = ns_ethtool(&ns.name, &["-k", "nt0"]);
+    assert_eq!(ethtool_field(&k, "", "generic-receive-offload:"), "off");
+    let l = ns_ethtool(&ns.name, &["-l", "nt0"]);
+    assert_eq!(ethtool_field(&l, "Current hardware", "RX:"), "4");
+    let state = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        state.path(),
+        &[("feature", "nt0 rx-gro", "on"), ("channels", "nt0 rx", "2")],
+    );
+    let o = tn(
+        state.path(),
+        &ns.name,
+        &["tune", "--plan", &plan, "--apply", "--yes", "--json"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["changes"][0]["current"], "off");
+    assert_eq!(r["changes"][1]["current"], "4");
+    let k = ns_ethtool(&ns.name, &["-k", "nt0"]);
+    assert_eq!(ethtool_field(&k, "", "generic-receive-offload:"), "on");
+    let l = ns_ethtool(&ns.name, &["-l", "nt0"]);
+    assert_eq!(ethtool_field(&l, "Current hardware", "RX:"), "2");
+
+    let o = tn(
+        state.path(),
+        &ns.name,
+        &["rollback", "--last", "--json"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["restored"][0]["value"], "4");
+    assert_eq!(r["restored"][1]["value"], "off");
+    let k = ns_ethtool(&ns.name, &["-k", "nt0"]);
+    assert_eq!(ethtool_field(&k, "", "generic-receive-offload:"), "off");
+    let l = ns_ethtool(&ns.name, &["-l", "nt0"]);
+    assert_eq!(ethtool_field(&l, "Current hardware", "RX:"), "4");
+
+    // veth has no ring resize: the refused set fails the transaction, and the feature
+    // switched before it is restored.
+    let plan = write_plan(
+        state.path(),
+        &[("feature", "nt0 rx-gro", "on"), ("ring", "nt0 rx", "512")],
+    );
+    let o = tn(
+        state.path(),
+        &ns.name,
+        &["tune", "--plan", &plan, "--apply", "--yes"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("change 2 of 2"), "{}", stderr(&o));
+    let k = ns_ethtool(&ns.name, &["-k", "nt0"]);
+    assert_eq!(ethtool_field(&k, "", "generic-receive-offload:"), "off");
+}
+
+#[test]
+fn ethtool_no_op_sets_on_eth0_and_a_refused_set_rolls_back() {
+    if !super::is_root() || !super::have("ethtool") {
+        eprintln!("note: needs root and ethtool; skipped");
+        return;
+    }
+    let drv = Command::new("ethtool").args(["-i", "eth0"]).output();
+    let Ok(drv) = drv else { return };
+    if !String::from_utf8_lossy(&drv.stdout).contains("driver: virtio_net") {
+        eprintln!("note: eth0 is not virtio_net; skipped");
+        return;
+    }
+    let g = String::from_utf8_lossy(
+        &Command::new("ethtool")
+            .args(["-g", "eth0"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    let rx = ethtool_field(&g, "Current hardware", "RX:");
+    let rx_max: u32 = ethtool_field(&g, "Pre-set maximums", "RX:")
+        .parse()
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("plan.json");
+    // The current ring size (a no-op set), then one above the maximum (EINVAL).
+    let over = (rx_max + 1).to_string();
+    let plan = serde_json::json!([
+        {"kind": "ring", "target": "eth0 rx", "proposed": rx},
+        {"kind": "ring", "target": "eth0 rx", "proposed": over},
+    ]);
+    std::fs::write(&file, plan.to_string()).unwrap();
+    let o = nettune()
+        .env("NETTUNE_STATE_DIR", state.path())
+        .args([
+            "tune",
+            "--plan",
+            file.to_str().unwrap(),
+            "--apply",
+            "--yes",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["applied"], false);
+    assert_eq!(r["restored"][0]["value"], rx.as_str());
+    let g2 = String::from_utf8_lossy(
+        &Command::new("ethtool")
+            .args(["-g", "eth0"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert_eq!(ethtool_field(&g2, "Current hardware", "RX:"), rx);
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn persist_writes_boot_configuration_and_rollback_undoes_it() {
+    let Some(ns) = Netns::new("tune-persist") else {
+        return;
+    };
+    let st = Command::new("ip")
+        .args(["-n", &ns.name, "link", "add", "np0", "type", "veth"])
+        .args(["peer", "name", "np1"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let state = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let conf = root.path().join("etc/sysctl.d/60-nettune.conf");
+    let link = root.path().join("etc/systemd/network/60-nettune-np0.link");
+    let boot = root.path().join("etc/nettune/boot-plan.json");
+    let unit = root.path().join("etc/systemd/system/nettune-apply.service");
+    // An earlier file from the operator's own tuning: kept, and restored exactly.
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::fs::write(&conf, "# mine\nnet.core.rmem_max = 1048576\n").unwrap();
+    ns_set(&ns.name, "net.core.somaxconn", "16");
+    ns_set(&ns.name, "net.ipv4.tcp_max_syn_backlog", "64");
+    let plan = write_plan(
+        state.path(),
+        &[
+            ("sysctl", "net.core.somaxconn", "1024"),
+            ("feature", "np0 rx-gro", "on"),
+            ("rps", "lo rx-0", "1"),
+        ],
+    );
+    let rootarg = root.path().to_str().unwrap();
+    let args = [
+        "tune",
+        "--plan",
+        &plan,
+        "--apply",
+        "--yes",
+        "--persist",
+        "--persist-root",
+        rootarg,
+        "--json",
+    ];
+    let o = tn(state.path(), &ns.name, &args, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = json(&o);
+    let id1 = r["transaction"].as_str().unwrap().to_string();
+    assert_eq!(r["persisted"].as_array().unwrap().len(), 5, "{r:#}");
+    let c = read(&conf);
+    assert!(c.contains("# mine\nnet.core.rmem_max = 1048576\n"), "{c}");
+    assert!(
+        c.contains(&format!("# finding test.raise, transaction {id1}, ")),
+        "{c}"
+    );
+    assert!(c.contains("\nnet.core.somaxconn = 1024\n"), "{c}");
+    let l = read(&link);
+    assert!(l.contains("[Match]\nOriginalName=np0\n"), "{l}");
+    assert!(l.contains("\nGenericReceiveOffload=yes\n"), "{l}");
+    let b: Value = serde_json::from_str(&read(&boot)).unwrap();
+    assert_eq!(b[0]["kind"], "rps");
+    assert_eq!(b[0]["target"], "lo rx-0");
+    assert_eq!(b[0]["proposed"], "1");
+    assert!(read(&unit).contains("tune --plan /etc/nettune/boot-plan.json --apply --yes"));
+
+    // A second transaction: later wins in the same file.
+    let plan2 = write_plan(
+        state.path(),
+        &[
+            ("sysctl", "net.core.somaxconn", "2048"),
+            ("sysctl", "net.ipv4.tcp_max_syn_backlog", "512"),
+        ],
+    );
+    let args2 = [
+        "tune",
+        "--plan",
+        &plan2,
+        "--apply",
+        "--yes",
+        "--persist",
+        "--persist-root",
+        rootarg,
+    ];
+    let o = tn(state.path(), &ns.name, &args2, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let after1 = c;
+    let c2 = read(&conf);
+    assert!(
+        c2.contains("\nnet.core.somaxconn = 2048\n") && !c2.contains("= 1024"),
+        "{c2}"
+    );
+    assert!(
+        c2.contains("\nnet.ipv4.tcp_max_syn_backlog = 512\n"),
+        "{c2}"
+    );
+    assert_eq!(c2.matches("somaxconn").count(), 1, "{c2}");
+
+    // Rolling back the first while the second's file is in place is refused.
+    let o = tn(state.path(), &ns.name, &["rollback", &id1], &[]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("60-nettune.conf"), "{}", stderr(&o));
+    assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), "2048");
+
+    // Newest first: the file goes back to what the first transaction wrote, then to the
+    // operator's own content; the other files are removed.
+    let o = tn(
+        state.path(),
+        &ns.name,
+        &["rollback", "--last", "--json"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(read(&conf), after1);
+    assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), "1024");
+    let o = tn(state.path(), &ns.name, &["rollback", "--last"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("removed"));
+    assert_eq!(read(&conf), "# mine\nnet.core.rmem_max = 1048576\n");
+    for f in [&link, &boot, &unit] {
+        assert!(!f.exists(), "{} removed", f.display());
+    }
+    assert!(!root
+        .path()
+        .join("etc/systemd/system/multi-user.target.wants/nettune-apply.service")
+        .exists());
+    assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), "16");
+    assert_eq!(ns_sysctl(&ns.name, "net.ipv4.tcp_max_syn_backlog"), "64");
+    let k = ns_ethtool(&ns.name, &["-k", "np0"]);
+    assert_eq!(ethtool_field(&k, "", "generic-receive-offload:"), "off");
+}
+
+#[test]
+fn profiles_on_the_command_line() {
+    let state = tempfile::tempdir().unwrap();
+    // A shipped profile plans on the live host (dry run).
+    let o = nettune()
+        .env("NETTUNE_STATE_DIR", state.path())
+        .args(["tune", "--interval", "100ms", "--profile", "cdn", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = json(&o);
+    let changes = r["changes"].as_array().unwrap();
+    // fq is not built on this kernel: never proposed, and the note says why.
+    let fq_built = std::path::Path::new("/sys/module/sch_fq").exists();
+    if !fq_built {
+        assert!(
+            !changes
+                .iter()
+                .any(|c| c["target"] == "net.core.default_qdisc"),
+            "{r:#}"
+        );
+        assert!(
+            r["notes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n.as_str().unwrap().contains("default_qdisc")),
+            "{r:#}"
+        );
+    }
+    // A bad profile file: file, line and key in one line on stderr.
+    let f = state.path().join("bad.toml");
+    std::fs::write(
+        &f,
+        "description = \"x\"\n[coalesce]\nrx_usecs = \"12 parsecs\"\n",
+    )
+    .unwrap();
+    let o = nettune()
+        .args(["tune", "--profile", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad.toml:3") && e.contains("rx_usecs") && e.contains("parsecs"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sysctl_changes_are_refused_while_bpftune_or_tuned_runs() {
+    // A capture of this host with the daemon flags of its host facts set.
+    let dir = tempfile::tempdir().unwrap();
+    let cap_file = dir.path().join("cap.json");
+    let o = nettune()
+        .args(["snapshot", "--interval", "100ms", "-o"])
+        .arg(&cap_file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut cap: Value = serde_json::from_str(&read(&cap_file)).unwrap();
+    cap["snapshots"][1]["sysctl"]["net.core.somaxconn"] = "1024".into();
+    for (daemon, name) in [("bpftune", "bpftune"), ("tuned", "tuned")] {
+        cap["host"]["daemons"] = serde_json::json!({ daemon: true });
+        std::fs::write(&cap_file, cap.to_string()).unwrap();
+        let o = nettune()
+            .args(["tune", "--profile", "web-gateway", "--json", "--from"])
+            .arg(&cap_file)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let r = json(&o);
+        let c = r["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["target"] == "net.core.somaxconn")
+            .unwrap_or_else(|| panic!("{r:#}"));
+        assert_eq!(c["current"], "1024");
+        assert_eq!(c["proposed"], "8192");
+        let refused = c["refused"].as_str().unwrap_or_default();
+        assert!(refused.starts_with(name), "{refused}");
+        assert!(refused.contains("fight"), "{refused}");
+    }
+    cap["host"]["daemons"] = serde_json::json!({});
+    std::fs::write(&cap_file, cap.to_string()).unwrap();
+    let o = nettune()
+        .args(["tune", "--profile", "web-gateway", "--json", "--from"])
+        .arg(&cap_file)
+        .output()
+        .unwrap();
+    let r = json(&o);
+    let c = r["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["target"] == "net.core.somaxconn")
+        .unwrap();
+    assert!(c["refused"].is_null(), "{c}");
+}
+
+#[test]
+fn accept_queue_overflow_is_fixed_in_the_namespace_persisted_and_rolled_back() {
+    use nix::sys::socket::{
+        bind, connect, listen, socket, AddressFamily, Backlog, SockFlag, SockType, SockaddrIn,
+    };
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::Ordering;
+    let Some(ns) = Netns::new("tune-main") else {
+        return;
+    };
+    let _serial = super::e2e::serial();
+    let state = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let host_before = host_sysctl("net.core.somaxconn");
+    ns_set(&ns.name, "net.core.somaxconn", "64");
+    const PORT: u16 = 18090;
+    let addr = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, PORT);
+    // A listener asking for 512 that never accepts: somaxconn (64) is the cap.
+    let thread = nettune::netns::NetnsThread::spawn(&ns.path(), &nettune::Root::default())
+        .expect("enter namespace");
+    let listener = thread
+        .run(move |_| {
+            let fd = socket(
+                AddressFamily::Inet,
+                SockType::Stream,
+                SockFlag::SOCK_CLOEXEC,
+                None,
+            )
+            .expect("socket");
+            bind(fd.as_raw_fd(), &SockaddrIn::from(addr)).expect("bind");
+            listen(&fd, Backlog::new(512).expect("backlog")).expect("listen");
+            fd
+        })
+        .expect("listener");
+    drop(thread);
+    let mut traffic = super::e2e::Traffic::new();
+    traffic.spawn_in(&ns.path(), move |stop| {
+        let start = std::time::Instant::now();
+        let mut open = std::collections::VecDeque::new();
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed)
+            && n < 2_000
+            && start.elapsed() < std::time::Duration::from_secs(20)
+        {
+            let fd = socket(
+                AddressFamily::Inet,
+                SockType::Stream,
+                SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+                None,
+            )
+            .expect("client socket");
+            let _ = connect(fd.as_raw_fd(), &SockaddrIn::from(addr));
+            n += 1;
+            if open.len() == 256 {
+                open.pop_front();
+            }
+            open.push_back(fd);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        n
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let rootarg = root.path().to_str().unwrap();
+    let o = tn(
+        state.path(),
+        &ns.name,
+        &[
+            "tune",
+            "--interval",
+            "2s",
+            "--apply",
+            "--yes",
+            "--persist",
+            "--persist-root",
+            rootarg,
+            "--json",
+        ],
+        &[],
+    );
+    let connects = traffic.finish();
+    drop(listener);
+    assert!(connects > 100, "only {connects} connects");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["applied"], true, "{r:#}");
+    let c = r["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["target"] == "net.core.somaxconn")
+        .unwrap_or_else(|| panic!("somaxconn not in the plan: {r:#}"));
+    assert_eq!(c["current"], "64");
+    assert_eq!(c["finding"], "tcp.listen_overflow");
+    assert_eq!(c["applied"], true);
+    let new = c["proposed"].as_str().unwrap().to_string();
+    assert!(new.parse::<u64>().unwrap() > 64, "{new}");
+    assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), new);
+    assert_eq!(
+        host_sysctl("net.core.somaxconn"),
+        host_before,
+        "host untouched"
+    );
+    let conf = root.path().join("etc/sysctl.d/60-nettune.conf");
+    let text = read(&conf);
+    assert!(
+        text.contains(&format!("\nnet.core.somaxconn = {new}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("# finding tcp.listen_overflow, transaction "),
+        "{text}"
+    );
+
+    let o = tn(
+        state.path(),
+        &ns.name,
+        &["rollback", "--last", "--json"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), "64");
+    assert!(!conf.exists(), "persisted line removed with its file");
+    assert_eq!(host_sysctl("net.core.somaxconn"), host_before);
+}

@@ -12,6 +12,7 @@
 
 use super::{classify, DriverInfo, DriverStats};
 use crate::collect::Source;
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -34,6 +35,40 @@ const SLACK: usize = 64;
 pub(crate) struct Scratch {
     strings: Vec<u8>,
     stats: Vec<u8>,
+}
+
+/// Statistic names of one device kept between reads: `ETHTOOL_GSTRINGS` is only asked
+/// again when the device's driver, bus address or statistics count (from `GDRVINFO`, read
+/// every time) changes, or when `ETHTOOL_GSTATS` returns a different count.
+#[derive(Debug)]
+struct CachedNames {
+    driver: String,
+    bus_info: String,
+    n_stats: u32,
+    /// Names after duplicate renaming (`name#2`), in driver order.
+    names: Vec<String>,
+    /// Read generation that last used the entry.
+    seen: u64,
+}
+
+/// Interface name → statistic names, for [`IoctlSocket::stats_cached`].
+#[derive(Debug, Default)]
+pub(crate) struct NameCache {
+    by_dev: HashMap<String, CachedNames>,
+    generation: u64,
+}
+
+impl NameCache {
+    /// Start a read: entries not used by it are dropped by [`NameCache::end_read`].
+    pub(crate) fn begin_read(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Forget devices the last read did not ask about (deleted veths, renamed devices).
+    pub(crate) fn end_read(&mut self) {
+        let g = self.generation;
+        self.by_dev.retain(|_, c| c.seen == g);
+    }
 }
 
 /// A datagram socket used only as a handle for `SIOCETHTOOL`; it belongs to the network
@@ -108,6 +143,71 @@ impl IoctlSocket {
         }
     }
 
+    /// Driver statistics with the names cached in `cache`: `ETHTOOL_GSTATS` alone when the
+    /// device (driver, bus address and count in `info`, its fresh `GDRVINFO`) is unchanged
+    /// since the names were read; the full [`IoctlSocket::stats`] otherwise.
+    pub(crate) fn stats_cached(
+        &self,
+        ifname: &str,
+        info: Option<&DriverInfo>,
+        scratch: &mut Scratch,
+        cache: &mut NameCache,
+    ) -> Source<DriverStats> {
+        let driver = info.map(|d| d.driver.as_str());
+        let Some(info) = info.filter(|d| d.n_stats > 0) else {
+            // No drvinfo, or no statistics announced (unsupported or none): the full
+            // path answers in one `GSSET_INFO`.
+            return self.stats(ifname, driver, scratch);
+        };
+        let generation = cache.generation;
+        if let Some(c) = cache.by_dev.get_mut(ifname) {
+            if c.driver == info.driver
+                && c.bus_info == info.bus_info
+                && c.n_stats == info.n_stats
+                && !c.names.is_empty()
+            {
+                c.seen = generation;
+                match self.values(ifname, c.names.len(), scratch) {
+                    Ok(n) if n == c.names.len() => {
+                        let values = (0..n).map(|i| get_u64(&scratch.stats, 8 + i * 8));
+                        return Source::Ok(DriverStats(
+                            c.names.iter().cloned().zip(values).collect(),
+                        ));
+                    }
+                    Ok(_) => {} // the count changed since GDRVINFO: read the names again
+                    Err(e) => return classify("driver statistics", ifname, driver, e),
+                }
+            }
+        }
+        let out = self.stats(ifname, driver, scratch);
+        if let Some(stats) = out.ok().filter(|s| !s.is_empty()) {
+            let entry = CachedNames {
+                driver: info.driver.clone(),
+                bus_info: info.bus_info.clone(),
+                n_stats: info.n_stats,
+                names: stats.0.iter().map(|(n, _)| n.clone()).collect(),
+                seen: generation,
+            };
+            cache.by_dev.insert(ifname.to_string(), entry);
+        } else {
+            cache.by_dev.remove(ifname);
+        }
+        out
+    }
+
+    /// `ETHTOOL_GSTATS` into `scratch.stats` for about `count` statistics: the number the
+    /// kernel wrote (at most the buffer's room), or the errno.
+    fn values(&self, ifname: &str, count: usize, scratch: &mut Scratch) -> Result<usize, i32> {
+        let cap = count + SLACK;
+        let stats = &mut scratch.stats;
+        stats.clear();
+        stats.resize(8 + cap * 8, 0);
+        put_u32(stats, 0, ETHTOOL_GSTATS);
+        put_u32(stats, 4, count as u32);
+        self.ethtool(ifname, stats)?;
+        Ok(get_u32(stats, 4) as usize)
+    }
+
     /// `ETHTOOL_GSSET_INFO` + `ETHTOOL_GSTRINGS` + `ETHTOOL_GSTATS`.
     pub(crate) fn stats(
         &self,
@@ -148,15 +248,10 @@ impl IoctlSocket {
         }
         let n_names = (get_u32(strings, 8) as usize).min(cap);
         // Values.
-        let stats = &mut scratch.stats;
-        stats.clear();
-        stats.resize(8 + cap * 8, 0);
-        put_u32(stats, 0, ETHTOOL_GSTATS);
-        put_u32(stats, 4, count as u32);
-        if let Err(e) = self.ethtool(ifname, stats) {
-            return classify(WHAT, ifname, driver, e);
-        }
-        let n_values = (get_u32(stats, 4) as usize).min(cap);
+        let n_values = match self.values(ifname, count, scratch) {
+            Ok(n) => n.min(cap),
+            Err(e) => return classify(WHAT, ifname, driver, e),
+        };
         let n = n_names.min(n_values);
         let strings = &scratch.strings;
         let stats = &scratch.stats;

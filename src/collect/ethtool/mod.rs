@@ -4,8 +4,10 @@
 //! the `SIOCETHTOOL` ioctl, which netlink does not offer.
 //!
 //! Every socket (the netlink one and the ioctl one) is created on the calling thread when a
-//! read starts, so a thread that entered another network namespace with `setns` reads that
-//! namespace's devices. Each part of a device is its own [`Source`]: a driver that does not
+//! [`Reader`] is made (or a one-off read starts), so a thread that entered another network
+//! namespace with `setns` reads that namespace's devices. A `Reader` kept between reads
+//! caches the ethtool family id, the kernel's feature names and each device's statistic
+//! names, and sends all netlink requests of up to 8 devices in one datagram. Each part of a device is its own [`Source`]: a driver that does not
 //! implement an operation answers `EOPNOTSUPP`, which is [`Source::Unsupported`] with a human
 //! reason, not an error.
 //!
@@ -309,32 +311,66 @@ pub fn read_device(ifname: &str) -> Ethtool {
     read_all(&names).remove(ifname).unwrap_or_default()
 }
 
-/// Read the ethtool view of every device in `ifnames`, with one netlink connection, one
-/// ioctl socket and one runtime for all of them, in the calling thread's network namespace.
+/// Read the ethtool view of every device in `ifnames`, with one netlink socket and one ioctl
+/// socket for all of them, in the calling thread's network namespace.
 pub fn read_all(ifnames: &[String]) -> EthtoolAll {
-    let mut out = EthtoolAll::new();
-    let ioctl = ioctl::IoctlSocket::new();
-    let mut scratch = ioctl::Scratch::default();
-    let mut partial: Vec<(String, Ethtool)> = Vec::with_capacity(ifnames.len());
-    for name in ifnames {
-        let mut e = Ethtool::default();
-        match &ioctl {
-            Ok(sock) => {
-                e.driver = sock.drvinfo(name);
-                let driver = e.driver.ok().map(|d| d.driver.as_str());
-                e.stats = sock.stats(name, driver, &mut scratch);
-            }
-            Err(err) => {
-                let s = format!("cannot open a socket for SIOCETHTOOL: {err}");
-                e.driver = Source::error(s.clone());
-                e.stats = Source::error(s);
-            }
-        }
-        partial.push((name.clone(), e));
+    Reader::new().read_all(ifnames)
+}
+
+/// Sockets and caches kept between snapshots, so a repeated read (watch, exporter, the
+/// second snapshot of a window) pays their set-up once: per device it then costs two ioctls
+/// (`GDRVINFO`, `GSTATS`; statistic names are cached) and one batched netlink exchange for
+/// all devices. Belongs to the network namespace of the thread that created it.
+pub struct Reader {
+    ioctl: std::io::Result<ioctl::IoctlSocket>,
+    scratch: ioctl::Scratch,
+    /// Statistic names per device, so a repeated read is `GDRVINFO` + `GSTATS` only.
+    names: ioctl::NameCache,
+    netlink: netlink::Session,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Reader::new()
     }
-    netlink::read_into(&mut partial);
-    out.extend(partial);
-    out
+}
+
+impl Reader {
+    /// Open the ioctl socket and the netlink session (and resolve the ethtool family); failures
+    /// are reported per device by every read.
+    pub fn new() -> Reader {
+        Reader {
+            ioctl: ioctl::IoctlSocket::new(),
+            scratch: ioctl::Scratch::default(),
+            names: ioctl::NameCache::default(),
+            netlink: netlink::Session::new(),
+        }
+    }
+
+    /// Read every device in `ifnames`.
+    pub fn read_all(&mut self, ifnames: &[String]) -> EthtoolAll {
+        let mut partial: Vec<(String, Ethtool)> = Vec::with_capacity(ifnames.len());
+        self.names.begin_read();
+        for name in ifnames {
+            let mut e = Ethtool::default();
+            match &self.ioctl {
+                Ok(sock) => {
+                    e.driver = sock.drvinfo(name);
+                    let info = e.driver.ok();
+                    e.stats = sock.stats_cached(name, info, &mut self.scratch, &mut self.names);
+                }
+                Err(err) => {
+                    let s = format!("cannot open a socket for SIOCETHTOOL: {err}");
+                    e.driver = Source::error(s.clone());
+                    e.stats = Source::error(s);
+                }
+            }
+            partial.push((name.clone(), e));
+        }
+        self.names.end_read();
+        self.netlink.read_into(&mut partial);
+        partial.into_iter().collect()
+    }
 }
 
 /// Whether this host lets us read ethtool data: a socket for `SIOCETHTOOL` opens and the

@@ -49,6 +49,14 @@ impl NlaWriter {
         self.pad();
     }
 
+    /// A binary attribute (padded to 4 bytes).
+    #[cfg(test)]
+    pub(crate) fn bytes(&mut self, kind: u16, b: &[u8]) {
+        self.header(kind, b.len());
+        self.buf.extend_from_slice(b);
+        self.pad();
+    }
+
     /// A flag attribute (no payload).
     pub(crate) fn flag(&mut self, kind: u16) {
         self.header(kind, 0);

@@ -474,7 +474,7 @@ fn read_all_is_fast_and_can_run() {
         names.len(),
         per_device
     );
-    // Split: the fixed cost of one read (runtime, netlink socket, family lookup) and the
+    // Split: the fixed cost of one read (netlink socket, family and feature-name lookup) and the
     // ioctl part alone.
     let one = vec!["lo".to_string()];
     let t = Instant::now();
@@ -495,4 +495,141 @@ fn read_all_is_fast_and_can_run() {
     eprintln!("read_all of lo alone: {single:?}; ioctl part per device: {ioctl_per_device:?}");
     // Generous bound for a debug build on a loaded 2-core VM.
     assert!(per_device.as_millis() < 20, "{per_device:?}");
+}
+
+/// Cost of one read of every host device with a `Reader` kept between reads (what a
+/// snapshot pays after the first): `cargo test --release --lib collect::ethtool -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn timing_reused_reader() {
+    let names: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    let mut reader = Reader::new();
+    let first = reader.read_all(&names);
+    let rounds = 200u32;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let all = reader.read_all(&names);
+        assert_eq!(all.len(), names.len());
+    }
+    let per_read = t.elapsed() / rounds;
+    // Same results as the first read, apart from counters that moved.
+    let last = reader.read_all(&names);
+    for (name, e) in &first {
+        let l = &last[name];
+        assert_eq!(e.driver, l.driver, "{name}");
+        assert_eq!(e.rings, l.rings, "{name}");
+        assert_eq!(e.channels, l.channels, "{name}");
+        assert_eq!(e.features, l.features, "{name}");
+        assert_eq!(e.link, l.link, "{name}");
+        assert_eq!(e.stats.status(), l.stats.status(), "{name}");
+    }
+    eprintln!(
+        "reused Reader: {} devices {names:?}, {per_read:?} per read_all ({rounds} reads)",
+        names.len()
+    );
+    let up: Vec<String> = ["eth0", "lo"]
+        .iter()
+        .filter(|n| has_dev(n))
+        .map(|n| n.to_string())
+        .collect();
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let _ = reader.read_all(&up);
+    }
+    eprintln!(
+        "reused Reader: {up:?}, {:?} per read_all",
+        t.elapsed() / rounds
+    );
+}
+
+/// The statistic names a `Reader` caches are read again when the device behind a name
+/// changes: a veth re-created with more queues (more statistics), then an ifb (another
+/// driver) under the same name. Every read equals a fresh, uncached one.
+#[test]
+fn reused_reader_notices_recreated_devices() {
+    if !is_root() {
+        eprintln!("note: not root; skipped");
+        return;
+    }
+    let Some(ns) = TestNetns::new() else {
+        eprintln!("note: cannot create a namespace; skipped");
+        return;
+    };
+    // Loading the ifb module creates ifb0/ifb1 in the host namespace: remove the ones this
+    // test caused, even on failure.
+    let host_ifbs_before: Vec<bool> = ["ifb0", "ifb1"]
+        .iter()
+        .map(|d| std::path::Path::new("/sys/class/net").join(d).exists())
+        .collect();
+    struct HostIfbGuard(Vec<bool>);
+    impl Drop for HostIfbGuard {
+        fn drop(&mut self) {
+            for (dev, existed) in ["ifb0", "ifb1"].iter().zip(&self.0) {
+                let exists = std::path::Path::new("/sys/class/net").join(dev).exists();
+                if exists && !existed {
+                    let _ = Command::new("ip").args(["link", "del", dev]).status();
+                }
+            }
+        }
+    }
+    let _ifb_guard = HostIfbGuard(host_ifbs_before);
+    let nsname = ns.0.clone();
+    let seen = ns.run(move || {
+        let ip = |args: &[&str]| {
+            Command::new("ip")
+                .args(["-n", &nsname])
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let veth = |q: &str| {
+            ip(&[
+                "link",
+                "add",
+                "vx",
+                "numtxqueues",
+                q,
+                "numrxqueues",
+                q,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "vy",
+            ])
+        };
+        let names = vec!["vx".to_string()];
+        let mut reader = Reader::new();
+        let mut seen = Vec::new();
+        let mut check = |reader: &mut Reader| {
+            let a = reader.read_all(&names).remove("vx").unwrap();
+            let b = reader.read_all(&names).remove("vx").unwrap();
+            let fresh = read_device("vx");
+            assert_eq!(a.stats, fresh.stats);
+            assert_eq!(b.stats, fresh.stats);
+            assert_eq!(a.driver, fresh.driver);
+            let stats = fresh.stats.ok().expect("stats").clone();
+            seen.push((fresh.driver.ok().unwrap().driver.clone(), stats.len()));
+        };
+        assert!(veth("1"));
+        check(&mut reader);
+        assert!(ip(&["link", "del", "vx"]) && veth("3"));
+        check(&mut reader);
+        if ip(&["link", "del", "vx"])
+            && ip(&["link", "add", "vx", "numtxqueues", "1", "type", "ifb"])
+        {
+            check(&mut reader);
+        }
+        seen
+    });
+    eprintln!("{seen:?}");
+    assert_eq!(seen[0].0, "veth");
+    assert!(seen[1].1 > seen[0].1, "{seen:?}");
+    if let Some((driver, n)) = seen.get(2) {
+        assert_eq!((driver.as_str(), *n), ("ifb", 4));
+    }
 }
