@@ -33,7 +33,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
     let files_only = CaptureOptions {
-        sysctl: true,
+        config: true,
         ethtool: false,
         sockets: false,
         socket_processes: false,

@@ -4,17 +4,21 @@
 //! [`snapshot`] (raw counters of every source at one instant) → [`window`] (two snapshots,
 //! rates derived at read time) → diagnose → tune; renderers only render.
 
+pub mod bpf;
 pub mod change;
 pub mod cli;
 pub mod collect;
 pub mod diagnose;
 pub mod error;
+pub mod lab;
 pub mod netns;
 pub mod report;
 pub mod root;
 
 pub use error::{Error, Result};
 pub use root::Root;
+pub mod export;
 pub mod snapshot;
 pub mod tune;
+pub mod watch;
 pub mod window;

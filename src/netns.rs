@@ -78,9 +78,15 @@ impl NetnsThread {
                 }
                 // A private sysfs for this namespace; without it interfaces come from the host.
                 match mount_private_sysfs(&thread_sys) {
-                    Ok(()) => inner.sys = thread_sys,
+                    Ok(()) => {
+                        // The private mount is the live kernel's view of this namespace.
+                        inner.sys = thread_sys;
+                        inner.live = true;
+                    }
                     Err(e) => {
                         tracing::warn!("namespace sysfs unavailable ({e}); interface facts read from the host's /sys");
+                        // The host's sysfs does not describe this namespace's devices.
+                        inner.live = false;
                     }
                 }
                 let _ = ready_tx.send(Ok(()));

@@ -18,6 +18,9 @@ pub struct Root {
     /// namespace thread `/proc/thread-self/net`, because `/proc/net` follows the process
     /// leader's namespace, not the calling thread's).
     pub proc_net: PathBuf,
+    /// Whether these files are the running kernel's view for the calling thread's network
+    /// namespace, so ioctls and netlink may fill gaps sysfs leaves (a fixture tree is not).
+    pub live: bool,
 }
 
 impl Default for Root {
@@ -30,10 +33,12 @@ impl Root {
     /// A root reading procfs from `proc` and sysfs from `sys`; configuration from `/`.
     pub fn new(proc: impl Into<PathBuf>, sys: impl Into<PathBuf>) -> Self {
         let proc = proc.into();
+        let sys = sys.into();
         Root {
             proc_net: proc.join("net"),
+            live: sys == Path::new("/sys"),
             proc,
-            sys: sys.into(),
+            sys,
             etc: PathBuf::from("/"),
         }
     }
@@ -43,6 +48,7 @@ impl Root {
         let dir = dir.as_ref();
         let mut root = Root::new(dir.join("proc"), dir.join("sys"));
         root.etc = dir.to_path_buf();
+        root.live = false;
         root
     }
 

@@ -136,9 +136,10 @@ impl Capture {
 /// What to collect besides the cheap text sources.
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
-    /// Read the sysctl trees (net.*, fs.file-*): about a thousand small files, most of a
-    /// snapshot's cost.
-    pub sysctl: bool,
+    /// Read the sources that describe configuration rather than count events: the sysctl
+    /// trees (about a thousand small files, most of a snapshot's cost), the sysctl files,
+    /// sysfs interfaces and IRQ affinity. A live exporter re-reads them only now and then.
+    pub config: bool,
     /// Query ethtool (netlink + ioctl) for every device.
     pub ethtool: bool,
     /// Dump sockets with sock_diag.
@@ -150,7 +151,7 @@ pub struct CaptureOptions {
 impl Default for CaptureOptions {
     fn default() -> Self {
         CaptureOptions {
-            sysctl: true,
+            config: true,
             ethtool: true,
             sockets: true,
             socket_processes: true,
@@ -230,6 +231,10 @@ impl NetnsPart {
     }
 }
 
+fn not_requested<T>() -> Source<T> {
+    Source::unsupported("configuration sources not requested in this snapshot")
+}
+
 fn timed<T>(times: &mut BTreeMap<String, f64>, name: &str, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let v = f();
@@ -270,7 +275,13 @@ impl Collector {
         let mut warnings = Warnings::default();
         let mut times = BTreeMap::new();
         let Some(thread) = &self.netns else {
-            let host = host_part(&mut self.buf, &self.root, &mut warnings, &mut times);
+            let host = host_part(
+                &mut self.buf,
+                &self.root,
+                &self.options,
+                &mut warnings,
+                &mut times,
+            );
             let ns = netns_part(
                 &mut self.buf,
                 &mut self.ethtool,
@@ -292,7 +303,13 @@ impl Collector {
                 (part, w, t)
             })
         });
-        let host = host_part(&mut self.buf, &self.root, &mut warnings, &mut times);
+        let host = host_part(
+            &mut self.buf,
+            &self.root,
+            &self.options,
+            &mut warnings,
+            &mut times,
+        );
         // Host-wide keys (netdev_max_backlog, netdev_budget, ...) exist only in the initial
         // namespace's /proc/sys/net/core: read them here and fill them in below.
         let host_core = timed(&mut times, "sysctl_host", || {
@@ -360,11 +377,13 @@ fn assemble(
 fn host_part(
     buf: &mut FileBuf,
     root: &Root,
+    options: &CaptureOptions,
     w: &mut Warnings,
     t: &mut BTreeMap<String, f64>,
 ) -> HostPart {
     let interrupts = timed(t, "interrupts", || collect::interrupts::read(buf, root, w));
     let (irq_affinity, irq_effective_affinity) = match interrupts.ok() {
+        _ if !options.config => (not_requested(), not_requested()),
         Some(irqs) => timed(t, "irq_affinity", || {
             let numbered: Vec<u32> = irqs
                 .lines
@@ -393,7 +412,11 @@ fn host_part(
         interrupts,
         irq_affinity,
         irq_effective_affinity,
-        sysctl_config: timed(t, "sysctl_config", || collect::sysctl::read_config(root, w)),
+        sysctl_config: if options.config {
+            timed(t, "sysctl_config", || collect::sysctl::read_config(root, w))
+        } else {
+            not_requested()
+        },
     }
 }
 
@@ -406,7 +429,11 @@ fn netns_part(
     t: &mut BTreeMap<String, f64>,
 ) -> NetnsPart {
     let netdev = timed(t, "netdev", || collect::netdev::read(buf, root, w));
-    let interfaces = timed(t, "interfaces", || collect::interfaces::read(buf, root, w));
+    let interfaces = if options.config {
+        timed(t, "interfaces", || collect::interfaces::read(buf, root, w))
+    } else {
+        not_requested()
+    };
     let ethtool = if options.ethtool {
         let names: Vec<String> = match (interfaces.ok(), netdev.ok()) {
             (Some(i), _) => i.keys().cloned().collect(),
@@ -431,10 +458,10 @@ fn netns_part(
         netdev,
         netstat: timed(t, "netstat", || collect::snmp::read(buf, root, w)),
         sockstat: timed(t, "sockstat", || collect::sockstat::read(buf, root, w)),
-        sysctl: if options.sysctl {
+        sysctl: if options.config {
             timed(t, "sysctl", || collect::sysctl::read(buf, root, w))
         } else {
-            Source::unsupported("sysctls not requested")
+            not_requested()
         },
         conntrack: timed(t, "conntrack", || collect::conntrack::read(buf, root, w)),
         interfaces,

@@ -3,9 +3,14 @@
 
 pub mod check;
 pub mod common;
+pub mod drops;
+pub mod export;
+pub mod lab;
 pub mod rollback;
 pub mod snapshot;
 pub mod tune;
+pub mod watch;
+pub mod xdp;
 
 use crate::Root;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -96,6 +101,16 @@ pub enum Command {
     Tune(tune::TuneArgs),
     /// Undo an applied transaction exactly (`--list` shows them).
     Rollback(rollback::RollbackArgs),
+    /// Reproduce a fault in throwaway namespaces and run the whole loop on it.
+    Lab(lab::LabArgs),
+    /// Live view of rates per CPU / device / protocol and the active findings.
+    Watch(watch::WatchArgs),
+    /// Prometheus exporter (HTTP /metrics) or node_exporter textfile output.
+    Export(export::ExportArgs),
+    /// Kernel drop reasons and locations via eBPF (`skb:kfree_skb`).
+    Drops(drops::DropsArgs),
+    /// XDP early-drop filter: attach IFACE [--deny CIDR].. [--syn-rate N] | detach | stats.
+    Xdp(xdp::XdpArgs),
 }
 
 /// Run the parsed command line; returns the exit code.
@@ -105,6 +120,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Snapshot(args) => snapshot::run(&cli.global, args),
         Command::Tune(args) => tune::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
+        Command::Lab(args) => lab::run(&cli.global, args),
+        Command::Watch(args) => watch::run(&cli.global, args),
+        Command::Export(args) => export::run(&cli.global, args),
+        Command::Drops(args) => drops::run(&cli.global, args),
+        Command::Xdp(args) => xdp::run(&cli.global, args),
     }
 }
 

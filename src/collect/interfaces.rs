@@ -122,7 +122,7 @@ pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> Source<I
         Ok(e) => e,
         Err(e) => return Source::from_io(&dir, &e),
     };
-    let live = root.sys == Path::new("/sys");
+    let live = root.live;
     let mut probe: Option<drvinfo::Probe> = None;
     let mut out = Interfaces::new();
     for entry in entries {

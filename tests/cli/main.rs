@@ -1,8 +1,11 @@
 //! End-to-end tests of the `nettune` binary: exit codes, captures, bad input, namespaces,
 //! agreement with independent tools; `e2e` drives real faults in namespaces through `check`.
 
+mod bpf;
 mod e2e;
 mod golden;
+mod lab;
+mod live;
 mod tune;
 
 use serde_json::Value;
@@ -389,4 +392,25 @@ fn writing_a_capture_to_dev_null_leaves_it_a_device() {
     assert!(o.status.success(), "{}", stderr(&o));
     let meta = std::fs::metadata("/dev/null").unwrap();
     assert!(meta.file_type().is_char_device(), "/dev/null was replaced");
+}
+
+#[test]
+fn veth_ends_with_equal_ifindexes_in_two_namespaces_are_veth() {
+    let (Some(a), Some(b)) = (Netns::new("vka"), Netns::new("vkb")) else {
+        return;
+    };
+    let ok = Command::new("ip")
+        .args([
+            "link", "add", "vka0", "netns", &a.name, "type", "veth", "peer", "name", "vkb0",
+            "netns", &b.name,
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let cap = capture_json(&["--netns", &a.name, "snapshot", "--interval", "0ms"]);
+    let iface = &cap["snapshots"][1]["interfaces"]["vka0"];
+    // Both ends are the first device after lo in a fresh namespace: same ifindex and iflink,
+    // so only the driver (asked over ioctl inside the namespace) says it is a veth.
+    assert_eq!(iface["ifindex"], iface["iflink"], "{iface}");
+    assert_eq!(iface["kind"], "veth", "{iface}");
 }

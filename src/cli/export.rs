@@ -1,0 +1,73 @@
+//! `nettune export`: serve Prometheus metrics over HTTP, or write node_exporter textfile
+//! output once.
+
+use super::{parse_duration, GlobalArgs};
+use crate::export::{self, encode::Format, http, Exporter};
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Arguments of `nettune export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Address to serve /metrics on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9469")]
+    pub listen: String,
+    /// Write node_exporter textfile output to PATH (atomically) once and exit, instead of
+    /// serving HTTP. The findings cover a window of --interval.
+    #[arg(long, value_name = "PATH")]
+    pub textfile: Option<PathBuf>,
+    /// Longest a collection is reused across scrapes (HTTP), or the window of the findings
+    /// (--textfile).
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// HTTP worker threads (concurrent connections served).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: u16,
+}
+
+/// Build the live exporter for the global flags.
+pub fn live_exporter(global: &GlobalArgs, max_age: Duration) -> anyhow::Result<Exporter> {
+    let fast = super::common::collector(global, export::fast_options())?;
+    let slow = super::common::collector(global, export::slow_options())?;
+    Ok(Exporter::live(fast, slow, max_age))
+}
+
+/// Run `nettune export`.
+pub fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<u8> {
+    if let Some(path) = &args.textfile {
+        let exporter = live_exporter(global, Duration::ZERO)?;
+        exporter.prime();
+        std::thread::sleep(args.interval);
+        let scrape = exporter.scrape();
+        export::write_textfile(path, scrape.body(Format::Text))?;
+        return Ok(super::exit::OK);
+    }
+    // One malloc arena instead of one per worker thread: the exporter is long-lived and
+    // small, and per-thread arenas would hold several MiB of RSS for nothing.
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only adjusts allocator tuning; called before any worker thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+    let listener = std::net::TcpListener::bind(&args.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let exporter = Arc::new(live_exporter(global, args.interval)?);
+    exporter.prime();
+    if !global.quiet {
+        eprintln!(
+            "nettune export: serving http://{}/metrics",
+            listener.local_addr()?
+        );
+    }
+    http::serve(
+        listener,
+        exporter,
+        http::ServerConfig {
+            workers: args.workers.into(),
+            ..http::ServerConfig::default()
+        },
+    );
+    Ok(super::exit::OK)
+}

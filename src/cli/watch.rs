@@ -1,0 +1,199 @@
+//! `nettune watch`: a live view in the terminal (ratatui), or one plain / JSON line per
+//! interval when stdout is not a terminal.
+
+use super::{parse_duration, GlobalArgs};
+use crate::snapshot::Snapshot;
+use crate::watch::{render, Frame, View};
+use crate::window::Window;
+use clap::Args;
+use ratatui::crossterm::{
+    cursor,
+    event::{self, Event, KeyCode, KeyEventKind, KeyModifiers},
+    execute, terminal,
+};
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Arguments of `nettune watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Refresh interval (and window of the rates).
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Stop after this many refreshes (default: run until quit).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+}
+
+/// Run `nettune watch`.
+pub fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
+    anyhow::ensure!(
+        args.interval >= Duration::from_millis(100),
+        "--interval {:?}: give at least 100ms",
+        args.interval
+    );
+    let exporter = super::export::live_exporter(global, Duration::ZERO)?;
+    let mut prev = exporter.scrape().snapshot.clone();
+    let mut next_frame = move || -> Frame {
+        let scrape = exporter.scrape();
+        let newer = scrape.snapshot.clone();
+        let frame = frame_of(&prev, &newer, exporter.host(), &scrape.findings);
+        prev = newer;
+        frame
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    if !std::io::stdout().is_terminal() {
+        return plain(global.json, args, &stop, &mut next_frame);
+    }
+    let mut view = View {
+        title: match &global.netns {
+            Some(ns) => format!("{} netns {ns}", hostname()),
+            None => hostname(),
+        },
+        ..View::default()
+    };
+    let _guard = TerminalGuard::enter()?;
+    let mut term =
+        ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
+    term.clear()?;
+    let mut due = Instant::now() + args.interval;
+    let mut frames = 0u64;
+    term.draw(|f| render::draw(f, &view))?;
+    while !stop.load(Ordering::Relaxed) {
+        let wait = due
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(100));
+        if event::poll(wait)? {
+            let mut redraw = true;
+            match event::read()? {
+                Event::Key(k) if k.kind != KeyEventKind::Release => match k.code {
+                    KeyCode::Char('q') | KeyCode::Esc => break,
+                    KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => break,
+                    KeyCode::Char('p') | KeyCode::Char(' ') => view.paused = !view.paused,
+                    KeyCode::Char('s') => view.sort = view.sort.next(),
+                    KeyCode::Char('?') | KeyCode::Char('h') => view.help = !view.help,
+                    _ => redraw = false,
+                },
+                Event::Resize(..) => term.autoresize()?,
+                _ => redraw = false,
+            }
+            if redraw {
+                term.draw(|f| render::draw(f, &view))?;
+            }
+        }
+        if Instant::now() >= due {
+            due += args.interval;
+            if due < Instant::now() {
+                due = Instant::now() + args.interval;
+            }
+            view.push(next_frame());
+            term.draw(|f| render::draw(f, &view))?;
+            frames += 1;
+            if args.count.is_some_and(|n| frames >= n) {
+                break;
+            }
+        }
+    }
+    Ok(super::exit::OK)
+}
+
+/// The frame of the window between two snapshots (empty when they are out of order).
+pub fn frame_of(
+    older: &Snapshot,
+    newer: &Snapshot,
+    host: &crate::collect::host::HostFacts,
+    findings: &[crate::diagnose::Finding],
+) -> Frame {
+    match Window::new(older, newer, host) {
+        Some(w) => Frame::from_window(&w, findings),
+        None => Frame::default(),
+    }
+}
+
+fn plain(
+    json: bool,
+    args: &WatchArgs,
+    stop: &AtomicBool,
+    next_frame: &mut dyn FnMut() -> Frame,
+) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
+    let mut frames = 0u64;
+    let mut due = Instant::now() + args.interval;
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now < due {
+            std::thread::sleep(
+                due.saturating_duration_since(now)
+                    .min(Duration::from_millis(100)),
+            );
+            continue;
+        }
+        due += args.interval;
+        let frame = next_frame();
+        if json {
+            serde_json::to_writer(&mut out, &frame)?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{}", render::plain_line(&frame))?;
+        }
+        out.flush()?;
+        frames += 1;
+        if args.count.is_some_and(|n| frames >= n) {
+            break;
+        }
+    }
+    Ok(super::exit::OK)
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
+}
+
+/// Raw mode + alternate screen while alive; restored on drop, on panic (hook) and therefore
+/// on the signals the loop turns into a normal return.
+struct TerminalGuard;
+
+fn restore_terminal() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        terminal::LeaveAlternateScreen,
+        cursor::Show
+    );
+}
+
+impl TerminalGuard {
+    fn enter() -> anyhow::Result<TerminalGuard> {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            previous(info);
+        }));
+        terminal::enable_raw_mode()?;
+        let guard = TerminalGuard;
+        execute!(
+            std::io::stdout(),
+            terminal::EnterAlternateScreen,
+            cursor::Hide
+        )?;
+        Ok(guard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}

@@ -1,0 +1,574 @@
+//! Prometheus text (0.0.4) and OpenMetrics (1.0.0) encoding of one snapshot plus the findings
+//! of the window that ends at it.
+//!
+//! Names follow node_exporter with the `nettune_` prefix (same units, labels and help texts),
+//! so dashboards and queries written for node_exporter work after a prefix change:
+//!
+//! - softnet: `nettune_softnet_{processed,dropped,times_squeezed,cpu_collision,received_rps,
+//!   flow_limit_count}_total{cpu}` (counters), `nettune_softnet_backlog_len{cpu}` (gauge);
+//! - netdev: `nettune_network_{receive,transmit}_<column>_total{device}` (counters);
+//! - netstat / snmp / snmp6: `nettune_netstat_<Section>_<Field>` for **every** field the kernel
+//!   prints, **untyped** as in node_exporter: the files mix counters (`ListenOverflows`) and
+//!   gauges (`Tcp_CurrEstab`, `Ip_Forwarding`, `Tcp_MaxConn = -1`), and a wrong `counter` type
+//!   would make `rate()` lie about the gauges; untyped keeps node_exporter's queries working;
+//! - sockstat: `nettune_sockstat_<PROTO>_<key>` gauges (`mem` in pages, plus `_mem_bytes`),
+//!   `nettune_sockstat_sockets_used`;
+//! - conntrack: `nettune_nf_conntrack_entries`, `_entries_limit`, `nettune_nf_conntrack_stat_*`
+//!   (totals over CPUs; gauges, as node_exporter types them);
+//! - softirqs: `nettune_softirqs_functions_total{cpu,type}`;
+//! - interrupts, only the IRQs of network devices: `nettune_interrupts_total{cpu,devices,info,
+//!   type}`;
+//! - ethtool driver statistics: `nettune_ethtool_stat_total{device,stat}` (one labelled family
+//!   instead of one metric per queue counter);
+//! - nettune's own: `nettune_finding{id,severity,scope} 1` per active finding,
+//!   `nettune_collect_duration_seconds{source}`, `nettune_source_ok{source}` (1 read, 0 not).
+//!
+//! The encoder is hand-written rather than built on `prometheus-client`: every family here is
+//! dynamic (whatever fields this kernel prints), netstat needs the `untyped` type that
+//! registry-based clients do not offer, and writing straight from the borrowed snapshot into
+//! one `String` keeps a scrape allocation-light.
+
+use crate::collect::host::HostFacts;
+use crate::diagnose::Finding;
+use crate::snapshot::Snapshot;
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+/// Exposition format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4 (also node_exporter's textfile format).
+    Text,
+    /// OpenMetrics 1.0.0 text.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format an HTTP `Accept` header asks for (OpenMetrics only when it names it).
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    /// The `Content-Type` of a response in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// Metric type of a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Untyped,
+}
+
+/// A sample value.
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    U(u64),
+    I(i64),
+    F(f64),
+}
+
+struct Enc {
+    out: String,
+    format: Format,
+}
+
+impl Enc {
+    /// `# HELP` and `# TYPE` lines; `name` is the sample name (counters end in `_total`).
+    fn family(&mut self, name: &str, help: &str, kind: Kind) {
+        let om = self.format == Format::OpenMetrics;
+        let family = match (om, kind) {
+            (true, Kind::Counter) => name.strip_suffix("_total").unwrap_or(name),
+            _ => name,
+        };
+        let kind = match (kind, om) {
+            (Kind::Counter, _) => "counter",
+            (Kind::Gauge, _) => "gauge",
+            (Kind::Untyped, false) => "untyped",
+            (Kind::Untyped, true) => "unknown",
+        };
+        self.out.push_str("# HELP ");
+        self.out.push_str(family);
+        self.out.push(' ');
+        for c in help.chars() {
+            match c {
+                '\\' => self.out.push_str("\\\\"),
+                '\n' => self.out.push_str("\\n"),
+                '"' if om => self.out.push_str("\\\""),
+                c => self.out.push(c),
+            }
+        }
+        let _ = writeln!(self.out, "\n# TYPE {family} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: Num) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.out.push_str(k);
+                self.out.push_str("=\"");
+                for c in v.chars() {
+                    match c {
+                        '\\' => self.out.push_str("\\\\"),
+                        '\n' => self.out.push_str("\\n"),
+                        '"' => self.out.push_str("\\\""),
+                        c => self.out.push(c),
+                    }
+                }
+                self.out.push('"');
+            }
+            self.out.push('}');
+        }
+        self.out.push(' ');
+        let _ = match value {
+            Num::U(v) => write!(self.out, "{v}"),
+            Num::I(v) => write!(self.out, "{v}"),
+            Num::F(v) if v.is_nan() => write!(self.out, "NaN"),
+            Num::F(v) if v.is_infinite() => {
+                write!(self.out, "{}", if v > 0.0 { "+Inf" } else { "-Inf" })
+            }
+            Num::F(v) => write!(self.out, "{v}"),
+        };
+        self.out.push('\n');
+    }
+}
+
+/// Replace characters that may not appear in a metric name with `_`.
+fn push_sanitized(out: &mut String, part: &str) {
+    for c in part.chars() {
+        out.push(if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        });
+    }
+}
+
+/// What one exposition shows.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// The newest snapshot (its raw counters are exposed).
+    pub snapshot: &'a Snapshot,
+    /// Host facts (page size for `_mem_bytes`).
+    pub host: &'a HostFacts,
+    /// Findings of the window that ends at `snapshot`.
+    pub findings: &'a [Finding],
+}
+
+/// Encode the snapshot's counters, the findings and collection times.
+pub fn encode(input: &Input, format: Format) -> String {
+    let mut e = Enc {
+        out: String::with_capacity(64 * 1024),
+        format,
+    };
+    let s = input.snapshot;
+    softnet(&mut e, s);
+    netdev(&mut e, s);
+    netstat(&mut e, s);
+    sockstat(&mut e, s, input.host.page_size);
+    conntrack(&mut e, s);
+    softirqs(&mut e, s);
+    interrupts(&mut e, s);
+    ethtool(&mut e, s);
+    own(&mut e, s, input.findings);
+    if format == Format::OpenMetrics {
+        e.out.push_str("# EOF\n");
+    }
+    e.out
+}
+
+fn softnet(e: &mut Enc, s: &Snapshot) {
+    let Some(cpus) = s.softnet.ok() else { return };
+    type Col = fn(&crate::collect::softnet::SoftnetCpu) -> Option<u32>;
+    let cols: [(&str, &str, Col); 6] = [
+        (
+            "nettune_softnet_processed_total",
+            "Number of processed packets",
+            |c| Some(c.processed),
+        ),
+        (
+            "nettune_softnet_dropped_total",
+            "Number of dropped packets",
+            |c| Some(c.dropped),
+        ),
+        (
+            "nettune_softnet_times_squeezed_total",
+            "Number of times processing packets ran out of quota",
+            |c| Some(c.time_squeeze),
+        ),
+        (
+            "nettune_softnet_cpu_collision_total",
+            "Number of collision occur while obtaining device lock while transmitting",
+            |c| c.cpu_collision,
+        ),
+        (
+            "nettune_softnet_received_rps_total",
+            "Number of times cpu woken up received_rps",
+            |c| c.received_rps,
+        ),
+        (
+            "nettune_softnet_flow_limit_count_total",
+            "Number of times flow limit has been reached",
+            |c| c.flow_limit_count,
+        ),
+    ];
+    let mut cpu = String::new();
+    for (name, help, get) in cols {
+        if cpus.iter().all(|c| get(c).is_none()) {
+            continue;
+        }
+        e.family(name, help, Kind::Counter);
+        for c in cpus {
+            if let Some(v) = get(c) {
+                cpu.clear();
+                let _ = write!(cpu, "{}", c.cpu);
+                e.sample(name, &[("cpu", &cpu)], Num::U(v.into()));
+            }
+        }
+    }
+    if cpus.iter().any(|c| c.backlog_len.is_some()) {
+        let name = "nettune_softnet_backlog_len";
+        e.family(name, "Softnet backlog status", Kind::Gauge);
+        for c in cpus {
+            if let Some(v) = c.backlog_len {
+                cpu.clear();
+                let _ = write!(cpu, "{}", c.cpu);
+                e.sample(name, &[("cpu", &cpu)], Num::U(v.into()));
+            }
+        }
+    }
+}
+
+fn netdev(e: &mut Enc, s: &Snapshot) {
+    use crate::collect::netdev::NetDevCounters as C;
+    let Some(devs) = s.netdev.ok() else { return };
+    if devs.is_empty() {
+        return;
+    }
+    type Col = fn(&C) -> u64;
+    let cols: [(&str, Col); 16] = [
+        ("receive_bytes", |c| c.rx_bytes),
+        ("receive_packets", |c| c.rx_packets),
+        ("receive_errs", |c| c.rx_errs),
+        ("receive_drop", |c| c.rx_drop),
+        ("receive_fifo", |c| c.rx_fifo),
+        ("receive_frame", |c| c.rx_frame),
+        ("receive_compressed", |c| c.rx_compressed),
+        ("receive_multicast", |c| c.rx_multicast),
+        ("transmit_bytes", |c| c.tx_bytes),
+        ("transmit_packets", |c| c.tx_packets),
+        ("transmit_errs", |c| c.tx_errs),
+        ("transmit_drop", |c| c.tx_drop),
+        ("transmit_fifo", |c| c.tx_fifo),
+        ("transmit_colls", |c| c.tx_colls),
+        ("transmit_carrier", |c| c.tx_carrier),
+        ("transmit_compressed", |c| c.tx_compressed),
+    ];
+    let mut name = String::new();
+    for (col, get) in cols {
+        name.clear();
+        let _ = write!(name, "nettune_network_{col}_total");
+        e.family(
+            &name,
+            &format!("Network device statistic {col}."),
+            Kind::Counter,
+        );
+        for (dev, c) in devs {
+            e.sample(&name, &[("device", dev)], Num::U(get(c)));
+        }
+    }
+}
+
+fn netstat(e: &mut Enc, s: &Snapshot) {
+    let Some(sections) = s.netstat.ok() else {
+        return;
+    };
+    let mut name = String::new();
+    let mut seen = BTreeSet::new();
+    for (section, fields) in sections {
+        for (field, v) in fields {
+            name.clear();
+            name.push_str("nettune_netstat_");
+            push_sanitized(&mut name, section);
+            name.push('_');
+            push_sanitized(&mut name, field);
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            e.family(
+                &name,
+                &format!("Statistic {section}{field}."),
+                Kind::Untyped,
+            );
+            e.sample(&name, &[], Num::I(*v));
+        }
+    }
+}
+
+fn sockstat(e: &mut Enc, s: &Snapshot, page_size: u64) {
+    let Some(protos) = s.sockstat.ok() else {
+        return;
+    };
+    let mut name = String::new();
+    let mut seen = BTreeSet::new();
+    for (proto, keys) in protos {
+        for (key, v) in keys {
+            name.clear();
+            let help = if proto == "sockets" && key == "used" {
+                name.push_str("nettune_sockstat_sockets_used");
+                "Number of IPv4 sockets in use.".to_string()
+            } else {
+                name.push_str("nettune_sockstat_");
+                push_sanitized(&mut name, proto);
+                name.push('_');
+                push_sanitized(&mut name, key);
+                format!("Number of {proto} sockets in state {key}.")
+            };
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            e.family(&name, &help, Kind::Gauge);
+            e.sample(&name, &[], Num::I(*v));
+            if key == "mem" && page_size > 0 {
+                name.push_str("_bytes");
+                if seen.insert(name.clone()) {
+                    e.family(
+                        &name,
+                        &format!("Number of {proto} sockets in state mem_bytes."),
+                        Kind::Gauge,
+                    );
+                    e.sample(&name, &[], Num::I(v.saturating_mul(page_size as i64)));
+                }
+            }
+        }
+    }
+}
+
+fn conntrack(e: &mut Enc, s: &Snapshot) {
+    let Some(ct) = s.conntrack.ok() else { return };
+    let gauge = |e: &mut Enc, name: &str, help: &str, v: Option<u64>| {
+        if let Some(v) = v {
+            e.family(name, help, Kind::Gauge);
+            e.sample(name, &[], Num::U(v));
+        }
+    };
+    gauge(
+        e,
+        "nettune_nf_conntrack_entries",
+        "Number of currently allocated flow entries for connection tracking.",
+        ct.count,
+    );
+    gauge(
+        e,
+        "nettune_nf_conntrack_entries_limit",
+        "Maximum size of connection tracking table.",
+        ct.max,
+    );
+    let Some(t) = ct.totals() else { return };
+    let stats: [(&str, &str, Option<u64>); 8] = [
+        (
+            "found",
+            "Number of searched entries which were successful.",
+            t.found,
+        ),
+        (
+            "invalid",
+            "Number of packets seen which can not be tracked.",
+            t.invalid,
+        ),
+        (
+            "ignore",
+            "Number of packets seen which are already connected to a conntrack entry.",
+            t.ignore,
+        ),
+        ("insert", "Number of entries inserted into the list.", t.insert),
+        (
+            "insert_failed",
+            "Number of entries for which list insertion was attempted but failed.",
+            t.insert_failed,
+        ),
+        (
+            "drop",
+            "Number of packets dropped due to conntrack failure.",
+            t.drop,
+        ),
+        (
+            "early_drop",
+            "Number of dropped conntrack entries to make room for new ones, if maximum table size was reached.",
+            t.early_drop,
+        ),
+        (
+            "search_restart",
+            "Number of conntrack table lookups which had to be restarted due to hashtable resizes.",
+            t.search_restart,
+        ),
+    ];
+    for (stat, help, v) in stats {
+        gauge(e, &format!("nettune_nf_conntrack_stat_{stat}"), help, v);
+    }
+}
+
+fn softirqs(e: &mut Enc, s: &Snapshot) {
+    let Some(irqs) = s.softirqs.ok() else { return };
+    if irqs.is_empty() {
+        return;
+    }
+    let name = "nettune_softirqs_functions_total";
+    e.family(name, "Softirq counts per CPU.", Kind::Counter);
+    let mut cpu = String::new();
+    for (ty, counts) in irqs {
+        for (i, v) in counts.iter().enumerate() {
+            cpu.clear();
+            let _ = write!(cpu, "{i}");
+            e.sample(name, &[("cpu", &cpu), ("type", ty)], Num::U(*v));
+        }
+    }
+}
+
+fn interrupts(e: &mut Enc, s: &Snapshot) {
+    let Some(irqs) = s.interrupts.ok() else {
+        return;
+    };
+    let mut lines = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut add = |ifname: &str, dev: Option<&str>| {
+        for l in crate::collect::interrupts::irqs_for_device(irqs, ifname, dev) {
+            if seen.insert(l.irq.as_str()) {
+                lines.push(l);
+            }
+        }
+    };
+    match (s.interfaces.ok(), s.netdev.ok()) {
+        (Some(ifs), _) => ifs
+            .iter()
+            .filter(|(n, _)| n.as_str() != "lo")
+            .for_each(|(n, i)| add(n, i.device.as_deref())),
+        (None, Some(devs)) => devs
+            .keys()
+            .filter(|n| n.as_str() != "lo")
+            .for_each(|n| add(n, None)),
+        (None, None) => {}
+    }
+    if lines.is_empty() {
+        return;
+    }
+    lines.sort_by_key(|l| (l.number(), l.irq.clone()));
+    let name = "nettune_interrupts_total";
+    e.family(
+        name,
+        "Interrupt details (network device IRQs only).",
+        Kind::Counter,
+    );
+    let mut cpu = String::new();
+    for l in lines {
+        for (col, v) in l.counts.iter().enumerate() {
+            let Some(c) = irqs.cpu_of_column(col) else {
+                continue;
+            };
+            cpu.clear();
+            let _ = write!(cpu, "{c}");
+            e.sample(
+                name,
+                &[
+                    ("cpu", &cpu),
+                    ("devices", &l.devices),
+                    ("info", &l.info),
+                    ("type", &l.irq),
+                ],
+                Num::U(*v),
+            );
+        }
+    }
+}
+
+fn ethtool(e: &mut Enc, s: &Snapshot) {
+    let Some(all) = s.ethtool.ok() else { return };
+    let with_stats: Vec<_> = all
+        .iter()
+        .filter_map(|(dev, t)| Some((dev, t.stats.ok()?)))
+        .filter(|(_, st)| !st.is_empty())
+        .collect();
+    if with_stats.is_empty() {
+        return;
+    }
+    let name = "nettune_ethtool_stat_total";
+    e.family(
+        name,
+        "Network interface driver statistic (ethtool -S), by device and statistic name.",
+        Kind::Counter,
+    );
+    for (dev, stats) in with_stats {
+        let mut seen = BTreeSet::new();
+        for (stat, v) in &stats.0 {
+            if seen.insert(stat.as_str()) {
+                e.sample(name, &[("device", dev), ("stat", stat)], Num::U(*v));
+            }
+        }
+    }
+}
+
+fn own(e: &mut Enc, s: &Snapshot, findings: &[Finding]) {
+    let name = "nettune_finding";
+    e.family(
+        name,
+        "A finding active in the window since the previous collection (always 1).",
+        Kind::Gauge,
+    );
+    let mut seen = BTreeSet::new();
+    for f in findings {
+        if seen.insert((f.id.as_str(), f.severity, f.scope())) {
+            e.sample(
+                name,
+                &[
+                    ("id", &f.id),
+                    ("severity", f.severity.as_str()),
+                    ("scope", f.scope()),
+                ],
+                Num::U(1),
+            );
+        }
+    }
+    if !s.collect_seconds.is_empty() {
+        let name = "nettune_collect_duration_seconds";
+        e.family(
+            name,
+            "Time spent reading each source in the last collection.",
+            Kind::Gauge,
+        );
+        for (source, secs) in &s.collect_seconds {
+            e.sample(name, &[("source", source)], Num::F(*secs));
+        }
+    }
+    let name = "nettune_source_ok";
+    e.family(
+        name,
+        "Whether a source was read in the last collection (0: unsupported or failed).",
+        Kind::Gauge,
+    );
+    let ok = [
+        ("softnet", s.softnet.ok().is_some()),
+        ("netdev", s.netdev.ok().is_some()),
+        ("netstat", s.netstat.ok().is_some()),
+        ("sockstat", s.sockstat.ok().is_some()),
+        ("softirqs", s.softirqs.ok().is_some()),
+        ("interrupts", s.interrupts.ok().is_some()),
+        ("conntrack", s.conntrack.ok().is_some()),
+        ("ethtool", s.ethtool.ok().is_some()),
+    ];
+    for (source, ok) in ok {
+        e.sample(name, &[("source", source)], Num::U(ok.into()));
+    }
+}

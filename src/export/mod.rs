@@ -1,0 +1,466 @@
+//! The Prometheus exporter: a cached collection shared by all scrapes ([`Exporter`]), the
+//! encoding ([`encode`]), the HTTP server ([`http`]) and node_exporter textfile output
+//! ([`write_textfile`]). Read-only: nothing here writes to the kernel.
+//!
+//! Collection runs under one mutex and its result is cached for `max_age` (default 1 s), so
+//! any number of concurrent scrapes costs at most one collection per `max_age`, and a slow
+//! client only ever holds a finished, reference-counted body — never the collector. Findings
+//! are diagnosed over the window from the previous collection to this one, through the same
+//! [`Window`] path as `check`.
+
+pub mod encode;
+pub mod http;
+
+use crate::collect::host::HostFacts;
+use crate::diagnose::{self, Context, Finding, Options};
+use crate::snapshot::{CaptureOptions, Collector, Snapshot};
+use crate::window::Window;
+use crate::{Error, Result};
+use encode::{Format, Input};
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// One collection: the snapshot, the findings of the window ending at it, and its encodings
+/// (made on first use, at most once per format).
+pub struct Scrape {
+    /// The snapshot exposed.
+    pub snapshot: Arc<Snapshot>,
+    /// Findings over the window since the previous collection.
+    pub findings: Vec<Finding>,
+    host: Arc<HostFacts>,
+    text: OnceLock<String>,
+    openmetrics: OnceLock<String>,
+}
+
+impl Scrape {
+    /// The exposition in `format`.
+    pub fn body(&self, format: Format) -> &str {
+        let cell = match format {
+            Format::Text => &self.text,
+            Format::OpenMetrics => &self.openmetrics,
+        };
+        cell.get_or_init(|| {
+            encode::encode(
+                &Input {
+                    snapshot: &self.snapshot,
+                    host: &self.host,
+                    findings: &self.findings,
+                },
+                format,
+            )
+        })
+    }
+}
+
+/// Where snapshots come from: a live collector, or anything else (tests feed fixed ones).
+pub type SnapshotSource = Box<dyn FnMut() -> Snapshot + Send>;
+
+struct State {
+    source: SnapshotSource,
+    prev: Option<Arc<Snapshot>>,
+    cache: Option<(Instant, Arc<Scrape>)>,
+}
+
+/// A cached, thread-safe collector for scrapes.
+pub struct Exporter {
+    state: Mutex<State>,
+    host: Arc<HostFacts>,
+    options: Options,
+    max_age: Duration,
+}
+
+/// How often the expensive sources (configuration: sysctls, sysfs interfaces, IRQ affinity;
+/// and sock_diag) are re-read by the live
+/// exporter; between refreshes their last values are reused (they are levels and settings,
+/// not counters the window rates depend on).
+pub const SLOW_REFRESH: Duration = Duration::from_secs(30);
+
+impl Exporter {
+    /// An exporter over `source`; results are reused for `max_age`.
+    pub fn new(host: HostFacts, source: SnapshotSource, max_age: Duration) -> Exporter {
+        Exporter {
+            state: Mutex::new(State {
+                source,
+                prev: None,
+                cache: None,
+            }),
+            host: Arc::new(host),
+            options: Options::default(),
+            max_age,
+        }
+    }
+
+    /// A live exporter: `fast` takes a snapshot per collection without the configuration
+    /// sources and sockets; `slow` (with them) runs every [`SLOW_REFRESH`] and its
+    /// configuration and sockets are carried into the fast snapshots.
+    pub fn live(mut fast: Collector, mut slow: Collector, max_age: Duration) -> Exporter {
+        let host = fast.host_facts();
+        let mut slow_at: Option<Instant> = None;
+        let mut slow_snap: Option<Snapshot> = None;
+        let source = move || {
+            let mut snap = fast.snapshot();
+            if slow_at.is_none_or(|t| t.elapsed() >= SLOW_REFRESH) {
+                slow_snap = Some(slow.snapshot());
+                slow_at = Some(Instant::now());
+            }
+            if let Some(s) = &slow_snap {
+                snap.sysctl = s.sysctl.clone();
+                snap.sysctl_config = s.sysctl_config.clone();
+                snap.interfaces = s.interfaces.clone();
+                snap.irq_affinity = s.irq_affinity.clone();
+                snap.irq_effective_affinity = s.irq_effective_affinity.clone();
+                snap.sockets = s.sockets.clone();
+                for (k, v) in &s.collect_seconds {
+                    if matches!(
+                        k.as_str(),
+                        "sysctl"
+                            | "sysctl_host"
+                            | "sysctl_config"
+                            | "interfaces"
+                            | "irq_affinity"
+                            | "sockets"
+                    ) {
+                        snap.collect_seconds.insert(k.clone(), *v);
+                    }
+                }
+            }
+            snap
+        };
+        Exporter::new(host, Box::new(source), max_age)
+    }
+
+    /// Facts about the host the snapshots come from.
+    pub fn host(&self) -> &HostFacts {
+        &self.host
+    }
+
+    /// Take the first snapshot now, so the first scrape already has a window.
+    pub fn prime(&self) {
+        let mut st = self.lock();
+        let snap = (st.source)();
+        st.prev = Some(Arc::new(snap));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current collection: the cached one when it is younger than `max_age`, else a new
+    /// snapshot diagnosed over the window since the previous one.
+    pub fn scrape(&self) -> Arc<Scrape> {
+        let mut st = self.lock();
+        if let Some((at, s)) = &st.cache {
+            if at.elapsed() < self.max_age {
+                return s.clone();
+            }
+        }
+        let snap = Arc::new((st.source)());
+        let window = st
+            .prev
+            .as_deref()
+            .and_then(|p| Window::new(p, &snap, &self.host));
+        let findings = diagnose::diagnose(&Context {
+            window,
+            newer: &snap,
+            host: &self.host,
+            options: &self.options,
+        });
+        let scrape = Arc::new(Scrape {
+            snapshot: snap.clone(),
+            findings,
+            host: self.host.clone(),
+            text: OnceLock::new(),
+            openmetrics: OnceLock::new(),
+        });
+        st.prev = Some(snap);
+        st.cache = Some((Instant::now(), scrape.clone()));
+        scrape
+    }
+}
+
+/// Capture options of the exporter's per-scrape collector (cheap sources only).
+pub fn fast_options() -> CaptureOptions {
+    CaptureOptions {
+        config: false,
+        ethtool: true,
+        sockets: false,
+        socket_processes: false,
+    }
+}
+
+/// Capture options of the exporter's periodic collector (sysctls and listening sockets).
+pub fn slow_options() -> CaptureOptions {
+    CaptureOptions {
+        config: true,
+        ethtool: false,
+        sockets: true,
+        socket_processes: false,
+    }
+}
+
+/// Write `body` to `path` atomically for node_exporter's textfile collector: a temporary
+/// file in the same directory (a name node_exporter ignores: it reads only `*.prom`),
+/// flushed to disk, then renamed over `path`. Refuses when `path` exists and is not a
+/// regular file (a symlink, FIFO, device or directory), which a rename would replace.
+pub fn write_textfile(path: &Path, body: &str) -> Result<()> {
+    use std::io::Write;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_file() {
+            return Err(Error::io(
+                path,
+                std::io::Error::other(
+                    "exists and is not a regular file; refusing to replace it (give a path to a regular file)",
+                ),
+            ));
+        }
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "nettune".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(body.as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(|e| Error::io(&tmp, e))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::conntrack::{Conntrack, ConntrackCpuStat};
+    use crate::collect::Source;
+    use serde_json::json;
+
+    fn src<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Source<T> {
+        Source::Ok(serde_json::from_value(v).unwrap())
+    }
+
+    /// Two snapshots one second apart: cpu0 drops 500 packets, eth0 receives 1000 packets.
+    fn pair() -> (Snapshot, Snapshot) {
+        let snap = |t: u64, processed: u32, dropped: u32, rx: u64, overflows: i64| {
+            let mut s = Snapshot::empty(t);
+            s.softnet = src(json!([
+                {"cpu": 0, "processed": processed, "dropped": dropped, "time_squeeze": 7,
+                 "cpu_collision": 0, "received_rps": 2, "flow_limit_count": 0, "backlog_len": 3,
+                 "input_qlen": null, "process_qlen": null},
+                {"cpu": 1, "processed": 50, "dropped": 0, "time_squeeze": 0,
+                 "cpu_collision": null, "received_rps": null, "flow_limit_count": null,
+                 "backlog_len": null, "input_qlen": null, "process_qlen": null}
+            ]));
+            s.netdev = src(json!({"eth0": {
+                "rx_bytes": rx * 100, "rx_packets": rx, "rx_errs": 0, "rx_drop": 1, "rx_fifo": 0,
+                "rx_frame": 0, "rx_compressed": 0, "rx_multicast": 0, "tx_bytes": 5000,
+                "tx_packets": 50, "tx_errs": 0, "tx_drop": 0, "tx_fifo": 0, "tx_colls": 0,
+                "tx_carrier": 0, "tx_compressed": 0}}));
+            s.netstat = src(json!({
+                "TcpExt": {"ListenOverflows": overflows},
+                "Tcp": {"CurrEstab": 3, "MaxConn": -1},
+                "IcmpMsg": {"InType3": 9}
+            }));
+            s.sockstat =
+                src(json!({"sockets": {"used": 16}, "TCP": {"inuse": 1, "tw": 4, "mem": 2}}));
+            s.softirqs = src(json!({"NET_RX": [t / 1_000_000_000, 20], "NET_TX": [1, 2]}));
+            s.conntrack = Source::Ok(Conntrack {
+                count: Some(100),
+                max: Some(65536),
+                stat: Some(vec![
+                    ConntrackCpuStat {
+                        found: Some(3),
+                        drop: Some(2),
+                        insert_failed: Some(1),
+                        ..Default::default()
+                    },
+                    ConntrackCpuStat {
+                        found: Some(4),
+                        drop: Some(0),
+                        insert_failed: Some(0),
+                        ..Default::default()
+                    },
+                ]),
+                ..Default::default()
+            });
+            s.collect_seconds.insert("softnet".into(), 0.00025);
+            s
+        };
+        (
+            snap(1_000_000_000, 100, 5, 10, 0),
+            snap(2_000_000_000, 1100, 505, 1010, 7),
+        )
+    }
+
+    fn host() -> HostFacts {
+        HostFacts {
+            cpus: 2,
+            page_size: 4096,
+            ..Default::default()
+        }
+    }
+
+    fn exporter() -> Exporter {
+        let (a, b) = pair();
+        let mut queue = vec![b, a];
+        let source = move || {
+            queue
+                .pop()
+                .unwrap_or_else(|| Snapshot::empty(3_000_000_000))
+        };
+        let e = Exporter::new(host(), Box::new(source), Duration::from_secs(60));
+        e.prime();
+        e
+    }
+
+    #[test]
+    fn text_exposition_has_node_exporter_names_labels_and_values() {
+        let e = exporter();
+        let scrape = e.scrape();
+        let text = scrape.body(Format::Text);
+        let expected = "\
+# HELP nettune_softnet_processed_total Number of processed packets
+# TYPE nettune_softnet_processed_total counter
+nettune_softnet_processed_total{cpu=\"0\"} 1100
+nettune_softnet_processed_total{cpu=\"1\"} 50
+# HELP nettune_softnet_dropped_total Number of dropped packets
+# TYPE nettune_softnet_dropped_total counter
+nettune_softnet_dropped_total{cpu=\"0\"} 505
+nettune_softnet_dropped_total{cpu=\"1\"} 0
+# HELP nettune_softnet_times_squeezed_total Number of times processing packets ran out of quota
+# TYPE nettune_softnet_times_squeezed_total counter
+nettune_softnet_times_squeezed_total{cpu=\"0\"} 7
+nettune_softnet_times_squeezed_total{cpu=\"1\"} 0
+# HELP nettune_softnet_cpu_collision_total Number of collision occur while obtaining device lock while transmitting
+# TYPE nettune_softnet_cpu_collision_total counter
+nettune_softnet_cpu_collision_total{cpu=\"0\"} 0
+# HELP nettune_softnet_received_rps_total Number of times cpu woken up received_rps
+# TYPE nettune_softnet_received_rps_total counter
+nettune_softnet_received_rps_total{cpu=\"0\"} 2
+# HELP nettune_softnet_flow_limit_count_total Number of times flow limit has been reached
+# TYPE nettune_softnet_flow_limit_count_total counter
+nettune_softnet_flow_limit_count_total{cpu=\"0\"} 0
+# HELP nettune_softnet_backlog_len Softnet backlog status
+# TYPE nettune_softnet_backlog_len gauge
+nettune_softnet_backlog_len{cpu=\"0\"} 3
+# HELP nettune_network_receive_bytes_total Network device statistic receive_bytes.
+# TYPE nettune_network_receive_bytes_total counter
+nettune_network_receive_bytes_total{device=\"eth0\"} 101000
+# HELP nettune_network_receive_packets_total Network device statistic receive_packets.
+# TYPE nettune_network_receive_packets_total counter
+nettune_network_receive_packets_total{device=\"eth0\"} 1010
+";
+        assert!(text.starts_with(expected), "got:\n{text}");
+        for line in [
+            "nettune_network_receive_drop_total{device=\"eth0\"} 1",
+            "nettune_network_transmit_bytes_total{device=\"eth0\"} 5000",
+            "# HELP nettune_netstat_TcpExt_ListenOverflows Statistic TcpExtListenOverflows.\n# TYPE nettune_netstat_TcpExt_ListenOverflows untyped\nnettune_netstat_TcpExt_ListenOverflows 7",
+            "nettune_netstat_Tcp_MaxConn -1",
+            "nettune_netstat_IcmpMsg_InType3 9",
+            "# HELP nettune_sockstat_TCP_tw Number of TCP sockets in state tw.\n# TYPE nettune_sockstat_TCP_tw gauge\nnettune_sockstat_TCP_tw 4",
+            "nettune_sockstat_TCP_mem 2",
+            "nettune_sockstat_TCP_mem_bytes 8192",
+            "# HELP nettune_sockstat_sockets_used Number of IPv4 sockets in use.\n# TYPE nettune_sockstat_sockets_used gauge\nnettune_sockstat_sockets_used 16",
+            "# TYPE nettune_nf_conntrack_entries gauge\nnettune_nf_conntrack_entries 100",
+            "nettune_nf_conntrack_entries_limit 65536",
+            "nettune_nf_conntrack_stat_found 7",
+            "nettune_nf_conntrack_stat_drop 2",
+            "nettune_nf_conntrack_stat_insert_failed 1",
+            "# TYPE nettune_softirqs_functions_total counter\nnettune_softirqs_functions_total{cpu=\"0\",type=\"NET_RX\"} 2\nnettune_softirqs_functions_total{cpu=\"1\",type=\"NET_RX\"} 20\nnettune_softirqs_functions_total{cpu=\"0\",type=\"NET_TX\"} 1",
+            "nettune_finding{id=\"softnet.backlog_drops\",severity=\"critical\",scope=\"cpu0\"} 1",
+            "nettune_collect_duration_seconds{source=\"softnet\"} 0.00025",
+            "nettune_source_ok{source=\"softnet\"} 1",
+            "nettune_source_ok{source=\"ethtool\"} 0",
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "missing {line:?} in:\n{text}");
+        }
+        assert!(!text.contains("# EOF"));
+        // Fields a kernel does not print are absent, not zero.
+        assert!(!text.contains("cpu_collision_total{cpu=\"1\"}"));
+        assert!(!text.contains("nettune_interrupts_total"));
+    }
+
+    #[test]
+    fn openmetrics_exposition() {
+        let e = exporter();
+        let om = e.scrape().body(Format::OpenMetrics).to_string();
+        assert!(om.contains("# TYPE nettune_softnet_dropped counter\nnettune_softnet_dropped_total{cpu=\"0\"} 505\n"));
+        assert!(om.contains("# HELP nettune_softnet_dropped Number of dropped packets\n"));
+        assert!(om.contains("# TYPE nettune_netstat_TcpExt_ListenOverflows unknown\n"));
+        assert!(om.ends_with("\nnettune_source_ok{source=\"ethtool\"} 0\n# EOF\n"));
+    }
+
+    #[test]
+    fn cache_is_reused_within_max_age_and_findings_cover_the_last_window() {
+        let e = exporter();
+        let a = e.scrape();
+        let b = e.scrape();
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "a second scrape within max_age reuses the collection"
+        );
+        assert!(a.findings.iter().any(|f| f.id == "softnet.backlog_drops"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut s = Snapshot::empty(1);
+        s.netdev = src(json!({"we\"ird\\dev\n": {
+            "rx_bytes": 1, "rx_packets": 0, "rx_errs": 0, "rx_drop": 0, "rx_fifo": 0,
+            "rx_frame": 0, "rx_compressed": 0, "rx_multicast": 0, "tx_bytes": 0,
+            "tx_packets": 0, "tx_errs": 0, "tx_drop": 0, "tx_fifo": 0, "tx_colls": 0,
+            "tx_carrier": 0, "tx_compressed": 0}}));
+        s.netstat = src(json!({"Odd-Sec": {"a.b": 1}}));
+        let text = encode::encode(
+            &Input {
+                snapshot: &s,
+                host: &host(),
+                findings: &[],
+            },
+            Format::Text,
+        );
+        assert!(text
+            .contains("nettune_network_receive_bytes_total{device=\"we\\\"ird\\\\dev\\n\"} 1\n"));
+        assert!(text.contains("nettune_netstat_Odd_Sec_a_b 1\n"));
+    }
+
+    #[test]
+    fn textfile_is_replaced_atomically_and_never_over_a_non_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nettune.prom");
+        write_textfile(&path, "a 1\n").unwrap();
+        write_textfile(&path, "a 2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a 2\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("nettune.prom")]);
+
+        let target = dir.path().join("target");
+        std::fs::write(&target, "keep").unwrap();
+        let link = dir.path().join("link.prom");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(write_textfile(&link, "x 1\n").is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+
+        let sub = dir.path().join("sub.prom");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(write_textfile(&sub, "x 1\n").is_err());
+        assert!(sub.is_dir());
+    }
+}
