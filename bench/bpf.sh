@@ -6,7 +6,8 @@
 #      so this is the monitor's worst case. Target: < 3 % loss.
 #   2. XDP deny vs an nftables drop rule (prerouting, priority raw) for the same flood:
 #      softirq CPU time (all CPUs, /proc/stat) per dropped packet. Target: XDP >= 3x cheaper.
-# Usage: bench/bpf.sh [SECONDS_PER_RUN=3] [REPS=3]. NETTUNE=path overrides the binary.
+# Usage: bench/bpf.sh [SECONDS_PER_RUN=3] [REPS=3]. NETTUNE=path overrides the binary; the
+# flood runs pinned to CPU ${CPU:-1} (the veth receive path runs on the sending CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${NETTUNE:-target/release/nettune}
@@ -32,7 +33,7 @@ ip -n "$B" link set vb up
 
 # Prints the number of datagrams sent in DUR seconds.
 flood() {
-	ip netns exec "$A" python3 - "$DUR" <<'EOF'
+	ip netns exec "$A" taskset -c "${CPU:-1}" python3 - "$DUR" <<'EOF'
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("198.18.200.1", 0))

@@ -54,6 +54,21 @@ struct {
 	__type(value, __u64);
 } DROPS_LOST SEC(".maps");
 
+// Per CPU: the last (reason, location) seen and how many times in a row, not yet added to
+// DROPS. A flood usually repeats one key, so most events cost one array access instead of a
+// hash lookup. Userspace adds these pending counts when it reads.
+struct pending {
+	struct drop_key key;
+	__u64 count;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pending);
+} PENDING SEC(".maps");
+
 // Set by the loader from the running kernel's BTF (SKB_CONSUMED): not a drop.
 volatile const __u32 SKIP_REASON = 0xffffffff;
 // Set by the loader to count only skbs of one network namespace (its inode number); 0 = all.
@@ -75,11 +90,34 @@ static __always_inline __u32 skb_netns(struct sk_buff *skb)
 	return 0;
 }
 
+// Add n to DROPS[key]; counts what does not fit in DROPS_LOST.
+static __always_inline void flush(struct drop_key *key, __u64 n)
+{
+	__u64 *count;
+	__u32 zero = 0;
+
+	count = bpf_map_lookup_elem(&DROPS, key);
+	if (count) {
+		*count += n;
+		return;
+	}
+	if (bpf_map_update_elem(&DROPS, key, &n, BPF_NOEXIST) == 0)
+		return;
+	count = bpf_map_lookup_elem(&DROPS, key);
+	if (count) {
+		*count += n;
+		return;
+	}
+	count = bpf_map_lookup_elem(&DROPS_LOST, &zero);
+	if (count)
+		*count += n;
+}
+
 SEC("tp_btf/kfree_skb")
 int kfree_skb(__u64 *ctx)
 {
 	struct drop_key key = {};
-	__u64 one = 1, *count;
+	struct pending *last;
 	__u32 zero = 0;
 
 	key.location = ctx[1];
@@ -88,21 +126,17 @@ int kfree_skb(__u64 *ctx)
 		return 0;
 	if (NETNS_INUM && skb_netns((struct sk_buff *)ctx[0]) != NETNS_INUM)
 		return 0;
-	count = bpf_map_lookup_elem(&DROPS, &key);
-	if (count) {
-		*count += 1;
+	last = bpf_map_lookup_elem(&PENDING, &zero);
+	if (!last)
+		return 0;
+	if (last->count && last->key.location == key.location && last->key.reason == key.reason) {
+		last->count += 1;
 		return 0;
 	}
-	if (bpf_map_update_elem(&DROPS, &key, &one, BPF_NOEXIST) == 0)
-		return 0;
-	count = bpf_map_lookup_elem(&DROPS, &key);
-	if (count) {
-		*count += 1;
-		return 0;
-	}
-	count = bpf_map_lookup_elem(&DROPS_LOST, &zero);
-	if (count)
-		*count += 1;
+	if (last->count)
+		flush(&last->key, last->count);
+	last->key = key;
+	last->count = 1;
 	return 0;
 }
 

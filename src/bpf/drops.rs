@@ -25,6 +25,18 @@ pub struct DropKey {
 // SAFETY: plain `repr(C)` integers, no padding bytes beyond the explicit `pad` field.
 unsafe impl aya::Pod for DropKey {}
 
+/// Value of the per-CPU `PENDING` map: a run of one key not yet added to `DROPS`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    key: DropKey,
+    /// Events in the run.
+    count: u64,
+}
+
+// SAFETY: `repr(C)` of Pod fields, no implicit padding (24 bytes).
+unsafe impl aya::Pod for Pending {}
+
 /// One raw in-kernel count, summed over CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawDrop {
@@ -97,18 +109,32 @@ impl DropMonitor {
             .ok_or_else(|| BpfError::kernel("drop monitor", "map DROPS missing"))?;
         let map: PerCpuHashMap<_, DropKey, u64> =
             PerCpuHashMap::try_from(map).map_err(|e| BpfError::kernel("map DROPS", e))?;
-        let mut out = Vec::new();
+        let mut sums: BTreeMap<(u32, u64), u64> = BTreeMap::new();
         for item in map.iter() {
             let (key, values) = item.map_err(|e| BpfError::kernel("reading DROPS", e))?;
             let count = values.iter().copied().fold(0u64, u64::saturating_add);
-            if count > 0 {
-                out.push(RawDrop {
-                    reason: key.reason,
-                    location: key.location,
-                    count,
-                });
+            let slot = sums.entry((key.reason, key.location)).or_default();
+            *slot = slot.saturating_add(count);
+        }
+        if let Some(m) = self.ebpf.map("PENDING") {
+            let pending: PerCpuArray<_, Pending> =
+                PerCpuArray::try_from(m).map_err(|e| BpfError::kernel("map PENDING", e))?;
+            if let Ok(values) = pending.get(&0, 0) {
+                for p in values.iter().filter(|p| p.count > 0) {
+                    let slot = sums.entry((p.key.reason, p.key.location)).or_default();
+                    *slot = slot.saturating_add(p.count);
+                }
             }
         }
+        let out: Vec<RawDrop> = sums
+            .into_iter()
+            .filter(|&(_, count)| count > 0)
+            .map(|((reason, location), count)| RawDrop {
+                reason,
+                location,
+                count,
+            })
+            .collect();
         let lost = match self.ebpf.map("DROPS_LOST") {
             Some(m) => {
                 let arr: PerCpuArray<_, u64> =

@@ -12,7 +12,7 @@ use std::time::Duration;
 fn committed_objects_parse_with_their_programs_and_maps() {
     let drops = aya_obj::Object::parse(nettune::bpf::DROPS_OBJ).expect("drops.bpf.o parses");
     assert!(drops.programs.contains_key("kfree_skb"));
-    for m in ["DROPS", "DROPS_LOST"] {
+    for m in ["DROPS", "DROPS_LOST", "PENDING"] {
         assert!(drops.maps.contains_key(m), "map {m} in drops.bpf.o");
     }
     let xdp = aya_obj::Object::parse(nettune::bpf::XDP_OBJ).expect("xdp_filter.bpf.o parses");
