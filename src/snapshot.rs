@@ -1,6 +1,8 @@
 //! A [`Snapshot`] holds the raw cumulative counters of every source at one instant; a
 //! [`Capture`] is host facts plus one or more snapshots, saved as `nettune.capture/v1` JSON.
 
+use crate::bpf::drops::{DropMonitor, DropReasons, RawDrop};
+use crate::bpf::BpfError;
 use crate::collect::{
     self, conntrack::Conntrack, ethtool::EthtoolAll, host::HostFacts, interfaces::Interfaces,
     interrupts::Interrupts, netdev::NetDev, snmp::NetStat, sockets::Sockets, sockstat::SockStat,
@@ -71,6 +73,11 @@ pub struct Capture {
     pub netns: Option<String>,
     /// Oldest first.
     pub snapshots: Vec<Snapshot>,
+    /// Kernel drop reasons counted by eBPF (`tp_btf/kfree_skb`) between the first and the
+    /// last snapshot: unsupported when the drop monitor cannot run (not root, no BTF) and in
+    /// captures written before nettune counted them.
+    #[serde(default = "not_collected")]
+    pub drops: Source<DropReasons>,
 }
 
 impl Capture {
@@ -185,6 +192,10 @@ pub struct Collector {
     /// ethtool sockets kept between snapshots (host-namespace reads).
     ethtool: Option<collect::ethtool::Reader>,
     netns: Option<crate::netns::NetnsThread>,
+    /// The namespace file `netns` entered, for the drop monitor's filter.
+    netns_path: Option<std::path::PathBuf>,
+    /// Count kernel drop reasons during [`Collector::capture`]'s window.
+    drops: bool,
 }
 
 /// Host-wide sources (the same in every network namespace).
@@ -251,7 +262,16 @@ impl Collector {
             buf: FileBuf::new(),
             ethtool: None,
             netns: None,
+            netns_path: None,
+            drops: false,
         }
+    }
+
+    /// Count kernel drop reasons with eBPF during [`Collector::capture`]'s window when the
+    /// drop monitor can run here (off by default: it needs root and loads a program).
+    pub fn with_drops(mut self, on: bool) -> Self {
+        self.drops = on;
+        self
     }
 
     /// A collector that reads per-namespace sources inside the network namespace at `path`
@@ -260,6 +280,7 @@ impl Collector {
         let thread = crate::netns::NetnsThread::spawn(path, &root)?;
         let mut c = Collector::new(root, options);
         c.netns = Some(thread);
+        c.netns_path = Some(path.to_path_buf());
         Ok(c)
     }
 
@@ -479,6 +500,14 @@ impl Collector {
         mut tick: impl FnMut(std::time::Duration),
     ) -> Capture {
         let host = self.host_facts();
+        // Loaded before the window (loading costs tens of milliseconds); the counts of the
+        // window are the difference of two reads taken right before each snapshot.
+        let mut drops = self
+            .drops
+            .then(|| DropWindow::start(self.netns_path.as_deref()));
+        if let Some(Ok(w)) = &mut drops {
+            w.begin();
+        }
         let first = self.snapshot();
         let start = Instant::now();
         while start.elapsed() < interval {
@@ -486,12 +515,18 @@ impl Collector {
             std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
             tick(start.elapsed().min(interval));
         }
+        let drops = match drops {
+            None => Source::unsupported("drop reasons not requested"),
+            Some(Err(source)) => source,
+            Some(Ok(w)) => w.finish(),
+        };
         let second = self.snapshot();
         Capture {
             schema: CAPTURE_SCHEMA.to_string(),
             host,
             netns: self.netns.as_ref().map(|t| t.name().to_string()),
             snapshots: vec![first, second],
+            drops,
         }
     }
 
@@ -499,6 +534,70 @@ impl Collector {
     pub fn host_facts(&mut self) -> HostFacts {
         let mut w = Warnings::default();
         collect::host::read(&mut self.buf, &self.root, &mut w)
+    }
+}
+
+/// The drop monitor attached for one capture window; dropping it detaches the program.
+struct DropWindow {
+    monitor: DropMonitor,
+    before: std::result::Result<Vec<RawDrop>, String>,
+    lost_before: u64,
+    started: Instant,
+}
+
+impl DropWindow {
+    /// Load and attach, or the `Source` that says why not.
+    fn start(netns: Option<&Path>) -> std::result::Result<Self, Source<DropReasons>> {
+        match DropMonitor::start(netns) {
+            Ok(monitor) => Ok(DropWindow {
+                monitor,
+                before: Ok(Vec::new()),
+                lost_before: 0,
+                started: Instant::now(),
+            }),
+            Err(BpfError::Unsupported(why)) => Err(Source::unsupported(why)),
+            Err(e) => Err(Source::error(e.to_string())),
+        }
+    }
+
+    /// Start of the window: the counts so far are the baseline.
+    fn begin(&mut self) {
+        self.started = Instant::now();
+        match self.monitor.read() {
+            Ok((raw, lost)) => {
+                self.before = Ok(raw);
+                self.lost_before = lost;
+            }
+            Err(e) => self.before = Err(e.to_string()),
+        }
+    }
+
+    /// End of the window: the counts since [`DropWindow::begin`], named and symbolised;
+    /// the program is detached.
+    fn finish(self) -> Source<DropReasons> {
+        let after = self.monitor.read();
+        let seconds = self.started.elapsed().as_secs_f64();
+        let names = self.monitor.names.clone();
+        drop(self.monitor);
+        let (before, (after, lost)) = match (self.before, after) {
+            (Ok(b), Ok(a)) => (b, a),
+            (Err(e), _) => return Source::error(e),
+            (_, Err(e)) => return Source::error(e.to_string()),
+        };
+        // kallsyms is large: read it only when there is something to symbolise.
+        let kallsyms = if after.len() > before.len() || after.iter().ne(before.iter()) {
+            std::fs::read_to_string("/proc/kallsyms").unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Source::Ok(DropReasons::from_window(
+            &before,
+            &after,
+            lost.saturating_sub(self.lost_before),
+            &names,
+            &kallsyms,
+            seconds,
+        ))
     }
 }
 
@@ -562,5 +661,42 @@ mod tests {
         }
         let back: Snapshot = serde_json::from_value(value).unwrap();
         assert_eq!(back, snap);
+    }
+
+    /// A capture written before drop reasons were counted (no `drops` field) still loads,
+    /// with the drops unsupported; one with them round-trips.
+    #[test]
+    fn capture_without_drops_loads() {
+        let mut cap = Capture {
+            schema: CAPTURE_SCHEMA.to_string(),
+            host: HostFacts::default(),
+            netns: None,
+            snapshots: vec![Snapshot::empty(1), Snapshot::empty(2)],
+            drops: Source::Ok(DropReasons {
+                window_seconds: 1.0,
+                lost: 0,
+                reasons: vec![crate::bpf::drops::ReasonTotal {
+                    reason: "NO_SOCKET".into(),
+                    count: 7,
+                    locations: Vec::new(),
+                }],
+            }),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        cap.save(&path).unwrap();
+        assert_eq!(Capture::load(&path).unwrap(), cap);
+        let mut old = serde_json::to_value(&cap).unwrap();
+        old.as_object_mut().unwrap().remove("drops");
+        std::fs::write(&path, old.to_string()).unwrap();
+        let back = Capture::load(&path).unwrap();
+        assert!(
+            matches!(back.drops, Source::Unsupported { .. }),
+            "{:?}",
+            back.drops
+        );
+        assert!(back.drops.ok().is_none());
+        cap.drops = back.drops.clone();
+        assert_eq!(back, cap);
     }
 }

@@ -6,7 +6,7 @@ use super::{BpfError, DROPS_OBJ, VMLINUX_BTF};
 use aya::maps::{PerCpuArray, PerCpuHashMap};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -150,7 +150,7 @@ impl DropMonitor {
 }
 
 /// Packets dropped at one code location.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocationCount {
     /// `function+0xoff` from `/proc/kallsyms`, or the raw address in hex when unknown.
     pub symbol: String,
@@ -263,6 +263,88 @@ pub fn aggregate(
     }
 }
 
+/// Kernel drop reasons counted over a capture's sampling window (`Capture.drops`): what
+/// `check` reads as extra evidence. Reasons are named as the running kernel names them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DropReasons {
+    /// Seconds the monitor counted (the capture's window, within a few milliseconds).
+    pub window_seconds: f64,
+    /// Drop events the in-kernel map could not hold (counted nowhere below).
+    #[serde(default)]
+    pub lost: u64,
+    /// Reasons, most drops first (`SKB_CONSUMED`, a normal free, is not among them).
+    pub reasons: Vec<ReasonTotal>,
+}
+
+/// All drops with one reason in a [`DropReasons`] window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReasonTotal {
+    /// Reason name as the kernel spells it, without `SKB_DROP_REASON_` (`NO_SOCKET`).
+    pub reason: String,
+    /// Packets (skbs) dropped with this reason in the window.
+    pub count: u64,
+    /// Top locations (at most [`TOP_LOCATIONS`]), most drops first.
+    #[serde(default)]
+    pub locations: Vec<LocationCount>,
+}
+
+impl DropReasons {
+    /// Drops per second of `r` over the window (0 for an empty window).
+    pub fn rate(&self, r: &ReasonTotal) -> f64 {
+        if self.window_seconds > 0.0 {
+            r.count as f64 / self.window_seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// The entry for reason `name`, if it dropped anything.
+    pub fn get(&self, name: &str) -> Option<&ReasonTotal> {
+        self.reasons.iter().find(|r| r.reason == name)
+    }
+
+    /// The counts of a finished window: `after` minus `before` (two reads of one running
+    /// [`DropMonitor`]; a key missing from `before` counts from zero), named and symbolised
+    /// like [`aggregate`].
+    pub fn from_window(
+        before: &[RawDrop],
+        after: &[RawDrop],
+        lost: u64,
+        names: &ReasonNames,
+        kallsyms: &str,
+        window_seconds: f64,
+    ) -> DropReasons {
+        let base: BTreeMap<(u32, u64), u64> = before
+            .iter()
+            .map(|d| ((d.reason, d.location), d.count))
+            .collect();
+        let delta: Vec<RawDrop> = after
+            .iter()
+            .map(|d| RawDrop {
+                count: d
+                    .count
+                    .saturating_sub(base.get(&(d.reason, d.location)).copied().unwrap_or(0)),
+                ..*d
+            })
+            .filter(|d| d.count > 0)
+            .collect();
+        let report = aggregate(&delta, lost, names, kallsyms, window_seconds);
+        DropReasons {
+            window_seconds,
+            lost,
+            reasons: report
+                .reasons
+                .into_iter()
+                .map(|r| ReasonTotal {
+                    reason: r.reason,
+                    count: r.count,
+                    locations: r.locations,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One line on the usual cause of common drop reasons and where to look.
 pub fn explain(reason: &str) -> Option<&'static str> {
     Some(match reason {
@@ -371,5 +453,32 @@ mod tests {
         let j = serde_json::to_value(&r).unwrap();
         assert_eq!(j["schema"], "nettune.drops/v1");
         assert_eq!(j["reasons"][0]["locations"][0]["count"], 120);
+    }
+
+    #[test]
+    fn window_subtracts_the_baseline() {
+        let mut names = ReasonNames::default();
+        names.names.insert(2, "NOT_SPECIFIED".into());
+        names.names.insert(3, "NO_SOCKET".into());
+        let d = |reason, location, count| RawDrop {
+            reason,
+            location,
+            count,
+        };
+        let before = [d(3, 0x20, 100), d(2, 0x30, 5)];
+        let after = [d(3, 0x20, 160), d(3, 0x40, 4), d(2, 0x30, 5)];
+        let w = DropReasons::from_window(&before, &after, 1, &names, "", 2.0);
+        assert_eq!(w.window_seconds, 2.0);
+        assert_eq!(w.lost, 1);
+        assert_eq!(w.reasons.len(), 1, "{w:?}");
+        let r = w.get("NO_SOCKET").unwrap();
+        assert_eq!(r.count, 64);
+        assert_eq!(w.rate(r), 32.0);
+        assert_eq!(r.locations[0].symbol, "0x20");
+        assert_eq!(r.locations[0].count, 60);
+        assert_eq!(r.locations[1].count, 4);
+        assert!(w.get("NOT_SPECIFIED").is_none());
+        let back: DropReasons = serde_json::from_value(serde_json::to_value(&w).unwrap()).unwrap();
+        assert_eq!(back, w);
     }
 }

@@ -1,7 +1,7 @@
 //! `nettune check`: sample a window (or load a capture), diagnose, report, exit by severity.
 
 use super::{exit, parse_duration, GlobalArgs};
-use crate::diagnose::{self, Context, Options, Severity};
+use crate::diagnose::{self, Options, Severity};
 use crate::report::{json, text};
 use crate::snapshot::Capture;
 use clap::Args;
@@ -52,27 +52,6 @@ pub fn obtain_capture(
     }
 }
 
-/// Diagnose a capture; notes say what could not be judged.
-pub fn diagnose_capture(cap: &Capture, options: &Options) -> (Vec<diagnose::Finding>, Vec<String>) {
-    let mut notes = Vec::new();
-    let window = cap.window();
-    if window.is_none() {
-        notes.push(
-            "the capture holds one snapshot: only static findings (configuration, levels) are possible; rates need two".to_string(),
-        );
-    }
-    let Some(newer) = cap.snapshots.last() else {
-        return (Vec::new(), notes);
-    };
-    let ctx = Context {
-        window,
-        newer,
-        host: &cap.host,
-        options,
-    };
-    (diagnose::diagnose(&ctx), notes)
-}
-
 /// Exit code for a set of findings.
 pub fn exit_code(findings: &[diagnose::Finding]) -> u8 {
     match diagnose::status(findings) {
@@ -97,7 +76,7 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<u8> {
         );
     }
     let cap = obtain_capture(global, args.from.as_ref(), args.interval)?;
-    let (findings, notes) = diagnose_capture(&cap, &args.options());
+    let (findings, notes) = diagnose::diagnose_capture(&cap, &args.options());
     let report = json::check_report(&cap, &findings, &notes);
     let mut out = std::io::stdout().lock();
     if global.json {

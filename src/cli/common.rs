@@ -15,9 +15,10 @@ pub fn collector(global: &GlobalArgs, options: CaptureOptions) -> crate::Result<
     }
 }
 
-/// Sample a window of `interval`, with a progress bar on stderr when it is a terminal.
+/// Sample a window of `interval`, with a progress bar on stderr when it is a terminal. Kernel
+/// drop reasons are counted during the window when the eBPF drop monitor can run here.
 pub fn capture(global: &GlobalArgs, interval: Duration) -> crate::Result<Capture> {
-    let mut collector = collector(global, CaptureOptions::default())?;
+    let mut collector = collector(global, CaptureOptions::default())?.with_drops(true);
     let show =
         !global.quiet && std::io::stderr().is_terminal() && interval >= Duration::from_millis(500);
     if !show {

@@ -1,8 +1,9 @@
 //! `nettune tune`: sample (or load) a window, diagnose, print the plan; with `--apply`
 //! apply it as one journaled transaction, optionally verify and roll back by itself.
 
-use super::check::{diagnose_capture, exit_code, obtain_capture};
+use super::check::{exit_code, obtain_capture};
 use super::{exit, parse_duration, GlobalArgs};
+use crate::diagnose::diagnose_capture;
 use crate::diagnose::{Finding, Options, Severity};
 use crate::tune::plan::{self, Plan};
 use crate::tune::profiles;

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod conntrack;
+pub mod drops;
 pub mod irq;
 pub mod nic;
 pub mod softnet;
@@ -13,6 +14,7 @@ pub mod thresholds;
 pub mod udp;
 pub(crate) mod util;
 
+use crate::bpf::drops::DropReasons;
 use crate::change::Change;
 use crate::collect::host::HostFacts;
 use crate::snapshot::Snapshot;
@@ -119,6 +121,9 @@ pub struct Context<'a> {
     pub newer: &'a Snapshot,
     pub host: &'a HostFacts,
     pub options: &'a Options,
+    /// Kernel drop reasons counted over the window by eBPF, when the drop monitor could run
+    /// (root, BTF) while the capture was taken; `None` otherwise (rules go without).
+    pub drops: Option<&'a DropReasons>,
 }
 
 /// A rule: a pure function of the context.
@@ -150,6 +155,9 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
 /// Run every rule; findings sorted by severity (critical first), then id and scope.
 pub fn diagnose(ctx: &Context) -> Vec<Finding> {
     let mut findings: Vec<Finding> = rules().flat_map(|r| (r.run)(ctx)).collect();
+    // Not a rule: it reads the rules' findings (kernel drop reasons corroborate them, and the
+    // reasons nothing explains become `drops.unexplained`).
+    drops::apply(ctx, &mut findings);
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -157,6 +165,31 @@ pub fn diagnose(ctx: &Context) -> Vec<Finding> {
             .then_with(|| a.scope().cmp(b.scope()))
     });
     findings
+}
+
+/// Diagnose a capture; notes say what could not be judged.
+pub fn diagnose_capture(
+    cap: &crate::snapshot::Capture,
+    options: &Options,
+) -> (Vec<Finding>, Vec<String>) {
+    let mut notes = Vec::new();
+    let window = cap.window();
+    if window.is_none() {
+        notes.push(
+            "the capture holds one snapshot: only static findings (configuration, levels) are possible; rates need two".to_string(),
+        );
+    }
+    let Some(newer) = cap.snapshots.last() else {
+        return (Vec::new(), notes);
+    };
+    let ctx = Context {
+        window,
+        newer,
+        host: &cap.host,
+        options,
+        drops: cap.drops.ok(),
+    };
+    (diagnose(&ctx), notes)
 }
 
 /// The highest severity present, or `None` when there is nothing.

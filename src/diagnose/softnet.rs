@@ -1169,6 +1169,7 @@ pub(crate) mod testutil {
                 newer: &self.newer,
                 host: &self.host,
                 options: &self.options,
+                drops: None,
             };
             f(&ctx)
         }
@@ -1180,6 +1181,7 @@ pub(crate) mod testutil {
                 newer: &self.newer,
                 host: &self.host,
                 options: &self.options,
+                drops: None,
             };
             f(&ctx)
         }

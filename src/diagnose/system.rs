@@ -258,6 +258,7 @@ pub(crate) mod testutil {
             newer,
             host,
             options,
+            drops: None,
         };
         rule(&ctx)
     }
@@ -274,6 +275,7 @@ pub(crate) mod testutil {
             newer,
             host,
             options,
+            drops: None,
         };
         rule(&ctx)
     }

@@ -330,3 +330,23 @@ pub const FD_WARN_FILL: f64 = 0.80;
 pub const FD_CRIT_FILL: f64 = 0.95;
 /// `fd.near_limit`: the proposed `fs.file-max` leaves the table this full. Ratio 0–1.
 pub const FD_TARGET_FILL: f64 = 0.5;
+
+// ---- kernel drop reasons (eBPF `tp_btf/kfree_skb`; rules in drops.rs) ----
+
+/// `drops.unexplained`: a drop reason counts as significant at this rate (drops per second)
+/// or more ...
+pub const DROP_REASON_RATE_MIN: f64 = 10.0;
+/// ... when it is also at least this share of the packets received on all interfaces
+/// (drops / received packets, 0–1; 0.01 = 1 %) ...
+pub const DROP_REASON_RX_SHARE_MIN: f64 = 0.01;
+/// ... or, whatever the share, at this rate or more (drops per second).
+pub const DROP_REASON_RATE_HIGH: f64 = 100.0;
+/// `drops.unexplained`: reasons that are everyday background ([`super::drops::NOISY_REASONS`]:
+/// `NO_SOCKET` from port scans and probes, firewall policy, TCP duplicates) need at least
+/// this rate (drops per second) and [`DROP_REASON_RX_SHARE_MIN`] of received packets (when
+/// the received count is known).
+pub const DROP_REASON_NOISY_RATE_MIN: f64 = 200.0;
+/// `drops.unexplained`: `NOT_SPECIFIED` (a plain `kfree_skb()` without a reason code, used
+/// by many paths that are not errors) needs at least this rate (drops per second) and
+/// [`DROP_REASON_RX_SHARE_MIN`] of received packets (when known).
+pub const DROP_REASON_UNSPECIFIED_RATE_MIN: f64 = 1000.0;

@@ -165,6 +165,7 @@ impl Exporter {
             newer: &snap,
             host: &self.host,
             options: &self.options,
+            drops: None,
         });
         let scrape = Arc::new(Scrape {
             snapshot: snap.clone(),

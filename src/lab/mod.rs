@@ -107,6 +107,11 @@ pub trait Fault {
     /// Start one phase's traffic with fresh servers. `advice` holds the plan's advice
     /// (empty before tuning); the scenario's own applications take it.
     fn traffic(&mut self, advice: &[Change]) -> Result<traffic::Traffic>;
+    /// Whether the scenario's own application takes this advice (the listen-overflow
+    /// server raises its `listen()` backlog); reported as applied only then.
+    fn takes_advice(&self, _advice: &Change) -> bool {
+        false
+    }
     /// The symptom over a window; `probe_delta` is the rise of each [`Fault::probe`]
     /// counter in it.
     fn symptom(&self, w: &Window, probe_delta: &[f64]) -> Sample;
@@ -276,6 +281,7 @@ fn measure(
         host,
         netns: None,
         snapshots,
+        drops: crate::collect::Source::unsupported("drop reasons are not counted by the lab"),
     };
     Ok((cap, series, whole))
 }
@@ -367,7 +373,7 @@ fn run_inner(s: &Scenario, opts: &RunOptions, out: &mut Outcome) -> Result<()> {
     };
     out.before = before.total;
     out.series_before = series;
-    let (findings, notes) = crate::cli::check::diagnose_capture(&cap, &Options::default());
+    let (findings, notes) = crate::diagnose::diagnose_capture(&cap, &Options::default());
     out.notes.extend(notes);
     out.findings = findings.iter().map(|f| f.id.clone()).collect();
     out.found = findings.iter().any(|f| s.expected.contains(&f.id.as_str()));
@@ -388,7 +394,16 @@ fn run_inner(s: &Scenario, opts: &RunOptions, out: &mut Outcome) -> Result<()> {
     // another step while the finding still fires and the symptom is above its threshold.
     let mut findings = findings;
     for round in 1..=opts.max_rounds.min(s.max_rounds).max(1) {
-        let advice = tune_round(s, &findings, &ns, &mut env, opts, out, round)?;
+        let advice = tune_round(
+            s,
+            fault.as_ref(),
+            &findings,
+            &ns,
+            &mut env,
+            opts,
+            out,
+            round,
+        )?;
         hook("apply")?;
         let (cap, series, after) = {
             let traffic = fault.traffic(&advice)?;
@@ -409,7 +424,7 @@ fn run_inner(s: &Scenario, opts: &RunOptions, out: &mut Outcome) -> Result<()> {
         if out.passed {
             break;
         }
-        findings = crate::cli::check::diagnose_capture(&cap, &Options::default()).0;
+        findings = crate::diagnose::diagnose_capture(&cap, &Options::default()).0;
         if !findings.iter().any(|f| s.expected.contains(&f.id.as_str())) {
             break;
         }
@@ -423,8 +438,10 @@ fn run_inner(s: &Scenario, opts: &RunOptions, out: &mut Outcome) -> Result<()> {
 /// Build the plan from `findings` (only the scenario's fix findings), apply it as one
 /// transaction in the namespace and one on the host (for sysctls the namespace cannot write),
 /// and return the plan's advice.
+#[allow(clippy::too_many_arguments)]
 fn tune_round(
     s: &Scenario,
+    fault: &dyn Fault,
     findings: &[crate::diagnose::Finding],
     ns: &Path,
     env: &mut env::Env,
@@ -454,8 +471,7 @@ fn tune_round(
     let advice: Vec<Change> = plan.advice.iter().map(|a| a.change.clone()).collect();
     for a in &plan.advice {
         let mut c = ChangeOut::new(&a.change, &a.finding, round);
-        // The scenario's own application takes the advice.
-        c.applied = true;
+        c.applied = fault.takes_advice(&a.change);
         out.changes.push(c);
     }
     // Sysctls the namespace cannot write (host-wide ones are absent or read-only there) go

@@ -176,11 +176,15 @@ impl Fault for ListenOverflow {
         Ok(b)
     }
 
+    fn takes_advice(&self, advice: &Change) -> bool {
+        advice.target.contains("listen")
+    }
+
     fn traffic(&mut self, advice: &[Change]) -> Result<Traffic> {
         let p = need_pair(&self.pair)?;
         let backlog = advice
             .iter()
-            .filter(|c| c.target.contains("listen"))
+            .filter(|c| self.takes_advice(c))
             .find_map(|c| target_number(&c.proposed))
             .unwrap_or(APP_BACKLOG);
         let addr = SocketAddrV4::new(p.b_addr, LISTEN_PORT);

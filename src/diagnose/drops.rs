@@ -1,0 +1,504 @@
+//! Kernel drop reasons as evidence (`tp_btf/kfree_skb`, counted by eBPF during the capture's
+//! window; [`Context::drops`]). Runs after the counter rules, because it needs their
+//! findings:
+//!
+//! * corroboration: a reason that the kernel counts for the same loss as a counter rule
+//!   ([`REASON_FINDINGS`]) adds `kfree_skb.<REASON>` evidence (drops per second, scope
+//!   `host`) to that rule's finding;
+//! * `drops.unexplained` (warning): a reason with a significant rate
+//!   ([`thresholds::DROP_REASON_RATE_MIN`] and [`thresholds::DROP_REASON_RX_SHARE_MIN`] of
+//!   received packets, or [`thresholds::DROP_REASON_RATE_HIGH`]) that no fired finding
+//!   explains. `NOT_SPECIFIED` and the everyday [`NOISY_REASONS`] (port scans hitting closed
+//!   ports, firewall policy, TCP duplicates) need a much higher rate. The fix is advice only:
+//!   `nettune drops` shows where the kernel drops; no sysctl is proposed.
+//!
+//! Reasons are the running kernel's names (strings), never enum values, which change between
+//! kernel versions.
+
+use super::{thresholds, Context, Evidence, Finding, Severity};
+use crate::bpf::drops::{explain, DropReasons, ReasonTotal};
+use crate::change::Change;
+
+/// Drop reason → the findings whose counters count the same loss (reviewed against the
+/// kernel's `kfree_skb_reason()` call sites):
+///
+/// * `CPU_BACKLOG`: `enqueue_to_backlog()` — the softnet backlog and its flow limit
+///   (`/proc/net/softnet_stat` dropped);
+/// * `SOCKET_RCVBUFF`: `__udp_queue_rcv_skb()` / `sock_queue_rcv_skb()` — `RcvbufErrors`;
+/// * `PROTO_MEM`: protocol memory (`udp_mem` / `tcp_mem`, in pages) exhausted;
+/// * `TCP_LISTEN_OVERFLOW`: the accept queue full in `tcp_v4_syn_recv_sock()`
+///   (`ListenOverflows`), and SYN-queue drops next to it;
+/// * `SOCKET_BACKLOG`: `sk_add_backlog()` failed (`TCPBacklogDrop`);
+/// * `NETFILTER_DROP`: `nf_hook_slow()`; a full conntrack table drops new flows here;
+/// * `FULL_RING`: a receive ring full (tun, veth XDP) — the ring / rx drop rules.
+///
+/// `QDISC_*`, `NO_SOCKET`, `NEIGH_*` and the rest have no counter rule today.
+pub const REASON_FINDINGS: &[(&str, &[&str])] = &[
+    (
+        "CPU_BACKLOG",
+        &["softnet.backlog_drops", "softnet.flow_limit"],
+    ),
+    ("SOCKET_RCVBUFF", &["udp.rcvbuf_errors"]),
+    ("PROTO_MEM", &["udp.rcvbuf_errors", "tcp.memory_pressure"]),
+    (
+        "TCP_LISTEN_OVERFLOW",
+        &["tcp.listen_overflow", "tcp.syn_queue"],
+    ),
+    ("SOCKET_BACKLOG", &["tcp.backlog_drop"]),
+    ("NETFILTER_DROP", &["conntrack.near_full"]),
+    ("FULL_RING", &["nic.rx_ring_small", "nic.rx_drops"]),
+];
+
+/// Reasons that are everyday background on a healthy host and need
+/// [`thresholds::DROP_REASON_NOISY_RATE_MIN`]: unsolicited packets to closed ports (scans,
+/// probes, late replies), deliberate policy (firewall, rp_filter, filters), frames for other
+/// hosts on a shared segment, and TCP's normal handling of duplicates and closed
+/// connections.
+pub const NOISY_REASONS: &[&str] = &[
+    "NO_SOCKET",
+    "NETFILTER_DROP",
+    "IP_RPFILTER",
+    "SOCKET_FILTER",
+    "OTHERHOST",
+    "TCP_OLD_DATA",
+    "TCP_OLD_ACK",
+    "TCP_TOO_OLD_ACK",
+    "TCP_OLD_SEQUENCE",
+    "TCP_INVALID_SEQUENCE",
+    "TCP_RESET",
+    "TCP_CLOSE",
+    "SOCKET_CLOSE",
+    "TCP_OFOMERGE",
+];
+
+/// The findings that explain `reason` (empty when none does).
+pub fn explained_by(reason: &str) -> &'static [&'static str] {
+    REASON_FINDINGS
+        .iter()
+        .find(|(r, _)| *r == reason)
+        .map(|(_, ids)| *ids)
+        .unwrap_or(&[])
+}
+
+/// Packets received per second on all interfaces over the window, when known.
+fn received_rate(ctx: &Context) -> Option<f64> {
+    let rates = ctx.window?.netdev();
+    (!rates.is_empty()).then(|| rates.values().map(|r| r.rx_packets).sum())
+}
+
+/// The rate (drops/s) below which `reason` is never significant.
+pub fn min_rate(reason: &str) -> f64 {
+    if reason == "NOT_SPECIFIED" {
+        thresholds::DROP_REASON_UNSPECIFIED_RATE_MIN
+    } else if NOISY_REASONS.contains(&reason) {
+        thresholds::DROP_REASON_NOISY_RATE_MIN
+    } else {
+        thresholds::DROP_REASON_RATE_MIN
+    }
+}
+
+/// Whether a reason at `rate` drops/s is significant, given `rx` received packets/s.
+pub fn significant(reason: &str, rate: f64, rx: Option<f64>) -> bool {
+    if reason == "NOT_SPECIFIED" || NOISY_REASONS.contains(&reason) {
+        let share_ok =
+            rx.is_none_or(|rx| rx > 0.0 && rate >= thresholds::DROP_REASON_RX_SHARE_MIN * rx);
+        return rate >= min_rate(reason) && share_ok;
+    }
+    rate >= thresholds::DROP_REASON_RATE_HIGH
+        || (rate >= thresholds::DROP_REASON_RATE_MIN
+            && rx.is_some_and(|rx| rx > 0.0 && rate >= thresholds::DROP_REASON_RX_SHARE_MIN * rx))
+}
+
+/// Add `kfree_skb.<REASON>` evidence to the fired findings that explain it, then append a
+/// `drops.unexplained` finding for every significant reason nothing explains. Does nothing
+/// without [`Context::drops`].
+pub fn apply(ctx: &Context, findings: &mut Vec<Finding>) {
+    let Some(drops) = ctx.drops else {
+        return;
+    };
+    let rx = received_rate(ctx);
+    let mut unexplained = Vec::new();
+    for r in &drops.reasons {
+        let rate = drops.rate(r);
+        if r.count == 0 {
+            continue;
+        }
+        let ids = explained_by(&r.reason);
+        let metric = format!("kfree_skb.{}", r.reason);
+        let mut explained = false;
+        for f in findings.iter_mut().filter(|f| ids.contains(&f.id.as_str())) {
+            explained = true;
+            if !f.evidence.iter().any(|e| e.metric == metric) {
+                f.evidence.push(Evidence::new(&metric, "host", rate, "1/s"));
+            }
+        }
+        if !explained && significant(&r.reason, rate, rx) {
+            unexplained.push(unexplained_finding(drops, r, rate, rx));
+        }
+    }
+    findings.extend(unexplained);
+}
+
+/// Where to look next for a reason, beyond `nettune drops`.
+fn next_step(reason: &str) -> &'static str {
+    match reason {
+        "NO_SOCKET" => {
+            "find the sender (tcpdump on the port, ss -uanp / ss -tanp) and start the service \
+             it expects or stop the traffic"
+        }
+        "NETFILTER_DROP" => {
+            "list the rules that drop with their counters (nft list ruleset, iptables -vnL)"
+        }
+        r if r.starts_with("QDISC") || r.starts_with("FQ_") || r == "CAKE_FLOOD" => {
+            "look at the queue discipline's drops and limits (tc -s qdisc show)"
+        }
+        r if r.starts_with("NEIGH") => {
+            "check neighbour resolution (ip neigh) and gc_thresh / unres_qlen"
+        }
+        _ => "read the top locations: the function names say which path drops",
+    }
+}
+
+fn unexplained_finding(
+    drops: &DropReasons,
+    r: &ReasonTotal,
+    rate: f64,
+    rx: Option<f64>,
+) -> Finding {
+    let mut evidence = vec![Evidence::new(
+        &format!("kfree_skb.{}", r.reason),
+        "host",
+        rate,
+        "1/s",
+    )];
+    if let Some(rx) = rx.filter(|rx| *rx > 0.0) {
+        evidence.push(Evidence::new(
+            "kfree_skb.share_of_received",
+            "host",
+            100.0 * rate / rx,
+            "%",
+        ));
+    }
+    for l in r.locations.iter().take(3) {
+        let loc_rate = if drops.window_seconds > 0.0 {
+            l.count as f64 / drops.window_seconds
+        } else {
+            0.0
+        };
+        evidence.push(Evidence::new(
+            "kfree_skb.location",
+            l.symbol.clone(),
+            loc_rate,
+            "1/s",
+        ));
+    }
+    let what =
+        explain(&r.reason).unwrap_or("a drop reason without a one-line explanation in nettune");
+    let mapped = explained_by(&r.reason);
+    let why_not = if mapped.is_empty() {
+        "No counter rule covers this reason.".to_string()
+    } else {
+        format!(
+            "The counter rules that usually explain it ({}) did not fire, so the drops come \
+             from another path than their counters see.",
+            mapped.join(", ")
+        )
+    };
+    Finding {
+        id: "drops.unexplained".into(),
+        severity: Severity::Warning,
+        title: format!(
+            "The kernel drops {rate:.1} packets/s with reason {} that no counter rule explains",
+            r.reason
+        ),
+        detail: format!(
+            "{}: {what}. {why_not} The kernel names the reason itself (tp_btf/kfree_skb, \
+             counted during the window); the locations are the functions that freed the \
+             packets.",
+            r.reason
+        ),
+        evidence,
+        changes: vec![Change::advice(
+            format!("kernel drop reason {}", r.reason),
+            format!(
+                "run `nettune drops` to watch the reason and its locations live; {}. nettune \
+                 proposes no sysctl for it",
+                next_step(&r.reason)
+            ),
+        )],
+        risk: "none from nettune (advice only)".into(),
+        verify: format!(
+            "`nettune drops` shows {} below {} drops/s",
+            r.reason,
+            min_rate(&r.reason)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::softnet::testutil::Fx;
+    use super::super::{diagnose, Options};
+    use super::*;
+    use crate::bpf::drops::LocationCount;
+    use crate::collect::host::HostFacts;
+    use crate::collect::netdev::NetDevCounters;
+    use crate::collect::Source;
+    use crate::snapshot::Snapshot;
+    use crate::window::Window;
+
+    /// `(reason, count)` over a 2-second window, each with three locations.
+    fn reasons(list: &[(&str, u64)]) -> DropReasons {
+        DropReasons {
+            window_seconds: 2.0,
+            lost: 0,
+            reasons: list
+                .iter()
+                .map(|&(reason, count)| ReasonTotal {
+                    reason: reason.into(),
+                    count,
+                    locations: (0..4)
+                        .map(|i| LocationCount {
+                            symbol: format!("f{i}+0x10"),
+                            count: count / 4,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn finding(id: &str) -> Finding {
+        Finding {
+            id: id.into(),
+            severity: Severity::Critical,
+            title: String::new(),
+            detail: String::new(),
+            evidence: vec![Evidence::new("x", "cpu0", 1.0, "1/s")],
+            changes: Vec::new(),
+            risk: String::new(),
+            verify: String::new(),
+        }
+    }
+
+    /// Two snapshots 2 s apart; `rx_pps` packets/s received on eth0 when given.
+    fn snapshots(rx_pps: Option<u64>) -> (Snapshot, Snapshot) {
+        let mut older = Snapshot::empty(1_000_000_000);
+        let mut newer = Snapshot::empty(3_000_000_000);
+        if let Some(pps) = rx_pps {
+            let dev = |n| {
+                Source::Ok(
+                    [(
+                        "eth0".to_string(),
+                        NetDevCounters {
+                            rx_packets: n,
+                            ..NetDevCounters::default()
+                        },
+                    )]
+                    .into(),
+                )
+            };
+            older.netdev = dev(1000);
+            newer.netdev = dev(1000 + 2 * pps);
+        }
+        (older, newer)
+    }
+
+    /// `apply` over `findings` with `drops` and `rx_pps` received packets/s.
+    fn run(findings: &mut Vec<Finding>, drops: &DropReasons, rx_pps: Option<u64>) {
+        let (older, newer) = snapshots(rx_pps);
+        let host = HostFacts::default();
+        let options = Options::default();
+        let ctx = Context {
+            window: Window::new(&older, &newer, &host),
+            newer: &newer,
+            host: &host,
+            options: &options,
+            drops: Some(drops),
+        };
+        apply(&ctx, findings);
+    }
+
+    fn ids(findings: &[Finding]) -> Vec<&str> {
+        findings.iter().map(|f| f.id.as_str()).collect()
+    }
+
+    #[test]
+    fn mapping_names_findings_that_rules_emit() {
+        assert_eq!(explained_by("CPU_BACKLOG")[0], "softnet.backlog_drops");
+        assert_eq!(explained_by("SOCKET_RCVBUFF"), ["udp.rcvbuf_errors"]);
+        assert_eq!(
+            explained_by("TCP_LISTEN_OVERFLOW")[0],
+            "tcp.listen_overflow"
+        );
+        assert_eq!(explained_by("SOCKET_BACKLOG"), ["tcp.backlog_drop"]);
+        assert_eq!(explained_by("NETFILTER_DROP"), ["conntrack.near_full"]);
+        assert_eq!(explained_by("FULL_RING")[0], "nic.rx_ring_small");
+        assert!(explained_by("QDISC_DROP").is_empty());
+        assert!(explained_by("NO_SOCKET").is_empty());
+        // Every mapped id is a finding some rule emits.
+        let sources = [
+            include_str!("softnet.rs"),
+            include_str!("udp.rs"),
+            include_str!("tcp.rs"),
+            include_str!("conntrack.rs"),
+            include_str!("nic.rs"),
+        ]
+        .concat();
+        for (reason, ids) in REASON_FINDINGS {
+            for id in *ids {
+                assert!(
+                    sources.contains(&format!("id: \"{id}\"")),
+                    "{reason} -> {id}: no rule emits it"
+                );
+            }
+        }
+        // Every reason named here is one the 6.18 kernel has (names, not numbers).
+        let format = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/vm/sys/kernel/tracing/events/skb/kfree_skb/format"
+        ));
+        for r in REASON_FINDINGS
+            .iter()
+            .map(|(r, _)| *r)
+            .chain(NOISY_REASONS.iter().copied())
+        {
+            assert!(
+                format.contains(&format!("\"{r}\"")),
+                "{r} unknown to the kernel"
+            );
+        }
+    }
+
+    #[test]
+    fn corroborates_fired_findings() {
+        let drops = reasons(&[("CPU_BACKLOG", 400), ("SOCKET_RCVBUFF", 60)]);
+        let mut f = vec![
+            finding("softnet.backlog_drops"),
+            finding("udp.rcvbuf_errors"),
+        ];
+        run(&mut f, &drops, Some(100_000));
+        assert_eq!(ids(&f), ["softnet.backlog_drops", "udp.rcvbuf_errors"]);
+        let e = f[0].evidence.last().unwrap();
+        assert_eq!(
+            (
+                e.metric.as_str(),
+                e.scope.as_str(),
+                e.value,
+                e.unit.as_str()
+            ),
+            ("kfree_skb.CPU_BACKLOG", "host", 200.0, "1/s")
+        );
+        assert_eq!(f[0].evidence.len(), 2);
+        assert_eq!(f[0].scope(), "cpu0", "first evidence unchanged");
+        assert_eq!(f[1].evidence[1].metric, "kfree_skb.SOCKET_RCVBUFF");
+        assert_eq!(f[1].evidence[1].value, 30.0);
+        // Applying twice adds nothing twice.
+        run(&mut f, &drops, Some(100_000));
+        assert_eq!(f[0].evidence.len(), 2);
+    }
+
+    #[test]
+    fn unexplained_fires_when_the_mapped_finding_did_not() {
+        // CPU_BACKLOG at 200/s but softnet.backlog_drops did not fire.
+        let drops = reasons(&[("CPU_BACKLOG", 400)]);
+        let mut f = vec![finding("tcp.retransmits")];
+        run(&mut f, &drops, Some(100_000));
+        assert_eq!(ids(&f), ["tcp.retransmits", "drops.unexplained"]);
+        let u = &f[1];
+        assert_eq!(u.severity, Severity::Warning);
+        assert!(u.title.contains("CPU_BACKLOG"), "{}", u.title);
+        assert!(u.detail.contains("softnet.backlog_drops"), "{}", u.detail);
+        assert!(
+            u.detail.contains("netdev_max_backlog"),
+            "explanation: {}",
+            u.detail
+        );
+        assert_eq!(u.evidence[0].metric, "kfree_skb.CPU_BACKLOG");
+        assert_eq!(u.evidence[0].value, 200.0);
+        assert_eq!(u.evidence[1].metric, "kfree_skb.share_of_received");
+        assert!((u.evidence[1].value - 0.2).abs() < 1e-9);
+        let locs: Vec<_> = u
+            .evidence
+            .iter()
+            .filter(|e| e.metric == "kfree_skb.location")
+            .collect();
+        assert_eq!(locs.len(), 3, "top 3 locations");
+        assert_eq!(locs[0].scope, "f0+0x10");
+        assert_eq!(locs[0].value, 50.0);
+        assert_eq!(u.changes.len(), 1);
+        assert_eq!(u.changes[0].kind, crate::change::ChangeKind::Advice);
+        assert!(u.changes[0].proposed.contains("nettune drops"));
+    }
+
+    #[test]
+    fn unexplained_thresholds() {
+        let fires = |reason: &str, per_window: u64, rx: Option<u64>| {
+            let mut f = Vec::new();
+            run(&mut f, &reasons(&[(reason, per_window)]), rx);
+            ids(&f) == ["drops.unexplained"]
+        };
+        // Ordinary reason: ≥ 10/s and ≥ 1 % of received, or ≥ 100/s.
+        assert!(fires("QDISC_DROP", 40, Some(1000))); // 20/s, 2 %
+        assert!(!fires("QDISC_DROP", 40, Some(10_000))); // 20/s, 0.2 %
+        assert!(!fires("QDISC_DROP", 40, None)); // share unknown
+        assert!(!fires("QDISC_DROP", 18, Some(100))); // 9/s
+        assert!(fires("QDISC_DROP", 200, Some(1_000_000))); // 100/s
+        assert!(fires("QDISC_DROP", 200, None));
+        // NO_SOCKET (scans): ≥ 200/s and ≥ 1 %.
+        assert!(!fires("NO_SOCKET", 300, Some(100))); // 150/s
+        assert!(fires("NO_SOCKET", 400, Some(1000))); // 200/s, 20 %
+        assert!(!fires("NO_SOCKET", 1000, Some(1_000_000))); // 500/s, 0.05 %
+        assert!(fires("NO_SOCKET", 1000, None));
+        assert_eq!(min_rate("NO_SOCKET"), 200.0);
+        // NOT_SPECIFIED: ≥ 1000/s and ≥ 1 %.
+        assert!(!fires("NOT_SPECIFIED", 1000, Some(1000))); // 500/s
+        assert!(fires("NOT_SPECIFIED", 4000, Some(10_000))); // 2000/s, 20 %
+        assert!(!fires("NOT_SPECIFIED", 4000, Some(1_000_000))); // 0.2 %
+                                                                 // A reason that dropped nothing never fires.
+        assert!(!fires("QDISC_DROP", 0, None));
+    }
+
+    #[test]
+    fn nothing_without_drop_data() {
+        let (older, newer) = snapshots(Some(10));
+        let host = HostFacts::default();
+        let options = Options::default();
+        let ctx = Context {
+            window: Window::new(&older, &newer, &host),
+            newer: &newer,
+            host: &host,
+            options: &options,
+            drops: None,
+        };
+        let mut f = vec![finding("softnet.backlog_drops")];
+        apply(&ctx, &mut f);
+        assert_eq!(f, vec![finding("softnet.backlog_drops")]);
+    }
+
+    /// Through `diagnose()`: the softnet rule fires on counters, the kernel's CPU_BACKLOG
+    /// count joins its evidence, and a QDISC_DROP storm is reported as unexplained.
+    #[test]
+    fn diagnose_runs_the_pass() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 1000.0, 0.0, 0.0), (1, 5000.0, 300.0, 0.0)]);
+        let drops = reasons(&[("CPU_BACKLOG", 600), ("QDISC_DROP", 500)]);
+        let ctx = Context {
+            window: Window::new(&fx.older, &fx.newer, &fx.host),
+            newer: &fx.newer,
+            host: &fx.host,
+            options: &fx.options,
+            drops: Some(&drops),
+        };
+        let f = diagnose(&ctx);
+        let sn = f.iter().find(|f| f.id == "softnet.backlog_drops").unwrap();
+        assert!(sn
+            .evidence
+            .iter()
+            .any(|e| e.metric == "kfree_skb.CPU_BACKLOG" && e.value == 300.0));
+        let u: Vec<_> = f.iter().filter(|f| f.id == "drops.unexplained").collect();
+        assert_eq!(u.len(), 1);
+        assert!(u[0].title.contains("QDISC_DROP"));
+        assert!(u[0].changes[0].proposed.contains("tc -s qdisc"));
+    }
+}
