@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// How many TIME_WAIT destinations and UDP receivers are kept.
@@ -470,20 +469,7 @@ impl Diag {
         sock.connect(&NlAddr::new(0, 0))
             .map_err(|e| DumpError::Os("connect", e))?;
         // Never hang on a kernel that does not answer.
-        let tv = libc::timeval {
-            tv_sec: 5,
-            tv_usec: 0,
-        };
-        // SAFETY: valid fd, pointer to a live timeval of the size given.
-        unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            );
-        }
+        crate::collect::set_receive_timeout(&sock, 5);
         Ok(Diag {
             sock,
             buf: vec![0u8; 64 * 1024],

@@ -86,17 +86,7 @@ pub fn build(findings: &[Finding], only: &[String], config: Option<&[SysctlConfi
                 }
                 continue;
             }
-            let mut notes = Vec::new();
-            if c.kind == ChangeKind::Sysctl {
-                if let Some(e) = config.and_then(|cfg| config_for_key(cfg, &c.target)) {
-                    notes.push(format!(
-                        "set to {:?} at boot by {}:{}; that file wins at the next boot",
-                        e.value,
-                        e.file.display(),
-                        e.line
-                    ));
-                }
-            }
+            let notes = boot_file_note(config, c).into_iter().collect();
             plan.items.push(PlanItem {
                 change: c.clone(),
                 finding: f.id.clone(),
@@ -151,17 +141,7 @@ pub fn merge_profile(
             }
             continue;
         }
-        let mut notes = Vec::new();
-        if c.kind == ChangeKind::Sysctl {
-            if let Some(e) = config.and_then(|cfg| config_for_key(cfg, &c.target)) {
-                notes.push(format!(
-                    "set to {:?} at boot by {}:{}; that file wins at the next boot",
-                    e.value,
-                    e.file.display(),
-                    e.line
-                ));
-            }
-        }
+        let notes = boot_file_note(config, &c).into_iter().collect();
         plan.items.push(PlanItem {
             refusal: if pc.lower { danger(&c) } else { refusal(&c) },
             change: c,
@@ -285,6 +265,21 @@ pub fn refusal(c: &Change) -> Option<String> {
             c.proposed.trim()
         )
     })
+}
+
+/// The note for a sysctl that a sysctl.d / sysctl.conf line sets at boot (that file wins at
+/// the next boot unless the change is persisted).
+fn boot_file_note(config: Option<&[SysctlConfigEntry]>, c: &Change) -> Option<String> {
+    if c.kind != ChangeKind::Sysctl {
+        return None;
+    }
+    let e = config_for_key(config?, &c.target)?;
+    Some(format!(
+        "set to {:?} at boot by {}:{}; that file wins at the next boot",
+        e.value,
+        e.file.display(),
+        e.line
+    ))
 }
 
 #[cfg(test)]

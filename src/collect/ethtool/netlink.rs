@@ -528,20 +528,7 @@ impl Conn {
         if !setsockopt_int(&sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, SOCKET_RCVBUF) {
             let _ = sock.set_rx_buf_sz(SOCKET_RCVBUF);
         }
-        let tv = libc::timeval {
-            tv_sec: REPLY_TIMEOUT_S,
-            tv_usec: 0,
-        };
-        // SAFETY: a valid fd and a pointer to a timeval of the size passed.
-        unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            );
-        }
+        crate::collect::set_receive_timeout(&sock, REPLY_TIMEOUT_S);
         let mut conn = Conn {
             sock,
             family: 0,
