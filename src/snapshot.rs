@@ -7,7 +7,7 @@ use crate::collect::{
     self, conntrack::Conntrack, ethtool::EthtoolAll, host::HostFacts, interfaces::Interfaces,
     interrupts::Interrupts, netdev::NetDev, snmp::NetStat, sockets::Sockets, sockstat::SockStat,
     softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry,
-    sysctl::Sysctls, FileBuf, Source, Warning, Warnings,
+    sysctl::Sysctls, sysctl::TreeReader, FileBuf, Source, Warning, Warnings,
 };
 use crate::{Error, Result, Root};
 use serde::{Deserialize, Serialize};
@@ -184,11 +184,15 @@ fn unix_time() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A snapshot collector that keeps its buffer between snapshots.
+/// A snapshot collector that keeps its buffer, sockets and sysctl layout between snapshots.
 pub struct Collector {
     root: Root,
     options: CaptureOptions,
     buf: FileBuf,
+    /// The sysctl trees (host-namespace reads).
+    sysctl: TreeReader,
+    /// The host's `net/core`, read beside a namespace's sysctls.
+    host_core: TreeReader,
     /// ethtool sockets kept between snapshots (host-namespace reads).
     ethtool: Option<collect::ethtool::Reader>,
     netns: Option<crate::netns::NetnsThread>,
@@ -221,10 +225,21 @@ struct NetnsPart {
     sockets: Source<Sockets>,
 }
 
+/// What a namespace thread keeps between snapshots: its buffer, ethtool sockets and sysctl
+/// layout (whose directory fds show that thread's namespace).
+struct NsState {
+    buf: FileBuf,
+    ethtool: Option<collect::ethtool::Reader>,
+    sysctl: TreeReader,
+}
+
 thread_local! {
-    /// The namespace thread's buffer and ethtool sockets, kept between snapshots.
-    static NS_STATE: std::cell::RefCell<(FileBuf, Option<collect::ethtool::Reader>)> =
-        std::cell::RefCell::new((FileBuf::new(), None));
+    /// The namespace thread's state, kept between snapshots.
+    static NS_STATE: std::cell::RefCell<NsState> = std::cell::RefCell::new(NsState {
+        buf: FileBuf::new(),
+        ethtool: None,
+        sysctl: TreeReader::standard(),
+    });
 }
 
 impl NetnsPart {
@@ -260,6 +275,8 @@ impl Collector {
             root,
             options,
             buf: FileBuf::new(),
+            sysctl: TreeReader::standard(),
+            host_core: TreeReader::new(&["net/core"], &[]),
             ethtool: None,
             netns: None,
             netns_path: None,
@@ -306,6 +323,7 @@ impl Collector {
             let ns = netns_part(
                 &mut self.buf,
                 &mut self.ethtool,
+                &mut self.sysctl,
                 &self.root,
                 &self.options,
                 &mut warnings,
@@ -319,8 +337,12 @@ impl Collector {
             NS_STATE.with(|state| {
                 let mut w = Warnings::default();
                 let mut t = BTreeMap::new();
-                let (buf, ethtool) = &mut *state.borrow_mut();
-                let part = netns_part(buf, ethtool, root, &options, &mut w, &mut t);
+                let NsState {
+                    buf,
+                    ethtool,
+                    sysctl,
+                } = &mut *state.borrow_mut();
+                let part = netns_part(buf, ethtool, sysctl, root, &options, &mut w, &mut t);
                 (part, w, t)
             })
         });
@@ -334,13 +356,8 @@ impl Collector {
         // Host-wide keys (netdev_max_backlog, netdev_budget, ...) exist only in the initial
         // namespace's /proc/sys/net/core: read them here and fill them in below.
         let host_core = timed(&mut times, "sysctl_host", || {
-            collect::sysctl::read_trees(
-                &mut self.buf,
-                &self.root,
-                &["net/core"],
-                &[],
-                &mut warnings,
-            )
+            self.host_core
+                .read(&mut self.buf, &self.root, &mut warnings)
         });
         let ns = match pending.and_then(|rx| {
             rx.recv().map_err(|_| Error::Netns {
@@ -444,6 +461,7 @@ fn host_part(
 fn netns_part(
     buf: &mut FileBuf,
     ethtool_reader: &mut Option<collect::ethtool::Reader>,
+    sysctl: &mut TreeReader,
     root: &Root,
     options: &CaptureOptions,
     w: &mut Warnings,
@@ -480,7 +498,7 @@ fn netns_part(
         netstat: timed(t, "netstat", || collect::snmp::read(buf, root, w)),
         sockstat: timed(t, "sockstat", || collect::sockstat::read(buf, root, w)),
         sysctl: if options.config {
-            timed(t, "sysctl", || collect::sysctl::read(buf, root, w))
+            timed(t, "sysctl", || sysctl.read(buf, root, w))
         } else {
             not_requested()
         },
@@ -631,13 +649,14 @@ impl Snapshot {
 }
 
 impl Collector {
-    /// Take one snapshot and return every file path it read (benchmarks replay the list as
-    /// the floor: the cost of only reading the same files).
-    pub fn snapshot_recording_paths(&mut self) -> (Snapshot, Vec<std::path::PathBuf>) {
+    /// Take one snapshot and return every file it read on this thread, with how it read it
+    /// (benchmarks replay the list as the floor: the cost of only reading the same files the
+    /// same way). A namespace thread's reads are not recorded.
+    pub fn snapshot_recording_paths(&mut self) -> (Snapshot, Vec<crate::root::ReadRecord>) {
         self.buf.record = Some(Vec::new());
         let snap = self.snapshot();
-        let paths = self.buf.record.take().unwrap_or_default();
-        (snap, paths)
+        let reads = self.buf.record.take().unwrap_or_default();
+        (snap, reads)
     }
 }
 
@@ -661,6 +680,78 @@ mod tests {
         }
         let back: Snapshot = serde_json::from_value(value).unwrap();
         assert_eq!(back, snap);
+    }
+
+    fn config_only() -> CaptureOptions {
+        CaptureOptions {
+            config: true,
+            ethtool: false,
+            sockets: false,
+            socket_processes: false,
+        }
+    }
+
+    fn keys(s: &Source<Sysctls>) -> Vec<String> {
+        s.ok().expect("sysctls").keys().cloned().collect()
+    }
+
+    /// The collector keeps its sysctl layout between snapshots and returns what a fresh
+    /// read does; the recorded reads name how each file was read.
+    #[test]
+    fn live_snapshots_keep_the_sysctl_layout() {
+        if !Path::new("/proc/sys/net/core/somaxconn").exists() {
+            return;
+        }
+        let root = Root::default();
+        let mut c = Collector::new(root.clone(), config_only());
+        let first = c.snapshot();
+        let (second, reads) = c.snapshot_recording_paths();
+        let fresh = collect::sysctl::read(&mut FileBuf::new(), &root, &mut Warnings::default());
+        assert_eq!(keys(&first.sysctl), keys(&fresh));
+        assert_eq!(keys(&second.sysctl), keys(&fresh));
+        use crate::root::ReadMode;
+        let mode = |suffix: &str| {
+            reads
+                .iter()
+                .find(|r| r.path.ends_with(suffix))
+                .map(|r| r.mode)
+        };
+        assert_eq!(mode("sys/net/core/somaxconn"), Some(ReadMode::Sysctl));
+        assert_eq!(mode("sys/fs/file-nr"), Some(ReadMode::Sysctl));
+        assert_eq!(mode("net/dev"), Some(ReadMode::UntilEof));
+    }
+
+    /// A namespace collector keeps its namespace's sysctl layout on its thread: each
+    /// snapshot shows that namespace's interfaces, plus the host's `net/core`.
+    #[test]
+    fn live_namespace_snapshots_keep_their_own_sysctl_layout() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        // A thread in a new network namespace, alive until `done` is dropped.
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let (done, done_rx) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok();
+            let _ = ready_tx.send(ok.then(nix::unistd::gettid));
+            let _ = done_rx.recv();
+        });
+        let Some(tid) = ready.recv().unwrap() else {
+            return;
+        };
+        let path = std::path::PathBuf::from(format!("/proc/self/task/{tid}/ns/net"));
+        let mut c = Collector::in_netns(Root::default(), config_only(), &path).unwrap();
+        for _ in 0..3 {
+            let snap = c.snapshot();
+            let s = snap.sysctl.ok().expect("sysctls");
+            assert!(s.contains_key("net.ipv4.conf.lo.forwarding"), "{s:?}");
+            assert!(!s.keys().any(|k| k.starts_with("net.ipv4.conf.eth0.")));
+            // Host-wide, from the host's net/core.
+            assert!(s.contains_key("net.core.netdev_max_backlog"));
+        }
+        drop(c);
+        drop(done);
+        holder.join().unwrap();
     }
 
     /// A capture written before drop reasons were counted (no `drops` field) still loads,

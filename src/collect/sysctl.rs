@@ -5,8 +5,13 @@
 //! (the interface `eth0.100`) written as `/` (`net.ipv4.conf.eth0/100.rp_filter`).
 //! [`key_to_path`] maps both that form and the slash form used in config files back to a file.
 //!
+//! The trees are walked by a [`TreeReader`] (module `sysctl_tree`), which keeps the layout
+//! between snapshots and re-reads the files relative to kept directory fds; [`read`] and
+//! [`read_trees`] use a fresh one.
+//!
 //! Configuration files are read with systemd-sysctl's precedence (see [`read_config`]).
 
+pub use super::sysctl_tree::TreeReader;
 use super::{FileBuf, Root, Source, Warnings};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -19,17 +24,20 @@ use std::path::{Path, PathBuf};
 pub type Sysctls = BTreeMap<String, String>;
 
 /// Subtrees of `/proc/sys` read recursively.
-const TREES: [&str; 4] = ["net/core", "net/ipv4", "net/ipv6", "net/netfilter"];
+pub(super) const TREES: [&str; 4] = ["net/core", "net/ipv4", "net/ipv6", "net/netfilter"];
 /// Single files read besides the trees.
-const FILES: [&str; 2] = ["fs/file-nr", "fs/file-max"];
+pub(super) const FILES: [&str; 2] = ["fs/file-nr", "fs/file-max"];
 /// Deeper than any real sysctl tree (`net/ipv4/conf/eth0/...` is 5); guards against loops.
-const MAX_DEPTH: usize = 8;
+pub(super) const MAX_DEPTH: usize = 8;
 
 /// Read every sysctl of interest from `<proc>/sys`. Files the kernel refuses to read
 /// (write-only `net/ipv4/route/flush`, unset `stable_secret`, ...) are skipped silently;
 /// a missing subtree (`net/netfilter` without conntrack) is simply absent.
+///
+/// This walks the trees afresh; a collector that reads them repeatedly keeps a
+/// [`TreeReader`], which returns the same and re-reads the files without walking.
 pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> Source<Sysctls> {
-    read_trees(buf, root, &TREES, &FILES, warnings)
+    TreeReader::standard().read(buf, root, warnings)
 }
 
 /// Read the given subtrees (`net/core`) and single files (`fs/file-nr`) of `<proc>/sys`.
@@ -42,41 +50,11 @@ pub fn read_trees(
     files: &[&str],
     warnings: &mut Warnings,
 ) -> Source<Sysctls> {
-    let base = root.proc.join("sys");
-    if let Err(e) = fs::metadata(&base) {
-        return Source::from_io(&base, &e);
-    }
-    let mut out = Sysctls::new();
-    let mut path = base;
-    let mut key = String::with_capacity(128);
-    for tree in trees {
-        let mut pushed = 0;
-        key.clear();
-        for comp in tree.split('/') {
-            path.push(comp);
-            pushed += 1;
-            push_component(&mut key, comp);
-        }
-        walk(buf, &mut path, &mut key, &mut out, warnings, 0);
-        for _ in 0..pushed {
-            path.pop();
-        }
-    }
-    for file in files {
-        key.clear();
-        for comp in file.split('/') {
-            path.push(comp);
-            push_component(&mut key, comp);
-        }
-        read_into(buf, &path, &key, &mut out, warnings);
-        path.pop();
-        path.pop();
-    }
-    Source::Ok(out)
+    TreeReader::new(trees, files).read(buf, root, warnings)
 }
 
 /// Append `.` (unless `key` is empty) and the component with its dots written as `/`.
-fn push_component(key: &mut String, comp: &str) {
+pub(super) fn push_component(key: &mut String, comp: &str) {
     if !key.is_empty() {
         key.push('.');
     }
@@ -85,58 +63,10 @@ fn push_component(key: &mut String, comp: &str) {
     }
 }
 
-fn walk(
-    buf: &mut FileBuf,
-    path: &mut PathBuf,
-    key: &mut String,
-    out: &mut Sysctls,
-    warnings: &mut Warnings,
-    depth: usize,
-) {
-    let entries = match fs::read_dir(&*path) {
-        Ok(e) => e,
-        Err(e) if skip_silently(&e) => return,
-        Err(e) => {
-            warnings.push("sysctl", None, format!("{}: {e}", path.display()));
-            return;
-        }
-    };
-    for entry in entries {
-        let Ok(entry) = entry else { continue };
-        let Ok(ft) = entry.file_type() else { continue };
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let key_len = key.len();
-        push_component(key, &name);
-        path.push(&*name);
-        if ft.is_dir() {
-            if depth < MAX_DEPTH {
-                walk(buf, path, key, out, warnings, depth + 1);
-            }
-        } else if ft.is_file() {
-            read_into(buf, path, key, out, warnings);
-        }
-        path.pop();
-        key.truncate(key_len);
-    }
-}
-
-fn read_into(buf: &mut FileBuf, path: &Path, key: &str, out: &mut Sysctls, w: &mut Warnings) {
-    match buf.read(path) {
-        Ok(text) => {
-            let mut value = String::with_capacity(text.len());
-            fold_ws(text, &mut value);
-            out.insert(key.to_string(), value);
-        }
-        Err(e) if skip_silently(&e) => {}
-        Err(e) => w.push("sysctl", None, format!("{}: {e}", path.display())),
-    }
-}
-
 /// Errors that reading a sysctl normally gives: write-only (EACCES/EPERM), not applicable
 /// (EINVAL, EIO for an unset `stable_secret`, ENODATA, EOPNOTSUPP), or gone meanwhile
 /// (an interface removed during the walk).
-fn skip_silently(e: &io::Error) -> bool {
+pub(super) fn skip_silently(e: &io::Error) -> bool {
     if matches!(
         e.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
@@ -150,7 +80,7 @@ fn skip_silently(e: &io::Error) -> bool {
 }
 
 /// Append `text` with every whitespace run folded to one space and both ends trimmed.
-fn fold_ws(text: &str, out: &mut String) {
+pub(super) fn fold_ws(text: &str, out: &mut String) {
     for (i, word) in text.split_ascii_whitespace().enumerate() {
         if i > 0 {
             out.push(' ');
@@ -245,7 +175,7 @@ pub fn read_one(buf: &mut FileBuf, root: &Root, key: &str) -> io::Result<String>
         ));
     }
     let path = key_to_path(root, key);
-    Ok(fold_value(buf.read(&path)?))
+    Ok(fold_value(buf.read_sysctl(&path)?))
 }
 
 // ---------------------------------------------------------------------------------------------
