@@ -17,10 +17,12 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 wait_up() { for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$1/metrics" && return; sleep 0.1; done; echo "port $1 not up" >&2; exit 1; }
-scrape_ms() { # median and p90 of $SCRAPES scrapes, ms
+scrape_ms() { # median and p90 of $SCRAPES scrapes, ms; $2: pause between scrapes, s
   for _ in $(seq 5); do curl -s -o /dev/null "http://127.0.0.1:$1/metrics"; done
-  for _ in $(seq "$SCRAPES"); do curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$1/metrics"; done |
-    sort -n | awk '{a[NR]=$1} END {printf "median %.2f ms, p90 %.2f ms", a[int(NR/2)+1]*1000, a[int(NR*0.9)]*1000}'
+  for _ in $(seq "$SCRAPES"); do
+    curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$1/metrics"
+    sleep "${2:-0}"
+  done | sort -n | awk '{a[NR]=$1} END {printf "median %.3f ms, p90 %.3f ms", a[int(NR/2)+1]*1000, a[int(NR*0.9)]*1000}'
 }
 # CPU (% of one core) and memory of PID while scraping PORT once a second for DURATION s.
 load_profile() {
@@ -49,9 +51,19 @@ NT=$!; PIDS+=("$NT")
 wait_up $NE_PORT; wait_up $NT_PORT
 ne_bytes=$(curl -s "http://127.0.0.1:$NE_PORT/metrics" | wc -c)
 nt_bytes=$(curl -s "http://127.0.0.1:$NT_PORT/metrics" | wc -c)
-echo "- scrape time, $SCRAPES sequential curl scrapes (time_total), no cache:"
-echo "  - node_exporter $(prometheus-node-exporter --version 2>&1 | head -1 | awk '{print $3}'): $(scrape_ms $NE_PORT) ($ne_bytes bytes)"
-echo "  - nettune export: $(scrape_ms $NT_PORT) ($nt_bytes bytes)"
+NE_VERSION=$(prometheus-node-exporter --version 2>&1 | head -1 | awk '{print $3}')
+echo "- scrape time, $SCRAPES curl scrapes 0.15 s apart (time_total):"
+echo "  - node_exporter $NE_VERSION (collects on every scrape): $(scrape_ms $NE_PORT 0.15) ($ne_bytes bytes)"
+echo "  - nettune export --interval 0ms (collects, diagnoses and encodes on every scrape): $(scrape_ms $NT_PORT 0.15) ($nt_bytes bytes)"
+kill "$NT" 2>/dev/null || true
+# The exporter as deployed: a background thread collects and encodes the counters every
+# 3/4 of --interval while scrapes arrive; with --interval 100ms each scrape 0.15 s apart
+# finds a new collection (counters at most 100 ms old) and diagnoses the window since the
+# previous scrape on the request path.
+$BIN -q export --listen 127.0.0.1:$NT_PORT --interval 100ms >/dev/null 2>&1 &
+NT=$!; PIDS+=("$NT")
+wait_up $NT_PORT
+echo "  - nettune export --interval 100ms (background collection; diagnosis and findings per scrape): $(scrape_ms $NT_PORT 0.15)"
 kill "$NT" 2>/dev/null || true
 # Resource use at one scrape per second with the default 1 s cache.
 $BIN -q export --listen 127.0.0.1:$NT_RATE_PORT >/dev/null 2>&1 &

@@ -18,8 +18,10 @@ pub struct ExportArgs {
     /// serving HTTP. The findings cover a window of --interval.
     #[arg(long, value_name = "PATH")]
     pub textfile: Option<PathBuf>,
-    /// Longest a collection is reused across scrapes (HTTP), or the window of the findings
-    /// (--textfile).
+    /// Longest a collection is reused across scrapes (HTTP: counters are never older than
+    /// this; while scrapes arrive a background thread collects every 3/4 of it, so scrapes
+    /// do not wait for collection; 0ms collects on every scrape), or the window of the
+    /// findings (--textfile).
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
     pub interval: Duration,
     /// HTTP worker threads (concurrent connections served).
@@ -41,7 +43,7 @@ pub fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<u8> {
         exporter.prime();
         std::thread::sleep(args.interval);
         let scrape = exporter.scrape();
-        export::write_textfile(path, scrape.body(Format::Text))?;
+        export::write_textfile(path, &scrape.body(Format::Text))?;
         return Ok(super::exit::OK);
     }
     // One malloc arena instead of one per worker thread: the exporter is long-lived and
@@ -55,6 +57,9 @@ pub fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<u8> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     let exporter = Arc::new(live_exporter(global, args.interval)?);
     exporter.prime();
+    exporter
+        .spawn_refresher()
+        .map_err(|e| anyhow::anyhow!("cannot start the collection thread: {e}"))?;
     if !global.quiet {
         eprintln!(
             "nettune export: serving http://{}/metrics",

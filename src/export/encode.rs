@@ -168,22 +168,40 @@ pub struct Input<'a> {
     pub findings: &'a [Finding],
 }
 
-/// Encode the snapshot's counters, the findings and collection times.
+/// Encode the snapshot's counters, the findings and collection times: the whole exposition,
+/// [`encode_counters`] followed by [`encode_own`].
 pub fn encode(input: &Input, format: Format) -> String {
+    let mut out = encode_counters(input.snapshot, input.host, format);
+    out.push_str(&encode_own(input, format));
+    out
+}
+
+/// The kernel's counters of one snapshot (every family but nettune's own). They depend on
+/// the snapshot alone, so the exporter encodes them once per collection, ahead of scrapes.
+pub fn encode_counters(s: &Snapshot, host: &HostFacts, format: Format) -> String {
     let mut e = Enc {
-        out: String::with_capacity(64 * 1024),
+        out: String::with_capacity(96 * 1024),
         format,
     };
-    let s = input.snapshot;
     softnet(&mut e, s);
     netdev(&mut e, s);
     netstat(&mut e, s);
-    sockstat(&mut e, s, input.host.page_size);
+    sockstat(&mut e, s, host.page_size);
     conntrack(&mut e, s);
     softirqs(&mut e, s);
     interrupts(&mut e, s);
     ethtool(&mut e, s);
-    own(&mut e, s, input.findings);
+    e.out
+}
+
+/// nettune's own families: the findings of the window, collection times and source status,
+/// then `# EOF` in OpenMetrics. Goes after [`encode_counters`] of the same snapshot.
+pub fn encode_own(input: &Input, format: Format) -> String {
+    let mut e = Enc {
+        out: String::with_capacity(4 * 1024),
+        format,
+    };
+    own(&mut e, input.snapshot, input.findings);
     if format == Format::OpenMetrics {
         e.out.push_str("# EOF\n");
     }

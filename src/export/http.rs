@@ -233,12 +233,13 @@ fn handle(
             format,
         } => {
             let scrape = exporter.scrape();
-            respond(
+            let [counters, own] = scrape.parts(format);
+            respond_parts(
                 stream,
                 200,
                 "OK",
                 &[("Content-Type", format.content_type())],
-                scrape.body(format).as_bytes(),
+                &[counters.as_bytes(), own.as_bytes()],
                 head,
             )
         }
@@ -256,6 +257,19 @@ fn respond(
     body: &[u8],
     head_only: bool,
 ) -> std::io::Result<()> {
+    respond_parts(stream, code, reason, headers, &[body], head_only)
+}
+
+/// Send a response whose body is `parts` one after the other; head and body leave in as
+/// few writes as the socket takes (one `writev` of everything when it fits).
+fn respond_parts(
+    stream: &mut TcpStream,
+    code: u16,
+    reason: &str,
+    headers: &[(&str, &str)],
+    parts: &[&[u8]],
+    head_only: bool,
+) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {code} {reason}\r\n");
     for (k, v) in headers {
         head.push_str(k);
@@ -266,16 +280,42 @@ fn respond(
     if !headers.iter().any(|(k, _)| *k == "Content-Type") {
         head.push_str("Content-Type: text/plain; charset=utf-8\r\n");
     }
+    let len: usize = parts.iter().map(|p| p.len()).sum();
     head.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+        "Content-Length: {len}\r\nConnection: close\r\n\r\n"
     ));
-    stream.write_all(head.as_bytes())?;
+    let mut out: Vec<&[u8]> = vec![head.as_bytes()];
     if !head_only {
-        stream.write_all(body)?;
+        out.extend(parts.iter().filter(|p| !p.is_empty()));
     }
+    write_all_vectored(stream, &mut out)?;
     stream.flush()?;
     let _ = stream.shutdown(std::net::Shutdown::Write);
+    Ok(())
+}
+
+/// `write_all` over several buffers with `writev` (std's `write_all_vectored` is unstable).
+fn write_all_vectored(stream: &mut TcpStream, bufs: &mut [&[u8]]) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < bufs.len() {
+        let slices: Vec<std::io::IoSlice> = bufs[first..]
+            .iter()
+            .map(|b| std::io::IoSlice::new(b))
+            .collect();
+        let mut n = match stream.write_vectored(&slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while first < bufs.len() && n >= bufs[first].len() {
+            n -= bufs[first].len();
+            first += 1;
+        }
+        if first < bufs.len() {
+            bufs[first] = &bufs[first][n..];
+        }
+    }
     Ok(())
 }
 

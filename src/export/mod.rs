@@ -1,12 +1,16 @@
-//! The Prometheus exporter: a cached collection shared by all scrapes ([`Exporter`]), the
-//! encoding ([`encode`]), the HTTP server ([`http`]) and node_exporter textfile output
+//! The Prometheus exporter: collections shared by all scrapes ([`Exporter`]), the encoding
+//! ([`encode`]), the HTTP server ([`http`]) and node_exporter textfile output
 //! ([`write_textfile`]). Read-only: nothing here writes to the kernel.
 //!
-//! Collection runs under one mutex and its result is cached for `max_age` (default 1 s), so
-//! any number of concurrent scrapes costs at most one collection per `max_age`, and a slow
-//! client only ever holds a finished, reference-counted body — never the collector. Findings
-//! are diagnosed over the window from the previous collection to this one, through the same
-//! [`Window`] path as `check`.
+//! A *collection* is one snapshot plus its counters already encoded; it is reused by every
+//! scrape for `max_age` (default 1 s), so any number of concurrent scrapes costs at most one
+//! collection per `max_age`. The HTTP server also runs a refresher thread
+//! ([`Exporter::spawn_refresher`]) that collects every ¾ `max_age` while someone scrapes,
+//! so a scrape finds a collection younger than `max_age` and only diagnoses and sends: the
+//! exposed counters are never older than `max_age`. Findings are diagnosed, through the same
+//! [`Window`] path as `check`, over the window from the collection the previous scrape
+//! used to the current one, so a burst between two scrapes 15 s apart is seen by the second.
+//! A slow client only ever holds a finished, reference-counted body — never the collector.
 
 pub mod encode;
 pub mod http;
@@ -18,30 +22,61 @@ use crate::window::Window;
 use crate::{Error, Result};
 use encode::{Format, Input};
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// One collection: the snapshot, the findings of the window ending at it, and its encodings
-/// (made on first use, at most once per format).
+/// One snapshot and its counter families, encoded at most once per format.
+struct Collection {
+    at: Instant,
+    snapshot: Arc<Snapshot>,
+    text: OnceLock<String>,
+    openmetrics: OnceLock<String>,
+}
+
+impl Collection {
+    fn new(snapshot: Snapshot) -> Arc<Collection> {
+        Arc::new(Collection {
+            at: Instant::now(),
+            snapshot: Arc::new(snapshot),
+            text: OnceLock::new(),
+            openmetrics: OnceLock::new(),
+        })
+    }
+
+    fn counters(&self, host: &HostFacts, format: Format) -> &str {
+        let cell = match format {
+            Format::Text => &self.text,
+            Format::OpenMetrics => &self.openmetrics,
+        };
+        cell.get_or_init(|| encode::encode_counters(&self.snapshot, host, format))
+    }
+}
+
+/// What one scrape serves: a collection, the findings of the window ending at it, and
+/// nettune's own families (encoded on first use, at most once per format).
 pub struct Scrape {
     /// The snapshot exposed.
     pub snapshot: Arc<Snapshot>,
-    /// Findings over the window since the previous collection.
+    /// Findings over the window since the collection the previous scrape used.
     pub findings: Vec<Finding>,
+    /// `taken_at_ns` of the snapshot the window starts at (none: no window).
+    from_ns: Option<u64>,
+    collection: Arc<Collection>,
     host: Arc<HostFacts>,
     text: OnceLock<String>,
     openmetrics: OnceLock<String>,
 }
 
 impl Scrape {
-    /// The exposition in `format`.
-    pub fn body(&self, format: Format) -> &str {
+    /// The exposition in `format` as two parts to send one after the other: the counters
+    /// (encoded once per collection) and nettune's own families (once per scrape).
+    pub fn parts(&self, format: Format) -> [&str; 2] {
         let cell = match format {
             Format::Text => &self.text,
             Format::OpenMetrics => &self.openmetrics,
         };
-        cell.get_or_init(|| {
-            encode::encode(
+        let own = cell.get_or_init(|| {
+            encode::encode_own(
                 &Input {
                     snapshot: &self.snapshot,
                     host: &self.host,
@@ -49,7 +84,13 @@ impl Scrape {
                 },
                 format,
             )
-        })
+        });
+        [self.collection.counters(&self.host, format), own]
+    }
+
+    /// The whole exposition in `format`, as one string.
+    pub fn body(&self, format: Format) -> String {
+        self.parts(format).concat()
     }
 }
 
@@ -57,14 +98,47 @@ impl Scrape {
 pub type SnapshotSource = Box<dyn FnMut() -> Snapshot + Send>;
 
 struct State {
-    source: SnapshotSource,
-    prev: Option<Arc<Snapshot>>,
-    cache: Option<(Instant, Arc<Scrape>)>,
+    /// The newest collection.
+    latest: Option<Arc<Collection>>,
+    /// The snapshot the previous scrape's window ended at (where the next window starts).
+    served: Option<Arc<Snapshot>>,
+    /// The previous scrape, reused while no newer collection exists.
+    cache: Option<Arc<Scrape>>,
+    /// The next scrape's answer, prepared by the refresher for the newest collection and
+    /// the window starting at `served`; used only while both still hold.
+    prepared: Option<Arc<Scrape>>,
+    /// When a scrape last asked (the refresher idles when nobody scrapes).
+    last_scrape: Option<Instant>,
+    /// Whether a refresher thread runs (it then frees what scrapes retire).
+    refresher: bool,
+    /// Snapshots and scrapes replaced by a scrape, freed by the refresher off the request
+    /// path (freeing a snapshot's thousands of strings takes longer than serving it).
+    retired: Vec<Retired>,
 }
 
-/// A cached, thread-safe collector for scrapes.
+/// Something a scrape replaced, to be freed later.
+#[allow(dead_code)] // held only to be dropped
+enum Retired {
+    Snapshot(Arc<Snapshot>),
+    Scrape(Arc<Scrape>),
+}
+
+impl State {
+    fn retire(&mut self, old: Option<Retired>) {
+        match old {
+            Some(old) if self.refresher => self.retired.push(old),
+            _ => drop(old),
+        }
+    }
+}
+
+/// A thread-safe collector for scrapes.
 pub struct Exporter {
+    /// Held while collecting; never while holding `state`'s lock.
+    source: Mutex<SnapshotSource>,
     state: Mutex<State>,
+    /// Wakes an idle refresher when a scrape arrives.
+    scraped: Condvar,
     host: Arc<HostFacts>,
     options: Options,
     max_age: Duration,
@@ -76,15 +150,29 @@ pub struct Exporter {
 /// not counters the window rates depend on).
 pub const SLOW_REFRESH: Duration = Duration::from_secs(30);
 
+/// The refresher stops collecting when nobody has scraped for this long, and resumes at the
+/// next scrape (which then collects itself).
+pub const REFRESH_IDLE_AFTER: Duration = Duration::from_secs(300);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Exporter {
-    /// An exporter over `source`; results are reused for `max_age`.
+    /// An exporter over `source`; a collection is reused for `max_age`.
     pub fn new(host: HostFacts, source: SnapshotSource, max_age: Duration) -> Exporter {
         Exporter {
+            source: Mutex::new(source),
             state: Mutex::new(State {
-                source,
-                prev: None,
+                latest: None,
+                served: None,
                 cache: None,
+                prepared: None,
+                last_scrape: None,
+                refresher: false,
+                retired: Vec::new(),
             }),
+            scraped: Condvar::new(),
             host: Arc::new(host),
             options: Options::default(),
             max_age,
@@ -135,31 +223,107 @@ impl Exporter {
         &self.host
     }
 
+    /// The longest a collection is reused.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
     /// Take the first snapshot now, so the first scrape already has a window.
     pub fn prime(&self) {
-        let mut st = self.lock();
-        let snap = (st.source)();
-        st.prev = Some(Arc::new(snap));
+        let snapshot = (lock(&self.source))();
+        lock(&self.state).served = Some(Arc::new(snapshot));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// Collect a new snapshot and encode its text counters, holding only the source's lock
+    /// (scrapes served from the current collection never wait for it).
+    fn collect(&self, source: &mut SnapshotSource) -> Arc<Collection> {
+        let collection = Collection::new(source());
+        collection.counters(&self.host, Format::Text);
+        collection
     }
 
-    /// The current collection: the cached one when it is younger than `max_age`, else a new
-    /// snapshot diagnosed over the window since the previous one.
-    pub fn scrape(&self) -> Arc<Scrape> {
-        let mut st = self.lock();
-        if let Some((at, s)) = &st.cache {
-            if at.elapsed() < self.max_age {
-                return s.clone();
+    /// Make `collection` the newest unless a newer one got there first; returns the newest.
+    fn publish(&self, collection: Arc<Collection>) -> Arc<Collection> {
+        let mut st = lock(&self.state);
+        match &st.latest {
+            Some(l) if l.at > collection.at => l.clone(),
+            _ => {
+                st.latest = Some(collection.clone());
+                collection
             }
         }
-        let snap = Arc::new((st.source)());
-        let window = st
-            .prev
-            .as_deref()
-            .and_then(|p| Window::new(p, &snap, &self.host));
+    }
+
+    /// The newest collection when it is younger than `max_age`.
+    fn fresh(&self) -> Option<Arc<Collection>> {
+        lock(&self.state)
+            .latest
+            .as_ref()
+            .filter(|c| c.at.elapsed() < self.max_age)
+            .cloned()
+    }
+
+    /// A fresh collection: collect unless one appeared while waiting for the source (another
+    /// scrape or the refresher collected meanwhile).
+    fn refresh(&self) -> Arc<Collection> {
+        let mut source = lock(&self.source);
+        if let Some(c) = self.fresh() {
+            return c;
+        }
+        let collection = self.collect(&mut source);
+        drop(source);
+        self.publish(collection)
+    }
+
+    /// What a scrape serves: the newest collection when it is younger than `max_age` (else a
+    /// new one), with the findings of the window since the collection the previous scrape
+    /// used. Scrapes that find no newer collection share the previous result.
+    pub fn scrape(&self) -> Arc<Scrape> {
+        {
+            let mut st = lock(&self.state);
+            let idle = st
+                .last_scrape
+                .is_none_or(|t| t.elapsed() >= REFRESH_IDLE_AFTER);
+            st.last_scrape = Some(Instant::now());
+            if idle {
+                self.scraped.notify_all();
+            }
+        }
+        let collection = match self.fresh() {
+            Some(c) => c,
+            None => self.refresh(),
+        };
+        let mut st = lock(&self.state);
+        if let Some(cached) = &st.cache {
+            if Arc::ptr_eq(&cached.collection, &collection) {
+                return cached.clone();
+            }
+        }
+        let from_ns = st.served.as_ref().map(|s| s.taken_at_ns);
+        let scrape = match st.prepared.take() {
+            Some(p) if Arc::ptr_eq(&p.collection, &collection) && p.from_ns == from_ns => p,
+            other => {
+                st.retire(other.map(Retired::Scrape));
+                self.prepare(st.served.as_deref(), collection)
+            }
+        };
+        let served = st
+            .served
+            .replace(scrape.snapshot.clone())
+            .map(Retired::Snapshot);
+        st.retire(served);
+        let cache = st.cache.replace(scrape.clone()).map(Retired::Scrape);
+        st.retire(cache);
+        scrape
+    }
+
+    /// The scrape of `collection` with the findings of the window from `from` (the
+    /// snapshot the previous scrape served) to it, its own families encoded as text.
+    fn prepare(&self, from: Option<&Snapshot>, collection: Arc<Collection>) -> Arc<Scrape> {
+        let snap = collection.snapshot.clone();
+        let window = from
+            .filter(|prev| prev.taken_at_ns < snap.taken_at_ns)
+            .and_then(|prev| Window::new(prev, &snap, &self.host));
         let findings = diagnose::diagnose(&Context {
             window,
             newer: &snap,
@@ -168,15 +332,77 @@ impl Exporter {
             drops: None,
         });
         let scrape = Arc::new(Scrape {
-            snapshot: snap.clone(),
+            snapshot: snap,
+            from_ns: from.map(|s| s.taken_at_ns),
             findings,
+            collection,
             host: self.host.clone(),
             text: OnceLock::new(),
             openmetrics: OnceLock::new(),
         });
-        st.prev = Some(snap);
-        st.cache = Some((Instant::now(), scrape.clone()));
+        scrape.parts(Format::Text);
         scrape
+    }
+
+    /// After a background collection: prepare the next scrape's answer (findings of the
+    /// window since the snapshot the previous scrape served, and their encoding) outside
+    /// the lock, and keep it unless a scrape served meanwhile or a newer collection exists.
+    fn prepare_next(&self, collection: &Arc<Collection>) {
+        let served = lock(&self.state).served.clone();
+        let prepared = self.prepare(served.as_deref(), collection.clone());
+        let mut st = lock(&self.state);
+        let current = st
+            .latest
+            .as_ref()
+            .is_some_and(|l| Arc::ptr_eq(l, collection))
+            && st.served.as_ref().map(|s| s.taken_at_ns) == prepared.from_ns;
+        if current {
+            let old = st.prepared.replace(prepared).map(Retired::Scrape);
+            st.retire(old);
+        }
+    }
+
+    /// Collect in the background every ¾ `max_age` while scrapes arrive, so scrapes find a
+    /// fresh collection; idle after [`REFRESH_IDLE_AFTER`] without a scrape. Does nothing
+    /// when `max_age` is zero (every scrape collects). The thread lives as long as the
+    /// process.
+    pub fn spawn_refresher(self: &Arc<Self>) -> std::io::Result<()> {
+        if self.max_age.is_zero() {
+            return Ok(());
+        }
+        let exporter = self.clone();
+        let period = self.max_age * 3 / 4;
+        lock(&self.state).refresher = true;
+        std::thread::Builder::new()
+            .name("nettune-refresh".into())
+            .spawn(move || loop {
+                {
+                    let mut st = lock(&exporter.state);
+                    while st
+                        .last_scrape
+                        .is_none_or(|t| t.elapsed() >= REFRESH_IDLE_AFTER)
+                    {
+                        st = exporter.scraped.wait(st).unwrap_or_else(|p| p.into_inner());
+                    }
+                }
+                let (due, retired) = {
+                    let mut st = lock(&exporter.state);
+                    let due = st
+                        .latest
+                        .as_ref()
+                        .map_or(Duration::ZERO, |c| period.saturating_sub(c.at.elapsed()));
+                    (due, std::mem::take(&mut st.retired))
+                };
+                drop(retired);
+                if due.is_zero() {
+                    let collection = exporter.collect(&mut lock(&exporter.source));
+                    let newest = exporter.publish(collection);
+                    exporter.prepare_next(&newest);
+                } else {
+                    std::thread::sleep(due);
+                }
+            })
+            .map(|_| ())
     }
 }
 
@@ -252,7 +478,15 @@ mod tests {
 
     /// Two snapshots one second apart: cpu0 drops 500 packets, eth0 receives 1000 packets.
     fn pair() -> (Snapshot, Snapshot) {
-        let snap = |t: u64, processed: u32, dropped: u32, rx: u64, overflows: i64| {
+        (
+            counters(1_000_000_000, 100, 5, 10, 0),
+            counters(2_000_000_000, 1100, 505, 1010, 7),
+        )
+    }
+
+    /// A snapshot at `t` ns with these softnet (cpu0), eth0 and ListenOverflows counters.
+    fn counters(t: u64, processed: u32, dropped: u32, rx: u64, overflows: i64) -> Snapshot {
+        {
             let mut s = Snapshot::empty(t);
             s.softnet = src(json!([
                 {"cpu": 0, "processed": processed, "dropped": dropped, "time_squeeze": 7,
@@ -296,11 +530,7 @@ mod tests {
             });
             s.collect_seconds.insert("softnet".into(), 0.00025);
             s
-        };
-        (
-            snap(1_000_000_000, 100, 5, 10, 0),
-            snap(2_000_000_000, 1100, 505, 1010, 7),
-        )
+        }
     }
 
     fn host() -> HostFacts {
@@ -394,7 +624,7 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
     #[test]
     fn openmetrics_exposition() {
         let e = exporter();
-        let om = e.scrape().body(Format::OpenMetrics).to_string();
+        let om = e.scrape().body(Format::OpenMetrics);
         assert!(om.contains("# TYPE nettune_softnet_dropped counter\nnettune_softnet_dropped_total{cpu=\"0\"} 505\n"));
         assert!(om.contains("# HELP nettune_softnet_dropped Number of dropped packets\n"));
         assert!(om.contains("# TYPE nettune_netstat_TcpExt_ListenOverflows unknown\n"));
@@ -411,6 +641,78 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
             "a second scrape within max_age reuses the collection"
         );
         assert!(a.findings.iter().any(|f| f.id == "softnet.backlog_drops"));
+    }
+
+    /// A source of live-timed snapshots whose cpu0 dropped counter follows `dropped` (the
+    /// last value repeats), counting its calls.
+    fn counting_source(dropped: Vec<u32>) -> (SnapshotSource, Arc<std::sync::atomic::AtomicUsize>) {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = calls.clone();
+        let source = move || {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let d = dropped[n.min(dropped.len() - 1)];
+            counters(crate::snapshot::monotonic_ns(), 100 + d, d, 10, 0)
+        };
+        (Box::new(source), calls)
+    }
+
+    #[test]
+    fn refresher_collects_ahead_and_the_window_starts_at_the_previous_scrape() {
+        // Drops happen only between the 2nd and 3rd collection; later collections repeat.
+        let (source, calls) = counting_source(vec![0, 0, 500]);
+        let e = Arc::new(Exporter::new(host(), source, Duration::from_secs(1)));
+        e.prime();
+        e.spawn_refresher().unwrap();
+        let first = e.scrape();
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(first
+            .findings
+            .iter()
+            .all(|f| f.id != "softnet.backlog_drops"));
+        // Scrapes keep the refresher busy; wait for it to collect several times.
+        std::thread::sleep(Duration::from_millis(1600));
+        let before = calls.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(before >= 4, "refresher collected {before} times in all");
+        let second = e.scrape();
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            before,
+            "the scrape used the refresher's fresh collection instead of collecting"
+        );
+        assert!(second.snapshot.taken_at_ns > first.snapshot.taken_at_ns);
+        assert_eq!(second.from_ns, Some(first.snapshot.taken_at_ns));
+        // The burst lies in the middle of the window; only a window from the previous
+        // scrape (not from the previous collection) sees it.
+        assert!(
+            second
+                .findings
+                .iter()
+                .any(|f| f.id == "softnet.backlog_drops"),
+            "{:?}",
+            second.findings
+        );
+        assert!(second
+            .body(Format::Text)
+            .contains("nettune_finding{id=\"softnet.backlog_drops\",severity=\"critical\",scope=\"cpu0\"} 1\n"));
+        // Nothing newer: the same answer again.
+        let again = e.scrape();
+        if Arc::ptr_eq(&again.collection, &second.collection) {
+            assert!(Arc::ptr_eq(&again, &second));
+        }
+    }
+
+    #[test]
+    fn without_a_refresher_a_stale_collection_is_replaced_on_the_request_path() {
+        let (source, calls) = counting_source(vec![0, 7]);
+        let e = Exporter::new(host(), source, Duration::from_millis(50));
+        e.prime();
+        let a = e.scrape();
+        assert!(Arc::ptr_eq(&a, &e.scrape()), "fresh: reused");
+        std::thread::sleep(Duration::from_millis(80));
+        let b = e.scrape();
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_eq!(b.from_ns, Some(a.snapshot.taken_at_ns));
+        assert!(b.findings.iter().all(|f| f.id != "softnet.backlog_drops"));
     }
 
     #[test]
