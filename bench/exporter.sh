@@ -11,6 +11,7 @@ NT_RATE_PORT=${NT_RATE_PORT:-19470}
 DURATION=${DURATION:-60}
 SCRAPES=${SCRAPES:-100}
 cargo build --release --quiet
+cargo bench --no-run --quiet --bench versus 2>/dev/null
 BIN=target/release/nettune
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -57,15 +58,31 @@ echo "  - node_exporter $NE_VERSION (collects on every scrape): $(scrape_ms $NE_
 echo "  - nettune export --interval 0ms (collects, diagnoses and encodes on every scrape): $(scrape_ms $NT_PORT 0.15) ($nt_bytes bytes)"
 kill "$NT" 2>/dev/null || true
 # The exporter as deployed: a background thread collects and encodes the counters every
-# 3/4 of --interval while scrapes arrive; with --interval 100ms each scrape 0.15 s apart
-# finds a new collection (counters at most 100 ms old) and diagnoses the window since the
-# previous scrape on the request path.
+# 3/4 of --interval while scrapes arrive and prepares the next answer (findings over the
+# window since the previous scrape); with --interval 100ms every scrape 0.15 s apart finds
+# a new collection (counters at most 100 ms old).
 $BIN -q export --listen 127.0.0.1:$NT_PORT --interval 100ms >/dev/null 2>&1 &
 NT=$!; PIDS+=("$NT")
 wait_up $NT_PORT
-echo "  - nettune export --interval 100ms (background collection; diagnosis and findings per scrape): $(scrape_ms $NT_PORT 0.15)"
+echo "  - nettune export --interval 100ms (background collection, as deployed): $(scrape_ms $NT_PORT 0.15)"
+echo
+echo "Interleaved, one scrape of each per round, same Rust client (\`bench/versus.rs\`):"
+echo
+echo '```'
+NODE_EXPORTER=127.0.0.1:$NE_PORT NETTUNE_EXPORTER=127.0.0.1:$NT_PORT BENCH_ITERS=$SCRAPES \
+  cargo bench --quiet --bench versus 2>/dev/null
 kill "$NT" 2>/dev/null || true
-# Resource use at one scrape per second with the default 1 s cache.
+$BIN -q export --listen 127.0.0.1:$NT_PORT --interval 0ms >/dev/null 2>&1 &
+NT=$!; PIDS+=("$NT")
+wait_up $NT_PORT
+echo "-- the same with nettune export --interval 0ms (collects, diagnoses, encodes per scrape):"
+NODE_EXPORTER=127.0.0.1:$NE_PORT NETTUNE_EXPORTER=127.0.0.1:$NT_PORT BENCH_ITERS=$SCRAPES \
+  cargo bench --quiet --bench versus 2>/dev/null
+echo '```'
+echo
+kill "$NT" 2>/dev/null || true
+# Resource use at one scrape per second with the default --interval 1s (the refresher
+# collects every 0.75 s while scraped).
 $BIN -q export --listen 127.0.0.1:$NT_RATE_PORT >/dev/null 2>&1 &
 NT2=$!; PIDS+=("$NT2")
 wait_up $NT_RATE_PORT

@@ -30,6 +30,12 @@ scrape_ms() {
 echo
 echo "node_exporter $(prometheus-node-exporter --version 2>&1 | head -1 | awk '{print $3}') scrape (softnet, netstat, netdev, sockstat, conntrack, interrupts, ethtool, stat), median of 100 curl time_total: $(scrape_ms) ms"
 echo
+echo "Interleaved round by round with nettune's collectors for the same sources (\`bench/versus.rs\`):"
+echo
+echo '```'
+NODE_EXPORTER=127.0.0.1:$PORT BENCH_ITERS=${BENCH_ITERS:-200} cargo bench --quiet --bench versus 2>/dev/null
+echo '```'
+echo
 echo '```'
 hyperfine -N --warmup 5 --runs 50 --style basic --export-markdown /tmp/nettune-hf.md \
   "$BIN snapshot --interval 0ms -o /dev/null" \

@@ -155,33 +155,6 @@ fn main() {
     let no_proc_t = time(iters / 4 + 1, || {
         std::hint::black_box(no_proc.snapshot());
     });
-    // node_exporter's equivalent collectors (softnet, netstat, netdev, sockstat, conntrack,
-    // interrupts, stat, ethtool): the same sources read by nettune's collectors, with their
-    // buffers and sockets kept between reads as the exporter keeps them.
-    let root = Root::default();
-    let mut fbuf = nettune::collect::FileBuf::new();
-    let mut ethtool = nettune::collect::ethtool::Reader::new();
-    let devices: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    let equivalent_t = time(iters, || {
-        use nettune::collect as c;
-        let mut w = c::Warnings::default();
-        std::hint::black_box((
-            c::softnet::read(&mut fbuf, &root, &mut w),
-            c::snmp::read(&mut fbuf, &root, &mut w),
-            c::netdev::read(&mut fbuf, &root, &mut w),
-            c::sockstat::read(&mut fbuf, &root, &mut w),
-            c::conntrack::read(&mut fbuf, &root, &mut w),
-            c::interrupts::read(&mut fbuf, &root, &mut w),
-            c::softirqs::read_cpu_times(&mut fbuf, &root, &mut w),
-            ethtool.read_all(&devices),
-        ));
-    });
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("files read per snapshot: {}", reads.len());
     println!(
@@ -208,9 +181,5 @@ fn main() {
     println!(
         "snapshot, + socket owner processes:     {:8.3} ms",
         ms(full_t)
-    );
-    println!(
-        "node_exporter's sources only (softnet netstat netdev sockstat conntrack interrupts stat ethtool): {:8.3} ms",
-        ms(equivalent_t)
     );
 }

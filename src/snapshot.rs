@@ -189,12 +189,10 @@ pub struct Collector {
     root: Root,
     options: CaptureOptions,
     buf: FileBuf,
-    /// The sysctl trees (host-namespace reads).
-    sysctl: TreeReader,
+    /// Per-namespace reader state for host-namespace reads.
+    readers: NsReaders,
     /// The host's `net/core`, read beside a namespace's sysctls.
     host_core: TreeReader,
-    /// ethtool sockets kept between snapshots (host-namespace reads).
-    ethtool: Option<collect::ethtool::Reader>,
     netns: Option<crate::netns::NetnsThread>,
     /// The namespace file `netns` entered, for the drop monitor's filter.
     netns_path: Option<std::path::PathBuf>,
@@ -225,21 +223,29 @@ struct NetnsPart {
     sockets: Source<Sockets>,
 }
 
-/// What a namespace thread keeps between snapshots: its buffer, ethtool sockets and sysctl
-/// layout (whose directory fds show that thread's namespace).
-struct NsState {
-    buf: FileBuf,
+/// What the per-namespace readers keep between snapshots: ethtool sockets, the sysctl
+/// layout (whose directory fds show the namespace of the thread that opened them) and the
+/// snmp/netstat layout.
+struct NsReaders {
     ethtool: Option<collect::ethtool::Reader>,
     sysctl: TreeReader,
+    netstat: collect::snmp::Reader,
+}
+
+impl NsReaders {
+    fn new() -> NsReaders {
+        NsReaders {
+            ethtool: None,
+            sysctl: TreeReader::standard(),
+            netstat: collect::snmp::Reader::new(),
+        }
+    }
 }
 
 thread_local! {
-    /// The namespace thread's state, kept between snapshots.
-    static NS_STATE: std::cell::RefCell<NsState> = std::cell::RefCell::new(NsState {
-        buf: FileBuf::new(),
-        ethtool: None,
-        sysctl: TreeReader::standard(),
-    });
+    /// The namespace thread's buffer and readers, kept between snapshots.
+    static NS_STATE: std::cell::RefCell<(FileBuf, NsReaders)> =
+        std::cell::RefCell::new((FileBuf::new(), NsReaders::new()));
 }
 
 impl NetnsPart {
@@ -275,9 +281,8 @@ impl Collector {
             root,
             options,
             buf: FileBuf::new(),
-            sysctl: TreeReader::standard(),
+            readers: NsReaders::new(),
             host_core: TreeReader::new(&["net/core"], &[]),
-            ethtool: None,
             netns: None,
             netns_path: None,
             drops: false,
@@ -322,8 +327,7 @@ impl Collector {
             );
             let ns = netns_part(
                 &mut self.buf,
-                &mut self.ethtool,
-                &mut self.sysctl,
+                &mut self.readers,
                 &self.root,
                 &self.options,
                 &mut warnings,
@@ -337,12 +341,8 @@ impl Collector {
             NS_STATE.with(|state| {
                 let mut w = Warnings::default();
                 let mut t = BTreeMap::new();
-                let NsState {
-                    buf,
-                    ethtool,
-                    sysctl,
-                } = &mut *state.borrow_mut();
-                let part = netns_part(buf, ethtool, sysctl, root, &options, &mut w, &mut t);
+                let (buf, readers) = &mut *state.borrow_mut();
+                let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
                 (part, w, t)
             })
         });
@@ -460,8 +460,7 @@ fn host_part(
 
 fn netns_part(
     buf: &mut FileBuf,
-    ethtool_reader: &mut Option<collect::ethtool::Reader>,
-    sysctl: &mut TreeReader,
+    readers: &mut NsReaders,
     root: &Root,
     options: &CaptureOptions,
     w: &mut Warnings,
@@ -480,7 +479,9 @@ fn netns_part(
             (None, None) => Vec::new(),
         };
         timed(t, "ethtool", || {
-            let reader = ethtool_reader.get_or_insert_with(collect::ethtool::Reader::new);
+            let reader = readers
+                .ethtool
+                .get_or_insert_with(collect::ethtool::Reader::new);
             Source::Ok(reader.read_all(&names))
         })
     } else {
@@ -495,10 +496,10 @@ fn netns_part(
     };
     NetnsPart {
         netdev,
-        netstat: timed(t, "netstat", || collect::snmp::read(buf, root, w)),
+        netstat: timed(t, "netstat", || readers.netstat.read(buf, root, w)),
         sockstat: timed(t, "sockstat", || collect::sockstat::read(buf, root, w)),
         sysctl: if options.config {
-            timed(t, "sysctl", || sysctl.read(buf, root, w))
+            timed(t, "sysctl", || readers.sysctl.read(buf, root, w))
         } else {
             not_requested()
         },
