@@ -298,14 +298,17 @@ impl UdpReader {
         let mut buf = [0u8; 2048];
         let start = Instant::now();
         let mut st = Stats::default();
+        // The earliest time of the next read. Idle time earns no credit: a reader paced from
+        // its start would, after a pause, read a whole burst at once and never overflow.
+        let mut next = start;
         while !halted(stop) && st.ok < max_packets && start.elapsed() < max_time {
             if self.sock.recv(&mut buf).is_ok() {
                 st.ok += 1;
                 if let Some(r) = self.reads_per_sec.filter(|r| *r > 0) {
-                    let due = Duration::from_secs_f64(st.ok as f64 / r as f64);
-                    let el = start.elapsed();
-                    if due > el {
-                        std::thread::sleep((due - el).min(Duration::from_millis(100)));
+                    let now = Instant::now();
+                    next = next.max(now) + Duration::from_secs_f64(1.0 / r as f64);
+                    if next > now {
+                        std::thread::sleep((next - now).min(Duration::from_millis(100)));
                     }
                 }
             }
