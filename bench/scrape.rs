@@ -9,27 +9,11 @@ use nettune::export::{self, encode, Exporter};
 use nettune::snapshot::Collector;
 use nettune::window::Window;
 use nettune::Root;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn time(iters: usize, mut f: impl FnMut()) -> Duration {
-    for _ in 0..5 {
-        f();
-    }
-    median(
-        (0..iters)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .collect(),
-    )
-}
+#[path = "timing.rs"]
+mod timing;
+use timing::time;
 
 fn main() {
     let iters: usize = std::env::var("BENCH_ITERS")
@@ -57,12 +41,7 @@ fn main() {
     // does.
     let slow_snap = slow.snapshot();
     let carry = |mut s: nettune::snapshot::Snapshot| {
-        s.sysctl = slow_snap.sysctl.clone();
-        s.sysctl_config = slow_snap.sysctl_config.clone();
-        s.interfaces = slow_snap.interfaces.clone();
-        s.irq_affinity = slow_snap.irq_affinity.clone();
-        s.irq_effective_affinity = slow_snap.irq_effective_affinity.clone();
-        s.sockets = slow_snap.sockets.clone();
+        export::carry_slow_sources(&mut s, &slow_snap);
         s
     };
     let older = carry(fast.snapshot());

@@ -16,25 +16,9 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn time(iters: usize, mut f: impl FnMut()) -> Duration {
-    for _ in 0..3 {
-        f();
-    }
-    median(
-        (0..iters)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .collect(),
-    )
-}
+#[path = "timing.rs"]
+mod timing;
+use timing::{median, time};
 
 /// Read `file` as nettune's `FileBuf` does in `mode`: the same sizes, the same offsets, the
 /// same rule for when to stop.

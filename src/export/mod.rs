@@ -193,25 +193,7 @@ impl Exporter {
                 slow_at = Some(Instant::now());
             }
             if let Some(s) = &slow_snap {
-                snap.sysctl = s.sysctl.clone();
-                snap.sysctl_config = s.sysctl_config.clone();
-                snap.interfaces = s.interfaces.clone();
-                snap.irq_affinity = s.irq_affinity.clone();
-                snap.irq_effective_affinity = s.irq_effective_affinity.clone();
-                snap.sockets = s.sockets.clone();
-                for (k, v) in &s.collect_seconds {
-                    if matches!(
-                        k.as_str(),
-                        "sysctl"
-                            | "sysctl_host"
-                            | "sysctl_config"
-                            | "interfaces"
-                            | "irq_affinity"
-                            | "sockets"
-                    ) {
-                        snap.collect_seconds.insert(k.clone(), *v);
-                    }
-                }
+                carry_slow_sources(&mut snap, s);
             }
             snap
         };
@@ -403,6 +385,25 @@ impl Exporter {
                 }
             })
             .map(|_| ())
+    }
+}
+
+/// Copy the sources the live exporter re-reads only every [`SLOW_REFRESH`] (configuration
+/// and sockets) and their collection times from `slow` into the fast snapshot `snap`.
+pub fn carry_slow_sources(snap: &mut Snapshot, slow: &Snapshot) {
+    snap.sysctl = slow.sysctl.clone();
+    snap.sysctl_config = slow.sysctl_config.clone();
+    snap.interfaces = slow.interfaces.clone();
+    snap.irq_affinity = slow.irq_affinity.clone();
+    snap.irq_effective_affinity = slow.irq_effective_affinity.clone();
+    snap.sockets = slow.sockets.clone();
+    for (k, v) in &slow.collect_seconds {
+        if matches!(
+            k.as_str(),
+            "sysctl" | "sysctl_host" | "sysctl_config" | "interfaces" | "irq_affinity" | "sockets"
+        ) {
+            snap.collect_seconds.insert(k.clone(), *v);
+        }
     }
 }
 
