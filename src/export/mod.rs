@@ -705,11 +705,11 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
     #[test]
     fn without_a_refresher_a_stale_collection_is_replaced_on_the_request_path() {
         let (source, calls) = counting_source(vec![0, 7]);
-        let e = Exporter::new(host(), source, Duration::from_millis(50));
+        let e = Exporter::new(host(), source, Duration::from_millis(500));
         e.prime();
         let a = e.scrape();
         assert!(Arc::ptr_eq(&a, &e.scrape()), "fresh: reused");
-        std::thread::sleep(Duration::from_millis(80));
+        std::thread::sleep(Duration::from_millis(600));
         let b = e.scrape();
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert_eq!(b.from_ns, Some(a.snapshot.taken_at_ns));
