@@ -56,7 +56,7 @@ NE_VERSION=$(prometheus-node-exporter --version 2>&1 | head -1 | awk '{print $3}
 echo "- scrape time, $SCRAPES curl scrapes 0.15 s apart (time_total):"
 echo "  - node_exporter $NE_VERSION (collects on every scrape): $(scrape_ms $NE_PORT 0.15) ($ne_bytes bytes)"
 echo "  - nettune export --interval 0ms (collects, diagnoses and encodes on every scrape): $(scrape_ms $NT_PORT 0.15) ($nt_bytes bytes)"
-kill "$NT" 2>/dev/null || true
+kill "$NT" 2>/dev/null || true; wait "$NT" 2>/dev/null || true
 # The exporter as deployed: a background thread collects and encodes the counters every
 # 3/4 of --interval while scrapes arrive and prepares the next answer (findings over the
 # window since the previous scrape); with --interval 100ms every scrape 0.15 s apart finds
@@ -71,7 +71,7 @@ echo
 echo '```'
 NODE_EXPORTER=127.0.0.1:$NE_PORT NETTUNE_EXPORTER=127.0.0.1:$NT_PORT BENCH_ITERS=$SCRAPES \
   cargo bench --quiet --bench versus 2>/dev/null
-kill "$NT" 2>/dev/null || true
+kill "$NT" 2>/dev/null || true; wait "$NT" 2>/dev/null || true
 $BIN -q export --listen 127.0.0.1:$NT_PORT --interval 0ms >/dev/null 2>&1 &
 NT=$!; PIDS+=("$NT")
 wait_up $NT_PORT
@@ -80,7 +80,7 @@ NODE_EXPORTER=127.0.0.1:$NE_PORT NETTUNE_EXPORTER=127.0.0.1:$NT_PORT BENCH_ITERS
   cargo bench --quiet --bench versus 2>/dev/null
 echo '```'
 echo
-kill "$NT" 2>/dev/null || true
+kill "$NT" 2>/dev/null || true; wait "$NT" 2>/dev/null || true
 # Resource use at one scrape per second with the default --interval 1s (the refresher
 # collects every 0.75 s while scraped).
 $BIN -q export --listen 127.0.0.1:$NT_RATE_PORT >/dev/null 2>&1 &

@@ -519,14 +519,22 @@ impl Collector {
         mut tick: impl FnMut(std::time::Duration),
     ) -> Capture {
         let host = self.host_facts();
-        // Loaded before the window (loading costs tens of milliseconds); the counts of the
-        // window are the difference of two reads taken right before each snapshot.
-        let mut drops = self
-            .drops
-            .then(|| DropWindow::start(self.netns_path.as_deref()));
-        if let Some(Ok(w)) = &mut drops {
-            w.begin();
-        }
+        // Loading the drop monitor (parsing the kernel's BTF, verifying) takes tens of
+        // milliseconds: a thread loads it while the first snapshot is taken and the window
+        // runs, and its counting starts when it is attached, so a few tens of milliseconds
+        // after the window's start. Its counts are the difference of a read right after
+        // attaching and one right before the second snapshot, over their own duration.
+        let loader = self.drops.then(|| {
+            let netns = self.netns_path.clone();
+            std::thread::Builder::new()
+                .name("nettune-drops".into())
+                .spawn(move || {
+                    DropWindow::start(netns.as_deref()).map(|mut w| {
+                        w.begin();
+                        w
+                    })
+                })
+        });
         let first = self.snapshot();
         let start = Instant::now();
         while start.elapsed() < interval {
@@ -534,10 +542,14 @@ impl Collector {
             std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
             tick(start.elapsed().min(interval));
         }
-        let drops = match drops {
+        let drops = match loader {
             None => Source::unsupported("drop reasons not requested"),
-            Some(Err(source)) => source,
-            Some(Ok(w)) => w.finish(),
+            Some(Err(e)) => Source::error(format!("starting the drop monitor thread: {e}")),
+            Some(Ok(handle)) => match handle.join() {
+                Ok(Ok(w)) => w.finish(),
+                Ok(Err(source)) => source,
+                Err(_) => Source::error("the drop monitor thread panicked"),
+            },
         };
         let second = self.snapshot();
         Capture {

@@ -267,7 +267,8 @@ pub fn aggregate(
 /// `check` reads as extra evidence. Reasons are named as the running kernel names them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DropReasons {
-    /// Seconds the monitor counted (the capture's window, within a few milliseconds).
+    /// Seconds the monitor counted: the capture's window less the few tens of milliseconds
+    /// the monitor takes to load after the window starts.
     pub window_seconds: f64,
     /// Drop events the in-kernel map could not hold (counted nowhere below).
     #[serde(default)]
