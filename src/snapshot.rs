@@ -184,6 +184,11 @@ fn unix_time() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The shortest capture window over which [`Collector::capture`] counts kernel drop reasons:
+/// loading the drop monitor takes tens of milliseconds, which a shorter window could not
+/// hide and over which it would count next to nothing.
+pub const DROPS_MIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A snapshot collector that keeps its buffer, sockets and sysctl layout between snapshots.
 pub struct Collector {
     root: Root,
@@ -290,7 +295,8 @@ impl Collector {
     }
 
     /// Count kernel drop reasons with eBPF during [`Collector::capture`]'s window when the
-    /// drop monitor can run here (off by default: it needs root and loads a program).
+    /// drop monitor can run here and the window is at least [`DROPS_MIN_WINDOW`] (off by
+    /// default: it needs root and loads a program).
     pub fn with_drops(mut self, on: bool) -> Self {
         self.drops = on;
         self
@@ -524,7 +530,8 @@ impl Collector {
         // runs, and its counting starts when it is attached, so a few tens of milliseconds
         // after the window's start. Its counts are the difference of a read right after
         // attaching and one right before the second snapshot, over their own duration.
-        let loader = self.drops.then(|| {
+        let counted = self.drops && interval >= DROPS_MIN_WINDOW;
+        let loader = counted.then(|| {
             let netns = self.netns_path.clone();
             std::thread::Builder::new()
                 .name("nettune-drops".into())
@@ -543,6 +550,10 @@ impl Collector {
             tick(start.elapsed().min(interval));
         }
         let drops = match loader {
+            None if self.drops => Source::unsupported(format!(
+                "window shorter than {} s: kernel drop reasons are counted only over longer windows",
+                DROPS_MIN_WINDOW.as_secs()
+            )),
             None => Source::unsupported("drop reasons not requested"),
             Some(Err(e)) => Source::error(format!("starting the drop monitor thread: {e}")),
             Some(Ok(handle)) => match handle.join() {
