@@ -3,8 +3,9 @@
 //!
 //! - `NODE_EXPORTER=127.0.0.1:PORT cargo bench --bench versus`: nettune's collectors for the
 //!   sources node_exporter's equivalent collectors read (softnet, netstat, netdev, sockstat,
-//!   conntrack, interrupts, stat, ethtool; buffers, sockets and the netstat layout kept
-//!   between reads, as the exporter's collector keeps them) against one node_exporter scrape (connect, GET /metrics, read to
+//!   conntrack, interrupts, stat, and ethtool's driver info, link modes and statistics —
+//!   what node_exporter's ethtool collector reads; buffers, sockets and the netstat layout
+//!   kept between reads, as the exporter's collector keeps them) against one node_exporter scrape (connect, GET /metrics, read to
 //!   the end) — issue 2's "≥ 10 × faster than a node_exporter scrape".
 //! - with `NETTUNE_EXPORTER=127.0.0.1:PORT` as well: one HTTP scrape of each exporter per
 //!   round, `PACE_MS` (default 150) apart — issue 6's scrape time.
@@ -103,7 +104,7 @@ fn main() {
             c::conntrack::read(&mut fbuf, &root, &mut w),
             c::interrupts::read(&mut fbuf, &root, &mut w),
             c::softirqs::read_cpu_times(&mut fbuf, &root, &mut w),
-            ethtool.read_all(&devices),
+            ethtool.read_counters(&devices),
         ));
         t.elapsed()
     };

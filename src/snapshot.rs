@@ -147,7 +147,8 @@ pub struct CaptureOptions {
     /// trees (about a thousand small files, most of a snapshot's cost), the sysctl files,
     /// sysfs interfaces and IRQ affinity. A live exporter re-reads them only now and then.
     pub config: bool,
-    /// Query ethtool (netlink + ioctl) for every device.
+    /// Query ethtool (netlink + ioctl) for every device: driver, link and statistics, and
+    /// with `config` also the settings (rings, channels, coalescing, features).
     pub ethtool: bool,
     /// Dump sockets with sock_diag.
     pub sockets: bool,
@@ -488,7 +489,12 @@ fn netns_part(
             let reader = readers
                 .ethtool
                 .get_or_insert_with(collect::ethtool::Reader::new);
-            Source::Ok(reader.read_all(&names))
+            // Rings, channels, coalescing and features are configuration too.
+            Source::Ok(if options.config {
+                reader.read_all(&names)
+            } else {
+                reader.read_counters(&names)
+            })
         })
     } else {
         Source::unsupported("ethtool not requested")

@@ -16,6 +16,7 @@ pub mod encode;
 pub mod http;
 
 use crate::collect::host::HostFacts;
+use crate::collect::Source;
 use crate::diagnose::{self, Context, Finding, Options};
 use crate::snapshot::{CaptureOptions, Collector, Snapshot};
 use crate::window::Window;
@@ -388,8 +389,9 @@ impl Exporter {
     }
 }
 
-/// Copy the sources the live exporter re-reads only every [`SLOW_REFRESH`] (configuration
-/// and sockets) and their collection times from `slow` into the fast snapshot `snap`.
+/// Copy the sources the live exporter re-reads only every [`SLOW_REFRESH`] (configuration,
+/// ethtool settings, sockets) and their collection times from `slow` into the fast
+/// snapshot `snap`.
 pub fn carry_slow_sources(snap: &mut Snapshot, slow: &Snapshot) {
     snap.sysctl = slow.sysctl.clone();
     snap.sysctl_config = slow.sysctl_config.clone();
@@ -397,6 +399,16 @@ pub fn carry_slow_sources(snap: &mut Snapshot, slow: &Snapshot) {
     snap.irq_affinity = slow.irq_affinity.clone();
     snap.irq_effective_affinity = slow.irq_effective_affinity.clone();
     snap.sockets = slow.sockets.clone();
+    if let (Source::Ok(fast), Some(slow)) = (&mut snap.ethtool, slow.ethtool.ok()) {
+        for (dev, e) in fast.iter_mut() {
+            if let Some(s) = slow.get(dev) {
+                e.rings = s.rings.clone();
+                e.channels = s.channels.clone();
+                e.coalesce = s.coalesce.clone();
+                e.features = s.features.clone();
+            }
+        }
+    }
     for (k, v) in &slow.collect_seconds {
         if matches!(
             k.as_str(),
@@ -417,11 +429,12 @@ pub fn fast_options() -> CaptureOptions {
     }
 }
 
-/// Capture options of the exporter's periodic collector (sysctls and listening sockets).
+/// Capture options of the exporter's periodic collector (sysctls, ethtool settings and
+/// listening sockets).
 pub fn slow_options() -> CaptureOptions {
     CaptureOptions {
         config: true,
-        ethtool: false,
+        ethtool: true,
         sockets: true,
         socket_processes: false,
     }
@@ -714,6 +727,41 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert_eq!(b.from_ns, Some(a.snapshot.taken_at_ns));
         assert!(b.findings.iter().all(|f| f.id != "softnet.backlog_drops"));
+    }
+
+    #[test]
+    fn slow_sources_and_ethtool_settings_are_carried_into_fast_snapshots() {
+        use crate::collect::ethtool::{Ethtool, Rings};
+        let rings = Source::Ok(Rings {
+            rx: Some(256),
+            rx_max: Some(4096),
+            ..Default::default()
+        });
+        let mut slow = Snapshot::empty(1);
+        slow.sysctl = src(json!({"net.core.somaxconn": "4096"}));
+        let slow_eth = Ethtool {
+            rings: rings.clone(),
+            stats: Source::unsupported("old"),
+            ..Default::default()
+        };
+        slow.ethtool = Source::Ok([("eth0".to_string(), slow_eth)].into_iter().collect());
+        slow.collect_seconds.insert("sysctl".into(), 0.004);
+        let mut fast = Snapshot::empty(2);
+        let fast_eth = Ethtool {
+            stats: Source::unsupported("new"),
+            ..Default::default()
+        };
+        fast.ethtool = Source::Ok([("eth0".to_string(), fast_eth)].into_iter().collect());
+        carry_slow_sources(&mut fast, &slow);
+        assert_eq!(fast.sysctl, slow.sysctl);
+        assert_eq!(fast.collect_seconds["sysctl"], 0.004);
+        let eth0 = &fast.ethtool.ok().unwrap()["eth0"];
+        assert_eq!(eth0.rings, rings, "settings come from the slow snapshot");
+        assert_eq!(
+            eth0.stats,
+            Source::unsupported("new"),
+            "counters stay the fast ones"
+        );
     }
 
     #[test]

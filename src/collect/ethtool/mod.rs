@@ -347,8 +347,21 @@ impl Reader {
         }
     }
 
-    /// Read every device in `ifnames`.
+    /// Read every device in `ifnames`: driver, link, settings (rings, channels, coalescing,
+    /// features) and statistics.
     pub fn read_all(&mut self, ifnames: &[String]) -> EthtoolAll {
+        self.read(ifnames, true)
+    }
+
+    /// Read what changes between two reads of every device in `ifnames` — driver
+    /// statistics — with the driver and link facts they are reported under; the settings
+    /// (rings, channels, coalescing, features) are left "not read". What a collector that
+    /// reads settings only now and then (the exporter) reads every time.
+    pub fn read_counters(&mut self, ifnames: &[String]) -> EthtoolAll {
+        self.read(ifnames, false)
+    }
+
+    fn read(&mut self, ifnames: &[String], settings: bool) -> EthtoolAll {
         let mut partial: Vec<(String, Ethtool)> = Vec::with_capacity(ifnames.len());
         self.names.begin_read();
         for name in ifnames {
@@ -368,7 +381,7 @@ impl Reader {
             partial.push((name.clone(), e));
         }
         self.names.end_read();
-        self.netlink.read_into(&mut partial);
+        self.netlink.read_into(&mut partial, settings);
         partial.into_iter().collect()
     }
 }

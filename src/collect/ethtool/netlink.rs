@@ -675,11 +675,15 @@ impl Conn {
     }
 
     /// Fill the netlink parts of `devs` (at most [`BATCH_DEVICES`]).
-    fn read_batch(&mut self, devs: &mut [(String, Ethtool)]) {
+    /// Query every device of `devs`: all of [`GETS`] with `settings`, else only the link
+    /// modes (speed and duplex; the settings are left as they are).
+    fn read_batch(&mut self, devs: &mut [(String, Ethtool)], settings: bool) {
         self.batch.clear();
         let compact = !self.feature_names.is_empty();
+        let wanted: &[usize] = if settings { &[0, 1, 2, 3, 4] } else { &[4] };
         for (name, _) in devs.iter() {
-            for (cmd, mut flags, _) in GETS {
+            for &i in wanted {
+                let (cmd, mut flags, _) = GETS[i];
                 if cmd == MSG_FEATURES_GET && compact {
                     flags |= FLAG_COMPACT_BITSETS;
                 }
@@ -696,21 +700,32 @@ impl Conn {
         let b = &self.batch;
         for (d, (name, e)) in devs.iter_mut().enumerate() {
             let driver = e.driver.ok().map(|d| d.driver.as_str());
-            // Slots follow GETS order: rings, channels, coalesce, features, link modes.
-            let r = |i: usize| b.result(d * GETS.len() + i);
+            // Slots follow `wanted`, per device.
+            let r = |i: usize| {
+                let j = wanted.iter().position(|&w| w == i)?;
+                Some(b.result(d * wanted.len() + j))
+            };
             let [(_, _, w0), (_, _, w1), (_, _, w2), (_, _, w3), (_, _, w4)] = GETS;
-            let rings = to_source(w0, name, driver, r(0).map(parse_rings));
-            let channels = to_source(w1, name, driver, r(1).map(parse_channels));
-            let coalesce = to_source(w2, name, driver, r(2).map(parse_coalesce));
-            let names = &self.feature_names;
-            let features = r(3).map(|p| parse_features_with(p, names));
-            let features = to_source(w3, name, driver, features);
-            let link = to_source(w4, name, driver, r(4).map(parse_linkmodes));
-            e.rings = rings;
-            e.channels = channels;
-            e.coalesce = coalesce;
-            e.features = features;
-            e.link = link;
+            if let Some(link) = r(4) {
+                e.link = to_source(w4, name, driver, link.map(parse_linkmodes));
+            }
+            if !settings {
+                continue;
+            }
+            if let Some(rings) = r(0) {
+                e.rings = to_source(w0, name, driver, rings.map(parse_rings));
+            }
+            if let Some(channels) = r(1) {
+                e.channels = to_source(w1, name, driver, channels.map(parse_channels));
+            }
+            if let Some(coalesce) = r(2) {
+                e.coalesce = to_source(w2, name, driver, coalesce.map(parse_coalesce));
+            }
+            if let Some(features) = r(3) {
+                let names = &self.feature_names;
+                let features = features.map(|p| parse_features_with(p, names));
+                e.features = to_source(w3, name, driver, features);
+            }
         }
     }
 
@@ -762,12 +777,13 @@ impl Session {
         Session { conn }
     }
 
-    /// Fill the netlink parts of every device.
-    pub(crate) fn read_into(&mut self, devs: &mut [(String, Ethtool)]) {
+    /// Fill the netlink parts of every device: with `settings` rings, channels, coalescing,
+    /// features and link modes, else only link modes.
+    pub(crate) fn read_into(&mut self, devs: &mut [(String, Ethtool)], settings: bool) {
         match &mut self.conn {
             Ok(conn) => {
                 for chunk in devs.chunks_mut(BATCH_DEVICES) {
-                    conn.read_batch(chunk);
+                    conn.read_batch(chunk, settings);
                 }
             }
             Err(reason) => set_all(devs, || reason.clone()),
@@ -1073,7 +1089,7 @@ mod tests {
         assert!(conn.family >= 0x10, "{}", conn.family);
         let mut devs = vec![("lo".to_string(), Ethtool::default())];
         for _ in 0..3 {
-            s.read_into(&mut devs);
+            s.read_into(&mut devs, true);
             assert!(devs[0]
                 .1
                 .features
@@ -1163,12 +1179,12 @@ mod tests {
             .filter(|n| std::path::Path::new("/sys/class/net").join(n).exists())
             .map(|n| (n.to_string(), Ethtool::default()))
             .collect();
-        s.read_into(&mut devs);
+        s.read_into(&mut devs, true);
         let compact: Vec<Source<Features>> = devs.iter().map(|(_, e)| e.features.clone()).collect();
         if let Ok(c) = &mut s.conn {
             c.feature_names.clear(); // verbose bitsets from now on
         }
-        s.read_into(&mut devs);
+        s.read_into(&mut devs, true);
         for ((name, e), c) in devs.iter().zip(compact) {
             assert!(c.ok().is_some_and(|f| f.len() > 10), "{name}: {c:?}");
             assert_eq!(e.features, c, "{name}");

@@ -633,3 +633,42 @@ fn reused_reader_notices_recreated_devices() {
         assert_eq!((driver.as_str(), *n), ("ifb", 4));
     }
 }
+
+/// `read_counters` reads the driver, link and statistics exactly as `read_all` does and
+/// leaves the settings unread (the exporter reads them only now and then).
+#[test]
+fn read_counters_reads_driver_link_and_stats_but_not_settings() {
+    let names: Vec<String> = ["lo", "eth0"]
+        .iter()
+        .filter(|n| has_dev(n))
+        .map(|n| n.to_string())
+        .collect();
+    let mut reader = Reader::new();
+    let all = reader.read_all(&names);
+    let counters = reader.read_counters(&names);
+    assert_eq!(counters.len(), names.len());
+    let unread = Ethtool::default();
+    for name in &names {
+        let (a, c) = (&all[name], &counters[name]);
+        assert_eq!(c.driver, a.driver, "{name}");
+        assert_eq!(c.link, a.link, "{name}");
+        assert_eq!(c.stats.status(), a.stats.status(), "{name}");
+        if let (Some(a), Some(c)) = (a.stats.ok(), c.stats.ok()) {
+            let names_of =
+                |s: &DriverStats| s.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>();
+            assert_eq!(names_of(c), names_of(a), "{name}");
+        }
+        assert_eq!(c.rings, unread.rings, "{name}");
+        assert_eq!(c.channels, unread.channels, "{name}");
+        assert_eq!(c.coalesce, unread.coalesce, "{name}");
+        assert_eq!(c.features, unread.features, "{name}");
+        // lo has offload features: read_all did read settings.
+        if name == "lo" {
+            assert!(
+                a.features.ok().is_some_and(|f| f.len() > 10),
+                "{:?}",
+                a.features
+            );
+        }
+    }
+}
