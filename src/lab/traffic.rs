@@ -298,18 +298,12 @@ impl UdpReader {
         let mut buf = [0u8; 2048];
         let start = Instant::now();
         let mut st = Stats::default();
-        // The earliest time of the next read. Idle time earns no credit: a reader paced from
-        // its start would, after a pause, read a whole burst at once and never overflow.
-        let mut next = start;
+        let mut pacer = Pacer::new(self.reads_per_sec);
         while !halted(stop) && st.ok < max_packets && start.elapsed() < max_time {
             if self.sock.recv(&mut buf).is_ok() {
                 st.ok += 1;
-                if let Some(r) = self.reads_per_sec.filter(|r| *r > 0) {
-                    let now = Instant::now();
-                    next = next.max(now) + Duration::from_secs_f64(1.0 / r as f64);
-                    if next > now {
-                        std::thread::sleep((next - now).min(Duration::from_millis(100)));
-                    }
+                if let Some(p) = &mut pacer {
+                    p.wait();
                 }
             }
         }
@@ -358,6 +352,7 @@ impl TcpServer {
         let mut st = Stats::default();
         let mut buf = [0u8; 64 * 1024];
         let mut streams: Vec<TcpStream> = Vec::new();
+        let mut pacer = Pacer::new(self.accepts_per_sec);
         while !halted(stop) && st.ok < max_conns && start.elapsed() < max_time {
             if self.accepts_per_sec == Some(0) {
                 std::thread::sleep(Duration::from_millis(20));
@@ -380,15 +375,40 @@ impl TcpServer {
                 Ok(_) => true,
                 Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
             });
-            if let Some(r) = self.accepts_per_sec.filter(|r| *r > 0) {
-                let due = Duration::from_secs_f64(st.ok as f64 / r as f64);
-                let el = start.elapsed();
-                if due > el {
-                    std::thread::sleep((due - el).min(Duration::from_millis(100)));
-                }
+            if let Some(p) = &mut pacer {
+                p.wait();
             }
         }
         st
+    }
+}
+
+/// Paces a consumer (a slow reader or acceptor) to at most `per_sec` operations a second.
+/// Idle time earns no credit: paced from its start, a consumer would after a pause take a
+/// whole burst at once, and a fault that needs it to fall behind would appear only when the
+/// machine happens to be slow.
+struct Pacer {
+    next: Instant,
+    period: Duration,
+}
+
+impl Pacer {
+    /// A pacer for `per_sec` operations a second; `None` (flat out) for `None` or 0.
+    fn new(per_sec: Option<u64>) -> Option<Pacer> {
+        let r = per_sec.filter(|r| *r > 0)?;
+        Some(Pacer {
+            next: Instant::now(),
+            period: Duration::from_secs_f64(1.0 / r as f64),
+        })
+    }
+
+    /// After one operation: sleep until the next may start (at most 100 ms at a time).
+    fn wait(&mut self) {
+        let now = Instant::now();
+        self.next = self.next.max(now) + self.period;
+        if self.next > now {
+            std::thread::sleep((self.next - now).min(Duration::from_millis(100)));
+        }
     }
 }
 
@@ -462,6 +482,24 @@ impl Drop for Traffic {
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    #[test]
+    fn pacer_gives_no_credit_for_idle_time() {
+        assert!(Pacer::new(None).is_none() && Pacer::new(Some(0)).is_none());
+        let mut p = Pacer::new(Some(100)).unwrap();
+        p.wait();
+        std::thread::sleep(Duration::from_millis(200));
+        // A pacer counting from its start would let 20 operations through at once now.
+        let t = Instant::now();
+        for _ in 0..5 {
+            p.wait();
+        }
+        assert!(
+            t.elapsed() >= Duration::from_millis(45),
+            "5 operations after a pause took {:?}",
+            t.elapsed()
+        );
+    }
 
     fn flood(to: SocketAddrV4, max_packets: u64, max_time: Duration) -> UdpFlood {
         UdpFlood {
