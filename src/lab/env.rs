@@ -391,7 +391,8 @@ fn sysctl_path(key: &str) -> PathBuf {
 /// Read a sysctl's text (trimmed).
 pub fn read_sysctl(key: &str) -> Result<String> {
     let p = sysctl_path(key);
-    std::fs::read_to_string(&p)
+    crate::root::FileBuf::new()
+        .read_sysctl(&p)
         .map(|s| s.trim().to_string())
         .map_err(|e| Error::io(&p, e))
 }

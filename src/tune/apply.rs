@@ -146,6 +146,13 @@ impl Applier for KernelApplier {
             return knob.value(&view);
         }
         let path = self.path(kind, target)?;
+        if kind == ChangeKind::Sysctl {
+            // Not `read_to_string`: its first read is a 32-byte probe, and a sysctl handler
+            // prints nothing at a non-zero offset, so a longer value would come back cut.
+            let mut buf = crate::root::FileBuf::new();
+            let text = buf.read_sysctl(&path).map_err(|e| Error::io(&path, e))?;
+            return Ok(fold_value(text));
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         Ok(fold_value(&text))
     }
@@ -473,6 +480,34 @@ pub fn same_value(kind: ChangeKind, wanted: &str, actual: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_sysctl_values_longer_than_a_probe_read_are_read_whole() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        // A private network namespace: ip_local_reserved_ports is per namespace.
+        let got = std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+            let want: Vec<String> = (0..40).map(|i| (20000 + 2 * i).to_string()).collect();
+            let want = want.join(",");
+            std::fs::write("/proc/sys/net/ipv4/ip_local_reserved_ports", &want).ok()?;
+            let mut a = KernelApplier::new(Root::default());
+            let got = a
+                .read(ChangeKind::Sysctl, "net.ipv4.ip_local_reserved_ports")
+                .ok()?;
+            Some((want, got))
+        })
+        .join()
+        .unwrap();
+        let Some((want, got)) = got else {
+            eprintln!("skipped: cannot make a namespace");
+            return;
+        };
+        assert!(want.len() > 32);
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn paths_per_kind() {
