@@ -135,7 +135,7 @@ impl State {
 
 /// A thread-safe collector for scrapes.
 pub struct Exporter {
-    /// Held while collecting; never while holding `state`'s lock.
+    /// Held while collecting (and publishing); taken before `state`, never while holding it.
     source: Mutex<SnapshotSource>,
     state: Mutex<State>,
     /// Wakes an idle refresher when a scrape arrives.
@@ -253,8 +253,8 @@ impl Exporter {
         if let Some(c) = self.fresh() {
             return c;
         }
+        // Published before the source is released, so whoever waited for it sees it.
         let collection = self.collect(&mut source);
-        drop(source);
         self.publish(collection)
     }
 
@@ -378,9 +378,21 @@ impl Exporter {
                 };
                 drop(retired);
                 if due.is_zero() {
-                    let collection = exporter.collect(&mut lock(&exporter.source));
-                    let newest = exporter.publish(collection);
-                    exporter.prepare_next(&newest);
+                    let newest = {
+                        let mut source = lock(&exporter.source);
+                        // A scrape may have collected while this thread waited for the source.
+                        let recent = lock(&exporter.state)
+                            .latest
+                            .as_ref()
+                            .is_some_and(|c| c.at.elapsed() < period);
+                        (!recent).then(|| {
+                            let collection = exporter.collect(&mut source);
+                            exporter.publish(collection)
+                        })
+                    };
+                    if let Some(newest) = newest {
+                        exporter.prepare_next(&newest);
+                    }
                 } else {
                     std::thread::sleep(due);
                 }
