@@ -84,7 +84,7 @@ fn main() {
     let mut collector = Collector::new(Root::default(), files_only);
     // The first snapshot walks the sysctl trees; record (and measure) the ones after it.
     collector.snapshot();
-    let (_, reads) = collector.snapshot_recording_paths();
+    let (_, reads) = collector.snapshot_recording_reads();
     // The floor: open() each file by its full path and read() it into one reused buffer,
     // nothing else. The reads are nettune's, per file (`read_like`): the kernel allocates a
     // buffer of the requested size per sysctl read, so the floor must ask for the same.

@@ -37,6 +37,27 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// Print the median and p90 of node_exporter's times and nettune's, each line labelled
+/// (`*_note` follows the numbers), then the ratio of the medians after `rounds_label`.
+fn report(
+    (ne_label, ne, ne_note): (&str, &mut [Duration], String),
+    (nt_label, nt, nt_note): (&str, &mut [Duration], String),
+    rounds_label: String,
+) {
+    let (ne50, nt50) = (quantile(ne, 0.5), quantile(nt, 0.5));
+    for (label, v, note, p50) in [(ne_label, ne, ne_note, ne50), (nt_label, nt, nt_note, nt50)] {
+        println!(
+            "{label}: median {:.3} ms, p90 {:.3} ms{note}",
+            ms(p50),
+            ms(quantile(v, 0.9))
+        );
+    }
+    println!(
+        "{rounds_label}: nettune {:.1} x faster (medians)",
+        ne50.as_secs_f64() / nt50.as_secs_f64()
+    );
+}
+
 fn main() {
     let rounds: usize = std::env::var("BENCH_ITERS")
         .ok()
@@ -63,21 +84,18 @@ fn main() {
                 (ne_bytes, nt_bytes) = (a.1, b.1);
             }
         }
-        let (ne50, nt50) = (quantile(&mut ne, 0.5), quantile(&mut nt, 0.5));
-        println!(
-            "node_exporter scrape: median {:.3} ms, p90 {:.3} ms ({ne_bytes} bytes)",
-            ms(ne50),
-            ms(quantile(&mut ne, 0.9))
-        );
-        println!(
-            "nettune export scrape: median {:.3} ms, p90 {:.3} ms ({nt_bytes} bytes)",
-            ms(nt50),
-            ms(quantile(&mut nt, 0.9))
-        );
-        println!(
-            "{rounds} interleaved rounds {} ms apart: nettune {:.1} x faster (medians)",
-            pace.as_millis(),
-            ne50.as_secs_f64() / nt50.as_secs_f64()
+        report(
+            (
+                "node_exporter scrape",
+                &mut ne,
+                format!(" ({ne_bytes} bytes)"),
+            ),
+            (
+                "nettune export scrape",
+                &mut nt,
+                format!(" ({nt_bytes} bytes)"),
+            ),
+            format!("{rounds} interleaved rounds {} ms apart", pace.as_millis()),
         );
         return;
     }
@@ -117,19 +135,13 @@ fn main() {
             nt.push(b);
         }
     }
-    let (ne50, nt50) = (quantile(&mut ne, 0.5), quantile(&mut nt, 0.5));
-    println!(
-        "node_exporter scrape (softnet netstat netdev sockstat conntrack interrupts stat ethtool): median {:.3} ms, p90 {:.3} ms",
-        ms(ne50),
-        ms(quantile(&mut ne, 0.9))
-    );
-    println!(
-        "nettune, the same sources:  median {:.3} ms, p90 {:.3} ms",
-        ms(nt50),
-        ms(quantile(&mut nt, 0.9))
-    );
-    println!(
-        "{rounds} interleaved rounds: nettune {:.1} x faster (medians)",
-        ne50.as_secs_f64() / nt50.as_secs_f64()
+    report(
+        (
+            "node_exporter scrape (softnet netstat netdev sockstat conntrack interrupts stat ethtool)",
+            &mut ne,
+            String::new(),
+        ),
+        ("nettune, the same sources", &mut nt, String::new()),
+        format!("{rounds} interleaved rounds"),
     );
 }

@@ -682,7 +682,7 @@ impl Collector {
     /// Take one snapshot and return every file it read on this thread, with how it read it
     /// (benchmarks replay the list as the floor: the cost of only reading the same files the
     /// same way). A namespace thread's reads are not recorded.
-    pub fn snapshot_recording_paths(&mut self) -> (Snapshot, Vec<crate::root::ReadRecord>) {
+    pub fn snapshot_recording_reads(&mut self) -> (Snapshot, Vec<crate::root::ReadRecord>) {
         self.buf.record = Some(Vec::new());
         let snap = self.snapshot();
         let reads = self.buf.record.take().unwrap_or_default();
@@ -735,7 +735,7 @@ mod tests {
         let root = Root::default();
         let mut c = Collector::new(root.clone(), config_only());
         let first = c.snapshot();
-        let (second, reads) = c.snapshot_recording_paths();
+        let (second, reads) = c.snapshot_recording_reads();
         let fresh = collect::sysctl::read(&mut FileBuf::new(), &root, &mut Warnings::default());
         assert_eq!(keys(&first.sysctl), keys(&fresh));
         assert_eq!(keys(&second.sysctl), keys(&fresh));

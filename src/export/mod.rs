@@ -6,8 +6,8 @@
 //! scrape for `max_age` (default 1 s), so any number of concurrent scrapes costs at most one
 //! collection per `max_age`. The HTTP server also runs a refresher thread
 //! ([`Exporter::spawn_refresher`]) that collects every ¾ `max_age` while someone scrapes,
-//! so a scrape finds a collection younger than `max_age` and only diagnoses and sends: the
-//! exposed counters are never older than `max_age`. Findings are diagnosed, through the same
+//! and prepares the next answer, so a scrape finds it ready and only sends: the exposed
+//! counters are never older than `max_age`. Findings are diagnosed, through the same
 //! [`Window`] path as `check`, over the window from the collection the previous scrape
 //! used to the current one, so a burst between two scrapes 15 s apart is seen by the second.
 //! A slow client only ever holds a finished, reference-counted body — never the collector.
@@ -125,6 +125,12 @@ enum Retired {
 }
 
 impl State {
+    /// Whether nobody has scraped for [`REFRESH_IDLE_AFTER`] (or ever).
+    fn idle(&self) -> bool {
+        self.last_scrape
+            .is_none_or(|t| t.elapsed() >= REFRESH_IDLE_AFTER)
+    }
+
     fn retire(&mut self, old: Option<Retired>) {
         match old {
             Some(old) if self.refresher => self.retired.push(old),
@@ -206,11 +212,6 @@ impl Exporter {
         &self.host
     }
 
-    /// The longest a collection is reused.
-    pub fn max_age(&self) -> Duration {
-        self.max_age
-    }
-
     /// Take the first snapshot now, so the first scrape already has a window.
     pub fn prime(&self) {
         let snapshot = (lock(&self.source))();
@@ -237,25 +238,26 @@ impl Exporter {
         }
     }
 
-    /// The newest collection when it is younger than `max_age`.
-    fn fresh(&self) -> Option<Arc<Collection>> {
+    /// The newest collection when it is younger than `age`.
+    fn younger_than(&self, age: Duration) -> Option<Arc<Collection>> {
         lock(&self.state)
             .latest
             .as_ref()
-            .filter(|c| c.at.elapsed() < self.max_age)
+            .filter(|c| c.at.elapsed() < age)
             .cloned()
     }
 
-    /// A fresh collection: collect unless one appeared while waiting for the source (another
-    /// scrape or the refresher collected meanwhile).
-    fn refresh(&self) -> Arc<Collection> {
+    /// A collection younger than `age`: collect unless one appeared while waiting for the
+    /// source (another scrape or the refresher collected meanwhile). The flag says whether
+    /// this call collected.
+    fn refresh(&self, age: Duration) -> (Arc<Collection>, bool) {
         let mut source = lock(&self.source);
-        if let Some(c) = self.fresh() {
-            return c;
+        if let Some(c) = self.younger_than(age) {
+            return (c, false);
         }
         // Published before the source is released, so whoever waited for it sees it.
         let collection = self.collect(&mut source);
-        self.publish(collection)
+        (self.publish(collection), true)
     }
 
     /// What a scrape serves: the newest collection when it is younger than `max_age` (else a
@@ -264,17 +266,15 @@ impl Exporter {
     pub fn scrape(&self) -> Arc<Scrape> {
         {
             let mut st = lock(&self.state);
-            let idle = st
-                .last_scrape
-                .is_none_or(|t| t.elapsed() >= REFRESH_IDLE_AFTER);
+            let idle = st.idle();
             st.last_scrape = Some(Instant::now());
             if idle {
                 self.scraped.notify_all();
             }
         }
-        let collection = match self.fresh() {
+        let collection = match self.younger_than(self.max_age) {
             Some(c) => c,
-            None => self.refresh(),
+            None => self.refresh(self.max_age).0,
         };
         let mut st = lock(&self.state);
         if let Some(cached) = &st.cache {
@@ -361,10 +361,7 @@ impl Exporter {
             .spawn(move || loop {
                 {
                     let mut st = lock(&exporter.state);
-                    while st
-                        .last_scrape
-                        .is_none_or(|t| t.elapsed() >= REFRESH_IDLE_AFTER)
-                    {
+                    while st.idle() {
                         st = exporter.scraped.wait(st).unwrap_or_else(|p| p.into_inner());
                     }
                 }
@@ -378,19 +375,7 @@ impl Exporter {
                 };
                 drop(retired);
                 if due.is_zero() {
-                    let newest = {
-                        let mut source = lock(&exporter.source);
-                        // A scrape may have collected while this thread waited for the source.
-                        let recent = lock(&exporter.state)
-                            .latest
-                            .as_ref()
-                            .is_some_and(|c| c.at.elapsed() < period);
-                        (!recent).then(|| {
-                            let collection = exporter.collect(&mut source);
-                            exporter.publish(collection)
-                        })
-                    };
-                    if let Some(newest) = newest {
+                    if let (newest, true) = exporter.refresh(period) {
                         exporter.prepare_next(&newest);
                     }
                 } else {
