@@ -30,9 +30,34 @@ pub enum Error {
     /// A netlink request failed.
     #[error("netlink {what}: {detail}")]
     Netlink { what: String, detail: String },
-    /// Bad user input (a duration, a flag value).
+    /// Bad user input (a duration, a flag value, a profile or plan file).
     #[error("{0}")]
     Input(String),
+    /// A safety check refused the operation (lowering a value, a newer value in place, a
+    /// running tuning daemon); `--force` may override where the message says so.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Stopped by a signal (Ctrl-C, SIGTERM) or an injected fault before finishing.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+    /// The kernel accepted a write but reads back another value.
+    #[error("{target}: wrote {wrote:?} but the kernel reads back {read:?}")]
+    ReadBack {
+        /// What was written (`sysctl net.core.somaxconn`, `ring eth0 rx`).
+        target: String,
+        wrote: String,
+        read: String,
+    },
+    /// A transaction could not be applied, rolled back or found.
+    #[error("transaction {id}: {what}")]
+    Transaction {
+        /// Transaction id (`20261206T105747Z-1a2b`), or empty when none exists yet.
+        id: String,
+        what: String,
+    },
+    /// The running kernel or device cannot do what was asked (a knob the driver lacks).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Result alias for the library.
