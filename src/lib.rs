@@ -9,6 +9,7 @@ pub mod change;
 pub mod cli;
 pub mod collect;
 pub mod diagnose;
+pub mod durable;
 pub mod error;
 pub mod lab;
 pub mod netns;
