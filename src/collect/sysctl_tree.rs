@@ -961,12 +961,14 @@ mod tests {
         if !crate::testing::require_root() {
             return None;
         }
-        std::thread::spawn(move || {
+        let got = std::thread::spawn(move || {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
             Some(f())
         })
         .join()
-        .unwrap()
+        .unwrap();
+        crate::testing::require("a new network namespace", got.is_some());
+        got
     }
 
     fn ip(args: &str) -> bool {
@@ -1033,7 +1035,6 @@ mod tests {
             let ns = read(&mut r, &Root::default()).0;
             (r, ns)
         }) else {
-            crate::testing::require("a new network namespace", false);
             return;
         };
         let (fresh_ns, _) =
