@@ -20,6 +20,8 @@ pub use error::{Error, Result};
 pub use root::Root;
 pub mod export;
 pub mod snapshot;
+#[cfg(test)]
+mod testing;
 pub mod tune;
 pub mod watch;
 pub mod window;

@@ -729,7 +729,10 @@ mod tests {
     /// read does; the recorded reads name how each file was read.
     #[test]
     fn live_snapshots_keep_the_sysctl_layout() {
-        if !Path::new("/proc/sys/net/core/somaxconn").exists() {
+        if !crate::testing::require(
+            "/proc/sys",
+            Path::new("/proc/sys/net/core/somaxconn").exists(),
+        ) {
             return;
         }
         let root = Root::default();
@@ -755,7 +758,7 @@ mod tests {
     /// snapshot shows that namespace's interfaces, plus the host's `net/core`.
     #[test]
     fn live_namespace_snapshots_keep_their_own_sysctl_layout() {
-        if !nix::unistd::geteuid().is_root() {
+        if !crate::testing::require_root() {
             return;
         }
         // A thread in a new network namespace, alive until `done` is dropped.
@@ -767,6 +770,7 @@ mod tests {
             let _ = done_rx.recv();
         });
         let Some(tid) = ready.recv().unwrap() else {
+            crate::testing::require("a new network namespace", false);
             return;
         };
         let path = std::path::PathBuf::from(format!("/proc/self/task/{tid}/ns/net"));

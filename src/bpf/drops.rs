@@ -28,10 +28,10 @@ unsafe impl aya::Pod for DropKey {}
 /// Value of the per-CPU `PENDING` map: a run of one key not yet added to `DROPS`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
-struct Pending {
-    key: DropKey,
+pub(super) struct Pending {
+    pub(super) key: DropKey,
     /// Events in the run.
-    count: u64,
+    pub(super) count: u64,
 }
 
 // SAFETY: `repr(C)` of Pod fields, no implicit padding (24 bytes).

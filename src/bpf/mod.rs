@@ -6,6 +6,8 @@
 //! This module owns what both programs share: the "can this run here" checks and the typed
 //! error. Parsers of kernel text (drop reason names, `/proc/kallsyms`) live in [`names`].
 
+#[cfg(test)]
+mod abi_tests;
 pub mod drops;
 pub mod names;
 pub mod xdp;

@@ -725,9 +725,9 @@ mod tests {
 
     #[test]
     fn live_veth_is_reported_as_veth() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 || !Path::new("/sys/class/net").is_dir() {
-            eprintln!("note: not root; live veth test skipped");
+        if !crate::testing::require_root()
+            || !crate::testing::require("/sys/class/net", Path::new("/sys/class/net").is_dir())
+        {
             return;
         }
         let pid = std::process::id();
@@ -738,8 +738,7 @@ mod tests {
         let ok = Command::new("ip")
             .args(["netns", "add", &guard.ns])
             .status();
-        if !ok.is_ok_and(|s| s.success()) {
-            eprintln!("note: `ip netns add` failed; live veth test skipped");
+        if !crate::testing::require("`ip netns add`", ok.is_ok_and(|s| s.success())) {
             return;
         }
         let peer = format!("ntp{pid}");

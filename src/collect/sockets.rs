@@ -1399,7 +1399,7 @@ mod tests {
         );
         assert!(s.tcp_states.time_wait >= 5);
         let Some(before) = ss_time_wait() else {
-            eprintln!("note: ss not available; TIME_WAIT comparison skipped");
+            crate::testing::require("the `ss` tool", false);
             return;
         };
         let s = live();
@@ -1429,8 +1429,7 @@ mod tests {
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
-        if !ok {
-            eprintln!("note: cannot create a network namespace (ip missing or not root); skipped");
+        if !crate::testing::require("root and `ip netns add`", ok) {
             return;
         }
         let guard = Netns(name.clone());

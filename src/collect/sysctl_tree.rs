@@ -924,7 +924,10 @@ mod tests {
     #[test]
     fn live_cached_reader_matches_a_fresh_read() {
         let root = Root::default();
-        if !Path::new("/proc/sys/net/core/somaxconn").exists() {
+        if !crate::testing::require(
+            "/proc/sys",
+            Path::new("/proc/sys/net/core/somaxconn").exists(),
+        ) {
             return;
         }
         let mut r = TreeReader::standard();
@@ -955,16 +958,17 @@ mod tests {
 
     /// Run `f` on a thread in a new, empty network namespace (root only).
     fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: needs root");
+        if !crate::testing::require_root() {
             return None;
         }
-        std::thread::spawn(move || {
+        let got = std::thread::spawn(move || {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
             Some(f())
         })
         .join()
-        .unwrap()
+        .unwrap();
+        crate::testing::require("a new network namespace", got.is_some());
+        got
     }
 
     fn ip(args: &str) -> bool {
@@ -977,8 +981,10 @@ mod tests {
     #[test]
     fn live_interface_created_again_is_read_again() {
         in_new_netns(|| {
-            if !ip("link add v0 type veth peer name v1") {
-                eprintln!("skipped: cannot create a veth pair");
+            if !crate::testing::require(
+                "a veth pair (`ip link add`)",
+                ip("link add v0 type veth peer name v1"),
+            ) {
                 return;
             }
             let root = Root::default();
@@ -1016,7 +1022,10 @@ mod tests {
     /// show the namespace they were opened in.
     #[test]
     fn live_reader_moved_to_another_namespace_walks_again() {
-        if !Path::new("/proc/thread-self/ns/net").exists() {
+        if !crate::testing::require(
+            "/proc/thread-self/ns/net",
+            Path::new("/proc/thread-self/ns/net").exists(),
+        ) {
             return;
         }
         let root = Root::default();

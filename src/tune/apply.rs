@@ -483,8 +483,7 @@ mod tests {
 
     #[test]
     fn live_sysctl_values_longer_than_a_probe_read_are_read_whole() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: needs root");
+        if !crate::testing::require_root() {
             return;
         }
         // A private network namespace: ip_local_reserved_ports is per namespace.
@@ -502,7 +501,7 @@ mod tests {
         .join()
         .unwrap();
         let Some((want, got)) = got else {
-            eprintln!("skipped: cannot make a namespace");
+            crate::testing::require("a new network namespace", false);
             return;
         };
         assert!(want.len() > 32);

@@ -2,7 +2,7 @@
 //! drops in namespaces the test creates, and `nettune xdp` filters a veth.
 
 use crate::e2e::{serial, Pair};
-use crate::{is_root, nettune, stderr, Netns};
+use crate::{nettune, stderr, Netns};
 use serde_json::Value;
 use std::net::{SocketAddrV4, UdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -169,7 +169,7 @@ fn drops_names_a_listen_overflow() {
 
 #[test]
 fn drops_without_privilege_says_why_and_exits_3() {
-    if !is_root() || !crate::have("setpriv") {
+    if !crate::require_root() || !crate::require_tool("setpriv") {
         return;
     }
     let out = Command::new("setpriv")

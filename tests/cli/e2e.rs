@@ -48,7 +48,8 @@ pub struct Pair {
 }
 
 impl Pair {
-    /// `None` (skip) when not root or `ip` is missing.
+    /// `None` (skip, or a failure under CI: see [`crate::require`]) when not root or `ip` is
+    /// missing.
     pub fn new(tag: &str, subnet: u8) -> Option<Pair> {
         let a = Netns::new(&format!("{tag}-a"))?;
         let b = Netns::new(&format!("{tag}-b"))?;
@@ -583,8 +584,8 @@ fn idle_host_check_is_ok() {
 #[test]
 fn unexplained_drop_reason_is_reported() {
     let _serial = serial();
-    if nettune::bpf::can_run_drops().is_err() {
-        eprintln!("note: the eBPF drop monitor cannot run here; test skipped");
+    if let Err(e) = nettune::bpf::can_run_drops() {
+        crate::require(&format!("the eBPF drop monitor ({e})"), false);
         return;
     }
     let Some(pair) = Pair::new("nosock", 4) else {

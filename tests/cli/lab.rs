@@ -81,8 +81,7 @@ fn assert_clean(state: &Path, before: &[(String, String)]) {
 }
 
 fn root_and_ip() -> bool {
-    if !is_root() || !super::have("ip") {
-        eprintln!("note: not root or no `ip`; lab test skipped");
+    if !super::require("root", is_root()) || !super::require_tool("ip") {
         return false;
     }
     true
@@ -220,7 +219,7 @@ fn screenshot(report: &Path, dir: &Path) {
         .into_iter()
         .find(|b| super::have(b))
     else {
-        eprintln!("note: chromium not installed; HTML report not rendered");
+        super::require("chromium (to render the HTML report)", false);
         return;
     };
     let png = dir.join("lab.png");

@@ -2,7 +2,7 @@
 //! concurrency and slow clients; textfile output; plain-line mode; the TUI in a real terminal
 //! (tmux); the deploy/ files checked with promtool.
 
-use super::{have, run, stderr, Netns};
+use super::{have, require, require_tool, run, stderr, Netns};
 use nettune::export::{self, http, Exporter};
 use nettune::snapshot::Collector;
 use nettune::Root;
@@ -226,8 +226,7 @@ fn promtool_metric_problems(text: &str) -> Vec<String> {
 
 #[test]
 fn promtool_accepts_the_rules_and_a_live_scrape() {
-    if !have("promtool") {
-        eprintln!("note: promtool absent (Debian package `prometheus`); promtool checks skipped");
+    if !require("promtool (Debian package `prometheus`)", have("promtool")) {
         return;
     }
     let rules = concat!(
@@ -340,11 +339,11 @@ fn export_textfile_writes_atomically_and_refuses_non_regular_files() {
     );
     let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(entries.len(), 1, "no temporary file left behind");
-    if have("promtool") {
+    if require("promtool (Debian package `prometheus`)", have("promtool")) {
         let problems = promtool_metric_problems(&text);
         assert!(problems.is_empty(), "{problems:#?}");
     }
-    if have("mkfifo") {
+    if require_tool("mkfifo") {
         let fifo = dir.path().join("fifo.prom");
         assert!(Command::new("mkfifo")
             .arg(&fifo)
@@ -458,8 +457,7 @@ fn watch_json_lines_and_netns() {
 /// back (cooked mode, main screen) after `q` and after SIGTERM.
 #[test]
 fn watch_tui_in_tmux() {
-    if !have("tmux") {
-        eprintln!("note: tmux absent; TUI test skipped");
+    if !require_tool("tmux") {
         return;
     }
     let session = format!("nettune-watch-{}", std::process::id());

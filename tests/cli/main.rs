@@ -37,15 +37,47 @@ pub fn have(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether a test has what it needs from this machine: `ok` says whether it has `what` (root,
+/// a tool, the eBPF drop monitor). When it does not, under CI (the `CI` environment variable
+/// set) the test fails here, loudly, so that a skip never passes unnoticed there; elsewhere it
+/// prints that the test is skipped and why, and the caller returns early.
+#[track_caller]
+pub fn require(what: &str, ok: bool) -> bool {
+    if ok {
+        return true;
+    }
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("<unnamed test thread>");
+    if std::env::var_os("CI").is_some() {
+        panic!("CI: {test} needs {what}");
+    }
+    eprintln!("skipped: {test} needs {what}");
+    false
+}
+
+/// Root (effective uid 0), through [`require`].
+#[track_caller]
+pub fn require_root() -> bool {
+    require("root", is_root())
+}
+
+/// The command `cmd` on the `PATH`, through [`require`].
+#[track_caller]
+pub fn require_tool(cmd: &str) -> bool {
+    require(&format!("the `{cmd}` tool"), have(cmd))
+}
+
 /// A network namespace created by the test and deleted on drop, even on failure.
 pub struct Netns {
     pub name: String,
 }
 
 impl Netns {
+    /// `None` (the test is skipped, or fails under CI: see [`require`]) when not root or `ip`
+    /// is missing.
+    #[track_caller]
     pub fn new(tag: &str) -> Option<Netns> {
-        if !is_root() || !have("ip") {
-            eprintln!("note: not root or no `ip`; namespace test skipped");
+        if !require_root() || !require_tool("ip") {
             return None;
         }
         let name = format!("nettune-t-{tag}-{}", std::process::id());
@@ -56,7 +88,7 @@ impl Netns {
         let ok = Command::new("ip")
             .args(["netns", "add", &name])
             .status()
-            .ok()?;
+            .expect("run ip netns add");
         assert!(ok.success(), "ip netns add {name}");
         let ns = Netns { name };
         let up = Command::new("ip")
@@ -270,11 +302,10 @@ fn netns_reads_that_namespaces_counters_not_the_hosts() {
 // must lie between the tool's reading before and after ours) ----
 
 pub fn tool(cmd: &str, args: &[&str]) -> Option<String> {
-    if !have(cmd) {
-        eprintln!("note: {cmd} not installed; oracle test skipped");
+    if !require_tool(cmd) {
         return None;
     }
-    let o = Command::new(cmd).args(args).output().ok()?;
+    let o = Command::new(cmd).args(args).output().expect("run the tool");
     assert!(o.status.success(), "{cmd} {args:?}");
     Some(String::from_utf8_lossy(&o.stdout).into_owned())
 }

@@ -338,8 +338,7 @@ fn tune_dry_run_on_the_live_host_and_bad_input() {
 
 #[test]
 fn apply_without_root_names_the_missing_capability() {
-    if !super::is_root() || !super::have("setpriv") {
-        eprintln!("note: needs root and setpriv to drop to nobody; skipped");
+    if !super::require_root() || !super::require_tool("setpriv") {
         return;
     }
     let state = tempfile::tempdir().unwrap();
@@ -404,8 +403,7 @@ fn ethtool_feature_and_channels_on_a_veth_then_rollback() {
     let Some(ns) = Netns::new("tune-eth") else {
         return;
     };
-    if !super::have("ethtool") {
-        eprintln!("note: no ethtool to check with; skipped");
+    if !super::require_tool("ethtool") {
         return;
     }
     let st = Command::new("ip")
@@ -474,8 +472,7 @@ fn ethtool_feature_and_channels_on_a_veth_then_rollback() {
 
 #[test]
 fn ethtool_no_op_sets_on_eth0_and_a_refused_set_rolls_back() {
-    if !super::is_root() || !super::have("ethtool") {
-        eprintln!("note: needs root and ethtool; skipped");
+    if !super::require_root() || !super::require_tool("ethtool") {
         return;
     }
     let drv = Command::new("ethtool").args(["-i", "eth0"]).output();

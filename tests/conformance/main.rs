@@ -1,6 +1,7 @@
 //! Conformance tests: our parsers against real /proc samples from many kernels kept in
 //! `../shared/fixtures` (with the values other parsers assert in its `EXPECTED.md`).
-//! Each test is skipped, with a note, when that folder does not exist; CI always has it.
+//! Each test is skipped, with a note, when that folder does not exist; CI always has it, so
+//! there (the `CI` environment variable set) a missing folder fails the test instead.
 
 use std::path::PathBuf;
 
@@ -14,18 +15,33 @@ mod softirqs;
 mod softnet;
 mod sysctl;
 
-/// `../shared/fixtures`, when present.
+/// Whether a test has what it needs from this machine: `ok` says whether it has `what`. When
+/// it does not, under CI (the `CI` environment variable set) the test fails here, loudly, so
+/// that a skip never passes unnoticed there; elsewhere it prints that the test is skipped and
+/// why, and the caller returns early.
+#[track_caller]
+pub fn require(what: &str, ok: bool) -> bool {
+    if ok {
+        return true;
+    }
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("<unnamed test thread>");
+    if std::env::var_os("CI").is_some() {
+        panic!("CI: {test} needs {what}");
+    }
+    eprintln!("skipped: {test} needs {what}");
+    false
+}
+
+/// `../shared/fixtures`, when present (see [`require`] when it is not).
+#[track_caller]
 pub fn shared() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("note: ../shared/fixtures not found; conformance test skipped");
-        None
-    }
+    require("../shared/fixtures", dir.is_dir()).then_some(dir)
 }
 
 /// Read a shared fixture file as text (lossy UTF-8).
+#[track_caller]
 pub fn read(rel: &str) -> Option<String> {
     let path = shared()?.join(rel);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

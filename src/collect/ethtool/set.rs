@@ -323,7 +323,7 @@ mod tests {
     #[test]
     fn attribute_numbers_match_installed_uapi_header() {
         let Ok(h) = std::fs::read_to_string("/usr/include/linux/ethtool_netlink.h") else {
-            eprintln!("note: linux/ethtool_netlink.h not installed; UAPI check skipped");
+            crate::testing::require("linux/ethtool_netlink.h (linux-libc-dev)", false);
             return;
         };
         let want: &[(&str, u16)] = &[

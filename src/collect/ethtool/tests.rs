@@ -1,9 +1,11 @@
 //! Tests against this machine: our netlink and ioctl reads against the `ethtool` binary as an
-//! independent oracle (skipped with a note when it is absent), `lo`, a missing device, and a
-//! veth pair in a throwaway network namespace read from a thread that entered it.
+//! independent oracle (skipped with a note when it is absent, a failure under CI), `lo`, a
+//! missing device, and a veth pair in a throwaway network namespace read from a thread that
+//! entered it (root; a failure under CI without it).
 
 use super::*;
 use crate::collect::Warnings;
+use crate::testing::{require, require_root};
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +20,7 @@ fn ethtool_bin() -> Option<&'static str> {
 /// Run `ethtool ARGS` (inside `netns` when given); `None` with a note when unavailable.
 fn oracle(netns: Option<&str>, args: &[&str]) -> Option<String> {
     let Some(bin) = ethtool_bin() else {
-        eprintln!("note: ethtool binary not installed; oracle comparison skipped");
+        require("the ethtool binary", false);
         return None;
     };
     let out = match netns {
@@ -36,11 +38,6 @@ fn oracle(netns: Option<&str>, args: &[&str]) -> Option<String> {
 
 fn has_dev(name: &str) -> bool {
     std::path::Path::new("/sys/class/net").join(name).exists()
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// `ethtool -g` / `-l` output → (section, key) → value (None for n/a).
@@ -330,12 +327,11 @@ impl Drop for TestNetns {
 
 #[test]
 fn veth_in_a_namespace_from_a_setns_thread() {
-    if !is_root() {
-        eprintln!("note: not root; veth test skipped");
+    if !require_root() {
         return;
     }
     let Some(ns) = TestNetns::new() else {
-        eprintln!("note: cannot create a namespace with a veth pair; skipped");
+        require("a namespace with a veth pair (`ip`)", false);
         return;
     };
     let all = ns.run(|| read_all(&["va".to_string(), "vb".to_string(), "eth0".to_string()]));
@@ -425,8 +421,11 @@ fn veth_in_a_namespace_from_a_setns_thread() {
 
 #[test]
 fn no_op_rings_and_coalesce_set_on_eth0() {
-    if !is_root() || !has_dev("eth0") {
-        eprintln!("note: needs root and eth0; skipped");
+    if !require_root() {
+        return;
+    }
+    if !has_dev("eth0") {
+        eprintln!("note: no eth0 here; skipped");
         return;
     }
     let e = read_device("eth0");
@@ -551,12 +550,11 @@ fn timing_reused_reader() {
 /// driver) under the same name. Every read equals a fresh, uncached one.
 #[test]
 fn reused_reader_notices_recreated_devices() {
-    if !is_root() {
-        eprintln!("note: not root; skipped");
+    if !require_root() {
         return;
     }
     let Some(ns) = TestNetns::new() else {
-        eprintln!("note: cannot create a namespace; skipped");
+        require("a namespace with a veth pair (`ip`)", false);
         return;
     };
     // Loading the ifb module creates ifb0/ifb1 in the host namespace: remove the ones this
