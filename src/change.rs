@@ -120,55 +120,21 @@ impl Change {
     }
 
     /// The change as a copy-paste shell command with the standard tools (for the operator;
-    /// nettune itself never shells out).
+    /// nettune itself never shells out). See [`crate::tune::knob::Knob::command`]; a target
+    /// that does not parse is shown as a comment.
     pub fn command(&self) -> String {
-        let (dev, rest) = self.device_target();
-        let p = &self.proposed;
-        match self.kind {
-            ChangeKind::Sysctl => format!("sysctl -w {}=\"{}\"", self.target, p),
-            ChangeKind::Ring => format!("ethtool -G {dev} {rest} {p}"),
-            ChangeKind::Coalesce => format!("ethtool -C {dev} {rest} {p}"),
-            ChangeKind::Channels => format!("ethtool -L {dev} {rest} {p}"),
-            ChangeKind::Feature => format!("ethtool -K {dev} {rest} {p}"),
-            ChangeKind::Rps => format!("echo {p} > /sys/class/net/{dev}/queues/{rest}/rps_cpus"),
-            ChangeKind::Rfs => {
-                format!("echo {p} > /sys/class/net/{dev}/queues/{rest}/rps_flow_cnt")
-            }
-            ChangeKind::Xps => format!("echo {p} > /sys/class/net/{dev}/queues/{rest}/xps_cpus"),
-            ChangeKind::IrqAffinity => {
-                let irq = self.target.trim_start_matches("irq ");
-                format!("echo {p} > /proc/irq/{irq}/smp_affinity_list")
-            }
-            ChangeKind::Qdisc => format!("tc qdisc replace dev {dev} root {p}"),
-            ChangeKind::Mtu => format!("ip link set dev {dev} mtu {p}"),
-            ChangeKind::Txqueuelen => format!("ip link set dev {dev} txqueuelen {p}"),
-            ChangeKind::Advice => format!("# {}: {}", self.target, p),
+        match crate::tune::knob::Knob::parse(self) {
+            Ok(k) => k.command(&self.proposed),
+            Err(e) => format!("# {}: {} ({e})", self.target, self.proposed),
         }
     }
 
-    /// How the change survives a reboot, in the ecosystem's own format.
+    /// How the change survives a reboot, in the ecosystem's own format. See
+    /// [`crate::tune::knob::Knob::persistent`].
     pub fn persistent_form(&self) -> String {
-        let (dev, rest) = self.device_target();
-        let p = &self.proposed;
-        match self.kind {
-            ChangeKind::Sysctl => format!("/etc/sysctl.d/60-nettune.conf: {} = {}", self.target, p),
-            ChangeKind::Ring => format!(
-                "systemd .link [Link] {}BufferSize={p}",
-                if rest == "tx" { "TX" } else { "RX" }
-            ),
-            ChangeKind::Channels => {
-                let key = match rest {
-                    "rx" => "RxChannels",
-                    "tx" => "TxChannels",
-                    "other" => "OtherChannels",
-                    _ => "CombinedChannels",
-                };
-                format!("systemd .link [Link] {key}={p}")
-            }
-            ChangeKind::Mtu => format!("systemd .link [Link] MTUBytes={p}"),
-            ChangeKind::Txqueuelen => format!("systemd .link [Link] TransmitQueueLength={p}"),
-            ChangeKind::Advice => "application configuration".to_string(),
-            _ => format!("nettune-apply.service (for {dev})"),
+        match crate::tune::knob::Knob::parse(self) {
+            Ok(k) => k.persistent(&self.proposed).to_string(),
+            Err(e) => format!("not persistable: {e}"),
         }
     }
 }
@@ -210,7 +176,7 @@ mod tests {
         assert_eq!(r.command(), "ethtool -G eth0 rx 4096");
         assert_eq!(
             r.persistent_form(),
-            "systemd .link [Link] RXBufferSize=4096"
+            "systemd .link [Link] RxBufferSize=4096"
         );
         let rps = Change::new(ChangeKind::Rps, "veth0 rx-0", Some("0".into()), "2");
         assert_eq!(

@@ -11,7 +11,7 @@
 //! requests still unanswered are then sent again). Replies are decoded with the attribute
 //! walker of [`super::nla`]; attribute numbers are those of linux/ethtool_netlink.h.
 
-use super::nla::{self, as_u32, as_u8, attrs, NlaWriter};
+use crate::nla::{self, as_u32, as_u8, attrs, NlaWriter};
 #[cfg(test)]
 use super::Feature;
 use super::{classify, Channels, Coalesce, Ethtool, Features, LinkInfo, Rings};
