@@ -9,8 +9,8 @@
 //! the byte layout and, where the header is installed, the numbers against it.
 
 use crate::collect::ethtool::{send_set, NlError, FLAG_OMIT_REPLY};
-use crate::nla::NlaWriter;
 use crate::error::{Error, Result};
+use crate::nla::NlaWriter;
 use serde::{Deserialize, Serialize};
 
 /// `ETHTOOL_MSG_FEATURES_SET`.

@@ -234,7 +234,10 @@ const LINK_FEATURES: &[(&str, &str)] = &[
     ("rx-vlan-hw-parse", "ReceiveVLANCTAGHardwareAcceleration"),
     ("tx-vlan-hw-insert", "TransmitVLANCTAGHardwareAcceleration"),
     ("rx-vlan-filter", "ReceiveVLANCTAGFilter"),
-    ("tx-vlan-stag-hw-insert", "TransmitVLANSTAGHardwareAcceleration"),
+    (
+        "tx-vlan-stag-hw-insert",
+        "TransmitVLANSTAGHardwareAcceleration",
+    ),
     ("rx-ntuple-filter", "NTupleFilter"),
 ];
 
@@ -316,15 +319,15 @@ impl Knob {
         Ok(match kind {
             ChangeKind::Sysctl => {
                 let k = target.trim();
-                if k.is_empty() || k.contains(['*', '?', '[', ' ', '\t', '\0']) || k.contains("..") {
+                if k.is_empty() || k.contains(['*', '?', '[', ' ', '\t', '\0']) || k.contains("..")
+                {
                     return Err(Error::Input(format!("invalid sysctl name {target:?}")));
                 }
                 Knob::Sysctl { key: k.to_string() }
             }
             ChangeKind::Ring => {
                 let (dev, f) = dev_field("`IFACE rx|tx|rx-mini|rx-jumbo`")?;
-                let ring =
-                    Ring::parse(f).ok_or_else(|| bad("`IFACE rx|tx|rx-mini|rx-jumbo`"))?;
+                let ring = Ring::parse(f).ok_or_else(|| bad("`IFACE rx|tx|rx-mini|rx-jumbo`"))?;
                 Knob::Ring { dev, ring }
             }
             ChangeKind::Coalesce => {
@@ -478,8 +481,9 @@ impl Knob {
                 }),
             }
         }
-        let missing =
-            |dev: &str, what: &str| Error::Unsupported(format!("{dev} does not report {what}; it cannot be set"));
+        let missing = |dev: &str, what: &str| {
+            Error::Unsupported(format!("{dev} does not report {what}; it cannot be set"))
+        };
         let num = |v: Option<u32>, dev: &str, what: &str| {
             v.map(|n| n.to_string()).ok_or_else(|| missing(dev, what))
         };
@@ -752,9 +756,10 @@ impl Knob {
             Knob::Sysctl { key } => {
                 !(LOWER_IS_FIX.contains(&key.as_str()) || MODES.contains(&key.as_str()))
             }
-            Knob::Ring { .. } | Knob::Channels { .. } | Knob::Rfs { .. } | Knob::Txqueuelen { .. } => {
-                true
-            }
+            Knob::Ring { .. }
+            | Knob::Channels { .. }
+            | Knob::Rfs { .. }
+            | Knob::Txqueuelen { .. } => true,
             Knob::Coalesce { .. }
             | Knob::Feature { .. }
             | Knob::Rps { .. }
@@ -774,5 +779,536 @@ impl Knob {
 impl fmt::Display for Knob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.kind(), self.target())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(kind: ChangeKind, target: &str) -> Knob {
+        Knob::new(kind, target).unwrap()
+    }
+
+    /// One valid target per kind (every kind is listed: the match makes a new kind a
+    /// compile error here too).
+    fn sample(kind: ChangeKind) -> &'static str {
+        match kind {
+            ChangeKind::Sysctl => "net.core.somaxconn",
+            ChangeKind::Ring => "eth0 rx",
+            ChangeKind::Coalesce => "eth0 rx-usecs",
+            ChangeKind::Channels => "eth0 combined",
+            ChangeKind::Feature => "eth0 rx-gro",
+            ChangeKind::Rps => "eth0 rx-3",
+            ChangeKind::Rfs => "eth0 rx-0",
+            ChangeKind::Xps => "eth0 tx-1",
+            ChangeKind::IrqAffinity => "irq 24",
+            ChangeKind::Qdisc => "eth0",
+            ChangeKind::Mtu => "eth0",
+            ChangeKind::Txqueuelen => "eth0",
+            ChangeKind::Advice => "listen() backlog of :80",
+        }
+    }
+
+    const KINDS: [ChangeKind; 13] = [
+        ChangeKind::Sysctl,
+        ChangeKind::Ring,
+        ChangeKind::Coalesce,
+        ChangeKind::Channels,
+        ChangeKind::Feature,
+        ChangeKind::Rps,
+        ChangeKind::Rfs,
+        ChangeKind::Xps,
+        ChangeKind::IrqAffinity,
+        ChangeKind::Qdisc,
+        ChangeKind::Mtu,
+        ChangeKind::Txqueuelen,
+        ChangeKind::Advice,
+    ];
+
+    #[test]
+    fn every_kind_parses_and_round_trips_its_target() {
+        for kind in KINDS {
+            let t = sample(kind);
+            let knob = k(kind, t);
+            assert_eq!(knob.kind(), kind);
+            assert_eq!(knob.target(), t, "{kind}");
+            assert_eq!(Knob::new(kind, &knob.target()).unwrap(), knob);
+            let c = Change::new(kind, t, None, "1");
+            assert_eq!(Knob::parse(&c).unwrap(), knob);
+        }
+        // Aliases parse to the canonical field.
+        assert_eq!(
+            k(ChangeKind::Coalesce, "eth0 rx-max-frames").target(),
+            "eth0 rx-frames"
+        );
+        assert_eq!(k(ChangeKind::IrqAffinity, " irq  7 ").target(), "irq 7");
+    }
+
+    #[test]
+    fn bad_targets_are_input_errors_naming_them() {
+        let bad: &[(ChangeKind, &str)] = &[
+            (ChangeKind::Sysctl, ""),
+            (ChangeKind::Sysctl, "net..x"),
+            (ChangeKind::Sysctl, "net.core.*"),
+            (ChangeKind::Ring, "eth0 sideways"),
+            (ChangeKind::Ring, "eth0"),
+            (ChangeKind::Ring, "../x rx"),
+            (ChangeKind::Ring, "eth0 rx extra"),
+            (ChangeKind::Coalesce, "eth0 rx-sometimes"),
+            (ChangeKind::Channels, "eth0 many"),
+            (ChangeKind::Feature, "eth0"),
+            (ChangeKind::Rps, "eth0 tx-0"),
+            (ChangeKind::Rps, "eth0 rx-"),
+            (ChangeKind::Rps, "../x rx-0"),
+            (ChangeKind::Rfs, "eth0 rx-a"),
+            (ChangeKind::Xps, "eth0 rx-0"),
+            (ChangeKind::IrqAffinity, "irq 2/../x"),
+            (ChangeKind::IrqAffinity, "irq"),
+            (ChangeKind::Qdisc, ""),
+            (ChangeKind::Mtu, ".."),
+            (ChangeKind::Txqueuelen, "a/b"),
+        ];
+        for (kind, target) in bad {
+            match Knob::new(*kind, target) {
+                Err(Error::Input(msg)) => {
+                    assert!(msg.contains(&format!("{target:?}")), "{kind}: {msg}")
+                }
+                other => panic!("{kind} {target:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn commands_per_kind() {
+        let want: &[(ChangeKind, &str, &str)] = &[
+            (
+                ChangeKind::Sysctl,
+                "4096",
+                "sysctl -w net.core.somaxconn=\"4096\"",
+            ),
+            (ChangeKind::Ring, "4096", "ethtool -G eth0 rx 4096"),
+            (ChangeKind::Coalesce, "64", "ethtool -C eth0 rx-usecs 64"),
+            (ChangeKind::Channels, "8", "ethtool -L eth0 combined 8"),
+            (ChangeKind::Feature, "on", "ethtool -K eth0 rx-gro on"),
+            (
+                ChangeKind::Rps,
+                "f",
+                "echo f > /sys/class/net/eth0/queues/rx-3/rps_cpus",
+            ),
+            (
+                ChangeKind::Rfs,
+                "4096",
+                "echo 4096 > /sys/class/net/eth0/queues/rx-0/rps_flow_cnt",
+            ),
+            (
+                ChangeKind::Xps,
+                "2",
+                "echo 2 > /sys/class/net/eth0/queues/tx-1/xps_cpus",
+            ),
+            (
+                ChangeKind::IrqAffinity,
+                "0-3",
+                "echo 0-3 > /proc/irq/24/smp_affinity_list",
+            ),
+            (ChangeKind::Qdisc, "fq", "tc qdisc replace dev eth0 root fq"),
+            (ChangeKind::Mtu, "9000", "ip link set dev eth0 mtu 9000"),
+            (
+                ChangeKind::Txqueuelen,
+                "10000",
+                "ip link set dev eth0 txqueuelen 10000",
+            ),
+            (
+                ChangeKind::Advice,
+                "raise it",
+                "# listen() backlog of :80: raise it",
+            ),
+        ];
+        assert_eq!(want.len(), KINDS.len());
+        for (kind, value, cmd) in want {
+            assert_eq!(k(*kind, sample(*kind)).command(value), *cmd);
+        }
+    }
+
+    #[test]
+    fn persistent_forms_per_kind() {
+        let want: &[(ChangeKind, &str, &str)] = &[
+            (
+                ChangeKind::Sysctl,
+                "4096\t131072  6291456",
+                "/etc/sysctl.d/60-nettune.conf: net.core.somaxconn = 4096 131072 6291456",
+            ),
+            (
+                ChangeKind::Ring,
+                "4096",
+                "systemd .link [Link] RxBufferSize=4096",
+            ),
+            (
+                ChangeKind::Coalesce,
+                "64",
+                "systemd .link [Link] RxCoalesceSec=64us",
+            ),
+            (
+                ChangeKind::Channels,
+                "8",
+                "systemd .link [Link] CombinedChannels=8",
+            ),
+            (
+                ChangeKind::Feature,
+                "on",
+                "systemd .link [Link] GenericReceiveOffload=yes",
+            ),
+            (ChangeKind::Rps, "f", "nettune-apply.service (for eth0)"),
+            (ChangeKind::Rfs, "4096", "nettune-apply.service (for eth0)"),
+            (ChangeKind::Xps, "2", "nettune-apply.service (for eth0)"),
+            (
+                ChangeKind::IrqAffinity,
+                "0-3",
+                "nettune-apply.service (for irq 24)",
+            ),
+            (ChangeKind::Qdisc, "fq", "nettune-apply.service (for eth0)"),
+            (
+                ChangeKind::Mtu,
+                "9000",
+                "systemd .link [Link] MTUBytes=9000",
+            ),
+            (
+                ChangeKind::Txqueuelen,
+                "10000",
+                "systemd .link [Link] TransmitQueueLength=10000",
+            ),
+            (ChangeKind::Advice, "raise it", "application configuration"),
+        ];
+        assert_eq!(want.len(), KINDS.len());
+        for (kind, value, form) in want {
+            assert_eq!(
+                k(*kind, sample(*kind)).persistent(value).to_string(),
+                *form,
+                "{kind}"
+            );
+        }
+        // A feature systemd has no key for goes to the boot plan.
+        assert_eq!(
+            k(ChangeKind::Feature, "eth0 rx-udp-gro-forwarding").persistent("on"),
+            Persistent::BootPlan {
+                what: "eth0".into()
+            }
+        );
+    }
+
+    /// Every `[Link]` key nettune writes, as systemd.link(5) (systemd's
+    /// `link-config-gperf.gperf`) spells it.
+    #[test]
+    fn link_keys_are_systemds() {
+        let want: &[(ChangeKind, &str, &str, &str)] = &[
+            (ChangeKind::Ring, "eth0 rx", "RxBufferSize", "512"),
+            (ChangeKind::Ring, "eth0 tx", "TxBufferSize", "512"),
+            (ChangeKind::Ring, "eth0 rx-mini", "RxMiniBufferSize", "512"),
+            (
+                ChangeKind::Ring,
+                "eth0 rx-jumbo",
+                "RxJumboBufferSize",
+                "512",
+            ),
+            (ChangeKind::Channels, "eth0 rx", "RxChannels", "512"),
+            (ChangeKind::Channels, "eth0 tx", "TxChannels", "512"),
+            (ChangeKind::Channels, "eth0 other", "OtherChannels", "512"),
+            (
+                ChangeKind::Channels,
+                "eth0 combined",
+                "CombinedChannels",
+                "512",
+            ),
+            (
+                ChangeKind::Coalesce,
+                "eth0 rx-usecs",
+                "RxCoalesceSec",
+                "512us",
+            ),
+            (
+                ChangeKind::Coalesce,
+                "eth0 tx-usecs",
+                "TxCoalesceSec",
+                "512us",
+            ),
+            (
+                ChangeKind::Coalesce,
+                "eth0 rx-frames",
+                "RxMaxCoalescedFrames",
+                "512",
+            ),
+            (
+                ChangeKind::Coalesce,
+                "eth0 tx-frames",
+                "TxMaxCoalescedFrames",
+                "512",
+            ),
+            (ChangeKind::Mtu, "eth0", "MTUBytes", "512"),
+            (ChangeKind::Txqueuelen, "eth0", "TransmitQueueLength", "512"),
+        ];
+        for (kind, target, key, value) in want {
+            assert_eq!(
+                k(*kind, target).link_setting("512"),
+                Some((*key, value.to_string())),
+                "{kind} {target}"
+            );
+        }
+        let flags: &[(ChangeKind, &str, &str)] = &[
+            (
+                ChangeKind::Coalesce,
+                "eth0 adaptive-rx",
+                "UseAdaptiveRxCoalesce",
+            ),
+            (
+                ChangeKind::Coalesce,
+                "eth0 adaptive-tx",
+                "UseAdaptiveTxCoalesce",
+            ),
+            (
+                ChangeKind::Feature,
+                "eth0 rx-checksum",
+                "ReceiveChecksumOffload",
+            ),
+            (
+                ChangeKind::Feature,
+                "eth0 tx-generic-segmentation",
+                "GenericSegmentationOffload",
+            ),
+            (
+                ChangeKind::Feature,
+                "eth0 tx-tcp-segmentation",
+                "TCPSegmentationOffload",
+            ),
+            (
+                ChangeKind::Feature,
+                "eth0 tx-tcp6-segmentation",
+                "TCP6SegmentationOffload",
+            ),
+            (ChangeKind::Feature, "eth0 rx-gro", "GenericReceiveOffload"),
+            (
+                ChangeKind::Feature,
+                "eth0 rx-gro-hw",
+                "GenericReceiveOffloadHardware",
+            ),
+            (ChangeKind::Feature, "eth0 rx-lro", "LargeReceiveOffload"),
+            (
+                ChangeKind::Feature,
+                "eth0 rx-vlan-hw-parse",
+                "ReceiveVLANCTAGHardwareAcceleration",
+            ),
+            (
+                ChangeKind::Feature,
+                "eth0 tx-vlan-hw-insert",
+                "TransmitVLANCTAGHardwareAcceleration",
+            ),
+            (
+                ChangeKind::Feature,
+                "eth0 rx-vlan-filter",
+                "ReceiveVLANCTAGFilter",
+            ),
+            (
+                ChangeKind::Feature,
+                "eth0 tx-vlan-stag-hw-insert",
+                "TransmitVLANSTAGHardwareAcceleration",
+            ),
+            (ChangeKind::Feature, "eth0 rx-ntuple-filter", "NTupleFilter"),
+        ];
+        for (kind, target, key) in flags {
+            let knob = k(*kind, target);
+            assert_eq!(knob.link_setting("on"), Some((*key, "yes".into())));
+            assert_eq!(knob.link_setting("off"), Some((*key, "no".into())));
+        }
+        for (kind, target) in [
+            (ChangeKind::Sysctl, "net.core.somaxconn"),
+            (ChangeKind::Rps, "eth0 rx-0"),
+            (ChangeKind::Rfs, "eth0 rx-0"),
+            (ChangeKind::Xps, "eth0 tx-0"),
+            (ChangeKind::IrqAffinity, "irq 1"),
+            (ChangeKind::Qdisc, "eth0"),
+            (ChangeKind::Advice, "x"),
+            (ChangeKind::Feature, "eth0 tx-checksum-ipv4"),
+        ] {
+            assert_eq!(k(kind, target).link_setting("1"), None, "{kind} {target}");
+        }
+    }
+
+    #[test]
+    fn lowers_only_sizes() {
+        let lowers = |kind, target, cur, new| k(kind, target).lowers(cur, new);
+        assert!(lowers(
+            ChangeKind::Sysctl,
+            "net.core.somaxconn",
+            "4096",
+            "128"
+        ));
+        assert!(lowers(
+            ChangeKind::Sysctl,
+            "net.ipv4.tcp_rmem",
+            "4096 131072 6291456",
+            "4096 131072 4194304"
+        ));
+        assert!(!lowers(
+            ChangeKind::Sysctl,
+            "net.core.somaxconn",
+            "128",
+            "4096"
+        ));
+        assert!(!lowers(
+            ChangeKind::Sysctl,
+            "net.ipv4.tcp_fin_timeout",
+            "60",
+            "15"
+        ));
+        assert!(!lowers(
+            ChangeKind::Sysctl,
+            "net.ipv4.tcp_tw_reuse",
+            "2",
+            "1"
+        ));
+        // A 0/1 switch is not a size.
+        assert!(!lowers(ChangeKind::Sysctl, "net.ipv4.tcp_sack", "1", "0"));
+        assert!(lowers(ChangeKind::Ring, "eth0 rx", "4096", "256"));
+        assert!(lowers(ChangeKind::Channels, "eth0 combined", "8", "2"));
+        assert!(lowers(ChangeKind::Rfs, "eth0 rx-0", "4096", "0"));
+        assert!(lowers(ChangeKind::Txqueuelen, "eth0", "1000", "100"));
+        for (kind, target, cur, new) in [
+            (ChangeKind::Coalesce, "eth0 rx-usecs", "64", "8"),
+            (ChangeKind::Feature, "eth0 rx-gro", "on", "off"),
+            (ChangeKind::Rps, "eth0 rx-0", "f", "1"),
+            (ChangeKind::Xps, "eth0 tx-0", "f", "1"),
+            (ChangeKind::IrqAffinity, "irq 1", "3", "1"),
+            (ChangeKind::Qdisc, "eth0", "2", "1"),
+            (ChangeKind::Mtu, "eth0", "9000", "1500"),
+            (ChangeKind::Advice, "x", "9", "1"),
+        ] {
+            assert!(!lowers(kind, target, cur, new), "{kind} {target}");
+        }
+    }
+
+    #[test]
+    fn read_back_comparison() {
+        let same = |kind, target, w, a| k(kind, target).same_value(w, a);
+        assert!(same(
+            ChangeKind::Sysctl,
+            "net.ipv4.tcp_rmem",
+            "4096 131072  6291456",
+            "4096\t131072\t6291456"
+        ));
+        assert!(!same(
+            ChangeKind::Sysctl,
+            "net.core.somaxconn",
+            "4096",
+            "4095"
+        ));
+        assert!(same(ChangeKind::Rps, "eth0 rx-0", "3", "00000000,00000003"));
+        assert!(!same(ChangeKind::Rps, "eth0 rx-0", "3", "1"));
+        assert!(same(ChangeKind::Xps, "eth0 tx-0", "3", "00000003"));
+        assert!(same(ChangeKind::IrqAffinity, "irq 1", "0,1", "0-1"));
+        assert!(same(ChangeKind::Mtu, "eth0", "01500", "1500"));
+        assert!(same(ChangeKind::Feature, "eth0 rx-gro", "on", "1"));
+        assert!(!same(ChangeKind::Feature, "eth0 rx-gro", "on", "off"));
+        assert!(same(ChangeKind::Coalesce, "eth0 adaptive-rx", "yes", "on"));
+        assert!(same(ChangeKind::Coalesce, "eth0 rx-usecs", "064", "64"));
+        assert!(!same(ChangeKind::Coalesce, "eth0 rx-usecs", "1", "on"));
+    }
+
+    #[test]
+    fn files_per_kind() {
+        let root = Root::new("/p", "/s");
+        let f = |kind, target| k(kind, target).file(&root).map(|p| p.display().to_string());
+        assert_eq!(
+            f(ChangeKind::Sysctl, "net.core.somaxconn").as_deref(),
+            Some("/p/sys/net/core/somaxconn")
+        );
+        assert_eq!(
+            f(ChangeKind::Rps, "eth0 rx-3").as_deref(),
+            Some("/s/class/net/eth0/queues/rx-3/rps_cpus")
+        );
+        assert_eq!(
+            f(ChangeKind::Rfs, "eth0 rx-0").as_deref(),
+            Some("/s/class/net/eth0/queues/rx-0/rps_flow_cnt")
+        );
+        assert_eq!(
+            f(ChangeKind::Xps, "eth0 tx-1").as_deref(),
+            Some("/s/class/net/eth0/queues/tx-1/xps_cpus")
+        );
+        assert_eq!(
+            f(ChangeKind::IrqAffinity, "irq 24").as_deref(),
+            Some("/p/irq/24/smp_affinity_list")
+        );
+        assert_eq!(
+            f(ChangeKind::Mtu, "eth0").as_deref(),
+            Some("/s/class/net/eth0/mtu")
+        );
+        assert_eq!(
+            f(ChangeKind::Txqueuelen, "eth0").as_deref(),
+            Some("/s/class/net/eth0/tx_queue_len")
+        );
+        for kind in [
+            ChangeKind::Ring,
+            ChangeKind::Coalesce,
+            ChangeKind::Channels,
+            ChangeKind::Feature,
+            ChangeKind::Qdisc,
+            ChangeKind::Advice,
+        ] {
+            assert_eq!(f(kind, sample(kind)), None, "{kind}");
+        }
+    }
+
+    #[test]
+    fn ethtool_requests_and_values() {
+        use crate::collect::ethtool::{Coalesce as CoalesceView, Rings};
+        let view = Ethtool {
+            rings: Source::Ok(Rings {
+                rx: Some(256),
+                ..Default::default()
+            }),
+            coalesce: Source::Ok(CoalesceView {
+                use_adaptive_rx: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            k(ChangeKind::Ring, "eth0 rx").ethtool_value(&view).unwrap(),
+            "256"
+        );
+        let e = k(ChangeKind::Ring, "eth0 tx")
+            .ethtool_value(&view)
+            .unwrap_err();
+        assert!(matches!(e, Error::Unsupported(_)), "{e}");
+        assert_eq!(
+            k(ChangeKind::Coalesce, "eth0 adaptive-rx")
+                .ethtool_value(&view)
+                .unwrap(),
+            "on"
+        );
+        assert_eq!(
+            k(ChangeKind::Ring, "eth0 rx-jumbo")
+                .ethtool_request("9")
+                .unwrap(),
+            SetRequest::Rings(RingsSet {
+                rx_jumbo: Some(9),
+                ..Default::default()
+            })
+        );
+        assert_eq!(
+            k(ChangeKind::Coalesce, "eth0 adaptive-tx")
+                .ethtool_request("off")
+                .unwrap(),
+            SetRequest::Coalesce(CoalesceSet {
+                use_adaptive_tx: Some(false),
+                ..Default::default()
+            })
+        );
+        for (kind, target, value) in [
+            (ChangeKind::Ring, "eth0 rx", "big"),
+            (ChangeKind::Feature, "eth0 rx-gro", "maybe"),
+            (ChangeKind::Mtu, "eth0", "1500"),
+        ] {
+            let e = k(kind, target).ethtool_request(value).unwrap_err();
+            assert!(matches!(e, Error::Input(_)), "{e}");
+        }
     }
 }

@@ -17,8 +17,8 @@ pub mod profiles;
 use crate::change::{Change, ChangeKind};
 use crate::{Error, Result, Root};
 use apply::{Applier, KernelApplier};
-use knob::Knob;
 use journal::{Journal, Record, TransactionLog};
+use knob::Knob;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 

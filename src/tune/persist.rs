@@ -122,9 +122,7 @@ pub fn sysctl_conf(existing: Option<&str>, items: &[Item], p: &Provenance) -> St
                 key.clone(),
                 format!("{}\n{key} = {value}\n", p.comment(&i.finding)),
             )),
-            Persistent::Link { .. } | Persistent::BootPlan { .. } | Persistent::Application => {
-                None
-            }
+            Persistent::Link { .. } | Persistent::BootPlan { .. } | Persistent::Application => None,
         })
         .collect();
     merge(existing, SYSCTL_HEADER, &new)
@@ -140,9 +138,7 @@ pub fn link_setting(c: &Change) -> Option<(&'static str, String)> {
 fn link_iface(c: &Change) -> Option<String> {
     match persistent(c)? {
         Persistent::Link { iface, .. } => Some(iface),
-        Persistent::SysctlD { .. } | Persistent::BootPlan { .. } | Persistent::Application => {
-            None
-        }
+        Persistent::SysctlD { .. } | Persistent::BootPlan { .. } | Persistent::Application => None,
     }
 }
 

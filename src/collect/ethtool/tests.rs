@@ -4,6 +4,9 @@
 
 use super::*;
 use crate::collect::Warnings;
+use crate::tune::ethtool_set::{
+    apply, ChannelsSet, CoalesceSet, FeaturesSet, RingsSet, SetRequest,
+};
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
