@@ -71,7 +71,11 @@ impl Dir {
         let raw = openat(
             Some(self.fd.as_raw_fd()),
             name,
-            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            OFlag::O_CREAT
+                | OFlag::O_EXCL
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_WRONLY
+                | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(mode),
         )
         .map_err(|e| Error::io(self.path.join(name), e.into()))?;
