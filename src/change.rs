@@ -64,6 +64,14 @@ impl fmt::Display for ChangeKind {
     }
 }
 
+/// The typed value of advice: what the application (not nettune) should set, so a program
+/// (the lab playing the application) reads the number instead of parsing the advice text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Advised {
+    /// The `listen()` backlog (connections) to create the listening socket with.
+    ListenBacklog(u32),
+}
+
 /// One proposed change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
@@ -72,8 +80,12 @@ pub struct Change {
     pub target: String,
     /// The value now, as the kernel prints it; `None` when unknown.
     pub current: Option<String>,
-    /// The value to set, in the same form as `current`.
+    /// The value to set, in the same form as `current`; for advice, the text for the operator.
     pub proposed: String,
+    /// For advice that proposes a value, the value typed ([`Change::advice_value`]). Kept in
+    /// memory only: the JSON form of a change stays `{kind, target, current, proposed}`.
+    #[serde(skip)]
+    pub advised: Option<Advised>,
 }
 
 impl Change {
@@ -84,6 +96,7 @@ impl Change {
             target: key.to_string(),
             current: current.map(str::to_string),
             proposed: proposed.into(),
+            advised: None,
         }
     }
 
@@ -94,6 +107,19 @@ impl Change {
             target: target.into(),
             current: None,
             proposed: proposed.into(),
+            advised: None,
+        }
+    }
+
+    /// Advice that proposes a typed value (`text` explains it to the operator).
+    pub fn advice_value(
+        target: impl Into<String>,
+        text: impl Into<String>,
+        value: Advised,
+    ) -> Self {
+        Change {
+            advised: Some(value),
+            ..Change::advice(target, text)
         }
     }
 
@@ -109,6 +135,7 @@ impl Change {
             target: target.into(),
             current,
             proposed: proposed.into(),
+            advised: None,
         }
     }
 
@@ -166,6 +193,18 @@ mod tests {
         assert_eq!(j["proposed"], "4000");
         let irq = Change::new(ChangeKind::IrqAffinity, "irq 24", None, "1");
         assert_eq!(serde_json::to_value(&irq).unwrap()["kind"], "irq_affinity");
+        // A typed advice value stays out of the JSON.
+        let a = Change::advice_value(
+            "listen() backlog of :80",
+            "raise it to 4096",
+            Advised::ListenBacklog(4096),
+        );
+        let j = serde_json::to_value(&a).unwrap();
+        assert_eq!(j.as_object().unwrap().len(), 4, "{j}");
+        assert_eq!(j["proposed"], "raise it to 4096");
+        let back: Change = serde_json::from_value(j).unwrap();
+        assert_eq!(back.advised, None);
+        assert_eq!(a.advised, Some(Advised::ListenBacklog(4096)));
     }
 
     #[test]
