@@ -422,7 +422,7 @@ impl Env {
 
     fn save(&self) -> Result<()> {
         let text = serde_json::to_string_pretty(&self.state)
-            .map_err(|e| Error::Input(format!("lab state: {e}")))?;
+            .map_err(|e| Error::io(&self.file, std::io::Error::other(e)))?;
         let tmp = self.file.with_extension("tmp");
         std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, &self.file).map_err(|e| Error::io(&self.file, e))

@@ -662,7 +662,7 @@ mod tests {
             advised_backlog(&[text_only.clone(), typed.clone()]),
             Some(4096)
         );
-        assert_eq!(advised_backlog(&[text_only.clone()]), None);
+        assert_eq!(advised_backlog(std::slice::from_ref(&text_only)), None);
         let lo = ListenOverflow::default();
         assert!(lo.takes_advice(&typed));
         assert!(!lo.takes_advice(&text_only));

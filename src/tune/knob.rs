@@ -467,7 +467,7 @@ impl Knob {
 
     /// The value of an ethtool knob now in `view`, as nettune writes it (a number, or
     /// `on`/`off`). A part or field the device does not report is [`Error::Unsupported`];
-    /// a knob that is not an ethtool one is [`Error::Input`].
+    /// so is a knob that is not an ethtool one.
     pub fn ethtool_value(&self, view: &Ethtool) -> Result<String> {
         fn part<'a, T>(s: &'a Source<T>, what: &str, dev: &str) -> Result<&'a T> {
             match s {
@@ -533,7 +533,7 @@ impl Knob {
             | Knob::Qdisc { .. }
             | Knob::Mtu { .. }
             | Knob::Txqueuelen { .. }
-            | Knob::Advice { .. } => Err(Error::Input(format!(
+            | Knob::Advice { .. } => Err(Error::Unsupported(format!(
                 "{} {}: not an ethtool setting",
                 self.kind(),
                 self.target()
@@ -600,7 +600,7 @@ impl Knob {
             | Knob::Mtu { .. }
             | Knob::Txqueuelen { .. }
             | Knob::Advice { .. } => {
-                return Err(Error::Input(format!(
+                return Err(Error::Unsupported(format!(
                     "{} {}: not an ethtool setting",
                     self.kind(),
                     self.target()
@@ -1305,10 +1305,13 @@ mod tests {
         for (kind, target, value) in [
             (ChangeKind::Ring, "eth0 rx", "big"),
             (ChangeKind::Feature, "eth0 rx-gro", "maybe"),
-            (ChangeKind::Mtu, "eth0", "1500"),
         ] {
             let e = k(kind, target).ethtool_request(value).unwrap_err();
             assert!(matches!(e, Error::Input(_)), "{e}");
         }
+        let e = k(ChangeKind::Mtu, "eth0")
+            .ethtool_request("1500")
+            .unwrap_err();
+        assert!(matches!(e, Error::Unsupported(_)), "{e}");
     }
 }
