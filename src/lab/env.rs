@@ -1,7 +1,7 @@
 //! The lab's throwaway environment: named network namespaces (`nettune-lab-PID-*`, created as
 //! iproute2 does: `unshare(CLONE_NEWNET)` on a thread and a bind mount of its namespace onto
 //! `/run/netns/NAME`), veth pairs and addresses set up over rtnetlink (no `ip`; messages built
-//! with the shared attribute writer [`crate::nla`], sent on a `netlink-sys` socket), host-wide
+//! with the shared attribute writer `crate::nla`, sent on a `netlink-sys` socket), host-wide
 //! sysctls changed for a fault (written with the tune layer's sysctl writer), and the tune
 //! transactions a run applied.
 //!
@@ -60,7 +60,7 @@ const IFA_LOCAL: u16 = 2;
 const IFF_UP: u32 = 1;
 
 /// One netlink message: the header (length filled in) and `body`, a fixed struct followed
-/// by attributes written with the shared [`NlaWriter`].
+/// by attributes written with the shared `NlaWriter`.
 fn message(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
     let mut h = NetlinkHeader::default();
     h.length = u32::try_from(NETLINK_HEADER_LEN + body.len()).unwrap_or(u32::MAX);

@@ -12,7 +12,7 @@
 //! reason, not an error.
 //!
 //! Read-only: the SET messages `tune` sends are encoded in `crate::tune::ethtool_set`, over
-//! this module's generic netlink connection ([`send_set`]). [`text`] holds two helpers for
+//! this module's generic netlink connection (`send_set`). [`text`] holds two helpers for
 //! `ethtool -S` text and node_exporter metric names.
 
 mod ioctl;
