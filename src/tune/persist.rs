@@ -440,6 +440,32 @@ mod tests {
         ));
     }
 
+    /// The report's "make it permanent" line and the `.link` file `--persist` writes come from
+    /// the same knob: they cannot disagree on a key again (`RXBufferSize` vs `RxBufferSize`).
+    #[test]
+    fn report_form_and_link_file_agree() {
+        let items = [
+            item(ChangeKind::Ring, "eth0 rx", "4096"),
+            item(ChangeKind::Ring, "eth0 tx", "1024"),
+            item(ChangeKind::Channels, "eth0 combined", "8"),
+            item(ChangeKind::Coalesce, "eth0 rx-usecs", "128"),
+            item(ChangeKind::Coalesce, "eth0 rx-frames", "64"),
+            item(ChangeKind::Coalesce, "eth0 adaptive-tx", "on"),
+            item(ChangeKind::Feature, "eth0 rx-gro-hw", "off"),
+            item(ChangeKind::Mtu, "eth0", "9000"),
+            item(ChangeKind::Txqueuelen, "eth0", "10000"),
+        ];
+        let f = link_file(None, "eth0", &items, &prov("T1"));
+        for i in &items {
+            let form = i.change.persistent_form();
+            let line = form
+                .strip_prefix("systemd .link [Link] ")
+                .unwrap_or_else(|| panic!("{}: {form}", i.change));
+            assert!(f.contains(&format!("\n{line}\n")), "{line} in\n{f}");
+        }
+        assert!(boot_plan(None, &items, &prov("T1")).trim() == "[]");
+    }
+
     #[test]
     fn persist_journals_each_file_and_restore_undoes_it() {
         let root = tempfile::tempdir().unwrap();
