@@ -64,6 +64,14 @@ impl fmt::Display for ChangeKind {
     }
 }
 
+/// The typed value of advice: what the application (not nettune) should set, so a program
+/// (the lab playing the application) reads the number instead of parsing the advice text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Advised {
+    /// The `listen()` backlog (connections) to create the listening socket with.
+    ListenBacklog(u32),
+}
+
 /// One proposed change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
@@ -72,8 +80,12 @@ pub struct Change {
     pub target: String,
     /// The value now, as the kernel prints it; `None` when unknown.
     pub current: Option<String>,
-    /// The value to set, in the same form as `current`.
+    /// The value to set, in the same form as `current`; for advice, the text for the operator.
     pub proposed: String,
+    /// For advice that proposes a value, the value typed ([`Change::advice_value`]). Kept in
+    /// memory only: the JSON form of a change stays `{kind, target, current, proposed}`.
+    #[serde(skip)]
+    pub advised: Option<Advised>,
 }
 
 impl Change {
@@ -84,6 +96,7 @@ impl Change {
             target: key.to_string(),
             current: current.map(str::to_string),
             proposed: proposed.into(),
+            advised: None,
         }
     }
 
@@ -94,6 +107,19 @@ impl Change {
             target: target.into(),
             current: None,
             proposed: proposed.into(),
+            advised: None,
+        }
+    }
+
+    /// Advice that proposes a typed value (`text` explains it to the operator).
+    pub fn advice_value(
+        target: impl Into<String>,
+        text: impl Into<String>,
+        value: Advised,
+    ) -> Self {
+        Change {
+            advised: Some(value),
+            ..Change::advice(target, text)
         }
     }
 
@@ -109,6 +135,7 @@ impl Change {
             target: target.into(),
             current,
             proposed: proposed.into(),
+            advised: None,
         }
     }
 
@@ -120,55 +147,21 @@ impl Change {
     }
 
     /// The change as a copy-paste shell command with the standard tools (for the operator;
-    /// nettune itself never shells out).
+    /// nettune itself never shells out). See [`crate::tune::knob::Knob::command`]; a target
+    /// that does not parse is shown as a comment.
     pub fn command(&self) -> String {
-        let (dev, rest) = self.device_target();
-        let p = &self.proposed;
-        match self.kind {
-            ChangeKind::Sysctl => format!("sysctl -w {}=\"{}\"", self.target, p),
-            ChangeKind::Ring => format!("ethtool -G {dev} {rest} {p}"),
-            ChangeKind::Coalesce => format!("ethtool -C {dev} {rest} {p}"),
-            ChangeKind::Channels => format!("ethtool -L {dev} {rest} {p}"),
-            ChangeKind::Feature => format!("ethtool -K {dev} {rest} {p}"),
-            ChangeKind::Rps => format!("echo {p} > /sys/class/net/{dev}/queues/{rest}/rps_cpus"),
-            ChangeKind::Rfs => {
-                format!("echo {p} > /sys/class/net/{dev}/queues/{rest}/rps_flow_cnt")
-            }
-            ChangeKind::Xps => format!("echo {p} > /sys/class/net/{dev}/queues/{rest}/xps_cpus"),
-            ChangeKind::IrqAffinity => {
-                let irq = self.target.trim_start_matches("irq ");
-                format!("echo {p} > /proc/irq/{irq}/smp_affinity_list")
-            }
-            ChangeKind::Qdisc => format!("tc qdisc replace dev {dev} root {p}"),
-            ChangeKind::Mtu => format!("ip link set dev {dev} mtu {p}"),
-            ChangeKind::Txqueuelen => format!("ip link set dev {dev} txqueuelen {p}"),
-            ChangeKind::Advice => format!("# {}: {}", self.target, p),
+        match crate::tune::knob::Knob::parse(self) {
+            Ok(k) => k.command(&self.proposed),
+            Err(e) => format!("# {}: {} ({e})", self.target, self.proposed),
         }
     }
 
-    /// How the change survives a reboot, in the ecosystem's own format.
+    /// How the change survives a reboot, in the ecosystem's own format. See
+    /// [`crate::tune::knob::Knob::persistent`].
     pub fn persistent_form(&self) -> String {
-        let (dev, rest) = self.device_target();
-        let p = &self.proposed;
-        match self.kind {
-            ChangeKind::Sysctl => format!("/etc/sysctl.d/60-nettune.conf: {} = {}", self.target, p),
-            ChangeKind::Ring => format!(
-                "systemd .link [Link] {}BufferSize={p}",
-                if rest == "tx" { "TX" } else { "RX" }
-            ),
-            ChangeKind::Channels => {
-                let key = match rest {
-                    "rx" => "RxChannels",
-                    "tx" => "TxChannels",
-                    "other" => "OtherChannels",
-                    _ => "CombinedChannels",
-                };
-                format!("systemd .link [Link] {key}={p}")
-            }
-            ChangeKind::Mtu => format!("systemd .link [Link] MTUBytes={p}"),
-            ChangeKind::Txqueuelen => format!("systemd .link [Link] TransmitQueueLength={p}"),
-            ChangeKind::Advice => "application configuration".to_string(),
-            _ => format!("nettune-apply.service (for {dev})"),
+        match crate::tune::knob::Knob::parse(self) {
+            Ok(k) => k.persistent(&self.proposed).to_string(),
+            Err(e) => format!("not persistable: {e}"),
         }
     }
 }
@@ -200,6 +193,18 @@ mod tests {
         assert_eq!(j["proposed"], "4000");
         let irq = Change::new(ChangeKind::IrqAffinity, "irq 24", None, "1");
         assert_eq!(serde_json::to_value(&irq).unwrap()["kind"], "irq_affinity");
+        // A typed advice value stays out of the JSON.
+        let a = Change::advice_value(
+            "listen() backlog of :80",
+            "raise it to 4096",
+            Advised::ListenBacklog(4096),
+        );
+        let j = serde_json::to_value(&a).unwrap();
+        assert_eq!(j.as_object().unwrap().len(), 4, "{j}");
+        assert_eq!(j["proposed"], "raise it to 4096");
+        let back: Change = serde_json::from_value(j).unwrap();
+        assert_eq!(back.advised, None);
+        assert_eq!(a.advised, Some(Advised::ListenBacklog(4096)));
     }
 
     #[test]
@@ -210,7 +215,7 @@ mod tests {
         assert_eq!(r.command(), "ethtool -G eth0 rx 4096");
         assert_eq!(
             r.persistent_form(),
-            "systemd .link [Link] RXBufferSize=4096"
+            "systemd .link [Link] RxBufferSize=4096"
         );
         let rps = Change::new(ChangeKind::Rps, "veth0 rx-0", Some("0".into()), "2");
         assert_eq!(

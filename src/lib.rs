@@ -13,6 +13,7 @@ pub mod durable;
 pub mod error;
 pub mod lab;
 pub mod netns;
+pub(crate) mod nla;
 pub mod report;
 pub mod root;
 

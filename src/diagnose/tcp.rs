@@ -10,7 +10,7 @@ use super::util::{
     fmt_bytes, join, page_size, parse_n, scale_mem_triple, sysctl, sysctl_n, sysctl_u64,
 };
 use super::{Context, Evidence, Finding, Rule, Severity};
-use crate::change::Change;
+use crate::change::{Advised, Change};
 use crate::collect::interfaces::InterfaceKind;
 use crate::collect::sockets::{Listener, Owner, Sockets};
 
@@ -200,13 +200,18 @@ fn queue_fix(ctx: &Context, waiting: &str) -> QueueFix {
         } else {
             String::new()
         };
-        fix.changes.push(Change::advice(
+        let mut advice = Change::advice(
             format!("listen() backlog of {label}"),
             format!(
                 "{raise}make it {waiting} faster (more accept threads or workers, \
                  SO_REUSEPORT, no blocking work before accept())"
             ),
-        ));
+        );
+        if target > u64::from(l.backlog) {
+            let n = u32::try_from(target).unwrap_or(u32::MAX);
+            advice.advised = Some(Advised::ListenBacklog(n));
+        }
+        fix.changes.push(advice);
         fix.names.push(label);
     }
     if pressed.is_empty() {
@@ -214,13 +219,14 @@ fn queue_fix(ctx: &Context, waiting: &str) -> QueueFix {
             Some(_) => "no listener's queue was full at the instants sampled; ",
             None => "socket data unavailable, so the listener is not named; ",
         };
-        fix.changes.push(Change::advice(
+        let backlog = limit_after.unwrap_or(t::SOMAXCONN_FLOOR);
+        fix.changes.push(Change::advice_value(
             "listen() backlog of the overflowing service",
             format!(
                 "{hint}find it with `ss -ltn` (Recv-Q near Send-Q), raise its listen() backlog \
-                 to {} and make it {waiting} faster",
-                limit_after.unwrap_or(t::SOMAXCONN_FLOOR)
+                 to {backlog} and make it {waiting} faster"
             ),
+            Advised::ListenBacklog(u32::try_from(backlog).unwrap_or(u32::MAX)),
         ));
     }
     fix
@@ -1201,6 +1207,14 @@ mod tests {
         assert!(f.changes.iter().all(|c| c.target != "net.core.somaxconn"));
         let advice = proposed(f, "listen() backlog of [::]:443");
         assert!(advice.contains("from 128 to 4096"), "{advice}");
+        let typed = f
+            .changes
+            .iter()
+            .find(|c| c.target == "listen() backlog of [::]:443");
+        assert_eq!(
+            typed.and_then(|c| c.advised),
+            Some(Advised::ListenBacklog(4096))
+        );
     }
 
     #[test]

@@ -1,18 +1,30 @@
 //! The lab's throwaway environment: named network namespaces (`nettune-lab-PID-*`, created as
 //! iproute2 does: `unshare(CLONE_NEWNET)` on a thread and a bind mount of its namespace onto
-//! `/run/netns/NAME`), veth pairs and addresses set up with raw rtnetlink (no `ip`), host-wide
-//! sysctls changed for a fault, and the tune transactions a run applied.
+//! `/run/netns/NAME`), veth pairs and addresses set up over rtnetlink (no `ip`; messages built
+//! with the shared attribute writer `crate::nla`, sent on a `netlink-sys` socket), host-wide
+//! sysctls changed for a fault (written with the tune layer's sysctl writer), and the tune
+//! transactions a run applied.
 //!
 //! Everything is owned by an [`Env`] guard that undoes it on drop (failure, panic, Ctrl-C),
 //! and recorded in a state file `<state dir>/lab/<pid>.json` written *before* each change, so
 //! [`cleanup_leftovers`] can undo what a crashed run left behind.
 
-use crate::{Error, Result};
+use crate::nla::NlaWriter;
+use crate::{Error, Result, Root};
+use netlink_packet_core::{
+    Emitable, ErrorBuffer, NetlinkBuffer, NetlinkHeader, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE,
+    NLM_F_EXCL, NLM_F_REQUEST,
+};
+use netlink_sys::protocols::{NETLINK_NETFILTER, NETLINK_ROUTE};
+use netlink_sys::Socket;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+
+/// Length of `struct nlmsghdr`.
+const NETLINK_HEADER_LEN: usize = 16;
 
 /// Prefix of every namespace the lab creates.
 pub const NS_PREFIX: &str = "nettune-lab-";
@@ -33,15 +45,10 @@ fn ns_err(name: &str, what: impl std::fmt::Display) -> Error {
     }
 }
 
-// ---- raw rtnetlink ------------------------------------------------------------------------
+// ---- rtnetlink ------------------------------------------------------------------------------
 
-const NLMSG_ERROR: u16 = 2;
 const RTM_NEWLINK: u16 = 16;
 const RTM_NEWADDR: u16 = 20;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_ACK: u16 = 4;
-const NLM_F_EXCL: u16 = 0x200;
-const NLM_F_CREATE: u16 = 0x400;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_INFO_KIND: u16 = 1;
@@ -52,138 +59,103 @@ const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFF_UP: u32 = 1;
 
-/// A netlink message under construction (header filled in by [`Msg::finish`]).
-struct Msg {
-    buf: Vec<u8>,
+/// One netlink message: the header (length filled in) and `body`, a fixed struct followed
+/// by attributes written with the shared `NlaWriter`.
+fn message(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
+    let mut h = NetlinkHeader::default();
+    h.length = u32::try_from(NETLINK_HEADER_LEN + body.len()).unwrap_or(u32::MAX);
+    h.message_type = kind;
+    h.flags = flags;
+    h.sequence_number = seq;
+    let mut buf = vec![0u8; NETLINK_HEADER_LEN];
+    h.emit(&mut buf);
+    buf.extend_from_slice(body);
+    buf
 }
 
-impl Msg {
-    fn new(kind: u16, flags: u16) -> Msg {
-        let mut buf = vec![0u8; 16];
-        buf[4..6].copy_from_slice(&kind.to_ne_bytes());
-        buf[6..8].copy_from_slice(&(flags | NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-        buf[8..12].copy_from_slice(&1u32.to_ne_bytes());
-        Msg { buf }
-    }
-    fn pad(&mut self) {
-        while !self.buf.len().is_multiple_of(4) {
-            self.buf.push(0);
-        }
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        self.buf.extend_from_slice(b);
-    }
-    /// `struct ifinfomsg`.
-    fn ifinfo(&mut self, index: i32, flags: u32, change: u32) {
-        self.bytes(&[0, 0, 0, 0]);
-        self.bytes(&index.to_ne_bytes());
-        self.bytes(&flags.to_ne_bytes());
-        self.bytes(&change.to_ne_bytes());
-    }
-    fn attr(&mut self, kind: u16, data: &[u8]) {
-        let len = (4 + data.len()) as u16;
-        self.bytes(&len.to_ne_bytes());
-        self.bytes(&kind.to_ne_bytes());
-        self.bytes(data);
-        self.pad();
-    }
-    /// Start a nested attribute; returns its offset for [`Msg::end_nest`].
-    fn nest(&mut self, kind: u16) -> usize {
-        let at = self.buf.len();
-        self.bytes(&[0, 0]);
-        self.bytes(&kind.to_ne_bytes());
-        at
-    }
-    fn end_nest(&mut self, at: usize) {
-        let len = (self.buf.len() - at) as u16;
-        self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
-    }
-    fn finish(mut self) -> Vec<u8> {
-        let len = self.buf.len() as u32;
-        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
-        self.buf
-    }
+/// A request that asks for an acknowledgement.
+fn request_msg(kind: u16, flags: u16, body: &[u8]) -> Vec<u8> {
+    message(kind, flags | NLM_F_REQUEST | NLM_F_ACK, 1, body)
 }
 
-fn name_attr(name: &str) -> Vec<u8> {
-    let mut v = name.as_bytes().to_vec();
-    v.push(0);
-    v
+/// `struct ifinfomsg` (family unspecified).
+fn ifinfo(w: &mut NlaWriter, index: i32, flags: u32, change: u32) {
+    let mut b = [0u8; 16];
+    b[4..8].copy_from_slice(&index.to_ne_bytes());
+    b[8..12].copy_from_slice(&flags.to_ne_bytes());
+    b[12..16].copy_from_slice(&change.to_ne_bytes());
+    w.raw(&b);
 }
 
-/// Send one request on a fresh NETLINK_ROUTE socket of the calling thread's namespace and
-/// wait for its acknowledgement.
-fn request(what: &str, msg: Vec<u8>) -> Result<()> {
-    request_proto(libc::NETLINK_ROUTE, what, msg)
-}
-
-/// [`request`] on a netlink socket of protocol `proto`.
-fn request_proto(proto: libc::c_int, what: &str, msg: Vec<u8>) -> Result<()> {
-    // SAFETY: plain socket(2); the fd is owned at once.
-    let raw = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
-    if raw < 0 {
-        return Err(nl_err(what, std::io::Error::last_os_error()));
-    }
-    // SAFETY: `raw` is a new descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // SAFETY: the buffer outlives the call.
-    let n = unsafe { libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
-    if n < 0 {
-        return Err(nl_err(what, std::io::Error::last_os_error()));
-    }
+/// Send one request on a fresh netlink socket of protocol `proto` in the calling thread's
+/// namespace and wait for its acknowledgement.
+fn request_proto(proto: isize, what: &str, msg: &[u8]) -> Result<()> {
+    let sock = Socket::new(proto).map_err(|e| nl_err(what, e))?;
+    sock.send(msg, 0).map_err(|e| nl_err(what, e))?;
     let mut reply = [0u8; 8192];
     loop {
-        // SAFETY: the buffer is valid for its length.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), reply.as_mut_ptr().cast(), reply.len(), 0) };
-        if n < 0 {
-            return Err(nl_err(what, std::io::Error::last_os_error()));
-        }
-        let got = &reply[..n as usize];
-        let mut off = 0;
-        while off + 20 <= got.len() {
-            let len =
-                u32::from_ne_bytes([got[off], got[off + 1], got[off + 2], got[off + 3]]) as usize;
-            let kind = u16::from_ne_bytes([got[off + 4], got[off + 5]]);
-            if kind == NLMSG_ERROR {
-                let code = i32::from_ne_bytes([
-                    got[off + 16],
-                    got[off + 17],
-                    got[off + 18],
-                    got[off + 19],
-                ]);
-                return if code == 0 {
-                    Ok(())
-                } else {
-                    Err(nl_err(what, std::io::Error::from_raw_os_error(-code)))
+        let n = sock
+            .recv(&mut &mut reply[..], 0)
+            .map_err(|e| nl_err(what, e))?;
+        let mut got = reply.get(..n).unwrap_or(&[]);
+        while let Ok(m) = NetlinkBuffer::new_checked(got) {
+            if m.message_type() == NLMSG_ERROR {
+                let e = ErrorBuffer::new_checked(m.payload()).map_err(|e| nl_err(what, e))?;
+                return match e.code() {
+                    None => Ok(()),
+                    Some(code) => Err(nl_err(what, std::io::Error::from_raw_os_error(-code.get()))),
                 };
             }
-            if len < 16 {
+            let len = (m.length() as usize + 3) & !3;
+            if len < NETLINK_HEADER_LEN {
                 break;
             }
-            off += (len + 3) & !3;
+            got = got.get(len..).unwrap_or(&[]);
         }
     }
+}
+
+/// [`request_proto`] on NETLINK_ROUTE.
+fn request(what: &str, msg: &[u8]) -> Result<()> {
+    request_proto(NETLINK_ROUTE, what, msg)
 }
 
 /// Index of interface `name` in the calling thread's namespace.
 fn ifindex(name: &str) -> Result<i32> {
-    let c = std::ffi::CString::new(name).map_err(|e| nl_err("if_nametoindex", e))?;
-    // SAFETY: valid C string.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if i == 0 {
-        return Err(nl_err(
-            &format!("if_nametoindex {name}"),
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(i as i32)
+    let i = nix::net::if_::if_nametoindex(name)
+        .map_err(|e| nl_err(&format!("if_nametoindex {name}"), e))?;
+    i32::try_from(i).map_err(|e| nl_err(&format!("if_nametoindex {name}"), e))
+}
+
+/// `RTM_NEWLINK` that sets the interface with index `index` up.
+fn link_up_msg(index: i32) -> Vec<u8> {
+    let mut w = NlaWriter::default();
+    ifinfo(&mut w, index, IFF_UP, IFF_UP);
+    request_msg(RTM_NEWLINK, 0, &w.buf)
 }
 
 /// Set interface `name` up (calling thread's namespace).
 pub fn link_up(name: &str) -> Result<()> {
-    let mut m = Msg::new(RTM_NEWLINK, 0);
-    m.ifinfo(ifindex(name)?, IFF_UP, IFF_UP);
-    request(&format!("set {name} up"), m.finish())
+    request(&format!("set {name} up"), &link_up_msg(ifindex(name)?))
+}
+
+/// `RTM_NEWLINK` creating veth `name`/`index` with peer `peer`/`peer_index` in the
+/// namespace open as fd `peer_ns`.
+fn veth_msg(name: &str, index: i32, peer: &str, peer_index: i32, peer_ns: u32) -> Vec<u8> {
+    let mut w = NlaWriter::default();
+    ifinfo(&mut w, index, 0, 0);
+    w.string(IFLA_IFNAME, name);
+    w.nest(IFLA_LINKINFO, |w| {
+        w.bytes(IFLA_INFO_KIND, b"veth");
+        w.nest(IFLA_INFO_DATA, |w| {
+            w.nest(VETH_INFO_PEER, |w| {
+                ifinfo(w, peer_index, 0, 0);
+                w.string(IFLA_IFNAME, peer);
+                w.u32(IFLA_NET_NS_FD, peer_ns);
+            });
+        });
+    });
+    request_msg(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &w.buf)
 }
 
 /// Create veth `name` (ifindex `index`, 0 = any) in the calling thread's namespace with its
@@ -197,31 +169,30 @@ pub fn add_veth(
     peer_index: i32,
     peer_ns: &std::fs::File,
 ) -> Result<()> {
-    let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-    m.ifinfo(index, 0, 0);
-    m.attr(IFLA_IFNAME, &name_attr(name));
-    let info = m.nest(IFLA_LINKINFO);
-    m.attr(IFLA_INFO_KIND, b"veth");
-    let data = m.nest(IFLA_INFO_DATA);
-    let p = m.nest(VETH_INFO_PEER);
-    m.ifinfo(peer_index, 0, 0);
-    m.attr(IFLA_IFNAME, &name_attr(peer));
-    m.attr(IFLA_NET_NS_FD, &peer_ns.as_raw_fd().to_ne_bytes());
-    m.end_nest(p);
-    m.end_nest(data);
-    m.end_nest(info);
-    request(&format!("add veth {name} peer {peer}"), m.finish())
+    let fd = u32::try_from(peer_ns.as_raw_fd()).map_err(|e| nl_err("peer namespace fd", e))?;
+    request(
+        &format!("add veth {name} peer {peer}"),
+        &veth_msg(name, index, peer, peer_index, fd),
+    )
+}
+
+/// `RTM_NEWADDR` adding `addr/prefix` to the interface with index `index`.
+fn addr_msg(index: i32, addr: Ipv4Addr, prefix: u8) -> Vec<u8> {
+    let mut w = NlaWriter::default();
+    // struct ifaddrmsg: family, prefixlen, flags, scope, index.
+    w.raw(&[libc::AF_INET as u8, prefix, 0, 0]);
+    w.raw(&index.to_ne_bytes());
+    w.bytes(IFA_LOCAL, &addr.octets());
+    w.bytes(IFA_ADDRESS, &addr.octets());
+    request_msg(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &w.buf)
 }
 
 /// Add `addr/prefix` to interface `name` (calling thread's namespace).
 pub fn add_addr(name: &str, addr: Ipv4Addr, prefix: u8) -> Result<()> {
-    let index = ifindex(name)?;
-    let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
-    m.bytes(&[libc::AF_INET as u8, prefix, 0, 0]);
-    m.bytes(&(index as u32).to_ne_bytes());
-    m.attr(IFA_LOCAL, &addr.octets());
-    m.attr(IFA_ADDRESS, &addr.octets());
-    request(&format!("add {addr}/{prefix} to {name}"), m.finish())
+    request(
+        &format!("add {addr}/{prefix} to {name}"),
+        &addr_msg(ifindex(name)?, addr, prefix),
+    )
 }
 
 // ---- nftables over netlink (no `nft`) ------------------------------------------------------
@@ -232,64 +203,88 @@ const NFNL_MSG_BATCH_END: u16 = 0x11;
 const NFT_MSG_NEWTABLE: u16 = 0;
 const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_NEWRULE: u16 = 6;
-const NLA_F_NESTED: u16 = 0x8000;
 const NFPROTO_IPV4: u8 = 2;
 
-/// One nfnetlink message: header plus `struct nfgenmsg`.
-fn nfmsg(kind: u16, flags: u16, family: u8, seq: u32) -> Msg {
-    let mut m = Msg::new(kind, flags);
-    // No ack for batch members (errors are always reported); the caller asks for one.
-    m.buf[6..8].copy_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
-    m.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
-    m.bytes(&[family, 0]);
-    let res = if kind == NFNL_MSG_BATCH_BEGIN || kind == NFNL_MSG_BATCH_END {
+/// One nfnetlink message: `struct nfgenmsg` then the attributes `f` writes. Batch members
+/// ask for no ack (errors are always reported); the caller asks for one where it wants it.
+fn nfmsg(kind: u16, flags: u16, family: u8, seq: u32, f: impl FnOnce(&mut NlaWriter)) -> Vec<u8> {
+    let res: u16 = if kind == NFNL_MSG_BATCH_BEGIN || kind == NFNL_MSG_BATCH_END {
         NFNL_SUBSYS_NFTABLES
     } else {
         0
     };
-    m.bytes(&res.to_be_bytes());
-    m
+    let mut w = NlaWriter::default();
+    let [r0, r1] = res.to_be_bytes();
+    w.raw(&[family, 0, r0, r1]);
+    f(&mut w);
+    message(kind, flags | NLM_F_REQUEST, seq, &w.buf)
+}
+
+/// The nftables batch of [`add_ct_state_rule`].
+fn ct_state_batch(table: &str) -> Vec<u8> {
+    let sub = |m: u16| (NFNL_SUBSYS_NFTABLES << 8) | m;
+    let mut batch = nfmsg(NFNL_MSG_BATCH_BEGIN, 0, 0, 1, |_| {});
+    batch.extend(nfmsg(
+        sub(NFT_MSG_NEWTABLE),
+        NLM_F_CREATE,
+        NFPROTO_IPV4,
+        2,
+        |w| {
+            w.string(1, table); // NFTA_TABLE_NAME
+        },
+    ));
+    batch.extend(nfmsg(
+        sub(NFT_MSG_NEWCHAIN),
+        NLM_F_CREATE,
+        NFPROTO_IPV4,
+        3,
+        |w| {
+            w.string(1, table); // NFTA_CHAIN_TABLE
+            w.string(3, "pre"); // NFTA_CHAIN_NAME
+            w.nest(4, |w| {
+                // NFTA_CHAIN_HOOK
+                w.be32(1, 0); // NFTA_HOOK_HOOKNUM = NF_INET_PRE_ROUTING
+                w.be32(2, 0); // NFTA_HOOK_PRIORITY = filter
+            });
+            w.be32(5, 1); // NFTA_CHAIN_POLICY = accept
+            w.string(7, "filter"); // NFTA_CHAIN_TYPE
+        },
+    ));
+    batch.extend(nfmsg(
+        sub(NFT_MSG_NEWRULE),
+        NLM_F_CREATE | NLM_F_ACK,
+        NFPROTO_IPV4,
+        4,
+        |w| {
+            w.string(1, table); // NFTA_RULE_TABLE
+            w.string(2, "pre"); // NFTA_RULE_CHAIN
+            w.nest(4, |w| {
+                // NFTA_RULE_EXPRESSIONS
+                w.nest(1, |w| {
+                    // NFTA_LIST_ELEM
+                    w.string(1, "ct"); // NFTA_EXPR_NAME
+                    w.nest(2, |w| {
+                        // NFTA_EXPR_DATA
+                        w.be32(1, 1); // NFTA_CT_DREG = NFT_REG_1
+                        w.be32(2, 0); // NFTA_CT_KEY = NFT_CT_STATE
+                    });
+                });
+            });
+        },
+    ));
+    batch.extend(nfmsg(NFNL_MSG_BATCH_END, 0, 0, 5, |_| {}));
+    batch
 }
 
 /// In the calling thread's namespace, create table `ip TABLE` with a prerouting filter
 /// chain holding one rule that loads `ct state` (what `nft add rule ip T C ct state new`
 /// starts with): the rule makes the namespace track connections.
 pub fn add_ct_state_rule(table: &str) -> Result<()> {
-    let sub = |m: u16| (NFNL_SUBSYS_NFTABLES << 8) | m;
-    let mut batch = nfmsg(NFNL_MSG_BATCH_BEGIN, 0, 0, 1).finish();
-    let mut t = nfmsg(sub(NFT_MSG_NEWTABLE), NLM_F_CREATE, NFPROTO_IPV4, 2);
-    t.attr(1, &name_attr(table));
-    batch.extend(t.finish());
-    let mut c = nfmsg(sub(NFT_MSG_NEWCHAIN), NLM_F_CREATE, NFPROTO_IPV4, 3);
-    c.attr(1, &name_attr(table));
-    c.attr(3, &name_attr("pre"));
-    let hook = c.nest(4 | NLA_F_NESTED);
-    c.attr(1, &0u32.to_be_bytes()); // NF_INET_PRE_ROUTING
-    c.attr(2, &0u32.to_be_bytes()); // priority filter
-    c.end_nest(hook);
-    c.attr(5, &1u32.to_be_bytes()); // policy accept
-    c.attr(7, &name_attr("filter"));
-    batch.extend(c.finish());
-    let mut r = nfmsg(
-        sub(NFT_MSG_NEWRULE),
-        NLM_F_CREATE | NLM_F_ACK,
-        NFPROTO_IPV4,
-        4,
-    );
-    r.attr(1, &name_attr(table));
-    r.attr(2, &name_attr("pre"));
-    let exprs = r.nest(4 | NLA_F_NESTED);
-    let elem = r.nest(1 | NLA_F_NESTED);
-    r.attr(1, &name_attr("ct"));
-    let data = r.nest(2 | NLA_F_NESTED);
-    r.attr(1, &1u32.to_be_bytes()); // NFTA_CT_DREG = NFT_REG_1
-    r.attr(2, &0u32.to_be_bytes()); // NFTA_CT_KEY = NFT_CT_STATE
-    r.end_nest(data);
-    r.end_nest(elem);
-    r.end_nest(exprs);
-    batch.extend(r.finish());
-    batch.extend(nfmsg(NFNL_MSG_BATCH_END, 0, 0, 5).finish());
-    request_proto(libc::NETLINK_NETFILTER, "nftables ct state rule", batch)
+    request_proto(
+        NETLINK_NETFILTER,
+        "nftables ct state rule",
+        &ct_state_batch(table),
+    )
 }
 
 /// Run `f` on a scoped thread that entered the network namespace at `path`.
@@ -384,22 +379,18 @@ fn lab_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("lab")
 }
 
-fn sysctl_path(key: &str) -> PathBuf {
-    Path::new("/proc/sys").join(key.replace('.', "/"))
-}
-
-/// Read a sysctl's text (trimmed).
+/// Read a host sysctl's text (trimmed).
 pub fn read_sysctl(key: &str) -> Result<String> {
-    let p = sysctl_path(key);
+    let p = crate::collect::sysctl::key_to_path(&Root::default(), key);
     crate::root::FileBuf::new()
         .read_sysctl(&p)
         .map(|s| s.trim().to_string())
         .map_err(|e| Error::io(&p, e))
 }
 
+/// Set a host sysctl with the tune layer's sysctl writer.
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    let p = sysctl_path(key);
-    std::fs::write(&p, value).map_err(|e| Error::io(&p, e))
+    crate::tune::apply::write_sysctl(&Root::default(), key, value)
 }
 
 /// The environment of one lab run; dropping it undoes everything, newest first.
@@ -431,7 +422,7 @@ impl Env {
 
     fn save(&self) -> Result<()> {
         let text = serde_json::to_string_pretty(&self.state)
-            .map_err(|e| Error::Input(format!("lab state: {e}")))?;
+            .map_err(|e| Error::io(&self.file, std::io::Error::other(e)))?;
         let tmp = self.file.with_extension("tmp");
         std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, &self.file).map_err(|e| Error::io(&self.file, e))
@@ -576,17 +567,11 @@ mod tests {
         u16::from_ne_bytes([b[at], b[at + 1]])
     }
 
+    const NESTED: u16 = 0x8000;
+
     #[test]
-    fn attributes_are_padded_and_nests_measured() {
-        let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE);
-        m.ifinfo(0, 0, 0);
-        m.attr(IFLA_IFNAME, &name_attr("va"));
-        let n = m.nest(IFLA_LINKINFO);
-        m.attr(IFLA_INFO_KIND, b"veth");
-        m.end_nest(n);
-        let b = m.finish();
-        // header 16 + ifinfomsg 16 + "va\0" attr (4+3 → 8) + nest (4 + "veth" attr 8 = 12)
-        assert_eq!(b.len(), 16 + 16 + 8 + 12);
+    fn veth_request_is_framed_padded_and_nests_measured() {
+        let b = veth_msg("va", 0, "vb", 7, 3);
         assert_eq!(
             u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize,
             b.len()
@@ -594,33 +579,127 @@ mod tests {
         assert_eq!(u16_at(&b, 4), RTM_NEWLINK);
         assert_eq!(
             u16_at(&b, 6),
-            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
             "flags"
         );
+        // header 16 + ifinfomsg 16, then IFLA_IFNAME "va\0" (4+3 → 8).
         assert_eq!(u16_at(&b, 32), 7, "name attr length excludes padding");
         assert_eq!(u16_at(&b, 34), IFLA_IFNAME);
         assert_eq!(&b[36..39], b"va\0");
-        assert_eq!(u16_at(&b, 40), 12, "nest length covers its children");
-        assert_eq!(u16_at(&b, 42), IFLA_LINKINFO);
+        // LINKINFO { KIND "veth" (8), DATA { PEER { ifinfomsg 16, IFNAME "vb" 8, NS_FD 8 } } }
+        let peer = 4 + 16 + 8 + 8;
+        let data = 4 + peer;
+        let info = 4 + 8 + data;
+        assert_eq!(
+            u16_at(&b, 40) as usize,
+            info,
+            "nest length covers its children"
+        );
+        assert_eq!(u16_at(&b, 42), IFLA_LINKINFO | NESTED);
+        assert_eq!(u16_at(&b, 46), IFLA_INFO_KIND);
         assert_eq!(&b[48..52], b"veth");
+        assert_eq!(u16_at(&b, 52) as usize, data);
+        assert_eq!(u16_at(&b, 54), IFLA_INFO_DATA | NESTED);
+        assert_eq!(u16_at(&b, 56) as usize, peer);
+        assert_eq!(u16_at(&b, 58), VETH_INFO_PEER | NESTED);
+        assert_eq!(
+            i32::from_ne_bytes([b[64], b[65], b[66], b[67]]),
+            7,
+            "peer index"
+        );
+        assert_eq!(b.len(), 40 + info);
+        // The walker reads the attributes back.
+        let attrs: Vec<u16> = crate::nla::attrs(&b[32..]).map(|(k, _)| k).collect();
+        assert_eq!(attrs, vec![IFLA_IFNAME, IFLA_LINKINFO]);
+    }
+
+    #[test]
+    fn link_up_and_address_requests() {
+        let b = link_up_msg(5);
+        assert_eq!(b.len(), 32);
+        assert_eq!(u16_at(&b, 6), NLM_F_REQUEST | NLM_F_ACK);
+        assert_eq!(i32::from_ne_bytes([b[20], b[21], b[22], b[23]]), 5);
+        assert_eq!(u32::from_ne_bytes([b[24], b[25], b[26], b[27]]), IFF_UP);
+        let a = addr_msg(5, Ipv4Addr::new(10, 0, 0, 1), 24);
+        assert_eq!(a.len(), 16 + 8 + 8 + 8);
+        assert_eq!(u16_at(&a, 4), RTM_NEWADDR);
+        assert_eq!(&a[16..18], &[libc::AF_INET as u8, 24]);
+        assert_eq!(u16_at(&a, 26), IFA_LOCAL);
+        assert_eq!(&a[28..32], &[10, 0, 0, 1]);
+        assert_eq!(u16_at(&a, 34), IFA_ADDRESS);
     }
 
     #[test]
     fn nftables_batch_is_framed_by_begin_and_end() {
-        let begin = nfmsg(NFNL_MSG_BATCH_BEGIN, 0, 0, 1).finish();
-        assert_eq!(begin.len(), 20);
-        assert_eq!(u16_at(&begin, 4), NFNL_MSG_BATCH_BEGIN);
-        assert_eq!(u16_at(&begin, 6), NLM_F_REQUEST, "no ack for batch members");
-        assert_eq!(&begin[18..20], &NFNL_SUBSYS_NFTABLES.to_be_bytes());
-        let t = nfmsg(
-            (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE,
-            0,
-            NFPROTO_IPV4,
-            2,
-        )
-        .finish();
-        assert_eq!(t[16], NFPROTO_IPV4);
-        assert_eq!(&t[18..20], &[0, 0]);
+        let batch = ct_state_batch("t");
+        let mut msgs = Vec::new();
+        let mut rest = &batch[..];
+        while let Ok(m) = NetlinkBuffer::new_checked(rest) {
+            msgs.push((m.message_type(), m.flags(), m.payload().to_vec()));
+            rest = &rest[m.length() as usize..];
+        }
+        assert!(rest.is_empty());
+        let kinds: Vec<u16> = msgs.iter().map(|m| m.0).collect();
+        let sub = |m: u16| (NFNL_SUBSYS_NFTABLES << 8) | m;
+        assert_eq!(
+            kinds,
+            [
+                NFNL_MSG_BATCH_BEGIN,
+                sub(NFT_MSG_NEWTABLE),
+                sub(NFT_MSG_NEWCHAIN),
+                sub(NFT_MSG_NEWRULE),
+                NFNL_MSG_BATCH_END
+            ]
+        );
+        assert_eq!(msgs[0].1, NLM_F_REQUEST, "no ack for batch members");
+        assert_eq!(&msgs[0].2[2..4], &NFNL_SUBSYS_NFTABLES.to_be_bytes());
+        assert_eq!(msgs[1].2[0], NFPROTO_IPV4);
+        assert_eq!(&msgs[1].2[2..4], &[0, 0]);
+        assert_eq!(msgs[3].1, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK);
+        // NEWCHAIN: table, name, hook nest with big-endian numbers, policy, type.
+        let attrs: Vec<(u16, Vec<u8>)> = crate::nla::attrs(&msgs[2].2[4..])
+            .map(|(k, p)| (k, p.to_vec()))
+            .collect();
+        let kinds: Vec<u16> = attrs.iter().map(|a| a.0).collect();
+        assert_eq!(kinds, [1, 3, 4, 5, 7]);
+        assert_eq!(attrs[3].1, 1u32.to_be_bytes());
+        assert_eq!(crate::nla::as_str(&attrs[4].1), Some("filter"));
+    }
+
+    /// The requests against a real kernel, in a private network namespace of a test thread.
+    #[test]
+    fn live_veth_address_and_link_up_in_a_private_namespace() {
+        if !nix::unistd::geteuid().is_root() {
+            assert!(std::env::var_os("CI").is_none(), "needs root under CI");
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let got = std::thread::spawn(|| -> Result<(bool, Vec<String>)> {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| ns_err("test", e))?;
+            link_up("lo")?;
+            let me = std::fs::File::open("/proc/thread-self/ns/net")
+                .map_err(|e| Error::io("/proc/thread-self/ns/net", e))?;
+            add_veth("kt-a", 0, "kt-b", 0, &me)?;
+            link_up("kt-a")?;
+            add_addr("kt-a", Ipv4Addr::new(10, 99, 0, 1), 24)?;
+            // The nftables batch is accepted (its NEWRULE asks for the ack).
+            add_ct_state_rule("kt")?;
+            // A second veth with the same name is refused by the kernel (EEXIST).
+            let dup = add_veth("kt-a", 0, "kt-c", 0, &me).is_err();
+            let addrs = nix::ifaddrs::getifaddrs()
+                .map_err(|e| nl_err("getifaddrs", e))?
+                .filter(|i| i.interface_name == "kt-a")
+                .filter(|i| i.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP))
+                .filter_map(|i| Some(i.address?.as_sockaddr_in()?.ip().to_string()))
+                .collect();
+            Ok((dup, addrs))
+        })
+        .join()
+        .expect("thread");
+        let (dup, addrs) = got.unwrap();
+        assert!(dup, "duplicate veth refused");
+        assert_eq!(addrs, vec!["10.99.0.1".to_string()]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::env::{self, Env};
 use super::traffic::{self, ConnectStorm, Stats, Traffic, UdpFlood, UdpReader};
 use super::{Fault, Sample, Scenario, Threshold};
-use crate::change::Change;
+use crate::change::{Advised, Change};
 use crate::window::Window;
 use crate::{Error, Result, Root};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -97,13 +97,11 @@ fn netstat_sample(w: &Window, section: &str, field: &str) -> Sample {
     }
 }
 
-/// The number after "to " in advice text ("raise the listen() backlog from 16 to 4096").
-fn target_number(text: &str) -> Option<i32> {
-    text.split(" to ").skip(1).find_map(|rest| {
-        rest.split(|c: char| !c.is_ascii_digit())
-            .next()?
-            .parse()
-            .ok()
+/// The `listen()` backlog the plan's advice proposes, from the typed advice value (never
+/// from the advice text).
+fn advised_backlog(advice: &[Change]) -> Option<i32> {
+    advice.iter().find_map(|c| match c.advised? {
+        Advised::ListenBacklog(n) => Some(i32::try_from(n).unwrap_or(i32::MAX)),
     })
 }
 
@@ -177,16 +175,15 @@ impl Fault for ListenOverflow {
     }
 
     fn takes_advice(&self, advice: &Change) -> bool {
-        advice.target.contains("listen")
+        match advice.advised {
+            Some(Advised::ListenBacklog(_)) => true,
+            None => false,
+        }
     }
 
     fn traffic(&mut self, advice: &[Change]) -> Result<Traffic> {
         let p = need_pair(&self.pair)?;
-        let backlog = advice
-            .iter()
-            .filter(|c| self.takes_advice(c))
-            .find_map(|c| target_number(&c.proposed))
-            .unwrap_or(APP_BACKLOG);
+        let backlog = advised_backlog(advice).unwrap_or(APP_BACKLOG);
         let addr = SocketAddrV4::new(p.b_addr, LISTEN_PORT);
         let mut t = Traffic::new();
         t.spawn_in(&p.b, move |stop| {
@@ -654,12 +651,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn advice_numbers_are_the_target_not_the_current_value() {
+    fn the_backlog_comes_from_the_typed_advice_not_its_text() {
+        let typed = Change::advice_value(
+            "listen() backlog of 10.0.0.2:18080",
+            "raise the listen() backlog from 16 to 999 (text is for people)",
+            Advised::ListenBacklog(4096),
+        );
+        let text_only = Change::advice("listen() backlog of x", "raise it from 16 to 8192");
         assert_eq!(
-            target_number("raise the listen() backlog from 16 to 4096 (the queue is min(..))"),
+            advised_backlog(&[text_only.clone(), typed.clone()]),
             Some(4096)
         );
-        assert_eq!(target_number("no number here"), None);
+        assert_eq!(advised_backlog(std::slice::from_ref(&text_only)), None);
+        let lo = ListenOverflow::default();
+        assert!(lo.takes_advice(&typed));
+        assert!(!lo.takes_advice(&text_only));
     }
 
     #[test]

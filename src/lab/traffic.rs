@@ -454,7 +454,10 @@ impl Traffic {
                 drop(file);
                 f(&stop)
             })
-            .map_err(|e| crate::Error::Input(format!("spawn traffic thread: {e}")))?;
+            .map_err(|e| crate::Error::Netns {
+                name: ns.display().to_string(),
+                what: format!("spawn traffic thread: {e}"),
+            })?;
         self.threads.push(h);
         Ok(())
     }

@@ -7,15 +7,18 @@
 //! write (a crash with the journal left incomplete).
 
 pub mod apply;
+pub mod ethtool_set;
 pub mod journal;
+pub mod knob;
 pub mod persist;
 pub mod plan;
 pub mod profiles;
 
 use crate::change::{Change, ChangeKind};
 use crate::{Error, Result, Root};
-use apply::{same_value, Applier, KernelApplier};
+use apply::{Applier, KernelApplier};
 use journal::{Journal, Record, TransactionLog};
+use knob::Knob;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -169,7 +172,8 @@ fn apply_one(
     faults: Faults,
     intents: &mut Vec<journal::Intent>,
 ) -> Result<AppliedChange> {
-    let old = applier.read(c.kind, &c.target)?;
+    let knob = Knob::parse(c)?;
+    let old = applier.read(&knob)?;
     let intent = journal::Intent {
         seq,
         kind: c.kind,
@@ -191,17 +195,18 @@ fn apply_one(
             c.kind, c.target
         )));
     }
-    applier.write(c.kind, &c.target, &c.proposed)?;
+    applier.write(&knob, &c.proposed)?;
     if faults.abort_after == Some(seq) {
         eprintln!("nettune: NETTUNE_FAULT_AFTER={seq}: aborting after write {seq}");
         std::process::abort();
     }
-    let value = applier.read(c.kind, &c.target)?;
-    if !same_value(c.kind, &c.proposed, &value) {
-        return Err(Error::Input(format!(
-            "{} {}: wrote {:?} but the kernel reads back {:?}",
-            c.kind, c.target, c.proposed, value
-        )));
+    let value = applier.read(&knob)?;
+    if !knob.same_value(&c.proposed, &value) {
+        return Err(Error::ReadBack {
+            target: format!("{} {}", c.kind, c.target),
+            wrote: c.proposed.clone(),
+            read: value,
+        });
     }
     j.append(&Record::Done {
         seq,
@@ -225,16 +230,22 @@ fn restore(
     let mut restored = Vec::new();
     let mut errors = Vec::new();
     for it in intents.iter().rev() {
-        let result = applier
-            .write(it.kind, &it.target, &it.old)
-            .and_then(|()| applier.read(it.kind, &it.target))
-            .and_then(|v| {
-                if same_value(it.kind, &it.old, &v) {
-                    Ok(v)
-                } else {
-                    Err(Error::Input(format!("reads back {v:?}, not {:?}", it.old)))
-                }
-            });
+        let result = Knob::new(it.kind, &it.target).and_then(|knob| {
+            applier
+                .write(&knob, &it.old)
+                .and_then(|()| applier.read(&knob))
+                .and_then(|v| {
+                    if knob.same_value(&it.old, &v) {
+                        Ok(v)
+                    } else {
+                        Err(Error::ReadBack {
+                            target: "restored value".into(),
+                            wrote: it.old.clone(),
+                            read: v,
+                        })
+                    }
+                })
+        });
         match result {
             Ok(value) => {
                 j.append(&Record::Restored {
@@ -385,14 +396,17 @@ mod tests {
     }
 
     impl Applier for Fake {
-        fn read(&mut self, _: ChangeKind, target: &str) -> Result<String> {
+        fn read(&mut self, knob: &Knob) -> Result<String> {
+            let target = knob.target();
             self.values
-                .get(target)
+                .get(&target)
                 .cloned()
                 .ok_or_else(|| Error::Input(format!("no {target}")))
         }
 
-        fn write(&mut self, _: ChangeKind, target: &str, value: &str) -> Result<()> {
+        fn write(&mut self, knob: &Knob, value: &str) -> Result<()> {
+            let target = knob.target();
+            let target = target.as_str();
             let text = self.journal_text();
             let intent = format!("\"target\":\"{target}\"");
             assert!(
@@ -476,12 +490,13 @@ mod tests {
     fn read_back_mismatch_is_a_failure() {
         struct Rounding(HashMap<String, String>);
         impl Applier for Rounding {
-            fn read(&mut self, _: ChangeKind, t: &str) -> Result<String> {
-                Ok(self.0.get(t).cloned().unwrap_or_default())
+            fn read(&mut self, k: &Knob) -> Result<String> {
+                Ok(self.0.get(&k.target()).cloned().unwrap_or_default())
             }
-            fn write(&mut self, _: ChangeKind, t: &str, v: &str) -> Result<()> {
+            fn write(&mut self, k: &Knob, v: &str) -> Result<()> {
+                let t = k.target();
                 let v = if v == "10" { "8" } else { v };
-                self.0.insert(t.into(), v.into());
+                self.0.insert(t, v.into());
                 Ok(())
             }
         }

@@ -13,7 +13,8 @@
 //! fsynced) before it is written, so `rollback` restores or removes exactly what was written.
 
 use super::journal::{FileRecord, Journal, Record};
-use crate::change::{Change, ChangeKind};
+use super::knob::{Knob, Persistent};
+use crate::change::Change;
 use crate::{Error, Result};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -107,76 +108,38 @@ fn merge(existing: Option<&str>, header: &str, new: &[(String, String)]) -> Stri
     s
 }
 
+/// How `c` survives a reboot (`None` when its target does not parse).
+fn persistent(c: &Change) -> Option<Persistent> {
+    Knob::parse(c).ok().map(|k| k.persistent(&c.proposed))
+}
+
 /// The new `60-nettune.conf`: `existing` with these sysctls set (later wins).
 pub fn sysctl_conf(existing: Option<&str>, items: &[Item], p: &Provenance) -> String {
     let new: Vec<(String, String)> = items
         .iter()
-        .filter(|i| i.change.kind == ChangeKind::Sysctl)
-        .map(|i| {
-            let c = &i.change;
-            let value = crate::collect::sysctl::fold_value(&c.proposed);
-            (
-                c.target.clone(),
-                format!("{}\n{} = {value}\n", p.comment(&i.finding), c.target),
-            )
+        .filter_map(|i| match persistent(&i.change)? {
+            Persistent::SysctlD { key, value } => Some((
+                key.clone(),
+                format!("{}\n{key} = {value}\n", p.comment(&i.finding)),
+            )),
+            Persistent::Link { .. } | Persistent::BootPlan { .. } | Persistent::Application => None,
         })
         .collect();
     merge(existing, SYSCTL_HEADER, &new)
 }
 
-/// The systemd.link `[Link]` key and value for a change, when systemd can express it.
+/// The systemd.link `[Link]` key and value for a change, when systemd can express it
+/// ([`Knob::link_setting`]).
 pub fn link_setting(c: &Change) -> Option<(&'static str, String)> {
-    let (_, field) = c.device_target();
-    let v = c.proposed.trim();
-    let yes_no = || {
-        if matches!(v, "on" | "1" | "true" | "yes") {
-            "yes"
-        } else {
-            "no"
-        }
-        .to_string()
-    };
-    let key = match (c.kind, field) {
-        (ChangeKind::Ring, "rx") => "RxBufferSize",
-        (ChangeKind::Ring, "tx") => "TxBufferSize",
-        (ChangeKind::Ring, "rx-mini") => "RxMiniBufferSize",
-        (ChangeKind::Ring, "rx-jumbo") => "RxJumboBufferSize",
-        (ChangeKind::Channels, "rx") => "RxChannels",
-        (ChangeKind::Channels, "tx") => "TxChannels",
-        (ChangeKind::Channels, "other") => "OtherChannels",
-        (ChangeKind::Channels, "combined") => "CombinedChannels",
-        (ChangeKind::Coalesce, "rx-usecs") => return Some(("RxCoalesceSec", format!("{v}us"))),
-        (ChangeKind::Coalesce, "tx-usecs") => return Some(("TxCoalesceSec", format!("{v}us"))),
-        (ChangeKind::Coalesce, "rx-frames" | "rx-max-frames") => "RxMaxCoalescedFrames",
-        (ChangeKind::Coalesce, "tx-frames" | "tx-max-frames") => "TxMaxCoalescedFrames",
-        (ChangeKind::Coalesce, "adaptive-rx") => return Some(("UseAdaptiveRxCoalesce", yes_no())),
-        (ChangeKind::Coalesce, "adaptive-tx") => return Some(("UseAdaptiveTxCoalesce", yes_no())),
-        (ChangeKind::Feature, f) => {
-            let key = match f {
-                "rx-gro" => "GenericReceiveOffload",
-                "rx-gro-hw" => "GenericReceiveOffloadHardware",
-                "rx-lro" => "LargeReceiveOffload",
-                "tx-tcp-segmentation" => "TCPSegmentationOffload",
-                "tx-tcp6-segmentation" => "TCP6SegmentationOffload",
-                "tx-generic-segmentation" => "GenericSegmentationOffload",
-                "rx-checksum" => "ReceiveChecksumOffload",
-                "rx-vlan-hw-parse" => "ReceiveVLANCTAGHardwareAcceleration",
-                "tx-vlan-hw-insert" => "TransmitVLANCTAGHardwareAcceleration",
-                _ => return None,
-            };
-            return Some((key, yes_no()));
-        }
-        (ChangeKind::Mtu, _) => "MTUBytes",
-        (ChangeKind::Txqueuelen, _) => "TransmitQueueLength",
-        _ => return None,
-    };
-    Some((key, v.to_string()))
+    Knob::parse(c).ok()?.link_setting(&c.proposed)
 }
 
 /// The interface of a per-device change that a `.link` file can carry.
-fn link_iface(c: &Change) -> Option<&str> {
-    link_setting(c)?;
-    Some(c.device_target().0.trim())
+fn link_iface(c: &Change) -> Option<String> {
+    match persistent(c)? {
+        Persistent::Link { iface, .. } => Some(iface),
+        Persistent::SysctlD { .. } | Persistent::BootPlan { .. } | Persistent::Application => None,
+    }
 }
 
 fn link_header(iface: &str) -> String {
@@ -198,7 +161,7 @@ fn link_header(iface: &str) -> String {
 pub fn link_file(existing: Option<&str>, iface: &str, items: &[Item], p: &Provenance) -> String {
     let new: Vec<(String, String)> = items
         .iter()
-        .filter(|i| link_iface(&i.change) == Some(iface))
+        .filter(|i| link_iface(&i.change).as_deref() == Some(iface))
         .filter_map(|i| {
             let (key, value) = link_setting(&i.change)?;
             Some((
@@ -212,7 +175,7 @@ pub fn link_file(existing: Option<&str>, iface: &str, items: &[Item], p: &Proven
 
 /// Whether a change goes to the boot plan (not sysctl.d, not a `.link` file).
 fn needs_unit(c: &Change) -> bool {
-    c.kind != ChangeKind::Sysctl && c.kind != ChangeKind::Advice && link_setting(c).is_none()
+    matches!(persistent(c), Some(Persistent::BootPlan { .. }))
 }
 
 /// The new boot plan: `existing` (a JSON array of changes) with these changes (later wins).
@@ -305,12 +268,15 @@ pub fn persist(
     exe: &str,
 ) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    if items.iter().any(|i| i.change.kind == ChangeKind::Sysctl) {
+    if items
+        .iter()
+        .any(|i| matches!(persistent(&i.change), Some(Persistent::SysctlD { .. })))
+    {
         let path = root.join(SYSCTL_CONF);
         let text = sysctl_conf(read_opt(&path)?.as_deref(), items, p);
         put(j, path, text, &mut out)?;
     }
-    let mut ifaces: Vec<&str> = items.iter().filter_map(|i| link_iface(&i.change)).collect();
+    let mut ifaces: Vec<String> = items.iter().filter_map(|i| link_iface(&i.change)).collect();
     ifaces.sort_unstable();
     ifaces.dedup();
     for iface in ifaces {
@@ -318,7 +284,7 @@ pub fn persist(
             return Err(Error::Input(format!("invalid interface name {iface:?}")));
         }
         let path = root.join(format!("etc/systemd/network/60-nettune-{iface}.link"));
-        let text = link_file(read_opt(&path)?.as_deref(), iface, items, p);
+        let text = link_file(read_opt(&path)?.as_deref(), &iface, items, p);
         put(j, path, text, &mut out)?;
     }
     if items.iter().any(|i| needs_unit(&i.change)) {
@@ -338,7 +304,7 @@ pub fn check_files(files: &[FileRecord]) -> Result<()> {
     for f in files {
         let now = read_opt(&f.path)?;
         if now.as_deref() != Some(f.written.as_str()) {
-            return Err(Error::Input(format!(
+            return Err(Error::Refused(format!(
                 "{} changed since this transaction wrote it (a later transaction or an edit); \
                  roll back later transactions first or restore it by hand",
                 f.path.display()
@@ -372,6 +338,7 @@ pub fn restore_files(j: &mut Journal, files: &[FileRecord]) -> Result<Vec<PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::change::ChangeKind;
 
     fn prov(tx: &str) -> Provenance {
         Provenance {
@@ -471,6 +438,32 @@ mod tests {
         assert!(unit("/usr/sbin/nettune").contains(
             "ExecStart=/usr/sbin/nettune tune --plan /etc/nettune/boot-plan.json --apply --yes"
         ));
+    }
+
+    /// The report's "make it permanent" line and the `.link` file `--persist` writes come from
+    /// the same knob: they cannot disagree on a key again (`RXBufferSize` vs `RxBufferSize`).
+    #[test]
+    fn report_form_and_link_file_agree() {
+        let items = [
+            item(ChangeKind::Ring, "eth0 rx", "4096"),
+            item(ChangeKind::Ring, "eth0 tx", "1024"),
+            item(ChangeKind::Channels, "eth0 combined", "8"),
+            item(ChangeKind::Coalesce, "eth0 rx-usecs", "128"),
+            item(ChangeKind::Coalesce, "eth0 rx-frames", "64"),
+            item(ChangeKind::Coalesce, "eth0 adaptive-tx", "on"),
+            item(ChangeKind::Feature, "eth0 rx-gro-hw", "off"),
+            item(ChangeKind::Mtu, "eth0", "9000"),
+            item(ChangeKind::Txqueuelen, "eth0", "10000"),
+        ];
+        let f = link_file(None, "eth0", &items, &prov("T1"));
+        for i in &items {
+            let form = i.change.persistent_form();
+            let line = form
+                .strip_prefix("systemd .link [Link] ")
+                .unwrap_or_else(|| panic!("{}: {form}", i.change));
+            assert!(f.contains(&format!("\n{line}\n")), "{line} in\n{f}");
+        }
+        assert!(boot_plan(None, &items, &prov("T1")).trim() == "[]");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! risk and safety verdict. Advice (what nettune cannot change) is carried along for
 //! printing only. Dangerous or lowering changes are refused unless forced.
 
+use super::knob::max_field;
 use super::profiles::ProfileChange;
 use crate::change::{Change, ChangeKind};
 use crate::collect::host::Daemons;
@@ -177,39 +178,6 @@ pub fn refuse_daemons(plan: &mut Plan, daemons: &Daemons) {
     }
 }
 
-/// Sysctls where a lower value is the intended fix (timeouts, retry counts).
-const LOWER_IS_FIX: &[&str] = &[
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-    "net.ipv4.tcp_retries2",
-    "net.ipv4.tcp_syn_retries",
-    "net.ipv4.tcp_synack_retries",
-    "net.ipv4.tcp_orphan_retries",
-    "net.ipv4.tcp_slow_start_after_idle",
-    "net.netfilter.nf_conntrack_tcp_timeout_established",
-    "net.netfilter.nf_conntrack_tcp_timeout_time_wait",
-];
-
-/// The largest number in a value (`4096 131072 6291456` → 6291456); `None` if any field is
-/// not a number.
-fn max_field(v: &str) -> Option<i128> {
-    let mut max = None;
-    for t in v.split_ascii_whitespace() {
-        let n: i128 = t.parse().ok()?;
-        max = Some(max.map_or(n, |m: i128| m.max(n)));
-    }
-    max
-}
-
-/// Sysctls whose numbers are modes, not sizes (`tcp_tw_reuse` 2 → 1 is not "lowering").
-const MODES: &[&str] = &[
-    "net.ipv4.tcp_tw_reuse",
-    "net.ipv4.tcp_ecn",
-    "net.ipv4.tcp_mtu_probing",
-];
-
 /// Why `c` is dangerous whatever the profile says, if it is.
 pub fn danger(c: &Change) -> Option<String> {
     if c.kind != ChangeKind::Sysctl {
@@ -227,29 +195,13 @@ pub fn danger(c: &Change) -> Option<String> {
 }
 
 /// Whether `c` lowers a size (sysctl, ring, RFS flows, queue length) below its current value.
-/// Timeouts and retry counts (where lower is the fix) and modes are not sizes.
+/// Timeouts and retry counts (where lower is the fix) and modes are not sizes
+/// ([`super::knob::Knob::lowers`]).
 pub fn lowers(c: &Change) -> bool {
-    if c.kind == ChangeKind::Sysctl
-        && (LOWER_IS_FIX.contains(&c.target.as_str()) || MODES.contains(&c.target.as_str()))
-    {
-        return false;
+    match (super::knob::Knob::parse(c), c.current.as_deref()) {
+        (Ok(k), Some(current)) => k.lowers(current, &c.proposed),
+        _ => false,
     }
-    let lowering_kinds = matches!(
-        c.kind,
-        ChangeKind::Sysctl
-            | ChangeKind::Ring
-            | ChangeKind::Channels
-            | ChangeKind::Rfs
-            | ChangeKind::Txqueuelen
-    );
-    let Some(current) = c.current.as_deref() else {
-        return false;
-    };
-    // 0/1 switches and modes are not sizes.
-    matches!(
-        (lowering_kinds, max_field(current), max_field(c.proposed.trim())),
-        (true, Some(cur), Some(new)) if new < cur && cur > 1
-    )
 }
 
 /// Why `c` must not be applied without `--force`, if it must not.

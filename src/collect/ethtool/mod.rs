@@ -11,14 +11,12 @@
 //! implement an operation answers `EOPNOTSUPP`, which is [`Source::Unsupported`] with a human
 //! reason, not an error.
 //!
-//! This module also owns the encoders of the netlink SET messages (`RINGS_SET`,
-//! `CHANNELS_SET`, `COALESCE_SET`, `FEATURES_SET`) that `tune` sends, see [`set`], and two
-//! helpers for `ethtool -S` text and node_exporter metric names, see [`text`].
+//! Read-only: the SET messages `tune` sends are encoded in `crate::tune::ethtool_set`, over
+//! this module's generic netlink connection (`send_set`). [`text`] holds two helpers for
+//! `ethtool -S` text and node_exporter metric names.
 
 mod ioctl;
 mod netlink;
-mod nla;
-pub mod set;
 pub mod text;
 
 use super::Source;
@@ -28,10 +26,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use set::{
-    apply, encode_channels_set, encode_coalesce_set, encode_features_set, encode_rings_set,
-    ChannelsSet, CoalesceSet, FeaturesSet, RingsSet, SetRequest,
-};
+pub(crate) use netlink::{send_set, NlError, FLAG_OMIT_REPLY};
 pub use text::{
     parse_ethtool_i_text, parse_ethtool_s_text, parse_ethtool_settings_text, prometheus_stat_name,
     prometheus_stats,

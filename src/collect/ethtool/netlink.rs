@@ -11,11 +11,11 @@
 //! requests still unanswered are then sent again). Replies are decoded with the attribute
 //! walker of [`super::nla`]; attribute numbers are those of linux/ethtool_netlink.h.
 
-use super::nla::{self, as_u32, as_u8, attrs, NlaWriter};
 #[cfg(test)]
 use super::Feature;
 use super::{classify, Channels, Coalesce, Ethtool, Features, LinkInfo, Rings};
 use crate::collect::Source;
+use crate::nla::{self, as_u32, as_u8, attrs, NlaWriter};
 use netlink_packet_core::{NetlinkMessage, NLM_F_REQUEST};
 use netlink_packet_generic::ctrl::{nlas::GenlCtrlAttrs, GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::GenlMessage;

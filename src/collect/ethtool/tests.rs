@@ -6,6 +6,9 @@
 use super::*;
 use crate::collect::Warnings;
 use crate::testing::{require, require_root};
+use crate::tune::ethtool_set::{
+    apply, ChannelsSet, CoalesceSet, FeaturesSet, RingsSet, SetRequest,
+};
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};

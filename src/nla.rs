@@ -1,5 +1,7 @@
-//! Minimal netlink attribute (NLA) encoding and walking, for the ethtool messages the
-//! `ethtool` crate does not build or parse (features, link modes, every SET message).
+//! The one netlink attribute (NLA) writer and walker of nettune: the ethtool messages the
+//! `ethtool` crate does not build or parse (features, link modes, every SET message; read in
+//! `collect::ethtool`, sent by `tune::ethtool_set`) and the lab's rtnetlink and nftables
+//! requests (`lab::env`).
 //!
 //! Layout (linux/netlink.h): `struct nlattr { u16 nla_len; u16 nla_type; }` followed by the
 //! payload; `nla_len` counts header + payload; each attribute is padded to 4 bytes.
@@ -49,8 +51,20 @@ impl NlaWriter {
         self.pad();
     }
 
+    /// Raw bytes that are not an attribute (a fixed struct such as `ifinfomsg` inside a
+    /// nest), padded to 4 bytes.
+    pub(crate) fn raw(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+        self.pad();
+    }
+
+    /// A big-endian u32 attribute (nftables' numbers).
+    pub(crate) fn be32(&mut self, kind: u16, v: u32) {
+        self.header(kind, 4);
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+
     /// A binary attribute (padded to 4 bytes).
-    #[cfg(test)]
     pub(crate) fn bytes(&mut self, kind: u16, b: &[u8]) {
         self.header(kind, b.len());
         self.buf.extend_from_slice(b);

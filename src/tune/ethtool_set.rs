@@ -1,4 +1,5 @@
-//! Encoders for the ethtool netlink SET messages `tune` sends (the `ethtool` crate 0.3 only
+//! Encoders for the ethtool netlink SET messages `tune` sends (the only ethtool writes in
+//! nettune; `collect::ethtool` only reads) (the `ethtool` crate 0.3 only
 //! has `CHANNELS_SET`, and no rings, coalescing or features SET): `RINGS_SET`,
 //! `CHANNELS_SET`, `COALESCE_SET`, `FEATURES_SET`. Each `encode_*` returns the attribute bytes
 //! (request header nest + one attribute per field that is `Some`); [`apply`] sends one on the
@@ -7,9 +8,9 @@
 //! Attribute numbers are those of linux/ethtool_netlink.h (kernel UAPI); the unit tests check
 //! the byte layout and, where the header is installed, the numbers against it.
 
-use super::netlink::{self, NlError, FLAG_OMIT_REPLY};
-use super::nla::NlaWriter;
+use crate::collect::ethtool::{send_set, NlError, FLAG_OMIT_REPLY};
 use crate::error::{Error, Result};
+use crate::nla::NlaWriter;
 use serde::{Deserialize, Serialize};
 
 /// `ETHTOOL_MSG_FEATURES_SET`.
@@ -167,7 +168,7 @@ pub fn encode(ifname: &str, req: &SetRequest) -> (u8, Vec<u8>) {
 /// (a driver may round a ring size).
 pub fn apply(ifname: &str, req: &SetRequest) -> Result<()> {
     let (cmd, attrs) = encode(ifname, req);
-    netlink::send_set(cmd, attrs).map_err(|e| Error::Netlink {
+    send_set(cmd, attrs).map_err(|e| Error::Netlink {
         what: format!("ethtool set (command {cmd}) on {ifname}"),
         detail: match e {
             NlError::Errno(n) => std::io::Error::from_raw_os_error(n).to_string(),
