@@ -46,6 +46,35 @@ pub enum Source<T> {
     Ok(T),
 }
 
+/// How reading a source went, without its data (see [`Source::outcome`]). Displays as
+/// [`Source::status`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// The data was read.
+    Ok,
+    /// Not provided here, with the reason.
+    Unsupported(&'a str),
+    /// Could not be read, with the reason.
+    Error(&'a str),
+}
+
+impl Outcome<'_> {
+    /// Whether the data was read.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok)
+    }
+}
+
+impl std::fmt::Display for Outcome<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Ok => f.write_str("ok"),
+            Outcome::Unsupported(why) => write!(f, "unsupported: {why}"),
+            Outcome::Error(why) => write!(f, "error: {why}"),
+        }
+    }
+}
+
 /// Deserialised through a JSON value (captures are JSON): an object whose only key is
 /// `unsupported` or `error` is the marker, anything else is the data. (serde's untagged
 /// enums cannot read maps with integer keys, such as IRQ number → CPUs.)
@@ -82,10 +111,16 @@ impl<T> Source<T> {
 
     /// A short status for tables: `ok`, `unsupported: …` or `error: …`.
     pub fn status(&self) -> String {
+        self.outcome().to_string()
+    }
+
+    /// The outcome without the data (the same for every `T`, so a list of sources of
+    /// different types can be walked).
+    pub fn outcome(&self) -> Outcome<'_> {
         match self {
-            Source::Ok(_) => "ok".to_string(),
-            Source::Unsupported { unsupported } => format!("unsupported: {unsupported}"),
-            Source::Error { error } => format!("error: {error}"),
+            Source::Ok(_) => Outcome::Ok,
+            Source::Unsupported { unsupported } => Outcome::Unsupported(unsupported),
+            Source::Error { error } => Outcome::Error(error),
         }
     }
 

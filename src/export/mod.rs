@@ -17,8 +17,9 @@ pub mod http;
 
 use crate::collect::host::HostFacts;
 use crate::collect::Source;
+use crate::collector::{CaptureOptions, Collector};
 use crate::diagnose::{self, Context, Finding, Options};
-use crate::snapshot::{CaptureOptions, Collector, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::window::Window;
 use crate::{Error, Result};
 use encode::{Format, Input};
@@ -406,13 +407,9 @@ pub fn carry_slow_sources(snap: &mut Snapshot, slow: &Snapshot) {
             }
         }
     }
+    // The fast snapshot times what it read; every other time is the slow one's.
     for (k, v) in &slow.collect_seconds {
-        if matches!(
-            k.as_str(),
-            "sysctl" | "sysctl_host" | "sysctl_config" | "interfaces" | "irq_affinity" | "sockets"
-        ) {
-            snap.collect_seconds.insert(k.clone(), *v);
-        }
+        snap.collect_seconds.entry(k.clone()).or_insert(*v);
     }
 }
 
@@ -639,7 +636,14 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         assert!(om.contains("# TYPE nettune_softnet_dropped counter\nnettune_softnet_dropped_total{cpu=\"0\"} 505\n"));
         assert!(om.contains("# HELP nettune_softnet_dropped Number of dropped packets\n"));
         assert!(om.contains("# TYPE nettune_netstat_TcpExt_ListenOverflows unknown\n"));
-        assert!(om.ends_with("\nnettune_source_ok{source=\"ethtool\"} 0\n# EOF\n"));
+        // Every snapshot source has its `nettune_source_ok`, the last one last.
+        assert!(om.ends_with("\nnettune_source_ok{source=\"sockets\"} 0\n# EOF\n"));
+        for source in crate::snapshot::SOURCES {
+            assert!(
+                om.contains(&format!("nettune_source_ok{{source=\"{source}\"}} ")),
+                "{source}"
+            );
+        }
     }
 
     #[test]
@@ -662,7 +666,7 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         let source = move || {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let d = dropped[n.min(dropped.len() - 1)];
-            counters(crate::snapshot::monotonic_ns(), 100 + d, d, 10, 0)
+            counters(crate::collector::monotonic_ns(), 100 + d, d, 10, 0)
         };
         (Box::new(source), calls)
     }
