@@ -3,6 +3,7 @@
 //! and a warning.
 
 pub use super::softnet::parse_cpu_list;
+use super::sysctl::key_to_path;
 use super::{FileBuf, Root, Warnings};
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -72,8 +73,8 @@ pub const DEFAULT_HZ: u32 = 250;
 /// Read the host facts under `root`. Never fails.
 pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> HostFacts {
     let mut h = HostFacts {
-        hostname: string_or_warn(buf, &root.proc("sys/kernel/hostname"), warnings),
-        kernel: string_or_warn(buf, &root.proc("sys/kernel/osrelease"), warnings),
+        hostname: string_or_warn(buf, &key_to_path(root, "kernel.hostname"), warnings),
+        kernel: string_or_warn(buf, &key_to_path(root, "kernel.osrelease"), warnings),
         page_size: sysconf(libc::_SC_PAGESIZE).unwrap_or(4096),
         user_hz: sysconf(libc::_SC_CLK_TCK).unwrap_or(100),
         ..HostFacts::default()
@@ -123,9 +124,8 @@ pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> HostFact
     h.hz = hz;
     h.hz_source = source.to_string();
 
-    h.congestion_control_available =
-        words(buf, root, "sys/net/ipv4/tcp_available_congestion_control");
-    h.congestion_control_allowed = words(buf, root, "sys/net/ipv4/tcp_allowed_congestion_control");
+    h.congestion_control_available = words(buf, root, "net.ipv4.tcp_available_congestion_control");
+    h.congestion_control_allowed = words(buf, root, "net.ipv4.tcp_allowed_congestion_control");
     h.daemons = scan_daemons(buf, &root.proc);
     h
 }
@@ -146,8 +146,9 @@ fn string_or_warn(buf: &mut FileBuf, path: &Path, warnings: &mut Warnings) -> St
     }
 }
 
-fn words(buf: &mut FileBuf, root: &Root, rel: &str) -> Vec<String> {
-    buf.read(&root.proc(rel))
+/// The words of the sysctl `key`; empty when it cannot be read.
+fn words(buf: &mut FileBuf, root: &Root, key: &str) -> Vec<String> {
+    buf.read(&key_to_path(root, key))
         .map(|t| t.split_ascii_whitespace().map(str::to_string).collect())
         .unwrap_or_default()
 }

@@ -17,7 +17,6 @@ pub mod sockstat;
 pub mod softirqs;
 pub mod softnet;
 pub mod sysctl;
-pub mod sysctl_tree;
 
 use serde::{Deserialize, Serialize};
 use std::io;
