@@ -2,8 +2,8 @@
 //! Read once per run with [`read`], which never fails: what cannot be found gets a default
 //! and a warning.
 
-pub use super::softnet::parse_cpu_list;
 use super::sysctl::key_to_path;
+use super::{cpulist, parse_dec};
 use super::{FileBuf, Root, Warnings};
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -81,7 +81,7 @@ pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> HostFact
     };
 
     let online = root.sys("devices/system/cpu/online");
-    match buf.read(&online).ok().and_then(parse_cpu_list) {
+    match buf.read(&online).ok().and_then(cpulist::parse) {
         Some(list) if !list.is_empty() => h.cpus_online = list,
         _ => {
             let n = count_stat_cpus(buf, root);
@@ -103,7 +103,7 @@ pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> HostFact
     h.cpus_possible = buf
         .read(&root.sys("devices/system/cpu/possible"))
         .ok()
-        .and_then(parse_cpu_list)
+        .and_then(cpulist::parse)
         .map_or(h.cpus, |l| u32::try_from(l.len()).unwrap_or(u32::MAX));
     h.numa_nodes = read_numa(buf, root);
 
@@ -184,7 +184,7 @@ fn read_numa(buf: &mut FileBuf, root: &Root) -> Vec<NumaNode> {
         let cpus = buf
             .read(&e.path().join("cpulist"))
             .ok()
-            .and_then(parse_cpu_list)
+            .and_then(cpulist::parse)
             .unwrap_or_default();
         nodes.push(NumaNode { id, cpus });
     }
@@ -273,7 +273,7 @@ fn scan_daemons(buf: &mut FileBuf, proc: &Path) -> Daemons {
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(pid) = name.to_str() else { continue };
-        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        if parse_dec::<u32>(pid).is_none() {
             continue;
         }
         path.push(pid);
@@ -445,13 +445,7 @@ mod tests {
     }
 
     #[test]
-    fn cpu_lists() {
-        assert_eq!(parse_cpu_list("0-1\n"), Some(vec![0, 1]));
-        assert_eq!(parse_cpu_list("0,2-3,3"), Some(vec![0, 2, 3]));
-        assert_eq!(parse_cpu_list(""), Some(vec![]));
-        assert_eq!(parse_cpu_list("3-1"), None);
-        assert_eq!(parse_cpu_list("0-4294967295"), None);
-        assert_eq!(parse_cpu_list("a"), None);
+    fn mem_total() {
         assert_eq!(
             parse_mem_total("MemFree: 1 kB\nMemTotal: 2 kB\n"),
             Some(2048)
@@ -462,7 +456,6 @@ mod tests {
     proptest! {
         #[test]
         fn parsers_never_panic(s in "\\PC{0,200}") {
-            let _ = parse_cpu_list(&s);
             let _ = parse_mem_total(&s);
             let _ = parse_config_hz(&s);
             let _ = hz_from_timer_list(&s);

@@ -6,6 +6,7 @@
 //! rest of the file is still used.
 
 pub mod conntrack;
+pub mod cpulist;
 pub mod ethtool;
 pub mod host;
 pub mod interfaces;
