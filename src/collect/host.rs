@@ -5,6 +5,7 @@
 use super::sysctl::key_to_path;
 use super::{cpulist, parse_dec};
 use super::{FileBuf, Root, Warnings};
+use nix::unistd::SysconfVar;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::Path;
@@ -75,8 +76,8 @@ pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> HostFact
     let mut h = HostFacts {
         hostname: string_or_warn(buf, &key_to_path(root, "kernel.hostname"), warnings),
         kernel: string_or_warn(buf, &key_to_path(root, "kernel.osrelease"), warnings),
-        page_size: sysconf(libc::_SC_PAGESIZE).unwrap_or(4096),
-        user_hz: sysconf(libc::_SC_CLK_TCK).unwrap_or(100),
+        page_size: sysconf(SysconfVar::PAGE_SIZE).unwrap_or(4096),
+        user_hz: sysconf(SysconfVar::CLK_TCK).unwrap_or(100),
         ..HostFacts::default()
     };
 
@@ -130,9 +131,8 @@ pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> HostFact
     h
 }
 
-fn sysconf(name: libc::c_int) -> Option<u64> {
-    // SAFETY: sysconf has no preconditions.
-    let v = unsafe { libc::sysconf(name) };
+fn sysconf(var: SysconfVar) -> Option<u64> {
+    let v = nix::unistd::sysconf(var).ok()??;
     u64::try_from(v).ok().filter(|&v| v > 0)
 }
 
@@ -321,7 +321,7 @@ mod tests {
         assert_eq!(h.congestion_control_available, ["reno", "bbr", "cubic"]);
         assert_eq!(h.congestion_control_allowed, ["reno", "bbr"]);
         assert_eq!(h.daemons, Daemons::default()); // pid 1 is "process_api"
-        assert_eq!(h.page_size, sysconf(libc::_SC_PAGESIZE).unwrap());
+        assert_eq!(h.page_size, sysconf(SysconfVar::PAGE_SIZE).unwrap());
         assert!(h.user_hz > 0);
         // The JSON contract keeps these names.
         let j = serde_json::to_value(&h).unwrap();

@@ -277,21 +277,9 @@ pub fn read_merged<T: Default>(
 /// Give a netlink socket a receive timeout, so a kernel that never answers cannot hang a
 /// snapshot. Best effort: a failure leaves the socket blocking as before.
 pub fn set_receive_timeout(sock: &netlink_sys::Socket, seconds: libc::time_t) {
-    use std::os::fd::AsRawFd;
-    let tv = libc::timeval {
-        tv_sec: seconds,
-        tv_usec: 0,
-    };
-    // SAFETY: a valid fd and a pointer to a live timeval of the size passed.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        );
-    }
+    use nix::sys::socket::{setsockopt, sockopt::ReceiveTimeout};
+    use nix::sys::time::TimeVal;
+    let _ = setsockopt(sock, ReceiveTimeout, &TimeVal::new(seconds, 0));
 }
 
 /// Decimal digits only — no sign, no spaces, no `+` that `str::parse` would accept — as

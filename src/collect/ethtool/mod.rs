@@ -15,7 +15,7 @@
 //! `CHANNELS_SET`, `COALESCE_SET`, `FEATURES_SET`) that `tune` sends, see [`set`], and two
 //! helpers for `ethtool -S` text and node_exporter metric names, see [`text`].
 
-mod ioctl;
+pub(crate) mod ioctl;
 mod netlink;
 mod nla;
 pub mod set;

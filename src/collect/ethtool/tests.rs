@@ -39,8 +39,7 @@ fn has_dev(name: &str) -> bool {
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// `ethtool -g` / `-l` output → (section, key) → value (None for n/a).
