@@ -21,7 +21,7 @@ use crate::collector::{CaptureOptions, Collector};
 use crate::diagnose::{self, Context, Finding, Options};
 use crate::snapshot::Snapshot;
 use crate::window::Window;
-use crate::{Error, Result};
+use crate::Result;
 use encode::{Format, Input};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -434,43 +434,17 @@ pub fn slow_options() -> CaptureOptions {
     }
 }
 
-/// Write `body` to `path` atomically for node_exporter's textfile collector: a temporary
-/// file in the same directory (a name node_exporter ignores: it reads only `*.prom`),
-/// flushed to disk, then renamed over `path`. Refuses when `path` exists and is not a
-/// regular file (a symlink, FIFO, device or directory), which a rename would replace.
+/// Permissions of the textfile: node_exporter may run as another user and must read it.
+const TEXTFILE_MODE: u32 = 0o644;
+
+/// Write `body` to `path` atomically for node_exporter's textfile collector, through
+/// [`crate::durable::write_atomic`]: a randomly named temporary file in the same directory
+/// (hidden and ending in `.tmp`, which node_exporter ignores: it reads only `*.prom`),
+/// created exclusively without following symlinks, fsynced, renamed over `path`, and the
+/// directory fsynced. Refuses when `path` is a symlink or exists and is not a regular file
+/// (a FIFO, device or directory), which a rename would replace.
 pub fn write_textfile(path: &Path, body: &str) -> Result<()> {
-    use std::io::Write;
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_file() {
-            return Err(Error::io(
-                path,
-                std::io::Error::other(
-                    "exists and is not a regular file; refusing to replace it (give a path to a regular file)",
-                ),
-            ));
-        }
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "nettune".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(body.as_bytes())
-            .and_then(|_| f.sync_all())
-            .map_err(|e| Error::io(&tmp, e))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::durable::write_atomic(path, body.as_bytes(), TEXTFILE_MODE)
 }
 
 #[cfg(test)]
@@ -478,6 +452,7 @@ mod tests {
     use super::*;
     use crate::collect::conntrack::{Conntrack, ConntrackCpuStat};
     use crate::collect::Source;
+    use crate::Error;
     use serde_json::json;
 
     fn src<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Source<T> {
@@ -815,5 +790,37 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         std::fs::create_dir(&sub).unwrap();
         assert!(write_textfile(&sub, "x 1\n").is_err());
         assert!(sub.is_dir());
+    }
+
+    /// A symlink at the textfile's name is refused (its target untouched), and one planted at
+    /// the temporary name an earlier nettune used (`.NAME.<pid>.tmp`) is never followed.
+    #[test]
+    fn textfile_never_writes_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let link = dir.path().join("nettune.prom");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let err = write_textfile(&link, "x 1\n").unwrap_err();
+        assert!(matches!(err, Error::Refused(_)), "{err}");
+        assert!(err.to_string().contains("symlink"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+
+        let path = dir.path().join("real.prom");
+        let planted = dir
+            .path()
+            .join(format!(".real.prom.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        write_textfile(&path, "a 1\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a 1\n");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert!(std::fs::symlink_metadata(&planted)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, TEXTFILE_MODE);
     }
 }
