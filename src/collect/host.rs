@@ -177,7 +177,7 @@ fn read_numa(buf: &mut FileBuf, root: &Root) -> Vec<NumaNode> {
         let Some(id) = name
             .to_str()
             .and_then(|n| n.strip_prefix("node"))
-            .and_then(|n| n.parse::<u32>().ok())
+            .and_then(parse_dec::<u32>)
         else {
             continue;
         };
@@ -243,11 +243,11 @@ pub fn hz_from_timer_list(text: &str) -> Option<u32> {
         .lines()
         .find_map(|l| l.trim().strip_prefix("now at "))
         .and_then(|r| r.split_ascii_whitespace().next())
-        .and_then(|n| n.parse::<u64>().ok())? as f64;
+        .and_then(parse_dec::<u64>)? as f64;
     let jiffies = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("jiffies:"))
-        .and_then(|r| r.trim().parse::<u64>().ok())? as f64;
+        .and_then(|r| parse_dec::<u64>(r.trim()))? as f64;
     let now = now_ns / 1e9;
     let mut errs: Vec<(f64, u32)> = HZ_CANDIDATES
         .iter()
