@@ -559,6 +559,28 @@ mod tests {
         assert_eq!(back, snap);
     }
 
+    /// Every source of a full snapshot is timed under its own name (the exporter's
+    /// `nettune_collect_duration_seconds{source}`), except the effective IRQ affinity, read
+    /// together with the affinity.
+    #[test]
+    fn every_source_is_timed() {
+        let snap = Collector::new(Root::default(), CaptureOptions::default()).snapshot();
+        for source in crate::snapshot::SOURCES {
+            let key = match source {
+                "irq_effective_affinity" => "irq_affinity",
+                s => s,
+            };
+            if key == "irq_affinity" && snap.interrupts.ok().is_none() {
+                continue;
+            }
+            assert!(
+                snap.collect_seconds.contains_key(key),
+                "{source} not timed: {:?}",
+                snap.collect_seconds
+            );
+        }
+    }
+
     fn config_only() -> CaptureOptions {
         CaptureOptions {
             config: true,

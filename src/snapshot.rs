@@ -1,6 +1,7 @@
 //! A [`Snapshot`] holds the raw cumulative counters of every source at one instant; a
 //! [`Capture`] is host facts plus one or more snapshots, saved as `nettune.capture/v1` JSON.
-//! Data only: [`crate::collector`] fills them, [`crate::window`] derives rates from them.
+//! Data only (no dependency on the collector that fills them or the window that derives rates
+//! from them).
 
 use crate::bpf::drops::DropReasons;
 use crate::collect::{
@@ -238,5 +239,16 @@ mod tests {
         assert!(matches!(err, Error::Refused(_)), "{err}");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         cap.save(Path::new("/dev/null")).unwrap();
+    }
+
+    /// The data types do not depend on what fills them or derives rates from them (no
+    /// snapshot <-> window or snapshot <-> collector import circle).
+    #[test]
+    fn snapshot_imports_neither_window_nor_collector() {
+        let src = include_str!("snapshot.rs");
+        for module in ["window", "collector"] {
+            let path = format!("{}::{module}", "crate");
+            assert!(!src.contains(&path), "snapshot.rs names {path}");
+        }
     }
 }
