@@ -25,7 +25,7 @@ pub fn fold_ws(text: &str, out: &mut String) {
     }
 }
 
-/// `text` with whitespace runs folded to one space and trimmed (how [`Sysctls`] stores values).
+/// `text` with whitespace runs folded to one space and trimmed (how [`super::Sysctls`] stores values).
 pub fn fold_value(text: &str) -> String {
     let mut s = String::with_capacity(text.len());
     fold_ws(text, &mut s);
@@ -39,7 +39,7 @@ pub(super) fn is_slash_form(key: &str) -> bool {
         .is_some_and(|i| key.as_bytes().get(i) == Some(&b'/'))
 }
 
-/// The canonical dotted form of a sysctl name as used in [`Sysctls`]: slash-form names
+/// The canonical dotted form of a sysctl name as used in [`super::Sysctls`]: slash-form names
 /// (`net/ipv4/conf/eth0.100/rp_filter`) have dots and slashes interchanged
 /// (`net.ipv4.conf.eth0/100.rp_filter`); dotted names are returned unchanged. Leading and
 /// trailing separators are dropped.

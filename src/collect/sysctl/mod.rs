@@ -5,11 +5,13 @@
 //! (the interface `eth0.100`) written as `/` (`net.ipv4.conf.eth0/100.rp_filter`).
 //! [`key_to_path`] maps both that form and the slash form used in config files back to a file.
 //!
-//! The trees are walked by a [`TreeReader`] (module [`tree`]), which keeps the layout
-//! between snapshots and re-reads the files relative to kept directory fds; [`read`] and
-//! [`read_trees`] use a fresh one.
-//!
-//! Configuration files are read with systemd-sysctl's precedence (see [`read_config`]).
+//! The trees are walked by a [`TreeReader`] (`tree.rs`, with the list of trees it reads),
+//! which keeps the layout between snapshots and re-reads the files relative to kept
+//! directory fds; [`read`] and [`read_trees`] use a fresh one. Names and values are
+//! `key.rs`; configuration files (`config.rs`) are read with systemd-sysctl's precedence
+//! (see [`read_config`]). Imports go one way: this module uses the three, `tree.rs` and
+//! `config.rs` use only `key.rs`.
+
 mod config;
 mod key;
 mod tree;

@@ -177,7 +177,7 @@ impl TreeReader {
         }
     }
 
-    /// A reader of the standard set that [`super::sysctl::read`] returns (`net.core`,
+    /// A reader of the standard set that [`super::read`] returns (`net.core`,
     /// `net.ipv4`, `net.ipv6`, `net.netfilter`, `fs.file-nr`, `fs.file-max`).
     pub fn standard() -> Self {
         TreeReader::new(&TREES, &FILES)
@@ -192,7 +192,7 @@ impl TreeReader {
     }
 
     /// Read the trees and files under `<root.proc>/sys`: the same map, warnings and
-    /// skipped files as a fresh walk ([`super::sysctl::read_trees`]).
+    /// skipped files as a fresh walk ([`super::read_trees`]).
     pub fn read(
         &mut self,
         buf: &mut FileBuf,
