@@ -9,7 +9,7 @@ use crate::collect::{
     self, conntrack::Conntrack, ethtool::EthtoolAll, host::HostFacts, interfaces::Interfaces,
     interrupts::Interrupts, netdev::NetDev, snmp::NetStat, sockets::Sockets, sockstat::SockStat,
     softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry,
-    sysctl::Sysctls, sysctl::TreeReader, FileBuf, Source, Warnings,
+    sysctl::Sysctls, sysctl::TreeReader, FileBuf, Outcome, Source, Warnings,
 };
 use crate::snapshot::{Capture, Snapshot, CAPTURE_SCHEMA};
 use crate::{Error, Result, Root};
@@ -145,8 +145,25 @@ impl NetnsPart {
     }
 }
 
+/// Why a configuration source is unsupported in a snapshot whose [`CaptureOptions`] have
+/// `config` off.
+pub const NOT_REQUESTED_CONFIG: &str = "configuration sources not requested in this snapshot";
+/// Why ethtool is unsupported in a snapshot whose [`CaptureOptions`] have `ethtool` off.
+pub const NOT_REQUESTED_ETHTOOL: &str = "ethtool not requested";
+/// Why sockets are unsupported in a snapshot whose [`CaptureOptions`] have `sockets` off.
+pub const NOT_REQUESTED_SOCKETS: &str = "sockets not requested";
+
+/// Whether a source's outcome says the collector was asked to read it: anything but
+/// unsupported for one of the not-requested reasons above.
+pub fn was_requested(outcome: Outcome<'_>) -> bool {
+    !matches!(
+        outcome,
+        Outcome::Unsupported(NOT_REQUESTED_CONFIG | NOT_REQUESTED_ETHTOOL | NOT_REQUESTED_SOCKETS)
+    )
+}
+
 fn not_requested<T>() -> Source<T> {
-    Source::unsupported("configuration sources not requested in this snapshot")
+    Source::unsupported(NOT_REQUESTED_CONFIG)
 }
 
 fn timed<T>(times: &mut BTreeMap<String, f64>, name: &str, f: impl FnOnce() -> T) -> T {
@@ -373,14 +390,14 @@ fn netns_part(
             })
         })
     } else {
-        Source::unsupported("ethtool not requested")
+        Source::unsupported(NOT_REQUESTED_ETHTOOL)
     };
     let sockets = if options.sockets {
         timed(t, "sockets", || {
             collect::sockets::read(root, options.socket_processes)
         })
     } else {
-        Source::unsupported("sockets not requested")
+        Source::unsupported(NOT_REQUESTED_SOCKETS)
     };
     NetnsPart {
         netdev,
@@ -579,6 +596,39 @@ mod tests {
                 snap.collect_seconds
             );
         }
+    }
+
+    /// The sources options leave out say so ([`was_requested`], which the exporter's carry of
+    /// slow sources relies on); a full snapshot requests every source.
+    #[test]
+    fn sources_left_out_are_marked_not_requested() {
+        let none = CaptureOptions {
+            config: false,
+            ethtool: false,
+            sockets: false,
+            socket_processes: false,
+        };
+        let snap = Collector::new(Root::default(), none).snapshot();
+        let left_out: Vec<&str> = snap
+            .sources()
+            .into_iter()
+            .filter(|(_, o)| !was_requested(*o))
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            left_out,
+            [
+                "irq_affinity",
+                "irq_effective_affinity",
+                "sysctl",
+                "sysctl_config",
+                "interfaces",
+                "ethtool",
+                "sockets"
+            ]
+        );
+        let full = Collector::new(Root::default(), CaptureOptions::default()).snapshot();
+        assert!(full.sources().iter().all(|(_, o)| was_requested(*o)));
     }
 
     fn config_only() -> CaptureOptions {

@@ -63,6 +63,16 @@ macro_rules! snapshot_sources {
                 }
             }
 
+            /// Replace each source of this snapshot for which `replace` (given its outcome
+            /// here) says so with a copy of `other`'s.
+            pub fn fill_from(&mut self, other: &Snapshot, mut replace: impl FnMut(Outcome<'_>) -> bool) {
+                $(
+                    if replace(self.$name.outcome()) {
+                        self.$name = other.$name.clone();
+                    }
+                )+
+            }
+
             /// Every source's name and outcome, in [`SOURCES`] order.
             pub fn sources(&self) -> [(&'static str, Outcome<'_>); SOURCES.len()] {
                 [$( (stringify!($name), self.$name.outcome()) ),+]

@@ -17,7 +17,7 @@ pub mod http;
 
 use crate::collect::host::HostFacts;
 use crate::collect::Source;
-use crate::collector::{CaptureOptions, Collector};
+use crate::collector::{was_requested, CaptureOptions, Collector};
 use crate::diagnose::{self, Context, Finding, Options};
 use crate::snapshot::Snapshot;
 use crate::window::Window;
@@ -387,16 +387,11 @@ impl Exporter {
     }
 }
 
-/// Copy the sources the live exporter re-reads only every [`SLOW_REFRESH`] (configuration,
-/// ethtool settings, sockets) and their collection times from `slow` into the fast
-/// snapshot `snap`.
+/// Copy the sources the live exporter re-reads only every [`SLOW_REFRESH`] (every source
+/// the fast snapshot `snap` did not request: configuration, sockets), the ethtool settings
+/// and their collection times from `slow` into `snap`.
 pub fn carry_slow_sources(snap: &mut Snapshot, slow: &Snapshot) {
-    snap.sysctl = slow.sysctl.clone();
-    snap.sysctl_config = slow.sysctl_config.clone();
-    snap.interfaces = slow.interfaces.clone();
-    snap.irq_affinity = slow.irq_affinity.clone();
-    snap.irq_effective_affinity = slow.irq_effective_affinity.clone();
-    snap.sockets = slow.sockets.clone();
+    snap.fill_from(slow, |fast| !was_requested(fast));
     if let (Source::Ok(fast), Some(slow)) = (&mut snap.ethtool, slow.ethtool.ok()) {
         for (dev, e) in fast.iter_mut() {
             if let Some(s) = slow.get(dev) {
@@ -722,7 +717,14 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         };
         slow.ethtool = Source::Ok([("eth0".to_string(), slow_eth)].into_iter().collect());
         slow.collect_seconds.insert("sysctl".into(), 0.004);
+        slow.sockets = Source::error("slow sockets");
+        slow.softnet = Source::unsupported("slow softnet");
+        // What the fast collector marks as not requested comes from the slow snapshot; what
+        // it read (even unsuccessfully) stays its own.
         let mut fast = Snapshot::empty(2);
+        fast.sysctl = Source::unsupported(crate::collector::NOT_REQUESTED_CONFIG);
+        fast.sockets = Source::unsupported(crate::collector::NOT_REQUESTED_SOCKETS);
+        fast.softnet = Source::error("fast softnet");
         let fast_eth = Ethtool {
             stats: Source::unsupported("new"),
             ..Default::default()
@@ -730,6 +732,8 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         fast.ethtool = Source::Ok([("eth0".to_string(), fast_eth)].into_iter().collect());
         carry_slow_sources(&mut fast, &slow);
         assert_eq!(fast.sysctl, slow.sysctl);
+        assert_eq!(fast.sockets, slow.sockets);
+        assert_eq!(fast.softnet, Source::error("fast softnet"));
         assert_eq!(fast.collect_seconds["sysctl"], 0.004);
         let eth0 = &fast.ethtool.ok().unwrap()["eth0"];
         assert_eq!(eth0.rings, rings, "settings come from the slow snapshot");
