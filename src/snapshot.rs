@@ -22,8 +22,9 @@ pub const CAPTURE_SCHEMA: &str = "nettune.capture/v1";
 const CAPTURE_MODE: u32 = 0o644;
 
 /// Declares [`Snapshot`] from its list of sources, the one place the sources are listed:
-/// the struct's fields, [`SOURCES`], [`Snapshot::empty`] and [`Snapshot::sources`] (which the
-/// report's source list and the exporter's `nettune_source_ok` use) all come from it, so a new
+/// the struct's fields, [`SOURCES`], [`Snapshot::empty`], [`Snapshot::sources`] (which the
+/// report's source list and the exporter's `nettune_source_ok` use) and
+/// [`Snapshot::fill_from`] (the exporter's carry of slow sources) all come from it, so a new
 /// source cannot be missing from any of them.
 macro_rules! snapshot_sources {
     ($( $(#[$meta:meta])* $name:ident: $ty:ty, )+) => {
@@ -65,7 +66,11 @@ macro_rules! snapshot_sources {
 
             /// Replace each source of this snapshot for which `replace` (given its outcome
             /// here) says so with a copy of `other`'s.
-            pub fn fill_from(&mut self, other: &Snapshot, mut replace: impl FnMut(Outcome<'_>) -> bool) {
+            pub fn fill_from(
+                &mut self,
+                other: &Snapshot,
+                mut replace: impl FnMut(Outcome<'_>) -> bool,
+            ) {
                 $(
                     if replace(self.$name.outcome()) {
                         self.$name = other.$name.clone();
