@@ -4,9 +4,9 @@
 //! `cargo bench --bench scrape`; `bench/exporter.sh` measures scrapes over HTTP against
 //! node_exporter.
 
+use nettune::collector::Collector;
 use nettune::diagnose::{self, Context, Options};
 use nettune::export::{self, encode, Exporter};
-use nettune::snapshot::Collector;
 use nettune::window::Window;
 use nettune::Root;
 use std::time::Duration;

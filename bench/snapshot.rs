@@ -4,8 +4,8 @@
 //! does). Run with `cargo bench --bench snapshot`; `bench/run.sh` also compares with
 //! node_exporter and the manual workflow and writes `bench/RESULTS.md`.
 
+use nettune::collector::{CaptureOptions, Collector};
 use nettune::root::{open_at, ReadMode, ReadRecord, FIRST_READ, MAX_READ, SYSCTL_FIRST_READ};
-use nettune::snapshot::{CaptureOptions, Collector};
 use nettune::Root;
 use nix::fcntl::OFlag;
 use std::ffi::CString;

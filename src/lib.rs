@@ -1,13 +1,14 @@
 //! nettune: find out why a Linux host drops or delays packets, and fix it safely.
 //!
-//! Layers (data flows one way): [`collect`] (one module per kernel source) →
-//! [`snapshot`] (raw counters of every source at one instant) → [`window`] (two snapshots,
+//! Layers (data flows one way): [`collect`] (one module per kernel source) → [`collector`]
+//! (reads them all) → [`snapshot`] (raw counters of every source at one instant) → [`window`] (two snapshots,
 //! rates derived at read time) → diagnose → tune; renderers only render.
 
 pub mod bpf;
 pub mod change;
 pub mod cli;
 pub mod collect;
+pub mod collector;
 pub mod diagnose;
 pub mod durable;
 pub mod error;

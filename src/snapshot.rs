@@ -1,61 +1,116 @@
 //! A [`Snapshot`] holds the raw cumulative counters of every source at one instant; a
 //! [`Capture`] is host facts plus one or more snapshots, saved as `nettune.capture/v1` JSON.
+//! Data only (no dependency on the collector that fills them or the window that derives rates
+//! from them).
 
-use crate::bpf::drops::{DropMonitor, DropReasons, RawDrop};
-use crate::bpf::BpfError;
+use crate::bpf::drops::DropReasons;
 use crate::collect::{
-    self, conntrack::Conntrack, ethtool::EthtoolAll, host::HostFacts, interfaces::Interfaces,
+    conntrack::Conntrack, ethtool::EthtoolAll, host::HostFacts, interfaces::Interfaces,
     interrupts::Interrupts, netdev::NetDev, snmp::NetStat, sockets::Sockets, sockstat::SockStat,
     softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry,
-    sysctl::Sysctls, sysctl::TreeReader, FileBuf, Source, Warning, Warnings,
+    sysctl::Sysctls, Outcome, Source, Warning,
 };
-use crate::{Error, Result, Root};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Instant;
 
 /// Schema tag of a saved capture.
 pub const CAPTURE_SCHEMA: &str = "nettune.capture/v1";
 
-/// Raw counters of every source at one instant. Nothing here is a rate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// CLOCK_MONOTONIC time when collection started, nanoseconds.
-    pub taken_at_ns: u64,
-    /// Wall-clock time when collection started, seconds since the Unix epoch.
-    #[serde(default)]
-    pub unix_time: f64,
-    pub softnet: Source<Vec<SoftnetCpu>>,
-    pub netdev: Source<NetDev>,
-    pub netstat: Source<NetStat>,
-    pub sockstat: Source<SockStat>,
-    pub softirqs: Source<SoftIrqs>,
+/// Permissions of a saved capture file (what `File::create` gave under the usual umask).
+const CAPTURE_MODE: u32 = 0o644;
+
+/// Declares [`Snapshot`] from its list of sources, the one place the sources are listed:
+/// the struct's fields, [`SOURCES`], [`Snapshot::empty`], [`Snapshot::sources`] (which the
+/// report's source list and the exporter's `nettune_source_ok` use) and
+/// [`Snapshot::fill_from`] (the exporter's carry of slow sources) all come from it, so a new
+/// source cannot be missing from any of them.
+macro_rules! snapshot_sources {
+    ($( $(#[$meta:meta])* $name:ident: $ty:ty, )+) => {
+        /// Raw counters of every source at one instant. Nothing here is a rate.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        pub struct Snapshot {
+            /// CLOCK_MONOTONIC time when collection started, nanoseconds.
+            pub taken_at_ns: u64,
+            /// Wall-clock time when collection started, seconds since the Unix epoch.
+            #[serde(default)]
+            pub unix_time: f64,
+            $( $(#[$meta])* pub $name: Source<$ty>, )+
+            /// What was wrong with parts of sources that were otherwise read.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            pub warnings: Vec<Warning>,
+            /// Time spent collecting each source, seconds (keyed by source name; a few
+            /// sources are timed under a shared or extra name: `irq_affinity` covers both
+            /// affinity lists, `sysctl_host` is the host's `net/core` read for a namespace).
+            #[serde(default)]
+            pub collect_seconds: BTreeMap<String, f64>,
+        }
+
+        /// The name of every source of a [`Snapshot`] (its JSON key, the report's and the
+        /// exporter's `source` label), in field order.
+        pub const SOURCES: [&str; [$(stringify!($name)),+].len()] = [$(stringify!($name)),+];
+
+        impl Snapshot {
+            /// A snapshot taken at `taken_at_ns` with every source unsupported; tests and
+            /// fixtures fill in the sources they need.
+            pub fn empty(taken_at_ns: u64) -> Snapshot {
+                Snapshot {
+                    taken_at_ns,
+                    unix_time: 0.0,
+                    $( $name: Source::unsupported("not collected"), )+
+                    warnings: Vec::new(),
+                    collect_seconds: BTreeMap::new(),
+                }
+            }
+
+            /// Replace each source of this snapshot for which `replace` (given its outcome
+            /// here) says so with a copy of `other`'s.
+            pub fn fill_from(
+                &mut self,
+                other: &Snapshot,
+                mut replace: impl FnMut(Outcome<'_>) -> bool,
+            ) {
+                $(
+                    if replace(self.$name.outcome()) {
+                        self.$name = other.$name.clone();
+                    }
+                )+
+            }
+
+            /// Every source's name and outcome, in [`SOURCES`] order.
+            pub fn sources(&self) -> [(&'static str, Outcome<'_>); SOURCES.len()] {
+                [$( (stringify!($name), self.$name.outcome()) ),+]
+            }
+        }
+    };
+}
+
+snapshot_sources! {
+    softnet: Vec<SoftnetCpu>,
+    netdev: NetDev,
+    netstat: NetStat,
+    sockstat: SockStat,
+    softirqs: SoftIrqs,
     /// Per-CPU times from /proc/stat (USER_HZ ticks).
-    pub cpu_times: Source<Vec<CpuTimes>>,
-    pub interrupts: Source<Interrupts>,
+    cpu_times: Vec<CpuTimes>,
+    interrupts: Interrupts,
     /// IRQ number → CPUs it may be delivered to (`smp_affinity_list`), for every numbered
     /// IRQ with a handler.
     #[serde(default = "not_collected")]
-    pub irq_affinity: Source<BTreeMap<u32, Vec<u32>>>,
+    irq_affinity: BTreeMap<u32, Vec<u32>>,
     /// IRQ number → CPUs it is actually delivered to (`effective_affinity_list`).
     #[serde(default = "not_collected")]
-    pub irq_effective_affinity: Source<BTreeMap<u32, Vec<u32>>>,
-    pub sysctl: Source<Sysctls>,
+    irq_effective_affinity: BTreeMap<u32, Vec<u32>>,
+    sysctl: Sysctls,
     /// Assignments in sysctl configuration files (sysctl.d, sysctl.conf), in the order
     /// systemd-sysctl applies them.
     #[serde(default = "not_collected")]
-    pub sysctl_config: Source<Vec<SysctlConfigEntry>>,
-    pub conntrack: Source<Conntrack>,
-    pub interfaces: Source<Interfaces>,
-    pub ethtool: Source<EthtoolAll>,
-    pub sockets: Source<Sockets>,
-    /// What was wrong with parts of sources that were otherwise read.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<Warning>,
-    /// Time spent collecting each source, seconds.
-    #[serde(default)]
-    pub collect_seconds: BTreeMap<String, f64>,
+    sysctl_config: Vec<SysctlConfigEntry>,
+    conntrack: Conntrack,
+    interfaces: Interfaces,
+    ethtool: EthtoolAll,
+    sockets: Sockets,
 }
 
 fn not_collected<T>() -> Source<T> {
@@ -114,9 +169,10 @@ impl Capture {
         Ok(capture)
     }
 
-    /// Write the capture as pretty JSON: atomically (temp file + rename) for a regular file
-    /// or a new path; straight into anything else (`/dev/null`, a FIFO), which a rename
-    /// would replace.
+    /// Write the capture as pretty JSON: atomically and durably ([`crate::durable`]: random
+    /// temporary name, fsync, rename; a symlink at `path` is refused) for a regular file or a
+    /// new path; straight into anything else that exists (`/dev/null`, a FIFO,
+    /// `/dev/stdout`), which a rename would replace.
     pub fn save(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Capture {
             path: path.to_path_buf(),
@@ -125,668 +181,12 @@ impl Capture {
         if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
             return std::fs::write(path, json).map_err(|e| Error::io(path, e));
         }
-        let tmp = path.with_extension("tmp~");
-        std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    }
-
-    /// The two newest snapshots as a window, when there are two.
-    pub fn window(&self) -> Option<crate::window::Window<'_>> {
-        let n = self.snapshots.len();
-        if n < 2 {
-            return None;
-        }
-        crate::window::Window::new(&self.snapshots[n - 2], &self.snapshots[n - 1], &self.host)
+        crate::durable::write_atomic(path, &json, CAPTURE_MODE)
     }
 }
-
-/// What to collect besides the cheap text sources.
-#[derive(Debug, Clone)]
-pub struct CaptureOptions {
-    /// Read the sources that describe configuration rather than count events: the sysctl
-    /// trees (about a thousand small files, most of a snapshot's cost), the sysctl files,
-    /// sysfs interfaces and IRQ affinity. A live exporter re-reads them only now and then.
-    pub config: bool,
-    /// Query ethtool (netlink + ioctl) for every device: driver, link and statistics, and
-    /// with `config` also the settings (rings, channels, coalescing, features).
-    pub ethtool: bool,
-    /// Dump sockets with sock_diag.
-    pub sockets: bool,
-    /// Map listening sockets to processes (walks /proc/*/fd; costly).
-    pub socket_processes: bool,
-}
-
-impl Default for CaptureOptions {
-    fn default() -> Self {
-        CaptureOptions {
-            config: true,
-            ethtool: true,
-            sockets: true,
-            socket_processes: true,
-        }
-    }
-}
-
-/// Nanoseconds of CLOCK_MONOTONIC.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-fn unix_time() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-/// The shortest capture window over which [`Collector::capture`] counts kernel drop reasons:
-/// loading the drop monitor takes tens of milliseconds, which a shorter window could not
-/// hide and over which it would count next to nothing.
-pub const DROPS_MIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// A snapshot collector that keeps its buffer, sockets and sysctl layout between snapshots.
-pub struct Collector {
-    root: Root,
-    options: CaptureOptions,
-    buf: FileBuf,
-    /// Per-namespace reader state for host-namespace reads.
-    readers: NsReaders,
-    /// The host's `net/core`, read beside a namespace's sysctls.
-    host_core: TreeReader,
-    netns: Option<crate::netns::NetnsThread>,
-    /// The namespace file `netns` entered, for the drop monitor's filter.
-    netns_path: Option<std::path::PathBuf>,
-    /// Count kernel drop reasons during [`Collector::capture`]'s window.
-    drops: bool,
-}
-
-/// Host-wide sources (the same in every network namespace).
-struct HostPart {
-    softnet: Source<Vec<SoftnetCpu>>,
-    softirqs: Source<SoftIrqs>,
-    cpu_times: Source<Vec<CpuTimes>>,
-    interrupts: Source<Interrupts>,
-    irq_affinity: Source<BTreeMap<u32, Vec<u32>>>,
-    irq_effective_affinity: Source<BTreeMap<u32, Vec<u32>>>,
-    sysctl_config: Source<Vec<SysctlConfigEntry>>,
-}
-
-/// Per-network-namespace sources.
-struct NetnsPart {
-    netdev: Source<NetDev>,
-    netstat: Source<NetStat>,
-    sockstat: Source<SockStat>,
-    sysctl: Source<Sysctls>,
-    conntrack: Source<Conntrack>,
-    interfaces: Source<Interfaces>,
-    ethtool: Source<EthtoolAll>,
-    sockets: Source<Sockets>,
-}
-
-/// What the per-namespace readers keep between snapshots: ethtool sockets, the sysctl
-/// layout (whose directory fds show the namespace of the thread that opened them) and the
-/// snmp/netstat layout.
-struct NsReaders {
-    ethtool: Option<collect::ethtool::Reader>,
-    sysctl: TreeReader,
-    netstat: collect::snmp::Reader,
-}
-
-impl NsReaders {
-    fn new() -> NsReaders {
-        NsReaders {
-            ethtool: None,
-            sysctl: TreeReader::standard(),
-            netstat: collect::snmp::Reader::new(),
-        }
-    }
-}
-
-thread_local! {
-    /// The namespace thread's buffer and readers, kept between snapshots.
-    static NS_STATE: std::cell::RefCell<(FileBuf, NsReaders)> =
-        std::cell::RefCell::new((FileBuf::new(), NsReaders::new()));
-}
-
-impl NetnsPart {
-    fn failed(reason: &str) -> Self {
-        NetnsPart {
-            netdev: Source::error(reason),
-            netstat: Source::error(reason),
-            sockstat: Source::error(reason),
-            sysctl: Source::error(reason),
-            conntrack: Source::error(reason),
-            interfaces: Source::error(reason),
-            ethtool: Source::error(reason),
-            sockets: Source::error(reason),
-        }
-    }
-}
-
-fn not_requested<T>() -> Source<T> {
-    Source::unsupported("configuration sources not requested in this snapshot")
-}
-
-fn timed<T>(times: &mut BTreeMap<String, f64>, name: &str, f: impl FnOnce() -> T) -> T {
-    let start = Instant::now();
-    let v = f();
-    times.insert(name.to_string(), start.elapsed().as_secs_f64());
-    v
-}
-
-impl Collector {
-    /// A collector reading from `root`.
-    pub fn new(root: Root, options: CaptureOptions) -> Self {
-        Collector {
-            root,
-            options,
-            buf: FileBuf::new(),
-            readers: NsReaders::new(),
-            host_core: TreeReader::new(&["net/core"], &[]),
-            netns: None,
-            netns_path: None,
-            drops: false,
-        }
-    }
-
-    /// Count kernel drop reasons with eBPF during [`Collector::capture`]'s window when the
-    /// drop monitor can run here and the window is at least [`DROPS_MIN_WINDOW`] (off by
-    /// default: it needs root and loads a program).
-    pub fn with_drops(mut self, on: bool) -> Self {
-        self.drops = on;
-        self
-    }
-
-    /// A collector that reads per-namespace sources inside the network namespace at `path`
-    /// (`/run/netns/NAME` or `/proc/PID/ns/net`) and host-wide sources from the host.
-    pub fn in_netns(root: Root, options: CaptureOptions, path: &Path) -> Result<Self> {
-        let thread = crate::netns::NetnsThread::spawn(path, &root)?;
-        let mut c = Collector::new(root, options);
-        c.netns = Some(thread);
-        c.netns_path = Some(path.to_path_buf());
-        Ok(c)
-    }
-
-    /// The root this collector reads.
-    pub fn root(&self) -> &Root {
-        &self.root
-    }
-
-    /// Take one snapshot of every source.
-    pub fn snapshot(&mut self) -> Snapshot {
-        let taken_at_ns = monotonic_ns();
-        let unix = unix_time();
-        let mut warnings = Warnings::default();
-        let mut times = BTreeMap::new();
-        let Some(thread) = &self.netns else {
-            let host = host_part(
-                &mut self.buf,
-                &self.root,
-                &self.options,
-                &mut warnings,
-                &mut times,
-            );
-            let ns = netns_part(
-                &mut self.buf,
-                &mut self.readers,
-                &self.root,
-                &self.options,
-                &mut warnings,
-                &mut times,
-            );
-            return assemble(taken_at_ns, unix, host, ns, warnings, times);
-        };
-        // The namespace thread reads its part while this thread reads the host-wide part.
-        let options = self.options.clone();
-        let pending = thread.submit(move |root| {
-            NS_STATE.with(|state| {
-                let mut w = Warnings::default();
-                let mut t = BTreeMap::new();
-                let (buf, readers) = &mut *state.borrow_mut();
-                let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
-                (part, w, t)
-            })
-        });
-        let host = host_part(
-            &mut self.buf,
-            &self.root,
-            &self.options,
-            &mut warnings,
-            &mut times,
-        );
-        // Host-wide keys (netdev_max_backlog, netdev_budget, ...) exist only in the initial
-        // namespace's /proc/sys/net/core: read them here and fill them in below.
-        let host_core = timed(&mut times, "sysctl_host", || {
-            self.host_core
-                .read(&mut self.buf, &self.root, &mut warnings)
-        });
-        let ns = match pending.and_then(|rx| {
-            rx.recv().map_err(|_| Error::Netns {
-                name: thread.name().to_string(),
-                what: "namespace thread is gone".into(),
-            })
-        }) {
-            Ok((mut part, w, t)) => {
-                warnings.0.extend(w.0);
-                times.extend(t);
-                if let (Source::Ok(ns), Source::Ok(host)) = (&mut part.sysctl, host_core) {
-                    for (key, value) in host {
-                        ns.entry(key).or_insert(value);
-                    }
-                }
-                part
-            }
-            Err(e) => NetnsPart::failed(&e.to_string()),
-        };
-        assemble(taken_at_ns, unix, host, ns, warnings, times)
-    }
-}
-
-fn assemble(
-    taken_at_ns: u64,
-    unix_time: f64,
-    host: HostPart,
-    ns: NetnsPart,
-    warnings: Warnings,
-    collect_seconds: BTreeMap<String, f64>,
-) -> Snapshot {
-    Snapshot {
-        taken_at_ns,
-        unix_time,
-        softnet: host.softnet,
-        netdev: ns.netdev,
-        netstat: ns.netstat,
-        sockstat: ns.sockstat,
-        softirqs: host.softirqs,
-        cpu_times: host.cpu_times,
-        interrupts: host.interrupts,
-        irq_affinity: host.irq_affinity,
-        irq_effective_affinity: host.irq_effective_affinity,
-        sysctl: ns.sysctl,
-        sysctl_config: host.sysctl_config,
-        conntrack: ns.conntrack,
-        interfaces: ns.interfaces,
-        ethtool: ns.ethtool,
-        sockets: ns.sockets,
-        warnings: warnings.0,
-        collect_seconds,
-    }
-}
-
-fn host_part(
-    buf: &mut FileBuf,
-    root: &Root,
-    options: &CaptureOptions,
-    w: &mut Warnings,
-    t: &mut BTreeMap<String, f64>,
-) -> HostPart {
-    let interrupts = timed(t, "interrupts", || collect::interrupts::read(buf, root, w));
-    let (irq_affinity, irq_effective_affinity) = match interrupts.ok() {
-        _ if !options.config => (not_requested(), not_requested()),
-        Some(irqs) => timed(t, "irq_affinity", || {
-            let numbered: Vec<u32> = irqs
-                .lines
-                .iter()
-                .filter(|l| l.actions().next().is_some())
-                .filter_map(|l| l.number())
-                .collect();
-            (
-                Source::Ok(collect::interrupts::read_affinity(buf, root, &numbered, w)),
-                Source::Ok(collect::interrupts::read_effective_affinity(
-                    buf, root, &numbered, w,
-                )),
-            )
-        }),
-        None => (
-            Source::unsupported("no /proc/interrupts"),
-            Source::unsupported("no /proc/interrupts"),
-        ),
-    };
-    HostPart {
-        softnet: timed(t, "softnet", || collect::softnet::read(buf, root, w)),
-        softirqs: timed(t, "softirqs", || collect::softirqs::read(buf, root, w)),
-        cpu_times: timed(t, "cpu_times", || {
-            collect::softirqs::read_cpu_times(buf, root, w)
-        }),
-        interrupts,
-        irq_affinity,
-        irq_effective_affinity,
-        sysctl_config: if options.config {
-            timed(t, "sysctl_config", || collect::sysctl::read_config(root, w))
-        } else {
-            not_requested()
-        },
-    }
-}
-
-fn netns_part(
-    buf: &mut FileBuf,
-    readers: &mut NsReaders,
-    root: &Root,
-    options: &CaptureOptions,
-    w: &mut Warnings,
-    t: &mut BTreeMap<String, f64>,
-) -> NetnsPart {
-    let netdev = timed(t, "netdev", || collect::netdev::read(buf, root, w));
-    let interfaces = if options.config {
-        timed(t, "interfaces", || collect::interfaces::read(buf, root, w))
-    } else {
-        not_requested()
-    };
-    let ethtool = if options.ethtool {
-        let names: Vec<String> = match (interfaces.ok(), netdev.ok()) {
-            (Some(i), _) => i.keys().cloned().collect(),
-            (None, Some(d)) => d.keys().cloned().collect(),
-            (None, None) => Vec::new(),
-        };
-        timed(t, "ethtool", || {
-            let reader = readers
-                .ethtool
-                .get_or_insert_with(collect::ethtool::Reader::new);
-            // Rings, channels, coalescing and features are configuration too.
-            Source::Ok(if options.config {
-                reader.read_all(&names)
-            } else {
-                reader.read_counters(&names)
-            })
-        })
-    } else {
-        Source::unsupported("ethtool not requested")
-    };
-    let sockets = if options.sockets {
-        timed(t, "sockets", || {
-            collect::sockets::read(root, options.socket_processes)
-        })
-    } else {
-        Source::unsupported("sockets not requested")
-    };
-    NetnsPart {
-        netdev,
-        netstat: timed(t, "netstat", || readers.netstat.read(buf, root, w)),
-        sockstat: timed(t, "sockstat", || collect::sockstat::read(buf, root, w)),
-        sysctl: if options.config {
-            timed(t, "sysctl", || readers.sysctl.read(buf, root, w))
-        } else {
-            not_requested()
-        },
-        conntrack: timed(t, "conntrack", || collect::conntrack::read(buf, root, w)),
-        interfaces,
-        ethtool,
-        sockets,
-    }
-}
-
-impl Collector {
-    /// Host facts, then a snapshot, a pause of `interval` (calling `tick` with the time
-    /// elapsed about ten times a second), and a second snapshot.
-    pub fn capture(
-        &mut self,
-        interval: std::time::Duration,
-        mut tick: impl FnMut(std::time::Duration),
-    ) -> Capture {
-        let host = self.host_facts();
-        // Loading the drop monitor (parsing the kernel's BTF, verifying) takes tens of
-        // milliseconds: a thread loads it while the first snapshot is taken and the window
-        // runs, and its counting starts when it is attached, so a few tens of milliseconds
-        // after the window's start. Its counts are the difference of a read right after
-        // attaching and one right before the second snapshot, over their own duration.
-        let counted = self.drops && interval >= DROPS_MIN_WINDOW;
-        let loader = counted.then(|| {
-            let netns = self.netns_path.clone();
-            std::thread::Builder::new()
-                .name("nettune-drops".into())
-                .spawn(move || {
-                    DropWindow::start(netns.as_deref()).map(|mut w| {
-                        w.begin();
-                        w
-                    })
-                })
-        });
-        let first = self.snapshot();
-        let start = Instant::now();
-        while start.elapsed() < interval {
-            let left = interval.saturating_sub(start.elapsed());
-            std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
-            tick(start.elapsed().min(interval));
-        }
-        let drops = match loader {
-            None if self.drops => Source::unsupported(format!(
-                "window shorter than {} s: kernel drop reasons are counted only over longer windows",
-                DROPS_MIN_WINDOW.as_secs()
-            )),
-            None => Source::unsupported("drop reasons not requested"),
-            Some(Err(e)) => Source::error(format!("starting the drop monitor thread: {e}")),
-            Some(Ok(handle)) => match handle.join() {
-                Ok(Ok(w)) => w.finish(),
-                Ok(Err(source)) => source,
-                Err(_) => Source::error("the drop monitor thread panicked"),
-            },
-        };
-        let second = self.snapshot();
-        Capture {
-            schema: CAPTURE_SCHEMA.to_string(),
-            host,
-            netns: self.netns.as_ref().map(|t| t.name().to_string()),
-            snapshots: vec![first, second],
-            drops,
-        }
-    }
-
-    /// Facts about the host (kernel, CPUs, HZ, ...).
-    pub fn host_facts(&mut self) -> HostFacts {
-        let mut w = Warnings::default();
-        collect::host::read(&mut self.buf, &self.root, &mut w)
-    }
-}
-
-/// The drop monitor attached for one capture window; dropping it detaches the program.
-struct DropWindow {
-    monitor: DropMonitor,
-    before: std::result::Result<Vec<RawDrop>, String>,
-    lost_before: u64,
-    started: Instant,
-}
-
-impl DropWindow {
-    /// Load and attach, or the `Source` that says why not.
-    fn start(netns: Option<&Path>) -> std::result::Result<Self, Source<DropReasons>> {
-        match DropMonitor::start(netns) {
-            Ok(monitor) => Ok(DropWindow {
-                monitor,
-                before: Ok(Vec::new()),
-                lost_before: 0,
-                started: Instant::now(),
-            }),
-            Err(BpfError::Unsupported(why)) => Err(Source::unsupported(why)),
-            Err(e) => Err(Source::error(e.to_string())),
-        }
-    }
-
-    /// Start of the window: the counts so far are the baseline.
-    fn begin(&mut self) {
-        self.started = Instant::now();
-        match self.monitor.read() {
-            Ok((raw, lost)) => {
-                self.before = Ok(raw);
-                self.lost_before = lost;
-            }
-            Err(e) => self.before = Err(e.to_string()),
-        }
-    }
-
-    /// End of the window: the counts since [`DropWindow::begin`], named and symbolised;
-    /// the program is detached.
-    fn finish(self) -> Source<DropReasons> {
-        let after = self.monitor.read();
-        let seconds = self.started.elapsed().as_secs_f64();
-        let names = self.monitor.names.clone();
-        drop(self.monitor);
-        let (before, (after, lost)) = match (self.before, after) {
-            (Ok(b), Ok(a)) => (b, a),
-            (Err(e), _) => return Source::error(e),
-            (_, Err(e)) => return Source::error(e.to_string()),
-        };
-        // kallsyms is large: read it only when there is something to symbolise.
-        let kallsyms = if after.len() > before.len() || after.iter().ne(before.iter()) {
-            std::fs::read_to_string("/proc/kallsyms").unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Source::Ok(DropReasons::from_window(
-            &before,
-            &after,
-            lost.saturating_sub(self.lost_before),
-            &names,
-            &kallsyms,
-            seconds,
-        ))
-    }
-}
-
-impl Snapshot {
-    /// A snapshot taken at `taken_at_ns` with every source unsupported; tests and fixtures
-    /// fill in the sources they need.
-    pub fn empty(taken_at_ns: u64) -> Snapshot {
-        let none = || "not collected";
-        Snapshot {
-            taken_at_ns,
-            unix_time: 0.0,
-            softnet: Source::unsupported(none()),
-            netdev: Source::unsupported(none()),
-            netstat: Source::unsupported(none()),
-            sockstat: Source::unsupported(none()),
-            softirqs: Source::unsupported(none()),
-            cpu_times: Source::unsupported(none()),
-            interrupts: Source::unsupported(none()),
-            irq_affinity: Source::unsupported(none()),
-            irq_effective_affinity: Source::unsupported(none()),
-            sysctl: Source::unsupported(none()),
-            sysctl_config: Source::unsupported(none()),
-            conntrack: Source::unsupported(none()),
-            interfaces: Source::unsupported(none()),
-            ethtool: Source::unsupported(none()),
-            sockets: Source::unsupported(none()),
-            warnings: Vec::new(),
-            collect_seconds: BTreeMap::new(),
-        }
-    }
-}
-
-impl Collector {
-    /// Take one snapshot and return every file it read on this thread, with how it read it
-    /// (benchmarks replay the list as the floor: the cost of only reading the same files the
-    /// same way). A namespace thread's reads are not recorded.
-    pub fn snapshot_recording_reads(&mut self) -> (Snapshot, Vec<crate::root::ReadRecord>) {
-        self.buf.record = Some(Vec::new());
-        let snap = self.snapshot();
-        let reads = self.buf.record.take().unwrap_or_default();
-        (snap, reads)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every source of a live snapshot survives a JSON round trip (captures are read back
-    /// by `check --from`); a failure names the source.
-    #[test]
-    fn live_snapshot_round_trips_through_json() {
-        let mut c = Collector::new(Root::default(), CaptureOptions::default());
-        let snap = c.snapshot();
-        let value = serde_json::to_value(&snap).unwrap();
-        for (key, v) in value.as_object().unwrap() {
-            let mut one = serde_json::to_value(Snapshot::empty(1)).unwrap();
-            one[key] = v.clone();
-            if let Err(e) = serde_json::from_value::<Snapshot>(one) {
-                panic!("source {key} does not round-trip: {e}\n{v}");
-            }
-        }
-        let back: Snapshot = serde_json::from_value(value).unwrap();
-        assert_eq!(back, snap);
-    }
-
-    fn config_only() -> CaptureOptions {
-        CaptureOptions {
-            config: true,
-            ethtool: false,
-            sockets: false,
-            socket_processes: false,
-        }
-    }
-
-    fn keys(s: &Source<Sysctls>) -> Vec<String> {
-        s.ok().expect("sysctls").keys().cloned().collect()
-    }
-
-    /// The collector keeps its sysctl layout between snapshots and returns what a fresh
-    /// read does; the recorded reads name how each file was read.
-    #[test]
-    fn live_snapshots_keep_the_sysctl_layout() {
-        if !crate::testing::require(
-            "/proc/sys",
-            Path::new("/proc/sys/net/core/somaxconn").exists(),
-        ) {
-            return;
-        }
-        let root = Root::default();
-        let mut c = Collector::new(root.clone(), config_only());
-        let first = c.snapshot();
-        let (second, reads) = c.snapshot_recording_reads();
-        let fresh = collect::sysctl::read(&mut FileBuf::new(), &root, &mut Warnings::default());
-        assert_eq!(keys(&first.sysctl), keys(&fresh));
-        assert_eq!(keys(&second.sysctl), keys(&fresh));
-        use crate::root::ReadMode;
-        let mode = |suffix: &str| {
-            reads
-                .iter()
-                .find(|r| r.path.ends_with(suffix))
-                .map(|r| r.mode)
-        };
-        assert_eq!(mode("sys/net/core/somaxconn"), Some(ReadMode::Sysctl));
-        assert_eq!(mode("sys/fs/file-nr"), Some(ReadMode::Sysctl));
-        assert_eq!(mode("net/dev"), Some(ReadMode::UntilEof));
-    }
-
-    /// A namespace collector keeps its namespace's sysctl layout on its thread: each
-    /// snapshot shows that namespace's interfaces, plus the host's `net/core`.
-    #[test]
-    fn live_namespace_snapshots_keep_their_own_sysctl_layout() {
-        if !crate::testing::require_root() {
-            return;
-        }
-        // A thread in a new network namespace, alive until `done` is dropped.
-        let (ready_tx, ready) = std::sync::mpsc::channel();
-        let (done, done_rx) = std::sync::mpsc::channel::<()>();
-        let holder = std::thread::spawn(move || {
-            let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok();
-            let _ = ready_tx.send(ok.then(nix::unistd::gettid));
-            let _ = done_rx.recv();
-        });
-        let Some(tid) = ready.recv().unwrap() else {
-            crate::testing::require("a new network namespace", false);
-            return;
-        };
-        let path = std::path::PathBuf::from(format!("/proc/self/task/{tid}/ns/net"));
-        let mut c = Collector::in_netns(Root::default(), config_only(), &path).unwrap();
-        for _ in 0..3 {
-            let snap = c.snapshot();
-            let s = snap.sysctl.ok().expect("sysctls");
-            assert!(s.contains_key("net.ipv4.conf.lo.forwarding"), "{s:?}");
-            assert!(!s.keys().any(|k| k.starts_with("net.ipv4.conf.eth0.")));
-            // Host-wide, from the host's net/core.
-            assert!(s.contains_key("net.core.netdev_max_backlog"));
-        }
-        drop(c);
-        drop(done);
-        holder.join().unwrap();
-    }
 
     /// A capture written before drop reasons were counted (no `drops` field) still loads,
     /// with the drops unsupported; one with them round-trips.
@@ -823,5 +223,47 @@ mod tests {
         assert!(back.drops.ok().is_none());
         cap.drops = back.drops.clone();
         assert_eq!(back, cap);
+    }
+
+    /// `snapshot -o FILE` replaces a file atomically, refuses a symlink (its target keeps
+    /// its content), and still writes straight into a special file such as /dev/null.
+    #[test]
+    fn save_is_atomic_refuses_symlinks_and_writes_into_special_files() {
+        let cap = Capture {
+            schema: CAPTURE_SCHEMA.to_string(),
+            host: HostFacts::default(),
+            netns: None,
+            snapshots: vec![Snapshot::empty(1)],
+            drops: Source::unsupported("not requested"),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, "old").unwrap();
+        cap.save(&path).unwrap();
+        assert_eq!(Capture::load(&path).unwrap(), cap);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp left"
+        );
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let err = cap.save(&link).unwrap_err();
+        assert!(matches!(err, Error::Refused(_)), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        cap.save(Path::new("/dev/null")).unwrap();
+    }
+
+    /// The data types do not depend on what fills them or derives rates from them (no
+    /// snapshot <-> window or snapshot <-> collector import circle).
+    #[test]
+    fn snapshot_imports_neither_window_nor_collector() {
+        let src = include_str!("snapshot.rs");
+        for module in ["window", "collector"] {
+            let path = format!("{}::{module}", "crate");
+            assert!(!src.contains(&path), "snapshot.rs names {path}");
+        }
     }
 }

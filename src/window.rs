@@ -7,7 +7,7 @@
 
 use crate::collect::host::HostFacts;
 use crate::collect::netdev::NetDevCounters;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Capture, Snapshot};
 use std::collections::BTreeMap;
 
 /// Increase of a 32-bit wrapping counter (softnet_stat columns).
@@ -88,6 +88,14 @@ impl<'a> Window<'a> {
     /// Build a window; `None` if the snapshots are not in time order.
     pub fn new(older: &'a Snapshot, newer: &'a Snapshot, host: &'a HostFacts) -> Option<Self> {
         (newer.taken_at_ns > older.taken_at_ns).then_some(Window { older, newer, host })
+    }
+
+    /// The two newest snapshots of `capture` as a window, when there are two in time order.
+    pub fn newest(capture: &'a Capture) -> Option<Self> {
+        match capture.snapshots.as_slice() {
+            [.., older, newer] => Window::new(older, newer, &capture.host),
+            _ => None,
+        }
     }
 
     /// Length of the window in seconds.

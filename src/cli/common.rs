@@ -2,7 +2,8 @@
 //! window with a progress bar on a terminal, and loading captures.
 
 use super::GlobalArgs;
-use crate::snapshot::{Capture, CaptureOptions, Collector};
+use crate::collector::{CaptureOptions, Collector};
+use crate::snapshot::Capture;
 use std::io::IsTerminal;
 use std::time::Duration;
 

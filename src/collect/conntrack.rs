@@ -5,6 +5,7 @@
 //! column names; its layout changed over the years (`searched`/`delete_list` before 5.x,
 //! `clashres`/`chainlength` since), so columns are matched by header name, never by position.
 
+use super::sysctl::key_to_path;
 use super::{FileBuf, Root, Source, Warnings};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -327,7 +328,7 @@ fn read_sysctl(
     name: &str,
     warnings: &mut Warnings,
 ) -> io::Result<Option<u64>> {
-    let path = root.proc(&format!("sys/net/netfilter/{name}"));
+    let path = key_to_path(root, &format!("net.netfilter.{name}"));
     let text = buf.read(&path)?;
     let v = parse_sysctl_u64(text);
     if v.is_none() {
@@ -346,7 +347,7 @@ fn read_sysctl(
 /// in this network namespace). The other files are optional: a missing one leaves its field
 /// `None`; an unreadable or malformed one also adds a warning.
 pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> Source<Conntrack> {
-    let count_path = root.proc("sys/net/netfilter/nf_conntrack_count");
+    let count_path = key_to_path(root, "net.netfilter.nf_conntrack_count");
     let count = match read_sysctl(buf, root, "nf_conntrack_count", warnings) {
         Ok(v) => v,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -364,8 +365,7 @@ pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> Source<C
         Err(e) => {
             if e.kind() != io::ErrorKind::NotFound {
                 warnings.push(
-                    &root
-                        .proc(&format!("sys/net/netfilter/{name}"))
+                    &key_to_path(root, &format!("net.netfilter.{name}"))
                         .display()
                         .to_string(),
                     None,

@@ -423,81 +423,33 @@ pub fn format_cpu_mask(cpus: &[u32]) -> String {
     out
 }
 
-/// The ethtool driver name of a device through the SIOCETHTOOL ioctl, used only for
-/// virtual devices of the live host (sysfs has no driver link for them).
+/// The ethtool driver name of a device (`ETHTOOL_GDRVINFO` on the ethtool collector's ioctl
+/// socket), used only for virtual devices of the live host (sysfs has no driver link for
+/// them).
 mod drvinfo {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use crate::collect::ethtool::ioctl::IoctlSocket;
 
-    /// `struct ethtool_drvinfo` from `<linux/ethtool.h>`.
-    #[repr(C)]
-    #[allow(dead_code)] // filled by the kernel; only `driver` is read
-    struct EthtoolDrvinfo {
-        cmd: u32,
-        driver: [u8; 32],
-        version: [u8; 32],
-        fw_version: [u8; 32],
-        bus_info: [u8; 32],
-        erom_version: [u8; 32],
-        reserved2: [u8; 12],
-        n_priv_flags: u32,
-        n_stats: u32,
-        testinfo_len: u32,
-        eedump_len: u32,
-        regdump_len: u32,
-    }
-
-    const ETHTOOL_GDRVINFO: u32 = 0x0000_0003;
-
-    /// A datagram socket for the ioctls (None when it could not be opened).
+    /// The ioctl socket (None when it could not be opened), in the namespace of the thread
+    /// that created it.
     pub struct Probe {
-        fd: Option<OwnedFd>,
+        sock: Option<IoctlSocket>,
     }
 
     impl Probe {
         pub fn new() -> Self {
-            // SAFETY: plain socket(2); the returned descriptor is owned by OwnedFd.
-            let fd =
-                unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
             Probe {
-                // SAFETY: fd is a fresh descriptor we own when non-negative.
-                fd: (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) }),
+                sock: IoctlSocket::new().ok(),
             }
         }
 
-        /// The driver of `name`, only when `name` has `ifindex` in this process's network
+        /// The driver of `name`, only when `name` has `ifindex` in this thread's network
         /// namespace (so the answer is about the device sysfs described).
         pub fn driver(&self, name: &str, ifindex: u32) -> Option<String> {
-            let fd = self.fd.as_ref()?.as_raw_fd();
-            let bytes = name.as_bytes();
-            if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ {
+            let sock = self.sock.as_ref()?;
+            if nix::net::if_::if_nametoindex(name).ok()? != ifindex {
                 return None;
             }
-            // SAFETY: ifreq is plain old data; all-zero is a valid value.
-            let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-            for (d, s) in ifr.ifr_name.iter_mut().zip(bytes) {
-                *d = *s as libc::c_char;
-            }
-            // SAFETY: SIOCGIFINDEX reads ifr_name and writes ifru_ifindex of our ifreq.
-            let r = unsafe { libc::ioctl(fd, libc::SIOCGIFINDEX as _, &mut ifr) };
-            // SAFETY: after a successful SIOCGIFINDEX the union holds the index.
-            if r < 0 || u32::try_from(unsafe { ifr.ifr_ifru.ifru_ifindex }).ok()? != ifindex {
-                return None;
-            }
-            // SAFETY: all-zero is valid for this plain C struct.
-            let mut info: EthtoolDrvinfo = unsafe { std::mem::zeroed() };
-            info.cmd = ETHTOOL_GDRVINFO;
-            ifr.ifr_ifru.ifru_data = (&mut info as *mut EthtoolDrvinfo).cast();
-            // SAFETY: SIOCETHTOOL with ETHTOOL_GDRVINFO fills `info`, which outlives the call.
-            let r = unsafe { libc::ioctl(fd, libc::SIOCETHTOOL as _, &mut ifr) };
-            if r < 0 {
-                return None;
-            }
-            let end = info
-                .driver
-                .iter()
-                .position(|&b| b == 0)
-                .unwrap_or(info.driver.len());
-            let drv = String::from_utf8_lossy(info.driver.get(..end)?).into_owned();
+            let drv = sock.drvinfo(name).ok()?.driver.clone();
             (!drv.is_empty()).then_some(drv)
         }
     }

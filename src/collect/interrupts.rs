@@ -10,8 +10,7 @@
 //! Also finds the IRQs of a network device by name ([`irqs_for_device`]) and reads their CPU
 //! affinity ([`read_affinity`], [`read_effective_affinity`]).
 
-use super::softnet::parse_cpu_list;
-use super::{parse_dec, FileBuf, Root, Source, Warnings};
+use super::{cpulist, parse_dec, FileBuf, Root, Source, Warnings};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -358,7 +357,7 @@ fn read_irq_cpulists(
     for &irq in irqs {
         let path = root.proc(&format!("irq/{irq}/{file}"));
         match buf.read(&path) {
-            Ok(text) => match parse_cpu_list(text) {
+            Ok(text) => match cpulist::parse(text) {
                 Some(cpus) => {
                     out.insert(irq, cpus);
                 }

@@ -6,6 +6,7 @@
 //! rest of the file is still used.
 
 pub mod conntrack;
+pub mod cpulist;
 pub mod ethtool;
 pub mod host;
 pub mod interfaces;
@@ -17,7 +18,6 @@ pub mod sockstat;
 pub mod softirqs;
 pub mod softnet;
 pub mod sysctl;
-pub mod sysctl_tree;
 
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -44,6 +44,35 @@ pub enum Source<T> {
     },
     /// The data.
     Ok(T),
+}
+
+/// How reading a source went, without its data (see [`Source::outcome`]). Displays as
+/// [`Source::status`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// The data was read.
+    Ok,
+    /// Not provided here, with the reason.
+    Unsupported(&'a str),
+    /// Could not be read, with the reason.
+    Error(&'a str),
+}
+
+impl Outcome<'_> {
+    /// Whether the data was read.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok)
+    }
+}
+
+impl std::fmt::Display for Outcome<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Ok => f.write_str("ok"),
+            Outcome::Unsupported(why) => write!(f, "unsupported: {why}"),
+            Outcome::Error(why) => write!(f, "error: {why}"),
+        }
+    }
 }
 
 /// Deserialised through a JSON value (captures are JSON): an object whose only key is
@@ -82,10 +111,16 @@ impl<T> Source<T> {
 
     /// A short status for tables: `ok`, `unsupported: …` or `error: …`.
     pub fn status(&self) -> String {
+        self.outcome().to_string()
+    }
+
+    /// The outcome without the data (the same for every `T`, so a list of sources of
+    /// different types can be walked).
+    pub fn outcome(&self) -> Outcome<'_> {
         match self {
-            Source::Ok(_) => "ok".to_string(),
-            Source::Unsupported { unsupported } => format!("unsupported: {unsupported}"),
-            Source::Error { error } => format!("error: {error}"),
+            Source::Ok(_) => Outcome::Ok,
+            Source::Unsupported { unsupported } => Outcome::Unsupported(unsupported),
+            Source::Error { error } => Outcome::Error(error),
         }
     }
 
@@ -242,21 +277,9 @@ pub fn read_merged<T: Default>(
 /// Give a netlink socket a receive timeout, so a kernel that never answers cannot hang a
 /// snapshot. Best effort: a failure leaves the socket blocking as before.
 pub fn set_receive_timeout(sock: &netlink_sys::Socket, seconds: libc::time_t) {
-    use std::os::fd::AsRawFd;
-    let tv = libc::timeval {
-        tv_sec: seconds,
-        tv_usec: 0,
-    };
-    // SAFETY: a valid fd and a pointer to a live timeval of the size passed.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        );
-    }
+    use nix::sys::socket::{setsockopt, sockopt::ReceiveTimeout};
+    use nix::sys::time::TimeVal;
+    let _ = setsockopt(sock, ReceiveTimeout, &TimeVal::new(seconds, 0));
 }
 
 /// Decimal digits only — no sign, no spaces, no `+` that `str::parse` would accept — as

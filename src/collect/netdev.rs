@@ -147,9 +147,9 @@ fn parse_line(line: &str) -> std::result::Result<(&str, NetDevCounters, usize), 
     let mut cols = [0u64; COLUMNS];
     let mut n = 0usize;
     for tok in line[colon + 1..].split_ascii_whitespace() {
-        let v: u64 = match tok.parse() {
-            Ok(v) if tok.bytes().all(|b| b.is_ascii_digit()) => v,
-            _ => return Err(format!("`{name}`: column {} is not a u64", n + 1)),
+        let v: u64 = match super::parse_dec(tok) {
+            Some(v) => v,
+            None => return Err(format!("`{name}`: column {} is not a u64", n + 1)),
         };
         if let Some(slot) = cols.get_mut(n) {
             *slot = v;

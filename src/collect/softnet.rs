@@ -2,11 +2,10 @@
 //!
 //! Owns the parser for every width the kernel has printed (9 columns on 2.6.32, 10 on 2.6.36,
 //! 11 on 3.x, 13 on 5.10, 15 on 6.x; extra columns of future kernels go into
-//! [`SoftnetCpu::extra`]) and the cpulist parser [`parse_cpu_list`] for
-//! `/sys/devices/system/cpu/online`, which maps rows to CPU ids on kernels that do not print
+//! [`SoftnetCpu::extra`]); `/sys/devices/system/cpu/online` (a [`cpulist`]), which maps rows to CPU ids on kernels that do not print
 //! the CPU column (rows are printed for **online** CPUs only).
 
-use super::{clip, FileBuf, Root, Source, Warnings};
+use super::{clip, cpulist, FileBuf, Root, Source, Warnings};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -19,10 +18,6 @@ const MIN_COLUMNS: usize = 9;
 
 /// Columns this parser knows by name; later ones go into `extra`.
 const KNOWN_COLUMNS: usize = 15;
-
-/// Upper bound on the number of CPUs a cpulist may expand to (the kernel's NR_CPUS maximum
-/// is 8192); protects against absurd ranges in a corrupted file.
-const MAX_CPUS: usize = 1 << 16;
 
 /// One row of softnet_stat: one online CPU. Counters are cumulative packets/events since boot,
 /// 32-bit and wrapping. Columns the kernel does not print are `None` (`null` in JSON).
@@ -207,43 +202,6 @@ fn parse_hex_u32(tok: &str) -> Option<u32> {
     u32::from_str_radix(tok, 16).ok()
 }
 
-/// Parse a kernel cpulist such as `0-3,5` (as in `/sys/devices/system/cpu/online`) into the
-/// sorted list of CPU ids. Surrounding whitespace is ignored; an empty list (the kernel prints
-/// an empty line for an empty mask, e.g. `offline`) is `Some(vec![])`. Malformed input,
-/// reversed ranges, or a list of more than 65536 CPUs is `None`.
-pub fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {
-    let text = text.trim_ascii();
-    let mut cpus = Vec::new();
-    if text.is_empty() {
-        return Some(cpus);
-    }
-    for part in text.split(',') {
-        let part = part.trim_ascii();
-        let (lo, hi) = match part.split_once('-') {
-            Some((a, b)) => (parse_dec_u32(a)?, parse_dec_u32(b)?),
-            None => {
-                let v = parse_dec_u32(part)?;
-                (v, v)
-            }
-        };
-        if lo > hi || (hi - lo) as usize >= MAX_CPUS.saturating_sub(cpus.len()) {
-            return None;
-        }
-        cpus.extend(lo..=hi);
-    }
-    cpus.sort_unstable();
-    cpus.dedup();
-    Some(cpus)
-}
-
-/// Decimal digits only (no sign), as a u32.
-fn parse_dec_u32(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
 /// Read `/proc/net/softnet_stat`. When the kernel does not print the CPU column, rows are
 /// mapped to the CPUs listed in `<sys>/devices/system/cpu/online`; if that file cannot be
 /// read or parsed, the row number is used as CPU id (with a warning).
@@ -260,7 +218,7 @@ pub fn read(buf: &mut FileBuf, root: &Root, warnings: &mut Warnings) -> Source<V
     if !positional.is_empty() {
         // Only old kernels (no CPU column) pay for this second read.
         let online_path = root.sys("devices/system/cpu/online");
-        match buf.read(&online_path).ok().and_then(parse_cpu_list) {
+        match buf.read(&online_path).ok().and_then(cpulist::parse) {
             Some(online) => map_online(&mut rows, &positional, &online, warnings),
             None => warnings.push(
                 SOURCE,
@@ -376,19 +334,6 @@ mod tests {
     }
 
     #[test]
-    fn cpu_lists() {
-        assert_eq!(parse_cpu_list("0-3,5\n"), Some(vec![0, 1, 2, 3, 5]));
-        assert_eq!(parse_cpu_list("0"), Some(vec![0]));
-        assert_eq!(parse_cpu_list("\n"), Some(vec![]));
-        assert_eq!(parse_cpu_list("8-9,0-1"), Some(vec![0, 1, 8, 9]));
-        assert_eq!(parse_cpu_list("3-1"), None);
-        assert_eq!(parse_cpu_list("a"), None);
-        assert_eq!(parse_cpu_list("1,,2"), None);
-        assert_eq!(parse_cpu_list("-1"), None);
-        assert_eq!(parse_cpu_list("0-4294967295"), None);
-    }
-
-    #[test]
     fn read_maps_rows_to_online_cpus() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::fixture(dir.path());
@@ -442,7 +387,6 @@ mod tests {
         fn arbitrary_text_never_panics(s in "\\PC*", online in proptest::collection::vec(any::<u32>(), 0..4)) {
             let mut w = Warnings::default();
             let _ = parse_with_online(&s, Some(&online), &mut w);
-            let _ = parse_cpu_list(&s);
         }
 
         #[test]
@@ -453,9 +397,5 @@ mod tests {
             }
         }
 
-        #[test]
-        fn cpu_list_like_never_panics(s in "[0-9,\\- ]{0,40}") {
-            let _ = parse_cpu_list(&s);
-        }
     }
 }

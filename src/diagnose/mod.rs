@@ -173,7 +173,7 @@ pub fn diagnose_capture(
     options: &Options,
 ) -> (Vec<Finding>, Vec<String>) {
     let mut notes = Vec::new();
-    let window = cap.window();
+    let window = crate::window::Window::newest(cap);
     if window.is_none() {
         notes.push(
             "the capture holds one snapshot: only static findings (configuration, levels) are possible; rates need two".to_string(),

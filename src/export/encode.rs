@@ -576,17 +576,7 @@ fn own(e: &mut Enc, s: &Snapshot, findings: &[Finding]) {
         "Whether a source was read in the last collection (0: unsupported or failed).",
         Kind::Gauge,
     );
-    let ok = [
-        ("softnet", s.softnet.ok().is_some()),
-        ("netdev", s.netdev.ok().is_some()),
-        ("netstat", s.netstat.ok().is_some()),
-        ("sockstat", s.sockstat.ok().is_some()),
-        ("softirqs", s.softirqs.ok().is_some()),
-        ("interrupts", s.interrupts.ok().is_some()),
-        ("conntrack", s.conntrack.ok().is_some()),
-        ("ethtool", s.ethtool.ok().is_some()),
-    ];
-    for (source, ok) in ok {
-        e.sample(name, &[("source", source)], Num::U(ok.into()));
+    for (source, outcome) in s.sources() {
+        e.sample(name, &[("source", source)], Num::U(outcome.is_ok().into()));
     }
 }

@@ -17,10 +17,11 @@ pub mod http;
 
 use crate::collect::host::HostFacts;
 use crate::collect::Source;
+use crate::collector::{was_requested, CaptureOptions, Collector};
 use crate::diagnose::{self, Context, Finding, Options};
-use crate::snapshot::{CaptureOptions, Collector, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::window::Window;
-use crate::{Error, Result};
+use crate::Result;
 use encode::{Format, Input};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -386,16 +387,11 @@ impl Exporter {
     }
 }
 
-/// Copy the sources the live exporter re-reads only every [`SLOW_REFRESH`] (configuration,
-/// ethtool settings, sockets) and their collection times from `slow` into the fast
-/// snapshot `snap`.
+/// Copy the sources the live exporter re-reads only every [`SLOW_REFRESH`] (every source
+/// the fast snapshot `snap` did not request: configuration, sockets), the ethtool settings
+/// and their collection times from `slow` into `snap`.
 pub fn carry_slow_sources(snap: &mut Snapshot, slow: &Snapshot) {
-    snap.sysctl = slow.sysctl.clone();
-    snap.sysctl_config = slow.sysctl_config.clone();
-    snap.interfaces = slow.interfaces.clone();
-    snap.irq_affinity = slow.irq_affinity.clone();
-    snap.irq_effective_affinity = slow.irq_effective_affinity.clone();
-    snap.sockets = slow.sockets.clone();
+    snap.fill_from(slow, |fast| !was_requested(fast));
     if let (Source::Ok(fast), Some(slow)) = (&mut snap.ethtool, slow.ethtool.ok()) {
         for (dev, e) in fast.iter_mut() {
             if let Some(s) = slow.get(dev) {
@@ -406,13 +402,9 @@ pub fn carry_slow_sources(snap: &mut Snapshot, slow: &Snapshot) {
             }
         }
     }
+    // The fast snapshot times what it read; every other time is the slow one's.
     for (k, v) in &slow.collect_seconds {
-        if matches!(
-            k.as_str(),
-            "sysctl" | "sysctl_host" | "sysctl_config" | "interfaces" | "irq_affinity" | "sockets"
-        ) {
-            snap.collect_seconds.insert(k.clone(), *v);
-        }
+        snap.collect_seconds.entry(k.clone()).or_insert(*v);
     }
 }
 
@@ -437,43 +429,17 @@ pub fn slow_options() -> CaptureOptions {
     }
 }
 
-/// Write `body` to `path` atomically for node_exporter's textfile collector: a temporary
-/// file in the same directory (a name node_exporter ignores: it reads only `*.prom`),
-/// flushed to disk, then renamed over `path`. Refuses when `path` exists and is not a
-/// regular file (a symlink, FIFO, device or directory), which a rename would replace.
+/// Permissions of the textfile: node_exporter may run as another user and must read it.
+const TEXTFILE_MODE: u32 = 0o644;
+
+/// Write `body` to `path` atomically for node_exporter's textfile collector, through
+/// [`crate::durable::write_atomic`]: a randomly named temporary file in the same directory
+/// (hidden and ending in `.tmp`, which node_exporter ignores: it reads only `*.prom`),
+/// created exclusively without following symlinks, fsynced, renamed over `path`, and the
+/// directory fsynced. Refuses when `path` is a symlink or exists and is not a regular file
+/// (a FIFO, device or directory), which a rename would replace.
 pub fn write_textfile(path: &Path, body: &str) -> Result<()> {
-    use std::io::Write;
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_file() {
-            return Err(Error::io(
-                path,
-                std::io::Error::other(
-                    "exists and is not a regular file; refusing to replace it (give a path to a regular file)",
-                ),
-            ));
-        }
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "nettune".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(body.as_bytes())
-            .and_then(|_| f.sync_all())
-            .map_err(|e| Error::io(&tmp, e))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::durable::write_atomic(path, body.as_bytes(), TEXTFILE_MODE)
 }
 
 #[cfg(test)]
@@ -481,6 +447,7 @@ mod tests {
     use super::*;
     use crate::collect::conntrack::{Conntrack, ConntrackCpuStat};
     use crate::collect::Source;
+    use crate::Error;
     use serde_json::json;
 
     fn src<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Source<T> {
@@ -639,7 +606,14 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         assert!(om.contains("# TYPE nettune_softnet_dropped counter\nnettune_softnet_dropped_total{cpu=\"0\"} 505\n"));
         assert!(om.contains("# HELP nettune_softnet_dropped Number of dropped packets\n"));
         assert!(om.contains("# TYPE nettune_netstat_TcpExt_ListenOverflows unknown\n"));
-        assert!(om.ends_with("\nnettune_source_ok{source=\"ethtool\"} 0\n# EOF\n"));
+        // Every snapshot source has its `nettune_source_ok`, the last one last.
+        assert!(om.ends_with("\nnettune_source_ok{source=\"sockets\"} 0\n# EOF\n"));
+        for source in crate::snapshot::SOURCES {
+            assert!(
+                om.contains(&format!("nettune_source_ok{{source=\"{source}\"}} ")),
+                "{source}"
+            );
+        }
     }
 
     #[test]
@@ -662,7 +636,7 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         let source = move || {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let d = dropped[n.min(dropped.len() - 1)];
-            counters(crate::snapshot::monotonic_ns(), 100 + d, d, 10, 0)
+            counters(crate::collector::monotonic_ns(), 100 + d, d, 10, 0)
         };
         (Box::new(source), calls)
     }
@@ -743,7 +717,14 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         };
         slow.ethtool = Source::Ok([("eth0".to_string(), slow_eth)].into_iter().collect());
         slow.collect_seconds.insert("sysctl".into(), 0.004);
+        slow.sockets = Source::error("slow sockets");
+        slow.softnet = Source::unsupported("slow softnet");
+        // What the fast collector marks as not requested comes from the slow snapshot; what
+        // it read (even unsuccessfully) stays its own.
         let mut fast = Snapshot::empty(2);
+        fast.sysctl = Source::unsupported(crate::collector::NOT_REQUESTED_CONFIG);
+        fast.sockets = Source::unsupported(crate::collector::NOT_REQUESTED_SOCKETS);
+        fast.softnet = Source::error("fast softnet");
         let fast_eth = Ethtool {
             stats: Source::unsupported("new"),
             ..Default::default()
@@ -751,6 +732,8 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         fast.ethtool = Source::Ok([("eth0".to_string(), fast_eth)].into_iter().collect());
         carry_slow_sources(&mut fast, &slow);
         assert_eq!(fast.sysctl, slow.sysctl);
+        assert_eq!(fast.sockets, slow.sockets);
+        assert_eq!(fast.softnet, Source::error("fast softnet"));
         assert_eq!(fast.collect_seconds["sysctl"], 0.004);
         let eth0 = &fast.ethtool.ok().unwrap()["eth0"];
         assert_eq!(eth0.rings, rings, "settings come from the slow snapshot");
@@ -811,5 +794,37 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         std::fs::create_dir(&sub).unwrap();
         assert!(write_textfile(&sub, "x 1\n").is_err());
         assert!(sub.is_dir());
+    }
+
+    /// A symlink at the textfile's name is refused (its target untouched), and one planted at
+    /// the temporary name an earlier nettune used (`.NAME.<pid>.tmp`) is never followed.
+    #[test]
+    fn textfile_never_writes_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let link = dir.path().join("nettune.prom");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let err = write_textfile(&link, "x 1\n").unwrap_err();
+        assert!(matches!(err, Error::Refused(_)), "{err}");
+        assert!(err.to_string().contains("symlink"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+
+        let path = dir.path().join("real.prom");
+        let planted = dir
+            .path()
+            .join(format!(".real.prom.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        write_textfile(&path, "a 1\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a 1\n");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert!(std::fs::symlink_metadata(&planted)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, TEXTFILE_MODE);
     }
 }

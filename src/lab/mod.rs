@@ -16,8 +16,9 @@ pub mod scenarios;
 pub mod traffic;
 
 use crate::change::{Change, ChangeKind};
+use crate::collector::{CaptureOptions, Collector};
 use crate::diagnose::Options;
-use crate::snapshot::{Capture, CaptureOptions, Collector, Snapshot};
+use crate::snapshot::{Capture, Snapshot};
 use crate::window::Window;
 use crate::{Error, Result, Root};
 use serde::Serialize;

@@ -1,7 +1,8 @@
 //! The `nettune.check/v1` JSON document (DESIGN §3). Field names are stable API.
 
 use crate::diagnose::{status, Finding};
-use crate::snapshot::Capture;
+use crate::snapshot::{Capture, Snapshot};
+use crate::window::Window;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -53,7 +54,7 @@ pub fn check_report<'a>(
             cpus: capture.host.cpus,
             netns: capture.netns.as_deref(),
         },
-        window_seconds: capture.window().map(|w| w.seconds()),
+        window_seconds: Window::newest(capture).map(|w| w.seconds()),
         status: status_str(findings),
         findings,
         sources: newest.map(source_status).unwrap_or_default(),
@@ -61,22 +62,54 @@ pub fn check_report<'a>(
     }
 }
 
-/// Outcome of every source in a snapshot.
-pub fn source_status(s: &crate::snapshot::Snapshot) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([
-        ("softnet", s.softnet.status()),
-        ("netdev", s.netdev.status()),
-        ("netstat", s.netstat.status()),
-        ("sockstat", s.sockstat.status()),
-        ("softirqs", s.softirqs.status()),
-        ("cpu_times", s.cpu_times.status()),
-        ("interrupts", s.interrupts.status()),
-        ("irq_affinity", s.irq_affinity.status()),
-        ("sysctl", s.sysctl.status()),
-        ("sysctl_config", s.sysctl_config.status()),
-        ("conntrack", s.conntrack.status()),
-        ("interfaces", s.interfaces.status()),
-        ("ethtool", s.ethtool.status()),
-        ("sockets", s.sockets.status()),
-    ])
+/// Outcome of every source in a snapshot ([`Snapshot::sources`]: all of them).
+pub fn source_status(s: &Snapshot) -> BTreeMap<&'static str, String> {
+    s.sources()
+        .into_iter()
+        .map(|(name, outcome)| (name, outcome.to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::Source;
+
+    /// Every source field of a snapshot (its JSON keys other than the time, warnings and
+    /// collection times) is in the report's source list, with its outcome.
+    #[test]
+    fn report_lists_every_snapshot_source() {
+        let mut snap = Snapshot::empty(1);
+        snap.irq_effective_affinity = Source::Ok(BTreeMap::from([(24, vec![1])]));
+        snap.sockets = Source::error("boom");
+        let value = serde_json::to_value(&snap).unwrap();
+        let fields: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| {
+                !matches!(
+                    *k,
+                    "taken_at_ns" | "unix_time" | "warnings" | "collect_seconds"
+                )
+            })
+            .collect();
+        let listed = source_status(&snap);
+        assert_eq!(
+            listed.keys().copied().collect::<Vec<_>>().len(),
+            fields.len(),
+            "{listed:?} vs {fields:?}"
+        );
+        for field in &fields {
+            assert!(
+                listed.contains_key(field),
+                "{field} missing from {listed:?}"
+            );
+        }
+        assert_eq!(fields, crate::snapshot::SOURCES);
+        assert_eq!(listed["irq_effective_affinity"], "ok");
+        assert_eq!(listed["sockets"], "error: boom");
+        assert_eq!(listed["softnet"], "unsupported: not collected");
+    }
 }

@@ -190,27 +190,6 @@ impl Applier for KernelApplier {
     }
 }
 
-/// Parse a CPU list (`0-3,8`, `1`) into sorted CPU numbers; `None` when malformed.
-pub fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {
-    let mut cpus = Vec::new();
-    for part in text.trim().split(',') {
-        let part = part.trim();
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                if a > b || b - a > 65_536 {
-                    return None;
-                }
-                cpus.extend(a..=b);
-            }
-            None => cpus.push(part.parse().ok()?),
-        }
-    }
-    cpus.sort_unstable();
-    cpus.dedup();
-    Some(cpus)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,13 +228,6 @@ mod tests {
         };
         assert!(want.len() > 32);
         assert_eq!(got, want);
-    }
-
-    #[test]
-    fn cpu_lists() {
-        assert_eq!(parse_cpu_list("0-2,5"), Some(vec![0, 1, 2, 5]));
-        assert_eq!(parse_cpu_list("x"), None);
-        assert_eq!(parse_cpu_list("3-1"), None);
     }
 
     #[test]

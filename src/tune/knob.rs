@@ -273,9 +273,10 @@ pub(crate) fn max_field(v: &str) -> Option<i128> {
     max
 }
 
-/// Parse a CPU list (`0-3,8`, `1`) into sorted CPU numbers; `None` when malformed.
+/// Parse a CPU list (`0-3,8`, `1`) with the one cpulist parser; an empty or malformed list
+/// is `None` (an IRQ affinity names at least one CPU).
 fn cpu_list(text: &str) -> Option<Vec<u32>> {
-    super::apply::parse_cpu_list(text)
+    crate::collect::cpulist::parse(text).filter(|cpus| !cpus.is_empty())
 }
 
 impl Knob {

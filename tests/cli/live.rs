@@ -3,8 +3,8 @@
 //! (tmux); the deploy/ files checked with promtool.
 
 use super::{have, require, require_tool, run, stderr, Netns};
+use nettune::collector::Collector;
 use nettune::export::{self, http, Exporter};
-use nettune::snapshot::Collector;
 use nettune::Root;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

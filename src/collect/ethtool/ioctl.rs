@@ -14,7 +14,7 @@ use super::{classify, DriverInfo, DriverStats};
 use crate::collect::Source;
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 const ETHTOOL_GDRVINFO: u32 = 0x0000_0003;
 const ETHTOOL_GSTRINGS: u32 = 0x0000_001b;
@@ -82,23 +82,22 @@ impl IoctlSocket {
     /// Open an `AF_INET` datagram socket, or an `AF_NETLINK` one where IPv4 is absent (what
     /// `ethtool` itself does).
     pub(crate) fn new() -> io::Result<Self> {
-        // SAFETY: plain socket(2) calls; the returned fd is owned exactly once.
-        unsafe {
-            let mut fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-            if fd < 0 {
-                fd = libc::socket(
-                    libc::AF_NETLINK,
-                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                    libc::NETLINK_GENERIC,
-                );
-            }
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(IoctlSocket {
-                fd: OwnedFd::from_raw_fd(fd),
-            })
-        }
+        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
+        let fd = socket(
+            AddressFamily::Inet,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .or_else(|_| {
+            socket(
+                AddressFamily::Netlink,
+                SockType::Raw,
+                SockFlag::SOCK_CLOEXEC,
+                SockProtocol::NetlinkGeneric,
+            )
+        })?;
+        Ok(IoctlSocket { fd })
     }
 
     /// Issue `SIOCETHTOOL` on `ifname` with `buf` as the command struct. Returns the errno on

@@ -15,7 +15,7 @@
 //! this module's generic netlink connection (`send_set`). [`text`] holds two helpers for
 //! `ethtool -S` text and node_exporter metric names.
 
-mod ioctl;
+pub(crate) mod ioctl;
 mod netlink;
 pub mod text;
 

@@ -21,7 +21,6 @@ use netlink_packet_generic::ctrl::{nlas::GenlCtrlAttrs, GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::GenlMessage;
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
 use std::io;
-use std::os::fd::AsRawFd;
 
 /// `ETHTOOL_MSG_STRSET_GET`.
 const MSG_STRSET_GET: u8 = 1;
@@ -65,7 +64,7 @@ const BATCH_DEVICES: usize = 8;
 /// Initial receive buffer (bytes); grown when a reply does not fit.
 const RECV_BUF: usize = 32 * 1024;
 /// Receive buffer asked of the kernel (bytes; capped by `net.core.rmem_max` unless root).
-const SOCKET_RCVBUF: libc::c_int = 1 << 20;
+const SOCKET_RCVBUF: usize = 1 << 20;
 /// How long to wait for a reply the kernel owes us (seconds). Only reached if the kernel
 /// answers asynchronously, which ethtool GET requests never do.
 const REPLY_TIMEOUT_S: libc::time_t = 2;
@@ -505,19 +504,6 @@ enum OpenError {
     Family(String),
 }
 
-fn setsockopt_int(sock: &Socket, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> bool {
-    // SAFETY: a valid fd and a pointer to an int of the size passed.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            level,
-            name,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        ) == 0
-    }
-}
-
 impl Conn {
     fn open() -> Result<Conn, OpenError> {
         let mut sock = Socket::new(NETLINK_GENERIC).map_err(OpenError::Socket)?;
@@ -525,7 +511,13 @@ impl Conn {
         // Errors without a copy of our request; a larger receive buffer (root may exceed
         // rmem_max); a bounded wait. All best effort.
         let _ = sock.set_cap_ack(true);
-        if !setsockopt_int(&sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, SOCKET_RCVBUF) {
+        if nix::sys::socket::setsockopt(
+            &sock,
+            nix::sys::socket::sockopt::RcvBufForce,
+            &SOCKET_RCVBUF,
+        )
+        .is_err()
+        {
             let _ = sock.set_rx_buf_sz(SOCKET_RCVBUF);
         }
         crate::collect::set_receive_timeout(&sock, REPLY_TIMEOUT_S);

@@ -38,7 +38,7 @@ pub fn parse_ethtool_s_text(text: &str, warnings: &mut Warnings) -> Source<Drive
         // Names may contain ':' ("[3]: tx_bytes"), so split at the last ": ".
         let parsed = line.rsplit_once(':').and_then(|(name, value)| {
             let name = name.trim_start();
-            let v = value.trim().parse::<u64>().ok()?;
+            let v = crate::collect::parse_dec::<u64>(value.trim())?;
             (!name.is_empty()).then_some((name, v))
         });
         match parsed {

@@ -5,30 +5,27 @@
 //! (the interface `eth0.100`) written as `/` (`net.ipv4.conf.eth0/100.rp_filter`).
 //! [`key_to_path`] maps both that form and the slash form used in config files back to a file.
 //!
-//! The trees are walked by a [`TreeReader`] (module `sysctl_tree`), which keeps the layout
-//! between snapshots and re-reads the files relative to kept directory fds; [`read`] and
-//! [`read_trees`] use a fresh one.
-//!
-//! Configuration files are read with systemd-sysctl's precedence (see [`read_config`]).
+//! The trees are walked by a [`TreeReader`] (`tree.rs`, with the list of trees it reads),
+//! which keeps the layout between snapshots and re-reads the files relative to kept
+//! directory fds; [`read`] and [`read_trees`] use a fresh one. Names and values are
+//! `key.rs`; configuration files (`config.rs`) are read with systemd-sysctl's precedence
+//! (see [`read_config`]). Imports go one way: this module uses the three, `tree.rs` and
+//! `config.rs` use only `key.rs`.
 
-pub use super::sysctl_tree::TreeReader;
+mod config;
+mod key;
+mod tree;
+
+pub use config::{
+    config_for_key, effective_config, glob_match, parse_config, read_config, SysctlConfigEntry,
+    CONFIG_DIRS,
+};
+pub use key::{fold_value, key_to_path, normalize_key};
+pub use tree::{Sysctls, TreeReader, REWALK_AFTER};
+
 use super::{FileBuf, Root, Source, Warnings};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
-use std::ffi::OsString;
-use std::fs;
+use key::key_is_valid;
 use std::io;
-use std::path::{Path, PathBuf};
-
-/// Dotted sysctl name → value (whitespace runs folded to one space, trimmed).
-pub type Sysctls = BTreeMap<String, String>;
-
-/// Subtrees of `/proc/sys` read recursively.
-pub(super) const TREES: [&str; 4] = ["net/core", "net/ipv4", "net/ipv6", "net/netfilter"];
-/// Single files read besides the trees.
-pub(super) const FILES: [&str; 2] = ["fs/file-nr", "fs/file-max"];
-/// Deeper than any real sysctl tree (`net/ipv4/conf/eth0/...` is 5); guards against loops.
-pub(super) const MAX_DEPTH: usize = 8;
 
 /// Read every sysctl of interest from `<proc>/sys`. Files the kernel refuses to read
 /// (write-only `net/ipv4/route/flush`, unset `stable_secret`, ...) are skipped silently;
@@ -53,118 +50,6 @@ pub fn read_trees(
     TreeReader::new(trees, files).read(buf, root, warnings)
 }
 
-/// Append `.` (unless `key` is empty) and the component with its dots written as `/`.
-pub(super) fn push_component(key: &mut String, comp: &str) {
-    if !key.is_empty() {
-        key.push('.');
-    }
-    for c in comp.chars() {
-        key.push(if c == '.' { '/' } else { c });
-    }
-}
-
-/// Errors that reading a sysctl normally gives: write-only (EACCES/EPERM), not applicable
-/// (EINVAL, EIO for an unset `stable_secret`, ENODATA, EOPNOTSUPP), or gone meanwhile
-/// (an interface removed during the walk).
-pub(super) fn skip_silently(e: &io::Error) -> bool {
-    if matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-    ) {
-        return true;
-    }
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EPERM | libc::EINVAL | libc::EIO | libc::ENODATA | libc::EOPNOTSUPP)
-    )
-}
-
-/// Append `text` with every whitespace run folded to one space and both ends trimmed.
-pub(super) fn fold_ws(text: &str, out: &mut String) {
-    for (i, word) in text.split_ascii_whitespace().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-}
-
-/// `text` with whitespace runs folded to one space and trimmed (how [`Sysctls`] stores values).
-pub fn fold_value(text: &str) -> String {
-    let mut s = String::with_capacity(text.len());
-    fold_ws(text, &mut s);
-    s
-}
-
-/// Whether the first separator of `key` is a slash (`net/ipv4/conf/eth0.100/rp_filter`):
-/// then slashes separate components and dots are literal (sysctl.d(5)).
-fn is_slash_form(key: &str) -> bool {
-    key.find(['.', '/'])
-        .is_some_and(|i| key.as_bytes().get(i) == Some(&b'/'))
-}
-
-/// The canonical dotted form of a sysctl name as used in [`Sysctls`]: slash-form names
-/// (`net/ipv4/conf/eth0.100/rp_filter`) have dots and slashes interchanged
-/// (`net.ipv4.conf.eth0/100.rp_filter`); dotted names are returned unchanged. Leading and
-/// trailing separators are dropped.
-pub fn normalize_key(key: &str) -> String {
-    let key = key.trim().trim_start_matches('/');
-    if is_slash_form(key) {
-        let swapped: String = key
-            .trim_end_matches('/')
-            .chars()
-            .map(|c| match c {
-                '/' => '.',
-                '.' => '/',
-                c => c,
-            })
-            .collect();
-        swapped
-    } else {
-        key.trim_end_matches('.').to_string()
-    }
-}
-
-/// The path components of a key (either form), each with its literal dots, in order.
-fn raw_components(key: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
-    let key = key.trim().trim_start_matches('/');
-    let slash = is_slash_form(key);
-    let sep = if slash { '/' } else { '.' };
-    key.split(sep).map(move |c| {
-        if !slash && c.contains('/') {
-            std::borrow::Cow::Owned(c.replace('/', "."))
-        } else {
-            std::borrow::Cow::Borrowed(c)
-        }
-    })
-}
-
-/// A component that would not name one directory entry below its parent.
-fn bad_component(c: &str) -> bool {
-    c.is_empty() || c == "." || c == ".."
-}
-
-/// The file under `<proc>/sys` for a sysctl name in either form:
-/// `net.ipv4.conf.eth0/100.rp_filter` and `net/ipv4/conf/eth0.100/rp_filter` both map to
-/// `<proc>/sys/net/ipv4/conf/eth0.100/rp_filter`; `net.core.somaxconn` to
-/// `<proc>/sys/net/core/somaxconn`. Empty, `.` and `..` components are dropped.
-pub fn key_to_path(root: &Root, key: &str) -> PathBuf {
-    let mut p = root.proc.join("sys");
-    for c in raw_components(key).filter(|c| !bad_component(c)) {
-        p.push(&*c);
-    }
-    p
-}
-
-/// Whether `key` names a sysctl file safely: non-empty, no empty / `.` / `..` components,
-/// no glob characters or whitespace.
-fn key_is_valid(key: &str) -> bool {
-    let k = key.trim().trim_start_matches('/');
-    !k.is_empty()
-        && !k.contains(['*', '?', '[', ' ', '\t', '\n', '\0'])
-        && !raw_components(k).any(|c| bad_component(&c))
-}
-
 /// Read one sysctl by name (either form) and return its value folded like [`read`] does.
 /// An invalid name (empty component, `..`, glob) is `InvalidInput`.
 pub fn read_one(buf: &mut FileBuf, root: &Root, key: &str) -> io::Result<String> {
@@ -178,291 +63,15 @@ pub fn read_one(buf: &mut FileBuf, root: &Root, key: &str) -> io::Result<String>
     Ok(fold_value(buf.read_sysctl(&path)?))
 }
 
-// ---------------------------------------------------------------------------------------------
-// Configuration files (provenance)
-
-/// One assignment (or exclusion) in a sysctl configuration file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SysctlConfigEntry {
-    /// Canonical dotted name (see [`normalize_key`]); may be a glob pattern
-    /// (`net.ipv4.conf.*.rp_filter`), see [`SysctlConfigEntry::is_pattern`].
-    pub key: String,
-    /// The value with whitespace runs folded to one space; empty for an exclusion.
-    pub value: String,
-    /// The file (under the configuration root) that holds the line.
-    pub file: PathBuf,
-    /// 1-based line number in `file`.
-    pub line: usize,
-    /// A later assignment of the same key (in systemd-sysctl's order) replaces this one.
-    pub overridden: bool,
-    /// The line had a `-` prefix: failure to set it is ignored.
-    #[serde(default)]
-    pub ignore_failure: bool,
-    /// A `-key` line without `=`: the key is excluded from glob assignments.
-    #[serde(default)]
-    pub exclude: bool,
-}
-
-impl SysctlConfigEntry {
-    /// The key is a glob pattern (`*`, `?` or `[...]`) rather than one sysctl.
-    pub fn is_pattern(&self) -> bool {
-        self.key.contains(['*', '?', '['])
-    }
-}
-
-/// Directories of `*.conf` files in precedence order (a file name in an earlier directory
-/// masks the same name in later ones), relative to the configuration root.
-pub const CONFIG_DIRS: [&str; 5] = [
-    "etc/sysctl.d",
-    "run/sysctl.d",
-    "usr/local/lib/sysctl.d",
-    "usr/lib/sysctl.d",
-    "lib/sysctl.d",
-];
-
-/// Parse one sysctl configuration file. `#`/`;` comment lines and blank lines are skipped;
-/// `key = value` assignments, `-key = value` (failure ignored) and `-key` (exclude from
-/// globs) are returned in file order with `overridden` false. Bad lines become warnings
-/// with `file:line`.
-pub fn parse_config(text: &str, file: &Path, warnings: &mut Warnings) -> Vec<SysctlConfigEntry> {
-    let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        let (key_part, value) = match line.split_once('=') {
-            Some((k, v)) => (k.trim(), Some(v.trim())),
-            None => (line, None),
-        };
-        let (key_part, ignore_failure) = match key_part.strip_prefix('-') {
-            Some(k) => (k.trim_start(), true),
-            None => (key_part, false),
-        };
-        let warn = |w: &mut Warnings, msg: &str| {
-            w.push(
-                &file.display().to_string(),
-                Some(line_no),
-                format!("{}:{line_no}: {msg}: {raw:?}", file.display()),
-            )
-        };
-        if value.is_none() && !ignore_failure {
-            warn(warnings, "not an assignment (key = value), ignored");
-            continue;
-        }
-        let key = normalize_key(key_part);
-        if key.is_empty() || key.contains(|c: char| c.is_whitespace() || c == '\0') {
-            warn(warnings, "invalid sysctl name, ignored");
-            continue;
-        }
-        let mut v = String::new();
-        if let Some(value) = value {
-            fold_ws(value, &mut v);
-        }
-        out.push(SysctlConfigEntry {
-            key,
-            value: v,
-            file: file.to_path_buf(),
-            line: line_no,
-            overridden: false,
-            ignore_failure,
-            exclude: value.is_none(),
-        });
-    }
-    out
-}
-
-/// Read the sysctl configuration under `root.etc` with systemd-sysctl's precedence:
-/// `*.conf` in [`CONFIG_DIRS`] (same name in an earlier directory masks later ones), all
-/// sorted by file name, then `etc/sysctl.conf` last (as `sysctl --system` does; skipped when
-/// it was already read through a link such as Debian's `99-sysctl.conf`). Entries come in
-/// application order; each is marked `overridden` when a later one sets the same key.
-pub fn read_config(root: &Root, warnings: &mut Warnings) -> Source<Vec<SysctlConfigEntry>> {
-    let mut by_name: BTreeMap<OsString, PathBuf> = BTreeMap::new();
-    for dir in CONFIG_DIRS {
-        let dir = root.config(dir);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                warnings.push("sysctl.d", None, format!("{}: {e}", dir.display()));
-                continue;
-            }
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            if !name.to_string_lossy().ends_with(".conf") {
-                continue;
-            }
-            by_name.entry(name).or_insert_with(|| entry.path());
-        }
-    }
-    let mut files: Vec<PathBuf> = by_name.into_values().collect();
-    let conf = root.config("etc/sysctl.conf");
-    if conf.exists() {
-        let canon = fs::canonicalize(&conf).ok();
-        let seen = files
-            .iter()
-            .any(|f| canon.is_some() && fs::canonicalize(f).ok() == canon);
-        if !seen {
-            files.push(conf);
-        }
-    }
-    let mut entries = Vec::new();
-    let mut text = String::new();
-    for file in files {
-        text.clear();
-        match fs::File::open(&file).and_then(|mut f| io::Read::read_to_string(&mut f, &mut text)) {
-            Ok(_) => entries.extend(parse_config(&text, &file, warnings)),
-            Err(e) => warnings.push(
-                &file.display().to_string(),
-                None,
-                format!("{}: {e}", file.display()),
-            ),
-        }
-    }
-    mark_overridden(&mut entries);
-    Source::Ok(entries)
-}
-
-/// Set `overridden` on every entry whose key is set again later.
-fn mark_overridden(entries: &mut [SysctlConfigEntry]) {
-    let mut seen: HashSet<&str> = HashSet::new();
-    let mut flags = vec![false; entries.len()];
-    for (i, e) in entries.iter().enumerate().rev() {
-        if !seen.insert(e.key.as_str()) {
-            if let Some(f) = flags.get_mut(i) {
-                *f = true;
-            }
-        }
-    }
-    for (e, f) in entries.iter_mut().zip(flags) {
-        e.overridden = f;
-    }
-}
-
-/// For each key (or pattern) the entry that wins: the last assignment in application order.
-pub fn effective_config(entries: &[SysctlConfigEntry]) -> BTreeMap<String, &SysctlConfigEntry> {
-    let mut out = BTreeMap::new();
-    for e in entries {
-        out.insert(e.key.clone(), e);
-    }
-    out
-}
-
-/// The entry that configures the concrete sysctl `key` (dotted form) at boot, following
-/// systemd-sysctl: an explicit assignment of the key wins over any glob; an exclusion
-/// (`-key`) means no glob applies; otherwise the last glob pattern that matches.
-pub fn config_for_key<'a>(
-    entries: &'a [SysctlConfigEntry],
-    key: &str,
-) -> Option<&'a SysctlConfigEntry> {
-    let mut glob = None;
-    for e in entries.iter().rev() {
-        if e.key == key {
-            return if e.exclude { None } else { Some(e) };
-        }
-        if glob.is_none() && !e.exclude && e.is_pattern() && glob_match(&e.key, key) {
-            glob = Some(e);
-        }
-    }
-    glob
-}
-
-/// Match a dotted sysctl name against a glob pattern in the same form: `*` and `?` do not
-/// match the component separator `.`; `[...]`, `[!...]`, `[^...]` and ranges are supported.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    glob_bytes(pattern.as_bytes(), name.as_bytes())
-}
-
-fn glob_bytes(p: &[u8], n: &[u8]) -> bool {
-    let (mut pi, mut ni) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        let c = n.get(ni).copied().unwrap_or(0);
-        match p.get(pi) {
-            Some(b'*') => {
-                star = Some((pi, ni));
-                pi += 1;
-                continue;
-            }
-            Some(b'?') if c != b'.' => {
-                pi += 1;
-                ni += 1;
-                continue;
-            }
-            Some(b'[') => {
-                if let Some((matched, next)) = bracket(p, pi, c) {
-                    if matched && c != b'.' {
-                        pi = next;
-                        ni += 1;
-                        continue;
-                    }
-                } else if c == b'[' {
-                    pi += 1;
-                    ni += 1;
-                    continue;
-                }
-            }
-            Some(&pc) if pc == c && pc != b'*' && pc != b'?' && pc != b'[' => {
-                pi += 1;
-                ni += 1;
-                continue;
-            }
-            _ => {}
-        }
-        // Backtrack: let the last star swallow one more character (never a '.').
-        match star {
-            Some((sp, sn)) if n.get(sn) != Some(&b'.') && sn < n.len() => {
-                star = Some((sp, sn + 1));
-                pi = sp + 1;
-                ni = sn + 1;
-            }
-            _ => return false,
-        }
-    }
-    p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|&b| b == b'*'))
-}
-
-/// Evaluate the bracket expression starting at `p[start] == '['` against `c`.
-/// Returns (matched, index after `]`), or None when the bracket is not closed.
-fn bracket(p: &[u8], start: usize, c: u8) -> Option<(bool, usize)> {
-    let mut i = start + 1;
-    let negate = matches!(p.get(i), Some(b'!' | b'^'));
-    if negate {
-        i += 1;
-    }
-    let mut matched = false;
-    let mut first = true;
-    loop {
-        let b = *p.get(i)?;
-        if b == b']' && !first {
-            return Some((matched != negate, i + 1));
-        }
-        first = false;
-        if p.get(i + 1) == Some(&b'-') && p.get(i + 2).is_some_and(|&e| e != b']') {
-            let hi = *p.get(i + 2)?;
-            if b <= c && c <= hi {
-                matched = true;
-            }
-            i += 3;
-        } else {
-            if b == c {
-                matched = true;
-            }
-            i += 1;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::key::*;
     use super::*;
     use crate::collect::testfs::{vm, write};
     use proptest::prelude::*;
+    use std::fs;
     use std::os::unix::fs::symlink;
+    use std::path::{Path, PathBuf};
 
     #[test]
     fn reads_captured_vm_tree() {

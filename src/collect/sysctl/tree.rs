@@ -2,7 +2,7 @@
 //! snapshots. The first read walks every tree; the reader keeps the layout it found (an
 //! `O_DIRECTORY` fd per directory, and per file its name and dotted key) and later reads open
 //! each file with `openat` relative to its directory's fd, without listing directories or
-//! walking paths. The result is exactly that of a fresh walk ([`super::sysctl::read`]).
+//! walking paths. The result is exactly that of a fresh walk ([`super::read`]).
 //!
 //! A cached tree is walked again when:
 //! - a listing changed: on every read the top directory of each tree and the directories
@@ -26,11 +26,12 @@
 //! fd stays in the namespace it was opened in: use a reader only from the thread that
 //! created it (a namespace thread keeps its own).
 
-use super::sysctl::{fold_ws, push_component, skip_silently, Sysctls, FILES, MAX_DEPTH, TREES};
-use super::{FileBuf, Root, Source, Warnings};
+use super::key::{fold_ws, push_component};
+use crate::collect::{FileBuf, Root, Source, Warnings};
 use crate::root::open_at;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::SFlag;
+use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
 use std::fs::{self, OpenOptions};
 use std::io;
@@ -38,6 +39,32 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Dotted sysctl name → value (whitespace runs folded to one space, trimmed).
+pub type Sysctls = BTreeMap<String, String>;
+
+/// Subtrees of `/proc/sys` read recursively.
+pub const TREES: [&str; 4] = ["net/core", "net/ipv4", "net/ipv6", "net/netfilter"];
+/// Single files read besides the trees.
+pub const FILES: [&str; 2] = ["fs/file-nr", "fs/file-max"];
+/// Deeper than any real sysctl tree (`net/ipv4/conf/eth0/...` is 5); guards against loops.
+pub const MAX_DEPTH: usize = 8;
+
+/// Errors that reading a sysctl normally gives: write-only (EACCES/EPERM), not applicable
+/// (EINVAL, EIO for an unset `stable_secret`, ENODATA, EOPNOTSUPP), or gone meanwhile
+/// (an interface removed during the walk).
+fn skip_silently(e: &io::Error) -> bool {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+    ) {
+        return true;
+    }
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPERM | libc::EINVAL | libc::EIO | libc::ENODATA | libc::EOPNOTSUPP)
+    )
+}
 
 /// A cached tree is walked again at least this often, whatever its listings say.
 pub const REWALK_AFTER: Duration = Duration::from_secs(30);
@@ -150,7 +177,7 @@ impl TreeReader {
         }
     }
 
-    /// A reader of the standard set that [`super::sysctl::read`] returns (`net.core`,
+    /// A reader of the standard set that [`super::read`] returns (`net.core`,
     /// `net.ipv4`, `net.ipv6`, `net.netfilter`, `fs.file-nr`, `fs.file-max`).
     pub fn standard() -> Self {
         TreeReader::new(&TREES, &FILES)
@@ -165,7 +192,7 @@ impl TreeReader {
     }
 
     /// Read the trees and files under `<root.proc>/sys`: the same map, warnings and
-    /// skipped files as a fresh walk ([`super::sysctl::read_trees`]).
+    /// skipped files as a fresh walk ([`super::read_trees`]).
     pub fn read(
         &mut self,
         buf: &mut FileBuf,

@@ -1,0 +1,709 @@
+//! The [`Collector`]: reads every source into a [`Snapshot`], keeping its buffer and the
+//! per-namespace readers (ethtool sockets, sysctl tree, netstat layout) between snapshots, on
+//! the namespace's own thread for `--netns`; [`Collector::capture`] samples a window into a
+//! [`Capture`] (with kernel drop reasons counted by eBPF when asked).
+
+use crate::bpf::drops::{DropMonitor, DropReasons, RawDrop};
+use crate::bpf::BpfError;
+use crate::collect::{
+    self, conntrack::Conntrack, ethtool::EthtoolAll, host::HostFacts, interfaces::Interfaces,
+    interrupts::Interrupts, netdev::NetDev, snmp::NetStat, sockets::Sockets, sockstat::SockStat,
+    softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry,
+    sysctl::Sysctls, sysctl::TreeReader, FileBuf, Outcome, Source, Warnings,
+};
+use crate::snapshot::{Capture, Snapshot, CAPTURE_SCHEMA};
+use crate::{Error, Result, Root};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// What to collect besides the cheap text sources.
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    /// Read the sources that describe configuration rather than count events: the sysctl
+    /// trees (about a thousand small files, most of a snapshot's cost), the sysctl files,
+    /// sysfs interfaces and IRQ affinity. A live exporter re-reads them only now and then.
+    pub config: bool,
+    /// Query ethtool (netlink + ioctl) for every device: driver, link and statistics, and
+    /// with `config` also the settings (rings, channels, coalescing, features).
+    pub ethtool: bool,
+    /// Dump sockets with sock_diag.
+    pub sockets: bool,
+    /// Map listening sockets to processes (walks /proc/*/fd; costly).
+    pub socket_processes: bool,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            config: true,
+            ethtool: true,
+            sockets: true,
+            socket_processes: true,
+        }
+    }
+}
+
+/// Nanoseconds of CLOCK_MONOTONIC.
+pub fn monotonic_ns() -> u64 {
+    // CLOCK_MONOTONIC cannot fail on Linux; 0 would only make a window invalid.
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |ts| {
+        (ts.tv_sec() as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(ts.tv_nsec() as u64)
+    })
+}
+
+fn unix_time() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The shortest capture window over which [`Collector::capture`] counts kernel drop reasons:
+/// loading the drop monitor takes tens of milliseconds, which a shorter window could not
+/// hide and over which it would count next to nothing.
+pub const DROPS_MIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A snapshot collector that keeps its buffer, sockets and sysctl layout between snapshots.
+pub struct Collector {
+    root: Root,
+    options: CaptureOptions,
+    buf: FileBuf,
+    /// Per-namespace reader state for host-namespace reads.
+    readers: NsReaders,
+    /// The host's `net/core`, read beside a namespace's sysctls.
+    host_core: TreeReader,
+    netns: Option<crate::netns::NetnsThread>,
+    /// The namespace file `netns` entered, for the drop monitor's filter.
+    netns_path: Option<std::path::PathBuf>,
+    /// Count kernel drop reasons during [`Collector::capture`]'s window.
+    drops: bool,
+}
+
+/// Host-wide sources (the same in every network namespace).
+struct HostPart {
+    softnet: Source<Vec<SoftnetCpu>>,
+    softirqs: Source<SoftIrqs>,
+    cpu_times: Source<Vec<CpuTimes>>,
+    interrupts: Source<Interrupts>,
+    irq_affinity: Source<BTreeMap<u32, Vec<u32>>>,
+    irq_effective_affinity: Source<BTreeMap<u32, Vec<u32>>>,
+    sysctl_config: Source<Vec<SysctlConfigEntry>>,
+}
+
+/// Per-network-namespace sources.
+struct NetnsPart {
+    netdev: Source<NetDev>,
+    netstat: Source<NetStat>,
+    sockstat: Source<SockStat>,
+    sysctl: Source<Sysctls>,
+    conntrack: Source<Conntrack>,
+    interfaces: Source<Interfaces>,
+    ethtool: Source<EthtoolAll>,
+    sockets: Source<Sockets>,
+}
+
+/// What the per-namespace readers keep between snapshots: ethtool sockets, the sysctl
+/// layout (whose directory fds show the namespace of the thread that opened them) and the
+/// snmp/netstat layout.
+struct NsReaders {
+    ethtool: Option<collect::ethtool::Reader>,
+    sysctl: TreeReader,
+    netstat: collect::snmp::Reader,
+}
+
+impl NsReaders {
+    fn new() -> NsReaders {
+        NsReaders {
+            ethtool: None,
+            sysctl: TreeReader::standard(),
+            netstat: collect::snmp::Reader::new(),
+        }
+    }
+}
+
+thread_local! {
+    /// The namespace thread's buffer and readers, kept between snapshots.
+    static NS_STATE: std::cell::RefCell<(FileBuf, NsReaders)> =
+        std::cell::RefCell::new((FileBuf::new(), NsReaders::new()));
+}
+
+impl NetnsPart {
+    fn failed(reason: &str) -> Self {
+        NetnsPart {
+            netdev: Source::error(reason),
+            netstat: Source::error(reason),
+            sockstat: Source::error(reason),
+            sysctl: Source::error(reason),
+            conntrack: Source::error(reason),
+            interfaces: Source::error(reason),
+            ethtool: Source::error(reason),
+            sockets: Source::error(reason),
+        }
+    }
+}
+
+/// Why a configuration source is unsupported in a snapshot whose [`CaptureOptions`] have
+/// `config` off.
+pub const NOT_REQUESTED_CONFIG: &str = "configuration sources not requested in this snapshot";
+/// Why ethtool is unsupported in a snapshot whose [`CaptureOptions`] have `ethtool` off.
+pub const NOT_REQUESTED_ETHTOOL: &str = "ethtool not requested";
+/// Why sockets are unsupported in a snapshot whose [`CaptureOptions`] have `sockets` off.
+pub const NOT_REQUESTED_SOCKETS: &str = "sockets not requested";
+
+/// Whether a source's outcome says the collector was asked to read it: anything but
+/// unsupported for one of the not-requested reasons above.
+pub fn was_requested(outcome: Outcome<'_>) -> bool {
+    !matches!(
+        outcome,
+        Outcome::Unsupported(NOT_REQUESTED_CONFIG | NOT_REQUESTED_ETHTOOL | NOT_REQUESTED_SOCKETS)
+    )
+}
+
+fn not_requested<T>() -> Source<T> {
+    Source::unsupported(NOT_REQUESTED_CONFIG)
+}
+
+fn timed<T>(times: &mut BTreeMap<String, f64>, name: &str, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let v = f();
+    times.insert(name.to_string(), start.elapsed().as_secs_f64());
+    v
+}
+
+impl Collector {
+    /// A collector reading from `root`.
+    pub fn new(root: Root, options: CaptureOptions) -> Self {
+        Collector {
+            root,
+            options,
+            buf: FileBuf::new(),
+            readers: NsReaders::new(),
+            host_core: TreeReader::new(&["net/core"], &[]),
+            netns: None,
+            netns_path: None,
+            drops: false,
+        }
+    }
+
+    /// Count kernel drop reasons with eBPF during [`Collector::capture`]'s window when the
+    /// drop monitor can run here and the window is at least [`DROPS_MIN_WINDOW`] (off by
+    /// default: it needs root and loads a program).
+    pub fn with_drops(mut self, on: bool) -> Self {
+        self.drops = on;
+        self
+    }
+
+    /// A collector that reads per-namespace sources inside the network namespace at `path`
+    /// (`/run/netns/NAME` or `/proc/PID/ns/net`) and host-wide sources from the host.
+    pub fn in_netns(root: Root, options: CaptureOptions, path: &Path) -> Result<Self> {
+        let thread = crate::netns::NetnsThread::spawn(path, &root)?;
+        let mut c = Collector::new(root, options);
+        c.netns = Some(thread);
+        c.netns_path = Some(path.to_path_buf());
+        Ok(c)
+    }
+
+    /// The root this collector reads.
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// Take one snapshot of every source.
+    pub fn snapshot(&mut self) -> Snapshot {
+        let taken_at_ns = monotonic_ns();
+        let unix = unix_time();
+        let mut warnings = Warnings::default();
+        let mut times = BTreeMap::new();
+        let Some(thread) = &self.netns else {
+            let host = host_part(
+                &mut self.buf,
+                &self.root,
+                &self.options,
+                &mut warnings,
+                &mut times,
+            );
+            let ns = netns_part(
+                &mut self.buf,
+                &mut self.readers,
+                &self.root,
+                &self.options,
+                &mut warnings,
+                &mut times,
+            );
+            return assemble(taken_at_ns, unix, host, ns, warnings, times);
+        };
+        // The namespace thread reads its part while this thread reads the host-wide part.
+        let options = self.options.clone();
+        let pending = thread.submit(move |root| {
+            NS_STATE.with(|state| {
+                let mut w = Warnings::default();
+                let mut t = BTreeMap::new();
+                let (buf, readers) = &mut *state.borrow_mut();
+                let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
+                (part, w, t)
+            })
+        });
+        let host = host_part(
+            &mut self.buf,
+            &self.root,
+            &self.options,
+            &mut warnings,
+            &mut times,
+        );
+        // Host-wide keys (netdev_max_backlog, netdev_budget, ...) exist only in the initial
+        // namespace's /proc/sys/net/core: read them here and fill them in below.
+        let host_core = timed(&mut times, "sysctl_host", || {
+            self.host_core
+                .read(&mut self.buf, &self.root, &mut warnings)
+        });
+        let ns = match pending.and_then(|rx| {
+            rx.recv().map_err(|_| Error::Netns {
+                name: thread.name().to_string(),
+                what: "namespace thread is gone".into(),
+            })
+        }) {
+            Ok((mut part, w, t)) => {
+                warnings.0.extend(w.0);
+                times.extend(t);
+                if let (Source::Ok(ns), Source::Ok(host)) = (&mut part.sysctl, host_core) {
+                    for (key, value) in host {
+                        ns.entry(key).or_insert(value);
+                    }
+                }
+                part
+            }
+            Err(e) => NetnsPart::failed(&e.to_string()),
+        };
+        assemble(taken_at_ns, unix, host, ns, warnings, times)
+    }
+}
+
+fn assemble(
+    taken_at_ns: u64,
+    unix_time: f64,
+    host: HostPart,
+    ns: NetnsPart,
+    warnings: Warnings,
+    collect_seconds: BTreeMap<String, f64>,
+) -> Snapshot {
+    Snapshot {
+        taken_at_ns,
+        unix_time,
+        softnet: host.softnet,
+        netdev: ns.netdev,
+        netstat: ns.netstat,
+        sockstat: ns.sockstat,
+        softirqs: host.softirqs,
+        cpu_times: host.cpu_times,
+        interrupts: host.interrupts,
+        irq_affinity: host.irq_affinity,
+        irq_effective_affinity: host.irq_effective_affinity,
+        sysctl: ns.sysctl,
+        sysctl_config: host.sysctl_config,
+        conntrack: ns.conntrack,
+        interfaces: ns.interfaces,
+        ethtool: ns.ethtool,
+        sockets: ns.sockets,
+        warnings: warnings.0,
+        collect_seconds,
+    }
+}
+
+fn host_part(
+    buf: &mut FileBuf,
+    root: &Root,
+    options: &CaptureOptions,
+    w: &mut Warnings,
+    t: &mut BTreeMap<String, f64>,
+) -> HostPart {
+    let interrupts = timed(t, "interrupts", || collect::interrupts::read(buf, root, w));
+    let (irq_affinity, irq_effective_affinity) = match interrupts.ok() {
+        _ if !options.config => (not_requested(), not_requested()),
+        Some(irqs) => timed(t, "irq_affinity", || {
+            let numbered: Vec<u32> = irqs
+                .lines
+                .iter()
+                .filter(|l| l.actions().next().is_some())
+                .filter_map(|l| l.number())
+                .collect();
+            (
+                Source::Ok(collect::interrupts::read_affinity(buf, root, &numbered, w)),
+                Source::Ok(collect::interrupts::read_effective_affinity(
+                    buf, root, &numbered, w,
+                )),
+            )
+        }),
+        None => (
+            Source::unsupported("no /proc/interrupts"),
+            Source::unsupported("no /proc/interrupts"),
+        ),
+    };
+    HostPart {
+        softnet: timed(t, "softnet", || collect::softnet::read(buf, root, w)),
+        softirqs: timed(t, "softirqs", || collect::softirqs::read(buf, root, w)),
+        cpu_times: timed(t, "cpu_times", || {
+            collect::softirqs::read_cpu_times(buf, root, w)
+        }),
+        interrupts,
+        irq_affinity,
+        irq_effective_affinity,
+        sysctl_config: if options.config {
+            timed(t, "sysctl_config", || collect::sysctl::read_config(root, w))
+        } else {
+            not_requested()
+        },
+    }
+}
+
+fn netns_part(
+    buf: &mut FileBuf,
+    readers: &mut NsReaders,
+    root: &Root,
+    options: &CaptureOptions,
+    w: &mut Warnings,
+    t: &mut BTreeMap<String, f64>,
+) -> NetnsPart {
+    let netdev = timed(t, "netdev", || collect::netdev::read(buf, root, w));
+    let interfaces = if options.config {
+        timed(t, "interfaces", || collect::interfaces::read(buf, root, w))
+    } else {
+        not_requested()
+    };
+    let ethtool = if options.ethtool {
+        let names: Vec<String> = match (interfaces.ok(), netdev.ok()) {
+            (Some(i), _) => i.keys().cloned().collect(),
+            (None, Some(d)) => d.keys().cloned().collect(),
+            (None, None) => Vec::new(),
+        };
+        timed(t, "ethtool", || {
+            let reader = readers
+                .ethtool
+                .get_or_insert_with(collect::ethtool::Reader::new);
+            // Rings, channels, coalescing and features are configuration too.
+            Source::Ok(if options.config {
+                reader.read_all(&names)
+            } else {
+                reader.read_counters(&names)
+            })
+        })
+    } else {
+        Source::unsupported(NOT_REQUESTED_ETHTOOL)
+    };
+    let sockets = if options.sockets {
+        timed(t, "sockets", || {
+            collect::sockets::read(root, options.socket_processes)
+        })
+    } else {
+        Source::unsupported(NOT_REQUESTED_SOCKETS)
+    };
+    NetnsPart {
+        netdev,
+        netstat: timed(t, "netstat", || readers.netstat.read(buf, root, w)),
+        sockstat: timed(t, "sockstat", || collect::sockstat::read(buf, root, w)),
+        sysctl: if options.config {
+            timed(t, "sysctl", || readers.sysctl.read(buf, root, w))
+        } else {
+            not_requested()
+        },
+        conntrack: timed(t, "conntrack", || collect::conntrack::read(buf, root, w)),
+        interfaces,
+        ethtool,
+        sockets,
+    }
+}
+
+impl Collector {
+    /// Host facts, then a snapshot, a pause of `interval` (calling `tick` with the time
+    /// elapsed about ten times a second), and a second snapshot.
+    pub fn capture(
+        &mut self,
+        interval: std::time::Duration,
+        mut tick: impl FnMut(std::time::Duration),
+    ) -> Capture {
+        let host = self.host_facts();
+        // Loading the drop monitor (parsing the kernel's BTF, verifying) takes tens of
+        // milliseconds: a thread loads it while the first snapshot is taken and the window
+        // runs, and its counting starts when it is attached, so a few tens of milliseconds
+        // after the window's start. Its counts are the difference of a read right after
+        // attaching and one right before the second snapshot, over their own duration.
+        let counted = self.drops && interval >= DROPS_MIN_WINDOW;
+        let loader = counted.then(|| {
+            let netns = self.netns_path.clone();
+            std::thread::Builder::new()
+                .name("nettune-drops".into())
+                .spawn(move || {
+                    DropWindow::start(netns.as_deref()).map(|mut w| {
+                        w.begin();
+                        w
+                    })
+                })
+        });
+        let first = self.snapshot();
+        let start = Instant::now();
+        while start.elapsed() < interval {
+            let left = interval.saturating_sub(start.elapsed());
+            std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
+            tick(start.elapsed().min(interval));
+        }
+        let drops = match loader {
+            None if self.drops => Source::unsupported(format!(
+                "window shorter than {} s: kernel drop reasons are counted only over longer windows",
+                DROPS_MIN_WINDOW.as_secs()
+            )),
+            None => Source::unsupported("drop reasons not requested"),
+            Some(Err(e)) => Source::error(format!("starting the drop monitor thread: {e}")),
+            Some(Ok(handle)) => match handle.join() {
+                Ok(Ok(w)) => w.finish(),
+                Ok(Err(source)) => source,
+                Err(_) => Source::error("the drop monitor thread panicked"),
+            },
+        };
+        let second = self.snapshot();
+        Capture {
+            schema: CAPTURE_SCHEMA.to_string(),
+            host,
+            netns: self.netns.as_ref().map(|t| t.name().to_string()),
+            snapshots: vec![first, second],
+            drops,
+        }
+    }
+
+    /// Facts about the host (kernel, CPUs, HZ, ...).
+    pub fn host_facts(&mut self) -> HostFacts {
+        let mut w = Warnings::default();
+        collect::host::read(&mut self.buf, &self.root, &mut w)
+    }
+}
+
+/// The drop monitor attached for one capture window; dropping it detaches the program.
+struct DropWindow {
+    monitor: DropMonitor,
+    before: std::result::Result<Vec<RawDrop>, String>,
+    lost_before: u64,
+    started: Instant,
+}
+
+impl DropWindow {
+    /// Load and attach, or the `Source` that says why not.
+    fn start(netns: Option<&Path>) -> std::result::Result<Self, Source<DropReasons>> {
+        match DropMonitor::start(netns) {
+            Ok(monitor) => Ok(DropWindow {
+                monitor,
+                before: Ok(Vec::new()),
+                lost_before: 0,
+                started: Instant::now(),
+            }),
+            Err(BpfError::Unsupported(why)) => Err(Source::unsupported(why)),
+            Err(e) => Err(Source::error(e.to_string())),
+        }
+    }
+
+    /// Start of the window: the counts so far are the baseline.
+    fn begin(&mut self) {
+        self.started = Instant::now();
+        match self.monitor.read() {
+            Ok((raw, lost)) => {
+                self.before = Ok(raw);
+                self.lost_before = lost;
+            }
+            Err(e) => self.before = Err(e.to_string()),
+        }
+    }
+
+    /// End of the window: the counts since [`DropWindow::begin`], named and symbolised;
+    /// the program is detached.
+    fn finish(self) -> Source<DropReasons> {
+        let after = self.monitor.read();
+        let seconds = self.started.elapsed().as_secs_f64();
+        let names = self.monitor.names.clone();
+        drop(self.monitor);
+        let (before, (after, lost)) = match (self.before, after) {
+            (Ok(b), Ok(a)) => (b, a),
+            (Err(e), _) => return Source::error(e),
+            (_, Err(e)) => return Source::error(e.to_string()),
+        };
+        // kallsyms is large: read it only when there is something to symbolise.
+        let kallsyms = if after.len() > before.len() || after.iter().ne(before.iter()) {
+            std::fs::read_to_string("/proc/kallsyms").unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Source::Ok(DropReasons::from_window(
+            &before,
+            &after,
+            lost.saturating_sub(self.lost_before),
+            &names,
+            &kallsyms,
+            seconds,
+        ))
+    }
+}
+
+impl Collector {
+    /// Take one snapshot and return every file it read on this thread, with how it read it
+    /// (benchmarks replay the list as the floor: the cost of only reading the same files the
+    /// same way). A namespace thread's reads are not recorded.
+    pub fn snapshot_recording_reads(&mut self) -> (Snapshot, Vec<crate::root::ReadRecord>) {
+        self.buf.record = Some(Vec::new());
+        let snap = self.snapshot();
+        let reads = self.buf.record.take().unwrap_or_default();
+        (snap, reads)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every source of a live snapshot survives a JSON round trip (captures are read back
+    /// by `check --from`); a failure names the source.
+    #[test]
+    fn live_snapshot_round_trips_through_json() {
+        let mut c = Collector::new(Root::default(), CaptureOptions::default());
+        let snap = c.snapshot();
+        let value = serde_json::to_value(&snap).unwrap();
+        for (key, v) in value.as_object().unwrap() {
+            let mut one = serde_json::to_value(Snapshot::empty(1)).unwrap();
+            one[key] = v.clone();
+            if let Err(e) = serde_json::from_value::<Snapshot>(one) {
+                panic!("source {key} does not round-trip: {e}\n{v}");
+            }
+        }
+        let back: Snapshot = serde_json::from_value(value).unwrap();
+        assert_eq!(back, snap);
+    }
+
+    /// Every source of a full snapshot is timed under its own name (the exporter's
+    /// `nettune_collect_duration_seconds{source}`), except the effective IRQ affinity, read
+    /// together with the affinity.
+    #[test]
+    fn every_source_is_timed() {
+        let snap = Collector::new(Root::default(), CaptureOptions::default()).snapshot();
+        for source in crate::snapshot::SOURCES {
+            let key = match source {
+                "irq_effective_affinity" => "irq_affinity",
+                s => s,
+            };
+            if key == "irq_affinity" && snap.interrupts.ok().is_none() {
+                continue;
+            }
+            assert!(
+                snap.collect_seconds.contains_key(key),
+                "{source} not timed: {:?}",
+                snap.collect_seconds
+            );
+        }
+    }
+
+    /// The sources options leave out say so ([`was_requested`], which the exporter's carry of
+    /// slow sources relies on); a full snapshot requests every source.
+    #[test]
+    fn sources_left_out_are_marked_not_requested() {
+        let none = CaptureOptions {
+            config: false,
+            ethtool: false,
+            sockets: false,
+            socket_processes: false,
+        };
+        let snap = Collector::new(Root::default(), none).snapshot();
+        let left_out: Vec<&str> = snap
+            .sources()
+            .into_iter()
+            .filter(|(_, o)| !was_requested(*o))
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            left_out,
+            [
+                "irq_affinity",
+                "irq_effective_affinity",
+                "sysctl",
+                "sysctl_config",
+                "interfaces",
+                "ethtool",
+                "sockets"
+            ]
+        );
+        let full = Collector::new(Root::default(), CaptureOptions::default()).snapshot();
+        assert!(full.sources().iter().all(|(_, o)| was_requested(*o)));
+    }
+
+    fn config_only() -> CaptureOptions {
+        CaptureOptions {
+            config: true,
+            ethtool: false,
+            sockets: false,
+            socket_processes: false,
+        }
+    }
+
+    fn keys(s: &Source<Sysctls>) -> Vec<String> {
+        s.ok().expect("sysctls").keys().cloned().collect()
+    }
+
+    /// The collector keeps its sysctl layout between snapshots and returns what a fresh
+    /// read does; the recorded reads name how each file was read.
+    #[test]
+    fn live_snapshots_keep_the_sysctl_layout() {
+        if !crate::testing::require(
+            "/proc/sys",
+            Path::new("/proc/sys/net/core/somaxconn").exists(),
+        ) {
+            return;
+        }
+        let root = Root::default();
+        let mut c = Collector::new(root.clone(), config_only());
+        let first = c.snapshot();
+        let (second, reads) = c.snapshot_recording_reads();
+        let fresh = collect::sysctl::read(&mut FileBuf::new(), &root, &mut Warnings::default());
+        assert_eq!(keys(&first.sysctl), keys(&fresh));
+        assert_eq!(keys(&second.sysctl), keys(&fresh));
+        use crate::root::ReadMode;
+        let mode = |suffix: &str| {
+            reads
+                .iter()
+                .find(|r| r.path.ends_with(suffix))
+                .map(|r| r.mode)
+        };
+        assert_eq!(mode("sys/net/core/somaxconn"), Some(ReadMode::Sysctl));
+        assert_eq!(mode("sys/fs/file-nr"), Some(ReadMode::Sysctl));
+        assert_eq!(mode("net/dev"), Some(ReadMode::UntilEof));
+    }
+
+    /// A namespace collector keeps its namespace's sysctl layout on its thread: each
+    /// snapshot shows that namespace's interfaces, plus the host's `net/core`.
+    #[test]
+    fn live_namespace_snapshots_keep_their_own_sysctl_layout() {
+        if !crate::testing::require_root() {
+            return;
+        }
+        // A thread in a new network namespace, alive until `done` is dropped.
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let (done, done_rx) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok();
+            let _ = ready_tx.send(ok.then(nix::unistd::gettid));
+            let _ = done_rx.recv();
+        });
+        let Some(tid) = ready.recv().unwrap() else {
+            crate::testing::require("a new network namespace", false);
+            return;
+        };
+        let path = std::path::PathBuf::from(format!("/proc/self/task/{tid}/ns/net"));
+        let mut c = Collector::in_netns(Root::default(), config_only(), &path).unwrap();
+        for _ in 0..3 {
+            let snap = c.snapshot();
+            let s = snap.sysctl.ok().expect("sysctls");
+            assert!(s.contains_key("net.ipv4.conf.lo.forwarding"), "{s:?}");
+            assert!(!s.keys().any(|k| k.starts_with("net.ipv4.conf.eth0.")));
+            // Host-wide, from the host's net/core.
+            assert!(s.contains_key("net.core.netdev_max_backlog"));
+        }
+        drop(c);
+        drop(done);
+        holder.join().unwrap();
+    }
+}
