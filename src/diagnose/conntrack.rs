@@ -5,7 +5,6 @@ use super::util::{fmt_bytes, sysctl};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
 use crate::collect::conntrack::ConntrackCpuStat;
-use crate::window::delta_u64;
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[Rule {
@@ -26,12 +25,7 @@ struct Drops {
 
 fn drop_rates(ctx: &Context) -> Option<Drops> {
     let w = ctx.window?;
-    let old = w.older.conntrack.ok()?.totals()?;
-    let new = w.newer.conntrack.ok()?.totals()?;
-    let r = |f: fn(&ConntrackCpuStat) -> Option<u64>| match (f(&old), f(&new)) {
-        (Some(o), Some(n)) => delta_u64(o, n) as f64 / w.seconds(),
-        _ => 0.0,
-    };
+    let r = |f: fn(&ConntrackCpuStat) -> Option<u64>| w.conntrack_rate(f).unwrap_or(0.0);
     Some(Drops {
         drop: r(|s| s.drop),
         early_drop: r(|s| s.early_drop),

@@ -13,7 +13,7 @@ use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Change, ChangeKind};
 use crate::collect::interfaces::{Interface, InterfaceKind};
 use crate::collect::interrupts::irqs_for_device;
-use crate::window::{delta_u64, Window};
+use crate::window::Window;
 use std::collections::BTreeMap;
 
 /// The rules of this area.
@@ -70,25 +70,14 @@ pub(crate) fn is_queue_action(action: &str, ifname: &str) -> bool {
 
 /// The queue IRQs of `ifname` and their per-CPU rates over the window.
 pub(crate) fn queue_irqs(w: &Window, ifname: &str, iface: &Interface) -> Vec<QueueIrq> {
-    let (Some(old), Some(new)) = (w.older.interrupts.ok(), w.newer.interrupts.ok()) else {
+    let Some(new) = w.newer.interrupts.ok() else {
         return Vec::new();
     };
-    let secs = w.seconds();
     irqs_for_device(new, ifname, iface.device.as_deref())
         .into_iter()
         .filter_map(|line| {
             let action = line.actions().find(|a| is_queue_action(a, ifname))?;
-            let before = old.get(&line.irq);
-            let per_cpu: Vec<(u32, f64)> = line
-                .counts
-                .iter()
-                .enumerate()
-                .filter_map(|(col, &n)| {
-                    let cpu = new.cpu_of_column(col)?;
-                    let o = before.and_then(|b| b.counts.get(col)).copied().unwrap_or(n);
-                    Some((cpu, delta_u64(o, n) as f64 / secs))
-                })
-                .collect();
+            let per_cpu = w.irq_rates(&line.irq)?;
             let total = per_cpu.iter().map(|(_, r)| r).sum();
             Some(QueueIrq {
                 irq: line.irq.clone(),

@@ -15,7 +15,7 @@ use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Change, ChangeKind};
 use crate::collect::ethtool::{Ethtool, Rings};
 use crate::collect::interfaces::{Interface, InterfaceKind};
-use crate::window::{delta_u64, NetDevRates, Window};
+use crate::window::{NetDevRates, Window};
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
@@ -62,17 +62,7 @@ fn physical<'a>(ctx: &Context<'a>) -> impl Iterator<Item = (&'a String, &'a Inte
 
 /// Per-second rates of `dev`'s driver statistics present in both snapshots.
 pub(crate) fn driver_stat_rates(w: &Window, dev: &str) -> Vec<(String, f64)> {
-    let get = |s: &crate::snapshot::Snapshot| s.ethtool.ok()?.get(dev)?.stats.ok().cloned();
-    let (Some(old), Some(new)) = (get(w.older), get(w.newer)) else {
-        return Vec::new();
-    };
-    let secs = w.seconds();
-    new.iter()
-        .filter_map(|(name, n)| {
-            let o = old.get(name)?;
-            Some((name.to_string(), delta_u64(o, n) as f64 / secs))
-        })
-        .collect()
+    w.driver_stat_rates(dev)
 }
 
 /// A statistic about the transmit side only.

@@ -83,31 +83,15 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
     ));
 
     // Which sockets drop, and how their buffer size was chosen.
-    let newer_udp = ctx.newer.sockets.ok().and_then(|s| s.udp.ok());
-    let older_udp = w.older.sockets.ok().and_then(|s| s.udp.ok());
-    let mut droppers: Vec<Dropper> = newer_udp
-        .map(|u| {
-            u.top_drops
-                .iter()
-                .filter_map(|s| {
-                    let now = s.drops?;
-                    let before = older_udp
-                        .and_then(|o| o.top_drops.iter().find(|x| x.inode == s.inode))
-                        .and_then(|x| x.drops);
-                    let rate = match (before, older_udp) {
-                        (Some(b), _) => Some(f64::from(now.wrapping_sub(b)) / w.seconds()),
-                        // Seen before without drops (not in the top list): all are new,
-                        // unless the list was full and it may have been cut off.
-                        (None, Some(o)) if o.top_drops.len() < crate::collect::sockets::TOP_N => {
-                            Some(f64::from(now) / w.seconds())
-                        }
-                        _ => None,
-                    };
-                    (rate != Some(0.0)).then_some(Dropper { socket: s, rate })
-                })
-                .collect()
+    let mut droppers: Vec<Dropper> = w
+        .udp_socket_drops()
+        .into_iter()
+        .filter(|d| d.rate != Some(0.0))
+        .map(|d| Dropper {
+            socket: d.socket,
+            rate: d.rate,
         })
-        .unwrap_or_default();
+        .collect();
     droppers.sort_by(|a, b| b.rate.unwrap_or(0.0).total_cmp(&a.rate.unwrap_or(0.0)));
     droppers.truncate(3);
 
