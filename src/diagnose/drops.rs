@@ -309,13 +309,13 @@ mod tests {
         let (older, newer) = snapshots(rx_pps);
         let host = HostFacts::default();
         let options = Options::default();
-        let ctx = Context {
-            window: Window::new(&older, &newer, &host),
-            newer: &newer,
-            host: &host,
-            options: &options,
-            drops: Some(drops),
-        };
+        let ctx = Context::new(
+            Window::new(&older, &newer, &host),
+            &newer,
+            &host,
+            &options,
+            Some(drops),
+        );
         apply(&ctx, findings);
     }
 
@@ -464,13 +464,13 @@ mod tests {
         let (older, newer) = snapshots(Some(10));
         let host = HostFacts::default();
         let options = Options::default();
-        let ctx = Context {
-            window: Window::new(&older, &newer, &host),
-            newer: &newer,
-            host: &host,
-            options: &options,
-            drops: None,
-        };
+        let ctx = Context::new(
+            Window::new(&older, &newer, &host),
+            &newer,
+            &host,
+            &options,
+            None,
+        );
         let mut f = vec![finding("softnet.backlog_drops")];
         apply(&ctx, &mut f);
         assert_eq!(f, vec![finding("softnet.backlog_drops")]);
@@ -483,13 +483,13 @@ mod tests {
         let mut fx = Fx::new(2);
         fx.softnet(&[(0, 1000.0, 0.0, 0.0), (1, 5000.0, 300.0, 0.0)]);
         let drops = reasons(&[("CPU_BACKLOG", 600), ("QDISC_DROP", 500)]);
-        let ctx = Context {
-            window: Window::new(&fx.older, &fx.newer, &fx.host),
-            newer: &fx.newer,
-            host: &fx.host,
-            options: &fx.options,
-            drops: Some(&drops),
-        };
+        let ctx = Context::new(
+            Window::new(&fx.older, &fx.newer, &fx.host),
+            &fx.newer,
+            &fx.host,
+            &fx.options,
+            Some(&drops),
+        );
         let f = diagnose(&ctx);
         let sn = f.iter().find(|f| f.id == "softnet.backlog_drops").unwrap();
         assert!(sn

@@ -6,7 +6,7 @@
 //! are found by handler name ([`irqs_for_device`]); configuration vectors (`virtio0-config`,
 //! `mlx5_async`) are left out.
 
-use super::softnet::{cpu_count, online_cpus};
+use super::context::{cpu_count, online_cpus};
 use super::thresholds as t;
 use super::util::fmt_rate;
 use super::{Context, Evidence, Finding, Rule, Severity};

@@ -8,7 +8,7 @@
 //! the sending CPU, and a full backlog counts the drop in `lo`'s rx_dropped too, so those
 //! drops are backlog drops and `softnet.backlog_drops` reports them with per-CPU evidence.
 
-use super::softnet::{cpu_count, interface, is_loopback};
+use super::context::{cpu_count, interface, is_loopback, Intent};
 use super::thresholds as t;
 use super::util::{fmt_bytes, fmt_rate, fmt_secs, sysctl};
 use super::{Context, Evidence, Finding, Rule, Severity};
@@ -586,10 +586,14 @@ fn rss_queues(ctx: &Context) -> Vec<Finding> {
 }
 
 fn coalesce(ctx: &Context) -> Vec<Finding> {
-    let profile = match ctx.options.profile.as_deref() {
-        Some(p @ ("latency" | "throughput")) => p,
-        _ => return Vec::new(),
+    // The coalescing each intent expects; the others leave it to the driver.
+    let intent = ctx.intent();
+    let latency = match intent {
+        Intent::Latency => true,
+        Intent::Throughput => false,
+        Intent::Balanced | Intent::Bulk => return Vec::new(),
     };
+    let profile = intent.as_str();
     let mut out = Vec::new();
     for (dev, _) in physical(ctx) {
         let Some(c) = ethtool(ctx, dev).and_then(|e| e.coalesce.ok()) else {
@@ -608,7 +612,7 @@ fn coalesce(ctx: &Context) -> Vec<Finding> {
             f64::from(usecs),
             "µs",
         )];
-        let risk = if profile == "latency" {
+        let risk = if latency {
             if usecs <= t::LATENCY_RX_USECS_FIRE {
                 continue;
             }
@@ -662,7 +666,7 @@ fn coalesce(ctx: &Context) -> Vec<Finding> {
             title: format!(
                 "{dev} interrupt coalescing (rx-usecs {usecs}) does not fit the {profile} profile"
             ),
-            detail: if profile == "latency" {
+            detail: if latency {
                 format!(
                     "{dev} waits up to {usecs} µs after a packet before raising the receive \
                      interrupt; the latency profile wants 0–{} µs so packets reach the stack \
@@ -1034,12 +1038,12 @@ mod tests {
         let mut fx = Fx::new(2);
         nic(&mut fx, 1, coal(100, 64, false));
         assert!(fx.run_static(coalesce).is_empty(), "no profile, no finding");
-        fx.options.profile = Some("latency".into());
+        fx.options.intent = Intent::Latency;
         let f = fx.run_static(coalesce);
         let f = only(&f, "nic.coalesce");
         assert_eq!(proposed(f, "eth0 rx-usecs"), Some("10"));
         assert_eq!(evidence(f, "ethtool.rx_usecs", "eth0"), Some(100.0));
-        fx.options.profile = Some("throughput".into());
+        fx.options.intent = Intent::Throughput;
         assert!(fx.run_static(coalesce).is_empty());
         nic(&mut fx, 1, coal(0, 1, false));
         let f = fx.run_static(coalesce);
@@ -1048,7 +1052,7 @@ mod tests {
         assert_eq!(proposed(f, "eth0 rx-frames"), Some("64"));
         nic(&mut fx, 1, coal(8, 1, true));
         assert!(fx.run_static(coalesce).is_empty(), "adaptive is left alone");
-        fx.options.profile = Some("latency".into());
+        fx.options.intent = Intent::Latency;
         nic(&mut fx, 1, coal(8, 1, false));
         assert!(fx.run_static(coalesce).is_empty());
     }

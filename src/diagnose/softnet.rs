@@ -6,12 +6,15 @@
 //!
 //! Every rule here needs rates, so each returns nothing without a window.
 
+use super::context::{
+    busiest_rx_device, cpu_count, interface, is_loopback, online_cpus, rps_applies,
+};
 use super::thresholds as t;
 use super::util::{fmt_rate, fmt_secs, sysctl, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Change, ChangeKind};
 use crate::collect::interfaces::{format_cpu_mask, parse_cpu_mask, Interface, InterfaceKind};
-use crate::window::{NetDevRates, SoftnetRates, Window};
+use crate::window::{SoftnetRates, Window};
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
@@ -41,20 +44,6 @@ pub const RULES: &[Rule] = &[
 // Shared helpers (also used by nic.rs and irq.rs)
 // ---------------------------------------------------------------------------------------
 
-/// Online CPU ids: the softnet rows of the newest snapshot, else `0..host.cpus`.
-pub(crate) fn online_cpus(ctx: &Context) -> Vec<u32> {
-    match ctx.newer.softnet.ok() {
-        Some(rows) if !rows.is_empty() => {
-            let mut cpus: Vec<u32> = rows.iter().map(|r| r.cpu).collect();
-            cpus.sort_unstable();
-            cpus.dedup();
-            cpus
-        }
-        _ if !ctx.host.cpus_online.is_empty() => ctx.host.cpus_online.clone(),
-        _ => (0..ctx.host.cpus).collect(),
-    }
-}
-
 /// The memory budget for all softnet backlogs (bytes): a share of RAM when known, else a
 /// fixed amount (see the thresholds).
 pub(crate) fn backlog_budget_bytes(ctx: &Context) -> u64 {
@@ -62,84 +51,6 @@ pub(crate) fn backlog_budget_bytes(ctx: &Context) -> u64 {
         Some(m) if m > 0 => (m as f64 * t::BACKLOG_MEMORY_BUDGET_RAM_SHARE) as u64,
         _ => t::BACKLOG_MEMORY_BUDGET_BYTES,
     }
-}
-
-/// Number of online CPUs (at least 1).
-pub(crate) fn cpu_count(ctx: &Context) -> u64 {
-    let n = online_cpus(ctx).len() as u64;
-    n.max(u64::from(ctx.host.cpus)).max(1)
-}
-
-/// The interfaces of the newest snapshot, when read.
-pub(crate) fn interface<'a>(ctx: &Context<'a>, name: &str) -> Option<&'a Interface> {
-    ctx.newer.interfaces.ok()?.get(name)
-}
-
-/// True for `lo` (by kind when known, else by name).
-pub(crate) fn is_loopback(name: &str, iface: Option<&Interface>) -> bool {
-    match iface {
-        Some(i) => i.kind == InterfaceKind::Loopback,
-        None => name == "lo",
-    }
-}
-
-/// Devices whose receive queues RPS steers: NICs, veth, tun/tap. (VLAN, bridge and bond
-/// packets are processed in the context of the lower device's queue.)
-pub(crate) fn rps_applies(kind: InterfaceKind) -> bool {
-    matches!(
-        kind,
-        InterfaceKind::Physical | InterfaceKind::Veth | InterfaceKind::Tun | InterfaceKind::Tap
-    )
-}
-
-/// The device receiving the most packets over the window, excluding `lo` and, when the
-/// interfaces source was read, devices RPS does not apply to.
-pub(crate) fn busiest_rx_device(ctx: &Context, w: &Window) -> Option<(String, NetDevRates)> {
-    let ifaces = ctx.newer.interfaces.ok();
-    w.netdev()
-        .into_iter()
-        .filter(|(name, r)| {
-            let iface = ifaces.and_then(|m| m.get(name));
-            r.rx_packets > 0.0
-                && !is_loopback(name, iface)
-                && (ifaces.is_none() || iface.is_some_and(|i| rps_applies(i.kind)))
-        })
-        .max_by(|a, b| a.1.rx_packets.total_cmp(&b.1.rx_packets))
-}
-
-/// Link speed in Gbit/s and where it came from: the busiest physical device's speed (sysfs
-/// or ethtool), else `--link-speed` (DESIGN: the option is for when the kernel cannot tell).
-pub(crate) fn link_speed_gbps(ctx: &Context) -> Option<(f64, String)> {
-    let rates = ctx.window.map(|w| w.netdev()).unwrap_or_default();
-    let ethtool = ctx.newer.ethtool.ok();
-    let mut best: Option<(f64, f64, String)> = None; // (traffic, gbps, source)
-    if let Some(ifaces) = ctx.newer.interfaces.ok() {
-        for (name, i) in ifaces {
-            if i.kind != InterfaceKind::Physical {
-                continue;
-            }
-            let mbps = i
-                .speed_mbps
-                .or_else(|| ethtool?.get(name)?.link.ok().and_then(|l| l.speed_mbps));
-            let Some(mbps) = mbps.filter(|m| *m > 0) else {
-                continue;
-            };
-            let traffic = rates
-                .get(name)
-                .map(|r| r.rx_packets + r.tx_packets)
-                .unwrap_or(0.0);
-            if best.as_ref().is_none_or(|b| traffic > b.0) {
-                best = Some((traffic, f64::from(mbps) / 1000.0, format!("{name} link")));
-            }
-        }
-    }
-    if let Some((_, gbps, src)) = best {
-        return Some((gbps, src));
-    }
-    ctx.options
-        .link_speed_gbps
-        .filter(|g| g.is_finite() && *g > 0.0)
-        .map(|g| (g, "--link-speed".to_string()))
 }
 
 /// Bytes as a coarse human size for memory budgets: whole units from 10 up (`16 MiB`,
@@ -467,7 +378,13 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
     );
     let share = |r: &SoftnetRates| r.dropped / (r.processed + r.dropped).max(f64::MIN_POSITIVE);
     let worst_share = dropping.iter().map(|r| share(r)).fold(0.0, f64::max);
-    let speed = link_speed_gbps(ctx);
+    let link = ctx.link();
+    let speed = link.known().map(|gbps| {
+        let src = link
+            .iface()
+            .map_or_else(|| "--link-speed".to_string(), |i| format!("{i} link"));
+        (gbps, src)
+    });
     let budget = backlog_budget_bytes(ctx);
     let plan = plan_backlog(
         current,
@@ -1164,25 +1081,19 @@ pub(crate) mod testutil {
 
         /// Run a rule over the window.
         pub fn run(&self, f: RuleFn) -> Vec<Finding> {
-            let ctx = Context {
-                window: Window::new(&self.older, &self.newer, &self.host),
-                newer: &self.newer,
-                host: &self.host,
-                options: &self.options,
-                drops: None,
-            };
+            let ctx = Context::new(
+                Window::new(&self.older, &self.newer, &self.host),
+                &self.newer,
+                &self.host,
+                &self.options,
+                None,
+            );
             f(&ctx)
         }
 
         /// Run a rule on the newest snapshot only (no window).
         pub fn run_static(&self, f: RuleFn) -> Vec<Finding> {
-            let ctx = Context {
-                window: None,
-                newer: &self.newer,
-                host: &self.host,
-                options: &self.options,
-                drops: None,
-            };
+            let ctx = Context::new(None, &self.newer, &self.host, &self.options, None);
             f(&ctx)
         }
 
@@ -1889,11 +1800,11 @@ mod tests {
                 usecs in proptest::option::of(0u32..500),
                 backlog in "[0-9a-z ]{0,8}",
                 irq_rates in proptest::collection::vec(0.0f64..1e5, 0..4),
-                profile in proptest::option::of("(latency|throughput|balanced)"),
+                intent in proptest::sample::select(crate::diagnose::Intent::ALL.to_vec()),
                 numa in any::<bool>(),
             ) {
                 let mut fx = Fx::new(cpus);
-                fx.options.profile = profile;
+                fx.options.intent = intent;
                 fx.options.link_speed_gbps = Some(f64::from(cpus) * 7.5);
                 if numa {
                     fx.host.numa_nodes = vec![

@@ -37,15 +37,6 @@ pub(crate) fn rate_or_zero(w: &crate::window::Window, section: &str, field: &str
     w.netstat_rate(section, field).unwrap_or(0.0).max(0.0)
 }
 
-/// Whether the options name a profile that wants bulk throughput (`throughput`, `cdn`,
-/// `stream-ingest`).
-pub(crate) fn throughput_profile(ctx: &Context) -> bool {
-    matches!(
-        ctx.options.profile.as_deref(),
-        Some("throughput" | "cdn" | "stream-ingest")
-    )
-}
-
 // ---------------------------------------------------------------------------------------
 // fd.near_limit
 
@@ -253,13 +244,7 @@ pub(crate) mod testutil {
         host: &HostFacts,
         options: &Options,
     ) -> Vec<Finding> {
-        let ctx = Context {
-            window: Window::new(older, newer, host),
-            newer,
-            host,
-            options,
-            drops: None,
-        };
+        let ctx = Context::new(Window::new(older, newer, host), newer, host, options, None);
         rule(&ctx)
     }
 
@@ -270,13 +255,7 @@ pub(crate) mod testutil {
         host: &HostFacts,
         options: &Options,
     ) -> Vec<Finding> {
-        let ctx = Context {
-            window: None,
-            newer,
-            host,
-            options,
-            drops: None,
-        };
+        let ctx = Context::new(None, newer, host, options, None);
         rule(&ctx)
     }
 
@@ -551,7 +530,7 @@ mod robustness {
                     .collect(),
             );
             let h = HostFacts { page_size: page, mem_total_bytes: mem, ..host() };
-            let o = Options { link_speed_gbps: speed, rtt_ms: rtt, profile: Some("cdn".into()) };
+            let o = Options { link_speed_gbps: speed, rtt_ms: rtt, intent: super::super::Intent::Bulk };
             for rules in [RULES, tcp::RULES, udp::RULES, conntrack::RULES, config::RULES] {
                 for r in rules {
                     let _ = run_window(r.run, &a, &b, &h, &o);

@@ -4,14 +4,14 @@
 //! (`tcp.congestion_control`), pacing (`qdisc.pacing`) and ephemeral ports
 //! (`tcp.port_exhaustion`).
 
-use super::system::{rate_or_zero, round_up_mib, throughput_profile};
+use super::context::{Intent, LinkSource, RttSource};
+use super::system::{rate_or_zero, round_up_mib};
 use super::thresholds as t;
 use super::util::{
     fmt_bytes, join, page_size, parse_n, scale_mem_triple, sysctl, sysctl_n, sysctl_u64,
 };
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
-use crate::collect::interfaces::InterfaceKind;
 use crate::collect::sockets::{Listener, Owner, Sockets};
 
 /// The rules of this area.
@@ -439,52 +439,23 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
 // ---------------------------------------------------------------------------------------
 // tcp.buffer_below_bdp
 
-/// Link speed in Gbit/s, where it came from, and the interface when read from one.
-fn link_speed<'a>(ctx: &Context<'a>) -> Option<(f64, String, Option<&'a str>)> {
-    if let Some(g) = ctx
-        .options
-        .link_speed_gbps
-        .filter(|g| *g > 0.0 && g.is_finite())
-    {
-        return Some((g, "--link-speed".into(), None));
-    }
-    let ifs = ctx.newer.interfaces.ok()?;
-    ifs.iter()
-        .filter(|(_, i)| i.kind == InterfaceKind::Physical)
-        .filter(|(_, i)| i.operstate.as_deref().is_none_or(|s| s == "up"))
-        .filter_map(|(name, i)| Some((name, i.speed_mbps.filter(|s| *s > 0)?)))
-        .max_by_key(|(_, s)| *s)
-        .map(|(name, s)| {
-            (
-                f64::from(s) / 1000.0,
-                format!("{name} link speed"),
-                Some(name.as_str()),
-            )
-        })
-}
-
-/// RTT in seconds and where it came from: `--rtt`, else the median smoothed RTT of
-/// established sockets whose peer is off-host.
-fn rtt(ctx: &Context) -> Option<(f64, String)> {
-    if let Some(ms) = ctx.options.rtt_ms.filter(|m| *m > 0.0 && m.is_finite()) {
-        return Some((ms / 1000.0, "--rtt".into()));
-    }
-    let r = &ctx.newer.sockets.ok()?.rtt.remote;
-    if r.samples < t::BDP_MIN_RTT_SAMPLES {
-        return None;
-    }
-    let us = r.median_us.filter(|u| *u > 0)?;
-    Some((
-        f64::from(us) / 1e6,
-        format!("median RTT of {} established off-host sockets", r.samples),
-    ))
-}
-
 fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
-    let (Some((gbps, speed_src, iface)), Some((rtt_s, rtt_src))) = (link_speed(ctx), rtt(ctx))
-    else {
+    let (link, rtt) = (ctx.link(), ctx.rtt());
+    let (Some(gbps), Some(rtt_ms)) = (link.known(), rtt.known()) else {
         return Vec::new();
     };
+    let iface = link.iface();
+    let speed_src = match link.source {
+        LinkSource::Measured { iface } => format!("{iface} link speed"),
+        _ => "--link-speed".to_string(),
+    };
+    let rtt_src = match rtt.source {
+        RttSource::Measured { samples } => {
+            format!("median RTT of {samples} established off-host sockets")
+        }
+        _ => "--rtt".to_string(),
+    };
+    let rtt_s = rtt_ms / 1000.0;
     let bdp = gbps * 1e9 / 8.0 * rtt_s;
     let need = t::BDP_MIN_FACTOR * bdp;
     let proposed = round_up_mib(t::BDP_PROPOSED_FACTOR * bdp).min(t::BDP_BUFFER_CAP_BYTES);
@@ -529,8 +500,9 @@ fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
     if changes.is_empty() {
         return Vec::new();
     }
-    // A warning when the operator declared the path or wants throughput, or the link is
-    // busy; measured on an idle host it is only a note (a far SSH peer is not a problem).
+    // A warning when the operator declared the path (both flags) or wants bulk throughput, or
+    // the link is busy; measured on an idle host it is only a note (a far SSH peer is not a
+    // problem).
     let declared = ctx.options.link_speed_gbps.is_some() && ctx.options.rtt_ms.is_some();
     let busy = match (ctx.window, iface) {
         (Some(w), Some(name)) => w.netdev().get(name).is_some_and(|r| {
@@ -538,7 +510,7 @@ fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
         }),
         _ => false,
     };
-    let severity = if declared || busy || throughput_profile(ctx) {
+    let severity = if declared || busy || ctx.intent().moves_bulk() {
         Severity::Warning
     } else {
         Severity::Info
@@ -918,14 +890,14 @@ fn bbr_available(ctx: &Context) -> bool {
 /// Whether an info note about bulk sending is worth making: a throughput profile, or the
 /// host sends enough TCP segments (and not the latency profile).
 fn sends_bulk(ctx: &Context) -> Option<f64> {
-    if ctx.options.profile.as_deref() == Some("latency") {
+    if ctx.intent() == Intent::Latency {
         return None;
     }
     let out = ctx
         .window
         .and_then(|w| w.netstat_rate("Tcp", "OutSegs"))
         .unwrap_or(0.0);
-    (throughput_profile(ctx) || out >= t::CC_MIN_OUT_SEGS_PER_S).then_some(out)
+    (ctx.intent().moves_bulk() || out >= t::CC_MIN_OUT_SEGS_PER_S).then_some(out)
 }
 
 fn congestion_control(ctx: &Context) -> Vec<Finding> {
@@ -1122,7 +1094,7 @@ mod tests {
     use super::super::system::testutil::*;
     use super::super::Options;
     use super::*;
-    use crate::collect::interfaces::Interface;
+    use crate::collect::interfaces::{Interface, InterfaceKind};
     use crate::collect::sockets::{DestinationCount, RttStats};
     use crate::collect::Source;
     use crate::snapshot::Snapshot;
@@ -1357,7 +1329,7 @@ mod tests {
         let opts = Options {
             link_speed_gbps: Some(10.0),
             rtt_ms: Some(50.0),
-            profile: None,
+            intent: Intent::Balanced,
         };
         let f = run_static(buffer_below_bdp, &s, &host(), &opts);
         let f = only(&f, "tcp.buffer_below_bdp");
@@ -1439,7 +1411,7 @@ mod tests {
         let lan = Options {
             link_speed_gbps: Some(10.0),
             rtt_ms: Some(0.5),
-            profile: None,
+            intent: Intent::Balanced,
         };
         // BDP 625 KB; 2 × BDP = 1.25 MB < 4 MiB and 6 MiB.
         assert!(run_static(buffer_below_bdp, &s, &host(), &lan).is_empty());
@@ -1610,7 +1582,7 @@ mod tests {
             &[("Tcp", "OutSegs", 0, 100_000)],
         );
         let cdn = Options {
-            profile: Some("cdn".into()),
+            intent: Intent::Bulk,
             ..Options::default()
         };
         assert!(run_window(congestion_control, &a, &b, &host(), &cdn).is_empty());
@@ -1627,7 +1599,7 @@ mod tests {
             ],
         );
         let cdn = Options {
-            profile: Some("cdn".into()),
+            intent: Intent::Bulk,
             ..Options::default()
         };
         let f = run_static(pacing, &s, &host(), &cdn);
@@ -1654,7 +1626,7 @@ mod tests {
             ],
         );
         let cdn = Options {
-            profile: Some("cdn".into()),
+            intent: Intent::Bulk,
             ..Options::default()
         };
         assert!(run_static(pacing, &s, &host(), &cdn).is_empty());

@@ -307,13 +307,13 @@ impl Exporter {
         let window = from
             .filter(|prev| prev.taken_at_ns < snap.taken_at_ns)
             .and_then(|prev| Window::new(prev, &snap, &self.host));
-        let findings = diagnose::diagnose(&Context {
+        let findings = diagnose::diagnose(&Context::new(
             window,
-            newer: &snap,
-            host: &self.host,
-            options: &self.options,
-            drops: None,
-        });
+            &snap,
+            &self.host,
+            &self.options,
+            None,
+        ));
         let scrape = Arc::new(Scrape {
             snapshot: snap,
             from_ns: from.map(|s| s.taken_at_ns),
