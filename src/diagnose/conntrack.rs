@@ -1,5 +1,6 @@
 //! Connection tracking table fill and drops (`conntrack.near_full`).
 
+use super::ids;
 use super::thresholds as t;
 use super::util::{fmt_bytes, sysctl};
 use super::{Context, Evidence, Finding, Rule, Severity};
@@ -8,7 +9,7 @@ use crate::collect::conntrack::ConntrackCpuStat;
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[Rule {
-    name: "conntrack.near_full",
+    name: ids::CONNTRACK_NEAR_FULL,
     run: near_full,
 }];
 
@@ -153,7 +154,7 @@ fn near_full(ctx: &Context) -> Vec<Finding> {
         ),
     };
     vec![Finding {
-        id: "conntrack.near_full".into(),
+        id: ids::CONNTRACK_NEAR_FULL.into(),
         severity,
         title,
         detail: "Every flow that netfilter tracks (NAT, stateful firewall rules) needs an entry \
@@ -220,7 +221,7 @@ mod tests {
             ct(62_000, 65536, 16384, (500, 250, 0)),
         );
         let f = run_window(near_full, &a, &b, &host(), &Options::default());
-        let f = only(&f, "conntrack.near_full");
+        let f = only(&f, ids::CONNTRACK_NEAR_FULL);
         assert_eq!(f.severity, Severity::Critical);
         assert_eq!(evidence(f, "conntrack.count", "host"), 62_000.0);
         // Summed over CPUs: (1+500) - (1+0) over 5 s.
@@ -246,7 +247,7 @@ mod tests {
             stat: None,
         });
         let f = run_static(near_full, &b, &host(), &Options::default());
-        let f = only(&f, "conntrack.near_full");
+        let f = only(&f, ids::CONNTRACK_NEAR_FULL);
         assert_eq!(f.severity, Severity::Warning);
         assert!((evidence(f, "conntrack.fill", "host") - 76.293945).abs() < 1e-3);
         // max(524288, 400000) = 524288; 524288 / 65536 = 8: fine. Make buckets smaller:
@@ -258,7 +259,7 @@ mod tests {
             stat: None,
         });
         let f = run_static(near_full, &b, &host(), &Options::default());
-        let f = only(&f, "conntrack.near_full");
+        let f = only(&f, ids::CONNTRACK_NEAR_FULL);
         // 524288 / 4 = 131072 buckets (power of two).
         assert_eq!(proposed(f, "net.netfilter.nf_conntrack_buckets"), "131072");
     }
@@ -270,7 +271,7 @@ mod tests {
             ct(100, 65536, 16384, (0, 0, 40)),
         );
         let f = run_window(near_full, &a, &b, &host(), &Options::default());
-        let f = only(&f, "conntrack.near_full");
+        let f = only(&f, ids::CONNTRACK_NEAR_FULL);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(evidence(f, "conntrack.insert_failed", "host"), 8.0);
         assert!(f

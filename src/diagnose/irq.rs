@@ -7,6 +7,7 @@
 //! `mlx5_async`) are left out.
 
 use super::context::{cpu_count, online_cpus};
+use super::ids;
 use super::thresholds as t;
 use super::util::fmt_rate;
 use super::{Context, Evidence, Finding, Rule, Severity};
@@ -19,11 +20,11 @@ use std::collections::BTreeMap;
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
     Rule {
-        name: "irq.affinity_concentrated",
+        name: ids::IRQ_AFFINITY_CONCENTRATED,
         run: affinity_concentrated,
     },
     Rule {
-        name: "irq.numa_remote",
+        name: ids::IRQ_NUMA_REMOTE,
         run: numa_remote,
     },
 ];
@@ -266,7 +267,7 @@ fn affinity_concentrated(ctx: &Context) -> Vec<Finding> {
         let mut changes = spread_affinity(ctx, &all, &cpus);
         changes.extend(irqbalance_advice(ctx, &all));
         out.push(Finding {
-            id: "irq.affinity_concentrated".into(),
+            id: ids::IRQ_AFFINITY_CONCENTRATED.into(),
             severity: Severity::Warning,
             title: format!(
                 "All {} active queue IRQs of {name} fire on CPU {cpu}",
@@ -374,7 +375,7 @@ pub(crate) fn numa_remote_with(ctx: &Context, nodes: &BTreeMap<u32, u32>) -> Vec
         changes.extend(irqbalance_advice(ctx, &remote));
         let local_list: Vec<String> = local.iter().map(u32::to_string).collect();
         out.push(Finding {
-            id: "irq.numa_remote".into(),
+            id: ids::IRQ_NUMA_REMOTE.into(),
             severity: Severity::Warning,
             title: format!(
                 "{name} sits on NUMA node {node} but {:.0} % of its queue interrupts run on other nodes",
@@ -450,7 +451,7 @@ mod tests {
         fx.newer.irq_affinity =
             crate::collect::Source::Ok((39..44).map(|i| (i, vec![0, 1, 2, 3])).collect());
         let f = fx.run(affinity_concentrated);
-        let f = only(&f, "irq.affinity_concentrated");
+        let f = only(&f, ids::IRQ_AFFINITY_CONCENTRATED);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(f.title, "All 4 active queue IRQs of eth0 fire on CPU 0");
         assert!((evidence(f, "interrupts.share", "eth0 cpu0").unwrap() - 100.0).abs() < 1e-9);
@@ -535,7 +536,7 @@ mod tests {
         ];
         fx.host.daemons.irqbalance = true;
         let f = fx.run(numa_remote);
-        let f = only(&f, "irq.numa_remote");
+        let f = only(&f, ids::IRQ_NUMA_REMOTE);
         assert_eq!(f.severity, Severity::Warning);
         assert!((evidence(f, "interrupts.remote_share", "eth0").unwrap() - 100.0).abs() < 1e-9);
         assert_eq!(proposed(f, "irq 40"), Some("0"));

@@ -7,6 +7,7 @@ pub mod config;
 pub mod conntrack;
 pub mod context;
 pub mod drops;
+pub mod ids;
 pub mod irq;
 pub mod nic;
 pub mod softnet;
@@ -19,6 +20,7 @@ pub(crate) mod util;
 use crate::change::Change;
 
 pub use context::{Context, Intent, Options};
+pub use ids::FindingId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -106,8 +108,8 @@ pub type RuleFn = fn(&Context) -> Vec<Finding>;
 
 /// A registered rule.
 pub struct Rule {
-    /// Short name for logs and skip reasons.
-    pub name: &'static str,
+    /// The finding id the rule reports (its name in logs and skip reasons).
+    pub name: FindingId,
     pub run: RuleFn,
 }
 

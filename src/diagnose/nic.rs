@@ -9,6 +9,7 @@
 //! drops are backlog drops and `softnet.backlog_drops` reports them with per-CPU evidence.
 
 use super::context::{cpu_count, interface, is_loopback, Intent};
+use super::ids;
 use super::thresholds as t;
 use super::util::{fmt_bytes, fmt_rate, fmt_secs, sysctl};
 use super::{Context, Evidence, Finding, Rule, Severity};
@@ -20,27 +21,27 @@ use crate::window::{NetDevRates, Window};
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
     Rule {
-        name: "nic.rx_ring_small",
+        name: ids::NIC_RX_RING_SMALL,
         run: rx_ring_small,
     },
     Rule {
-        name: "nic.rx_drops",
+        name: ids::NIC_RX_DROPS,
         run: rx_drops,
     },
     Rule {
-        name: "nic.errors",
+        name: ids::NIC_ERRORS,
         run: errors,
     },
     Rule {
-        name: "nic.rss_queues",
+        name: ids::NIC_RSS_QUEUES,
         run: rss_queues,
     },
     Rule {
-        name: "nic.coalesce",
+        name: ids::NIC_COALESCE,
         run: coalesce,
     },
     Rule {
-        name: "nic.offload_disabled",
+        name: ids::NIC_OFFLOAD_DISABLED,
         run: offload_disabled,
     },
 ];
@@ -220,7 +221,7 @@ fn rx_ring_small(ctx: &Context) -> Vec<Finding> {
             "packets are lost in the NIC because its receive ring was full"
         };
         out.push(Finding {
-            id: "nic.rx_ring_small".into(),
+            id: ids::NIC_RX_RING_SMALL.into(),
             severity,
             title: format!(
                 "{dev} {} because its rx ring ({}) is below the hardware maximum ({})",
@@ -396,7 +397,7 @@ fn rx_drops(ctx: &Context) -> Vec<Finding> {
             ),
         };
         out.push(Finding {
-            id: "nic.rx_drops".into(),
+            id: ids::NIC_RX_DROPS.into(),
             severity,
             title: format!("{dev} drops received packets {where_}"),
             detail: format!(
@@ -466,7 +467,7 @@ fn errors(ctx: &Context) -> Vec<Finding> {
             )
         };
         out.push(Finding {
-            id: "nic.errors".into(),
+            id: ids::NIC_ERRORS.into(),
             severity: Severity::Warning,
             title: format!("{dev} reports errors {layer}"),
             detail: format!(
@@ -554,7 +555,7 @@ fn rss_queues(ctx: &Context) -> Vec<Finding> {
             String::new()
         };
         out.push(Finding {
-            id: "nic.rss_queues".into(),
+            id: ids::NIC_RSS_QUEUES.into(),
             severity,
             title: format!(
                 "{dev} uses {cur} of {max} {kind} queues on a {cpus}-CPU host, so receive work reaches only {cur} CPU{}",
@@ -661,7 +662,7 @@ fn coalesce(ctx: &Context) -> Vec<Finding> {
             )
         };
         out.push(Finding {
-            id: "nic.coalesce".into(),
+            id: ids::NIC_COALESCE.into(),
             severity: Severity::Info,
             title: format!(
                 "{dev} interrupt coalescing (rx-usecs {usecs}) does not fit the {profile} profile"
@@ -743,7 +744,7 @@ fn offload_disabled(ctx: &Context) -> Vec<Finding> {
                 .map(|c| c.device_target().1.to_string())
                 .collect();
             out.push(Finding {
-                id: "nic.offload_disabled".into(),
+                id: ids::NIC_OFFLOAD_DISABLED.into(),
                 severity: Severity::Warning,
                 title: format!(
                     "{dev} carries bulk TCP with {} off, so the CPU handles every MTU-sized segment",
@@ -775,7 +776,7 @@ fn offload_disabled(ctx: &Context) -> Vec<Finding> {
         if forwarding(ctx) {
             if let Some(c) = feature_change(et, dev, "rx-lro", false) {
                 out.push(Finding {
-                    id: "nic.offload_disabled".into(),
+                    id: ids::NIC_OFFLOAD_DISABLED.into(),
                     severity: Severity::Warning,
                     title: format!("{dev} has LRO on while this host forwards packets"),
                     detail: "LRO merges received segments in the NIC into frames that cannot be \
@@ -826,7 +827,7 @@ mod tests {
             .driver_stat("eth0", "tx_fifo_errors", 9.0)
             .netdev("eth0", rx(400_000.0));
         let f = fx.run(rx_ring_small);
-        let f = only(&f, "nic.rx_ring_small");
+        let f = only(&f, ids::NIC_RX_RING_SMALL);
         assert_eq!(f.severity, Severity::Critical);
         assert!((evidence(f, "ethtool.rx_missed_errors", "eth0").unwrap() - 250.0).abs() < 1e-9);
         assert!(evidence(f, "ethtool.tx_fifo_errors", "eth0").is_none());
@@ -849,13 +850,13 @@ mod tests {
         fx.driver_stat("eth0", "rx_no_buffer_count", 3.0)
             .netdev("eth0", rx(1000.0));
         let f = fx.run(rx_ring_small);
-        assert_eq!(only(&f, "nic.rx_ring_small").severity, Severity::Warning);
+        assert_eq!(only(&f, ids::NIC_RX_RING_SMALL).severity, Severity::Warning);
         // no counters, but 256 descriptors last 0.5 ms at 512k pps
         let mut fx = Fx::new(2);
         nic(&mut fx, 1, rings(256, 1024));
         fx.netdev("eth0", rx(512_000.0));
         let f = fx.run(rx_ring_small);
-        let f = only(&f, "nic.rx_ring_small");
+        let f = only(&f, ids::NIC_RX_RING_SMALL);
         assert_eq!(f.severity, Severity::Warning);
         assert!((evidence(f, "ring.time_to_fill", "eth0").unwrap() - 0.5).abs() < 1e-9);
     }
@@ -891,7 +892,7 @@ mod tests {
         r.rx_drop = 50.0;
         fx.netdev("eth0", r.clone()).netdev("lo", r);
         let f = fx.run(rx_drops);
-        let f = only(&f, "nic.rx_drops");
+        let f = only(&f, ids::NIC_RX_DROPS);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(f.title, "eth0 drops received packets in the core stack");
         assert!((evidence(f, "netdev.rx_drop", "eth0").unwrap() - 50.0).abs() < 1e-9);
@@ -908,7 +909,7 @@ mod tests {
         r.rx_drop = 80.0;
         fx.netdev("veth0", r);
         let f = fx.run(rx_drops);
-        let f = only(&f, "nic.rx_drops");
+        let f = only(&f, ids::NIC_RX_DROPS);
         assert_eq!(f.severity, Severity::Info);
         assert!(f.title.contains("softnet backlog"));
         // fifo with ring at max: ring layer, warning
@@ -919,7 +920,7 @@ mod tests {
         r.rx_fifo = 20.0;
         fx.netdev("eth0", r);
         let f = fx.run(rx_drops);
-        let f = only(&f, "nic.rx_drops");
+        let f = only(&f, ids::NIC_RX_DROPS);
         assert_eq!(f.severity, Severity::Warning);
         assert!(f.title.contains("NIC ring"));
         // fifo with a small ring: left to nic.rx_ring_small
@@ -941,7 +942,7 @@ mod tests {
         r.rx_drop = 0.1; // an LLDP frame every 10 s
         fx.netdev("eth0", r);
         let f = fx.run(rx_drops);
-        assert_eq!(only(&f, "nic.rx_drops").severity, Severity::Info);
+        assert_eq!(only(&f, ids::NIC_RX_DROPS).severity, Severity::Info);
         fx.netdev("eth0", rx(100.0));
         assert!(fx.run(rx_drops).is_empty());
     }
@@ -957,7 +958,7 @@ mod tests {
         fx.netdev("eth0", r)
             .driver_stat("eth0", "rx_crc_errors", 2.0);
         let f = fx.run(errors);
-        let f = only(&f, "nic.errors");
+        let f = only(&f, ids::NIC_ERRORS);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(f.title, "eth0 reports errors at the physical layer");
         assert!((evidence(f, "ethtool.rx_crc_errors", "eth0").unwrap() - 2.0).abs() < 1e-9);
@@ -993,7 +994,7 @@ mod tests {
         nic(&mut fx, 2, channels(2, 63));
         fx.netdev("eth0", rx(50_000.0));
         let f = fx.run(rss_queues);
-        let f = only(&f, "nic.rss_queues");
+        let f = only(&f, ids::NIC_RSS_QUEUES);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(proposed(f, "eth0 combined"), Some("8"));
         assert_eq!(evidence(f, "ethtool.channels", "eth0 combined"), Some(2.0));
@@ -1005,7 +1006,7 @@ mod tests {
         );
         // static (no window): info
         let f = fx.run_static(rss_queues);
-        assert_eq!(only(&f, "nic.rss_queues").severity, Severity::Info);
+        assert_eq!(only(&f, ids::NIC_RSS_QUEUES).severity, Severity::Info);
     }
 
     #[test]
@@ -1040,14 +1041,14 @@ mod tests {
         assert!(fx.run_static(coalesce).is_empty(), "no profile, no finding");
         fx.options.intent = Intent::Latency;
         let f = fx.run_static(coalesce);
-        let f = only(&f, "nic.coalesce");
+        let f = only(&f, ids::NIC_COALESCE);
         assert_eq!(proposed(f, "eth0 rx-usecs"), Some("10"));
         assert_eq!(evidence(f, "ethtool.rx_usecs", "eth0"), Some(100.0));
         fx.options.intent = Intent::Throughput;
         assert!(fx.run_static(coalesce).is_empty());
         nic(&mut fx, 1, coal(0, 1, false));
         let f = fx.run_static(coalesce);
-        let f = only(&f, "nic.coalesce");
+        let f = only(&f, ids::NIC_COALESCE);
         assert_eq!(proposed(f, "eth0 rx-usecs"), Some("128"));
         assert_eq!(proposed(f, "eth0 rx-frames"), Some("64"));
         nic(&mut fx, 1, coal(8, 1, true));
@@ -1097,7 +1098,7 @@ mod tests {
             .netstat("Tcp", "OutSegs", 70_000.0)
             .netstat("Tcp", "InSegs", 80_000.0);
         let f = fx.run(offload_disabled);
-        let f = only(&f, "nic.offload_disabled");
+        let f = only(&f, ids::NIC_OFFLOAD_DISABLED);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(proposed(f, "eth0 tx-tcp-segmentation"), Some("on"));
         assert_eq!(proposed(f, "eth0 rx-gro"), Some("on"));
@@ -1116,7 +1117,7 @@ mod tests {
         assert!(fx.run_static(offload_disabled).is_empty());
         fx.sysctl("net.ipv4.ip_forward", "1");
         let f = fx.run_static(offload_disabled);
-        let f = only(&f, "nic.offload_disabled");
+        let f = only(&f, ids::NIC_OFFLOAD_DISABLED);
         assert_eq!(proposed(f, "eth0 rx-lro"), Some("off"));
         assert_eq!(f.changes[0].current.as_deref(), Some("on"));
     }

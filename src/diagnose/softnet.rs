@@ -9,6 +9,7 @@
 use super::context::{
     busiest_rx_device, cpu_count, interface, is_loopback, online_cpus, rps_applies,
 };
+use super::ids;
 use super::thresholds as t;
 use super::util::{fmt_rate, fmt_secs, sysctl, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
@@ -19,23 +20,23 @@ use crate::window::{SoftnetRates, Window};
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
     Rule {
-        name: "softnet.backlog_drops",
+        name: ids::SOFTNET_BACKLOG_DROPS,
         run: backlog_drops,
     },
     Rule {
-        name: "softnet.time_squeeze",
+        name: ids::SOFTNET_TIME_SQUEEZE,
         run: time_squeeze,
     },
     Rule {
-        name: "softnet.flow_limit",
+        name: ids::SOFTNET_FLOW_LIMIT,
         run: flow_limit,
     },
     Rule {
-        name: "softnet.cpu_imbalance",
+        name: ids::SOFTNET_CPU_IMBALANCE,
         run: cpu_imbalance,
     },
     Rule {
-        name: "rps.disabled",
+        name: ids::RPS_DISABLED,
         run: rps_disabled,
     },
 ];
@@ -524,7 +525,7 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
         share(worst) * 100.0,
     );
     vec![Finding {
-        id: "softnet.backlog_drops".into(),
+        id: ids::SOFTNET_BACKLOG_DROPS.into(),
         severity: Severity::Critical,
         title,
         detail,
@@ -610,7 +611,7 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
             ),
         );
         return vec![Finding {
-            id: "softnet.time_squeeze".into(),
+            id: ids::SOFTNET_TIME_SQUEEZE.into(),
             severity: Severity::Warning,
             title: format!(
                 "CPU {hot} runs out of NET_RX budget because it processes {:.0} % of received packets alone",
@@ -683,7 +684,7 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
         None => String::new(),
     };
     vec![Finding {
-        id: "softnet.time_squeeze".into(),
+        id: ids::SOFTNET_TIME_SQUEEZE.into(),
         severity: Severity::Warning,
         title: format!(
             "{} {} NET_RX processing with packets left (budget {budget} packets{} exhausted)",
@@ -732,7 +733,7 @@ fn flow_limit(ctx: &Context) -> Vec<Finding> {
         .map(|(c, v)| Evidence::new("softnet.flow_limit_count", format!("cpu{c}"), *v, "1/s"))
         .collect();
     vec![Finding {
-        id: "softnet.flow_limit".into(),
+        id: ids::SOFTNET_FLOW_LIMIT.into(),
         severity: Severity::Warning,
         title: format!(
             "{} {} packets of a dominant flow because its softnet backlog is more than half full",
@@ -878,7 +879,7 @@ fn cpu_imbalance(ctx: &Context) -> Vec<Finding> {
         risk.push("advice only; nothing is changed".into());
     }
     vec![Finding {
-        id: "softnet.cpu_imbalance".into(),
+        id: ids::SOFTNET_CPU_IMBALANCE.into(),
         severity,
         title: format!(
             "CPU {hot} processes {:.0} % of received packets while the other CPUs idle",
@@ -976,7 +977,7 @@ fn rps_disabled(ctx: &Context) -> Vec<Finding> {
         let flow_table_kib = t::RPS_SOCK_FLOW_ENTRIES * 4 / 1024;
         let dev_table_kib = t::RPS_SOCK_FLOW_ENTRIES * 8 / 1024;
         out.push(Finding {
-            id: "rps.disabled".into(),
+            id: ids::RPS_DISABLED.into(),
             severity,
             title: format!(
                 "{name} receives on a single queue with RPS off, so cpu{hot} does all its receive processing"
@@ -1290,7 +1291,7 @@ pub(crate) mod testutil {
     }
 
     /// Find the one finding with `id`.
-    pub fn only<'a>(f: &'a [Finding], id: &str) -> &'a Finding {
+    pub fn only<'a>(f: &'a [Finding], id: crate::diagnose::FindingId) -> &'a Finding {
         let v: Vec<&Finding> = f.iter().filter(|x| x.id == id).collect();
         assert_eq!(v.len(), 1, "expected one {id}: {f:#?}");
         v[0]
@@ -1333,7 +1334,7 @@ mod tests {
         fx.softnet(&[(0, 40_000.0, 0.0, 0.0), (1, 50_000.0, 126.0, 0.0)])
             .sysctl("net.core.netdev_max_backlog", "1000");
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         assert_eq!(f.severity, Severity::Critical);
         assert_eq!(
             f.title,
@@ -1363,7 +1364,7 @@ mod tests {
         fx.softnet(&[(0, 30_000.0, 0.0, 0.0), (1, 20_000.0, 1260.4, 0.0)])
             .sysctl("net.core.netdev_max_backlog", "1000");
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("4000"));
         assert!(f.risk.starts_with("memory: up to 4000 x 2 KiB x 2 CPUs = 16 MiB; more queueing latency under overload"), "{}", f.risk);
         assert!(close(
@@ -1412,7 +1413,7 @@ mod tests {
         ])
         .sysctl("net.core.netdev_max_backlog", "5000");
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("10000"));
         assert!(
             f.detail.contains("cut to the memory budget"),
@@ -1430,7 +1431,7 @@ mod tests {
         fx.softnet(&rows)
             .sysctl("net.core.netdev_max_backlog", "5000");
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         assert_eq!(f.changes.len(), 1);
         assert_eq!(f.changes[0].kind, ChangeKind::Advice);
         assert_eq!(f.changes[0].target, "net.core.netdev_max_backlog");
@@ -1449,7 +1450,7 @@ mod tests {
             .iface("veth0", iface(K::Veth, 1))
             .iface("lo", iface(K::Loopback, 1));
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("4000"));
         // RPS on veth0 (not lo) toward the other CPU (mask 1 = cpu0)
         assert_eq!(proposed(f, "veth0 rx-0"), Some("1"));
@@ -1470,7 +1471,7 @@ mod tests {
             .netdev("veth1", rx(200_000.0))
             .iface("veth1", v);
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         let rps = f
             .changes
             .iter()
@@ -1513,7 +1514,7 @@ mod tests {
         .netdev("eth0", rx(80_000.0))
         .iface("eth0", eth);
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("30000"));
         assert!(f.detail.contains("10 Gbit/s (eth0 link)"), "{}", f.detail);
         assert!(
@@ -1530,7 +1531,7 @@ mod tests {
             .sysctl("net.core.netdev_budget", "300")
             .sysctl("net.core.netdev_budget_usecs", "8000");
         let f = fx.run(time_squeeze);
-        let f = only(&f, "softnet.time_squeeze");
+        let f = only(&f, ids::SOFTNET_TIME_SQUEEZE);
         assert_eq!(f.severity, Severity::Warning);
         assert!(close(
             evidence(f, "softnet.time_squeeze", "cpu0").unwrap(),
@@ -1549,7 +1550,7 @@ mod tests {
         fx.host.hz = 1000;
         fx.softnet(&[(0, 100_000.0, 0.0, 50.0), (1, 100_000.0, 0.0, 50.0)]);
         let f = fx.run(time_squeeze);
-        let f = only(&f, "softnet.time_squeeze");
+        let f = only(&f, ids::SOFTNET_TIME_SQUEEZE);
         assert_eq!(proposed(f, "net.core.netdev_budget_usecs"), Some("4000"));
         assert_eq!(proposed(f, "net.core.netdev_budget"), Some("600"));
         assert!(f.detail.contains("2000 µs at HZ=1000"), "{}", f.detail);
@@ -1563,7 +1564,7 @@ mod tests {
             .netdev("eth0", rx(300_000.0))
             .iface("eth0", iface(K::Physical, 1));
         let f = fx.run(time_squeeze);
-        let f = only(&f, "softnet.time_squeeze");
+        let f = only(&f, ids::SOFTNET_TIME_SQUEEZE);
         assert!(proposed(f, "net.core.netdev_budget").is_none());
         assert_eq!(f.changes[0].kind, ChangeKind::Advice);
         assert_eq!(proposed(f, "eth0 rx-0"), Some("1"));
@@ -1592,7 +1593,7 @@ mod tests {
             .sysctl("net.core.netdev_budget", "5000")
             .sysctl("net.core.netdev_budget_usecs", "50000");
         let f = fx.run(time_squeeze);
-        let f = only(&f, "softnet.time_squeeze");
+        let f = only(&f, ids::SOFTNET_TIME_SQUEEZE);
         assert!(f.changes.iter().all(|c| c.kind == ChangeKind::Advice));
     }
 
@@ -1602,7 +1603,7 @@ mod tests {
         fx.softnet(&[(0, 100_000.0, 0.0, 0.0), (1, 1000.0, 0.0, 0.0)])
             .flow_limit(0, 42.0);
         let f = fx.run(flow_limit);
-        let f = only(&f, "softnet.flow_limit");
+        let f = only(&f, ids::SOFTNET_FLOW_LIMIT);
         assert_eq!(f.severity, Severity::Warning);
         assert!(close(
             evidence(f, "softnet.flow_limit_count", "cpu0").unwrap(),
@@ -1637,7 +1638,7 @@ mod tests {
         .netdev("eth0", rx(150_000.0))
         .iface("eth0", iface(K::Physical, 1));
         let f = fx.run(cpu_imbalance);
-        let f = only(&f, "softnet.cpu_imbalance");
+        let f = only(&f, ids::SOFTNET_CPU_IMBALANCE);
         assert_eq!(f.severity, Severity::Warning);
         let share = evidence(f, "softnet.processed_share", "cpu0").unwrap();
         assert!(close(share, 150_000.0 / 153_000.0 * 100.0), "{share}");
@@ -1655,12 +1656,15 @@ mod tests {
         fx.softnet(&[(0, 20_000.0, 0.0, 0.0), (1, 100.0, 0.0, 0.0)])
             .softirq_share(&[0.05, 0.0]);
         let f = fx.run(cpu_imbalance);
-        assert_eq!(only(&f, "softnet.cpu_imbalance").severity, Severity::Info);
+        assert_eq!(
+            only(&f, ids::SOFTNET_CPU_IMBALANCE).severity,
+            Severity::Info
+        );
         // strained (softirq share 40 %) -> warning
         fx.softirq_share(&[0.4, 0.0]);
         let f = fx.run(cpu_imbalance);
         assert_eq!(
-            only(&f, "softnet.cpu_imbalance").severity,
+            only(&f, ids::SOFTNET_CPU_IMBALANCE).severity,
             Severity::Warning
         );
     }
@@ -1701,7 +1705,7 @@ mod tests {
         .netdev("eth0", rx(250_000.0))
         .iface("eth0", iface(K::Physical, 1));
         let f = fx.run(rps_disabled);
-        let f = only(&f, "rps.disabled");
+        let f = only(&f, ids::RPS_DISABLED);
         assert_eq!(f.severity, Severity::Warning);
         assert!(close(
             evidence(f, "netdev.rx_packets", "eth0").unwrap(),
@@ -1733,7 +1737,7 @@ mod tests {
                 &[0.0, 3000.0],
             );
         let f = fx.run(rps_disabled);
-        let f = only(&f, "rps.disabled");
+        let f = only(&f, ids::RPS_DISABLED);
         assert_eq!(f.severity, Severity::Info);
         assert_eq!(proposed(f, "eth0 rx-0"), Some("1"));
     }

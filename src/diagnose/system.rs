@@ -2,6 +2,7 @@
 //! (`security.syncookies_off`) and TCP timestamps (`security.timestamps_off`). Also holds the
 //! small sysctl/number helpers shared by the tcp, udp, conntrack and config rules.
 
+use super::ids;
 use super::thresholds as t;
 use super::util::{fmt_bytes, sysctl, sysctl_n, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
@@ -10,15 +11,15 @@ use crate::change::Change;
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
     Rule {
-        name: "fd.near_limit",
+        name: ids::FD_NEAR_LIMIT,
         run: fd_near_limit,
     },
     Rule {
-        name: "security.syncookies_off",
+        name: ids::SECURITY_SYNCOOKIES_OFF,
         run: syncookies_off,
     },
     Rule {
-        name: "security.timestamps_off",
+        name: ids::SECURITY_TIMESTAMPS_OFF,
         run: timestamps_off,
     },
 ];
@@ -73,7 +74,7 @@ fn fd_near_limit(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
-        id: "fd.near_limit".into(),
+        id: ids::FD_NEAR_LIMIT.into(),
         severity,
         title: format!(
             "Host file handle table is {:.0}% full ({allocated} of fs.file-max {file_max})",
@@ -112,7 +113,7 @@ fn syncookies_off(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     vec![Finding {
-        id: "security.syncookies_off".into(),
+        id: ids::SECURITY_SYNCOOKIES_OFF.into(),
         severity: Severity::Warning,
         title: "TCP SYN cookies are disabled, so a SYN flood fills every listener's SYN queue"
             .into(),
@@ -138,7 +139,7 @@ fn timestamps_off(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     vec![Finding {
-        id: "security.timestamps_off".into(),
+        id: ids::SECURITY_TIMESTAMPS_OFF.into(),
         severity: Severity::Warning,
         title: "TCP timestamps are disabled (no PAWS, coarse RTT, no TIME_WAIT reuse)".into(),
         detail: "Without timestamps (RFC 7323) TCP loses PAWS protection against wrapped \
@@ -260,7 +261,7 @@ pub(crate) mod testutil {
     }
 
     /// The single finding with `id`; panics with the list otherwise.
-    pub fn only<'a>(findings: &'a [Finding], id: &str) -> &'a Finding {
+    pub fn only<'a>(findings: &'a [Finding], id: crate::diagnose::FindingId) -> &'a Finding {
         let hits: Vec<&Finding> = findings.iter().filter(|f| f.id == id).collect();
         assert_eq!(hits.len(), 1, "expected one {id}, got {findings:#?}");
         hits[0]
@@ -323,7 +324,7 @@ mod tests {
     fn fd_near_limit_fires_and_proposes_double() {
         let s = snap(&[("fs.file-nr", "90000 0 100000"), ("fs.file-max", "100000")]);
         let f = run_static(fd_near_limit, &s, &host(), &Options::default());
-        let f = only(&f, "fd.near_limit");
+        let f = only(&f, ids::FD_NEAR_LIMIT);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(evidence(f, "fs.file-nr.allocated", "host"), 90000.0);
         assert!((evidence(f, "fs.file-nr.fill", "host") - 90.0).abs() < 1e-9);
@@ -332,7 +333,7 @@ mod tests {
 
         let s = snap(&[("fs.file-nr", "99000 0 100000"), ("fs.file-max", "100000")]);
         let f = run_static(fd_near_limit, &s, &host(), &Options::default());
-        assert_eq!(only(&f, "fd.near_limit").severity, Severity::Critical);
+        assert_eq!(only(&f, ids::FD_NEAR_LIMIT).severity, Severity::Critical);
     }
 
     #[test]
@@ -356,7 +357,7 @@ mod tests {
         ]);
         let f = run_static(fd_near_limit, &s, &host(), &Options::default());
         // Cannot be raised further: the finding stands, with no change proposed.
-        assert!(only(&f, "fd.near_limit").changes.is_empty());
+        assert!(only(&f, ids::FD_NEAR_LIMIT).changes.is_empty());
     }
 
     #[test]
@@ -366,11 +367,11 @@ mod tests {
             ("net.ipv4.tcp_timestamps", "0"),
         ]);
         let f = run_static(syncookies_off, &s, &host(), &Options::default());
-        let f = only(&f, "security.syncookies_off");
+        let f = only(&f, ids::SECURITY_SYNCOOKIES_OFF);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(proposed(f, "net.ipv4.tcp_syncookies"), "1");
         let f = run_static(timestamps_off, &s, &host(), &Options::default());
-        let f = only(&f, "security.timestamps_off");
+        let f = only(&f, ids::SECURITY_TIMESTAMPS_OFF);
         assert_eq!(proposed(f, "net.ipv4.tcp_timestamps"), "1");
         assert_eq!(f.changes[0].current.as_deref(), Some("0"));
     }

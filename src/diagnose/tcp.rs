@@ -5,6 +5,7 @@
 //! (`tcp.port_exhaustion`).
 
 use super::context::{Intent, LinkSource, RttSource};
+use super::ids;
 use super::system::{rate_or_zero, round_up_mib};
 use super::thresholds as t;
 use super::util::{
@@ -17,39 +18,39 @@ use crate::collect::sockets::{Listener, Owner, Sockets};
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
     Rule {
-        name: "tcp.listen_overflow",
+        name: ids::TCP_LISTEN_OVERFLOW,
         run: listen_overflow,
     },
     Rule {
-        name: "tcp.syn_queue",
+        name: ids::TCP_SYN_QUEUE,
         run: syn_queue,
     },
     Rule {
-        name: "tcp.buffer_below_bdp",
+        name: ids::TCP_BUFFER_BELOW_BDP,
         run: buffer_below_bdp,
     },
     Rule {
-        name: "tcp.memory_pressure",
+        name: ids::TCP_MEMORY_PRESSURE,
         run: memory_pressure,
     },
     Rule {
-        name: "tcp.backlog_drop",
+        name: ids::TCP_BACKLOG_DROP,
         run: backlog_drop,
     },
     Rule {
-        name: "tcp.retransmits",
+        name: ids::TCP_RETRANSMITS,
         run: retransmits,
     },
     Rule {
-        name: "tcp.congestion_control",
+        name: ids::TCP_CONGESTION_CONTROL,
         run: congestion_control,
     },
     Rule {
-        name: "qdisc.pacing",
+        name: ids::QDISC_PACING,
         run: pacing,
     },
     Rule {
-        name: "tcp.port_exhaustion",
+        name: ids::TCP_PORT_EXHAUSTION,
         run: port_exhaustion,
     },
 ];
@@ -294,7 +295,7 @@ fn listen_overflow(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
-        id: "tcp.listen_overflow".into(),
+        id: ids::TCP_LISTEN_OVERFLOW.into(),
         severity,
         title,
         detail: "A completed handshake waits in the listener's accept queue until the \
@@ -372,7 +373,7 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
              net.ipv4.tcp_syncookies=1. Do not raise queue sizes: a flood fills any size.",
         ));
         return vec![Finding {
-            id: "tcp.syn_queue".into(),
+            id: ids::TCP_SYN_QUEUE.into(),
             severity: Severity::Critical,
             title: format!(
                 "TCP SYN queues are full under what looks like a SYN flood: {sent:.0} cookies/s \
@@ -419,7 +420,7 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
         )
     };
     vec![Finding {
-        id: "tcp.syn_queue".into(),
+        id: ids::TCP_SYN_QUEUE.into(),
         severity,
         title,
         detail: format!(
@@ -523,7 +524,7 @@ fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
         None => String::new(),
     };
     vec![Finding {
-        id: "tcp.buffer_below_bdp".into(),
+        id: ids::TCP_BUFFER_BELOW_BDP.into(),
         severity,
         title: format!(
             "TCP buffers ({}) cap one connection below {gbps} Gbit/s at {:.1} ms RTT \
@@ -616,7 +617,7 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
     if !global {
         // Per-socket pruning: one socket's receive buffer is full, not the host's TCP memory.
         return vec![Finding {
-            id: "tcp.memory_pressure".into(),
+            id: ids::TCP_MEMORY_PRESSURE.into(),
             severity: Severity::Warning,
             title: format!("TCP sockets drop {pruned:.1} packets/s pruning full receive queues"),
             detail: "When a socket's receive queue exceeds its buffer the kernel collapses \
@@ -703,7 +704,7 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
         _ => format!("the kernel entered memory pressure {pressures:.1} times/s"),
     };
     vec![Finding {
-        id: "tcp.memory_pressure".into(),
+        id: ids::TCP_MEMORY_PRESSURE.into(),
         severity,
         title: format!("TCP is short of memory host-wide: {used}"),
         detail: "tcp_mem (low, pressure, high, in pages) bounds the memory of all TCP sockets \
@@ -776,7 +777,7 @@ fn backlog_drop(ctx: &Context) -> Vec<Finding> {
          reads, no long work between reads; check the receiver's CPU",
     ));
     vec![Finding {
-        id: "tcp.backlog_drop".into(),
+        id: ids::TCP_BACKLOG_DROP.into(),
         severity: Severity::Warning,
         title: format!(
             "TCP drops {:.1} received segments/s because sockets' receive queues are full",
@@ -850,7 +851,7 @@ fn retransmits(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
-        id: "tcp.retransmits".into(),
+        id: ids::TCP_RETRANSMITS.into(),
         severity,
         title: format!(
             "TCP retransmits {:.1}% of the segments it sends ({:.0} of {:.0} segments/s)",
@@ -912,7 +913,7 @@ fn congestion_control(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     };
     vec![Finding {
-        id: "tcp.congestion_control".into(),
+        id: ids::TCP_CONGESTION_CONTROL.into(),
         severity: Severity::Info,
         title: format!("TCP uses {cc} although BBR is available"),
         detail: format!(
@@ -948,7 +949,7 @@ fn pacing(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     vec![Finding {
-        id: "qdisc.pacing".into(),
+        id: ids::QDISC_PACING.into(),
         severity: Severity::Info,
         title: format!("TCP paces BBR itself because the default qdisc is {qdisc}, not fq"),
         detail: "BBR needs its packets paced. Since Linux 4.13 TCP paces internally with a \
@@ -1056,7 +1057,7 @@ fn port_exhaustion(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
-        id: "tcp.port_exhaustion".into(),
+        id: ids::TCP_PORT_EXHAUSTION.into(),
         severity,
         title: format!(
             "Ephemeral ports to {} are {:.0}% used by TIME_WAIT sockets ({} of {size})",
@@ -1143,7 +1144,7 @@ mod tests {
             ],
         );
         let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.listen_overflow");
+        let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
         assert_eq!(f.severity, Severity::Critical);
         assert_eq!(evidence(f, "TcpExt.ListenOverflows", "host"), 10.0);
         assert_eq!(evidence(f, "listener.accept_queue", "0.0.0.0:8080"), 4097.0);
@@ -1169,7 +1170,7 @@ mod tests {
             vec![listener("[::]:443", 129, 128, Owner::NotLookedUp)],
         );
         let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.listen_overflow");
+        let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
         assert!(f.changes.iter().all(|c| c.target != "net.core.somaxconn"));
         let advice = proposed(f, "listen() backlog of [::]:443");
         assert!(advice.contains("from 128 to 4096"), "{advice}");
@@ -1179,7 +1180,7 @@ mod tests {
     fn listen_overflow_without_sockets_raises_a_small_somaxconn() {
         let (a, b) = pair(&[("net.core.somaxconn", "128")], OVERFLOW);
         let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.listen_overflow");
+        let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
         assert_eq!(proposed(f, "net.core.somaxconn"), "4096");
         assert_eq!(f.changes[0].current.as_deref(), Some("128"));
     }
@@ -1198,7 +1199,7 @@ mod tests {
             ],
         );
         let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.listen_overflow");
+        let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(proposed(f, "net.ipv4.tcp_max_syn_backlog"), "4096");
     }
@@ -1244,7 +1245,7 @@ mod tests {
             ],
         );
         let f = run_window(syn_queue, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.syn_queue");
+        let f = only(&f, ids::TCP_SYN_QUEUE);
         assert_eq!(f.severity, Severity::Critical);
         assert_eq!(evidence(f, "TcpExt.SyncookiesSent", "host"), 1000.0);
         assert_eq!(evidence(f, "TcpExt.SyncookiesRecv", "host"), 10.0);
@@ -1267,7 +1268,7 @@ mod tests {
             ],
         );
         let f = run_window(syn_queue, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.syn_queue");
+        let f = only(&f, ids::TCP_SYN_QUEUE);
         assert_eq!(f.severity, Severity::Critical);
         assert_eq!(evidence(f, "TcpExt.TCPReqQFullDrop", "host"), 20.0);
         assert_eq!(proposed(f, "net.ipv4.tcp_syncookies"), "1");
@@ -1289,7 +1290,7 @@ mod tests {
             ],
         );
         let f = run_window(syn_queue, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.syn_queue");
+        let f = only(&f, ids::TCP_SYN_QUEUE);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(evidence(f, "TcpExt.TCPReqQFullDoCookies", "host"), 400.0);
         assert!(!f.title.contains("flood"));
@@ -1332,7 +1333,7 @@ mod tests {
             intent: Intent::Balanced,
         };
         let f = run_static(buffer_below_bdp, &s, &host(), &opts);
-        let f = only(&f, "tcp.buffer_below_bdp");
+        let f = only(&f, ids::TCP_BUFFER_BELOW_BDP);
         assert_eq!(f.severity, Severity::Warning);
         // 10 Gbit/s × 50 ms = 62.5 MB (not the seeds' 625 KB).
         assert_eq!(evidence(f, "tcp.bdp", "host"), 62_500_000.0);
@@ -1373,7 +1374,7 @@ mod tests {
         };
         s.sockets = Source::Ok(sockets);
         let f = run_static(buffer_below_bdp, &s, &host(), &Options::default());
-        let f = only(&f, "tcp.buffer_below_bdp");
+        let f = only(&f, ids::TCP_BUFFER_BELOW_BDP);
         assert_eq!(f.severity, Severity::Info);
         assert_eq!(evidence(f, "link.speed", "eth0 link speed"), 10.0);
         // 10 Gbit/s × 20 ms = 25 MB; 2.5 × = 62.5 MB -> 60 MiB.
@@ -1398,11 +1399,14 @@ mod tests {
         older.netdev = dev(0);
         s.netdev = dev(5 * 250_000_000);
         let f = run_window(buffer_below_bdp, &older, &s, &host(), &Options::default());
-        assert_eq!(only(&f, "tcp.buffer_below_bdp").severity, Severity::Warning);
+        assert_eq!(
+            only(&f, ids::TCP_BUFFER_BELOW_BDP).severity,
+            Severity::Warning
+        );
         // Idle over the window: still only a note.
         s.netdev = dev(1000);
         let f = run_window(buffer_below_bdp, &older, &s, &host(), &Options::default());
-        assert_eq!(only(&f, "tcp.buffer_below_bdp").severity, Severity::Info);
+        assert_eq!(only(&f, ids::TCP_BUFFER_BELOW_BDP).severity, Severity::Info);
     }
 
     #[test]
@@ -1433,7 +1437,7 @@ mod tests {
     fn memory_over_tcp_mem_high_raises_it_within_a_quarter_of_ram() {
         let (a, b) = mem_pair(580_000, &[("TcpExt", "TCPMemoryPressures", 0, 10)]);
         let f = run_window(memory_pressure, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.memory_pressure");
+        let f = only(&f, ids::TCP_MEMORY_PRESSURE);
         assert_eq!(f.severity, Severity::Critical);
         assert_eq!(evidence(f, "sockstat.TCP.mem", "host"), 580_000.0);
         assert_eq!(evidence(f, "TcpExt.TCPMemoryPressures", "host"), 2.0);
@@ -1446,10 +1450,13 @@ mod tests {
     fn memory_pressure_events_alone_warn_and_static_level_works_without_window() {
         let (a, b) = mem_pair(1000, &[("TcpExt", "TCPMemoryPressures", 0, 3)]);
         let f = run_window(memory_pressure, &a, &b, &host(), &Options::default());
-        assert_eq!(only(&f, "tcp.memory_pressure").severity, Severity::Warning);
+        assert_eq!(
+            only(&f, ids::TCP_MEMORY_PRESSURE).severity,
+            Severity::Warning
+        );
         let (_, b) = mem_pair(400_000, &[]);
         let f = run_static(memory_pressure, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.memory_pressure");
+        let f = only(&f, ids::TCP_MEMORY_PRESSURE);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(proposed(f, "net.ipv4.tcp_mem"), "524288 699056 1048576");
     }
@@ -1458,7 +1465,7 @@ mod tests {
     fn memory_pruning_without_global_pressure_points_at_the_reader() {
         let (a, b) = mem_pair(1000, &[("TcpExt", "RcvPruned", 0, 50)]);
         let f = run_window(memory_pressure, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.memory_pressure");
+        let f = only(&f, ids::TCP_MEMORY_PRESSURE);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(evidence(f, "TcpExt.RcvPruned+OfoPruned", "host"), 10.0);
         assert!(f.changes.iter().all(|c| c.target != "net.ipv4.tcp_mem"));
@@ -1487,7 +1494,7 @@ mod tests {
             ],
         );
         let f = run_window(backlog_drop, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.backlog_drop");
+        let f = only(&f, ids::TCP_BACKLOG_DROP);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(evidence(f, "TcpExt.TCPBacklogDrop", "host"), 20.0);
         assert_eq!(proposed(f, "net.ipv4.tcp_rmem"), "4096 131072 16777216");
@@ -1504,7 +1511,7 @@ mod tests {
             &[("TcpExt", "TCPRcvQDrop", 0, 10)],
         );
         let f = run_window(backlog_drop, &a, &b, &host(), &Options::default());
-        assert!(only(&f, "tcp.backlog_drop")
+        assert!(only(&f, ids::TCP_BACKLOG_DROP)
             .changes
             .iter()
             .all(|c| c.target != "net.ipv4.tcp_rmem"));
@@ -1528,7 +1535,7 @@ mod tests {
             ],
         );
         let f = run_window(retransmits, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.retransmits");
+        let f = only(&f, ids::TCP_RETRANSMITS);
         assert_eq!(f.severity, Severity::Warning);
         assert!((evidence(f, "Tcp.retrans_ratio", "host") - 5.0).abs() < 1e-9);
         assert_eq!(evidence(f, "Tcp.RetransSegs", "host"), 1000.0);
@@ -1564,7 +1571,7 @@ mod tests {
     fn congestion_control_info_on_a_sending_host() {
         let (a, b) = pair(CUBIC_WITH_BBR, &[("Tcp", "OutSegs", 0, 100_000)]);
         let f = run_window(congestion_control, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.congestion_control");
+        let f = only(&f, ids::TCP_CONGESTION_CONTROL);
         assert_eq!(f.severity, Severity::Info);
         assert_eq!(proposed(f, "net.ipv4.tcp_congestion_control"), "bbr");
         assert_eq!(evidence(f, "Tcp.OutSegs", "host"), 20_000.0);
@@ -1603,7 +1610,7 @@ mod tests {
             ..Options::default()
         };
         let f = run_static(pacing, &s, &host(), &cdn);
-        let f = only(&f, "qdisc.pacing");
+        let f = only(&f, ids::QDISC_PACING);
         assert_eq!(f.severity, Severity::Info);
         assert!(proposed(f, "net.core.default_qdisc").starts_with("fq, if this kernel has sch_fq"));
         // It cannot know whether fq exists, so it does not propose a sysctl write.
@@ -1662,7 +1669,7 @@ mod tests {
     fn port_exhaustion_widens_the_range_and_enables_reuse() {
         let s = tw_snap(20_000, "2");
         let f = run_static(port_exhaustion, &s, &host(), &Options::default());
-        let f = only(&f, "tcp.port_exhaustion");
+        let f = only(&f, ids::TCP_PORT_EXHAUSTION);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(evidence(f, "sockets.time_wait", "10.0.0.2:5432"), 20_000.0);
         assert_eq!(evidence(f, "net.ipv4.ip_local_port_range", "host"), 28232.0);
@@ -1676,7 +1683,7 @@ mod tests {
             &host(),
             &Options::default(),
         );
-        let f = only(&f, "tcp.port_exhaustion");
+        let f = only(&f, ids::TCP_PORT_EXHAUSTION);
         assert_eq!(f.severity, Severity::Critical);
         assert_eq!(proposed(f, "net.ipv4.tcp_tw_reuse"), "1");
     }

@@ -1,6 +1,7 @@
 //! UDP receive buffer errors (`udp.rcvbuf_errors`): datagrams dropped because a socket's
 //! receive buffer, or the host's `udp_mem`, was full.
 
+use super::ids;
 use super::system::{rate_or_zero, round_up_mib};
 use super::thresholds as t;
 use super::util::{fmt_bytes, join, page_size, scale_mem_triple, sysctl, sysctl_n, sysctl_u64};
@@ -10,7 +11,7 @@ use crate::collect::sockets::UdpSocket;
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[Rule {
-    name: "udp.rcvbuf_errors",
+    name: ids::UDP_RCVBUF_ERRORS,
     run: rcvbuf_errors,
 }];
 
@@ -265,7 +266,7 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
         risk.push("none from nettune".into());
     }
     vec![Finding {
-        id: "udp.rcvbuf_errors".into(),
+        id: ids::UDP_RCVBUF_ERRORS.into(),
         severity: Severity::Critical,
         title,
         detail: "A UDP datagram is queued on its socket until the application reads it; when \
@@ -340,7 +341,7 @@ mod tests {
         with_udp(&mut a, vec![udp_socket("0.0.0.0:514", 212992, 100)]);
         with_udp(&mut b, vec![udp_socket("0.0.0.0:514", 212992, 5100)]);
         let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
-        let f = only(&f, "udp.rcvbuf_errors");
+        let f = only(&f, ids::UDP_RCVBUF_ERRORS);
         assert_eq!(f.severity, Severity::Critical);
         assert_eq!(evidence(f, "Udp.RcvbufErrors", "host"), 1000.0);
         assert_eq!(evidence(f, "udp_socket.drops", "0.0.0.0:514"), 1000.0);
@@ -367,7 +368,7 @@ mod tests {
         // 100000 datagrams/s × 2304 × 0.1 = 23.04 MB -> 22 MiB.
         with_udp(&mut b, vec![udp_socket("0.0.0.0:9000", 16777216, 10_000)]);
         let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
-        let f = only(&f, "udp.rcvbuf_errors");
+        let f = only(&f, ids::UDP_RCVBUF_ERRORS);
         assert_eq!(proposed(f, "net.core.rmem_max"), "23068672");
         assert!(f
             .changes
@@ -386,7 +387,7 @@ mod tests {
         set_sockstat(&mut a, &[("UDP", "mem", 1_150_000)]);
         set_sockstat(&mut b, &[("UDP", "mem", 1_150_000)]);
         let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
-        let f = only(&f, "udp.rcvbuf_errors");
+        let f = only(&f, ids::UDP_RCVBUF_ERRORS);
         // 2 × 1151598 exceeds a quarter of 16 GiB (1048576 pages): nothing fits; advice.
         assert!(f
             .changes
@@ -398,7 +399,7 @@ mod tests {
             ..host()
         };
         let f = run_window(rcvbuf_errors, &a, &b, &big, &Options::default());
-        let f = only(&f, "udp.rcvbuf_errors");
+        let f = only(&f, ids::UDP_RCVBUF_ERRORS);
         assert_eq!(proposed(f, "net.ipv4.udp_mem"), "1151598 1535468 2303196");
         assert!(f.title.contains("udp_mem"));
     }

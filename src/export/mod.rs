@@ -651,7 +651,10 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
             Arc::ptr_eq(&a, &b),
             "a second scrape within max_age reuses the collection"
         );
-        assert!(a.findings.iter().any(|f| f.id == "softnet.backlog_drops"));
+        assert!(a
+            .findings
+            .iter()
+            .any(|f| f.id == diagnose::ids::SOFTNET_BACKLOG_DROPS));
     }
 
     /// A source of live-timed snapshots whose cpu0 dropped counter follows `dropped` (the
@@ -679,7 +682,7 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         assert!(first
             .findings
             .iter()
-            .all(|f| f.id != "softnet.backlog_drops"));
+            .all(|f| f.id != diagnose::ids::SOFTNET_BACKLOG_DROPS));
         // Scrapes keep the refresher busy; wait for it to collect several times.
         std::thread::sleep(Duration::from_millis(1600));
         let before = calls.load(std::sync::atomic::Ordering::SeqCst);
@@ -698,7 +701,7 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
             second
                 .findings
                 .iter()
-                .any(|f| f.id == "softnet.backlog_drops"),
+                .any(|f| f.id == diagnose::ids::SOFTNET_BACKLOG_DROPS),
             "{:?}",
             second.findings
         );
@@ -723,7 +726,10 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         let b = e.scrape();
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert_eq!(b.from_ns, Some(a.snapshot.taken_at_ns));
-        assert!(b.findings.iter().all(|f| f.id != "softnet.backlog_drops"));
+        assert!(b
+            .findings
+            .iter()
+            .all(|f| f.id != diagnose::ids::SOFTNET_BACKLOG_DROPS));
     }
 
     #[test]

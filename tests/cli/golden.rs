@@ -7,13 +7,14 @@
 //! `cargo test --test cli record_captures -- --ignored`.
 
 use super::{e2e, run, stderr};
+use nettune::diagnose::ids;
 use std::path::{Path, PathBuf};
 
 /// (capture and golden name, the finding the fault must produce).
 const CASES: [(&str, &str); 3] = [
-    ("listen_overflow", "tcp.listen_overflow"),
-    ("udp_rcvbuf", "udp.rcvbuf_errors"),
-    ("softnet_backlog", "softnet.backlog_drops"),
+    ("listen_overflow", ids::TCP_LISTEN_OVERFLOW.as_str()),
+    ("udp_rcvbuf", ids::UDP_RCVBUF_ERRORS.as_str()),
+    ("softnet_backlog", ids::SOFTNET_BACKLOG_DROPS.as_str()),
 ];
 
 fn capture_path(name: &str) -> PathBuf {
@@ -194,11 +195,14 @@ fn check_profile_file_judges_by_its_intent() {
     );
     let plain_file = file("plain.toml", "description = \"no intent\"\n");
     let latency = ids(Some("latency"));
-    assert!(latency.iter().any(|i| i == "nic.coalesce"), "{latency:?}");
+    assert!(
+        latency.iter().any(|i| *i == ids::NIC_COALESCE),
+        "{latency:?}"
+    );
     assert_eq!(ids(Some(&latency_file)), latency);
     let balanced = ids(None);
     assert!(
-        !balanced.iter().any(|i| i == "nic.coalesce"),
+        !balanced.iter().any(|i| *i == ids::NIC_COALESCE),
         "{balanced:?}"
     );
     assert_eq!(ids(Some(&plain_file)), balanced);
