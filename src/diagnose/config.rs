@@ -300,8 +300,8 @@ pub fn pages_not_bytes(
 
 #[cfg(test)]
 mod tests {
-    use super::super::system::testutil::*;
     use super::*;
+    use crate::diagnose::testkit::*;
     use std::path::PathBuf;
 
     fn entry(key: &str, value: &str, file: &str, line: usize) -> SysctlConfigEntry {
@@ -352,17 +352,17 @@ mod tests {
         assert_eq!(recycle.id, ids::CONFIG_DEAD_KEY);
         assert_eq!(recycle.severity, Severity::Info);
         assert_eq!(
-            evidence(recycle, "sysctl.config_line", "etc/sysctl.d/10-old.conf:3"),
+            evidence_value(recycle, "sysctl.config_line", "etc/sysctl.d/10-old.conf:3"),
             3.0
         );
         assert_eq!(
-            evidence(recycle, "sysctl.config_line", "etc/sysctl.conf:9"),
+            evidence_value(recycle, "sysctl.config_line", "etc/sysctl.conf:9"),
             9.0
         );
-        assert!(proposed(recycle, "etc/sysctl.d/10-old.conf:3").contains("4.12"));
+        assert!(proposed_value(recycle, "etc/sysctl.d/10-old.conf:3").contains("4.12"));
         assert!(f[1].title.contains("net.core.bogus_knob"));
         assert!(f[2].title.contains("ignores"));
-        assert!(proposed(&f[2], "etc/sysctl.conf:11")
+        assert!(proposed_value(&f[2], "etc/sysctl.conf:11")
             .starts_with("remove `net.ipv4.tcp_low_latency = 1`"));
     }
 
@@ -419,13 +419,13 @@ mod tests {
         let f = only(&f, ids::CONFIG_PAGES_NOT_BYTES);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(
-            evidence(f, "net.ipv4.tcp_mem.high", "etc/sysctl.d/99-tuning.conf:7"),
+            evidence_value(f, "net.ipv4.tcp_mem.high", "etc/sysctl.d/99-tuning.conf:7"),
             12_582_912.0
         );
-        assert_eq!(evidence(f, "host.mem_total", "host"), 4_194_304.0);
+        assert_eq!(evidence_value(f, "host.mem_total", "host"), 4_194_304.0);
         assert!(f.title.contains("48 GiB"), "{}", f.title);
         // 4194304 pages / 16 = 262144; (196608, 262144, 393216); as bytes: 1536 2048 3072.
-        let advice = proposed(f, "etc/sysctl.d/99-tuning.conf:7");
+        let advice = proposed_value(f, "etc/sysctl.d/99-tuning.conf:7");
         assert!(advice.contains("196608 262144 393216"), "{advice}");
         assert!(advice.contains("1536 2048 3072"), "{advice}");
     }
@@ -459,6 +459,6 @@ mod tests {
         );
         let f = pages_not_bytes(&[], &s, &host());
         let f = only(&f, ids::CONFIG_PAGES_NOT_BYTES);
-        assert!(proposed(f, "net.ipv4.udp_mem").contains("393216 524288 786432"));
+        assert!(proposed_value(f, "net.ipv4.udp_mem").contains("393216 524288 786432"));
     }
 }

@@ -175,11 +175,11 @@ fn near_full(ctx: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::system::testutil::*;
     use super::super::Options;
     use super::*;
     use crate::collect::conntrack::Conntrack;
     use crate::collect::Source;
+    use crate::diagnose::testkit::*;
     use crate::snapshot::Snapshot;
 
     fn stat(drop: u64, early: u64, failed: u64) -> ConntrackCpuStat {
@@ -223,12 +223,15 @@ mod tests {
         let f = run_window(near_full, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::CONNTRACK_NEAR_FULL);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(evidence(f, "conntrack.count", "host"), 62_000.0);
+        assert_eq!(evidence_value(f, "conntrack.count", "host"), 62_000.0);
         // Summed over CPUs: (1+500) - (1+0) over 5 s.
-        assert_eq!(evidence(f, "conntrack.drop", "host"), 100.0);
-        assert_eq!(evidence(f, "conntrack.early_drop", "host"), 50.0);
+        assert_eq!(evidence_value(f, "conntrack.drop", "host"), 100.0);
+        assert_eq!(evidence_value(f, "conntrack.early_drop", "host"), 50.0);
         // max(2 × 65536, 62000 / 0.5) = 131072
-        assert_eq!(proposed(f, "net.netfilter.nf_conntrack_max"), "131072");
+        assert_eq!(
+            proposed_value(f, "net.netfilter.nf_conntrack_max"),
+            "131072"
+        );
         // 131072 / 16384 = 8 entries per bucket: still within the ratio, no resize.
         assert!(f
             .changes
@@ -249,9 +252,12 @@ mod tests {
         let f = run_static(near_full, &b, &host(), &Options::default());
         let f = only(&f, ids::CONNTRACK_NEAR_FULL);
         assert_eq!(f.severity, Severity::Warning);
-        assert!((evidence(f, "conntrack.fill", "host") - 76.293945).abs() < 1e-3);
+        assert!((evidence_value(f, "conntrack.fill", "host") - 76.293945).abs() < 1e-3);
         // max(524288, 400000) = 524288; 524288 / 65536 = 8: fine. Make buckets smaller:
-        assert_eq!(proposed(f, "net.netfilter.nf_conntrack_max"), "524288");
+        assert_eq!(
+            proposed_value(f, "net.netfilter.nf_conntrack_max"),
+            "524288"
+        );
         b.conntrack = Source::Ok(Conntrack {
             count: Some(200_000),
             max: Some(262_144),
@@ -261,7 +267,10 @@ mod tests {
         let f = run_static(near_full, &b, &host(), &Options::default());
         let f = only(&f, ids::CONNTRACK_NEAR_FULL);
         // 524288 / 4 = 131072 buckets (power of two).
-        assert_eq!(proposed(f, "net.netfilter.nf_conntrack_buckets"), "131072");
+        assert_eq!(
+            proposed_value(f, "net.netfilter.nf_conntrack_buckets"),
+            "131072"
+        );
     }
 
     #[test]
@@ -273,7 +282,7 @@ mod tests {
         let f = run_window(near_full, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::CONNTRACK_NEAR_FULL);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(evidence(f, "conntrack.insert_failed", "host"), 8.0);
+        assert_eq!(evidence_value(f, "conntrack.insert_failed", "host"), 8.0);
         assert!(f
             .changes
             .iter()

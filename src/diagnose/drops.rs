@@ -248,15 +248,10 @@ fn unexplained_finding(
 
 #[cfg(test)]
 mod tests {
-    use super::super::softnet::testutil::Fx;
-    use super::super::{diagnose, Options};
+    use super::super::diagnose;
     use super::*;
     use crate::bpf::drops::LocationCount;
-    use crate::collect::host::HostFacts;
-    use crate::collect::netdev::NetDevCounters;
-    use crate::collect::Source;
-    use crate::snapshot::Snapshot;
-    use crate::window::Window;
+    use crate::diagnose::testkit::{rx, Fx};
 
     /// `(reason, count)` over a 2-second window, each with three locations.
     fn reasons(list: &[(&str, u64)]) -> DropReasons {
@@ -292,42 +287,18 @@ mod tests {
         }
     }
 
-    /// Two snapshots 2 s apart; `rx_pps` packets/s received on eth0 when given.
-    fn snapshots(rx_pps: Option<u64>) -> (Snapshot, Snapshot) {
-        let mut older = Snapshot::empty(1_000_000_000);
-        let mut newer = Snapshot::empty(3_000_000_000);
+    /// A window with `rx_pps` packets/s received on eth0 when given.
+    fn fixture(rx_pps: Option<u64>) -> Fx {
+        let mut fx = Fx::new(2);
         if let Some(pps) = rx_pps {
-            let dev = |n| {
-                Source::Ok(
-                    [(
-                        "eth0".to_string(),
-                        NetDevCounters {
-                            rx_packets: n,
-                            ..NetDevCounters::default()
-                        },
-                    )]
-                    .into(),
-                )
-            };
-            older.netdev = dev(1000);
-            newer.netdev = dev(1000 + 2 * pps);
+            fx.netdev("eth0", rx(pps as f64));
         }
-        (older, newer)
+        fx
     }
 
     /// `apply` over `findings` with `drops` and `rx_pps` received packets/s.
     fn run(findings: &mut Vec<Finding>, drops: &DropReasons, rx_pps: Option<u64>) {
-        let (older, newer) = snapshots(rx_pps);
-        let host = HostFacts::default();
-        let options = Options::default();
-        let ctx = Context::new(
-            Window::new(&older, &newer, &host),
-            &newer,
-            &host,
-            &options,
-            Some(drops),
-        );
-        apply(&ctx, findings);
+        apply(&fixture(rx_pps).context(Some(drops)), findings);
     }
 
     fn ids(findings: &[Finding]) -> Vec<&str> {
@@ -471,16 +442,8 @@ mod tests {
 
     #[test]
     fn nothing_without_drop_data() {
-        let (older, newer) = snapshots(Some(10));
-        let host = HostFacts::default();
-        let options = Options::default();
-        let ctx = Context::new(
-            Window::new(&older, &newer, &host),
-            &newer,
-            &host,
-            &options,
-            None,
-        );
+        let fx = fixture(Some(10));
+        let ctx = fx.context(None);
         let mut f = vec![finding(ids::SOFTNET_BACKLOG_DROPS)];
         apply(&ctx, &mut f);
         assert_eq!(f, vec![finding(ids::SOFTNET_BACKLOG_DROPS)]);
@@ -493,13 +456,7 @@ mod tests {
         let mut fx = Fx::new(2);
         fx.softnet(&[(0, 1000.0, 0.0, 0.0), (1, 5000.0, 300.0, 0.0)]);
         let drops = reasons(&[("CPU_BACKLOG", 600), ("QDISC_DROP", 500)]);
-        let ctx = Context::new(
-            Window::new(&fx.older, &fx.newer, &fx.host),
-            &fx.newer,
-            &fx.host,
-            &fx.options,
-            Some(&drops),
-        );
+        let ctx = fx.context(Some(&drops));
         let f = diagnose(&ctx);
         let sn = f
             .iter()

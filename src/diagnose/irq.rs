@@ -401,10 +401,10 @@ pub(crate) fn numa_remote_with(ctx: &Context, nodes: &BTreeMap<u32, u32>) -> Vec
 
 #[cfg(test)]
 mod tests {
-    use super::super::softnet::testutil::*;
     use super::*;
     use crate::collect::host::NumaNode;
     use crate::collect::interfaces::InterfaceKind as K;
+    use crate::diagnose::testkit::*;
 
     fn nic(fx: &mut Fx, queues: u32) {
         let mut eth = iface(K::Physical, queues);

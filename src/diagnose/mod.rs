@@ -7,12 +7,15 @@ pub mod config;
 pub mod conntrack;
 pub mod context;
 pub mod drops;
+pub(crate) mod fixes;
 pub mod ids;
 pub mod irq;
 pub mod nic;
 pub mod softnet;
 pub mod system;
 pub mod tcp;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod thresholds;
 pub mod udp;
 pub(crate) mod util;

@@ -9,6 +9,7 @@
 //! drops are backlog drops and `softnet.backlog_drops` reports them with per-CPU evidence.
 
 use super::context::{cpu_count, interface, is_loopback, Intent};
+use super::fixes::{channels_raise, ChannelsRaise};
 use super::ids;
 use super::thresholds as t;
 use super::util::{fmt_bytes, fmt_rate, fmt_secs, sysctl};
@@ -495,18 +496,15 @@ fn rss_queues(ctx: &Context) -> Vec<Finding> {
     let rates = ctx.window.map(|w| w.netdev()).unwrap_or_default();
     let mut out = Vec::new();
     for (dev, _) in physical(ctx) {
-        let Some(ch) = ethtool(ctx, dev).and_then(|e| e.channels.ok()) else {
+        let Some(raise) = channels_raise(ctx, dev) else {
             continue;
         };
-        let (kind, cur, max) = match (ch.combined_max, ch.rx_max) {
-            (Some(m), _) if m > 1 => ("combined", ch.combined.unwrap_or(0), m),
-            (_, Some(m)) if m > 1 => ("rx", ch.rx.unwrap_or(0), m),
-            _ => continue,
-        };
-        let target = u64::from(max).min(cpus);
-        if u64::from(cur) >= target {
-            continue;
-        }
+        let ChannelsRaise {
+            kind,
+            current: cur,
+            max,
+            target,
+        } = raise;
         let pps = rates.get(dev).map(|r| r.rx_packets).unwrap_or(0.0);
         let severity = if pps >= t::RSS_WARN_PPS {
             Severity::Warning
@@ -568,12 +566,7 @@ fn rss_queues(ctx: &Context) -> Vec<Finding> {
                 if cur == 1 { "" } else { "s" }
             ),
             evidence,
-            changes: vec![Change::new(
-                ChangeKind::Channels,
-                format!("{dev} {kind}"),
-                Some(cur.to_string()),
-                target.to_string(),
-            )],
+            changes: vec![raise.change(dev)],
             risk: format!(
                 "changing channels re-creates the queues (a short receive pause, a link reset \
                  on some drivers) and resets the RSS indirection table{mem}"
@@ -797,11 +790,11 @@ fn offload_disabled(ctx: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::softnet::testutil::*;
     use super::*;
     use crate::collect::ethtool::{Channels, Coalesce, Feature, Features};
     use crate::collect::interfaces::InterfaceKind as K;
     use crate::collect::Source;
+    use crate::diagnose::testkit::*;
 
     fn rings(rx: u32, max: u32) -> Ethtool {
         Ethtool {

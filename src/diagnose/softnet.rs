@@ -1,20 +1,21 @@
 //! The softnet layer: backlog drops, time squeeze, flow limit, CPU imbalance, RPS.
 //!
-//! Also owns the helpers the NIC and IRQ rules share (sysctl lookup, online CPUs, the device
-//! that carries the traffic, link speed, RPS proposals, number formatting) and, for tests,
-//! [`testutil`], which builds windows from two hand-made snapshots.
+//! Also holds the CPU-load helpers (where received packets are processed, which CPU is hot)
+//! the backlog, squeeze and imbalance rules share. Host and device helpers live in
+//! [`super::context`], the RPS/RFS/channel changes in `fixes.rs`.
 //!
 //! Every rule here needs rates, so each returns nothing without a window.
 
 use super::context::{
     busiest_rx_device, cpu_count, interface, is_loopback, online_cpus, rps_applies,
 };
+use super::fixes::{channels_change, rfs_changes, rps_changes};
 use super::ids;
 use super::thresholds as t;
-use super::util::{fmt_rate, fmt_secs, sysctl, sysctl_u64};
+use super::util::{fmt_bytes, fmt_rate, fmt_secs, sysctl, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Change, ChangeKind};
-use crate::collect::interfaces::{format_cpu_mask, parse_cpu_mask, Interface, InterfaceKind};
+use crate::collect::interfaces::{format_cpu_mask, parse_cpu_mask, InterfaceKind};
 use crate::window::{SoftnetRates, Window};
 
 /// The rules of this area.
@@ -51,29 +52,6 @@ pub(crate) fn backlog_budget_bytes(ctx: &Context) -> u64 {
     match ctx.host.mem_total_bytes {
         Some(m) if m > 0 => (m as f64 * t::BACKLOG_MEMORY_BUDGET_RAM_SHARE) as u64,
         _ => t::BACKLOG_MEMORY_BUDGET_BYTES,
-    }
-}
-
-/// Bytes as a coarse human size for memory budgets: whole units from 10 up (`16 MiB`,
-/// `512 KiB`, `1.5 GiB`), as the contract's own example ("= 16 MiB" for 15.6 MiB) reads.
-/// [`super::util::fmt_bytes`] is the precise form.
-pub(crate) fn fmt_bytes(bytes: f64) -> String {
-    const KIB: f64 = 1024.0;
-    const MIB: f64 = KIB * 1024.0;
-    const GIB: f64 = MIB * 1024.0;
-    let (v, unit) = if bytes >= GIB {
-        (bytes / GIB, "GiB")
-    } else if bytes >= MIB {
-        (bytes / MIB, "MiB")
-    } else if bytes >= KIB {
-        (bytes / KIB, "KiB")
-    } else {
-        return format!("{bytes:.0} B");
-    };
-    if v >= 10.0 || (v - v.round()).abs() < 0.05 {
-        format!("{v:.0} {unit}")
-    } else {
-        format!("{v:.1} {unit}")
     }
 }
 
@@ -161,64 +139,6 @@ pub(crate) fn cpu_strained(w: &Window, load: &CpuLoad, cpu: u32) -> bool {
         .of(cpu)
         .is_some_and(|r| r.dropped > 0.0 || r.time_squeeze > t::SQUEEZE_RATE_MIN);
     softnet || softirq_share(w, cpu).is_some_and(|s| s >= t::CPU_SOFTIRQ_BUSY_SHARE)
-}
-
-/// RPS changes that spread the receive queues of `dev` away from a single CPU: a queue with
-/// RPS off gets the CPUs other than `hot` (the one taking the interrupt); a queue whose
-/// mask holds only `hot` (steering that concentrates) gets every CPU. Queues already spread
-/// over several CPUs, and queues whose mask could not be read, are left alone.
-pub(crate) fn rps_changes(dev: &str, iface: &Interface, hot: u32, cpus: &[u32]) -> Vec<Change> {
-    let mut out = Vec::new();
-    for q in &iface.rx_queues {
-        let Some(list) = &q.rps_cpu_list else {
-            continue;
-        };
-        let proposed: Vec<u32> = if list.is_empty() {
-            cpus.iter().copied().filter(|c| *c != hot).collect()
-        } else if list.iter().all(|c| *c == hot) {
-            cpus.to_vec()
-        } else {
-            continue;
-        };
-        if proposed.is_empty() || proposed == *list {
-            continue;
-        }
-        out.push(Change::new(
-            ChangeKind::Rps,
-            format!("{dev} rx-{}", q.index),
-            q.rps_cpus.clone(),
-            format_cpu_mask(&proposed),
-        ));
-    }
-    out
-}
-
-/// RFS changes for `dev`: the global socket flow table and each queue's flow count
-/// (entries / rx queues), only where the current value is smaller.
-pub(crate) fn rfs_changes(ctx: &Context, dev: &str, iface: &Interface) -> Vec<Change> {
-    let mut out = Vec::new();
-    let key = "net.core.rps_sock_flow_entries";
-    let cur = sysctl_u64(ctx.newer, key);
-    if cur.is_none_or(|c| c < t::RPS_SOCK_FLOW_ENTRIES) {
-        out.push(Change::sysctl(
-            key,
-            sysctl(ctx.newer, key),
-            t::RPS_SOCK_FLOW_ENTRIES.to_string(),
-        ));
-    }
-    let queues = iface.rx_queues.len().max(1) as u64;
-    let per_queue = t::RPS_SOCK_FLOW_ENTRIES / queues;
-    for q in &iface.rx_queues {
-        if q.rps_flow_cnt.is_some_and(|c| u64::from(c) < per_queue) {
-            out.push(Change::new(
-                ChangeKind::Rfs,
-                format!("{dev} rx-{}", q.index),
-                q.rps_flow_cnt.map(|c| c.to_string()),
-                per_queue.to_string(),
-            ));
-        }
-    }
-    out
 }
 
 /// Flow-limit changes for `cpu`: add it to `flow_limit_cpu_bitmap`, and raise
@@ -768,26 +688,6 @@ fn flow_limit(ctx: &Context) -> Vec<Finding> {
 // softnet.cpu_imbalance
 // ---------------------------------------------------------------------------------------
 
-/// Channels change for a multi-queue device using fewer queues than it could.
-pub(crate) fn channels_change(ctx: &Context, dev: &str) -> Option<Change> {
-    let ch = ctx.newer.ethtool.ok()?.get(dev)?.channels.ok()?;
-    let cpus = cpu_count(ctx);
-    let (kind, cur, max) = match (ch.combined_max, ch.rx_max) {
-        (Some(m), _) if m > 1 => ("combined", ch.combined.unwrap_or(0), m),
-        (_, Some(m)) if m > 1 => ("rx", ch.rx.unwrap_or(0), m),
-        _ => return None,
-    };
-    let target = u64::from(max).min(cpus);
-    (u64::from(cur) < target).then(|| {
-        Change::new(
-            ChangeKind::Channels,
-            format!("{dev} {kind}"),
-            Some(cur.to_string()),
-            target.to_string(),
-        )
-    })
-}
-
 fn cpu_imbalance(ctx: &Context) -> Vec<Finding> {
     let Some(w) = ctx.window else {
         return Vec::new();
@@ -1013,315 +913,11 @@ fn rps_disabled(ctx: &Context) -> Vec<Finding> {
     out
 }
 
-// ---------------------------------------------------------------------------------------
-// Test helpers
-// ---------------------------------------------------------------------------------------
-
-/// Builders for windows from two hand-made snapshots (shared by the softnet, nic and irq
-/// tests).
-#[cfg(test)]
-pub(crate) mod testutil {
-    use super::super::{Context, Finding, Options, RuleFn};
-    use crate::collect::ethtool::{DriverStats, Ethtool, EthtoolAll};
-    use crate::collect::host::HostFacts;
-    use crate::collect::interfaces::{Interface, InterfaceKind, Interfaces, RxQueue};
-    use crate::collect::interrupts::{Interrupt, Interrupts};
-    use crate::collect::netdev::{NetDev, NetDevCounters};
-    use crate::collect::softirqs::CpuTimes;
-    use crate::collect::softnet::SoftnetCpu;
-    use crate::collect::Source;
-    use crate::snapshot::Snapshot;
-    use crate::window::{NetDevRates, Window};
-    use std::collections::BTreeMap;
-
-    /// Window length of every fixture (seconds).
-    pub const SECS: f64 = 10.0;
-    const T0: u64 = 1_000_000_000;
-    /// Counters start here in the older snapshot, so deltas are not from zero.
-    const BASE: u64 = 1000;
-
-    fn n(rate: f64) -> u64 {
-        BASE + (rate * SECS).round() as u64
-    }
-
-    /// Two snapshots, host facts and options.
-    pub struct Fx {
-        pub older: Snapshot,
-        pub newer: Snapshot,
-        pub host: HostFacts,
-        pub options: Options,
-    }
-
-    fn map_mut<T: Default>(s: &mut Source<T>) -> &mut T {
-        if s.ok().is_none() {
-            *s = Source::Ok(T::default());
-        }
-        match s {
-            Source::Ok(v) => v,
-            _ => unreachable!(),
-        }
-    }
-
-    impl Fx {
-        /// A host with `cpus` CPUs at HZ=250, nothing collected.
-        pub fn new(cpus: u32) -> Fx {
-            Fx {
-                older: Snapshot::empty(T0),
-                newer: Snapshot::empty(T0 + (SECS * 1e9) as u64),
-                host: HostFacts {
-                    hostname: "test".into(),
-                    kernel: "6.18.0".into(),
-                    cpus,
-                    page_size: 4096,
-                    hz: 250,
-                    ..HostFacts::default()
-                },
-                options: Options::default(),
-            }
-        }
-
-        /// Run a rule over the window.
-        pub fn run(&self, f: RuleFn) -> Vec<Finding> {
-            let ctx = Context::new(
-                Window::new(&self.older, &self.newer, &self.host),
-                &self.newer,
-                &self.host,
-                &self.options,
-                None,
-            );
-            f(&ctx)
-        }
-
-        /// Run a rule on the newest snapshot only (no window).
-        pub fn run_static(&self, f: RuleFn) -> Vec<Finding> {
-            let ctx = Context::new(None, &self.newer, &self.host, &self.options, None);
-            f(&ctx)
-        }
-
-        /// Softnet rows: (cpu, processed/s, dropped/s, time_squeeze/s).
-        pub fn softnet(&mut self, rows: &[(u32, f64, f64, f64)]) -> &mut Self {
-            let row = |cpu, p: u64, d: u64, s: u64| SoftnetCpu {
-                cpu,
-                processed: p as u32,
-                dropped: d as u32,
-                time_squeeze: s as u32,
-                cpu_collision: Some(0),
-                received_rps: Some(0),
-                flow_limit_count: Some(0),
-                backlog_len: Some(0),
-                input_qlen: None,
-                process_qlen: None,
-                extra: Vec::new(),
-            };
-            self.older.softnet =
-                Source::Ok(rows.iter().map(|r| row(r.0, BASE, BASE, BASE)).collect());
-            self.newer.softnet = Source::Ok(
-                rows.iter()
-                    .map(|r| row(r.0, n(r.1), n(r.2), n(r.3)))
-                    .collect(),
-            );
-            self
-        }
-
-        /// Flow-limit drop rate of one CPU (after `softnet`).
-        pub fn flow_limit(&mut self, cpu: u32, rate: f64) -> &mut Self {
-            for (snap, v) in [(&mut self.older, BASE), (&mut self.newer, n(rate))] {
-                if let Source::Ok(rows) = &mut snap.softnet {
-                    for r in rows.iter_mut().filter(|r| r.cpu == cpu) {
-                        r.flow_limit_count = Some(v as u32);
-                    }
-                }
-            }
-            self
-        }
-
-        /// A sysctl in both snapshots.
-        pub fn sysctl(&mut self, key: &str, value: &str) -> &mut Self {
-            for snap in [&mut self.older, &mut self.newer] {
-                map_mut(&mut snap.sysctl).insert(key.into(), value.into());
-            }
-            self
-        }
-
-        /// Device counters growing at the given rates.
-        pub fn netdev(&mut self, dev: &str, r: NetDevRates) -> &mut Self {
-            let c = |f: &dyn Fn(f64) -> u64| NetDevCounters {
-                rx_bytes: f(r.rx_bytes),
-                rx_packets: f(r.rx_packets),
-                rx_errs: f(r.rx_errs),
-                rx_drop: f(r.rx_drop),
-                rx_fifo: f(r.rx_fifo),
-                rx_frame: f(r.rx_frame),
-                tx_bytes: f(r.tx_bytes),
-                tx_packets: f(r.tx_packets),
-                tx_errs: f(r.tx_errs),
-                tx_drop: f(r.tx_drop),
-                ..NetDevCounters::default()
-            };
-            let old: &mut NetDev = map_mut(&mut self.older.netdev);
-            old.insert(dev.into(), c(&|_| BASE));
-            let new: &mut NetDev = map_mut(&mut self.newer.netdev);
-            new.insert(dev.into(), c(&n));
-            self
-        }
-
-        /// Interface facts in both snapshots.
-        pub fn iface(&mut self, name: &str, i: Interface) -> &mut Self {
-            for snap in [&mut self.older, &mut self.newer] {
-                let m: &mut Interfaces = map_mut(&mut snap.interfaces);
-                m.insert(name.into(), i.clone());
-            }
-            self
-        }
-
-        /// ethtool view in both snapshots.
-        pub fn ethtool(&mut self, name: &str, e: Ethtool) -> &mut Self {
-            for snap in [&mut self.older, &mut self.newer] {
-                let m: &mut EthtoolAll = map_mut(&mut snap.ethtool);
-                m.insert(name.into(), e.clone());
-            }
-            self
-        }
-
-        /// A driver statistic growing at `rate` per second (after `ethtool`).
-        pub fn driver_stat(&mut self, dev: &str, stat: &str, rate: f64) -> &mut Self {
-            for (snap, v) in [(&mut self.older, BASE), (&mut self.newer, n(rate))] {
-                let m: &mut EthtoolAll = map_mut(&mut snap.ethtool);
-                let e = m.entry(dev.into()).or_default();
-                let mut pairs: Vec<(String, u64)> = match &e.stats {
-                    Source::Ok(s) => s.0.clone(),
-                    _ => Vec::new(),
-                };
-                pairs.retain(|(k, _)| k != stat);
-                pairs.push((stat.into(), v));
-                e.stats = Source::Ok(DriverStats(pairs));
-            }
-            self
-        }
-
-        /// An IRQ line with per-CPU rates (columns = CPUs 0..).
-        pub fn irq(&mut self, irq: u32, chip: &str, action: &str, rates: &[f64]) -> &mut Self {
-            let cpus: Vec<u32> = (0..rates.len() as u32).collect();
-            for (snap, newer) in [(&mut self.older, false), (&mut self.newer, true)] {
-                let m: &mut Interrupts = map_mut(&mut snap.interrupts);
-                m.cpus = cpus.clone();
-                m.lines.retain(|l| l.irq != irq.to_string());
-                m.lines.push(Interrupt {
-                    irq: irq.to_string(),
-                    counts: rates
-                        .iter()
-                        .map(|r| if newer { n(*r) } else { BASE })
-                        .collect(),
-                    info: chip.into(),
-                    devices: format!("1-edge {action}"),
-                });
-            }
-            self
-        }
-
-        /// A softirq line with per-CPU rates.
-        pub fn softirq(&mut self, name: &str, rates: &[f64]) -> &mut Self {
-            map_mut(&mut self.older.softirqs)
-                .insert(name.into(), rates.iter().map(|_| BASE).collect());
-            map_mut(&mut self.newer.softirqs)
-                .insert(name.into(), rates.iter().map(|r| n(*r)).collect());
-            self
-        }
-
-        /// Per-CPU softirq share of time (0–1), from /proc/stat ticks.
-        pub fn softirq_share(&mut self, shares: &[f64]) -> &mut Self {
-            let row = |cpu: usize, softirq: u64, idle: u64| CpuTimes {
-                cpu: cpu as u32,
-                softirq,
-                idle,
-                ..CpuTimes::default()
-            };
-            self.older.cpu_times = Source::Ok(
-                shares
-                    .iter()
-                    .enumerate()
-                    .map(|(c, _)| row(c, 0, 0))
-                    .collect(),
-            );
-            self.newer.cpu_times = Source::Ok(
-                shares
-                    .iter()
-                    .enumerate()
-                    .map(|(c, s)| row(c, (s * 1000.0) as u64, ((1.0 - s) * 1000.0) as u64))
-                    .collect(),
-            );
-            self
-        }
-
-        /// A netstat counter growing at `rate`.
-        pub fn netstat(&mut self, section: &str, field: &str, rate: f64) -> &mut Self {
-            for (snap, v) in [(&mut self.older, BASE), (&mut self.newer, n(rate))] {
-                map_mut(&mut snap.netstat)
-                    .entry(section.into())
-                    .or_default()
-                    .insert(field.into(), v as i64);
-            }
-            self
-        }
-    }
-
-    /// An interface of `kind` with `rx` receive queues, RPS off, RFS 0.
-    pub fn iface(kind: InterfaceKind, rx: u32) -> Interface {
-        Interface {
-            kind,
-            rx_queues: (0..rx)
-                .map(|index| RxQueue {
-                    index,
-                    rps_cpus: Some("0".into()),
-                    rps_cpu_list: Some(Vec::new()),
-                    rps_flow_cnt: Some(0),
-                })
-                .collect(),
-            ..Interface::default()
-        }
-    }
-
-    /// Rates with only rx packets (and 1000-byte packets).
-    pub fn rx(pps: f64) -> NetDevRates {
-        NetDevRates {
-            rx_packets: pps,
-            rx_bytes: pps * 1000.0,
-            ..NetDevRates::default()
-        }
-    }
-
-    /// Find the one finding with `id`.
-    pub fn only<'a>(f: &'a [Finding], id: crate::diagnose::FindingId) -> &'a Finding {
-        let v: Vec<&Finding> = f.iter().filter(|x| x.id == id).collect();
-        assert_eq!(v.len(), 1, "expected one {id}: {f:#?}");
-        v[0]
-    }
-
-    /// The proposed value of the change with `target`.
-    pub fn proposed<'a>(f: &'a Finding, target: &str) -> Option<&'a str> {
-        f.changes
-            .iter()
-            .find(|c| c.target == target)
-            .map(|c| c.proposed.as_str())
-    }
-
-    /// The evidence value of (`metric`, `scope`).
-    pub fn evidence(f: &Finding, metric: &str, scope: &str) -> Option<f64> {
-        f.evidence
-            .iter()
-            .find(|e| e.metric == metric && e.scope == scope)
-            .map(|e| e.value)
-    }
-
-    #[allow(dead_code)]
-    fn _uses(_: BTreeMap<u8, u8>) {}
-}
-
 #[cfg(test)]
 mod tests {
-    use super::testutil::*;
     use super::*;
     use crate::collect::interfaces::InterfaceKind as K;
+    use crate::diagnose::testkit::*;
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-6 * b.abs().max(1.0)
@@ -1775,10 +1371,10 @@ mod tests {
     }
 
     mod prop {
-        use super::super::testutil::*;
         use crate::collect::ethtool::{Channels, Coalesce, Ethtool, Rings};
         use crate::collect::interfaces::InterfaceKind as K;
         use crate::collect::Source;
+        use crate::diagnose::testkit::*;
         use crate::diagnose::{irq, nic, softnet, Severity};
         use crate::window::NetDevRates;
         use proptest::prelude::*;

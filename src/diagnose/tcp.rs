@@ -5,11 +5,11 @@
 //! (`tcp.port_exhaustion`).
 
 use super::context::{Intent, LinkSource, RttSource};
+use super::fixes::{round_up_mib, scale_mem_triple};
 use super::ids;
-use super::system::{rate_or_zero, round_up_mib};
 use super::thresholds as t;
 use super::util::{
-    fmt_bytes, join, page_size, parse_n, scale_mem_triple, sysctl, sysctl_n, sysctl_u64,
+    fmt_bytes, join, page_size, parse_n, rate_or_zero, sysctl, sysctl_n, sysctl_u64,
 };
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
@@ -1092,12 +1092,12 @@ fn port_exhaustion(ctx: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::system::testutil::*;
     use super::super::Options;
     use super::*;
     use crate::collect::interfaces::{Interface, InterfaceKind};
     use crate::collect::sockets::{DestinationCount, RttStats};
     use crate::collect::Source;
+    use crate::diagnose::testkit::*;
     use crate::snapshot::Snapshot;
     use std::collections::BTreeMap;
 
@@ -1146,18 +1146,24 @@ mod tests {
         let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(evidence(f, "TcpExt.ListenOverflows", "host"), 10.0);
-        assert_eq!(evidence(f, "listener.accept_queue", "0.0.0.0:8080"), 4097.0);
-        assert_eq!(evidence(f, "listener.backlog", "0.0.0.0:8080"), 4096.0);
+        assert_eq!(evidence_value(f, "TcpExt.ListenOverflows", "host"), 10.0);
+        assert_eq!(
+            evidence_value(f, "listener.accept_queue", "0.0.0.0:8080"),
+            4097.0
+        );
+        assert_eq!(
+            evidence_value(f, "listener.backlog", "0.0.0.0:8080"),
+            4096.0
+        );
         // Only the full listener is named, not the one with one connection queued.
         assert!(!f.evidence.iter().any(|e| e.scope == "0.0.0.0:22"));
-        assert_eq!(proposed(f, "net.core.somaxconn"), "16384");
+        assert_eq!(proposed_value(f, "net.core.somaxconn"), "16384");
         assert!(
             f.title.contains("0.0.0.0:8080 (nginx, pid 812)"),
             "{}",
             f.title
         );
-        let advice = proposed(f, "listen() backlog of 0.0.0.0:8080 (nginx, pid 812)");
+        let advice = proposed_value(f, "listen() backlog of 0.0.0.0:8080 (nginx, pid 812)");
         assert!(advice.contains("from 4096 to 16384"), "{advice}");
         assert!(f.risk.contains("listen() after the change"));
     }
@@ -1172,7 +1178,7 @@ mod tests {
         let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
         assert!(f.changes.iter().all(|c| c.target != "net.core.somaxconn"));
-        let advice = proposed(f, "listen() backlog of [::]:443");
+        let advice = proposed_value(f, "listen() backlog of [::]:443");
         assert!(advice.contains("from 128 to 4096"), "{advice}");
     }
 
@@ -1181,7 +1187,7 @@ mod tests {
         let (a, b) = pair(&[("net.core.somaxconn", "128")], OVERFLOW);
         let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
-        assert_eq!(proposed(f, "net.core.somaxconn"), "4096");
+        assert_eq!(proposed_value(f, "net.core.somaxconn"), "4096");
         assert_eq!(f.changes[0].current.as_deref(), Some("128"));
     }
 
@@ -1201,7 +1207,7 @@ mod tests {
         let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(proposed(f, "net.ipv4.tcp_max_syn_backlog"), "4096");
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_max_syn_backlog"), "4096");
     }
 
     #[test]
@@ -1247,10 +1253,10 @@ mod tests {
         let f = run_window(syn_queue, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_SYN_QUEUE);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(evidence(f, "TcpExt.SyncookiesSent", "host"), 1000.0);
-        assert_eq!(evidence(f, "TcpExt.SyncookiesRecv", "host"), 10.0);
+        assert_eq!(evidence_value(f, "TcpExt.SyncookiesSent", "host"), 1000.0);
+        assert_eq!(evidence_value(f, "TcpExt.SyncookiesRecv", "host"), 10.0);
         assert!(f.title.contains("SYN flood"));
-        assert!(proposed(f, "SYN flood mitigation").contains("xdp"));
+        assert!(proposed_value(f, "SYN flood mitigation").contains("xdp"));
         assert!(f.changes.iter().all(|c| c.target != "net.core.somaxconn"));
     }
 
@@ -1270,10 +1276,10 @@ mod tests {
         let f = run_window(syn_queue, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_SYN_QUEUE);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(evidence(f, "TcpExt.TCPReqQFullDrop", "host"), 20.0);
-        assert_eq!(proposed(f, "net.ipv4.tcp_syncookies"), "1");
-        assert_eq!(proposed(f, "net.core.somaxconn"), "4096");
-        assert_eq!(proposed(f, "net.ipv4.tcp_max_syn_backlog"), "4096");
+        assert_eq!(evidence_value(f, "TcpExt.TCPReqQFullDrop", "host"), 20.0);
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_syncookies"), "1");
+        assert_eq!(proposed_value(f, "net.core.somaxconn"), "4096");
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_max_syn_backlog"), "4096");
     }
 
     #[test]
@@ -1292,7 +1298,10 @@ mod tests {
         let f = run_window(syn_queue, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_SYN_QUEUE);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(evidence(f, "TcpExt.TCPReqQFullDoCookies", "host"), 400.0);
+        assert_eq!(
+            evidence_value(f, "TcpExt.TCPReqQFullDoCookies", "host"),
+            400.0
+        );
         assert!(!f.title.contains("flood"));
     }
 
@@ -1336,12 +1345,18 @@ mod tests {
         let f = only(&f, ids::TCP_BUFFER_BELOW_BDP);
         assert_eq!(f.severity, Severity::Warning);
         // 10 Gbit/s × 50 ms = 62.5 MB (not the seeds' 625 KB).
-        assert_eq!(evidence(f, "tcp.bdp", "host"), 62_500_000.0);
+        assert_eq!(evidence_value(f, "tcp.bdp", "host"), 62_500_000.0);
         // 2.5 × BDP = 156.25 MB, rounded up to 150 MiB; min and default kept.
-        assert_eq!(proposed(f, "net.ipv4.tcp_rmem"), "4096 131072 157286400");
-        assert_eq!(proposed(f, "net.ipv4.tcp_wmem"), "4096 16384 157286400");
-        assert_eq!(proposed(f, "net.core.rmem_max"), "157286400");
-        assert_eq!(proposed(f, "net.core.wmem_max"), "157286400");
+        assert_eq!(
+            proposed_value(f, "net.ipv4.tcp_rmem"),
+            "4096 131072 157286400"
+        );
+        assert_eq!(
+            proposed_value(f, "net.ipv4.tcp_wmem"),
+            "4096 16384 157286400"
+        );
+        assert_eq!(proposed_value(f, "net.core.rmem_max"), "157286400");
+        assert_eq!(proposed_value(f, "net.core.wmem_max"), "157286400");
     }
 
     #[test]
@@ -1376,10 +1391,13 @@ mod tests {
         let f = run_static(buffer_below_bdp, &s, &host(), &Options::default());
         let f = only(&f, ids::TCP_BUFFER_BELOW_BDP);
         assert_eq!(f.severity, Severity::Info);
-        assert_eq!(evidence(f, "link.speed", "eth0 link speed"), 10.0);
+        assert_eq!(evidence_value(f, "link.speed", "eth0 link speed"), 10.0);
         // 10 Gbit/s × 20 ms = 25 MB; 2.5 × = 62.5 MB -> 60 MiB.
-        assert_eq!(evidence(f, "tcp.bdp", "host"), 25_000_000.0);
-        assert_eq!(proposed(f, "net.ipv4.tcp_rmem"), "4096 131072 62914560");
+        assert_eq!(evidence_value(f, "tcp.bdp", "host"), 25_000_000.0);
+        assert_eq!(
+            proposed_value(f, "net.ipv4.tcp_rmem"),
+            "4096 131072 62914560"
+        );
 
         // The same host sending 2 Gbit/s on eth0 over the window: a warning.
         let mut older = s.clone();
@@ -1439,10 +1457,13 @@ mod tests {
         let f = run_window(memory_pressure, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_MEMORY_PRESSURE);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(evidence(f, "sockstat.TCP.mem", "host"), 580_000.0);
-        assert_eq!(evidence(f, "TcpExt.TCPMemoryPressures", "host"), 2.0);
+        assert_eq!(evidence_value(f, "sockstat.TCP.mem", "host"), 580_000.0);
+        assert_eq!(evidence_value(f, "TcpExt.TCPMemoryPressures", "host"), 2.0);
         // 2 × 575796 pages exceeds 16 GiB / 4 / 4 KiB = 1048576 pages: capped, ratios kept.
-        assert_eq!(proposed(f, "net.ipv4.tcp_mem"), "524288 699056 1048576");
+        assert_eq!(
+            proposed_value(f, "net.ipv4.tcp_mem"),
+            "524288 699056 1048576"
+        );
         assert!(f.risk.contains("pages of 4096 bytes"), "{}", f.risk);
     }
 
@@ -1458,7 +1479,10 @@ mod tests {
         let f = run_static(memory_pressure, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_MEMORY_PRESSURE);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(proposed(f, "net.ipv4.tcp_mem"), "524288 699056 1048576");
+        assert_eq!(
+            proposed_value(f, "net.ipv4.tcp_mem"),
+            "524288 699056 1048576"
+        );
     }
 
     #[test]
@@ -1467,7 +1491,10 @@ mod tests {
         let f = run_window(memory_pressure, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_MEMORY_PRESSURE);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(evidence(f, "TcpExt.RcvPruned+OfoPruned", "host"), 10.0);
+        assert_eq!(
+            evidence_value(f, "TcpExt.RcvPruned+OfoPruned", "host"),
+            10.0
+        );
         assert!(f.changes.iter().all(|c| c.target != "net.ipv4.tcp_mem"));
     }
 
@@ -1496,8 +1523,11 @@ mod tests {
         let f = run_window(backlog_drop, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_BACKLOG_DROP);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(evidence(f, "TcpExt.TCPBacklogDrop", "host"), 20.0);
-        assert_eq!(proposed(f, "net.ipv4.tcp_rmem"), "4096 131072 16777216");
+        assert_eq!(evidence_value(f, "TcpExt.TCPBacklogDrop", "host"), 20.0);
+        assert_eq!(
+            proposed_value(f, "net.ipv4.tcp_rmem"),
+            "4096 131072 16777216"
+        );
         assert!(f
             .changes
             .iter()
@@ -1537,9 +1567,9 @@ mod tests {
         let f = run_window(retransmits, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_RETRANSMITS);
         assert_eq!(f.severity, Severity::Warning);
-        assert!((evidence(f, "Tcp.retrans_ratio", "host") - 5.0).abs() < 1e-9);
-        assert_eq!(evidence(f, "Tcp.RetransSegs", "host"), 1000.0);
-        assert!(proposed(f, "congestion control").contains("bbr"));
+        assert!((evidence_value(f, "Tcp.retrans_ratio", "host") - 5.0).abs() < 1e-9);
+        assert_eq!(evidence_value(f, "Tcp.RetransSegs", "host"), 1000.0);
+        assert!(proposed_value(f, "congestion control").contains("bbr"));
     }
 
     #[test]
@@ -1573,8 +1603,8 @@ mod tests {
         let f = run_window(congestion_control, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::TCP_CONGESTION_CONTROL);
         assert_eq!(f.severity, Severity::Info);
-        assert_eq!(proposed(f, "net.ipv4.tcp_congestion_control"), "bbr");
-        assert_eq!(evidence(f, "Tcp.OutSegs", "host"), 20_000.0);
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_congestion_control"), "bbr");
+        assert_eq!(evidence_value(f, "Tcp.OutSegs", "host"), 20_000.0);
     }
 
     #[test]
@@ -1612,7 +1642,8 @@ mod tests {
         let f = run_static(pacing, &s, &host(), &cdn);
         let f = only(&f, ids::QDISC_PACING);
         assert_eq!(f.severity, Severity::Info);
-        assert!(proposed(f, "net.core.default_qdisc").starts_with("fq, if this kernel has sch_fq"));
+        assert!(proposed_value(f, "net.core.default_qdisc")
+            .starts_with("fq, if this kernel has sch_fq"));
         // It cannot know whether fq exists, so it does not propose a sysctl write.
         assert!(f
             .changes
@@ -1671,11 +1702,20 @@ mod tests {
         let f = run_static(port_exhaustion, &s, &host(), &Options::default());
         let f = only(&f, ids::TCP_PORT_EXHAUSTION);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(evidence(f, "sockets.time_wait", "10.0.0.2:5432"), 20_000.0);
-        assert_eq!(evidence(f, "net.ipv4.ip_local_port_range", "host"), 28232.0);
-        assert_eq!(proposed(f, "net.ipv4.ip_local_port_range"), "10240 65535");
-        assert_eq!(proposed(f, "net.ipv4.tcp_tw_reuse"), "1");
-        assert!(proposed(f, "connections to 10.0.0.2:5432").contains("333 new connections/s"));
+        assert_eq!(
+            evidence_value(f, "sockets.time_wait", "10.0.0.2:5432"),
+            20_000.0
+        );
+        assert_eq!(
+            evidence_value(f, "net.ipv4.ip_local_port_range", "host"),
+            28232.0
+        );
+        assert_eq!(
+            proposed_value(f, "net.ipv4.ip_local_port_range"),
+            "10240 65535"
+        );
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_tw_reuse"), "1");
+        assert!(proposed_value(f, "connections to 10.0.0.2:5432").contains("333 new connections/s"));
         assert!(!f.evidence.iter().any(|e| e.scope == "10.0.0.3:80"));
         let f = run_static(
             port_exhaustion,
@@ -1685,7 +1725,7 @@ mod tests {
         );
         let f = only(&f, ids::TCP_PORT_EXHAUSTION);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(proposed(f, "net.ipv4.tcp_tw_reuse"), "1");
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_tw_reuse"), "1");
     }
 
     #[test]

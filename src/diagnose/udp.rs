@@ -1,10 +1,10 @@
 //! UDP receive buffer errors (`udp.rcvbuf_errors`): datagrams dropped because a socket's
 //! receive buffer, or the host's `udp_mem`, was full.
 
+use super::fixes::{round_up_mib, scale_mem_triple};
 use super::ids;
-use super::system::{rate_or_zero, round_up_mib};
 use super::thresholds as t;
-use super::util::{fmt_bytes, join, page_size, scale_mem_triple, sysctl, sysctl_n, sysctl_u64};
+use super::util::{fmt_bytes, join, page_size, rate_or_zero, sysctl, sysctl_n, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
 use crate::collect::sockets::UdpSocket;
@@ -284,11 +284,11 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::system::testutil::*;
     use super::super::Options;
     use super::*;
     use crate::collect::sockets::{Sockets, UdpSummary};
     use crate::collect::Source;
+    use crate::diagnose::testkit::*;
     use crate::snapshot::Snapshot;
 
     const SYSCTLS: &[(&str, &str)] = &[
@@ -343,12 +343,12 @@ mod tests {
         let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::UDP_RCVBUF_ERRORS);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(evidence(f, "Udp.RcvbufErrors", "host"), 1000.0);
-        assert_eq!(evidence(f, "udp_socket.drops", "0.0.0.0:514"), 1000.0);
+        assert_eq!(evidence_value(f, "Udp.RcvbufErrors", "host"), 1000.0);
+        assert_eq!(evidence_value(f, "udp_socket.drops", "0.0.0.0:514"), 1000.0);
         // 10000 datagrams/s × 2304 B × 0.1 s = 2.3 MB; the 4 MiB floor wins.
-        assert_eq!(proposed(f, "net.core.rmem_default"), "4194304");
+        assert_eq!(proposed_value(f, "net.core.rmem_default"), "4194304");
         // rmem_max follows so SO_RCVBUF users can reach the default.
-        assert_eq!(proposed(f, "net.core.rmem_max"), "4194304");
+        assert_eq!(proposed_value(f, "net.core.rmem_max"), "4194304");
         assert!(f.title.contains("0.0.0.0:514"));
         assert!(!f.evidence.iter().any(|e| e.metric == "Udp6.RcvbufErrors"));
     }
@@ -369,14 +369,14 @@ mod tests {
         with_udp(&mut b, vec![udp_socket("0.0.0.0:9000", 16777216, 10_000)]);
         let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
         let f = only(&f, ids::UDP_RCVBUF_ERRORS);
-        assert_eq!(proposed(f, "net.core.rmem_max"), "23068672");
+        assert_eq!(proposed_value(f, "net.core.rmem_max"), "23068672");
         assert!(f
             .changes
             .iter()
             .all(|c| c.target != "net.core.rmem_default"));
         // Not seen in the older snapshot (no socket source there): cumulative count.
         assert_eq!(
-            evidence(f, "udp_socket.drops_since_open", "0.0.0.0:9000"),
+            evidence_value(f, "udp_socket.drops_since_open", "0.0.0.0:9000"),
             10_000.0
         );
     }
@@ -393,14 +393,17 @@ mod tests {
             .changes
             .iter()
             .all(|c| c.target != "net.core.rmem_default"));
-        assert!(proposed(f, "net.ipv4.udp_mem").contains("quarter of RAM"));
+        assert!(proposed_value(f, "net.ipv4.udp_mem").contains("quarter of RAM"));
         let big = crate::collect::host::HostFacts {
             mem_total_bytes: Some(64 << 30),
             ..host()
         };
         let f = run_window(rcvbuf_errors, &a, &b, &big, &Options::default());
         let f = only(&f, ids::UDP_RCVBUF_ERRORS);
-        assert_eq!(proposed(f, "net.ipv4.udp_mem"), "1151598 1535468 2303196");
+        assert_eq!(
+            proposed_value(f, "net.ipv4.udp_mem"),
+            "1151598 1535468 2303196"
+        );
         assert!(f.title.contains("udp_mem"));
     }
 
