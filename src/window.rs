@@ -8,7 +8,7 @@
 use crate::collect::conntrack::ConntrackCpuStat;
 use crate::collect::host::HostFacts;
 use crate::collect::netdev::NetDevCounters;
-use crate::collect::sockets::{UdpSocket, TOP_N};
+use crate::collect::sockets::{Listener, UdpSocket, TOP_N};
 use crate::snapshot::Snapshot;
 use std::collections::BTreeMap;
 
@@ -268,6 +268,23 @@ impl<'a> Window<'a> {
             .collect()
     }
 
+    /// The larger of listener `l`'s accept queue (a gauge, connections waiting for
+    /// `accept()`) in the newer snapshot and in the older one (matched by inode and address),
+    /// so a queue that was full at either end of the window counts.
+    pub fn accept_queue_peak(&self, l: &Listener) -> u32 {
+        let before = self
+            .older
+            .sockets
+            .ok()
+            .and_then(|o| {
+                o.listeners
+                    .iter()
+                    .find(|x| x.inode == l.inode && x.local == l.local)
+            })
+            .map_or(0, |x| x.accept_queue);
+        l.accept_queue.max(before)
+    }
+
     /// Per-CPU share of time spent in softirq over the window (0.0–1.0), from /proc/stat.
     pub fn softirq_time_share(&self) -> Vec<(u32, f64)> {
         let (Some(old), Some(new)) = (self.older.cpu_times.ok(), self.newer.cpu_times.ok()) else {
@@ -454,6 +471,42 @@ mod tests {
         };
         let w = Window::new(&a, &b, &host).unwrap();
         assert!(w.udp_socket_drops().iter().all(|d| d.rate.is_none()));
+    }
+
+    fn listeners(list: &[(u64, u32)]) -> Source<Sockets> {
+        Source::Ok(Sockets {
+            listeners: list
+                .iter()
+                .map(|(inode, queue)| Listener {
+                    local: "0.0.0.0:80".parse().unwrap(),
+                    accept_queue: *queue,
+                    backlog: 128,
+                    inode: *inode,
+                    uid: 0,
+                    owner: Default::default(),
+                })
+                .collect(),
+            ..Sockets::default()
+        })
+    }
+
+    #[test]
+    fn accept_queue_peak_takes_the_fuller_end_of_the_window() {
+        let (mut a, mut b) = pair();
+        let host = HostFacts::default();
+        a.sockets = listeners(&[(1, 129), (2, 3)]);
+        // Listener 1 drained, 2 filled, 3 is new (a re-created socket has a new inode).
+        b.sockets = listeners(&[(1, 0), (2, 50), (3, 7)]);
+        let w = Window::new(&a, &b, &host).unwrap();
+        let Some(now) = b.sockets.ok() else {
+            panic!("no sockets")
+        };
+        let peaks: Vec<u32> = now
+            .listeners
+            .iter()
+            .map(|l| w.accept_queue_peak(l))
+            .collect();
+        assert_eq!(peaks, vec![129, 50, 7]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::util::{
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
 use crate::collect::sockets::{Listener, Owner, Sockets};
+use crate::window::Window;
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
@@ -92,22 +93,13 @@ fn listener_label(l: &Listener) -> String {
 
 /// Listeners at or over their limit; when none is, the fullest ones with something queued.
 /// At most [`t::LISTENERS_NAMED`], fullest first.
-fn pressed_listeners<'a>(newer: &'a Sockets, older: Option<&Sockets>) -> Vec<QueueSeen<'a>> {
+fn pressed_listeners<'a>(newer: &'a Sockets, window: Option<&Window>) -> Vec<QueueSeen<'a>> {
     let mut seen: Vec<QueueSeen> = newer
         .listeners
         .iter()
-        .map(|l| {
-            let before = older
-                .and_then(|o| {
-                    o.listeners
-                        .iter()
-                        .find(|x| x.inode == l.inode && x.local == l.local)
-                })
-                .map_or(0, |x| x.accept_queue);
-            QueueSeen {
-                listener: l,
-                queue: l.accept_queue.max(before),
-            }
+        .map(|l| QueueSeen {
+            listener: l,
+            queue: window.map_or(l.accept_queue, |w| w.accept_queue_peak(l)),
         })
         .filter(|q| q.queue > 0)
         .collect();
@@ -142,9 +134,8 @@ struct QueueFix {
 fn queue_fix(ctx: &Context, waiting: &str) -> QueueFix {
     let somaxconn = sysctl_u64(ctx.newer, SOMAXCONN);
     let sockets = ctx.newer.sockets.ok();
-    let older = ctx.window.and_then(|w| w.older.sockets.ok());
     let pressed = sockets
-        .map(|s| pressed_listeners(s, older))
+        .map(|s| pressed_listeners(s, ctx.window.as_ref()))
         .unwrap_or_default();
     // somaxconn caps a listener when its backlog equals it (the kernel stored
     // min(backlog, somaxconn) at listen() time). Without socket data, assume it does when it
