@@ -576,6 +576,45 @@ mod tests {
         assert_eq!(bdp_bytes(&l, &r), 5_000_000.0);
     }
 
+    /// The defect this module fixes: softnet and tcp disagreed on whether `--link-speed`
+    /// overrides a measured speed. Now both size by the measured 10 Gbit/s eth0.
+    #[test]
+    fn softnet_and_tcp_size_by_the_same_link() {
+        use crate::diagnose::testkit::{iface, only, rx, Fx};
+        use crate::diagnose::{diagnose, ids};
+        let mut fx = Fx::new(2);
+        let mut eth = iface(InterfaceKind::Physical, 2);
+        eth.speed_mbps = Some(10_000);
+        eth.operstate = Some("up".into());
+        fx.softnet(&[(0, 20_000.0, 5.0, 0.0), (1, 20_000.0, 0.0, 0.0)])
+            .netdev("eth0", rx(40_000.0))
+            .iface("eth0", eth)
+            .sysctl("net.core.netdev_max_backlog", "1000")
+            .sysctl("net.ipv4.tcp_rmem", "4096 131072 6291456")
+            .sysctl("net.core.rmem_max", "212992");
+        fx.options = flags(Some(1.0), Some(50.0));
+        let f = diagnose(&fx.context(None));
+        let backlog = only(&f, ids::SOFTNET_BACKLOG_DROPS);
+        assert!(
+            backlog.detail.contains("10 Gbit/s (eth0 link)"),
+            "{}",
+            backlog.detail
+        );
+        let bdp = only(&f, ids::TCP_BUFFER_BELOW_BDP);
+        let speed = bdp
+            .evidence
+            .iter()
+            .find(|e| e.metric == "link.speed")
+            .unwrap();
+        assert_eq!(
+            (speed.scope.as_str(), speed.value),
+            ("eth0 link speed", 10.0)
+        );
+        // Nothing measured the RTT, so --rtt gives it: 10 Gbit/s x 50 ms.
+        let b = bdp.evidence.iter().find(|e| e.metric == "tcp.bdp").unwrap();
+        assert_eq!(b.value, 62_500_000.0);
+    }
+
     #[test]
     fn intents_parse_by_name_and_say_what_they_want() {
         for i in Intent::ALL {
