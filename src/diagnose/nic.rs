@@ -62,11 +62,6 @@ fn physical<'a>(ctx: &Context<'a>) -> impl Iterator<Item = (&'a String, &'a Inte
         .filter(|(_, i)| i.kind == InterfaceKind::Physical)
 }
 
-/// Per-second rates of `dev`'s driver statistics present in both snapshots.
-pub(crate) fn driver_stat_rates(w: &Window, dev: &str) -> Vec<(String, f64)> {
-    w.driver_stat_rates(dev)
-}
-
 /// A statistic about the transmit side only.
 fn is_tx_stat(lower: &str) -> bool {
     lower.contains("tx") && !lower.contains("rx")
@@ -117,7 +112,7 @@ fn ring_state(w: &Window, dev: &str, iface: &Interface, et: &Ethtool) -> Option<
     };
     let rates = w.netdev();
     let r = rates.get(dev);
-    let stats = driver_stat_rates(w, dev);
+    let stats = w.driver_stat_rates(dev);
     let mut drops = rising(&stats, t::RING_DROP_STATS, false);
     if let Some(fifo) = r.map(|r| r.rx_fifo).filter(|f| *f > 0.0) {
         drops.insert(0, ("netdev.rx_fifo".to_string(), fifo));
@@ -290,7 +285,7 @@ fn rx_drops(ctx: &Context) -> Vec<Finding> {
             continue;
         }
         let et = ethtool(ctx, &dev);
-        let stats = driver_stat_rates(&w, &dev);
+        let stats = w.driver_stat_rates(&dev);
         let ring = match (iface, et) {
             (Some(i), Some(e)) if i.kind == InterfaceKind::Physical => ring_state(&w, &dev, i, e),
             _ => None,
@@ -422,7 +417,7 @@ fn errors(ctx: &Context) -> Vec<Finding> {
     };
     let mut out = Vec::new();
     for (dev, r) in w.netdev() {
-        let stats = driver_stat_rates(&w, &dev);
+        let stats = w.driver_stat_rates(&dev);
         let phys = rising(&stats, t::PHYSICAL_ERROR_STATS, true);
         let csum = rising(&stats, t::CHECKSUM_ERROR_STATS, false);
         let min = t::NIC_ERROR_RATE_MIN;
