@@ -48,13 +48,13 @@ fn main() {
     std::thread::sleep(Duration::from_millis(100));
     let newer = carry(fast.snapshot());
     let options = Options::default();
-    let ctx = Context {
-        window: Window::new(&older, &newer, &host),
-        newer: &newer,
-        host: &host,
-        options: &options,
-        drops: None,
-    };
+    let ctx = Context::new(
+        Window::new(&older, &newer, &host),
+        &newer,
+        &host,
+        &options,
+        None,
+    );
     let diagnose_t = time(iters, || {
         std::hint::black_box(diagnose::diagnose(&ctx));
     });

@@ -5,8 +5,10 @@
 //! that go backwards were reset (device re-created, module reloaded) and count from zero
 //! ([`delta_u64`]), as Prometheus' `rate()` does.
 
+use crate::collect::conntrack::ConntrackCpuStat;
 use crate::collect::host::HostFacts;
 use crate::collect::netdev::NetDevCounters;
+use crate::collect::sockets::{Listener, UdpSocket, TOP_N};
 use crate::snapshot::{Capture, Snapshot};
 use std::collections::BTreeMap;
 
@@ -82,6 +84,15 @@ pub struct NetDevRates {
     pub tx_errs: f64,
     /// Drops per second.
     pub tx_drop: f64,
+}
+
+/// One UDP socket's drops over the window ([`Window::udp_socket_drops`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UdpSocketDrops<'a> {
+    /// The socket in the newer snapshot.
+    pub socket: &'a UdpSocket,
+    /// Datagrams dropped per second; `None` when the older snapshot cannot tell.
+    pub rate: Option<f64>,
 }
 
 impl<'a> Window<'a> {
@@ -185,6 +196,103 @@ impl<'a> Window<'a> {
         )
     }
 
+    /// Per-CPU rates of `/proc/interrupts` line `irq` (`"24"`, `"LOC"`) over the window:
+    /// `(cpu, interrupts per second)` for each count column of the newer snapshot. A line or
+    /// column the older snapshot lacks (the IRQ was requested or the CPU came online during
+    /// the window) has no known start and counts as 0/s; a count that went backwards was
+    /// reset ([`delta_u64`]). `None` when either snapshot lacks the interrupts source or the
+    /// newer one lacks the line.
+    pub fn irq_rates(&self, irq: &str) -> Option<Vec<(u32, f64)>> {
+        let old = self.older.interrupts.ok()?;
+        let new = self.newer.interrupts.ok()?;
+        let line = new.get(irq)?;
+        let before = old.get(irq);
+        Some(
+            line.counts
+                .iter()
+                .enumerate()
+                .filter_map(|(col, &n)| {
+                    let cpu = new.cpu_of_column(col)?;
+                    let o = before.and_then(|b| b.counts.get(col)).copied().unwrap_or(n);
+                    Some((cpu, self.per_second(delta_u64(o, n))))
+                })
+                .collect(),
+        )
+    }
+
+    /// Per-second rates of device `dev`'s ethtool driver statistics (`ethtool -S`) present
+    /// in both snapshots, in the newer snapshot's order; a statistic that went backwards was
+    /// reset (driver reloaded, device re-created) and counts from zero. Empty when either
+    /// snapshot lacks the device's statistics.
+    pub fn driver_stat_rates(&self, dev: &str) -> Vec<(String, f64)> {
+        let get = |s: &'a Snapshot| s.ethtool.ok()?.get(dev)?.stats.ok();
+        let (Some(old), Some(new)) = (get(self.older), get(self.newer)) else {
+            return Vec::new();
+        };
+        new.iter()
+            .filter_map(|(name, n)| {
+                let o = old.get(name)?;
+                Some((name.to_string(), self.per_second(delta_u64(o, n))))
+            })
+            .collect()
+    }
+
+    /// Per-second rate of one conntrack statistic (`/proc/net/stat/nf_conntrack`, summed
+    /// over CPUs) picked by `field` (`|s| s.drop`); reset handling as [`delta_u64`]. `None`
+    /// when either snapshot lacks the statistics or the kernel does not print the column.
+    pub fn conntrack_rate(&self, field: fn(&ConntrackCpuStat) -> Option<u64>) -> Option<f64> {
+        let old = self.older.conntrack.ok()?.totals()?;
+        let new = self.newer.conntrack.ok()?.totals()?;
+        Some(self.per_second(delta_u64(field(&old)?, field(&new)?)))
+    }
+
+    /// Drop rates of the UDP sockets in the newer snapshot's `top_drops` list (sockets with
+    /// drops, matched by inode). The per-socket counter (`SK_MEMINFO_DROPS`) is 32-bit and
+    /// wraps ([`delta_u32`]). A socket the older list lacks while that list was not full had
+    /// no drops then (or did not exist), so all its drops are new; when the older list was
+    /// full, or the older snapshot has no UDP socket data, the rate is unknown (`None`).
+    /// Sockets whose kernel does not report drops are left out.
+    pub fn udp_socket_drops(&self) -> Vec<UdpSocketDrops<'a>> {
+        let Some(new) = self.newer.sockets.ok().and_then(|s| s.udp.ok()) else {
+            return Vec::new();
+        };
+        let old = self.older.sockets.ok().and_then(|s| s.udp.ok());
+        new.top_drops
+            .iter()
+            .filter_map(|s| {
+                let now = s.drops?;
+                let before = old
+                    .and_then(|o| o.top_drops.iter().find(|x| x.inode == s.inode))
+                    .and_then(|x| x.drops);
+                let rate = match (before, old) {
+                    (Some(b), _) => Some(self.per_second(delta_u32(b, now))),
+                    (None, Some(o)) if o.top_drops.len() < TOP_N => {
+                        Some(self.per_second(u64::from(now)))
+                    }
+                    _ => None,
+                };
+                Some(UdpSocketDrops { socket: s, rate })
+            })
+            .collect()
+    }
+
+    /// The larger of listener `l`'s accept queue (a gauge, connections waiting for
+    /// `accept()`) in the newer snapshot and in the older one (matched by inode and address),
+    /// so a queue that was full at either end of the window counts.
+    pub fn accept_queue_peak(&self, l: &Listener) -> u32 {
+        let before = self
+            .older
+            .sockets
+            .ok()
+            .and_then(|o| {
+                o.listeners
+                    .iter()
+                    .find(|x| x.inode == l.inode && x.local == l.local)
+            })
+            .map_or(0, |x| x.accept_queue);
+        l.accept_queue.max(before)
+    }
+
     /// Per-CPU share of time spent in softirq over the window (0.0–1.0), from /proc/stat.
     pub fn softirq_time_share(&self) -> Vec<(u32, f64)> {
         let (Some(old), Some(new)) = (self.older.cpu_times.ok(), self.newer.cpu_times.ok()) else {
@@ -212,6 +320,201 @@ mod tests {
         assert_eq!(delta_u32(u32::MAX - 4, 5), 10);
         assert_eq!(delta_u32(7, 7), 0);
         assert_eq!(delta_u32(1, 1001), 1000);
+    }
+
+    use crate::collect::conntrack::Conntrack;
+    use crate::collect::ethtool::{DriverStats, Ethtool, EthtoolAll};
+    use crate::collect::interrupts::{Interrupt, Interrupts};
+    use crate::collect::sockets::{Sockets, UdpSummary};
+    use crate::collect::Source;
+
+    /// Two empty snapshots 10 s apart.
+    fn pair() -> (Snapshot, Snapshot) {
+        (
+            Snapshot::empty(1_000_000_000),
+            Snapshot::empty(11_000_000_000),
+        )
+    }
+
+    fn interrupts(lines: &[(&str, &[u64])]) -> Source<Interrupts> {
+        Source::Ok(Interrupts {
+            cpus: vec![0, 2],
+            lines: lines
+                .iter()
+                .map(|(irq, counts)| Interrupt {
+                    irq: (*irq).into(),
+                    counts: counts.to_vec(),
+                    ..Interrupt::default()
+                })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn irq_rates_per_cpu_column_with_reset_and_new_lines() {
+        let (mut a, mut b) = pair();
+        let host = HostFacts::default();
+        a.interrupts = interrupts(&[("24", &[100, 5000]), ("LOC", &[7])]);
+        // CPU 2's count went backwards (reset): counts from zero. Line 25 is new.
+        b.interrupts = interrupts(&[("24", &[300, 40]), ("25", &[90, 90]), ("LOC", &[7, 9])]);
+        let w = Window::new(&a, &b, &host).unwrap();
+        assert_eq!(w.irq_rates("24"), Some(vec![(0, 20.0), (2, 4.0)]));
+        assert_eq!(w.irq_rates("25"), Some(vec![(0, 0.0), (2, 0.0)]));
+        // A column the older line lacks has no start: 0/s.
+        assert_eq!(w.irq_rates("LOC"), Some(vec![(0, 0.0), (2, 0.0)]));
+        assert_eq!(w.irq_rates("26"), None);
+        b.interrupts = Source::Unsupported {
+            unsupported: "no /proc/interrupts".into(),
+        };
+        let w = Window::new(&a, &b, &host).unwrap();
+        assert_eq!(w.irq_rates("24"), None);
+    }
+
+    fn stats(pairs: &[(&str, u64)]) -> Source<EthtoolAll> {
+        let e = Ethtool {
+            stats: Source::Ok(DriverStats(
+                pairs.iter().map(|(k, v)| ((*k).into(), *v)).collect(),
+            )),
+            ..Ethtool::default()
+        };
+        Source::Ok(EthtoolAll::from([("eth0".to_string(), e)]))
+    }
+
+    #[test]
+    fn driver_stat_rates_match_by_name_and_count_resets_from_zero() {
+        let (mut a, mut b) = pair();
+        let host = HostFacts::default();
+        a.ethtool = stats(&[("rx_missed", 1000), ("rx_no_buffer", 9000)]);
+        // rx_no_buffer reset (driver reloaded); rx_new is not in the older snapshot.
+        b.ethtool = stats(&[("rx_missed", 1500), ("rx_no_buffer", 30), ("rx_new", 10)]);
+        let w = Window::new(&a, &b, &host).unwrap();
+        assert_eq!(
+            w.driver_stat_rates("eth0"),
+            vec![
+                ("rx_missed".to_string(), 50.0),
+                ("rx_no_buffer".to_string(), 3.0)
+            ]
+        );
+        assert!(w.driver_stat_rates("eth1").is_empty());
+    }
+
+    fn conntrack(rows: &[(Option<u64>, u64)]) -> Source<Conntrack> {
+        Source::Ok(Conntrack {
+            stat: Some(
+                rows.iter()
+                    .map(|(drop, insert_failed)| ConntrackCpuStat {
+                        drop: *drop,
+                        insert_failed: Some(*insert_failed),
+                        ..ConntrackCpuStat::default()
+                    })
+                    .collect(),
+            ),
+            ..Conntrack::default()
+        })
+    }
+
+    #[test]
+    fn conntrack_rate_sums_cpus_and_counts_resets_from_zero() {
+        let (mut a, mut b) = pair();
+        let host = HostFacts::default();
+        a.conntrack = conntrack(&[(Some(100), 500), (Some(100), 500)]);
+        // insert_failed total went from 1000 to 60: reset (module reloaded).
+        b.conntrack = conntrack(&[(Some(150), 30), (Some(250), 30)]);
+        let w = Window::new(&a, &b, &host).unwrap();
+        assert_eq!(w.conntrack_rate(|s| s.drop), Some(20.0));
+        assert_eq!(w.conntrack_rate(|s| s.insert_failed), Some(6.0));
+        assert_eq!(w.conntrack_rate(|s| s.early_drop), None);
+        b.conntrack = conntrack(&[(None, 30)]);
+        let w = Window::new(&a, &b, &host).unwrap();
+        assert_eq!(w.conntrack_rate(|s| s.drop), None);
+    }
+
+    fn udp(sockets: &[(u64, Option<u32>)]) -> Source<Sockets> {
+        Source::Ok(Sockets {
+            udp: Source::Ok(UdpSummary {
+                count: sockets.len() as u64,
+                drops_reported: true,
+                drops_total: 0,
+                top_drops: sockets
+                    .iter()
+                    .map(|(inode, drops)| UdpSocket {
+                        local: "127.0.0.1:5353".parse().unwrap(),
+                        remote: None,
+                        rx_queue_bytes: 0,
+                        rcvbuf_bytes: None,
+                        drops: *drops,
+                        inode: *inode,
+                        uid: 0,
+                    })
+                    .collect(),
+            }),
+            ..Sockets::default()
+        })
+    }
+
+    #[test]
+    fn udp_socket_drops_match_by_inode_wrap_and_new_sockets() {
+        let (mut a, mut b) = pair();
+        let host = HostFacts::default();
+        a.sockets = udp(&[(1, Some(100)), (2, Some(u32::MAX - 9))]);
+        // 2 wrapped; 3 is new (a socket re-created gets a new inode: it counts from zero);
+        // 4 does not report drops.
+        b.sockets = udp(&[(1, Some(300)), (2, Some(10)), (3, Some(50)), (4, None)]);
+        let w = Window::new(&a, &b, &host).unwrap();
+        let got: Vec<(u64, Option<f64>)> = w
+            .udp_socket_drops()
+            .iter()
+            .map(|d| (d.socket.inode, d.rate))
+            .collect();
+        assert_eq!(got, vec![(1, Some(20.0)), (2, Some(2.0)), (3, Some(5.0))]);
+
+        // The older list was full: a socket missing from it may have been cut off.
+        let full: Vec<(u64, Option<u32>)> = (10..10 + TOP_N as u64).map(|i| (i, Some(1))).collect();
+        a.sockets = udp(&full);
+        let w = Window::new(&a, &b, &host).unwrap();
+        assert_eq!(w.udp_socket_drops()[2].rate, None);
+        // No UDP data in the older snapshot: unknown.
+        a.sockets = Source::Unsupported {
+            unsupported: "no sock_diag".into(),
+        };
+        let w = Window::new(&a, &b, &host).unwrap();
+        assert!(w.udp_socket_drops().iter().all(|d| d.rate.is_none()));
+    }
+
+    fn listeners(list: &[(u64, u32)]) -> Source<Sockets> {
+        Source::Ok(Sockets {
+            listeners: list
+                .iter()
+                .map(|(inode, queue)| Listener {
+                    local: "0.0.0.0:80".parse().unwrap(),
+                    accept_queue: *queue,
+                    backlog: 128,
+                    inode: *inode,
+                    uid: 0,
+                    owner: Default::default(),
+                })
+                .collect(),
+            ..Sockets::default()
+        })
+    }
+
+    #[test]
+    fn accept_queue_peak_takes_the_fuller_end_of_the_window() {
+        let (mut a, mut b) = pair();
+        let host = HostFacts::default();
+        a.sockets = listeners(&[(1, 129), (2, 3)]);
+        // Listener 1 drained, 2 filled, 3 is new (a re-created socket has a new inode).
+        b.sockets = listeners(&[(1, 0), (2, 50), (3, 7)]);
+        let w = Window::new(&a, &b, &host).unwrap();
+        let Some(now) = b.sockets.ok() else {
+            panic!("no sockets")
+        };
+        let peaks: Vec<u32> = now
+            .listeners
+            .iter()
+            .map(|l| w.accept_queue_peak(l))
+            .collect();
+        assert_eq!(peaks, vec![129, 50, 7]);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `nettune check`: sample a window (or load a capture), diagnose, report, exit by severity.
 
 use super::{exit, parse_duration, GlobalArgs};
-use crate::diagnose::{self, Options, Severity};
+use crate::diagnose::{self, Intent, Options, Severity};
 use crate::report::{json, text};
 use crate::snapshot::Capture;
+use crate::tune::profiles;
 use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -18,7 +19,8 @@ pub struct CheckArgs {
     /// Analyse a saved capture (`nettune snapshot -o FILE`) instead of the live host.
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
-    /// Tuning profile the findings are judged against.
+    /// Tuning profile the findings are judged against (a shipped profile's name or a
+    /// FILE.toml; its `intent` is what the rules use).
     #[arg(long, value_name = "P")]
     pub profile: Option<String>,
     /// Link speed in Gbit/s, when ethtool cannot tell (virtual NICs).
@@ -30,13 +32,18 @@ pub struct CheckArgs {
 }
 
 impl CheckArgs {
-    /// The rule options these flags give.
-    pub fn options(&self) -> Options {
-        Options {
+    /// The rule options these flags give: `--profile` is loaded (a shipped name or a
+    /// FILE.toml) for its intent; an unknown name or a bad file is an error.
+    pub fn options(&self) -> crate::Result<Options> {
+        let intent = match &self.profile {
+            Some(p) => profiles::load(p)?.intent,
+            None => Intent::default(),
+        };
+        Ok(Options {
             link_speed_gbps: self.link_speed,
             rtt_ms: self.rtt,
-            profile: self.profile.clone(),
-        }
+            intent,
+        })
     }
 }
 
@@ -75,8 +82,10 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<u8> {
             "--rtt {rtt}: give milliseconds between 0 and 10000"
         );
     }
+    // The profile first: a bad one fails before the sampling window.
+    let options = args.options()?;
     let cap = obtain_capture(global, args.from.as_ref(), args.interval)?;
-    let (findings, notes) = diagnose::diagnose_capture(&cap, &args.options());
+    let (findings, notes) = diagnose::diagnose_capture(&cap, &options);
     let report = json::check_report(&cap, &findings, &notes);
     let mut out = std::io::stdout().lock();
     if global.json {

@@ -83,7 +83,7 @@ pub fn run(global: &GlobalArgs, args: &TuneArgs) -> anyhow::Result<u8> {
         "--persist writes what --apply changed; give --apply too"
     );
     let options = Options {
-        profile: Some(profile.name.clone()),
+        intent: profile.intent,
         ..Options::default()
     };
     let (plan, findings) = match &args.plan {

@@ -8,6 +8,7 @@
 //! per-device key for a device that may appear later, a module's subtree (`net.netfilter`,
 //! IPVS) nor a file only root can read.
 
+use super::ids;
 use super::util::{fmt_bytes, join, page_size, parse_n};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
@@ -17,11 +18,11 @@ use crate::collect::sysctl::{SysctlConfigEntry, Sysctls};
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
     Rule {
-        name: "config.dead_key",
+        name: ids::CONFIG_DEAD_KEY,
         run: dead_key_rule,
     },
     Rule {
-        name: "config.pages_not_bytes",
+        name: ids::CONFIG_PAGES_NOT_BYTES,
         run: pages_not_bytes_rule,
     },
 ];
@@ -175,7 +176,7 @@ pub fn dead_keys(entries: &[SysctlConfigEntry], sysctls: &Sysctls) -> Vec<Findin
         seen.push((e.key.as_str(), out.len()));
         let ignored = sysctls.contains_key(&e.key);
         out.push(Finding {
-            id: "config.dead_key".into(),
+            id: ids::CONFIG_DEAD_KEY.into(),
             severity: Severity::Info,
             title: if ignored {
                 format!("sysctl configuration sets `{}`, which this kernel ignores", e.key)
@@ -262,7 +263,7 @@ pub fn pages_not_bytes(
             ));
         }
         out.push(Finding {
-            id: "config.pages_not_bytes".into(),
+            id: ids::CONFIG_PAGES_NOT_BYTES.into(),
             severity: Severity::Warning,
             title: format!(
                 "{key} high is {high} pages = {}, more than the host's RAM ({}): it was written \
@@ -299,8 +300,8 @@ pub fn pages_not_bytes(
 
 #[cfg(test)]
 mod tests {
-    use super::super::system::testutil::*;
     use super::*;
+    use crate::diagnose::testkit::*;
     use std::path::PathBuf;
 
     fn entry(key: &str, value: &str, file: &str, line: usize) -> SysctlConfigEntry {
@@ -348,20 +349,20 @@ mod tests {
         let f = dead_keys(&entries, &live());
         assert_eq!(f.len(), 3, "{f:#?}");
         let recycle = &f[0];
-        assert_eq!(recycle.id, "config.dead_key");
+        assert_eq!(recycle.id, ids::CONFIG_DEAD_KEY);
         assert_eq!(recycle.severity, Severity::Info);
         assert_eq!(
-            evidence(recycle, "sysctl.config_line", "etc/sysctl.d/10-old.conf:3"),
+            evidence_value(recycle, "sysctl.config_line", "etc/sysctl.d/10-old.conf:3"),
             3.0
         );
         assert_eq!(
-            evidence(recycle, "sysctl.config_line", "etc/sysctl.conf:9"),
+            evidence_value(recycle, "sysctl.config_line", "etc/sysctl.conf:9"),
             9.0
         );
-        assert!(proposed(recycle, "etc/sysctl.d/10-old.conf:3").contains("4.12"));
+        assert!(proposed_value(recycle, "etc/sysctl.d/10-old.conf:3").contains("4.12"));
         assert!(f[1].title.contains("net.core.bogus_knob"));
         assert!(f[2].title.contains("ignores"));
-        assert!(proposed(&f[2], "etc/sysctl.conf:11")
+        assert!(proposed_value(&f[2], "etc/sysctl.conf:11")
             .starts_with("remove `net.ipv4.tcp_low_latency = 1`"));
     }
 
@@ -415,16 +416,16 @@ mod tests {
             7,
         )];
         let f = pages_not_bytes(&entries, &live(), &host());
-        let f = only(&f, "config.pages_not_bytes");
+        let f = only(&f, ids::CONFIG_PAGES_NOT_BYTES);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(
-            evidence(f, "net.ipv4.tcp_mem.high", "etc/sysctl.d/99-tuning.conf:7"),
+            evidence_value(f, "net.ipv4.tcp_mem.high", "etc/sysctl.d/99-tuning.conf:7"),
             12_582_912.0
         );
-        assert_eq!(evidence(f, "host.mem_total", "host"), 4_194_304.0);
+        assert_eq!(evidence_value(f, "host.mem_total", "host"), 4_194_304.0);
         assert!(f.title.contains("48 GiB"), "{}", f.title);
         // 4194304 pages / 16 = 262144; (196608, 262144, 393216); as bytes: 1536 2048 3072.
-        let advice = proposed(f, "etc/sysctl.d/99-tuning.conf:7");
+        let advice = proposed_value(f, "etc/sysctl.d/99-tuning.conf:7");
         assert!(advice.contains("196608 262144 393216"), "{advice}");
         assert!(advice.contains("1536 2048 3072"), "{advice}");
     }
@@ -457,7 +458,7 @@ mod tests {
             "4294967296 4294967296 8589934592".into(),
         );
         let f = pages_not_bytes(&[], &s, &host());
-        let f = only(&f, "config.pages_not_bytes");
-        assert!(proposed(f, "net.ipv4.udp_mem").contains("393216 524288 786432"));
+        let f = only(&f, ids::CONFIG_PAGES_NOT_BYTES);
+        assert!(proposed_value(f, "net.ipv4.udp_mem").contains("393216 524288 786432"));
     }
 }

@@ -1,15 +1,15 @@
 //! Connection tracking table fill and drops (`conntrack.near_full`).
 
+use super::ids;
 use super::thresholds as t;
 use super::util::{fmt_bytes, sysctl};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
 use crate::collect::conntrack::ConntrackCpuStat;
-use crate::window::delta_u64;
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[Rule {
-    name: "conntrack.near_full",
+    name: ids::CONNTRACK_NEAR_FULL,
     run: near_full,
 }];
 
@@ -26,12 +26,7 @@ struct Drops {
 
 fn drop_rates(ctx: &Context) -> Option<Drops> {
     let w = ctx.window?;
-    let old = w.older.conntrack.ok()?.totals()?;
-    let new = w.newer.conntrack.ok()?.totals()?;
-    let r = |f: fn(&ConntrackCpuStat) -> Option<u64>| match (f(&old), f(&new)) {
-        (Some(o), Some(n)) => delta_u64(o, n) as f64 / w.seconds(),
-        _ => 0.0,
-    };
+    let r = |f: fn(&ConntrackCpuStat) -> Option<u64>| w.conntrack_rate(f).unwrap_or(0.0);
     Some(Drops {
         drop: r(|s| s.drop),
         early_drop: r(|s| s.early_drop),
@@ -159,7 +154,7 @@ fn near_full(ctx: &Context) -> Vec<Finding> {
         ),
     };
     vec![Finding {
-        id: "conntrack.near_full".into(),
+        id: ids::CONNTRACK_NEAR_FULL.into(),
         severity,
         title,
         detail: "Every flow that netfilter tracks (NAT, stateful firewall rules) needs an entry \
@@ -180,11 +175,11 @@ fn near_full(ctx: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::system::testutil::*;
     use super::super::Options;
     use super::*;
     use crate::collect::conntrack::Conntrack;
     use crate::collect::Source;
+    use crate::diagnose::testkit::*;
     use crate::snapshot::Snapshot;
 
     fn stat(drop: u64, early: u64, failed: u64) -> ConntrackCpuStat {
@@ -226,14 +221,17 @@ mod tests {
             ct(62_000, 65536, 16384, (500, 250, 0)),
         );
         let f = run_window(near_full, &a, &b, &host(), &Options::default());
-        let f = only(&f, "conntrack.near_full");
+        let f = only(&f, ids::CONNTRACK_NEAR_FULL);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(evidence(f, "conntrack.count", "host"), 62_000.0);
+        assert_eq!(evidence_value(f, "conntrack.count", "host"), 62_000.0);
         // Summed over CPUs: (1+500) - (1+0) over 5 s.
-        assert_eq!(evidence(f, "conntrack.drop", "host"), 100.0);
-        assert_eq!(evidence(f, "conntrack.early_drop", "host"), 50.0);
+        assert_eq!(evidence_value(f, "conntrack.drop", "host"), 100.0);
+        assert_eq!(evidence_value(f, "conntrack.early_drop", "host"), 50.0);
         // max(2 × 65536, 62000 / 0.5) = 131072
-        assert_eq!(proposed(f, "net.netfilter.nf_conntrack_max"), "131072");
+        assert_eq!(
+            proposed_value(f, "net.netfilter.nf_conntrack_max"),
+            "131072"
+        );
         // 131072 / 16384 = 8 entries per bucket: still within the ratio, no resize.
         assert!(f
             .changes
@@ -252,11 +250,14 @@ mod tests {
             stat: None,
         });
         let f = run_static(near_full, &b, &host(), &Options::default());
-        let f = only(&f, "conntrack.near_full");
+        let f = only(&f, ids::CONNTRACK_NEAR_FULL);
         assert_eq!(f.severity, Severity::Warning);
-        assert!((evidence(f, "conntrack.fill", "host") - 76.293945).abs() < 1e-3);
+        assert!((evidence_value(f, "conntrack.fill", "host") - 76.293945).abs() < 1e-3);
         // max(524288, 400000) = 524288; 524288 / 65536 = 8: fine. Make buckets smaller:
-        assert_eq!(proposed(f, "net.netfilter.nf_conntrack_max"), "524288");
+        assert_eq!(
+            proposed_value(f, "net.netfilter.nf_conntrack_max"),
+            "524288"
+        );
         b.conntrack = Source::Ok(Conntrack {
             count: Some(200_000),
             max: Some(262_144),
@@ -264,9 +265,12 @@ mod tests {
             stat: None,
         });
         let f = run_static(near_full, &b, &host(), &Options::default());
-        let f = only(&f, "conntrack.near_full");
+        let f = only(&f, ids::CONNTRACK_NEAR_FULL);
         // 524288 / 4 = 131072 buckets (power of two).
-        assert_eq!(proposed(f, "net.netfilter.nf_conntrack_buckets"), "131072");
+        assert_eq!(
+            proposed_value(f, "net.netfilter.nf_conntrack_buckets"),
+            "131072"
+        );
     }
 
     #[test]
@@ -276,9 +280,9 @@ mod tests {
             ct(100, 65536, 16384, (0, 0, 40)),
         );
         let f = run_window(near_full, &a, &b, &host(), &Options::default());
-        let f = only(&f, "conntrack.near_full");
+        let f = only(&f, ids::CONNTRACK_NEAR_FULL);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(evidence(f, "conntrack.insert_failed", "host"), 8.0);
+        assert_eq!(evidence_value(f, "conntrack.insert_failed", "host"), 8.0);
         assert!(f
             .changes
             .iter()

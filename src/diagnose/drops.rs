@@ -15,7 +15,8 @@
 //! Reasons are the running kernel's names (strings), never enum values, which change between
 //! kernel versions.
 
-use super::{thresholds, Context, Evidence, Finding, Severity};
+use super::ids;
+use super::{thresholds, Context, Evidence, Finding, FindingId, Severity};
 use crate::bpf::drops::{explain, DropReasons, ReasonTotal};
 use crate::change::Change;
 
@@ -33,20 +34,23 @@ use crate::change::Change;
 /// * `FULL_RING`: a receive ring full (tun, veth XDP) — the ring / rx drop rules.
 ///
 /// `QDISC_*`, `NO_SOCKET`, `NEIGH_*` and the rest have no counter rule today.
-pub const REASON_FINDINGS: &[(&str, &[&str])] = &[
+pub const REASON_FINDINGS: &[(&str, &[FindingId])] = &[
     (
         "CPU_BACKLOG",
-        &["softnet.backlog_drops", "softnet.flow_limit"],
+        &[ids::SOFTNET_BACKLOG_DROPS, ids::SOFTNET_FLOW_LIMIT],
     ),
-    ("SOCKET_RCVBUFF", &["udp.rcvbuf_errors"]),
-    ("PROTO_MEM", &["udp.rcvbuf_errors", "tcp.memory_pressure"]),
+    ("SOCKET_RCVBUFF", &[ids::UDP_RCVBUF_ERRORS]),
+    (
+        "PROTO_MEM",
+        &[ids::UDP_RCVBUF_ERRORS, ids::TCP_MEMORY_PRESSURE],
+    ),
     (
         "TCP_LISTEN_OVERFLOW",
-        &["tcp.listen_overflow", "tcp.syn_queue"],
+        &[ids::TCP_LISTEN_OVERFLOW, ids::TCP_SYN_QUEUE],
     ),
-    ("SOCKET_BACKLOG", &["tcp.backlog_drop"]),
-    ("NETFILTER_DROP", &["conntrack.near_full"]),
-    ("FULL_RING", &["nic.rx_ring_small", "nic.rx_drops"]),
+    ("SOCKET_BACKLOG", &[ids::TCP_BACKLOG_DROP]),
+    ("NETFILTER_DROP", &[ids::CONNTRACK_NEAR_FULL]),
+    ("FULL_RING", &[ids::NIC_RX_RING_SMALL, ids::NIC_RX_DROPS]),
 ];
 
 /// Reasons that are everyday background on a healthy host and need
@@ -72,7 +76,7 @@ pub const NOISY_REASONS: &[&str] = &[
 ];
 
 /// The findings that explain `reason` (empty when none does).
-pub fn explained_by(reason: &str) -> &'static [&'static str] {
+pub fn explained_by(reason: &str) -> &'static [FindingId] {
     REASON_FINDINGS
         .iter()
         .find(|(r, _)| *r == reason)
@@ -126,7 +130,10 @@ pub fn apply(ctx: &Context, findings: &mut Vec<Finding>) {
         let ids = explained_by(&r.reason);
         let metric = format!("kfree_skb.{}", r.reason);
         let mut explained = false;
-        for f in findings.iter_mut().filter(|f| ids.contains(&f.id.as_str())) {
+        for f in findings
+            .iter_mut()
+            .filter(|f| ids.iter().any(|id| f.id == *id))
+        {
             explained = true;
             if !f.evidence.iter().any(|e| e.metric == metric) {
                 f.evidence.push(Evidence::new(&metric, "host", rate, "1/s"));
@@ -201,11 +208,15 @@ fn unexplained_finding(
         format!(
             "The counter rules that usually explain it ({}) did not fire, so the drops come \
              from another path than their counters see.",
-            mapped.join(", ")
+            mapped
+                .iter()
+                .map(|id| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     };
     Finding {
-        id: "drops.unexplained".into(),
+        id: ids::DROPS_UNEXPLAINED.into(),
         severity: Severity::Warning,
         title: format!(
             "The kernel drops {rate:.1} packets/s with reason {} that no counter rule explains",
@@ -237,15 +248,10 @@ fn unexplained_finding(
 
 #[cfg(test)]
 mod tests {
-    use super::super::softnet::testutil::Fx;
-    use super::super::{diagnose, Options};
+    use super::super::diagnose;
     use super::*;
     use crate::bpf::drops::LocationCount;
-    use crate::collect::host::HostFacts;
-    use crate::collect::netdev::NetDevCounters;
-    use crate::collect::Source;
-    use crate::snapshot::Snapshot;
-    use crate::window::Window;
+    use crate::diagnose::testkit::{rx, Fx};
 
     /// `(reason, count)` over a 2-second window, each with three locations.
     fn reasons(list: &[(&str, u64)]) -> DropReasons {
@@ -268,7 +274,7 @@ mod tests {
         }
     }
 
-    fn finding(id: &str) -> Finding {
+    fn finding(id: FindingId) -> Finding {
         Finding {
             id: id.into(),
             severity: Severity::Critical,
@@ -281,42 +287,18 @@ mod tests {
         }
     }
 
-    /// Two snapshots 2 s apart; `rx_pps` packets/s received on eth0 when given.
-    fn snapshots(rx_pps: Option<u64>) -> (Snapshot, Snapshot) {
-        let mut older = Snapshot::empty(1_000_000_000);
-        let mut newer = Snapshot::empty(3_000_000_000);
+    /// A window with `rx_pps` packets/s received on eth0 when given.
+    fn fixture(rx_pps: Option<u64>) -> Fx {
+        let mut fx = Fx::new(2);
         if let Some(pps) = rx_pps {
-            let dev = |n| {
-                Source::Ok(
-                    [(
-                        "eth0".to_string(),
-                        NetDevCounters {
-                            rx_packets: n,
-                            ..NetDevCounters::default()
-                        },
-                    )]
-                    .into(),
-                )
-            };
-            older.netdev = dev(1000);
-            newer.netdev = dev(1000 + 2 * pps);
+            fx.netdev("eth0", rx(pps as f64));
         }
-        (older, newer)
+        fx
     }
 
     /// `apply` over `findings` with `drops` and `rx_pps` received packets/s.
     fn run(findings: &mut Vec<Finding>, drops: &DropReasons, rx_pps: Option<u64>) {
-        let (older, newer) = snapshots(rx_pps);
-        let host = HostFacts::default();
-        let options = Options::default();
-        let ctx = Context {
-            window: Window::new(&older, &newer, &host),
-            newer: &newer,
-            host: &host,
-            options: &options,
-            drops: Some(drops),
-        };
-        apply(&ctx, findings);
+        apply(&fixture(rx_pps).context(Some(drops)), findings);
     }
 
     fn ids(findings: &[Finding]) -> Vec<&str> {
@@ -325,30 +307,22 @@ mod tests {
 
     #[test]
     fn mapping_names_findings_that_rules_emit() {
-        assert_eq!(explained_by("CPU_BACKLOG")[0], "softnet.backlog_drops");
-        assert_eq!(explained_by("SOCKET_RCVBUFF"), ["udp.rcvbuf_errors"]);
+        assert_eq!(explained_by("CPU_BACKLOG")[0], ids::SOFTNET_BACKLOG_DROPS);
+        assert_eq!(explained_by("SOCKET_RCVBUFF"), [ids::UDP_RCVBUF_ERRORS]);
         assert_eq!(
             explained_by("TCP_LISTEN_OVERFLOW")[0],
-            "tcp.listen_overflow"
+            ids::TCP_LISTEN_OVERFLOW
         );
-        assert_eq!(explained_by("SOCKET_BACKLOG"), ["tcp.backlog_drop"]);
-        assert_eq!(explained_by("NETFILTER_DROP"), ["conntrack.near_full"]);
-        assert_eq!(explained_by("FULL_RING")[0], "nic.rx_ring_small");
+        assert_eq!(explained_by("SOCKET_BACKLOG"), [ids::TCP_BACKLOG_DROP]);
+        assert_eq!(explained_by("NETFILTER_DROP"), [ids::CONNTRACK_NEAR_FULL]);
+        assert_eq!(explained_by("FULL_RING")[0], ids::NIC_RX_RING_SMALL);
         assert!(explained_by("QDISC_DROP").is_empty());
         assert!(explained_by("NO_SOCKET").is_empty());
-        // Every mapped id is a finding some rule emits.
-        let sources = [
-            include_str!("softnet.rs"),
-            include_str!("udp.rs"),
-            include_str!("tcp.rs"),
-            include_str!("conntrack.rs"),
-            include_str!("nic.rs"),
-        ]
-        .concat();
+        // Every mapped id is a finding some registered rule emits.
         for (reason, ids) in REASON_FINDINGS {
             for id in *ids {
                 assert!(
-                    sources.contains(&format!("id: \"{id}\"")),
+                    super::super::rules().any(|r| r.name == *id),
                     "{reason} -> {id}: no rule emits it"
                 );
             }
@@ -374,11 +348,14 @@ mod tests {
     fn corroborates_fired_findings() {
         let drops = reasons(&[("CPU_BACKLOG", 400), ("SOCKET_RCVBUFF", 60)]);
         let mut f = vec![
-            finding("softnet.backlog_drops"),
-            finding("udp.rcvbuf_errors"),
+            finding(ids::SOFTNET_BACKLOG_DROPS),
+            finding(ids::UDP_RCVBUF_ERRORS),
         ];
         run(&mut f, &drops, Some(100_000));
-        assert_eq!(ids(&f), ["softnet.backlog_drops", "udp.rcvbuf_errors"]);
+        assert_eq!(
+            ids(&f),
+            [ids::SOFTNET_BACKLOG_DROPS, ids::UDP_RCVBUF_ERRORS]
+        );
         let e = f[0].evidence.last().unwrap();
         assert_eq!(
             (
@@ -402,13 +379,17 @@ mod tests {
     fn unexplained_fires_when_the_mapped_finding_did_not() {
         // CPU_BACKLOG at 200/s but softnet.backlog_drops did not fire.
         let drops = reasons(&[("CPU_BACKLOG", 400)]);
-        let mut f = vec![finding("tcp.retransmits")];
+        let mut f = vec![finding(ids::TCP_RETRANSMITS)];
         run(&mut f, &drops, Some(100_000));
-        assert_eq!(ids(&f), ["tcp.retransmits", "drops.unexplained"]);
+        assert_eq!(ids(&f), [ids::TCP_RETRANSMITS, ids::DROPS_UNEXPLAINED]);
         let u = &f[1];
         assert_eq!(u.severity, Severity::Warning);
         assert!(u.title.contains("CPU_BACKLOG"), "{}", u.title);
-        assert!(u.detail.contains("softnet.backlog_drops"), "{}", u.detail);
+        assert!(
+            u.detail.contains(ids::SOFTNET_BACKLOG_DROPS.as_str()),
+            "{}",
+            u.detail
+        );
         assert!(
             u.detail.contains("netdev_max_backlog"),
             "explanation: {}",
@@ -436,7 +417,7 @@ mod tests {
         let fires = |reason: &str, per_window: u64, rx: Option<u64>| {
             let mut f = Vec::new();
             run(&mut f, &reasons(&[(reason, per_window)]), rx);
-            ids(&f) == ["drops.unexplained"]
+            ids(&f) == [ids::DROPS_UNEXPLAINED]
         };
         // Ordinary reason: ≥ 10/s and ≥ 1 % of received, or ≥ 100/s.
         assert!(fires("QDISC_DROP", 40, Some(1000))); // 20/s, 2 %
@@ -461,19 +442,11 @@ mod tests {
 
     #[test]
     fn nothing_without_drop_data() {
-        let (older, newer) = snapshots(Some(10));
-        let host = HostFacts::default();
-        let options = Options::default();
-        let ctx = Context {
-            window: Window::new(&older, &newer, &host),
-            newer: &newer,
-            host: &host,
-            options: &options,
-            drops: None,
-        };
-        let mut f = vec![finding("softnet.backlog_drops")];
+        let fx = fixture(Some(10));
+        let ctx = fx.context(None);
+        let mut f = vec![finding(ids::SOFTNET_BACKLOG_DROPS)];
         apply(&ctx, &mut f);
-        assert_eq!(f, vec![finding("softnet.backlog_drops")]);
+        assert_eq!(f, vec![finding(ids::SOFTNET_BACKLOG_DROPS)]);
     }
 
     /// Through `diagnose()`: the softnet rule fires on counters, the kernel's CPU_BACKLOG
@@ -483,20 +456,20 @@ mod tests {
         let mut fx = Fx::new(2);
         fx.softnet(&[(0, 1000.0, 0.0, 0.0), (1, 5000.0, 300.0, 0.0)]);
         let drops = reasons(&[("CPU_BACKLOG", 600), ("QDISC_DROP", 500)]);
-        let ctx = Context {
-            window: Window::new(&fx.older, &fx.newer, &fx.host),
-            newer: &fx.newer,
-            host: &fx.host,
-            options: &fx.options,
-            drops: Some(&drops),
-        };
+        let ctx = fx.context(Some(&drops));
         let f = diagnose(&ctx);
-        let sn = f.iter().find(|f| f.id == "softnet.backlog_drops").unwrap();
+        let sn = f
+            .iter()
+            .find(|f| f.id == ids::SOFTNET_BACKLOG_DROPS)
+            .unwrap();
         assert!(sn
             .evidence
             .iter()
             .any(|e| e.metric == "kfree_skb.CPU_BACKLOG" && e.value == 300.0));
-        let u: Vec<_> = f.iter().filter(|f| f.id == "drops.unexplained").collect();
+        let u: Vec<_> = f
+            .iter()
+            .filter(|f| f.id == ids::DROPS_UNEXPLAINED)
+            .collect();
         assert_eq!(u.len(), 1);
         assert!(u[0].title.contains("QDISC_DROP"));
         assert!(u[0].changes[0].proposed.contains("tc -s qdisc"));

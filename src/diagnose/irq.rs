@@ -6,24 +6,25 @@
 //! are found by handler name ([`irqs_for_device`]); configuration vectors (`virtio0-config`,
 //! `mlx5_async`) are left out.
 
-use super::softnet::{cpu_count, online_cpus};
+use super::context::{cpu_count, online_cpus};
+use super::ids;
 use super::thresholds as t;
 use super::util::fmt_rate;
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Change, ChangeKind};
 use crate::collect::interfaces::{Interface, InterfaceKind};
 use crate::collect::interrupts::irqs_for_device;
-use crate::window::{delta_u64, Window};
+use crate::window::Window;
 use std::collections::BTreeMap;
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
     Rule {
-        name: "irq.affinity_concentrated",
+        name: ids::IRQ_AFFINITY_CONCENTRATED,
         run: affinity_concentrated,
     },
     Rule {
-        name: "irq.numa_remote",
+        name: ids::IRQ_NUMA_REMOTE,
         run: numa_remote,
     },
 ];
@@ -70,25 +71,14 @@ pub(crate) fn is_queue_action(action: &str, ifname: &str) -> bool {
 
 /// The queue IRQs of `ifname` and their per-CPU rates over the window.
 pub(crate) fn queue_irqs(w: &Window, ifname: &str, iface: &Interface) -> Vec<QueueIrq> {
-    let (Some(old), Some(new)) = (w.older.interrupts.ok(), w.newer.interrupts.ok()) else {
+    let Some(new) = w.newer.interrupts.ok() else {
         return Vec::new();
     };
-    let secs = w.seconds();
     irqs_for_device(new, ifname, iface.device.as_deref())
         .into_iter()
         .filter_map(|line| {
             let action = line.actions().find(|a| is_queue_action(a, ifname))?;
-            let before = old.get(&line.irq);
-            let per_cpu: Vec<(u32, f64)> = line
-                .counts
-                .iter()
-                .enumerate()
-                .filter_map(|(col, &n)| {
-                    let cpu = new.cpu_of_column(col)?;
-                    let o = before.and_then(|b| b.counts.get(col)).copied().unwrap_or(n);
-                    Some((cpu, delta_u64(o, n) as f64 / secs))
-                })
-                .collect();
+            let per_cpu = w.irq_rates(&line.irq)?;
             let total = per_cpu.iter().map(|(_, r)| r).sum();
             Some(QueueIrq {
                 irq: line.irq.clone(),
@@ -277,7 +267,7 @@ fn affinity_concentrated(ctx: &Context) -> Vec<Finding> {
         let mut changes = spread_affinity(ctx, &all, &cpus);
         changes.extend(irqbalance_advice(ctx, &all));
         out.push(Finding {
-            id: "irq.affinity_concentrated".into(),
+            id: ids::IRQ_AFFINITY_CONCENTRATED.into(),
             severity: Severity::Warning,
             title: format!(
                 "All {} active queue IRQs of {name} fire on CPU {cpu}",
@@ -385,7 +375,7 @@ pub(crate) fn numa_remote_with(ctx: &Context, nodes: &BTreeMap<u32, u32>) -> Vec
         changes.extend(irqbalance_advice(ctx, &remote));
         let local_list: Vec<String> = local.iter().map(u32::to_string).collect();
         out.push(Finding {
-            id: "irq.numa_remote".into(),
+            id: ids::IRQ_NUMA_REMOTE.into(),
             severity: Severity::Warning,
             title: format!(
                 "{name} sits on NUMA node {node} but {:.0} % of its queue interrupts run on other nodes",
@@ -411,10 +401,10 @@ pub(crate) fn numa_remote_with(ctx: &Context, nodes: &BTreeMap<u32, u32>) -> Vec
 
 #[cfg(test)]
 mod tests {
-    use super::super::softnet::testutil::*;
     use super::*;
     use crate::collect::host::NumaNode;
     use crate::collect::interfaces::InterfaceKind as K;
+    use crate::diagnose::testkit::*;
 
     fn nic(fx: &mut Fx, queues: u32) {
         let mut eth = iface(K::Physical, queues);
@@ -461,7 +451,7 @@ mod tests {
         fx.newer.irq_affinity =
             crate::collect::Source::Ok((39..44).map(|i| (i, vec![0, 1, 2, 3])).collect());
         let f = fx.run(affinity_concentrated);
-        let f = only(&f, "irq.affinity_concentrated");
+        let f = only(&f, ids::IRQ_AFFINITY_CONCENTRATED);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(f.title, "All 4 active queue IRQs of eth0 fire on CPU 0");
         assert!((evidence(f, "interrupts.share", "eth0 cpu0").unwrap() - 100.0).abs() < 1e-9);
@@ -546,7 +536,7 @@ mod tests {
         ];
         fx.host.daemons.irqbalance = true;
         let f = fx.run(numa_remote);
-        let f = only(&f, "irq.numa_remote");
+        let f = only(&f, ids::IRQ_NUMA_REMOTE);
         assert_eq!(f.severity, Severity::Warning);
         assert!((evidence(f, "interrupts.remote_share", "eth0").unwrap() - 100.0).abs() < 1e-9);
         assert_eq!(proposed(f, "irq 40"), Some("0"));

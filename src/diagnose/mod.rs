@@ -1,24 +1,29 @@
 //! Diagnosis: rules are pure functions of a [`Context`] (a window of two snapshots plus host
-//! facts and options) that return [`Finding`]s with evidence, the fix and its risk. Rules know
-//! nothing about the terminal; thresholds live in [`thresholds`].
+//! facts and options, with link speed and RTT resolved once: [`context`]) that return
+//! [`Finding`]s with evidence, the fix and its risk. Rules know nothing about the terminal;
+//! thresholds live in [`thresholds`].
 
 pub mod config;
 pub mod conntrack;
+pub mod context;
 pub mod drops;
+pub(crate) mod fixes;
+pub mod ids;
 pub mod irq;
 pub mod nic;
 pub mod softnet;
 pub mod system;
 pub mod tcp;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod thresholds;
 pub mod udp;
 pub(crate) mod util;
 
-use crate::bpf::drops::DropReasons;
 use crate::change::Change;
-use crate::collect::host::HostFacts;
-use crate::snapshot::Snapshot;
-use crate::window::Window;
+
+pub use context::{Context, Intent, Options};
+pub use ids::FindingId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -101,38 +106,13 @@ impl Finding {
     }
 }
 
-/// User-supplied facts and preferences for the rules.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Options {
-    /// Link speed in Gbit/s when ethtool cannot tell (`--link-speed`).
-    pub link_speed_gbps: Option<f64>,
-    /// Round-trip time in milliseconds for BDP sizing (`--rtt`).
-    pub rtt_ms: Option<f64>,
-    /// Profile name (`balanced`, `throughput`, `latency`, ...).
-    pub profile: Option<String>,
-}
-
-/// What a rule sees.
-#[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
-    /// Two snapshots, when there are two; rate-based rules are skipped without it.
-    pub window: Option<Window<'a>>,
-    /// The newest snapshot (levels, sysctls, configuration).
-    pub newer: &'a Snapshot,
-    pub host: &'a HostFacts,
-    pub options: &'a Options,
-    /// Kernel drop reasons counted over the window by eBPF, when the drop monitor could run
-    /// (root, BTF) while the capture was taken; `None` otherwise (rules go without).
-    pub drops: Option<&'a DropReasons>,
-}
-
 /// A rule: a pure function of the context.
 pub type RuleFn = fn(&Context) -> Vec<Finding>;
 
 /// A registered rule.
 pub struct Rule {
-    /// Short name for logs and skip reasons.
-    pub name: &'static str,
+    /// The finding id the rule reports (its name in logs and skip reasons).
+    pub name: FindingId,
     pub run: RuleFn,
 }
 
@@ -182,13 +162,7 @@ pub fn diagnose_capture(
     let Some(newer) = cap.snapshots.last() else {
         return (Vec::new(), notes);
     };
-    let ctx = Context {
-        window,
-        newer,
-        host: &cap.host,
-        options,
-        drops: cap.drops.ok(),
-    };
+    let ctx = Context::new(window, newer, &cap.host, options, cap.drops.ok());
     (diagnose(&ctx), notes)
 }
 

@@ -8,39 +8,41 @@
 //! the sending CPU, and a full backlog counts the drop in `lo`'s rx_dropped too, so those
 //! drops are backlog drops and `softnet.backlog_drops` reports them with per-CPU evidence.
 
-use super::softnet::{cpu_count, interface, is_loopback};
+use super::context::{cpu_count, interface, is_loopback, Intent};
+use super::fixes::{channels_raise, ChannelsRaise};
+use super::ids;
 use super::thresholds as t;
 use super::util::{fmt_bytes, fmt_rate, fmt_secs, sysctl};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Change, ChangeKind};
 use crate::collect::ethtool::{Ethtool, Rings};
 use crate::collect::interfaces::{Interface, InterfaceKind};
-use crate::window::{delta_u64, NetDevRates, Window};
+use crate::window::{NetDevRates, Window};
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
     Rule {
-        name: "nic.rx_ring_small",
+        name: ids::NIC_RX_RING_SMALL,
         run: rx_ring_small,
     },
     Rule {
-        name: "nic.rx_drops",
+        name: ids::NIC_RX_DROPS,
         run: rx_drops,
     },
     Rule {
-        name: "nic.errors",
+        name: ids::NIC_ERRORS,
         run: errors,
     },
     Rule {
-        name: "nic.rss_queues",
+        name: ids::NIC_RSS_QUEUES,
         run: rss_queues,
     },
     Rule {
-        name: "nic.coalesce",
+        name: ids::NIC_COALESCE,
         run: coalesce,
     },
     Rule {
-        name: "nic.offload_disabled",
+        name: ids::NIC_OFFLOAD_DISABLED,
         run: offload_disabled,
     },
 ];
@@ -58,21 +60,6 @@ fn physical<'a>(ctx: &Context<'a>) -> impl Iterator<Item = (&'a String, &'a Inte
         .into_iter()
         .flatten()
         .filter(|(_, i)| i.kind == InterfaceKind::Physical)
-}
-
-/// Per-second rates of `dev`'s driver statistics present in both snapshots.
-pub(crate) fn driver_stat_rates(w: &Window, dev: &str) -> Vec<(String, f64)> {
-    let get = |s: &crate::snapshot::Snapshot| s.ethtool.ok()?.get(dev)?.stats.ok().cloned();
-    let (Some(old), Some(new)) = (get(w.older), get(w.newer)) else {
-        return Vec::new();
-    };
-    let secs = w.seconds();
-    new.iter()
-        .filter_map(|(name, n)| {
-            let o = old.get(name)?;
-            Some((name.to_string(), delta_u64(o, n) as f64 / secs))
-        })
-        .collect()
 }
 
 /// A statistic about the transmit side only.
@@ -125,7 +112,7 @@ fn ring_state(w: &Window, dev: &str, iface: &Interface, et: &Ethtool) -> Option<
     };
     let rates = w.netdev();
     let r = rates.get(dev);
-    let stats = driver_stat_rates(w, dev);
+    let stats = w.driver_stat_rates(dev);
     let mut drops = rising(&stats, t::RING_DROP_STATS, false);
     if let Some(fifo) = r.map(|r| r.rx_fifo).filter(|f| *f > 0.0) {
         drops.insert(0, ("netdev.rx_fifo".to_string(), fifo));
@@ -230,7 +217,7 @@ fn rx_ring_small(ctx: &Context) -> Vec<Finding> {
             "packets are lost in the NIC because its receive ring was full"
         };
         out.push(Finding {
-            id: "nic.rx_ring_small".into(),
+            id: ids::NIC_RX_RING_SMALL.into(),
             severity,
             title: format!(
                 "{dev} {} because its rx ring ({}) is below the hardware maximum ({})",
@@ -298,7 +285,7 @@ fn rx_drops(ctx: &Context) -> Vec<Finding> {
             continue;
         }
         let et = ethtool(ctx, &dev);
-        let stats = driver_stat_rates(&w, &dev);
+        let stats = w.driver_stat_rates(&dev);
         let ring = match (iface, et) {
             (Some(i), Some(e)) if i.kind == InterfaceKind::Physical => ring_state(&w, &dev, i, e),
             _ => None,
@@ -406,7 +393,7 @@ fn rx_drops(ctx: &Context) -> Vec<Finding> {
             ),
         };
         out.push(Finding {
-            id: "nic.rx_drops".into(),
+            id: ids::NIC_RX_DROPS.into(),
             severity,
             title: format!("{dev} drops received packets {where_}"),
             detail: format!(
@@ -430,7 +417,7 @@ fn errors(ctx: &Context) -> Vec<Finding> {
     };
     let mut out = Vec::new();
     for (dev, r) in w.netdev() {
-        let stats = driver_stat_rates(&w, &dev);
+        let stats = w.driver_stat_rates(&dev);
         let phys = rising(&stats, t::PHYSICAL_ERROR_STATS, true);
         let csum = rising(&stats, t::CHECKSUM_ERROR_STATS, false);
         let min = t::NIC_ERROR_RATE_MIN;
@@ -476,7 +463,7 @@ fn errors(ctx: &Context) -> Vec<Finding> {
             )
         };
         out.push(Finding {
-            id: "nic.errors".into(),
+            id: ids::NIC_ERRORS.into(),
             severity: Severity::Warning,
             title: format!("{dev} reports errors {layer}"),
             detail: format!(
@@ -504,18 +491,15 @@ fn rss_queues(ctx: &Context) -> Vec<Finding> {
     let rates = ctx.window.map(|w| w.netdev()).unwrap_or_default();
     let mut out = Vec::new();
     for (dev, _) in physical(ctx) {
-        let Some(ch) = ethtool(ctx, dev).and_then(|e| e.channels.ok()) else {
+        let Some(raise) = channels_raise(ctx, dev) else {
             continue;
         };
-        let (kind, cur, max) = match (ch.combined_max, ch.rx_max) {
-            (Some(m), _) if m > 1 => ("combined", ch.combined.unwrap_or(0), m),
-            (_, Some(m)) if m > 1 => ("rx", ch.rx.unwrap_or(0), m),
-            _ => continue,
-        };
-        let target = u64::from(max).min(cpus);
-        if u64::from(cur) >= target {
-            continue;
-        }
+        let ChannelsRaise {
+            kind,
+            current: cur,
+            max,
+            target,
+        } = raise;
         let pps = rates.get(dev).map(|r| r.rx_packets).unwrap_or(0.0);
         let severity = if pps >= t::RSS_WARN_PPS {
             Severity::Warning
@@ -564,7 +548,7 @@ fn rss_queues(ctx: &Context) -> Vec<Finding> {
             String::new()
         };
         out.push(Finding {
-            id: "nic.rss_queues".into(),
+            id: ids::NIC_RSS_QUEUES.into(),
             severity,
             title: format!(
                 "{dev} uses {cur} of {max} {kind} queues on a {cpus}-CPU host, so receive work reaches only {cur} CPU{}",
@@ -577,12 +561,7 @@ fn rss_queues(ctx: &Context) -> Vec<Finding> {
                 if cur == 1 { "" } else { "s" }
             ),
             evidence,
-            changes: vec![Change::new(
-                ChangeKind::Channels,
-                format!("{dev} {kind}"),
-                Some(cur.to_string()),
-                target.to_string(),
-            )],
+            changes: vec![raise.change(dev)],
             risk: format!(
                 "changing channels re-creates the queues (a short receive pause, a link reset \
                  on some drivers) and resets the RSS indirection table{mem}"
@@ -596,10 +575,14 @@ fn rss_queues(ctx: &Context) -> Vec<Finding> {
 }
 
 fn coalesce(ctx: &Context) -> Vec<Finding> {
-    let profile = match ctx.options.profile.as_deref() {
-        Some(p @ ("latency" | "throughput")) => p,
-        _ => return Vec::new(),
+    // The coalescing each intent expects; the others leave it to the driver.
+    let intent = ctx.intent();
+    let latency = match intent {
+        Intent::Latency => true,
+        Intent::Throughput => false,
+        Intent::Balanced | Intent::Bulk => return Vec::new(),
     };
+    let profile = intent.as_str();
     let mut out = Vec::new();
     for (dev, _) in physical(ctx) {
         let Some(c) = ethtool(ctx, dev).and_then(|e| e.coalesce.ok()) else {
@@ -618,7 +601,7 @@ fn coalesce(ctx: &Context) -> Vec<Finding> {
             f64::from(usecs),
             "µs",
         )];
-        let risk = if profile == "latency" {
+        let risk = if latency {
             if usecs <= t::LATENCY_RX_USECS_FIRE {
                 continue;
             }
@@ -667,12 +650,12 @@ fn coalesce(ctx: &Context) -> Vec<Finding> {
             )
         };
         out.push(Finding {
-            id: "nic.coalesce".into(),
+            id: ids::NIC_COALESCE.into(),
             severity: Severity::Info,
             title: format!(
                 "{dev} interrupt coalescing (rx-usecs {usecs}) does not fit the {profile} profile"
             ),
-            detail: if profile == "latency" {
+            detail: if latency {
                 format!(
                     "{dev} waits up to {usecs} µs after a packet before raising the receive \
                      interrupt; the latency profile wants 0–{} µs so packets reach the stack \
@@ -749,7 +732,7 @@ fn offload_disabled(ctx: &Context) -> Vec<Finding> {
                 .map(|c| c.device_target().1.to_string())
                 .collect();
             out.push(Finding {
-                id: "nic.offload_disabled".into(),
+                id: ids::NIC_OFFLOAD_DISABLED.into(),
                 severity: Severity::Warning,
                 title: format!(
                     "{dev} carries bulk TCP with {} off, so the CPU handles every MTU-sized segment",
@@ -781,7 +764,7 @@ fn offload_disabled(ctx: &Context) -> Vec<Finding> {
         if forwarding(ctx) {
             if let Some(c) = feature_change(et, dev, "rx-lro", false) {
                 out.push(Finding {
-                    id: "nic.offload_disabled".into(),
+                    id: ids::NIC_OFFLOAD_DISABLED.into(),
                     severity: Severity::Warning,
                     title: format!("{dev} has LRO on while this host forwards packets"),
                     detail: "LRO merges received segments in the NIC into frames that cannot be \
@@ -802,11 +785,11 @@ fn offload_disabled(ctx: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::softnet::testutil::*;
     use super::*;
     use crate::collect::ethtool::{Channels, Coalesce, Feature, Features};
     use crate::collect::interfaces::InterfaceKind as K;
     use crate::collect::Source;
+    use crate::diagnose::testkit::*;
 
     fn rings(rx: u32, max: u32) -> Ethtool {
         Ethtool {
@@ -832,7 +815,7 @@ mod tests {
             .driver_stat("eth0", "tx_fifo_errors", 9.0)
             .netdev("eth0", rx(400_000.0));
         let f = fx.run(rx_ring_small);
-        let f = only(&f, "nic.rx_ring_small");
+        let f = only(&f, ids::NIC_RX_RING_SMALL);
         assert_eq!(f.severity, Severity::Critical);
         assert!((evidence(f, "ethtool.rx_missed_errors", "eth0").unwrap() - 250.0).abs() < 1e-9);
         assert!(evidence(f, "ethtool.tx_fifo_errors", "eth0").is_none());
@@ -855,13 +838,13 @@ mod tests {
         fx.driver_stat("eth0", "rx_no_buffer_count", 3.0)
             .netdev("eth0", rx(1000.0));
         let f = fx.run(rx_ring_small);
-        assert_eq!(only(&f, "nic.rx_ring_small").severity, Severity::Warning);
+        assert_eq!(only(&f, ids::NIC_RX_RING_SMALL).severity, Severity::Warning);
         // no counters, but 256 descriptors last 0.5 ms at 512k pps
         let mut fx = Fx::new(2);
         nic(&mut fx, 1, rings(256, 1024));
         fx.netdev("eth0", rx(512_000.0));
         let f = fx.run(rx_ring_small);
-        let f = only(&f, "nic.rx_ring_small");
+        let f = only(&f, ids::NIC_RX_RING_SMALL);
         assert_eq!(f.severity, Severity::Warning);
         assert!((evidence(f, "ring.time_to_fill", "eth0").unwrap() - 0.5).abs() < 1e-9);
     }
@@ -897,7 +880,7 @@ mod tests {
         r.rx_drop = 50.0;
         fx.netdev("eth0", r.clone()).netdev("lo", r);
         let f = fx.run(rx_drops);
-        let f = only(&f, "nic.rx_drops");
+        let f = only(&f, ids::NIC_RX_DROPS);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(f.title, "eth0 drops received packets in the core stack");
         assert!((evidence(f, "netdev.rx_drop", "eth0").unwrap() - 50.0).abs() < 1e-9);
@@ -914,7 +897,7 @@ mod tests {
         r.rx_drop = 80.0;
         fx.netdev("veth0", r);
         let f = fx.run(rx_drops);
-        let f = only(&f, "nic.rx_drops");
+        let f = only(&f, ids::NIC_RX_DROPS);
         assert_eq!(f.severity, Severity::Info);
         assert!(f.title.contains("softnet backlog"));
         // fifo with ring at max: ring layer, warning
@@ -925,7 +908,7 @@ mod tests {
         r.rx_fifo = 20.0;
         fx.netdev("eth0", r);
         let f = fx.run(rx_drops);
-        let f = only(&f, "nic.rx_drops");
+        let f = only(&f, ids::NIC_RX_DROPS);
         assert_eq!(f.severity, Severity::Warning);
         assert!(f.title.contains("NIC ring"));
         // fifo with a small ring: left to nic.rx_ring_small
@@ -947,7 +930,7 @@ mod tests {
         r.rx_drop = 0.1; // an LLDP frame every 10 s
         fx.netdev("eth0", r);
         let f = fx.run(rx_drops);
-        assert_eq!(only(&f, "nic.rx_drops").severity, Severity::Info);
+        assert_eq!(only(&f, ids::NIC_RX_DROPS).severity, Severity::Info);
         fx.netdev("eth0", rx(100.0));
         assert!(fx.run(rx_drops).is_empty());
     }
@@ -963,7 +946,7 @@ mod tests {
         fx.netdev("eth0", r)
             .driver_stat("eth0", "rx_crc_errors", 2.0);
         let f = fx.run(errors);
-        let f = only(&f, "nic.errors");
+        let f = only(&f, ids::NIC_ERRORS);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(f.title, "eth0 reports errors at the physical layer");
         assert!((evidence(f, "ethtool.rx_crc_errors", "eth0").unwrap() - 2.0).abs() < 1e-9);
@@ -999,7 +982,7 @@ mod tests {
         nic(&mut fx, 2, channels(2, 63));
         fx.netdev("eth0", rx(50_000.0));
         let f = fx.run(rss_queues);
-        let f = only(&f, "nic.rss_queues");
+        let f = only(&f, ids::NIC_RSS_QUEUES);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(proposed(f, "eth0 combined"), Some("8"));
         assert_eq!(evidence(f, "ethtool.channels", "eth0 combined"), Some(2.0));
@@ -1011,7 +994,7 @@ mod tests {
         );
         // static (no window): info
         let f = fx.run_static(rss_queues);
-        assert_eq!(only(&f, "nic.rss_queues").severity, Severity::Info);
+        assert_eq!(only(&f, ids::NIC_RSS_QUEUES).severity, Severity::Info);
     }
 
     #[test]
@@ -1044,21 +1027,21 @@ mod tests {
         let mut fx = Fx::new(2);
         nic(&mut fx, 1, coal(100, 64, false));
         assert!(fx.run_static(coalesce).is_empty(), "no profile, no finding");
-        fx.options.profile = Some("latency".into());
+        fx.options.intent = Intent::Latency;
         let f = fx.run_static(coalesce);
-        let f = only(&f, "nic.coalesce");
+        let f = only(&f, ids::NIC_COALESCE);
         assert_eq!(proposed(f, "eth0 rx-usecs"), Some("10"));
         assert_eq!(evidence(f, "ethtool.rx_usecs", "eth0"), Some(100.0));
-        fx.options.profile = Some("throughput".into());
+        fx.options.intent = Intent::Throughput;
         assert!(fx.run_static(coalesce).is_empty());
         nic(&mut fx, 1, coal(0, 1, false));
         let f = fx.run_static(coalesce);
-        let f = only(&f, "nic.coalesce");
+        let f = only(&f, ids::NIC_COALESCE);
         assert_eq!(proposed(f, "eth0 rx-usecs"), Some("128"));
         assert_eq!(proposed(f, "eth0 rx-frames"), Some("64"));
         nic(&mut fx, 1, coal(8, 1, true));
         assert!(fx.run_static(coalesce).is_empty(), "adaptive is left alone");
-        fx.options.profile = Some("latency".into());
+        fx.options.intent = Intent::Latency;
         nic(&mut fx, 1, coal(8, 1, false));
         assert!(fx.run_static(coalesce).is_empty());
     }
@@ -1103,7 +1086,7 @@ mod tests {
             .netstat("Tcp", "OutSegs", 70_000.0)
             .netstat("Tcp", "InSegs", 80_000.0);
         let f = fx.run(offload_disabled);
-        let f = only(&f, "nic.offload_disabled");
+        let f = only(&f, ids::NIC_OFFLOAD_DISABLED);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(proposed(f, "eth0 tx-tcp-segmentation"), Some("on"));
         assert_eq!(proposed(f, "eth0 rx-gro"), Some("on"));
@@ -1122,7 +1105,7 @@ mod tests {
         assert!(fx.run_static(offload_disabled).is_empty());
         fx.sysctl("net.ipv4.ip_forward", "1");
         let f = fx.run_static(offload_disabled);
-        let f = only(&f, "nic.offload_disabled");
+        let f = only(&f, ids::NIC_OFFLOAD_DISABLED);
         assert_eq!(proposed(f, "eth0 rx-lro"), Some("off"));
         assert_eq!(f.changes[0].current.as_deref(), Some("on"));
     }

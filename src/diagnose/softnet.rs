@@ -1,38 +1,43 @@
 //! The softnet layer: backlog drops, time squeeze, flow limit, CPU imbalance, RPS.
 //!
-//! Also owns the helpers the NIC and IRQ rules share (sysctl lookup, online CPUs, the device
-//! that carries the traffic, link speed, RPS proposals, number formatting) and, for tests,
-//! [`testutil`], which builds windows from two hand-made snapshots.
+//! Also holds the CPU-load helpers (where received packets are processed, which CPU is hot)
+//! the backlog, squeeze and imbalance rules share. Host and device helpers live in
+//! [`super::context`], the RPS/RFS/channel changes in `fixes.rs`.
 //!
 //! Every rule here needs rates, so each returns nothing without a window.
 
+use super::context::{
+    busiest_rx_device, cpu_count, interface, is_loopback, online_cpus, rps_applies,
+};
+use super::fixes::{channels_change, rfs_changes, rps_changes};
+use super::ids;
 use super::thresholds as t;
-use super::util::{fmt_rate, fmt_secs, sysctl, sysctl_u64};
+use super::util::{fmt_bytes, fmt_rate, fmt_secs, sysctl, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Change, ChangeKind};
-use crate::collect::interfaces::{format_cpu_mask, parse_cpu_mask, Interface, InterfaceKind};
-use crate::window::{NetDevRates, SoftnetRates, Window};
+use crate::collect::interfaces::{format_cpu_mask, parse_cpu_mask, InterfaceKind};
+use crate::window::{SoftnetRates, Window};
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
     Rule {
-        name: "softnet.backlog_drops",
+        name: ids::SOFTNET_BACKLOG_DROPS,
         run: backlog_drops,
     },
     Rule {
-        name: "softnet.time_squeeze",
+        name: ids::SOFTNET_TIME_SQUEEZE,
         run: time_squeeze,
     },
     Rule {
-        name: "softnet.flow_limit",
+        name: ids::SOFTNET_FLOW_LIMIT,
         run: flow_limit,
     },
     Rule {
-        name: "softnet.cpu_imbalance",
+        name: ids::SOFTNET_CPU_IMBALANCE,
         run: cpu_imbalance,
     },
     Rule {
-        name: "rps.disabled",
+        name: ids::RPS_DISABLED,
         run: rps_disabled,
     },
 ];
@@ -41,127 +46,12 @@ pub const RULES: &[Rule] = &[
 // Shared helpers (also used by nic.rs and irq.rs)
 // ---------------------------------------------------------------------------------------
 
-/// Online CPU ids: the softnet rows of the newest snapshot, else `0..host.cpus`.
-pub(crate) fn online_cpus(ctx: &Context) -> Vec<u32> {
-    match ctx.newer.softnet.ok() {
-        Some(rows) if !rows.is_empty() => {
-            let mut cpus: Vec<u32> = rows.iter().map(|r| r.cpu).collect();
-            cpus.sort_unstable();
-            cpus.dedup();
-            cpus
-        }
-        _ if !ctx.host.cpus_online.is_empty() => ctx.host.cpus_online.clone(),
-        _ => (0..ctx.host.cpus).collect(),
-    }
-}
-
 /// The memory budget for all softnet backlogs (bytes): a share of RAM when known, else a
 /// fixed amount (see the thresholds).
 pub(crate) fn backlog_budget_bytes(ctx: &Context) -> u64 {
     match ctx.host.mem_total_bytes {
         Some(m) if m > 0 => (m as f64 * t::BACKLOG_MEMORY_BUDGET_RAM_SHARE) as u64,
         _ => t::BACKLOG_MEMORY_BUDGET_BYTES,
-    }
-}
-
-/// Number of online CPUs (at least 1).
-pub(crate) fn cpu_count(ctx: &Context) -> u64 {
-    let n = online_cpus(ctx).len() as u64;
-    n.max(u64::from(ctx.host.cpus)).max(1)
-}
-
-/// The interfaces of the newest snapshot, when read.
-pub(crate) fn interface<'a>(ctx: &Context<'a>, name: &str) -> Option<&'a Interface> {
-    ctx.newer.interfaces.ok()?.get(name)
-}
-
-/// True for `lo` (by kind when known, else by name).
-pub(crate) fn is_loopback(name: &str, iface: Option<&Interface>) -> bool {
-    match iface {
-        Some(i) => i.kind == InterfaceKind::Loopback,
-        None => name == "lo",
-    }
-}
-
-/// Devices whose receive queues RPS steers: NICs, veth, tun/tap. (VLAN, bridge and bond
-/// packets are processed in the context of the lower device's queue.)
-pub(crate) fn rps_applies(kind: InterfaceKind) -> bool {
-    matches!(
-        kind,
-        InterfaceKind::Physical | InterfaceKind::Veth | InterfaceKind::Tun | InterfaceKind::Tap
-    )
-}
-
-/// The device receiving the most packets over the window, excluding `lo` and, when the
-/// interfaces source was read, devices RPS does not apply to.
-pub(crate) fn busiest_rx_device(ctx: &Context, w: &Window) -> Option<(String, NetDevRates)> {
-    let ifaces = ctx.newer.interfaces.ok();
-    w.netdev()
-        .into_iter()
-        .filter(|(name, r)| {
-            let iface = ifaces.and_then(|m| m.get(name));
-            r.rx_packets > 0.0
-                && !is_loopback(name, iface)
-                && (ifaces.is_none() || iface.is_some_and(|i| rps_applies(i.kind)))
-        })
-        .max_by(|a, b| a.1.rx_packets.total_cmp(&b.1.rx_packets))
-}
-
-/// Link speed in Gbit/s and where it came from: the busiest physical device's speed (sysfs
-/// or ethtool), else `--link-speed` (DESIGN: the option is for when the kernel cannot tell).
-pub(crate) fn link_speed_gbps(ctx: &Context) -> Option<(f64, String)> {
-    let rates = ctx.window.map(|w| w.netdev()).unwrap_or_default();
-    let ethtool = ctx.newer.ethtool.ok();
-    let mut best: Option<(f64, f64, String)> = None; // (traffic, gbps, source)
-    if let Some(ifaces) = ctx.newer.interfaces.ok() {
-        for (name, i) in ifaces {
-            if i.kind != InterfaceKind::Physical {
-                continue;
-            }
-            let mbps = i
-                .speed_mbps
-                .or_else(|| ethtool?.get(name)?.link.ok().and_then(|l| l.speed_mbps));
-            let Some(mbps) = mbps.filter(|m| *m > 0) else {
-                continue;
-            };
-            let traffic = rates
-                .get(name)
-                .map(|r| r.rx_packets + r.tx_packets)
-                .unwrap_or(0.0);
-            if best.as_ref().is_none_or(|b| traffic > b.0) {
-                best = Some((traffic, f64::from(mbps) / 1000.0, format!("{name} link")));
-            }
-        }
-    }
-    if let Some((_, gbps, src)) = best {
-        return Some((gbps, src));
-    }
-    ctx.options
-        .link_speed_gbps
-        .filter(|g| g.is_finite() && *g > 0.0)
-        .map(|g| (g, "--link-speed".to_string()))
-}
-
-/// Bytes as a coarse human size for memory budgets: whole units from 10 up (`16 MiB`,
-/// `512 KiB`, `1.5 GiB`), as the contract's own example ("= 16 MiB" for 15.6 MiB) reads.
-/// [`super::util::fmt_bytes`] is the precise form.
-pub(crate) fn fmt_bytes(bytes: f64) -> String {
-    const KIB: f64 = 1024.0;
-    const MIB: f64 = KIB * 1024.0;
-    const GIB: f64 = MIB * 1024.0;
-    let (v, unit) = if bytes >= GIB {
-        (bytes / GIB, "GiB")
-    } else if bytes >= MIB {
-        (bytes / MIB, "MiB")
-    } else if bytes >= KIB {
-        (bytes / KIB, "KiB")
-    } else {
-        return format!("{bytes:.0} B");
-    };
-    if v >= 10.0 || (v - v.round()).abs() < 0.05 {
-        format!("{v:.0} {unit}")
-    } else {
-        format!("{v:.1} {unit}")
     }
 }
 
@@ -249,64 +139,6 @@ pub(crate) fn cpu_strained(w: &Window, load: &CpuLoad, cpu: u32) -> bool {
         .of(cpu)
         .is_some_and(|r| r.dropped > 0.0 || r.time_squeeze > t::SQUEEZE_RATE_MIN);
     softnet || softirq_share(w, cpu).is_some_and(|s| s >= t::CPU_SOFTIRQ_BUSY_SHARE)
-}
-
-/// RPS changes that spread the receive queues of `dev` away from a single CPU: a queue with
-/// RPS off gets the CPUs other than `hot` (the one taking the interrupt); a queue whose
-/// mask holds only `hot` (steering that concentrates) gets every CPU. Queues already spread
-/// over several CPUs, and queues whose mask could not be read, are left alone.
-pub(crate) fn rps_changes(dev: &str, iface: &Interface, hot: u32, cpus: &[u32]) -> Vec<Change> {
-    let mut out = Vec::new();
-    for q in &iface.rx_queues {
-        let Some(list) = &q.rps_cpu_list else {
-            continue;
-        };
-        let proposed: Vec<u32> = if list.is_empty() {
-            cpus.iter().copied().filter(|c| *c != hot).collect()
-        } else if list.iter().all(|c| *c == hot) {
-            cpus.to_vec()
-        } else {
-            continue;
-        };
-        if proposed.is_empty() || proposed == *list {
-            continue;
-        }
-        out.push(Change::new(
-            ChangeKind::Rps,
-            format!("{dev} rx-{}", q.index),
-            q.rps_cpus.clone(),
-            format_cpu_mask(&proposed),
-        ));
-    }
-    out
-}
-
-/// RFS changes for `dev`: the global socket flow table and each queue's flow count
-/// (entries / rx queues), only where the current value is smaller.
-pub(crate) fn rfs_changes(ctx: &Context, dev: &str, iface: &Interface) -> Vec<Change> {
-    let mut out = Vec::new();
-    let key = "net.core.rps_sock_flow_entries";
-    let cur = sysctl_u64(ctx.newer, key);
-    if cur.is_none_or(|c| c < t::RPS_SOCK_FLOW_ENTRIES) {
-        out.push(Change::sysctl(
-            key,
-            sysctl(ctx.newer, key),
-            t::RPS_SOCK_FLOW_ENTRIES.to_string(),
-        ));
-    }
-    let queues = iface.rx_queues.len().max(1) as u64;
-    let per_queue = t::RPS_SOCK_FLOW_ENTRIES / queues;
-    for q in &iface.rx_queues {
-        if q.rps_flow_cnt.is_some_and(|c| u64::from(c) < per_queue) {
-            out.push(Change::new(
-                ChangeKind::Rfs,
-                format!("{dev} rx-{}", q.index),
-                q.rps_flow_cnt.map(|c| c.to_string()),
-                per_queue.to_string(),
-            ));
-        }
-    }
-    out
 }
 
 /// Flow-limit changes for `cpu`: add it to `flow_limit_cpu_bitmap`, and raise
@@ -467,7 +299,13 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
     );
     let share = |r: &SoftnetRates| r.dropped / (r.processed + r.dropped).max(f64::MIN_POSITIVE);
     let worst_share = dropping.iter().map(|r| share(r)).fold(0.0, f64::max);
-    let speed = link_speed_gbps(ctx);
+    let link = ctx.link();
+    let speed = link.known().map(|gbps| {
+        let src = link
+            .iface()
+            .map_or_else(|| "--link-speed".to_string(), |i| format!("{i} link"));
+        (gbps, src)
+    });
     let budget = backlog_budget_bytes(ctx);
     let plan = plan_backlog(
         current,
@@ -607,7 +445,7 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
         share(worst) * 100.0,
     );
     vec![Finding {
-        id: "softnet.backlog_drops".into(),
+        id: ids::SOFTNET_BACKLOG_DROPS.into(),
         severity: Severity::Critical,
         title,
         detail,
@@ -693,7 +531,7 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
             ),
         );
         return vec![Finding {
-            id: "softnet.time_squeeze".into(),
+            id: ids::SOFTNET_TIME_SQUEEZE.into(),
             severity: Severity::Warning,
             title: format!(
                 "CPU {hot} runs out of NET_RX budget because it processes {:.0} % of received packets alone",
@@ -766,7 +604,7 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
         None => String::new(),
     };
     vec![Finding {
-        id: "softnet.time_squeeze".into(),
+        id: ids::SOFTNET_TIME_SQUEEZE.into(),
         severity: Severity::Warning,
         title: format!(
             "{} {} NET_RX processing with packets left (budget {budget} packets{} exhausted)",
@@ -815,7 +653,7 @@ fn flow_limit(ctx: &Context) -> Vec<Finding> {
         .map(|(c, v)| Evidence::new("softnet.flow_limit_count", format!("cpu{c}"), *v, "1/s"))
         .collect();
     vec![Finding {
-        id: "softnet.flow_limit".into(),
+        id: ids::SOFTNET_FLOW_LIMIT.into(),
         severity: Severity::Warning,
         title: format!(
             "{} {} packets of a dominant flow because its softnet backlog is more than half full",
@@ -849,26 +687,6 @@ fn flow_limit(ctx: &Context) -> Vec<Finding> {
 // ---------------------------------------------------------------------------------------
 // softnet.cpu_imbalance
 // ---------------------------------------------------------------------------------------
-
-/// Channels change for a multi-queue device using fewer queues than it could.
-pub(crate) fn channels_change(ctx: &Context, dev: &str) -> Option<Change> {
-    let ch = ctx.newer.ethtool.ok()?.get(dev)?.channels.ok()?;
-    let cpus = cpu_count(ctx);
-    let (kind, cur, max) = match (ch.combined_max, ch.rx_max) {
-        (Some(m), _) if m > 1 => ("combined", ch.combined.unwrap_or(0), m),
-        (_, Some(m)) if m > 1 => ("rx", ch.rx.unwrap_or(0), m),
-        _ => return None,
-    };
-    let target = u64::from(max).min(cpus);
-    (u64::from(cur) < target).then(|| {
-        Change::new(
-            ChangeKind::Channels,
-            format!("{dev} {kind}"),
-            Some(cur.to_string()),
-            target.to_string(),
-        )
-    })
-}
 
 fn cpu_imbalance(ctx: &Context) -> Vec<Finding> {
     let Some(w) = ctx.window else {
@@ -961,7 +779,7 @@ fn cpu_imbalance(ctx: &Context) -> Vec<Finding> {
         risk.push("advice only; nothing is changed".into());
     }
     vec![Finding {
-        id: "softnet.cpu_imbalance".into(),
+        id: ids::SOFTNET_CPU_IMBALANCE.into(),
         severity,
         title: format!(
             "CPU {hot} processes {:.0} % of received packets while the other CPUs idle",
@@ -1059,7 +877,7 @@ fn rps_disabled(ctx: &Context) -> Vec<Finding> {
         let flow_table_kib = t::RPS_SOCK_FLOW_ENTRIES * 4 / 1024;
         let dev_table_kib = t::RPS_SOCK_FLOW_ENTRIES * 8 / 1024;
         out.push(Finding {
-            id: "rps.disabled".into(),
+            id: ids::RPS_DISABLED.into(),
             severity,
             title: format!(
                 "{name} receives on a single queue with RPS off, so cpu{hot} does all its receive processing"
@@ -1095,321 +913,11 @@ fn rps_disabled(ctx: &Context) -> Vec<Finding> {
     out
 }
 
-// ---------------------------------------------------------------------------------------
-// Test helpers
-// ---------------------------------------------------------------------------------------
-
-/// Builders for windows from two hand-made snapshots (shared by the softnet, nic and irq
-/// tests).
-#[cfg(test)]
-pub(crate) mod testutil {
-    use super::super::{Context, Finding, Options, RuleFn};
-    use crate::collect::ethtool::{DriverStats, Ethtool, EthtoolAll};
-    use crate::collect::host::HostFacts;
-    use crate::collect::interfaces::{Interface, InterfaceKind, Interfaces, RxQueue};
-    use crate::collect::interrupts::{Interrupt, Interrupts};
-    use crate::collect::netdev::{NetDev, NetDevCounters};
-    use crate::collect::softirqs::CpuTimes;
-    use crate::collect::softnet::SoftnetCpu;
-    use crate::collect::Source;
-    use crate::snapshot::Snapshot;
-    use crate::window::{NetDevRates, Window};
-    use std::collections::BTreeMap;
-
-    /// Window length of every fixture (seconds).
-    pub const SECS: f64 = 10.0;
-    const T0: u64 = 1_000_000_000;
-    /// Counters start here in the older snapshot, so deltas are not from zero.
-    const BASE: u64 = 1000;
-
-    fn n(rate: f64) -> u64 {
-        BASE + (rate * SECS).round() as u64
-    }
-
-    /// Two snapshots, host facts and options.
-    pub struct Fx {
-        pub older: Snapshot,
-        pub newer: Snapshot,
-        pub host: HostFacts,
-        pub options: Options,
-    }
-
-    fn map_mut<T: Default>(s: &mut Source<T>) -> &mut T {
-        if s.ok().is_none() {
-            *s = Source::Ok(T::default());
-        }
-        match s {
-            Source::Ok(v) => v,
-            _ => unreachable!(),
-        }
-    }
-
-    impl Fx {
-        /// A host with `cpus` CPUs at HZ=250, nothing collected.
-        pub fn new(cpus: u32) -> Fx {
-            Fx {
-                older: Snapshot::empty(T0),
-                newer: Snapshot::empty(T0 + (SECS * 1e9) as u64),
-                host: HostFacts {
-                    hostname: "test".into(),
-                    kernel: "6.18.0".into(),
-                    cpus,
-                    page_size: 4096,
-                    hz: 250,
-                    ..HostFacts::default()
-                },
-                options: Options::default(),
-            }
-        }
-
-        /// Run a rule over the window.
-        pub fn run(&self, f: RuleFn) -> Vec<Finding> {
-            let ctx = Context {
-                window: Window::new(&self.older, &self.newer, &self.host),
-                newer: &self.newer,
-                host: &self.host,
-                options: &self.options,
-                drops: None,
-            };
-            f(&ctx)
-        }
-
-        /// Run a rule on the newest snapshot only (no window).
-        pub fn run_static(&self, f: RuleFn) -> Vec<Finding> {
-            let ctx = Context {
-                window: None,
-                newer: &self.newer,
-                host: &self.host,
-                options: &self.options,
-                drops: None,
-            };
-            f(&ctx)
-        }
-
-        /// Softnet rows: (cpu, processed/s, dropped/s, time_squeeze/s).
-        pub fn softnet(&mut self, rows: &[(u32, f64, f64, f64)]) -> &mut Self {
-            let row = |cpu, p: u64, d: u64, s: u64| SoftnetCpu {
-                cpu,
-                processed: p as u32,
-                dropped: d as u32,
-                time_squeeze: s as u32,
-                cpu_collision: Some(0),
-                received_rps: Some(0),
-                flow_limit_count: Some(0),
-                backlog_len: Some(0),
-                input_qlen: None,
-                process_qlen: None,
-                extra: Vec::new(),
-            };
-            self.older.softnet =
-                Source::Ok(rows.iter().map(|r| row(r.0, BASE, BASE, BASE)).collect());
-            self.newer.softnet = Source::Ok(
-                rows.iter()
-                    .map(|r| row(r.0, n(r.1), n(r.2), n(r.3)))
-                    .collect(),
-            );
-            self
-        }
-
-        /// Flow-limit drop rate of one CPU (after `softnet`).
-        pub fn flow_limit(&mut self, cpu: u32, rate: f64) -> &mut Self {
-            for (snap, v) in [(&mut self.older, BASE), (&mut self.newer, n(rate))] {
-                if let Source::Ok(rows) = &mut snap.softnet {
-                    for r in rows.iter_mut().filter(|r| r.cpu == cpu) {
-                        r.flow_limit_count = Some(v as u32);
-                    }
-                }
-            }
-            self
-        }
-
-        /// A sysctl in both snapshots.
-        pub fn sysctl(&mut self, key: &str, value: &str) -> &mut Self {
-            for snap in [&mut self.older, &mut self.newer] {
-                map_mut(&mut snap.sysctl).insert(key.into(), value.into());
-            }
-            self
-        }
-
-        /// Device counters growing at the given rates.
-        pub fn netdev(&mut self, dev: &str, r: NetDevRates) -> &mut Self {
-            let c = |f: &dyn Fn(f64) -> u64| NetDevCounters {
-                rx_bytes: f(r.rx_bytes),
-                rx_packets: f(r.rx_packets),
-                rx_errs: f(r.rx_errs),
-                rx_drop: f(r.rx_drop),
-                rx_fifo: f(r.rx_fifo),
-                rx_frame: f(r.rx_frame),
-                tx_bytes: f(r.tx_bytes),
-                tx_packets: f(r.tx_packets),
-                tx_errs: f(r.tx_errs),
-                tx_drop: f(r.tx_drop),
-                ..NetDevCounters::default()
-            };
-            let old: &mut NetDev = map_mut(&mut self.older.netdev);
-            old.insert(dev.into(), c(&|_| BASE));
-            let new: &mut NetDev = map_mut(&mut self.newer.netdev);
-            new.insert(dev.into(), c(&n));
-            self
-        }
-
-        /// Interface facts in both snapshots.
-        pub fn iface(&mut self, name: &str, i: Interface) -> &mut Self {
-            for snap in [&mut self.older, &mut self.newer] {
-                let m: &mut Interfaces = map_mut(&mut snap.interfaces);
-                m.insert(name.into(), i.clone());
-            }
-            self
-        }
-
-        /// ethtool view in both snapshots.
-        pub fn ethtool(&mut self, name: &str, e: Ethtool) -> &mut Self {
-            for snap in [&mut self.older, &mut self.newer] {
-                let m: &mut EthtoolAll = map_mut(&mut snap.ethtool);
-                m.insert(name.into(), e.clone());
-            }
-            self
-        }
-
-        /// A driver statistic growing at `rate` per second (after `ethtool`).
-        pub fn driver_stat(&mut self, dev: &str, stat: &str, rate: f64) -> &mut Self {
-            for (snap, v) in [(&mut self.older, BASE), (&mut self.newer, n(rate))] {
-                let m: &mut EthtoolAll = map_mut(&mut snap.ethtool);
-                let e = m.entry(dev.into()).or_default();
-                let mut pairs: Vec<(String, u64)> = match &e.stats {
-                    Source::Ok(s) => s.0.clone(),
-                    _ => Vec::new(),
-                };
-                pairs.retain(|(k, _)| k != stat);
-                pairs.push((stat.into(), v));
-                e.stats = Source::Ok(DriverStats(pairs));
-            }
-            self
-        }
-
-        /// An IRQ line with per-CPU rates (columns = CPUs 0..).
-        pub fn irq(&mut self, irq: u32, chip: &str, action: &str, rates: &[f64]) -> &mut Self {
-            let cpus: Vec<u32> = (0..rates.len() as u32).collect();
-            for (snap, newer) in [(&mut self.older, false), (&mut self.newer, true)] {
-                let m: &mut Interrupts = map_mut(&mut snap.interrupts);
-                m.cpus = cpus.clone();
-                m.lines.retain(|l| l.irq != irq.to_string());
-                m.lines.push(Interrupt {
-                    irq: irq.to_string(),
-                    counts: rates
-                        .iter()
-                        .map(|r| if newer { n(*r) } else { BASE })
-                        .collect(),
-                    info: chip.into(),
-                    devices: format!("1-edge {action}"),
-                });
-            }
-            self
-        }
-
-        /// A softirq line with per-CPU rates.
-        pub fn softirq(&mut self, name: &str, rates: &[f64]) -> &mut Self {
-            map_mut(&mut self.older.softirqs)
-                .insert(name.into(), rates.iter().map(|_| BASE).collect());
-            map_mut(&mut self.newer.softirqs)
-                .insert(name.into(), rates.iter().map(|r| n(*r)).collect());
-            self
-        }
-
-        /// Per-CPU softirq share of time (0–1), from /proc/stat ticks.
-        pub fn softirq_share(&mut self, shares: &[f64]) -> &mut Self {
-            let row = |cpu: usize, softirq: u64, idle: u64| CpuTimes {
-                cpu: cpu as u32,
-                softirq,
-                idle,
-                ..CpuTimes::default()
-            };
-            self.older.cpu_times = Source::Ok(
-                shares
-                    .iter()
-                    .enumerate()
-                    .map(|(c, _)| row(c, 0, 0))
-                    .collect(),
-            );
-            self.newer.cpu_times = Source::Ok(
-                shares
-                    .iter()
-                    .enumerate()
-                    .map(|(c, s)| row(c, (s * 1000.0) as u64, ((1.0 - s) * 1000.0) as u64))
-                    .collect(),
-            );
-            self
-        }
-
-        /// A netstat counter growing at `rate`.
-        pub fn netstat(&mut self, section: &str, field: &str, rate: f64) -> &mut Self {
-            for (snap, v) in [(&mut self.older, BASE), (&mut self.newer, n(rate))] {
-                map_mut(&mut snap.netstat)
-                    .entry(section.into())
-                    .or_default()
-                    .insert(field.into(), v as i64);
-            }
-            self
-        }
-    }
-
-    /// An interface of `kind` with `rx` receive queues, RPS off, RFS 0.
-    pub fn iface(kind: InterfaceKind, rx: u32) -> Interface {
-        Interface {
-            kind,
-            rx_queues: (0..rx)
-                .map(|index| RxQueue {
-                    index,
-                    rps_cpus: Some("0".into()),
-                    rps_cpu_list: Some(Vec::new()),
-                    rps_flow_cnt: Some(0),
-                })
-                .collect(),
-            ..Interface::default()
-        }
-    }
-
-    /// Rates with only rx packets (and 1000-byte packets).
-    pub fn rx(pps: f64) -> NetDevRates {
-        NetDevRates {
-            rx_packets: pps,
-            rx_bytes: pps * 1000.0,
-            ..NetDevRates::default()
-        }
-    }
-
-    /// Find the one finding with `id`.
-    pub fn only<'a>(f: &'a [Finding], id: &str) -> &'a Finding {
-        let v: Vec<&Finding> = f.iter().filter(|x| x.id == id).collect();
-        assert_eq!(v.len(), 1, "expected one {id}: {f:#?}");
-        v[0]
-    }
-
-    /// The proposed value of the change with `target`.
-    pub fn proposed<'a>(f: &'a Finding, target: &str) -> Option<&'a str> {
-        f.changes
-            .iter()
-            .find(|c| c.target == target)
-            .map(|c| c.proposed.as_str())
-    }
-
-    /// The evidence value of (`metric`, `scope`).
-    pub fn evidence(f: &Finding, metric: &str, scope: &str) -> Option<f64> {
-        f.evidence
-            .iter()
-            .find(|e| e.metric == metric && e.scope == scope)
-            .map(|e| e.value)
-    }
-
-    #[allow(dead_code)]
-    fn _uses(_: BTreeMap<u8, u8>) {}
-}
-
 #[cfg(test)]
 mod tests {
-    use super::testutil::*;
     use super::*;
     use crate::collect::interfaces::InterfaceKind as K;
+    use crate::diagnose::testkit::*;
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-6 * b.abs().max(1.0)
@@ -1422,7 +930,7 @@ mod tests {
         fx.softnet(&[(0, 40_000.0, 0.0, 0.0), (1, 50_000.0, 126.0, 0.0)])
             .sysctl("net.core.netdev_max_backlog", "1000");
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         assert_eq!(f.severity, Severity::Critical);
         assert_eq!(
             f.title,
@@ -1452,7 +960,7 @@ mod tests {
         fx.softnet(&[(0, 30_000.0, 0.0, 0.0), (1, 20_000.0, 1260.4, 0.0)])
             .sysctl("net.core.netdev_max_backlog", "1000");
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("4000"));
         assert!(f.risk.starts_with("memory: up to 4000 x 2 KiB x 2 CPUs = 16 MiB; more queueing latency under overload"), "{}", f.risk);
         assert!(close(
@@ -1501,7 +1009,7 @@ mod tests {
         ])
         .sysctl("net.core.netdev_max_backlog", "5000");
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("10000"));
         assert!(
             f.detail.contains("cut to the memory budget"),
@@ -1519,7 +1027,7 @@ mod tests {
         fx.softnet(&rows)
             .sysctl("net.core.netdev_max_backlog", "5000");
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         assert_eq!(f.changes.len(), 1);
         assert_eq!(f.changes[0].kind, ChangeKind::Advice);
         assert_eq!(f.changes[0].target, "net.core.netdev_max_backlog");
@@ -1538,7 +1046,7 @@ mod tests {
             .iface("veth0", iface(K::Veth, 1))
             .iface("lo", iface(K::Loopback, 1));
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("4000"));
         // RPS on veth0 (not lo) toward the other CPU (mask 1 = cpu0)
         assert_eq!(proposed(f, "veth0 rx-0"), Some("1"));
@@ -1559,7 +1067,7 @@ mod tests {
             .netdev("veth1", rx(200_000.0))
             .iface("veth1", v);
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         let rps = f
             .changes
             .iter()
@@ -1602,7 +1110,7 @@ mod tests {
         .netdev("eth0", rx(80_000.0))
         .iface("eth0", eth);
         let f = fx.run(backlog_drops);
-        let f = only(&f, "softnet.backlog_drops");
+        let f = only(&f, ids::SOFTNET_BACKLOG_DROPS);
         assert_eq!(proposed(f, "net.core.netdev_max_backlog"), Some("30000"));
         assert!(f.detail.contains("10 Gbit/s (eth0 link)"), "{}", f.detail);
         assert!(
@@ -1619,7 +1127,7 @@ mod tests {
             .sysctl("net.core.netdev_budget", "300")
             .sysctl("net.core.netdev_budget_usecs", "8000");
         let f = fx.run(time_squeeze);
-        let f = only(&f, "softnet.time_squeeze");
+        let f = only(&f, ids::SOFTNET_TIME_SQUEEZE);
         assert_eq!(f.severity, Severity::Warning);
         assert!(close(
             evidence(f, "softnet.time_squeeze", "cpu0").unwrap(),
@@ -1638,7 +1146,7 @@ mod tests {
         fx.host.hz = 1000;
         fx.softnet(&[(0, 100_000.0, 0.0, 50.0), (1, 100_000.0, 0.0, 50.0)]);
         let f = fx.run(time_squeeze);
-        let f = only(&f, "softnet.time_squeeze");
+        let f = only(&f, ids::SOFTNET_TIME_SQUEEZE);
         assert_eq!(proposed(f, "net.core.netdev_budget_usecs"), Some("4000"));
         assert_eq!(proposed(f, "net.core.netdev_budget"), Some("600"));
         assert!(f.detail.contains("2000 µs at HZ=1000"), "{}", f.detail);
@@ -1652,7 +1160,7 @@ mod tests {
             .netdev("eth0", rx(300_000.0))
             .iface("eth0", iface(K::Physical, 1));
         let f = fx.run(time_squeeze);
-        let f = only(&f, "softnet.time_squeeze");
+        let f = only(&f, ids::SOFTNET_TIME_SQUEEZE);
         assert!(proposed(f, "net.core.netdev_budget").is_none());
         assert_eq!(f.changes[0].kind, ChangeKind::Advice);
         assert_eq!(proposed(f, "eth0 rx-0"), Some("1"));
@@ -1681,7 +1189,7 @@ mod tests {
             .sysctl("net.core.netdev_budget", "5000")
             .sysctl("net.core.netdev_budget_usecs", "50000");
         let f = fx.run(time_squeeze);
-        let f = only(&f, "softnet.time_squeeze");
+        let f = only(&f, ids::SOFTNET_TIME_SQUEEZE);
         assert!(f.changes.iter().all(|c| c.kind == ChangeKind::Advice));
     }
 
@@ -1691,7 +1199,7 @@ mod tests {
         fx.softnet(&[(0, 100_000.0, 0.0, 0.0), (1, 1000.0, 0.0, 0.0)])
             .flow_limit(0, 42.0);
         let f = fx.run(flow_limit);
-        let f = only(&f, "softnet.flow_limit");
+        let f = only(&f, ids::SOFTNET_FLOW_LIMIT);
         assert_eq!(f.severity, Severity::Warning);
         assert!(close(
             evidence(f, "softnet.flow_limit_count", "cpu0").unwrap(),
@@ -1726,7 +1234,7 @@ mod tests {
         .netdev("eth0", rx(150_000.0))
         .iface("eth0", iface(K::Physical, 1));
         let f = fx.run(cpu_imbalance);
-        let f = only(&f, "softnet.cpu_imbalance");
+        let f = only(&f, ids::SOFTNET_CPU_IMBALANCE);
         assert_eq!(f.severity, Severity::Warning);
         let share = evidence(f, "softnet.processed_share", "cpu0").unwrap();
         assert!(close(share, 150_000.0 / 153_000.0 * 100.0), "{share}");
@@ -1744,12 +1252,15 @@ mod tests {
         fx.softnet(&[(0, 20_000.0, 0.0, 0.0), (1, 100.0, 0.0, 0.0)])
             .softirq_share(&[0.05, 0.0]);
         let f = fx.run(cpu_imbalance);
-        assert_eq!(only(&f, "softnet.cpu_imbalance").severity, Severity::Info);
+        assert_eq!(
+            only(&f, ids::SOFTNET_CPU_IMBALANCE).severity,
+            Severity::Info
+        );
         // strained (softirq share 40 %) -> warning
         fx.softirq_share(&[0.4, 0.0]);
         let f = fx.run(cpu_imbalance);
         assert_eq!(
-            only(&f, "softnet.cpu_imbalance").severity,
+            only(&f, ids::SOFTNET_CPU_IMBALANCE).severity,
             Severity::Warning
         );
     }
@@ -1790,7 +1301,7 @@ mod tests {
         .netdev("eth0", rx(250_000.0))
         .iface("eth0", iface(K::Physical, 1));
         let f = fx.run(rps_disabled);
-        let f = only(&f, "rps.disabled");
+        let f = only(&f, ids::RPS_DISABLED);
         assert_eq!(f.severity, Severity::Warning);
         assert!(close(
             evidence(f, "netdev.rx_packets", "eth0").unwrap(),
@@ -1822,7 +1333,7 @@ mod tests {
                 &[0.0, 3000.0],
             );
         let f = fx.run(rps_disabled);
-        let f = only(&f, "rps.disabled");
+        let f = only(&f, ids::RPS_DISABLED);
         assert_eq!(f.severity, Severity::Info);
         assert_eq!(proposed(f, "eth0 rx-0"), Some("1"));
     }
@@ -1860,10 +1371,10 @@ mod tests {
     }
 
     mod prop {
-        use super::super::testutil::*;
         use crate::collect::ethtool::{Channels, Coalesce, Ethtool, Rings};
         use crate::collect::interfaces::InterfaceKind as K;
         use crate::collect::Source;
+        use crate::diagnose::testkit::*;
         use crate::diagnose::{irq, nic, softnet, Severity};
         use crate::window::NetDevRates;
         use proptest::prelude::*;
@@ -1889,11 +1400,11 @@ mod tests {
                 usecs in proptest::option::of(0u32..500),
                 backlog in "[0-9a-z ]{0,8}",
                 irq_rates in proptest::collection::vec(0.0f64..1e5, 0..4),
-                profile in proptest::option::of("(latency|throughput|balanced)"),
+                intent in proptest::sample::select(crate::diagnose::Intent::ALL.to_vec()),
                 numa in any::<bool>(),
             ) {
                 let mut fx = Fx::new(cpus);
-                fx.options.profile = profile;
+                fx.options.intent = intent;
                 fx.options.link_speed_gbps = Some(f64::from(cpus) * 7.5);
                 if numa {
                     fx.host.numa_nodes = vec![

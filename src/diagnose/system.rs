@@ -1,7 +1,7 @@
 //! Host-wide limits and safety switches: file descriptors (`fd.near_limit`), SYN cookies
-//! (`security.syncookies_off`) and TCP timestamps (`security.timestamps_off`). Also holds the
-//! small sysctl/number helpers shared by the tcp, udp, conntrack and config rules.
+//! (`security.syncookies_off`) and TCP timestamps (`security.timestamps_off`).
 
+use super::ids;
 use super::thresholds as t;
 use super::util::{fmt_bytes, sysctl, sysctl_n, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
@@ -10,41 +10,21 @@ use crate::change::Change;
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
     Rule {
-        name: "fd.near_limit",
+        name: ids::FD_NEAR_LIMIT,
         run: fd_near_limit,
     },
     Rule {
-        name: "security.syncookies_off",
+        name: ids::SECURITY_SYNCOOKIES_OFF,
         run: syncookies_off,
     },
     Rule {
-        name: "security.timestamps_off",
+        name: ids::SECURITY_TIMESTAMPS_OFF,
         run: timestamps_off,
     },
 ];
 
 // ---------------------------------------------------------------------------------------
 // Shared helpers
-
-/// Round `bytes` up to a whole MiB.
-pub(crate) fn round_up_mib(bytes: f64) -> u64 {
-    const MIB: f64 = 1048576.0;
-    ((bytes.max(0.0) / MIB).ceil() * MIB) as u64
-}
-
-/// Rate of a netstat counter over the window, 0 when the kernel does not print it.
-pub(crate) fn rate_or_zero(w: &crate::window::Window, section: &str, field: &str) -> f64 {
-    w.netstat_rate(section, field).unwrap_or(0.0).max(0.0)
-}
-
-/// Whether the options name a profile that wants bulk throughput (`throughput`, `cdn`,
-/// `stream-ingest`).
-pub(crate) fn throughput_profile(ctx: &Context) -> bool {
-    matches!(
-        ctx.options.profile.as_deref(),
-        Some("throughput" | "cdn" | "stream-ingest")
-    )
-}
 
 // ---------------------------------------------------------------------------------------
 // fd.near_limit
@@ -82,7 +62,7 @@ fn fd_near_limit(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
-        id: "fd.near_limit".into(),
+        id: ids::FD_NEAR_LIMIT.into(),
         severity,
         title: format!(
             "Host file handle table is {:.0}% full ({allocated} of fs.file-max {file_max})",
@@ -121,7 +101,7 @@ fn syncookies_off(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     vec![Finding {
-        id: "security.syncookies_off".into(),
+        id: ids::SECURITY_SYNCOOKIES_OFF.into(),
         severity: Severity::Warning,
         title: "TCP SYN cookies are disabled, so a SYN flood fills every listener's SYN queue"
             .into(),
@@ -147,7 +127,7 @@ fn timestamps_off(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     vec![Finding {
-        id: "security.timestamps_off".into(),
+        id: ids::SECURITY_TIMESTAMPS_OFF.into(),
         severity: Severity::Warning,
         title: "TCP timestamps are disabled (no PAWS, coarse RTT, no TIME_WAIT reuse)".into(),
         detail: "Without timestamps (RFC 7323) TCP loses PAWS protection against wrapped \
@@ -162,156 +142,13 @@ fn timestamps_off(ctx: &Context) -> Vec<Finding> {
     }]
 }
 
-// ---------------------------------------------------------------------------------------
-// Test helpers shared by the rule tests of tcp, udp, conntrack, system and config.
-
-#[cfg(test)]
-pub(crate) mod testutil {
-    use super::super::{Context, Finding, Options};
-    use crate::collect::host::HostFacts;
-    use crate::collect::Source;
-    use crate::snapshot::Snapshot;
-    use crate::window::Window;
-    use std::collections::BTreeMap;
-
-    /// Five seconds, in nanoseconds: the window every test uses.
-    pub const WINDOW_NS: u64 = 5_000_000_000;
-
-    /// A host with 4 KiB pages, 2 CPUs and 16 GiB of RAM.
-    pub fn host() -> HostFacts {
-        HostFacts {
-            cpus: 2,
-            page_size: 4096,
-            hz: 250,
-            mem_total_bytes: Some(16 << 30),
-            ..HostFacts::default()
-        }
-    }
-
-    /// Set sysctls on a snapshot (creating the source).
-    pub fn set_sysctls(s: &mut Snapshot, kv: &[(&str, &str)]) {
-        if s.sysctl.ok().is_none() {
-            s.sysctl = Source::Ok(BTreeMap::new());
-        }
-        if let Source::Ok(m) = &mut s.sysctl {
-            for (k, v) in kv {
-                m.insert((*k).to_string(), (*v).to_string());
-            }
-        }
-    }
-
-    /// Set netstat counters `(section, field, value)` on a snapshot.
-    pub fn set_netstat(s: &mut Snapshot, kv: &[(&str, &str, i64)]) {
-        if s.netstat.ok().is_none() {
-            s.netstat = Source::Ok(BTreeMap::new());
-        }
-        if let Source::Ok(m) = &mut s.netstat {
-            for (sec, f, v) in kv {
-                m.entry((*sec).to_string())
-                    .or_default()
-                    .insert((*f).to_string(), *v);
-            }
-        }
-    }
-
-    /// Set sockstat values `(proto, field, value)`.
-    pub fn set_sockstat(s: &mut Snapshot, kv: &[(&str, &str, i64)]) {
-        if s.sockstat.ok().is_none() {
-            s.sockstat = Source::Ok(BTreeMap::new());
-        }
-        if let Source::Ok(m) = &mut s.sockstat {
-            for (p, f, v) in kv {
-                m.entry((*p).to_string())
-                    .or_default()
-                    .insert((*f).to_string(), *v);
-            }
-        }
-    }
-
-    /// Two snapshots 5 s apart: `older` at t=1 s, `newer` at t=6 s, both with `sysctls`;
-    /// netstat counters `(section, field, older, newer)`.
-    pub fn pair(
-        sysctls: &[(&str, &str)],
-        counters: &[(&str, &str, i64, i64)],
-    ) -> (Snapshot, Snapshot) {
-        let mut a = Snapshot::empty(1_000_000_000);
-        let mut b = Snapshot::empty(1_000_000_000 + WINDOW_NS);
-        set_sysctls(&mut a, sysctls);
-        set_sysctls(&mut b, sysctls);
-        for (sec, f, o, n) in counters {
-            set_netstat(&mut a, &[(sec, f, *o)]);
-            set_netstat(&mut b, &[(sec, f, *n)]);
-        }
-        (a, b)
-    }
-
-    /// Run `rule` over the window (older, newer).
-    pub fn run_window(
-        rule: fn(&Context) -> Vec<Finding>,
-        older: &Snapshot,
-        newer: &Snapshot,
-        host: &HostFacts,
-        options: &Options,
-    ) -> Vec<Finding> {
-        let ctx = Context {
-            window: Window::new(older, newer, host),
-            newer,
-            host,
-            options,
-            drops: None,
-        };
-        rule(&ctx)
-    }
-
-    /// Run `rule` on one snapshot without a window.
-    pub fn run_static(
-        rule: fn(&Context) -> Vec<Finding>,
-        newer: &Snapshot,
-        host: &HostFacts,
-        options: &Options,
-    ) -> Vec<Finding> {
-        let ctx = Context {
-            window: None,
-            newer,
-            host,
-            options,
-            drops: None,
-        };
-        rule(&ctx)
-    }
-
-    /// The single finding with `id`; panics with the list otherwise.
-    pub fn only<'a>(findings: &'a [Finding], id: &str) -> &'a Finding {
-        let hits: Vec<&Finding> = findings.iter().filter(|f| f.id == id).collect();
-        assert_eq!(hits.len(), 1, "expected one {id}, got {findings:#?}");
-        hits[0]
-    }
-
-    /// The proposed value of the change with `target`; panics when absent.
-    pub fn proposed<'a>(f: &'a Finding, target: &str) -> &'a str {
-        f.changes
-            .iter()
-            .find(|c| c.target == target)
-            .map(|c| c.proposed.as_str())
-            .unwrap_or_else(|| panic!("no change for {target} in {:#?}", f.changes))
-    }
-
-    /// The value of the evidence `metric` at `scope`; panics when absent.
-    pub fn evidence(f: &Finding, metric: &str, scope: &str) -> f64 {
-        f.evidence
-            .iter()
-            .find(|e| e.metric == metric && e.scope == scope)
-            .map(|e| e.value)
-            .unwrap_or_else(|| panic!("no evidence {metric}@{scope} in {:#?}", f.evidence))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::fixes::round_up_mib;
     use super::super::util::{join, parse_n};
     use super::super::{Options, Severity};
-    use super::testutil::*;
     use super::*;
+    use crate::diagnose::testkit::*;
     use crate::snapshot::Snapshot;
 
     fn snap(kv: &[(&str, &str)]) -> Snapshot {
@@ -334,7 +171,9 @@ mod tests {
         assert_eq!(parse_n::<3>("1 2 3 4"), None);
         assert_eq!(parse_n::<2>("-1 2"), None);
         assert_eq!(join(&[1, 2, 3]), "1 2 3");
-        assert_eq!(fmt_bytes(65_536_000.0), "62.5 MiB");
+        // One formatter (softnet's coarse one, the contract's form): whole units from 10 up.
+        assert_eq!(fmt_bytes(65_536_000.0), "62 MiB");
+        assert_eq!(fmt_bytes(2.25 * 1024.0), "2.2 KiB");
         assert_eq!(fmt_bytes(4096.0), "4 KiB");
         assert_eq!(round_up_mib(1.0), 1 << 20);
         assert_eq!(round_up_mib((3 << 20) as f64), 3 << 20);
@@ -344,16 +183,16 @@ mod tests {
     fn fd_near_limit_fires_and_proposes_double() {
         let s = snap(&[("fs.file-nr", "90000 0 100000"), ("fs.file-max", "100000")]);
         let f = run_static(fd_near_limit, &s, &host(), &Options::default());
-        let f = only(&f, "fd.near_limit");
+        let f = only(&f, ids::FD_NEAR_LIMIT);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(evidence(f, "fs.file-nr.allocated", "host"), 90000.0);
-        assert!((evidence(f, "fs.file-nr.fill", "host") - 90.0).abs() < 1e-9);
+        assert_eq!(evidence_value(f, "fs.file-nr.allocated", "host"), 90000.0);
+        assert!((evidence_value(f, "fs.file-nr.fill", "host") - 90.0).abs() < 1e-9);
         // max(90000 / 0.5, 2 × 100000)
-        assert_eq!(proposed(f, "fs.file-max"), "200000");
+        assert_eq!(proposed_value(f, "fs.file-max"), "200000");
 
         let s = snap(&[("fs.file-nr", "99000 0 100000"), ("fs.file-max", "100000")]);
         let f = run_static(fd_near_limit, &s, &host(), &Options::default());
-        assert_eq!(only(&f, "fd.near_limit").severity, Severity::Critical);
+        assert_eq!(only(&f, ids::FD_NEAR_LIMIT).severity, Severity::Critical);
     }
 
     #[test]
@@ -377,7 +216,7 @@ mod tests {
         ]);
         let f = run_static(fd_near_limit, &s, &host(), &Options::default());
         // Cannot be raised further: the finding stands, with no change proposed.
-        assert!(only(&f, "fd.near_limit").changes.is_empty());
+        assert!(only(&f, ids::FD_NEAR_LIMIT).changes.is_empty());
     }
 
     #[test]
@@ -387,12 +226,12 @@ mod tests {
             ("net.ipv4.tcp_timestamps", "0"),
         ]);
         let f = run_static(syncookies_off, &s, &host(), &Options::default());
-        let f = only(&f, "security.syncookies_off");
+        let f = only(&f, ids::SECURITY_SYNCOOKIES_OFF);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(proposed(f, "net.ipv4.tcp_syncookies"), "1");
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_syncookies"), "1");
         let f = run_static(timestamps_off, &s, &host(), &Options::default());
-        let f = only(&f, "security.timestamps_off");
-        assert_eq!(proposed(f, "net.ipv4.tcp_timestamps"), "1");
+        let f = only(&f, ids::SECURITY_TIMESTAMPS_OFF);
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_timestamps"), "1");
         assert_eq!(f.changes[0].current.as_deref(), Some("0"));
     }
 
@@ -414,13 +253,13 @@ mod tests {
 #[cfg(test)]
 mod robustness {
     use super::super::{config, conntrack, tcp, udp, Options};
-    use super::testutil::*;
     use super::*;
     use crate::collect::conntrack::{Conntrack, ConntrackCpuStat};
     use crate::collect::host::HostFacts;
     use crate::collect::sockets::{DestinationCount, Listener, Owner, Sockets};
     use crate::collect::sysctl::SysctlConfigEntry;
     use crate::collect::Source;
+    use crate::diagnose::testkit::*;
     use proptest::prelude::*;
 
     const KEYS: &[&str] = &[
@@ -551,7 +390,7 @@ mod robustness {
                     .collect(),
             );
             let h = HostFacts { page_size: page, mem_total_bytes: mem, ..host() };
-            let o = Options { link_speed_gbps: speed, rtt_ms: rtt, profile: Some("cdn".into()) };
+            let o = Options { link_speed_gbps: speed, rtt_ms: rtt, intent: super::super::Intent::Bulk };
             for rules in [RULES, tcp::RULES, udp::RULES, conntrack::RULES, config::RULES] {
                 for r in rules {
                     let _ = run_window(r.run, &a, &b, &h, &o);

@@ -4,52 +4,54 @@
 //! (`tcp.congestion_control`), pacing (`qdisc.pacing`) and ephemeral ports
 //! (`tcp.port_exhaustion`).
 
-use super::system::{rate_or_zero, round_up_mib, throughput_profile};
+use super::context::{Intent, LinkSource, RttSource};
+use super::fixes::{round_up_mib, scale_mem_triple};
+use super::ids;
 use super::thresholds as t;
 use super::util::{
-    fmt_bytes, join, page_size, parse_n, scale_mem_triple, sysctl, sysctl_n, sysctl_u64,
+    fmt_bytes, join, page_size, parse_n, rate_or_zero, sysctl, sysctl_n, sysctl_u64,
 };
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Advised, Change};
-use crate::collect::interfaces::InterfaceKind;
 use crate::collect::sockets::{Listener, Owner, Sockets};
+use crate::window::Window;
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
     Rule {
-        name: "tcp.listen_overflow",
+        name: ids::TCP_LISTEN_OVERFLOW,
         run: listen_overflow,
     },
     Rule {
-        name: "tcp.syn_queue",
+        name: ids::TCP_SYN_QUEUE,
         run: syn_queue,
     },
     Rule {
-        name: "tcp.buffer_below_bdp",
+        name: ids::TCP_BUFFER_BELOW_BDP,
         run: buffer_below_bdp,
     },
     Rule {
-        name: "tcp.memory_pressure",
+        name: ids::TCP_MEMORY_PRESSURE,
         run: memory_pressure,
     },
     Rule {
-        name: "tcp.backlog_drop",
+        name: ids::TCP_BACKLOG_DROP,
         run: backlog_drop,
     },
     Rule {
-        name: "tcp.retransmits",
+        name: ids::TCP_RETRANSMITS,
         run: retransmits,
     },
     Rule {
-        name: "tcp.congestion_control",
+        name: ids::TCP_CONGESTION_CONTROL,
         run: congestion_control,
     },
     Rule {
-        name: "qdisc.pacing",
+        name: ids::QDISC_PACING,
         run: pacing,
     },
     Rule {
-        name: "tcp.port_exhaustion",
+        name: ids::TCP_PORT_EXHAUSTION,
         run: port_exhaustion,
     },
 ];
@@ -91,22 +93,13 @@ fn listener_label(l: &Listener) -> String {
 
 /// Listeners at or over their limit; when none is, the fullest ones with something queued.
 /// At most [`t::LISTENERS_NAMED`], fullest first.
-fn pressed_listeners<'a>(newer: &'a Sockets, older: Option<&Sockets>) -> Vec<QueueSeen<'a>> {
+fn pressed_listeners<'a>(newer: &'a Sockets, window: Option<&Window>) -> Vec<QueueSeen<'a>> {
     let mut seen: Vec<QueueSeen> = newer
         .listeners
         .iter()
-        .map(|l| {
-            let before = older
-                .and_then(|o| {
-                    o.listeners
-                        .iter()
-                        .find(|x| x.inode == l.inode && x.local == l.local)
-                })
-                .map_or(0, |x| x.accept_queue);
-            QueueSeen {
-                listener: l,
-                queue: l.accept_queue.max(before),
-            }
+        .map(|l| QueueSeen {
+            listener: l,
+            queue: window.map_or(l.accept_queue, |w| w.accept_queue_peak(l)),
         })
         .filter(|q| q.queue > 0)
         .collect();
@@ -141,9 +134,8 @@ struct QueueFix {
 fn queue_fix(ctx: &Context, waiting: &str) -> QueueFix {
     let somaxconn = sysctl_u64(ctx.newer, SOMAXCONN);
     let sockets = ctx.newer.sockets.ok();
-    let older = ctx.window.and_then(|w| w.older.sockets.ok());
     let pressed = sockets
-        .map(|s| pressed_listeners(s, older))
+        .map(|s| pressed_listeners(s, ctx.window.as_ref()))
         .unwrap_or_default();
     // somaxconn caps a listener when its backlog equals it (the kernel stored
     // min(backlog, somaxconn) at listen() time). Without socket data, assume it does when it
@@ -300,7 +292,7 @@ fn listen_overflow(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
-        id: "tcp.listen_overflow".into(),
+        id: ids::TCP_LISTEN_OVERFLOW.into(),
         severity,
         title,
         detail: "A completed handshake waits in the listener's accept queue until the \
@@ -378,7 +370,7 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
              net.ipv4.tcp_syncookies=1. Do not raise queue sizes: a flood fills any size.",
         ));
         return vec![Finding {
-            id: "tcp.syn_queue".into(),
+            id: ids::TCP_SYN_QUEUE.into(),
             severity: Severity::Critical,
             title: format!(
                 "TCP SYN queues are full under what looks like a SYN flood: {sent:.0} cookies/s \
@@ -425,7 +417,7 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
         )
     };
     vec![Finding {
-        id: "tcp.syn_queue".into(),
+        id: ids::TCP_SYN_QUEUE.into(),
         severity,
         title,
         detail: format!(
@@ -445,52 +437,23 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
 // ---------------------------------------------------------------------------------------
 // tcp.buffer_below_bdp
 
-/// Link speed in Gbit/s, where it came from, and the interface when read from one.
-fn link_speed<'a>(ctx: &Context<'a>) -> Option<(f64, String, Option<&'a str>)> {
-    if let Some(g) = ctx
-        .options
-        .link_speed_gbps
-        .filter(|g| *g > 0.0 && g.is_finite())
-    {
-        return Some((g, "--link-speed".into(), None));
-    }
-    let ifs = ctx.newer.interfaces.ok()?;
-    ifs.iter()
-        .filter(|(_, i)| i.kind == InterfaceKind::Physical)
-        .filter(|(_, i)| i.operstate.as_deref().is_none_or(|s| s == "up"))
-        .filter_map(|(name, i)| Some((name, i.speed_mbps.filter(|s| *s > 0)?)))
-        .max_by_key(|(_, s)| *s)
-        .map(|(name, s)| {
-            (
-                f64::from(s) / 1000.0,
-                format!("{name} link speed"),
-                Some(name.as_str()),
-            )
-        })
-}
-
-/// RTT in seconds and where it came from: `--rtt`, else the median smoothed RTT of
-/// established sockets whose peer is off-host.
-fn rtt(ctx: &Context) -> Option<(f64, String)> {
-    if let Some(ms) = ctx.options.rtt_ms.filter(|m| *m > 0.0 && m.is_finite()) {
-        return Some((ms / 1000.0, "--rtt".into()));
-    }
-    let r = &ctx.newer.sockets.ok()?.rtt.remote;
-    if r.samples < t::BDP_MIN_RTT_SAMPLES {
-        return None;
-    }
-    let us = r.median_us.filter(|u| *u > 0)?;
-    Some((
-        f64::from(us) / 1e6,
-        format!("median RTT of {} established off-host sockets", r.samples),
-    ))
-}
-
 fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
-    let (Some((gbps, speed_src, iface)), Some((rtt_s, rtt_src))) = (link_speed(ctx), rtt(ctx))
-    else {
+    let (link, rtt) = (ctx.link(), ctx.rtt());
+    let (Some(gbps), Some(rtt_ms)) = (link.known(), rtt.known()) else {
         return Vec::new();
     };
+    let iface = link.iface();
+    let speed_src = match link.source {
+        LinkSource::Measured { iface } => format!("{iface} link speed"),
+        _ => "--link-speed".to_string(),
+    };
+    let rtt_src = match rtt.source {
+        RttSource::Measured { samples } => {
+            format!("median RTT of {samples} established off-host sockets")
+        }
+        _ => "--rtt".to_string(),
+    };
+    let rtt_s = rtt_ms / 1000.0;
     let bdp = gbps * 1e9 / 8.0 * rtt_s;
     let need = t::BDP_MIN_FACTOR * bdp;
     let proposed = round_up_mib(t::BDP_PROPOSED_FACTOR * bdp).min(t::BDP_BUFFER_CAP_BYTES);
@@ -535,8 +498,9 @@ fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
     if changes.is_empty() {
         return Vec::new();
     }
-    // A warning when the operator declared the path or wants throughput, or the link is
-    // busy; measured on an idle host it is only a note (a far SSH peer is not a problem).
+    // A warning when the operator declared the path (both flags) or wants bulk throughput, or
+    // the link is busy; measured on an idle host it is only a note (a far SSH peer is not a
+    // problem).
     let declared = ctx.options.link_speed_gbps.is_some() && ctx.options.rtt_ms.is_some();
     let busy = match (ctx.window, iface) {
         (Some(w), Some(name)) => w.netdev().get(name).is_some_and(|r| {
@@ -544,7 +508,7 @@ fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
         }),
         _ => false,
     };
-    let severity = if declared || busy || throughput_profile(ctx) {
+    let severity = if declared || busy || ctx.intent().moves_bulk() {
         Severity::Warning
     } else {
         Severity::Info
@@ -557,7 +521,7 @@ fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
         None => String::new(),
     };
     vec![Finding {
-        id: "tcp.buffer_below_bdp".into(),
+        id: ids::TCP_BUFFER_BELOW_BDP.into(),
         severity,
         title: format!(
             "TCP buffers ({}) cap one connection below {gbps} Gbit/s at {:.1} ms RTT \
@@ -650,7 +614,7 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
     if !global {
         // Per-socket pruning: one socket's receive buffer is full, not the host's TCP memory.
         return vec![Finding {
-            id: "tcp.memory_pressure".into(),
+            id: ids::TCP_MEMORY_PRESSURE.into(),
             severity: Severity::Warning,
             title: format!("TCP sockets drop {pruned:.1} packets/s pruning full receive queues"),
             detail: "When a socket's receive queue exceeds its buffer the kernel collapses \
@@ -737,7 +701,7 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
         _ => format!("the kernel entered memory pressure {pressures:.1} times/s"),
     };
     vec![Finding {
-        id: "tcp.memory_pressure".into(),
+        id: ids::TCP_MEMORY_PRESSURE.into(),
         severity,
         title: format!("TCP is short of memory host-wide: {used}"),
         detail: "tcp_mem (low, pressure, high, in pages) bounds the memory of all TCP sockets \
@@ -810,7 +774,7 @@ fn backlog_drop(ctx: &Context) -> Vec<Finding> {
          reads, no long work between reads; check the receiver's CPU",
     ));
     vec![Finding {
-        id: "tcp.backlog_drop".into(),
+        id: ids::TCP_BACKLOG_DROP.into(),
         severity: Severity::Warning,
         title: format!(
             "TCP drops {:.1} received segments/s because sockets' receive queues are full",
@@ -884,7 +848,7 @@ fn retransmits(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
-        id: "tcp.retransmits".into(),
+        id: ids::TCP_RETRANSMITS.into(),
         severity,
         title: format!(
             "TCP retransmits {:.1}% of the segments it sends ({:.0} of {:.0} segments/s)",
@@ -924,14 +888,14 @@ fn bbr_available(ctx: &Context) -> bool {
 /// Whether an info note about bulk sending is worth making: a throughput profile, or the
 /// host sends enough TCP segments (and not the latency profile).
 fn sends_bulk(ctx: &Context) -> Option<f64> {
-    if ctx.options.profile.as_deref() == Some("latency") {
+    if ctx.intent() == Intent::Latency {
         return None;
     }
     let out = ctx
         .window
         .and_then(|w| w.netstat_rate("Tcp", "OutSegs"))
         .unwrap_or(0.0);
-    (throughput_profile(ctx) || out >= t::CC_MIN_OUT_SEGS_PER_S).then_some(out)
+    (ctx.intent().moves_bulk() || out >= t::CC_MIN_OUT_SEGS_PER_S).then_some(out)
 }
 
 fn congestion_control(ctx: &Context) -> Vec<Finding> {
@@ -946,7 +910,7 @@ fn congestion_control(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     };
     vec![Finding {
-        id: "tcp.congestion_control".into(),
+        id: ids::TCP_CONGESTION_CONTROL.into(),
         severity: Severity::Info,
         title: format!("TCP uses {cc} although BBR is available"),
         detail: format!(
@@ -982,7 +946,7 @@ fn pacing(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     vec![Finding {
-        id: "qdisc.pacing".into(),
+        id: ids::QDISC_PACING.into(),
         severity: Severity::Info,
         title: format!("TCP paces BBR itself because the default qdisc is {qdisc}, not fq"),
         detail: "BBR needs its packets paced. Since Linux 4.13 TCP paces internally with a \
@@ -1090,7 +1054,7 @@ fn port_exhaustion(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
-        id: "tcp.port_exhaustion".into(),
+        id: ids::TCP_PORT_EXHAUSTION.into(),
         severity,
         title: format!(
             "Ephemeral ports to {} are {:.0}% used by TIME_WAIT sockets ({} of {size})",
@@ -1125,12 +1089,12 @@ fn port_exhaustion(ctx: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::system::testutil::*;
     use super::super::Options;
     use super::*;
-    use crate::collect::interfaces::Interface;
+    use crate::collect::interfaces::{Interface, InterfaceKind};
     use crate::collect::sockets::{DestinationCount, RttStats};
     use crate::collect::Source;
+    use crate::diagnose::testkit::*;
     use crate::snapshot::Snapshot;
     use std::collections::BTreeMap;
 
@@ -1177,20 +1141,26 @@ mod tests {
             ],
         );
         let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.listen_overflow");
+        let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(evidence(f, "TcpExt.ListenOverflows", "host"), 10.0);
-        assert_eq!(evidence(f, "listener.accept_queue", "0.0.0.0:8080"), 4097.0);
-        assert_eq!(evidence(f, "listener.backlog", "0.0.0.0:8080"), 4096.0);
+        assert_eq!(evidence_value(f, "TcpExt.ListenOverflows", "host"), 10.0);
+        assert_eq!(
+            evidence_value(f, "listener.accept_queue", "0.0.0.0:8080"),
+            4097.0
+        );
+        assert_eq!(
+            evidence_value(f, "listener.backlog", "0.0.0.0:8080"),
+            4096.0
+        );
         // Only the full listener is named, not the one with one connection queued.
         assert!(!f.evidence.iter().any(|e| e.scope == "0.0.0.0:22"));
-        assert_eq!(proposed(f, "net.core.somaxconn"), "16384");
+        assert_eq!(proposed_value(f, "net.core.somaxconn"), "16384");
         assert!(
             f.title.contains("0.0.0.0:8080 (nginx, pid 812)"),
             "{}",
             f.title
         );
-        let advice = proposed(f, "listen() backlog of 0.0.0.0:8080 (nginx, pid 812)");
+        let advice = proposed_value(f, "listen() backlog of 0.0.0.0:8080 (nginx, pid 812)");
         assert!(advice.contains("from 4096 to 16384"), "{advice}");
         assert!(f.risk.contains("listen() after the change"));
     }
@@ -1203,9 +1173,9 @@ mod tests {
             vec![listener("[::]:443", 129, 128, Owner::NotLookedUp)],
         );
         let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.listen_overflow");
+        let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
         assert!(f.changes.iter().all(|c| c.target != "net.core.somaxconn"));
-        let advice = proposed(f, "listen() backlog of [::]:443");
+        let advice = proposed_value(f, "listen() backlog of [::]:443");
         assert!(advice.contains("from 128 to 4096"), "{advice}");
         let typed = f
             .changes
@@ -1221,8 +1191,8 @@ mod tests {
     fn listen_overflow_without_sockets_raises_a_small_somaxconn() {
         let (a, b) = pair(&[("net.core.somaxconn", "128")], OVERFLOW);
         let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.listen_overflow");
-        assert_eq!(proposed(f, "net.core.somaxconn"), "4096");
+        let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
+        assert_eq!(proposed_value(f, "net.core.somaxconn"), "4096");
         assert_eq!(f.changes[0].current.as_deref(), Some("128"));
     }
 
@@ -1240,9 +1210,9 @@ mod tests {
             ],
         );
         let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.listen_overflow");
+        let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(proposed(f, "net.ipv4.tcp_max_syn_backlog"), "4096");
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_max_syn_backlog"), "4096");
     }
 
     #[test]
@@ -1286,12 +1256,12 @@ mod tests {
             ],
         );
         let f = run_window(syn_queue, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.syn_queue");
+        let f = only(&f, ids::TCP_SYN_QUEUE);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(evidence(f, "TcpExt.SyncookiesSent", "host"), 1000.0);
-        assert_eq!(evidence(f, "TcpExt.SyncookiesRecv", "host"), 10.0);
+        assert_eq!(evidence_value(f, "TcpExt.SyncookiesSent", "host"), 1000.0);
+        assert_eq!(evidence_value(f, "TcpExt.SyncookiesRecv", "host"), 10.0);
         assert!(f.title.contains("SYN flood"));
-        assert!(proposed(f, "SYN flood mitigation").contains("xdp"));
+        assert!(proposed_value(f, "SYN flood mitigation").contains("xdp"));
         assert!(f.changes.iter().all(|c| c.target != "net.core.somaxconn"));
     }
 
@@ -1309,12 +1279,12 @@ mod tests {
             ],
         );
         let f = run_window(syn_queue, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.syn_queue");
+        let f = only(&f, ids::TCP_SYN_QUEUE);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(evidence(f, "TcpExt.TCPReqQFullDrop", "host"), 20.0);
-        assert_eq!(proposed(f, "net.ipv4.tcp_syncookies"), "1");
-        assert_eq!(proposed(f, "net.core.somaxconn"), "4096");
-        assert_eq!(proposed(f, "net.ipv4.tcp_max_syn_backlog"), "4096");
+        assert_eq!(evidence_value(f, "TcpExt.TCPReqQFullDrop", "host"), 20.0);
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_syncookies"), "1");
+        assert_eq!(proposed_value(f, "net.core.somaxconn"), "4096");
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_max_syn_backlog"), "4096");
     }
 
     #[test]
@@ -1331,9 +1301,12 @@ mod tests {
             ],
         );
         let f = run_window(syn_queue, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.syn_queue");
+        let f = only(&f, ids::TCP_SYN_QUEUE);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(evidence(f, "TcpExt.TCPReqQFullDoCookies", "host"), 400.0);
+        assert_eq!(
+            evidence_value(f, "TcpExt.TCPReqQFullDoCookies", "host"),
+            400.0
+        );
         assert!(!f.title.contains("flood"));
     }
 
@@ -1371,18 +1344,24 @@ mod tests {
         let opts = Options {
             link_speed_gbps: Some(10.0),
             rtt_ms: Some(50.0),
-            profile: None,
+            intent: Intent::Balanced,
         };
         let f = run_static(buffer_below_bdp, &s, &host(), &opts);
-        let f = only(&f, "tcp.buffer_below_bdp");
+        let f = only(&f, ids::TCP_BUFFER_BELOW_BDP);
         assert_eq!(f.severity, Severity::Warning);
         // 10 Gbit/s × 50 ms = 62.5 MB (not the seeds' 625 KB).
-        assert_eq!(evidence(f, "tcp.bdp", "host"), 62_500_000.0);
+        assert_eq!(evidence_value(f, "tcp.bdp", "host"), 62_500_000.0);
         // 2.5 × BDP = 156.25 MB, rounded up to 150 MiB; min and default kept.
-        assert_eq!(proposed(f, "net.ipv4.tcp_rmem"), "4096 131072 157286400");
-        assert_eq!(proposed(f, "net.ipv4.tcp_wmem"), "4096 16384 157286400");
-        assert_eq!(proposed(f, "net.core.rmem_max"), "157286400");
-        assert_eq!(proposed(f, "net.core.wmem_max"), "157286400");
+        assert_eq!(
+            proposed_value(f, "net.ipv4.tcp_rmem"),
+            "4096 131072 157286400"
+        );
+        assert_eq!(
+            proposed_value(f, "net.ipv4.tcp_wmem"),
+            "4096 16384 157286400"
+        );
+        assert_eq!(proposed_value(f, "net.core.rmem_max"), "157286400");
+        assert_eq!(proposed_value(f, "net.core.wmem_max"), "157286400");
     }
 
     #[test]
@@ -1415,12 +1394,15 @@ mod tests {
         };
         s.sockets = Source::Ok(sockets);
         let f = run_static(buffer_below_bdp, &s, &host(), &Options::default());
-        let f = only(&f, "tcp.buffer_below_bdp");
+        let f = only(&f, ids::TCP_BUFFER_BELOW_BDP);
         assert_eq!(f.severity, Severity::Info);
-        assert_eq!(evidence(f, "link.speed", "eth0 link speed"), 10.0);
+        assert_eq!(evidence_value(f, "link.speed", "eth0 link speed"), 10.0);
         // 10 Gbit/s × 20 ms = 25 MB; 2.5 × = 62.5 MB -> 60 MiB.
-        assert_eq!(evidence(f, "tcp.bdp", "host"), 25_000_000.0);
-        assert_eq!(proposed(f, "net.ipv4.tcp_rmem"), "4096 131072 62914560");
+        assert_eq!(evidence_value(f, "tcp.bdp", "host"), 25_000_000.0);
+        assert_eq!(
+            proposed_value(f, "net.ipv4.tcp_rmem"),
+            "4096 131072 62914560"
+        );
 
         // The same host sending 2 Gbit/s on eth0 over the window: a warning.
         let mut older = s.clone();
@@ -1440,11 +1422,14 @@ mod tests {
         older.netdev = dev(0);
         s.netdev = dev(5 * 250_000_000);
         let f = run_window(buffer_below_bdp, &older, &s, &host(), &Options::default());
-        assert_eq!(only(&f, "tcp.buffer_below_bdp").severity, Severity::Warning);
+        assert_eq!(
+            only(&f, ids::TCP_BUFFER_BELOW_BDP).severity,
+            Severity::Warning
+        );
         // Idle over the window: still only a note.
         s.netdev = dev(1000);
         let f = run_window(buffer_below_bdp, &older, &s, &host(), &Options::default());
-        assert_eq!(only(&f, "tcp.buffer_below_bdp").severity, Severity::Info);
+        assert_eq!(only(&f, ids::TCP_BUFFER_BELOW_BDP).severity, Severity::Info);
     }
 
     #[test]
@@ -1453,7 +1438,7 @@ mod tests {
         let lan = Options {
             link_speed_gbps: Some(10.0),
             rtt_ms: Some(0.5),
-            profile: None,
+            intent: Intent::Balanced,
         };
         // BDP 625 KB; 2 × BDP = 1.25 MB < 4 MiB and 6 MiB.
         assert!(run_static(buffer_below_bdp, &s, &host(), &lan).is_empty());
@@ -1475,12 +1460,15 @@ mod tests {
     fn memory_over_tcp_mem_high_raises_it_within_a_quarter_of_ram() {
         let (a, b) = mem_pair(580_000, &[("TcpExt", "TCPMemoryPressures", 0, 10)]);
         let f = run_window(memory_pressure, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.memory_pressure");
+        let f = only(&f, ids::TCP_MEMORY_PRESSURE);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(evidence(f, "sockstat.TCP.mem", "host"), 580_000.0);
-        assert_eq!(evidence(f, "TcpExt.TCPMemoryPressures", "host"), 2.0);
+        assert_eq!(evidence_value(f, "sockstat.TCP.mem", "host"), 580_000.0);
+        assert_eq!(evidence_value(f, "TcpExt.TCPMemoryPressures", "host"), 2.0);
         // 2 × 575796 pages exceeds 16 GiB / 4 / 4 KiB = 1048576 pages: capped, ratios kept.
-        assert_eq!(proposed(f, "net.ipv4.tcp_mem"), "524288 699056 1048576");
+        assert_eq!(
+            proposed_value(f, "net.ipv4.tcp_mem"),
+            "524288 699056 1048576"
+        );
         assert!(f.risk.contains("pages of 4096 bytes"), "{}", f.risk);
     }
 
@@ -1488,21 +1476,30 @@ mod tests {
     fn memory_pressure_events_alone_warn_and_static_level_works_without_window() {
         let (a, b) = mem_pair(1000, &[("TcpExt", "TCPMemoryPressures", 0, 3)]);
         let f = run_window(memory_pressure, &a, &b, &host(), &Options::default());
-        assert_eq!(only(&f, "tcp.memory_pressure").severity, Severity::Warning);
+        assert_eq!(
+            only(&f, ids::TCP_MEMORY_PRESSURE).severity,
+            Severity::Warning
+        );
         let (_, b) = mem_pair(400_000, &[]);
         let f = run_static(memory_pressure, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.memory_pressure");
+        let f = only(&f, ids::TCP_MEMORY_PRESSURE);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(proposed(f, "net.ipv4.tcp_mem"), "524288 699056 1048576");
+        assert_eq!(
+            proposed_value(f, "net.ipv4.tcp_mem"),
+            "524288 699056 1048576"
+        );
     }
 
     #[test]
     fn memory_pruning_without_global_pressure_points_at_the_reader() {
         let (a, b) = mem_pair(1000, &[("TcpExt", "RcvPruned", 0, 50)]);
         let f = run_window(memory_pressure, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.memory_pressure");
+        let f = only(&f, ids::TCP_MEMORY_PRESSURE);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(evidence(f, "TcpExt.RcvPruned+OfoPruned", "host"), 10.0);
+        assert_eq!(
+            evidence_value(f, "TcpExt.RcvPruned+OfoPruned", "host"),
+            10.0
+        );
         assert!(f.changes.iter().all(|c| c.target != "net.ipv4.tcp_mem"));
     }
 
@@ -1529,10 +1526,13 @@ mod tests {
             ],
         );
         let f = run_window(backlog_drop, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.backlog_drop");
+        let f = only(&f, ids::TCP_BACKLOG_DROP);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(evidence(f, "TcpExt.TCPBacklogDrop", "host"), 20.0);
-        assert_eq!(proposed(f, "net.ipv4.tcp_rmem"), "4096 131072 16777216");
+        assert_eq!(evidence_value(f, "TcpExt.TCPBacklogDrop", "host"), 20.0);
+        assert_eq!(
+            proposed_value(f, "net.ipv4.tcp_rmem"),
+            "4096 131072 16777216"
+        );
         assert!(f
             .changes
             .iter()
@@ -1546,7 +1546,7 @@ mod tests {
             &[("TcpExt", "TCPRcvQDrop", 0, 10)],
         );
         let f = run_window(backlog_drop, &a, &b, &host(), &Options::default());
-        assert!(only(&f, "tcp.backlog_drop")
+        assert!(only(&f, ids::TCP_BACKLOG_DROP)
             .changes
             .iter()
             .all(|c| c.target != "net.ipv4.tcp_rmem"));
@@ -1570,11 +1570,11 @@ mod tests {
             ],
         );
         let f = run_window(retransmits, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.retransmits");
+        let f = only(&f, ids::TCP_RETRANSMITS);
         assert_eq!(f.severity, Severity::Warning);
-        assert!((evidence(f, "Tcp.retrans_ratio", "host") - 5.0).abs() < 1e-9);
-        assert_eq!(evidence(f, "Tcp.RetransSegs", "host"), 1000.0);
-        assert!(proposed(f, "congestion control").contains("bbr"));
+        assert!((evidence_value(f, "Tcp.retrans_ratio", "host") - 5.0).abs() < 1e-9);
+        assert_eq!(evidence_value(f, "Tcp.RetransSegs", "host"), 1000.0);
+        assert!(proposed_value(f, "congestion control").contains("bbr"));
     }
 
     #[test]
@@ -1606,10 +1606,10 @@ mod tests {
     fn congestion_control_info_on_a_sending_host() {
         let (a, b) = pair(CUBIC_WITH_BBR, &[("Tcp", "OutSegs", 0, 100_000)]);
         let f = run_window(congestion_control, &a, &b, &host(), &Options::default());
-        let f = only(&f, "tcp.congestion_control");
+        let f = only(&f, ids::TCP_CONGESTION_CONTROL);
         assert_eq!(f.severity, Severity::Info);
-        assert_eq!(proposed(f, "net.ipv4.tcp_congestion_control"), "bbr");
-        assert_eq!(evidence(f, "Tcp.OutSegs", "host"), 20_000.0);
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_congestion_control"), "bbr");
+        assert_eq!(evidence_value(f, "Tcp.OutSegs", "host"), 20_000.0);
     }
 
     #[test]
@@ -1624,7 +1624,7 @@ mod tests {
             &[("Tcp", "OutSegs", 0, 100_000)],
         );
         let cdn = Options {
-            profile: Some("cdn".into()),
+            intent: Intent::Bulk,
             ..Options::default()
         };
         assert!(run_window(congestion_control, &a, &b, &host(), &cdn).is_empty());
@@ -1641,13 +1641,14 @@ mod tests {
             ],
         );
         let cdn = Options {
-            profile: Some("cdn".into()),
+            intent: Intent::Bulk,
             ..Options::default()
         };
         let f = run_static(pacing, &s, &host(), &cdn);
-        let f = only(&f, "qdisc.pacing");
+        let f = only(&f, ids::QDISC_PACING);
         assert_eq!(f.severity, Severity::Info);
-        assert!(proposed(f, "net.core.default_qdisc").starts_with("fq, if this kernel has sch_fq"));
+        assert!(proposed_value(f, "net.core.default_qdisc")
+            .starts_with("fq, if this kernel has sch_fq"));
         // It cannot know whether fq exists, so it does not propose a sysctl write.
         assert!(f
             .changes
@@ -1668,7 +1669,7 @@ mod tests {
             ],
         );
         let cdn = Options {
-            profile: Some("cdn".into()),
+            intent: Intent::Bulk,
             ..Options::default()
         };
         assert!(run_static(pacing, &s, &host(), &cdn).is_empty());
@@ -1704,13 +1705,22 @@ mod tests {
     fn port_exhaustion_widens_the_range_and_enables_reuse() {
         let s = tw_snap(20_000, "2");
         let f = run_static(port_exhaustion, &s, &host(), &Options::default());
-        let f = only(&f, "tcp.port_exhaustion");
+        let f = only(&f, ids::TCP_PORT_EXHAUSTION);
         assert_eq!(f.severity, Severity::Warning);
-        assert_eq!(evidence(f, "sockets.time_wait", "10.0.0.2:5432"), 20_000.0);
-        assert_eq!(evidence(f, "net.ipv4.ip_local_port_range", "host"), 28232.0);
-        assert_eq!(proposed(f, "net.ipv4.ip_local_port_range"), "10240 65535");
-        assert_eq!(proposed(f, "net.ipv4.tcp_tw_reuse"), "1");
-        assert!(proposed(f, "connections to 10.0.0.2:5432").contains("333 new connections/s"));
+        assert_eq!(
+            evidence_value(f, "sockets.time_wait", "10.0.0.2:5432"),
+            20_000.0
+        );
+        assert_eq!(
+            evidence_value(f, "net.ipv4.ip_local_port_range", "host"),
+            28232.0
+        );
+        assert_eq!(
+            proposed_value(f, "net.ipv4.ip_local_port_range"),
+            "10240 65535"
+        );
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_tw_reuse"), "1");
+        assert!(proposed_value(f, "connections to 10.0.0.2:5432").contains("333 new connections/s"));
         assert!(!f.evidence.iter().any(|e| e.scope == "10.0.0.3:80"));
         let f = run_static(
             port_exhaustion,
@@ -1718,9 +1728,9 @@ mod tests {
             &host(),
             &Options::default(),
         );
-        let f = only(&f, "tcp.port_exhaustion");
+        let f = only(&f, ids::TCP_PORT_EXHAUSTION);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(proposed(f, "net.ipv4.tcp_tw_reuse"), "1");
+        assert_eq!(proposed_value(f, "net.ipv4.tcp_tw_reuse"), "1");
     }
 
     #[test]

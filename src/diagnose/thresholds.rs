@@ -240,6 +240,12 @@ pub const BDP_BUFFER_CAP_BYTES: u64 = 1 << 30;
 /// `tcp.buffer_below_bdp`: measured RTTs need at least this many established non-loopback
 /// sockets to be trusted. Sockets.
 pub const BDP_MIN_RTT_SAMPLES: u64 = 3;
+/// Link speed assumed when none is measured or given (`--link-speed`). Gbit/s. Rules do not
+/// fire on it; the profiles' `at_least = "bdp"` sizes from it (see `context`).
+pub const DEFAULT_LINK_GBPS: f64 = 10.0;
+/// Round-trip time assumed when none is measured or given (`--rtt`). Milliseconds. Rules do
+/// not fire on it; the profiles' `at_least = "bdp"` sizes from it (see `context`).
+pub const DEFAULT_RTT_MS: f64 = 20.0;
 /// `tcp.buffer_below_bdp`: measured (not declared) speed and RTT give a warning only when
 /// the interface moves at least this share of its link speed in one direction, otherwise an
 /// info. Ratio 0–1.

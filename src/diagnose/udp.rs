@@ -1,16 +1,17 @@
 //! UDP receive buffer errors (`udp.rcvbuf_errors`): datagrams dropped because a socket's
 //! receive buffer, or the host's `udp_mem`, was full.
 
-use super::system::{rate_or_zero, round_up_mib};
+use super::fixes::{round_up_mib, scale_mem_triple};
+use super::ids;
 use super::thresholds as t;
-use super::util::{fmt_bytes, join, page_size, scale_mem_triple, sysctl, sysctl_n, sysctl_u64};
+use super::util::{fmt_bytes, join, page_size, rate_or_zero, sysctl, sysctl_n, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
 use crate::collect::sockets::UdpSocket;
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[Rule {
-    name: "udp.rcvbuf_errors",
+    name: ids::UDP_RCVBUF_ERRORS,
     run: rcvbuf_errors,
 }];
 
@@ -83,31 +84,15 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
     ));
 
     // Which sockets drop, and how their buffer size was chosen.
-    let newer_udp = ctx.newer.sockets.ok().and_then(|s| s.udp.ok());
-    let older_udp = w.older.sockets.ok().and_then(|s| s.udp.ok());
-    let mut droppers: Vec<Dropper> = newer_udp
-        .map(|u| {
-            u.top_drops
-                .iter()
-                .filter_map(|s| {
-                    let now = s.drops?;
-                    let before = older_udp
-                        .and_then(|o| o.top_drops.iter().find(|x| x.inode == s.inode))
-                        .and_then(|x| x.drops);
-                    let rate = match (before, older_udp) {
-                        (Some(b), _) => Some(f64::from(now.wrapping_sub(b)) / w.seconds()),
-                        // Seen before without drops (not in the top list): all are new,
-                        // unless the list was full and it may have been cut off.
-                        (None, Some(o)) if o.top_drops.len() < crate::collect::sockets::TOP_N => {
-                            Some(f64::from(now) / w.seconds())
-                        }
-                        _ => None,
-                    };
-                    (rate != Some(0.0)).then_some(Dropper { socket: s, rate })
-                })
-                .collect()
+    let mut droppers: Vec<Dropper> = w
+        .udp_socket_drops()
+        .into_iter()
+        .filter(|d| d.rate != Some(0.0))
+        .map(|d| Dropper {
+            socket: d.socket,
+            rate: d.rate,
         })
-        .unwrap_or_default();
+        .collect();
     droppers.sort_by(|a, b| b.rate.unwrap_or(0.0).total_cmp(&a.rate.unwrap_or(0.0)));
     droppers.truncate(3);
 
@@ -281,7 +266,7 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
         risk.push("none from nettune".into());
     }
     vec![Finding {
-        id: "udp.rcvbuf_errors".into(),
+        id: ids::UDP_RCVBUF_ERRORS.into(),
         severity: Severity::Critical,
         title,
         detail: "A UDP datagram is queued on its socket until the application reads it; when \
@@ -299,11 +284,11 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::system::testutil::*;
     use super::super::Options;
     use super::*;
     use crate::collect::sockets::{Sockets, UdpSummary};
     use crate::collect::Source;
+    use crate::diagnose::testkit::*;
     use crate::snapshot::Snapshot;
 
     const SYSCTLS: &[(&str, &str)] = &[
@@ -356,14 +341,14 @@ mod tests {
         with_udp(&mut a, vec![udp_socket("0.0.0.0:514", 212992, 100)]);
         with_udp(&mut b, vec![udp_socket("0.0.0.0:514", 212992, 5100)]);
         let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
-        let f = only(&f, "udp.rcvbuf_errors");
+        let f = only(&f, ids::UDP_RCVBUF_ERRORS);
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(evidence(f, "Udp.RcvbufErrors", "host"), 1000.0);
-        assert_eq!(evidence(f, "udp_socket.drops", "0.0.0.0:514"), 1000.0);
+        assert_eq!(evidence_value(f, "Udp.RcvbufErrors", "host"), 1000.0);
+        assert_eq!(evidence_value(f, "udp_socket.drops", "0.0.0.0:514"), 1000.0);
         // 10000 datagrams/s × 2304 B × 0.1 s = 2.3 MB; the 4 MiB floor wins.
-        assert_eq!(proposed(f, "net.core.rmem_default"), "4194304");
+        assert_eq!(proposed_value(f, "net.core.rmem_default"), "4194304");
         // rmem_max follows so SO_RCVBUF users can reach the default.
-        assert_eq!(proposed(f, "net.core.rmem_max"), "4194304");
+        assert_eq!(proposed_value(f, "net.core.rmem_max"), "4194304");
         assert!(f.title.contains("0.0.0.0:514"));
         assert!(!f.evidence.iter().any(|e| e.metric == "Udp6.RcvbufErrors"));
     }
@@ -383,15 +368,15 @@ mod tests {
         // 100000 datagrams/s × 2304 × 0.1 = 23.04 MB -> 22 MiB.
         with_udp(&mut b, vec![udp_socket("0.0.0.0:9000", 16777216, 10_000)]);
         let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
-        let f = only(&f, "udp.rcvbuf_errors");
-        assert_eq!(proposed(f, "net.core.rmem_max"), "23068672");
+        let f = only(&f, ids::UDP_RCVBUF_ERRORS);
+        assert_eq!(proposed_value(f, "net.core.rmem_max"), "23068672");
         assert!(f
             .changes
             .iter()
             .all(|c| c.target != "net.core.rmem_default"));
         // Not seen in the older snapshot (no socket source there): cumulative count.
         assert_eq!(
-            evidence(f, "udp_socket.drops_since_open", "0.0.0.0:9000"),
+            evidence_value(f, "udp_socket.drops_since_open", "0.0.0.0:9000"),
             10_000.0
         );
     }
@@ -402,20 +387,23 @@ mod tests {
         set_sockstat(&mut a, &[("UDP", "mem", 1_150_000)]);
         set_sockstat(&mut b, &[("UDP", "mem", 1_150_000)]);
         let f = run_window(rcvbuf_errors, &a, &b, &host(), &Options::default());
-        let f = only(&f, "udp.rcvbuf_errors");
+        let f = only(&f, ids::UDP_RCVBUF_ERRORS);
         // 2 × 1151598 exceeds a quarter of 16 GiB (1048576 pages): nothing fits; advice.
         assert!(f
             .changes
             .iter()
             .all(|c| c.target != "net.core.rmem_default"));
-        assert!(proposed(f, "net.ipv4.udp_mem").contains("quarter of RAM"));
+        assert!(proposed_value(f, "net.ipv4.udp_mem").contains("quarter of RAM"));
         let big = crate::collect::host::HostFacts {
             mem_total_bytes: Some(64 << 30),
             ..host()
         };
         let f = run_window(rcvbuf_errors, &a, &b, &big, &Options::default());
-        let f = only(&f, "udp.rcvbuf_errors");
-        assert_eq!(proposed(f, "net.ipv4.udp_mem"), "1151598 1535468 2303196");
+        let f = only(&f, ids::UDP_RCVBUF_ERRORS);
+        assert_eq!(
+            proposed_value(f, "net.ipv4.udp_mem"),
+            "1151598 1535468 2303196"
+        );
         assert!(f.title.contains("udp_mem"));
     }
 

@@ -50,7 +50,9 @@ pub(crate) fn page_size(host: &HostFacts) -> u64 {
     }
 }
 
-/// Human-readable bytes with binary units (`512 KiB`, `62.5 MiB`).
+/// Bytes as a human size with binary units: whole units from 10 up, else one decimal unless
+/// whole (`16 MiB` for 15.6 MiB, as the contract's "= 16 MiB" reads; `512 KiB`, `1.5 GiB`,
+/// `2.2 KiB`, `100 B`). The one byte formatter of every rule.
 pub(crate) fn fmt_bytes(bytes: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes.max(0.0);
@@ -59,7 +61,7 @@ pub(crate) fn fmt_bytes(bytes: f64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 || (v - v.round()).abs() < 0.05 {
+    if unit == 0 || v >= 10.0 || (v - v.round()).abs() < 0.05 {
         format!("{:.0} {}", v, UNITS[unit])
     } else {
         format!("{:.1} {}", v, UNITS[unit])
@@ -86,13 +88,7 @@ pub(crate) fn fmt_secs(s: f64) -> String {
     }
 }
 
-/// A `tcp_mem`/`udp_mem`-style triple (`low pressure high`, in pages) scaled so that `high`
-/// becomes `new_high`, the other two in proportion and never below their current values.
-pub(crate) fn scale_mem_triple([low, pressure, high]: [u64; 3], new_high: u64) -> [u64; 3] {
-    let f = new_high as f64 / high.max(1) as f64;
-    [
-        ((low as f64 * f) as u64).max(low),
-        ((pressure as f64 * f) as u64).max(pressure),
-        new_high,
-    ]
+/// Rate of a netstat counter over the window, 0 when the kernel does not print it.
+pub(crate) fn rate_or_zero(w: &crate::window::Window, section: &str, field: &str) -> f64 {
+    w.netstat_rate(section, field).unwrap_or(0.0).max(0.0)
 }

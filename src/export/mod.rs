@@ -308,13 +308,13 @@ impl Exporter {
         let window = from
             .filter(|prev| prev.taken_at_ns < snap.taken_at_ns)
             .and_then(|prev| Window::new(prev, &snap, &self.host));
-        let findings = diagnose::diagnose(&Context {
+        let findings = diagnose::diagnose(&Context::new(
             window,
-            newer: &snap,
-            host: &self.host,
-            options: &self.options,
-            drops: None,
-        });
+            &snap,
+            &self.host,
+            &self.options,
+            None,
+        ));
         let scrape = Arc::new(Scrape {
             snapshot: snap,
             from_ns: from.map(|s| s.taken_at_ns),
@@ -625,7 +625,10 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
             Arc::ptr_eq(&a, &b),
             "a second scrape within max_age reuses the collection"
         );
-        assert!(a.findings.iter().any(|f| f.id == "softnet.backlog_drops"));
+        assert!(a
+            .findings
+            .iter()
+            .any(|f| f.id == diagnose::ids::SOFTNET_BACKLOG_DROPS));
     }
 
     /// A source of live-timed snapshots whose cpu0 dropped counter follows `dropped` (the
@@ -653,7 +656,7 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         assert!(first
             .findings
             .iter()
-            .all(|f| f.id != "softnet.backlog_drops"));
+            .all(|f| f.id != diagnose::ids::SOFTNET_BACKLOG_DROPS));
         // Scrapes keep the refresher busy; wait for it to collect several times.
         std::thread::sleep(Duration::from_millis(1600));
         let before = calls.load(std::sync::atomic::Ordering::SeqCst);
@@ -672,7 +675,7 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
             second
                 .findings
                 .iter()
-                .any(|f| f.id == "softnet.backlog_drops"),
+                .any(|f| f.id == diagnose::ids::SOFTNET_BACKLOG_DROPS),
             "{:?}",
             second.findings
         );
@@ -697,7 +700,10 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         let b = e.scrape();
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert_eq!(b.from_ns, Some(a.snapshot.taken_at_ns));
-        assert!(b.findings.iter().all(|f| f.id != "softnet.backlog_drops"));
+        assert!(b
+            .findings
+            .iter()
+            .all(|f| f.id != diagnose::ids::SOFTNET_BACKLOG_DROPS));
     }
 
     #[test]

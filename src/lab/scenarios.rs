@@ -5,6 +5,7 @@ use super::env::{self, Env};
 use super::traffic::{self, ConnectStorm, Stats, Traffic, UdpFlood, UdpReader};
 use super::{Fault, Sample, Scenario, Threshold};
 use crate::change::{Advised, Change};
+use crate::diagnose::ids;
 use crate::window::Window;
 use crate::{Error, Result, Root};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -563,11 +564,11 @@ static CATALOGUE: [Scenario; 7] = [
     Scenario {
         name: "backlog-drops",
         description: "softnet backlog overflow: a veth's receive steered by RPS to one CPU, flooded with UDP",
-        expected: &["softnet.backlog_drops"],
+        expected: &[ids::SOFTNET_BACKLOG_DROPS.as_str()],
         symptom: "softnet.dropped",
         unit: "1/s",
         threshold: Threshold::AtMost(0.0),
-        fix: &["softnet.backlog_drops"],
+        fix: &[ids::SOFTNET_BACKLOG_DROPS.as_str()],
         note: "net.core.netdev_max_backlog (host-wide) lowered from the default 1000 to 16 so two bursty flooding threads on a 2-core VM overflow it; restored after the run",
         max_rounds: 6,
         make: || Box::new(BacklogDrops::default()),
@@ -575,11 +576,11 @@ static CATALOGUE: [Scenario; 7] = [
     Scenario {
         name: "budget-squeeze",
         description: "NET_RX budget exhausted: two veth pairs, each received by RPS on the other CPU's backlog, with a small netdev_budget",
-        expected: &["softnet.time_squeeze"],
+        expected: &[ids::SOFTNET_TIME_SQUEEZE.as_str()],
         symptom: "softnet.time_squeeze",
         unit: "1/s",
         threshold: Threshold::FractionOfBefore(0.5),
-        fix: &["softnet.time_squeeze"],
+        fix: &[ids::SOFTNET_TIME_SQUEEZE.as_str()],
         note: "net.core.netdev_budget (host-wide) lowered from the default 300 to 16 so a 2-core VM squeezes; restored after the run",
         max_rounds: 3,
         make: || Box::new(BudgetSqueeze::default()),
@@ -587,11 +588,11 @@ static CATALOGUE: [Scenario; 7] = [
     Scenario {
         name: "listen-overflow",
         description: "accept queue overflow: a slow-accepting server with listen(16) under a connection storm",
-        expected: &["tcp.listen_overflow"],
+        expected: &[ids::TCP_LISTEN_OVERFLOW.as_str()],
         symptom: "TcpExt.ListenOverflows",
         unit: "1/s",
         threshold: Threshold::AtMost(0.0),
-        fix: &["tcp.listen_overflow"],
+        fix: &[ids::TCP_LISTEN_OVERFLOW.as_str()],
         note: "",
         max_rounds: 3,
         make: || Box::new(ListenOverflow::default()),
@@ -599,11 +600,11 @@ static CATALOGUE: [Scenario; 7] = [
     Scenario {
         name: "udp-rcvbuf",
         description: "UDP receive buffer overflow: bursts of 600 datagrams into a reader with the default buffer",
-        expected: &["udp.rcvbuf_errors"],
+        expected: &[ids::UDP_RCVBUF_ERRORS.as_str()],
         symptom: "Udp.RcvbufErrors",
         unit: "1/s",
         threshold: Threshold::AtMost(0.0),
-        fix: &["udp.rcvbuf_errors"],
+        fix: &[ids::UDP_RCVBUF_ERRORS.as_str()],
         note: "",
         max_rounds: 3,
         make: || Box::new(UdpRcvbuf::default()),
@@ -611,11 +612,11 @@ static CATALOGUE: [Scenario; 7] = [
     Scenario {
         name: "conntrack-full",
         description: "conntrack table full: 500 new UDP flows/s into a namespace whose nftables rule uses ct state",
-        expected: &["conntrack.near_full"],
+        expected: &[ids::CONNTRACK_NEAR_FULL.as_str()],
         symptom: "conntrack drop + early_drop",
         unit: "1/s",
         threshold: Threshold::AtMost(0.0),
-        fix: &["conntrack.near_full"],
+        fix: &[ids::CONNTRACK_NEAR_FULL.as_str()],
         note: "net.netfilter.nf_conntrack_max (host-wide; read-only inside a namespace) lowered from 262144 to 512; restored after the run",
         max_rounds: 3,
         make: || Box::new(ConntrackFull::default()),
@@ -623,11 +624,11 @@ static CATALOGUE: [Scenario; 7] = [
     Scenario {
         name: "port-exhaustion",
         description: "ephemeral port exhaustion: short outgoing connections with a 64-port ip_local_port_range",
-        expected: &["tcp.port_exhaustion"],
+        expected: &[ids::TCP_PORT_EXHAUSTION.as_str()],
         symptom: "connect failures",
         unit: "1/s",
         threshold: Threshold::AtMost(0.0),
-        fix: &["tcp.port_exhaustion"],
+        fix: &[ids::TCP_PORT_EXHAUSTION.as_str()],
         note: "net.ipv4.ip_local_port_range (per namespace) narrowed to 64 ports so a 2-core VM exhausts it in seconds",
         max_rounds: 3,
         make: || Box::new(PortExhaustion::default()),
@@ -635,11 +636,11 @@ static CATALOGUE: [Scenario; 7] = [
     Scenario {
         name: "rps-off",
         description: "single-queue receive on one CPU: a veth with RPS off flooded from cpu0, read by an application on another CPU",
-        expected: &["rps.disabled", "softnet.cpu_imbalance"],
+        expected: &[ids::RPS_DISABLED.as_str(), ids::SOFTNET_CPU_IMBALANCE.as_str()],
         symptom: "share of datagrams processed on cpu0",
         unit: "%",
         threshold: Threshold::AtMost(50.0),
-        fix: &["rps.disabled", "softnet.cpu_imbalance"],
+        fix: &[ids::RPS_DISABLED.as_str(), ids::SOFTNET_CPU_IMBALANCE.as_str()],
         note: "",
         max_rounds: 3,
         make: || Box::new(RpsOff::default()),

@@ -10,6 +10,8 @@
 //!
 //! ```toml
 //! description = "..."
+//! intent = "balanced"            # what the rules judge against: balanced (default),
+//!                                # throughput, bulk or latency (see diagnose::Intent)
 //! interfaces = ["eth0"]          # devices for ring/channels/coalesce/features (default: all)
 //! [[sysctl]]
 //! key = "net.core.rmem_max"
@@ -26,6 +28,7 @@
 use crate::change::{Change, ChangeKind};
 use crate::collect::ethtool::EthtoolAll;
 use crate::collect::sysctl::Sysctls;
+use crate::diagnose::Intent;
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -59,6 +62,7 @@ const FRAMES_MAX: u64 = 65_535;
 struct RawProfile {
     #[serde(default)]
     description: String,
+    intent: Option<Spanned<toml::Value>>,
     #[serde(default)]
     interfaces: Vec<String>,
     #[serde(default)]
@@ -113,6 +117,9 @@ pub struct Setting {
 pub struct Profile {
     pub name: String,
     pub description: String,
+    /// What the profile optimises for, as the diagnosis rules judge it (`intent = "..."`;
+    /// `balanced` when the file does not say).
+    pub intent: Intent,
     /// Devices the per-device settings apply to; empty means every device that has them.
     pub interfaces: Vec<String>,
     pub settings: Vec<Setting>,
@@ -254,6 +261,21 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile> {
             .unwrap_or_default();
         Error::Input(format!("profile {file}:{line}: {key}{msg}"))
     })?;
+    let intent = match &raw.intent {
+        Some(v) => match v.get_ref() {
+            toml::Value::String(name) => name
+                .parse::<Intent>()
+                .map_err(|e| cx.err(v.span(), "intent", e))?,
+            other => {
+                return Err(cx.err(
+                    v.span(),
+                    "intent",
+                    format!("expected a string, not {}", other.type_str()),
+                ))
+            }
+        },
+        None => Intent::Balanced,
+    };
     let mut settings = Vec::new();
     for s in &raw.sysctl {
         let key = s.key.get_ref().trim();
@@ -426,6 +448,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile> {
     Ok(Profile {
         name: name.to_string(),
         description: raw.description,
+        intent,
         interfaces: raw.interfaces,
         settings,
     })

@@ -10,6 +10,7 @@
 //! files of the golden tests while the same faults happen.
 
 use super::{nettune, stderr, Netns};
+use nettune::diagnose::ids;
 use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -467,7 +468,7 @@ fn tcp_listen_overflow_is_found_and_names_the_listener() {
     let Some(report) = listen_overflow_fault(check_json) else {
         return;
     };
-    let f = finding(&report, "tcp.listen_overflow");
+    let f = finding(&report, ids::TCP_LISTEN_OVERFLOW.as_str());
     assert_actionable(f);
     let overflows = f["evidence"]
         .as_array()
@@ -500,7 +501,7 @@ fn udp_rcvbuf_errors_are_found() {
     let Some(report) = udp_rcvbuf_fault(check_json) else {
         return;
     };
-    let f = finding(&report, "udp.rcvbuf_errors");
+    let f = finding(&report, ids::UDP_RCVBUF_ERRORS.as_str());
     assert_actionable(f);
     let rcvbuf = f["evidence"]
         .as_array()
@@ -527,7 +528,7 @@ fn softnet_backlog_drops_are_found() {
     // The guard put the host-wide value back.
     let after = std::fs::read_to_string("/proc/sys/net/core/netdev_max_backlog").unwrap();
     assert_eq!(before, after, "netdev_max_backlog restored");
-    let f = finding(&report, "softnet.backlog_drops");
+    let f = finding(&report, ids::SOFTNET_BACKLOG_DROPS.as_str());
     assert_actionable(f);
     let drops = f["evidence"]
         .as_array()
@@ -606,7 +607,7 @@ fn unexplained_drop_reason_is_reported() {
         .unwrap()
         .iter()
         .find(|f| {
-            f["id"] == "drops.unexplained"
+            f["id"] == ids::DROPS_UNEXPLAINED.as_str()
                 && f["title"].as_str().unwrap_or("").contains("NO_SOCKET")
         })
         .unwrap_or_else(|| {

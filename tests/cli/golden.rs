@@ -7,13 +7,14 @@
 //! `cargo test --test cli record_captures -- --ignored`.
 
 use super::{e2e, run, stderr};
+use nettune::diagnose::ids;
 use std::path::{Path, PathBuf};
 
 /// (capture and golden name, the finding the fault must produce).
 const CASES: [(&str, &str); 3] = [
-    ("listen_overflow", "tcp.listen_overflow"),
-    ("udp_rcvbuf", "udp.rcvbuf_errors"),
-    ("softnet_backlog", "softnet.backlog_drops"),
+    ("listen_overflow", ids::TCP_LISTEN_OVERFLOW.as_str()),
+    ("udp_rcvbuf", ids::UDP_RCVBUF_ERRORS.as_str()),
+    ("softnet_backlog", ids::SOFTNET_BACKLOG_DROPS.as_str()),
 ];
 
 fn capture_path(name: &str) -> PathBuf {
@@ -146,4 +147,88 @@ fn record_captures() {
         let size = std::fs::metadata(&file).unwrap().len();
         eprintln!("recorded {} ({size} bytes)", file.display());
     }
+}
+
+/// `check --profile` judges by the profile's declared `intent`, for a FILE.toml as for a
+/// shipped profile: a user file with `intent = "latency"` behaves like `--profile latency`
+/// (the NIC's 50 µs interrupt coalescing does not fit), one without `intent` like balanced,
+/// and a bad file fails with exit 3 and one line naming the file and line.
+#[test]
+fn check_profile_file_judges_by_its_intent() {
+    let dir = tempfile::tempdir().unwrap();
+    // The listen_overflow capture with its virtual NIC turned physical and coalescing at
+    // 50 µs (not adaptive).
+    let text = std::fs::read_to_string(capture_path("listen_overflow")).unwrap();
+    let mut cap: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for s in cap["snapshots"].as_array_mut().unwrap() {
+        s["interfaces"]["vb"]["kind"] = "physical".into();
+        s["ethtool"]["vb"]["coalesce"] =
+            serde_json::json!({"rx_usecs": 50, "use_adaptive_rx": false});
+    }
+    let capture = dir.path().join("cap.json");
+    std::fs::write(&capture, cap.to_string()).unwrap();
+    let file = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let ids = |profile: Option<&str>| -> Vec<String> {
+        let mut args = vec!["check", "--json", "--from", capture.to_str().unwrap()];
+        if let Some(p) = profile {
+            args.extend(["--profile", p]);
+        }
+        let o = run(&args);
+        assert_ne!(o.status.code(), Some(3), "{profile:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let mut ids: Vec<String> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let latency_file = file(
+        "mine.toml",
+        "description = \"mine\"\nintent = \"latency\"\n",
+    );
+    let plain_file = file("plain.toml", "description = \"no intent\"\n");
+    let latency = ids(Some("latency"));
+    assert!(
+        latency.iter().any(|i| *i == ids::NIC_COALESCE),
+        "{latency:?}"
+    );
+    assert_eq!(ids(Some(&latency_file)), latency);
+    let balanced = ids(None);
+    assert!(
+        !balanced.iter().any(|i| *i == ids::NIC_COALESCE),
+        "{balanced:?}"
+    );
+    assert_eq!(ids(Some(&plain_file)), balanced);
+    assert_eq!(ids(Some("balanced")), balanced);
+
+    let bad = file("bad.toml", "description = \"x\"\nintent = \"fast\"\n");
+    let o = run(&[
+        "check",
+        "--from",
+        capture.to_str().unwrap(),
+        "--profile",
+        &bad,
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("bad.toml:2") && err.contains("intent"),
+        "{err}"
+    );
+    let o = run(&[
+        "check",
+        "--from",
+        capture.to_str().unwrap(),
+        "--profile",
+        "no-such",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 }

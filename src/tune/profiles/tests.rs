@@ -315,6 +315,53 @@ fn bad_profiles_name_file_line_and_key() {
 }
 
 #[test]
+fn profiles_declare_their_intent() {
+    use crate::diagnose::Intent;
+    let want = [
+        ("balanced", Intent::Balanced),
+        ("throughput", Intent::Throughput),
+        ("latency", Intent::Latency),
+        ("web-gateway", Intent::Balanced),
+        ("stream-ingest", Intent::Bulk),
+        ("cdn", Intent::Bulk),
+    ];
+    assert_eq!(want.len(), BUILTIN.len());
+    for (name, intent) in want {
+        assert_eq!(load(name).unwrap().intent, intent, "{name}");
+        // Every shipped file says it, rather than relying on the default.
+        let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).unwrap();
+        assert!(
+            text.contains("\nintent = "),
+            "{name} does not declare its intent"
+        );
+    }
+    // A user file without `intent` is balanced; with one, it is what it says.
+    assert_eq!(
+        parse("mine", "mine.toml", "").unwrap().intent,
+        Intent::Balanced
+    );
+    for i in Intent::ALL {
+        let text = format!("description = \"x\"\nintent = \"{i}\"\n");
+        assert_eq!(parse("mine", "mine.toml", &text).unwrap().intent, i);
+    }
+    // Unknown or mistyped: file, line and key.
+    for (text, line) in [
+        ("description = \"x\"\nintent = \"fast\"\n", 2),
+        ("\n\nintent = 3\n", 3),
+        ("intent = \"Latency\"\n", 1),
+    ] {
+        let e = parse("bad", "/etc/x/bad.toml", text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("/etc/x/bad.toml:{line}:")),
+            "{text:?}: {e}"
+        );
+        assert!(e.contains("intent"), "{text:?}: {e}");
+    }
+}
+
+#[test]
 fn profile_files_are_loaded_by_path() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("site.toml");
