@@ -138,8 +138,8 @@ pub fn run_transaction(
     opts: &TxOptions,
 ) -> Result<TxOutcome> {
     if let Some(c) = changes.iter().find(|c| c.kind == ChangeKind::Advice) {
-        return Err(Error::Input(format!(
-            "{}: advice cannot be applied",
+        return Err(Error::Refused(format!(
+            "{}: advice cannot be applied (nettune cannot make this change)",
             c.target
         )));
     }
@@ -515,7 +515,11 @@ mod tests {
         assert_eq!(restored[0].target, "c");
         let log = journal::find(dir.path(), &out.id).unwrap();
         assert_eq!(log.state(), "rolled back");
-        assert!(rollback(&mut f, &log).is_err(), "twice is refused");
+        let twice = rollback(&mut f, &log).unwrap_err();
+        assert!(
+            matches!(&twice, Error::Transaction { id, .. } if *id == out.id),
+            "twice is refused: {twice:?}"
+        );
         assert!(last_open(dir.path()).is_err());
     }
 
@@ -636,7 +640,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut f = Fake::new(dir.path(), &[]);
         let c = vec![Change::advice("listen() backlog", "4096")];
-        assert!(run_transaction(&mut f, dir.path(), None, &c, &TxOptions::default()).is_err());
+        let e = run_transaction(&mut f, dir.path(), None, &c, &TxOptions::default()).unwrap_err();
+        assert!(matches!(e, Error::Refused(_)), "{e:?}");
         assert!(f.ops.is_empty());
     }
 }
