@@ -142,7 +142,7 @@ pub fn state_dir() -> PathBuf {
 }
 
 /// Options of the transactions a command applies. With the `fault-injection` feature (tests
-/// only) they carry the faults the environment asks for ([`faults`]); release builds have
+/// only) they carry the faults the environment asks for (`cli/faults.rs`); release builds have
 /// none.
 pub fn tx_options() -> TxOptions {
     TxOptions {

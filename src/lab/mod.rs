@@ -3,7 +3,7 @@
 //! ([`plan_round`] is [`crate::tune::plan_for`] with the run's profile), apply through the
 //! real tune transaction, re-measure, compare with the scenario's threshold, clean up.
 //!
-//! [`env`] owns namespaces, veth, host-wide sysctls and transactions (undone on drop and by
+//! [`mod@env`] owns namespaces, veth, host-wide sysctls and transactions (undone on drop and by
 //! [`env::cleanup_leftovers`] after a crash); [`traffic`] holds the generators; [`scenarios`]
 //! the catalogue; [`report`] the HTML page.
 //!

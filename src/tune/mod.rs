@@ -8,7 +8,7 @@
 //! Nothing here prints, exits or reads the environment: what a caller decides comes in as
 //! arguments ([`TxOptions`], [`PlanOptions`], the state directory), so a daemon can call
 //! these in a loop. With the `fault-injection` cargo feature (tests only; release builds do
-//! not enable it) [`TxOptions`] also carries injected [`Faults`].
+//! not enable it) [`TxOptions`] also carries injected `Faults`.
 
 pub mod apply;
 pub mod journal;
