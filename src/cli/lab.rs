@@ -2,6 +2,7 @@
 
 use super::{exit, parse_duration, GlobalArgs};
 use crate::lab::{self, Outcome, RunOptions};
+use crate::tune::profiles;
 use clap::{Args, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ pub struct RunArgs {
     pub window: Duration,
 }
 
+/// Open descriptors of this process (for the fd-leak check of the tests).
+#[cfg(feature = "fault-injection")]
 fn fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
@@ -70,11 +73,16 @@ pub fn run(global: &GlobalArgs, args: &LabArgs) -> anyhow::Result<u8> {
                     .collect::<anyhow::Result<_>>()?
             };
             super::tune::require_root("nettune lab run")?;
-            lab::install_signal_handlers();
+            lab::install_signal_handlers()?;
+            #[cfg(feature = "fault-injection")]
             let fds_before = fds();
+            // The lab plans like `nettune tune` with the balanced profile.
             let opts = RunOptions {
                 window: r.window,
-                ..RunOptions::default()
+                tx: super::tx_options(),
+                #[cfg(feature = "fault-injection")]
+                faults: super::faults::lab(),
+                ..RunOptions::new(super::state_dir(), profiles::load("balanced")?)
             };
             let mut outcomes: Vec<Outcome> = Vec::new();
             for s in scenarios {
@@ -91,7 +99,8 @@ pub fn run(global: &GlobalArgs, args: &LabArgs) -> anyhow::Result<u8> {
                 }
                 outcomes.push(o);
             }
-            if std::env::var_os("NETTUNE_LAB_FD_CHECK").is_some() {
+            #[cfg(feature = "fault-injection")]
+            if super::faults::fd_check() {
                 eprintln!("nettune lab: open fds before {fds_before} after {}", fds());
             }
             if global.json {

@@ -5,6 +5,8 @@ pub mod check;
 pub mod common;
 pub mod drops;
 pub mod export;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 pub mod lab;
 pub mod rollback;
 pub mod snapshot;
@@ -12,6 +14,7 @@ pub mod tune;
 pub mod watch;
 pub mod xdp;
 
+use crate::tune::TxOptions;
 use crate::Root;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -125,6 +128,26 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Export(args) => export::run(&cli.global, args),
         Command::Drops(args) => drops::run(&cli.global, args),
         Command::Xdp(args) => xdp::run(&cli.global, args),
+    }
+}
+
+/// The state directory (journals, lab state): `NETTUNE_STATE_DIR`, else
+/// [`crate::tune::journal::DEFAULT_STATE_DIR`]. Read here, once per command; the library takes
+/// the directory as an argument.
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("NETTUNE_STATE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(crate::tune::journal::DEFAULT_STATE_DIR))
+}
+
+/// Options of the transactions a command applies. With the `fault-injection` feature (tests
+/// only) they carry the faults the environment asks for (`cli/faults.rs`); release builds have
+/// none.
+pub fn tx_options() -> TxOptions {
+    TxOptions {
+        #[cfg(feature = "fault-injection")]
+        faults: faults::transaction(),
     }
 }
 

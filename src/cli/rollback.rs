@@ -2,9 +2,9 @@
 //! transaction a crash left half-applied).
 
 use super::{exit, GlobalArgs};
+use crate::report::rollback;
 use crate::tune::{self, journal};
 use clap::Args;
-use serde_json::json;
 use std::io::Write;
 
 /// Arguments of `nettune rollback`.
@@ -23,7 +23,7 @@ pub struct RollbackArgs {
 
 /// Run `nettune rollback`.
 pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
-    let state = journal::state_dir();
+    let state = super::state_dir();
     let mut out = std::io::stdout().lock();
     if args.list {
         let (logs, errors) = journal::list(&state);
@@ -31,38 +31,10 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
             tracing::warn!("unreadable journal: {e}");
         }
         if global.json {
-            let txs: Vec<_> = logs
-                .iter()
-                .map(|l| {
-                    json!({"id": l.id, "state": l.state(), "netns": l.netns, "host": l.host,
-                           "time": l.time, "changes": l.intents})
-                })
-                .collect();
-            serde_json::to_writer_pretty(
-                &mut out,
-                &json!({"schema": "nettune.transactions/v1", "transactions": txs}),
-            )?;
+            serde_json::to_writer_pretty(&mut out, &rollback::transactions_report(&logs))?;
             writeln!(out)?;
-        } else if logs.is_empty() {
-            writeln!(out, "no transactions in {}", state.display())?;
         } else {
-            for l in &logs {
-                let ns = l
-                    .netns
-                    .as_deref()
-                    .map(|n| format!(" netns {n}"))
-                    .unwrap_or_default();
-                writeln!(
-                    out,
-                    "{}  {:<11} {} change(s){ns}",
-                    l.id,
-                    l.state(),
-                    l.intents.len()
-                )?;
-                for i in &l.intents {
-                    writeln!(out, "    {} {}: {} -> {}", i.kind, i.target, i.old, i.new)?;
-                }
-            }
+            write!(out, "{}", rollback::render_transactions(&logs, &state))?;
         }
         return Ok(exit::OK);
     }
@@ -74,26 +46,10 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
     super::tune::require_root("rollback")?;
     let restored = tune::rollback_transaction(&global.root(), &log)?;
     if global.json {
-        serde_json::to_writer_pretty(
-            &mut out,
-            &json!({"schema": "nettune.rollback/v1", "transaction": log.id, "was": log.state(),
-                    "restored": restored,
-                    "files": log.files.iter().map(|f| json!({"path": f.path, "removed": f.previous.is_none()})).collect::<Vec<_>>()}),
-        )?;
+        serde_json::to_writer_pretty(&mut out, &rollback::rollback_report(&log, &restored))?;
         writeln!(out)?;
     } else {
-        writeln!(out, "rolled back transaction {} ({}):", log.id, log.state())?;
-        for r in &restored {
-            writeln!(out, "  {} {} = {}", r.kind, r.target, r.value)?;
-        }
-        for f in log.files.iter().rev() {
-            let what = if f.previous.is_some() {
-                "restored"
-            } else {
-                "removed"
-            };
-            writeln!(out, "  file {} {what}", f.path.display())?;
-        }
+        write!(out, "{}", rollback::render_rollback(&log, &restored))?;
     }
     out.flush()?;
     Ok(exit::OK)

@@ -1,15 +1,20 @@
 //! `nettune tune`: sample (or load) a window, diagnose, print the plan; with `--apply`
 //! apply it as one journaled transaction, optionally verify and roll back by itself.
+//!
+//! The flags become a validated [`TuneConfig`] first; everything after that is library
+//! calls (`tune::plan_for`, `tune::plan::load`, `tune::run_transaction`,
+//! `tune::persist_transaction`, `tune::verify::judge`) and renderers (`report::tune`).
 
 use super::check::{exit_code, obtain_capture};
 use super::{exit, parse_duration, GlobalArgs};
 use crate::diagnose::diagnose_capture;
-use crate::diagnose::{Finding, Options, Severity};
+use crate::diagnose::Options;
+use crate::report::tune::{render_plan, render_verify, tune_report, VerifyReport};
 use crate::tune::plan::{self, Plan};
-use crate::tune::profiles;
-use crate::tune::{self, journal, Faults, TxOutcome};
+use crate::tune::profiles::{self, Profile};
+use crate::tune::{self, journal, PlanOptions, TxOptions};
 use clap::Args;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -64,67 +69,150 @@ pub fn require_root(what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the plan comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanSource {
+    /// Sample the live host (or `--netns`) for this long and diagnose.
+    Live(Duration),
+    /// Diagnose a saved capture (dry run only).
+    Capture(PathBuf),
+    /// A plan file (`--plan`): its changes as they are.
+    File(PathBuf),
+}
+
+/// What `--apply` does beyond applying.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyConfig {
+    /// Apply without asking.
+    pub yes: bool,
+    /// Measure a window this long afterwards; roll back if the targeted findings remain.
+    pub verify: Option<Duration>,
+    /// Write the boot-time configuration under this root.
+    pub persist_root: Option<PathBuf>,
+    /// Where the journal goes.
+    pub state_dir: PathBuf,
+    /// Options of the transaction.
+    pub tx: TxOptions,
+}
+
+/// `nettune tune`'s flags, validated: the profile loaded, the flag combinations checked,
+/// root checked when applying.
+#[derive(Debug, Clone)]
+pub struct TuneConfig {
+    pub source: PlanSource,
+    pub profile: Profile,
+    pub plan: PlanOptions,
+    /// Options of the rules (the profile's name).
+    pub diagnose: Options,
+    /// Apply refused changes too.
+    pub force: bool,
+    /// `None` for a dry run.
+    pub apply: Option<ApplyConfig>,
+    /// The network namespace to work in (`--netns` resolved to a path) and how it was
+    /// given (recorded in the journal and the persisted files).
+    pub netns: Option<(PathBuf, String)>,
+}
+
+impl TuneConfig {
+    /// Check and resolve the flags of `nettune tune`.
+    pub fn from_args(global: &GlobalArgs, args: &TuneArgs) -> anyhow::Result<TuneConfig> {
+        let profile = profiles::load(&args.profile)?;
+        if args.apply {
+            anyhow::ensure!(
+                args.from.is_none(),
+                "--apply works on the live host; a plan from --from is a dry run only"
+            );
+            require_root("tune --apply")?;
+        }
+        anyhow::ensure!(
+            args.verify.is_none() || args.apply,
+            "--verify needs --apply"
+        );
+        anyhow::ensure!(
+            !args.persist || args.apply,
+            "--persist writes what --apply changed; give --apply too"
+        );
+        let source = match (&args.plan, &args.from) {
+            (Some(file), _) => PlanSource::File(file.clone()),
+            (None, Some(file)) => PlanSource::Capture(file.clone()),
+            (None, None) => PlanSource::Live(args.interval),
+        };
+        let diagnose = Options {
+            intent: profile.intent,
+            ..Options::default()
+        };
+        let plan = PlanOptions {
+            only: args.only.clone(),
+            link_speed_gbps: diagnose.link_speed_gbps,
+            rtt_ms: diagnose.rtt_ms,
+        };
+        let apply = args.apply.then(|| ApplyConfig {
+            yes: args.yes,
+            verify: args.verify,
+            persist_root: args.persist.then(|| args.persist_root.clone()),
+            state_dir: super::state_dir(),
+            tx: super::tx_options(),
+        });
+        let netns = global
+            .netns
+            .as_ref()
+            .map(|spec| (crate::netns::resolve(spec), spec.clone()));
+        Ok(TuneConfig {
+            source,
+            profile,
+            plan,
+            diagnose,
+            force: args.force,
+            apply,
+            netns,
+        })
+    }
+}
+
 /// Run `nettune tune`.
 pub fn run(global: &GlobalArgs, args: &TuneArgs) -> anyhow::Result<u8> {
-    let profile = profiles::load(&args.profile)?;
-    if args.apply {
-        anyhow::ensure!(
-            args.from.is_none(),
-            "--apply works on the live host; a plan from --from is a dry run only"
-        );
-        require_root("tune --apply")?;
-    }
-    anyhow::ensure!(
-        args.verify.is_none() || args.apply,
-        "--verify needs --apply"
-    );
-    anyhow::ensure!(
-        !args.persist || args.apply,
-        "--persist writes what --apply changed; give --apply too"
-    );
-    let options = Options {
-        intent: profile.intent,
-        ..Options::default()
-    };
-    let (plan, findings) = match &args.plan {
-        Some(file) => {
-            let mut plan = load_plan(file)?;
+    let cfg = TuneConfig::from_args(global, args)?;
+    execute(global, &cfg)
+}
+
+/// Run a validated `nettune tune`.
+pub fn execute(global: &GlobalArgs, cfg: &TuneConfig) -> anyhow::Result<u8> {
+    let (plan, findings) = match &cfg.source {
+        PlanSource::File(file) => {
+            let mut plan = plan::load(file)?;
             let host = crate::collect::host::read(
                 &mut crate::collect::FileBuf::default(),
                 &global.root(),
                 &mut crate::collect::Warnings::default(),
             );
-            plan::refuse_daemons(&mut plan, &host.daemons);
+            plan.refuse_daemons(&host.daemons);
             (plan, Vec::new())
         }
-        None => {
-            let cap = obtain_capture(global, args.from.as_ref(), args.interval)?;
-            let (findings, _notes) = diagnose_capture(&cap, &options);
-            (
-                plan_for(&cap, &findings, &profile, args, &options),
-                findings,
-            )
-        }
+        PlanSource::Capture(file) => plan_capture(global, cfg, Some(file), Duration::ZERO)?,
+        PlanSource::Live(interval) => plan_capture(global, cfg, None, *interval)?,
     };
 
     let mut out = std::io::stdout().lock();
     if !global.json {
-        write!(out, "{}", render_plan(&plan, args.force))?;
+        write!(out, "{}", render_plan(&plan, cfg.force))?;
     }
-    if !args.apply || plan.items.is_empty() {
-        if global.json {
-            print_json(&mut out, &report(&plan, None, None))?;
-        } else if plan.items.is_empty() {
-            writeln!(out, "nothing to change")?;
-        } else {
-            writeln!(
-                out,
-                "dry run: nothing changed; re-run with --apply to apply"
-            )?;
+    let apply = match &cfg.apply {
+        Some(a) if !plan.items.is_empty() => a,
+        _ => {
+            if global.json {
+                print_json(&mut out, &tune_report(&plan, None, None, None))?;
+            } else if plan.items.is_empty() {
+                writeln!(out, "nothing to change")?;
+            } else {
+                writeln!(
+                    out,
+                    "dry run: nothing changed; re-run with --apply to apply"
+                )?;
+            }
+            return Ok(exit::OK);
         }
-        return Ok(exit::OK);
-    }
-    if !args.force {
+    };
+    if !cfg.force {
         let refused: Vec<String> = plan
             .refused()
             .map(|i| {
@@ -141,7 +229,7 @@ pub fn run(global: &GlobalArgs, args: &TuneArgs) -> anyhow::Result<u8> {
             refused.join("; ")
         );
     }
-    if !args.yes {
+    if !apply.yes {
         anyhow::ensure!(
             std::io::stdin().is_terminal(),
             "--apply asks for confirmation on a terminal; give --yes to apply non-interactively"
@@ -155,23 +243,17 @@ pub fn run(global: &GlobalArgs, args: &TuneArgs) -> anyhow::Result<u8> {
         }
     }
 
-    let netns = global.netns.as_deref().map(crate::netns::resolve);
-    let state = journal::state_dir();
+    let netns = cfg.netns.as_ref().map(|(path, _)| path.as_path());
     let changes = plan.changes();
-    let ns_label = netns.as_ref().map(|p| p.display().to_string());
-    let state2 = state.clone();
-    let outcome = tune::with_kernel_applier(&global.root(), netns.as_deref(), move |a| {
-        tune::run_transaction(
-            a,
-            &state2,
-            ns_label.as_deref(),
-            &changes,
-            Faults::from_env(),
-        )
+    let ns_label = netns.map(|p| p.display().to_string());
+    let state = apply.state_dir.clone();
+    let tx = apply.tx;
+    let outcome = tune::with_kernel_applier(&global.root(), netns, move |a| {
+        tune::run_transaction(a, &state, ns_label.as_deref(), &changes, &tx)
     })??;
     if let Some(err) = &outcome.error {
         if global.json {
-            print_json(&mut out, &report(&plan, Some(&outcome), None))?;
+            print_json(&mut out, &tune_report(&plan, Some(&outcome), None, None))?;
         }
         let restored = if outcome.restore_errors.is_empty() {
             format!(
@@ -200,8 +282,18 @@ pub fn run(global: &GlobalArgs, args: &TuneArgs) -> anyhow::Result<u8> {
         )?;
     }
     let mut persisted = Vec::new();
-    if args.persist {
-        persisted = persist_outcome(&plan, &outcome, global, &args.persist_root)?;
+    if let Some(root) = &apply.persist_root {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        persisted = tune::persist_transaction(
+            &plan,
+            &outcome,
+            cfg.netns.as_ref().map(|(_, spec)| spec.as_str()),
+            root,
+            &installed_exe(),
+            now,
+        )?;
         if !global.json {
             for p in &persisted {
                 writeln!(out, "persisted: {}", p.display())?;
@@ -211,377 +303,116 @@ pub fn run(global: &GlobalArgs, args: &TuneArgs) -> anyhow::Result<u8> {
 
     let mut code = exit::OK;
     let mut verify = None;
-    if let Some(window) = args.verify {
+    if let Some(window) = apply.verify {
         let after_cap = super::common::capture(global, window)?;
-        let (after, _) = diagnose_capture(&after_cap, &options);
-        let v = judge(&plan, &findings, &after);
+        let (after, _) = diagnose_capture(&after_cap, &cfg.diagnose);
+        let v = tune::verify::judge(&plan, &findings, &after);
         code = exit_code(&after);
         let mut rolled_back = false;
         if v.still.is_some() {
-            let log = journal::find(&state, &outcome.id)?;
+            let log = journal::find(&apply.state_dir, &outcome.id)?;
             tune::rollback_transaction(&global.root(), &log)?;
             rolled_back = true;
         }
         if !global.json {
-            match &v.still {
-                Some(id) => writeln!(
-                    out,
-                    "verify: {id} is still present after {:?} ({} {} -> {}); rolled back transaction {}",
-                    window, v.symptom, v.before, v.after, outcome.id
-                )?,
-                None => writeln!(
-                    out,
-                    "verify: targeted findings are gone after {:?} ({} {} -> {})",
-                    window, v.symptom, v.before, v.after
-                )?,
-            }
+            write!(out, "{}", render_verify(&v, window, &outcome.id))?;
         }
-        verify = Some(json!({
-            "symptom": v.symptom, "before": v.before, "after": v.after,
-            "rolled_back": rolled_back, "still_present": v.still,
-        }));
+        verify = Some(VerifyReport::new(&v, rolled_back));
     }
     if global.json {
-        let mut r = report(&plan, Some(&outcome), verify);
-        r["persisted"] = json!(persisted);
-        print_json(&mut out, &r)?;
+        print_json(
+            &mut out,
+            &tune_report(&plan, Some(&outcome), verify, Some(&persisted)),
+        )?;
     }
     Ok(code)
 }
 
-/// Write the boot-time configuration of a committed transaction under `root`, journaled in
-/// the transaction's journal.
-fn persist_outcome(
-    plan: &Plan,
-    outcome: &TxOutcome,
+/// Diagnose the capture `from` (or a live window of `interval`) and plan for it; returns
+/// the plan and the findings it was made from.
+fn plan_capture(
     global: &GlobalArgs,
-    root: &std::path::Path,
-) -> anyhow::Result<Vec<PathBuf>> {
-    use crate::tune::persist;
-    let items: Vec<persist::Item> = outcome
-        .applied
-        .iter()
-        .map(|a| persist::Item {
-            change: crate::change::Change::new(a.kind, &a.target, Some(a.old.clone()), &a.value),
-            finding: plan
-                .items
-                .iter()
-                .find(|i| i.change.kind == a.kind && i.change.target == a.target)
-                .map_or_else(|| "manual".to_string(), |i| i.finding.clone()),
-        })
-        .collect();
-    let time = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let prov = persist::Provenance {
-        transaction: outcome.id.clone(),
-        date: journal::date(time),
-        netns: global.netns.clone(),
-    };
-    let exe = std::env::current_exe()
+    cfg: &TuneConfig,
+    from: Option<&PathBuf>,
+    interval: Duration,
+) -> anyhow::Result<(Plan, Vec<crate::diagnose::Finding>)> {
+    let cap = obtain_capture(global, from, interval)?;
+    let (findings, _notes) = diagnose_capture(&cap, &cfg.diagnose);
+    let plan = tune::plan_for(&cap, &findings, &cfg.profile, &cfg.plan);
+    Ok((plan, findings))
+}
+
+/// The nettune binary the boot unit of `--persist` runs: this one when its path is
+/// absolute, else the usual install location.
+fn installed_exe() -> String {
+    std::env::current_exe()
         .ok()
         .filter(|p| p.is_absolute())
         .map_or_else(
             || "/usr/local/bin/nettune".to_string(),
             |p| p.display().to_string(),
-        );
-    let mut j = journal::Journal::open(&outcome.journal)?;
-    persist::persist(root, &mut j, &items, &prov, &exe).map_err(|e| {
-        anyhow::anyhow!(
-            "transaction {} is applied but persisting it failed: {e}; `nettune rollback {}` \
-             undoes the changes and the files written so far",
-            outcome.id,
-            outcome.id
         )
-    })
 }
 
-/// The plan for a capture: the findings' changes merged with the profile's settings, with
-/// refusals for changes a running tuning daemon would fight.
-fn plan_for(
-    cap: &crate::snapshot::Capture,
-    findings: &[Finding],
-    profile: &profiles::Profile,
-    args: &TuneArgs,
-    options: &Options,
-) -> Plan {
-    let last = cap.snapshots.last();
-    let config = last.and_then(|s| s.sysctl_config.ok()).map(Vec::as_slice);
-    let mut plan = plan::build(findings, &args.only, config);
-    let empty = crate::collect::sysctl::Sysctls::new();
-    let ethtool = last.and_then(|s| s.ethtool.ok());
-    let link_gbps = options.link_speed_gbps.unwrap_or_else(|| {
-        ethtool
-            .into_iter()
-            .flat_map(|m| m.values())
-            .filter_map(|e| e.link.ok().and_then(|l| l.speed_mbps))
-            .max()
-            .map_or(10.0, |m| f64::from(m) / 1000.0)
-    });
-    let cc = cap.host.congestion_control_available.clone();
-    let available = move |k: &str, v: &str| profiles::kernel_has(k, v, &cc);
-    let now = profiles::Current {
-        sysctl: last.and_then(|s| s.sysctl.ok()).unwrap_or(&empty),
-        ethtool,
-        bdp_bytes: profiles::bdp_bytes(link_gbps, options.rtt_ms.unwrap_or(20.0)),
-        available: &available,
-    };
-    let (changes, skipped) = profile.changes(&now);
-    plan::merge_profile(
-        &mut plan,
-        &profile.name,
-        changes,
-        skipped,
-        &args.only,
-        config,
-    );
-    plan::refuse_daemons(&mut plan, &cap.host.daemons);
-    plan
-}
-
-/// A plan file: a JSON array of changes or a `nettune.tune/v1` report.
-fn load_plan(file: &std::path::Path) -> anyhow::Result<Plan> {
-    #[derive(serde::Deserialize)]
-    struct Item {
-        #[serde(flatten)]
-        change: crate::change::Change,
-        #[serde(default)]
-        finding: Option<String>,
-    }
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("plan {}: {e}", file.display()))?;
-    let bad = |e: String| anyhow::anyhow!("plan {}: {e}", file.display());
-    let value: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let list = match value {
-        Value::Object(mut o) => o.remove("changes").unwrap_or(Value::Null),
-        v => v,
-    };
-    let items: Vec<Item> = serde_json::from_value(list).map_err(|e| {
-        bad(format!(
-            "expected an array of {{kind, target, current, proposed}}: {e}"
-        ))
-    })?;
-    let mut plan = Plan::default();
-    for it in items {
-        let finding = it.finding.unwrap_or_else(|| "manual".to_string());
-        if it.change.kind == crate::change::ChangeKind::Advice {
-            plan.advice.push(plan::AdviceItem {
-                finding,
-                change: it.change,
-            });
-            continue;
-        }
-        plan.items.push(plan::PlanItem {
-            refusal: plan::refusal(&it.change),
-            change: it.change,
-            finding,
-            severity: Severity::Info,
-            risk: String::new(),
-            notes: Vec::new(),
-        });
-    }
-    Ok(plan)
-}
-
-/// The verify verdict: the first targeted finding's first evidence before and after.
-struct Verdict {
-    symptom: String,
-    before: f64,
-    after: f64,
-    /// A targeted finding id still present at warning or above.
-    still: Option<String>,
-}
-
-fn judge(plan: &Plan, before: &[Finding], after: &[Finding]) -> Verdict {
-    let targeted: Vec<&str> = plan.items.iter().map(|i| i.finding.as_str()).collect();
-    let first = before.iter().find(|f| targeted.contains(&f.id.as_str()));
-    let ev = first.and_then(|f| f.evidence.first());
-    let symptom = ev
-        .map(|e| format!("{} {}", e.metric, e.scope))
-        .unwrap_or_default();
-    let after_value = first
-        .and_then(|f| after.iter().find(|a| a.id == f.id))
-        .and_then(|a| {
-            let e0 = ev?;
-            a.evidence
-                .iter()
-                .find(|e| e.metric == e0.metric && e.scope == e0.scope)
-        })
-        .map_or(0.0, |e| e.value);
-    let still = after
-        .iter()
-        .find(|f| f.severity >= Severity::Warning && targeted.contains(&f.id.as_str()))
-        .map(|f| f.id.clone());
-    Verdict {
-        symptom,
-        before: ev.map_or(0.0, |e| e.value),
-        after: after_value,
-        still,
-    }
-}
-
-fn print_json(out: &mut impl Write, v: &Value) -> anyhow::Result<()> {
+fn print_json(out: &mut impl Write, v: &impl Serialize) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut *out, v)?;
     writeln!(out)?;
     out.flush()?;
     Ok(())
 }
 
-/// The `nettune.tune/v1` object.
-fn report(plan: &Plan, outcome: Option<&TxOutcome>, verify: Option<Value>) -> Value {
-    let committed = outcome.is_some_and(TxOutcome::committed);
-    let changes: Vec<Value> = plan
-        .items
-        .iter()
-        .map(|i| {
-            let done = outcome.and_then(|o| {
-                o.applied
-                    .iter()
-                    .find(|a| a.kind == i.change.kind && a.target == i.change.target)
-            });
-            json!({
-                "kind": i.change.kind, "target": i.change.target,
-                "current": done.map(|d| Some(d.old.clone())).unwrap_or(i.change.current.clone()),
-                "proposed": i.change.proposed, "finding": i.finding,
-                "applied": committed && done.is_some(),
-                "severity": i.severity, "risk": i.risk, "refused": i.refusal, "notes": i.notes,
-                "command": i.change.command(),
-            })
-        })
-        .collect();
-    let advice: Vec<Value> = plan
-        .advice
-        .iter()
-        .map(|a| json!({"finding": a.finding, "target": a.change.target, "proposed": a.change.proposed}))
-        .collect();
-    json!({
-        "schema": "nettune.tune/v1",
-        "transaction": outcome.map(|o| o.id.clone()),
-        "applied": committed,
-        "changes": changes,
-        "advice": advice,
-        "notes": plan.notes,
-        "verify": verify,
-        "error": outcome.and_then(|o| o.error.clone()),
-        "restored": outcome.map(|o| o.restored.clone()).unwrap_or_default(),
-    })
-}
-
-/// The plan as text.
-pub fn render_plan(plan: &Plan, force: bool) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    if !plan.items.is_empty() {
-        let _ = writeln!(s, "plan ({} change(s)):", plan.items.len());
-    }
-    for (n, i) in plan.items.iter().enumerate() {
-        let c = &i.change;
-        let _ = writeln!(
-            s,
-            "  {}. {} {}: {} -> {}   [{}, {}]",
-            n + 1,
-            c.kind,
-            c.target,
-            c.current.as_deref().unwrap_or("?"),
-            c.proposed,
-            i.finding,
-            i.severity
-        );
-        if !i.risk.is_empty() {
-            let _ = writeln!(s, "       risk: {}", i.risk);
-        }
-        for note in &i.notes {
-            let _ = writeln!(s, "       note: {note}");
-        }
-        if let Some(r) = &i.refusal {
-            let verdict = if force {
-                "forced"
-            } else {
-                "refused without --force"
-            };
-            let _ = writeln!(s, "       {verdict}: {r}");
-        }
-    }
-    for note in &plan.notes {
-        let _ = writeln!(s, "note: {note}");
-    }
-    if !plan.advice.is_empty() {
-        let _ = writeln!(s, "advice (nettune cannot change these itself):");
-        for a in &plan.advice {
-            let _ = writeln!(
-                s,
-                "  - {}: {}   [{}]",
-                a.change.target, a.change.proposed, a.finding
-            );
-        }
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change::Change;
-    use crate::diagnose::Evidence;
+    use clap::Parser;
 
-    fn finding(id: &str, sev: Severity, value: f64) -> Finding {
-        Finding {
-            id: id.into(),
-            severity: sev,
-            title: String::new(),
-            detail: String::new(),
-            evidence: vec![Evidence::new("softnet.dropped", "cpu1", value, "1/s")],
-            changes: vec![Change::sysctl(
-                "net.core.netdev_max_backlog",
-                Some("1000"),
-                "4000",
-            )],
-            risk: String::new(),
-            verify: String::new(),
+    fn config(args: &[&str]) -> anyhow::Result<TuneConfig> {
+        let cli = super::super::Cli::try_parse_from(
+            std::iter::once("nettune").chain(args.iter().copied()),
+        )?;
+        match &cli.command {
+            super::super::Command::Tune(a) => TuneConfig::from_args(&cli.global, a),
+            other => anyhow::bail!("not tune: {other:?}"),
         }
     }
 
     #[test]
-    fn verify_rolls_back_only_while_a_targeted_finding_remains() {
-        let before = vec![finding("softnet.backlog_drops", Severity::Critical, 1260.0)];
-        let plan = plan::build(&before, &[], None);
-        let gone = judge(&plan, &before, &[]);
-        assert_eq!(gone.still, None);
-        assert_eq!(gone.symptom, "softnet.dropped cpu1");
-        assert_eq!((gone.before, gone.after), (1260.0, 0.0));
-        let still = judge(
-            &plan,
-            &before,
-            &[finding("softnet.backlog_drops", Severity::Warning, 30.0)],
-        );
-        assert_eq!(still.still.as_deref(), Some("softnet.backlog_drops"));
-        assert_eq!(still.after, 30.0);
-        // Info level, or another finding, does not count.
-        let info = judge(
-            &plan,
-            &before,
-            &[finding("softnet.backlog_drops", Severity::Info, 1.0)],
-        );
-        assert_eq!(info.still, None);
-        let other = judge(
-            &plan,
-            &before,
-            &[finding("udp.rcvbuf_errors", Severity::Critical, 9.0)],
-        );
-        assert_eq!(other.still, None);
-    }
+    fn flags_become_a_validated_configuration() {
+        let c = config(&["tune", "--only", "tcp,softnet", "--profile", "cdn"]).unwrap();
+        assert_eq!(c.source, PlanSource::Live(Duration::from_secs(5)));
+        assert_eq!(c.profile.name, "cdn");
+        assert_eq!(c.diagnose.intent, crate::diagnose::Intent::Bulk);
+        assert_eq!(c.plan.only, ["tcp", "softnet"]);
+        assert!(c.apply.is_none() && !c.force);
+        let c = config(&["tune", "--from", "x.json"]).unwrap();
+        assert_eq!(c.source, PlanSource::Capture("x.json".into()));
+        let c = config(&["tune", "--plan", "p.json", "--force"]).unwrap();
+        assert_eq!(c.source, PlanSource::File("p.json".into()));
+        assert!(c.force);
 
-    #[test]
-    fn plan_files_take_arrays_and_reports() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("p.json");
-        std::fs::write(&f, r#"{"schema":"nettune.tune/v1","changes":[{"kind":"sysctl","target":"net.core.somaxconn","current":"4096","proposed":"128","finding":"x.y","applied":false},{"kind":"advice","target":"app","proposed":"4096"}]}"#).unwrap();
-        let p = load_plan(&f).unwrap();
-        assert_eq!(p.items.len(), 1);
-        assert_eq!(p.items[0].finding, "x.y");
-        assert!(p.items[0].refusal.is_some(), "lowering is refused");
-        assert_eq!(p.advice.len(), 1);
-        std::fs::write(&f, r#"[{"kind":"bogus","target":"x","proposed":"1"}]"#).unwrap();
-        assert!(load_plan(&f).unwrap_err().to_string().contains("p.json"));
+        let err = |a: &[&str]| config(a).unwrap_err().to_string();
+        assert!(err(&["tune", "--verify", "1s"]).contains("--verify needs --apply"));
+        assert!(err(&["tune", "--persist"]).contains("--persist"));
+        assert!(err(&["tune", "--profile", "no-such"]).contains("no-such"));
+        if nix::unistd::geteuid().is_root() {
+            assert!(err(&["tune", "--apply", "--from", "x.json"]).contains("--from"));
+            let c = config(&[
+                "tune",
+                "--apply",
+                "--yes",
+                "--verify",
+                "2s",
+                "--persist",
+                "--persist-root",
+                "/tmp/r",
+            ])
+            .unwrap();
+            let a = c.apply.unwrap();
+            assert!(a.yes);
+            assert_eq!(a.verify, Some(Duration::from_secs(2)));
+            assert_eq!(a.persist_root, Some(PathBuf::from("/tmp/r")));
+        } else {
+            assert!(err(&["tune", "--apply"]).contains("CAP_NET_ADMIN"));
+        }
     }
 }

@@ -1,14 +1,15 @@
 //! The lab: reproduce a fault in throwaway network namespaces and run the whole loop on it —
-//! inject, drive traffic, `check` (library calls), apply the plan through the real tune
-//! transaction, re-measure, compare with the scenario's threshold, clean up.
+//! inject, drive traffic, `check` (library calls), plan with exactly `nettune tune`'s planner
+//! ([`plan_round`] is [`crate::tune::plan_for`] with the run's profile), apply through the
+//! real tune transaction, re-measure, compare with the scenario's threshold, clean up.
 //!
-//! [`env`] owns namespaces, veth, host-wide sysctls and transactions (undone on drop and by
+//! [`mod@env`] owns namespaces, veth, host-wide sysctls and transactions (undone on drop and by
 //! [`env::cleanup_leftovers`] after a crash); [`traffic`] holds the generators; [`scenarios`]
 //! the catalogue; [`report`] the HTML page.
 //!
-//! Test hooks: `NETTUNE_LAB_FAIL_AT=PHASE` makes a run fail at `setup`, `traffic`, `check`,
-//! `apply` or `after`; `NETTUNE_LAB_PANIC_AT=PHASE` panics there; `NETTUNE_LAB_ABORT_AT=PHASE`
-//! aborts the process there (a crash that leaves everything behind).
+//! Test hooks (`fault-injection` feature only, passed in [`RunOptions`]): a run can be made
+//! to fail, panic or abort (a crash that leaves everything behind) at `setup`, `traffic`,
+//! `check`, `apply` or `after`.
 
 pub mod env;
 pub mod report;
@@ -17,67 +18,79 @@ pub mod traffic;
 
 use crate::change::{Change, ChangeKind};
 use crate::collector::{CaptureOptions, Collector};
-use crate::diagnose::Options;
+use crate::diagnose::{Finding, Options};
 use crate::snapshot::{Capture, Snapshot};
+use crate::tune::plan::Plan;
+use crate::tune::profiles::Profile;
+use crate::tune::{PlanOptions, TxOptions};
 use crate::window::Window;
 use crate::{Error, Result, Root};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 /// Schema of `nettune lab run --json`.
 pub const LAB_SCHEMA: &str = "nettune.lab/v1";
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Set by SIGINT / SIGTERM once [`install_signal_handlers`] ran.
+static INTERRUPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
 /// Whether Ctrl-C / SIGTERM arrived (generators and the runner stop at once).
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
 
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
-}
-
 /// Route SIGINT and SIGTERM to the [`interrupted`] flag, so a run stops and its guards
 /// clean up instead of the process dying with namespaces and sysctls left behind.
-pub fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction with a handler that only stores to an atomic.
-        unsafe {
-            let mut act: libc::sigaction = std::mem::zeroed();
-            act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            act.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut act.sa_mask);
-            libc::sigaction(sig, &act, std::ptr::null_mut());
-        }
+pub fn install_signal_handlers() -> Result<()> {
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&INTERRUPTED))
+            .map_err(|e| Error::io("signal handler", e))?;
     }
+    Ok(())
 }
 
 fn check_interrupt() -> Result<()> {
     if interrupted() {
-        Err(Error::Input("interrupted".into()))
+        Err(Error::Interrupted("Ctrl-C or SIGTERM".into()))
     } else {
         Ok(())
     }
 }
 
-/// Test hook at `phase` (see the module doc).
-fn hook(phase: &str) -> Result<()> {
-    let at = |k: &str| std::env::var(k).ok().is_some_and(|v| v.trim() == phase);
-    if at("NETTUNE_LAB_ABORT_AT") {
-        eprintln!("nettune lab: NETTUNE_LAB_ABORT_AT={phase}: aborting");
-        std::process::abort();
+/// Where a lab run fails, panics or aborts on purpose (phase names: `setup`, `traffic`,
+/// `check`, `apply`, `after`).
+#[cfg(feature = "fault-injection")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabFaults {
+    /// Return an error at this phase.
+    pub fail_at: Option<String>,
+    /// Panic at this phase.
+    pub panic_at: Option<String>,
+    /// Abort the process at this phase (a crash that leaves everything behind).
+    pub abort_at: Option<String>,
+}
+
+/// The injected fault at `phase`, if one is asked for, then the interrupt check.
+fn hook(opts: &RunOptions, phase: &str) -> Result<()> {
+    #[cfg(feature = "fault-injection")]
+    {
+        let at = |v: &Option<String>| v.as_deref() == Some(phase);
+        if at(&opts.faults.abort_at) {
+            tracing::error!("injected crash: aborting at {phase}");
+            std::process::abort();
+        }
+        if at(&opts.faults.panic_at) {
+            panic!("injected panic at {phase}");
+        }
+        if at(&opts.faults.fail_at) {
+            return Err(Error::Interrupted(format!("injected failure at {phase}")));
+        }
     }
-    if at("NETTUNE_LAB_PANIC_AT") {
-        panic!("NETTUNE_LAB_PANIC_AT={phase}");
-    }
-    if at("NETTUNE_LAB_FAIL_AT") {
-        return Err(Error::Input(format!(
-            "injected failure at {phase} (NETTUNE_LAB_FAIL_AT)"
-        )));
-    }
+    #[cfg(not(feature = "fault-injection"))]
+    let _ = (opts, phase);
     check_interrupt()
 }
 
@@ -224,16 +237,29 @@ pub struct RunOptions {
     pub warmup: Duration,
     /// Cap on the scenario's own number of plan-apply-measure rounds.
     pub max_rounds: u32,
+    /// The profile the planner merges, as `nettune tune --profile` (the lab uses balanced).
+    pub profile: Profile,
+    /// Options of the tune transactions.
+    pub tx: TxOptions,
+    /// Injected faults (tests only).
+    #[cfg(feature = "fault-injection")]
+    pub faults: LabFaults,
 }
 
-impl Default for RunOptions {
-    fn default() -> Self {
+impl RunOptions {
+    /// Defaults (2.5 s windows of 0.5 s steps, 0.3 s warm-up, at most 6 rounds) with
+    /// journals and lab state in `state_dir`, planning with `profile`.
+    pub fn new(state_dir: PathBuf, profile: Profile) -> RunOptions {
         RunOptions {
-            state_dir: crate::tune::journal::state_dir(),
+            state_dir,
             window: Duration::from_millis(2500),
             step: Duration::from_millis(500),
             warmup: Duration::from_millis(300),
             max_rounds: 6,
+            profile,
+            tx: TxOptions::default(),
+            #[cfg(feature = "fault-injection")]
+            faults: LabFaults::default(),
         }
     }
 }
@@ -270,13 +296,15 @@ fn measure(
         }
     };
     let series: Vec<Sample> = snaps.windows(2).map(|p| sample(&p[0], &p[1])).collect();
-    let (Some(first), Some(last)) = (snaps.first(), snaps.last()) else {
-        return Err(Error::Input("no snapshots".into()));
+    // `snaps` starts with one snapshot, so first and last exist (the same one at worst).
+    let mut snaps = snaps.into_iter();
+    let first = snaps.next();
+    let last = snaps.next_back();
+    let whole = match (&first, &last) {
+        (Some(a), Some(b)) => sample(a, b),
+        _ => Sample::default(),
     };
-    let whole = sample(first, last);
-    let last = snaps.pop().map(|s| s.0);
-    let first = snaps.into_iter().next().map(|s| s.0);
-    let snapshots = first.into_iter().chain(last).collect();
+    let snapshots = first.into_iter().chain(last).map(|s| s.0).collect();
     let cap = Capture {
         schema: crate::snapshot::CAPTURE_SCHEMA.to_string(),
         host,
@@ -360,21 +388,22 @@ fn run_inner(s: &Scenario, opts: &RunOptions, out: &mut Outcome) -> Result<()> {
     let mut env = env::Env::new(&opts.state_dir)?;
     let mut fault = (s.make)();
     let ns = fault.setup(&mut env)?;
-    hook("setup")?;
+    hook(opts, "setup")?;
     let mut collector = Collector::in_netns(Root::default(), CaptureOptions::default(), &ns)?;
+    let diagnose = diagnose_options(&opts.profile);
 
     // Before.
     let (cap, series, before) = {
         let traffic = fault.traffic(&[])?;
         std::thread::sleep(opts.warmup);
-        hook("traffic")?;
+        hook(opts, "traffic")?;
         let m = measure(&mut collector, fault.as_ref(), opts);
         traffic.finish();
         m?
     };
     out.before = before.total;
     out.series_before = series;
-    let (findings, notes) = crate::diagnose::diagnose_capture(&cap, &Options::default());
+    let (findings, notes) = crate::diagnose::diagnose_capture(&cap, &diagnose);
     out.notes.extend(notes);
     out.findings = findings.iter().map(|f| f.id.clone()).collect();
     out.found = findings.iter().any(|f| s.expected.contains(&f.id.as_str()));
@@ -382,9 +411,9 @@ fn run_inner(s: &Scenario, opts: &RunOptions, out: &mut Outcome) -> Result<()> {
         Threshold::AtMost(t) | Threshold::AtLeast(t) => t,
         Threshold::FractionOfBefore(f) => before.total * f,
     };
-    hook("check")?;
+    hook(opts, "check")?;
     if !out.found {
-        return Err(Error::Input(format!(
+        return Err(Error::Unsupported(format!(
             "check did not report {} (reported: {})",
             out.expected_finding,
             out.findings.join(", ")
@@ -394,22 +423,15 @@ fn run_inner(s: &Scenario, opts: &RunOptions, out: &mut Outcome) -> Result<()> {
     // Plan, apply through the real transaction, re-measure; like the manual loop, take
     // another step while the finding still fires and the symptom is above its threshold.
     let mut findings = findings;
+    let mut cap = cap;
     for round in 1..=opts.max_rounds.min(s.max_rounds).max(1) {
-        let advice = tune_round(
-            s,
-            fault.as_ref(),
-            &findings,
-            &ns,
-            &mut env,
-            opts,
-            out,
-            round,
-        )?;
-        hook("apply")?;
-        let (cap, series, after) = {
+        let plan = plan_round(s, &cap, &findings, &opts.profile);
+        let advice = apply_round(fault.as_ref(), &plan, &ns, &mut env, opts, out, round)?;
+        hook(opts, "apply")?;
+        let (after_cap, series, after) = {
             let traffic = fault.traffic(&advice)?;
             std::thread::sleep(opts.warmup);
-            hook("after")?;
+            hook(opts, "after")?;
             let m = measure(&mut collector, fault.as_ref(), opts);
             traffic.finish();
             m?
@@ -425,7 +447,8 @@ fn run_inner(s: &Scenario, opts: &RunOptions, out: &mut Outcome) -> Result<()> {
         if out.passed {
             break;
         }
-        findings = crate::diagnose::diagnose_capture(&cap, &Options::default()).0;
+        cap = after_cap;
+        findings = crate::diagnose::diagnose_capture(&cap, &diagnose).0;
         if !findings.iter().any(|f| s.expected.contains(&f.id.as_str())) {
             break;
         }
@@ -436,38 +459,53 @@ fn run_inner(s: &Scenario, opts: &RunOptions, out: &mut Outcome) -> Result<()> {
     Ok(())
 }
 
-/// Build the plan from `findings` (only the scenario's fix findings), apply it as one
-/// transaction in the namespace and one on the host (for sysctls the namespace cannot write),
-/// and return the plan's advice.
-#[allow(clippy::too_many_arguments)]
-fn tune_round(
-    s: &Scenario,
+/// The rule options the lab diagnoses with: those `nettune tune --profile P` uses.
+pub fn diagnose_options(profile: &Profile) -> Options {
+    Options {
+        intent: profile.intent,
+        ..Options::default()
+    }
+}
+
+/// The planner options of scenario `s`: only its fix findings (so the profile's own
+/// settings stay out, as with `nettune tune --only FIX`).
+pub fn plan_options(s: &Scenario) -> PlanOptions {
+    PlanOptions {
+        only: s.fix.iter().map(|x| x.to_string()).collect(),
+        ..PlanOptions::default()
+    }
+}
+
+/// The plan of one tuning round: exactly `nettune tune --profile P --only FIX`'s planner
+/// ([`crate::tune::plan_for`]: findings, profile merge and daemon refusals) on the capture
+/// the round measured.
+pub fn plan_round(s: &Scenario, cap: &Capture, findings: &[Finding], profile: &Profile) -> Plan {
+    crate::tune::plan_for(cap, findings, profile, &plan_options(s))
+}
+
+/// Apply `plan` as one transaction in the namespace and one on the host (for sysctls the
+/// namespace cannot write); refused changes are reported, not applied. Returns the plan's
+/// advice (the scenario's own application may take it).
+fn apply_round(
     fault: &dyn Fault,
-    findings: &[crate::diagnose::Finding],
+    plan: &Plan,
     ns: &Path,
     env: &mut env::Env,
     opts: &RunOptions,
     out: &mut Outcome,
     round: u32,
 ) -> Result<Vec<Change>> {
-    let only: Vec<String> = s.fix.iter().map(|x| x.to_string()).collect();
-    let plan = crate::tune::plan::build(findings, &only, None);
     let first = out.changes.len();
     let mut changes = Vec::new();
     for item in &plan.items {
-        let ok = item.refusal.is_none();
-        if !ok {
-            out.notes.push(format!(
-                "not applied ({}): {}",
-                item.refusal.as_deref().unwrap_or(""),
-                item.change
-            ));
+        match &item.refusal {
+            Some(why) => out
+                .notes
+                .push(format!("not applied ({why}): {}", item.change)),
+            None => changes.push(item.change.clone()),
         }
         out.changes
             .push(ChangeOut::new(&item.change, &item.finding, round));
-        if ok {
-            changes.push(item.change.clone());
-        }
     }
     let advice: Vec<Change> = plan.advice.iter().map(|a| a.change.clone()).collect();
     for a in &plan.advice {
@@ -482,7 +520,7 @@ fn tune_round(
         env.host_sysctl_remember(&c.target)?;
     }
     if ns_changes.is_empty() && host_changes.is_empty() && advice.is_empty() {
-        return Err(Error::Input(format!(
+        return Err(Error::Unsupported(format!(
             "{}: the plan has nothing to apply",
             out.expected_finding
         )));
@@ -491,13 +529,14 @@ fn tune_round(
         if changes.is_empty() {
             continue;
         }
-        let tx = crate::tune::apply_transaction(changes, netns, &opts.state_dir)?;
+        let tx = crate::tune::apply_transaction(changes, netns, &opts.state_dir, &opts.tx)?;
         env.transaction(&tx.id)?;
         out.transactions.push(tx.id.clone());
         if let Some(e) = &tx.error {
-            return Err(Error::Input(format!(
-                "apply failed and was rolled back: {e}"
-            )));
+            return Err(Error::Transaction {
+                id: tx.id.clone(),
+                what: format!("apply failed and was rolled back: {e}"),
+            });
         }
         for a in &tx.applied {
             if let Some(c) = out.changes[first..]
@@ -514,4 +553,64 @@ fn tune_round(
 /// Path of the namespace file for a lab namespace name.
 pub fn ns_path(name: &str) -> PathBuf {
     Path::new(env::NETNS_DIR).join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tune::profiles;
+
+    /// The lab plans with exactly `nettune tune`'s planner: for each recorded capture, the
+    /// lab's round plan is `tune::plan_for` with the balanced profile and `--only FIX`.
+    #[test]
+    fn lab_and_tune_run_the_same_planner() {
+        let balanced = profiles::load("balanced").unwrap();
+        for (file, name) in [
+            ("listen_overflow.json", "listen-overflow"),
+            ("softnet_backlog.json", "backlog-drops"),
+            ("udp_rcvbuf.json", "udp-rcvbuf"),
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/captures")
+                .join(file);
+            let cap = Capture::load(&path).unwrap();
+            let s = find(name).unwrap();
+            let (findings, _) =
+                crate::diagnose::diagnose_capture(&cap, &diagnose_options(&balanced));
+            assert!(
+                findings.iter().any(|f| s.expected.contains(&f.id.as_str())),
+                "{file}"
+            );
+            let lab = plan_round(s, &cap, &findings, &balanced);
+            let only = PlanOptions {
+                only: s.fix.iter().map(|x| x.to_string()).collect(),
+                ..PlanOptions::default()
+            };
+            let tune = crate::tune::plan_for(&cap, &findings, &balanced, &only);
+            assert_eq!(lab, tune, "{file}");
+            assert!(
+                !(lab.items.is_empty() && lab.advice.is_empty()),
+                "{file}: {lab:#?}"
+            );
+            assert!(
+                lab.items
+                    .iter()
+                    .all(|i| s.fix.contains(&i.finding.as_str())),
+                "{file}: {lab:#?}"
+            );
+            // The planner's refusals reach the lab: with tuned running, its sysctls are
+            // refused (and apply_round reports them instead of applying).
+            let mut busy = cap.clone();
+            busy.host.daemons.tuned = true;
+            let refused = plan_round(s, &busy, &findings, &balanced);
+            assert!(
+                refused
+                    .items
+                    .iter()
+                    .filter(|i| i.change.kind == ChangeKind::Sysctl)
+                    .all(|i| i.refusal.is_some()),
+                "{file}: {refused:#?}"
+            );
+        }
+    }
 }

@@ -79,7 +79,7 @@ fn cpus() -> usize {
 
 fn need_pair(p: &Option<Pair>) -> Result<&Pair> {
     p.as_ref()
-        .ok_or_else(|| Error::Input("scenario not set up".into()))
+        .ok_or_else(|| Error::Unsupported("scenario not set up (setup did not run)".into()))
 }
 
 fn softnet_sample(w: &Window, f: impl Fn(&crate::window::SoftnetRates) -> f64) -> Sample {
@@ -119,7 +119,9 @@ struct BacklogDrops {
 impl Fault for BacklogDrops {
     fn setup(&mut self, env: &mut Env) -> Result<PathBuf> {
         if cpus() < 2 {
-            return Err(Error::Input("backlog-drops needs at least 2 CPUs".into()));
+            return Err(Error::Unsupported(
+                "backlog-drops needs at least 2 CPUs".into(),
+            ));
         }
         let p = pair(env, "bd", 101)?;
         // Every packet vb receives is queued to CPU 1's backlog; senders run on CPU 0.
@@ -282,8 +284,9 @@ impl Fault for ConntrackFull {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         if host_count > CONNTRACK_LOWERED / 8 {
-            return Err(Error::Input(format!(
-                "conntrack-full lowers the host-wide nf_conntrack_max to {CONNTRACK_LOWERED},                  but the host tracks {host_count} connections; not run"
+            return Err(Error::Refused(format!(
+                "conntrack-full lowers the host-wide nf_conntrack_max to {CONNTRACK_LOWERED}, \
+                 but the host tracks {host_count} connections; not run"
             )));
         }
         let p = pair(env, "ct", 105)?;
@@ -394,7 +397,9 @@ struct BudgetSqueeze {
 impl Fault for BudgetSqueeze {
     fn setup(&mut self, env: &mut Env) -> Result<PathBuf> {
         if cpus() < 2 {
-            return Err(Error::Input("budget-squeeze needs at least 2 CPUs".into()));
+            return Err(Error::Unsupported(
+                "budget-squeeze needs at least 2 CPUs".into(),
+            ));
         }
         for i in 0..2u8 {
             let p = pair(env, &format!("bs{i}"), 102 + 10 * i)?;
@@ -471,7 +476,8 @@ fn cpu_counting_reader(
         st.ok += 1;
         let mut cpu: libc::c_int = -1;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: getsockopt into a c_int of the right length.
+        // SAFETY: getsockopt into a c_int of the right length. (nix 0.29 has no
+        // SO_INCOMING_CPU option type, so this one stays raw.)
         let rc = unsafe {
             libc::getsockopt(
                 std::os::fd::AsRawFd::as_raw_fd(&sock),
@@ -493,7 +499,7 @@ fn cpu_counting_reader(
 impl Fault for RpsOff {
     fn setup(&mut self, env: &mut Env) -> Result<PathBuf> {
         if cpus() < 2 {
-            return Err(Error::Input("rps-off needs at least 2 CPUs".into()));
+            return Err(Error::Unsupported("rps-off needs at least 2 CPUs".into()));
         }
         // Kernel defaults: vb has one receive queue and RPS off.
         let p = pair(env, "rps", 107)?;

@@ -1,4 +1,7 @@
-//! Renderers: they turn findings and captures into text or JSON and decide nothing.
+//! Renderers: they turn findings, plans, transactions and captures into text or JSON and
+//! decide nothing.
 
 pub mod json;
+pub mod rollback;
 pub mod text;
+pub mod tune;

@@ -9,16 +9,9 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Default state directory (override with `NETTUNE_STATE_DIR`).
+/// Default state directory (the command line lets `NETTUNE_STATE_DIR` override it; the
+/// library always takes the directory as an argument).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/nettune";
-
-/// The state directory: `NETTUNE_STATE_DIR` or [`DEFAULT_STATE_DIR`].
-pub fn state_dir() -> PathBuf {
-    std::env::var_os("NETTUNE_STATE_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
-}
 
 /// One line of a journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,15 +87,8 @@ impl Journal {
         let dir = state_dir.join("journal");
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let path = dir.join(format!("{id}.jsonl"));
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        // Make the new directory entry durable too.
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
+        // Exclusive, symlink-refusing, mode 0600, directory entry fsynced.
+        let file = crate::durable::create_new(&path, 0o600)?;
         Ok(Journal { path, file })
     }
 
@@ -125,7 +111,7 @@ impl Journal {
 
     /// Append one record and fsync it.
     pub fn append(&mut self, record: &Record) -> Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(|e| Error::Input(e.to_string()))?;
+        let mut line = serde_json::to_vec(record).map_err(|e| Error::io(&self.path, e.into()))?;
         line.push(b'\n');
         self.file.write_all(&line).map_err(io(&self.path))?;
         self.file.sync_data().map_err(io(&self.path))
@@ -304,10 +290,13 @@ pub fn find(state_dir: &Path, id: &str) -> Result<TransactionLog> {
     }
     let path = state_dir.join("journal").join(format!("{id}.jsonl"));
     if !path.exists() {
-        return Err(Error::Input(format!(
-            "no transaction {id} in {}; see `nettune rollback --list`",
-            state_dir.display()
-        )));
+        return Err(Error::Transaction {
+            id: id.to_string(),
+            what: format!(
+                "no such transaction in {}; see `nettune rollback --list`",
+                state_dir.display()
+            ),
+        });
     }
     load(&path)
 }
@@ -364,6 +353,26 @@ mod tests {
         let b = new_id();
         assert!(a <= b, "{a} {b}");
         assert_eq!(a.len(), "20261124T110300.123456789Z".len());
+    }
+
+    #[test]
+    fn journal_is_created_exclusively_with_mode_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::create(dir.path(), "x").unwrap();
+        j.append(&Record::Commit).unwrap();
+        let meta = std::fs::metadata(j.path()).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert!(Journal::create(dir.path(), "x").is_err(), "never reused");
+        // A symlink planted at the journal's name is not followed.
+        let target = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&target, dir.path().join("journal/y.jsonl")).unwrap();
+        assert!(Journal::create(dir.path(), "y").is_err());
+        assert!(!target.exists());
+        let mut j = Journal::open(j.path()).unwrap();
+        j.append(&Record::RolledBack).unwrap();
+        let text = std::fs::read_to_string(j.path()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
     }
 
     #[test]

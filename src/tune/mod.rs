@@ -1,10 +1,14 @@
-//! Tuning: turn findings into a plan ([`plan`]), apply it as one journaled transaction
-//! ([`run_transaction`], journal in [`journal`]), and roll a transaction back exactly
-//! ([`rollback`]). [`apply`] holds the only code that writes to the kernel.
+//! Tuning: plan from findings and a profile ([`plan_for`], the one planner `tune` and the
+//! lab use; plan types and plan files in [`plan`], safety rules in [`safety`]), apply a plan
+//! as one journaled transaction ([`run_transaction`], journal in [`journal`]), write its
+//! boot-time configuration ([`persist_transaction`]), judge it afterwards ([`verify`]) and
+//! roll a transaction back exactly ([`rollback`]). [`apply`] holds the only code that writes
+//! to the kernel.
 //!
-//! Test hooks (read by [`Faults::from_env`]): `NETTUNE_FAIL_AT=N` makes the N-th kernel
-//! write of an apply fail; `NETTUNE_FAULT_AFTER=N` aborts the process right after the N-th
-//! write (a crash with the journal left incomplete).
+//! Nothing here prints, exits or reads the environment: what a caller decides comes in as
+//! arguments ([`TxOptions`], [`PlanOptions`], the state directory), so a daemon can call
+//! these in a loop. With the `fault-injection` cargo feature (tests only; release builds do
+//! not enable it) [`TxOptions`] also carries injected `Faults`.
 
 pub mod apply;
 pub mod ethtool_set;
@@ -12,33 +16,65 @@ pub mod journal;
 pub mod knob;
 pub mod persist;
 pub mod plan;
+pub mod planner;
 pub mod profiles;
+pub mod safety;
+pub mod verify;
+
+pub use planner::{plan_for, PlanOptions};
 
 use crate::change::{Change, ChangeKind};
 use crate::{Error, Result, Root};
 use apply::{Applier, KernelApplier};
 use journal::{Journal, Record, TransactionLog};
 use knob::Knob;
+use plan::Plan;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// Injected faults for testing crash and half-way failure.
+/// Injected faults for testing crash and half-way failure (`fault-injection` feature only).
+#[cfg(feature = "fault-injection")]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Faults {
     /// Make the N-th write (1-based) fail.
     pub fail_at: Option<usize>,
-    /// Abort the process right after the N-th write (1-based).
+    /// Abort the process right after the N-th write (1-based): a crash with the journal
+    /// left incomplete.
     pub abort_after: Option<usize>,
 }
 
-impl Faults {
-    /// From `NETTUNE_FAIL_AT` and `NETTUNE_FAULT_AFTER`.
-    pub fn from_env() -> Faults {
-        let num = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse().ok());
-        Faults {
-            fail_at: num("NETTUNE_FAIL_AT"),
-            abort_after: num("NETTUNE_FAULT_AFTER"),
+/// Options of one transaction, decided by the caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxOptions {
+    /// Injected faults (tests only).
+    #[cfg(feature = "fault-injection")]
+    pub faults: Faults,
+}
+
+impl TxOptions {
+    /// The injected failure before write `seq`, if one is asked for.
+    fn before_write(&self, seq: usize, c: &Change) -> Result<()> {
+        #[cfg(feature = "fault-injection")]
+        if self.faults.fail_at == Some(seq) {
+            return Err(Error::Interrupted(format!(
+                "{} {}: injected failure at write {seq}",
+                c.kind, c.target
+            )));
         }
+        #[cfg(not(feature = "fault-injection"))]
+        let _ = (self, seq, c);
+        Ok(())
+    }
+
+    /// The injected crash after write `seq`, if one is asked for.
+    fn after_write(&self, seq: usize) {
+        #[cfg(feature = "fault-injection")]
+        if self.faults.abort_after == Some(seq) {
+            tracing::error!("injected crash: aborting after write {seq}");
+            std::process::abort();
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        let _ = (self, seq);
     }
 }
 
@@ -102,11 +138,11 @@ pub fn run_transaction(
     state_dir: &Path,
     netns: Option<&str>,
     changes: &[Change],
-    faults: Faults,
+    opts: &TxOptions,
 ) -> Result<TxOutcome> {
     if let Some(c) = changes.iter().find(|c| c.kind == ChangeKind::Advice) {
-        return Err(Error::Input(format!(
-            "{}: advice cannot be applied",
+        return Err(Error::Refused(format!(
+            "{}: advice cannot be applied (nettune cannot make this change)",
             c.target
         )));
     }
@@ -127,7 +163,7 @@ pub fn run_transaction(
     let mut failure = None;
     for (i, c) in changes.iter().enumerate() {
         let seq = i + 1;
-        match apply_one(applier, &mut j, seq, c, faults, &mut intents) {
+        match apply_one(applier, &mut j, seq, c, opts, &mut intents) {
             Ok(a) => applied.push(a),
             Err(e) => {
                 failure = Some((seq, e.to_string()));
@@ -169,7 +205,7 @@ fn apply_one(
     j: &mut Journal,
     seq: usize,
     c: &Change,
-    faults: Faults,
+    opts: &TxOptions,
     intents: &mut Vec<journal::Intent>,
 ) -> Result<AppliedChange> {
     let knob = Knob::parse(c)?;
@@ -189,17 +225,9 @@ fn apply_one(
         new: c.proposed.clone(),
     })?;
     intents.push(intent);
-    if faults.fail_at == Some(seq) {
-        return Err(Error::Input(format!(
-            "{} {}: injected failure (NETTUNE_FAIL_AT={seq})",
-            c.kind, c.target
-        )));
-    }
+    opts.before_write(seq, c)?;
     applier.write(&knob, &c.proposed)?;
-    if faults.abort_after == Some(seq) {
-        eprintln!("nettune: NETTUNE_FAULT_AFTER={seq}: aborting after write {seq}");
-        std::process::abort();
-    }
+    opts.after_write(seq);
     let value = applier.read(&knob)?;
     if !knob.same_value(&c.proposed, &value) {
         return Err(Error::ReadBack {
@@ -239,7 +267,7 @@ fn restore(
                         Ok(v)
                     } else {
                         Err(Error::ReadBack {
-                            target: "restored value".into(),
+                            target: format!("{} {}", it.kind, it.target),
                             wrote: it.old.clone(),
                             read: v,
                         })
@@ -263,7 +291,11 @@ fn restore(
                     seq: it.seq,
                     error: e.to_string(),
                 })?;
-                errors.push(format!("{} {}: {e}", it.kind, it.target));
+                errors.push(match e {
+                    // Names its target itself.
+                    Error::ReadBack { .. } => e.to_string(),
+                    _ => format!("{} {}: {e}", it.kind, it.target),
+                });
             }
         }
     }
@@ -277,10 +309,10 @@ fn restore(
 /// (the journal stays open for another try).
 pub fn rollback(applier: &mut dyn Applier, log: &TransactionLog) -> Result<Vec<Restored>> {
     if log.rolled_back {
-        return Err(Error::Input(format!(
-            "transaction {} is already rolled back",
-            log.id
-        )));
+        return Err(Error::Transaction {
+            id: log.id.clone(),
+            what: "already rolled back".into(),
+        });
     }
     persist::check_files(&log.files)?;
     let mut j = Journal::open(&log.path)?;
@@ -290,11 +322,10 @@ pub fn rollback(applier: &mut dyn Applier, log: &TransactionLog) -> Result<Vec<R
         j.append(&Record::RolledBack)?;
         Ok(restored)
     } else {
-        Err(Error::Input(format!(
-            "transaction {}: could not restore {}",
-            log.id,
-            errors.join("; ")
-        )))
+        Err(Error::Transaction {
+            id: log.id.clone(),
+            what: format!("could not restore {}", errors.join("; ")),
+        })
     }
 }
 
@@ -322,18 +353,60 @@ pub fn with_kernel_applier<T: Send + 'static>(
 }
 
 /// Apply `changes` to the live kernel as one transaction journaled in `state_dir`, inside
-/// the network namespace at `netns` when given. Fault hooks come from the environment.
+/// the network namespace at `netns` when given.
 pub fn apply_transaction(
     changes: Vec<Change>,
     netns: Option<&Path>,
     state_dir: &Path,
+    opts: &TxOptions,
 ) -> Result<TxOutcome> {
     let state = state_dir.to_path_buf();
     let ns = netns.map(|p| p.display().to_string());
-    let faults = Faults::from_env();
+    let opts = *opts;
     with_kernel_applier(&Root::default(), netns, move |a| {
-        run_transaction(a, &state, ns.as_deref(), &changes, faults)
+        run_transaction(a, &state, ns.as_deref(), &changes, &opts)
     })?
+}
+
+/// Write the boot-time configuration of the committed transaction `outcome` under `root`,
+/// journaled in the transaction's journal; each item keeps the finding `plan` gives it
+/// (`manual` when none). `exe` is the nettune binary the boot unit runs; `netns` is recorded
+/// in the files' provenance; `now` (seconds since the Unix epoch) dates them. Returns the
+/// files written.
+pub fn persist_transaction(
+    plan: &Plan,
+    outcome: &TxOutcome,
+    netns: Option<&str>,
+    root: &Path,
+    exe: &str,
+    now: u64,
+) -> Result<Vec<PathBuf>> {
+    let items: Vec<persist::Item> = outcome
+        .applied
+        .iter()
+        .map(|a| persist::Item {
+            change: Change::new(a.kind, &a.target, Some(a.old.clone()), &a.value),
+            finding: plan
+                .items
+                .iter()
+                .find(|i| i.change.kind == a.kind && i.change.target == a.target)
+                .map_or_else(|| "manual".to_string(), |i| i.finding.clone()),
+        })
+        .collect();
+    let prov = persist::Provenance {
+        transaction: outcome.id.clone(),
+        date: journal::date(now),
+        netns: netns.map(str::to_string),
+    };
+    let mut j = Journal::open(&outcome.journal)?;
+    persist::persist(root, &mut j, &items, &prov, exe).map_err(|e| Error::Transaction {
+        id: outcome.id.clone(),
+        what: format!(
+            "applied, but persisting it failed: {e}; `nettune rollback {}` undoes the changes \
+             and the files written so far",
+            outcome.id
+        ),
+    })
 }
 
 /// Roll back `log` on the live kernel, in the namespace it was applied in.
@@ -434,7 +507,8 @@ mod tests {
     fn apply_commits_and_rollback_restores_in_reverse() {
         let dir = tempfile::tempdir().unwrap();
         let mut f = Fake::new(dir.path(), &[("a", "1"), ("b", "2"), ("c", "3")]);
-        let out = run_transaction(&mut f, dir.path(), None, &changes(), Faults::default()).unwrap();
+        let out =
+            run_transaction(&mut f, dir.path(), None, &changes(), &TxOptions::default()).unwrap();
         assert!(out.committed());
         assert_eq!(out.applied.len(), 3);
         assert_eq!(out.applied[1].old, "2");
@@ -450,7 +524,11 @@ mod tests {
         assert_eq!(restored[0].target, "c");
         let log = journal::find(dir.path(), &out.id).unwrap();
         assert_eq!(log.state(), "rolled back");
-        assert!(rollback(&mut f, &log).is_err(), "twice is refused");
+        let twice = rollback(&mut f, &log).unwrap_err();
+        assert!(
+            matches!(&twice, Error::Transaction { id, .. } if *id == out.id),
+            "twice is refused: {twice:?}"
+        );
         assert!(last_open(dir.path()).is_err());
     }
 
@@ -459,7 +537,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut f = Fake::new(dir.path(), &[("a", "1"), ("b", "2"), ("c", "3")]);
         f.broken = Some(("b", "20"));
-        let out = run_transaction(&mut f, dir.path(), None, &changes(), Faults::default()).unwrap();
+        let out =
+            run_transaction(&mut f, dir.path(), None, &changes(), &TxOptions::default()).unwrap();
         assert!(!out.committed());
         assert!(
             out.error.as_deref().unwrap().contains("change 2 of 3"),
@@ -472,18 +551,29 @@ mod tests {
         assert_eq!(f.values["c"], "3");
         let log = journal::find(dir.path(), &out.id).unwrap();
         assert!(log.failed && log.rolled_back);
+    }
 
-        // The injected failure hook does the same without a broken applier.
+    /// The injected failure hook does the same without a broken applier.
+    #[cfg(feature = "fault-injection")]
+    #[test]
+    fn injected_failure_half_way_restores_what_was_done() {
         let dir = tempfile::tempdir().unwrap();
         let mut f = Fake::new(dir.path(), &[("a", "1"), ("b", "2"), ("c", "3")]);
-        let faults = Faults {
-            fail_at: Some(2),
-            abort_after: None,
+        let opts = TxOptions {
+            faults: Faults {
+                fail_at: Some(2),
+                abort_after: None,
+            },
         };
-        let out = run_transaction(&mut f, dir.path(), None, &changes(), faults).unwrap();
+        let out = run_transaction(&mut f, dir.path(), None, &changes(), &opts).unwrap();
         assert!(!out.committed());
         assert_eq!(f.ops, vec!["a=10", "b=2", "a=1"]);
         assert_eq!(out.restored.len(), 2);
+        assert!(
+            out.error.as_deref().unwrap().contains("injected failure"),
+            "{:?}",
+            out.error
+        );
     }
 
     #[test]
@@ -502,8 +592,14 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let mut a = Rounding([("a".to_string(), "1".to_string())].into());
-        let out =
-            run_transaction(&mut a, dir.path(), None, &changes()[..1], Faults::default()).unwrap();
+        let out = run_transaction(
+            &mut a,
+            dir.path(),
+            None,
+            &changes()[..1],
+            &TxOptions::default(),
+        )
+        .unwrap();
         assert!(out.error.unwrap().contains("reads back \"8\""));
         assert_eq!(a.0["a"], "1");
     }
@@ -554,7 +650,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut f = Fake::new(dir.path(), &[]);
         let c = vec![Change::advice("listen() backlog", "4096")];
-        assert!(run_transaction(&mut f, dir.path(), None, &c, Faults::default()).is_err());
+        let e = run_transaction(&mut f, dir.path(), None, &c, &TxOptions::default()).unwrap_err();
+        assert!(matches!(e, Error::Refused(_)), "{e:?}");
         assert!(f.ops.is_empty());
     }
 }

@@ -1,14 +1,17 @@
 //! The plan: the kernel changes that `check`'s findings justify, each with its finding,
 //! risk and safety verdict. Advice (what nettune cannot change) is carried along for
-//! printing only. Dangerous or lowering changes are refused unless forced.
+//! printing only. Dangerous or lowering changes are refused unless forced (the rules are
+//! in [`super::safety`]). Plan files (`tune --plan FILE`) are read by [`load`].
 
 use super::knob::max_field;
-use super::profiles::ProfileChange;
+use super::safety::{danger, refusal, refuse_daemons, ProfileChange};
 use crate::change::{Change, ChangeKind};
 use crate::collect::host::Daemons;
 use crate::collect::sysctl::{config_for_key, SysctlConfigEntry};
 use crate::diagnose::{Finding, Severity};
+use crate::{Error, Result};
 use serde::Serialize;
+use std::path::Path;
 
 /// One change to make.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,6 +54,14 @@ impl Plan {
     /// The changes, in plan order.
     pub fn changes(&self) -> Vec<Change> {
         self.items.iter().map(|i| i.change.clone()).collect()
+    }
+
+    /// Refuse the changes a running tuning daemon would fight
+    /// ([`super::safety::refuse_daemons`]). Items already refused keep their reason.
+    pub fn refuse_daemons(&mut self, daemons: &Daemons) {
+        for i in self.items.iter_mut().filter(|i| i.refusal.is_none()) {
+            i.refusal = refuse_daemons(&i.change, daemons);
+        }
     }
 }
 
@@ -154,69 +165,49 @@ pub fn merge_profile(
     }
 }
 
-/// Refuse sysctl changes a running tuning daemon would fight: bpftune tunes net sysctls
-/// itself, tuned applies its profile's sysctls. Items already refused keep their reason.
-pub fn refuse_daemons(plan: &mut Plan, daemons: &Daemons) {
-    let who = match (daemons.bpftune, daemons.tuned) {
-        (true, true) => {
-            "bpftune and tuned are running (bpftune tunes net sysctls itself; \
-                         tuned applies its profile's sysctls)"
-        }
-        (true, false) => "bpftune is running and tunes net sysctls itself",
-        (false, true) => "tuned is running and applies its profile's sysctls",
-        (false, false) => return,
+/// Read a plan file: a JSON array of changes (`{"kind", "target", "current", "proposed",
+/// "finding"}`) or a `nettune.tune/v1` report (its `changes`). Advice entries become advice;
+/// every other change gets its safety verdict. A bad file is an [`Error::Input`] naming it.
+pub fn load(file: &Path) -> Result<Plan> {
+    #[derive(serde::Deserialize)]
+    struct Item {
+        #[serde(flatten)]
+        change: Change,
+        #[serde(default)]
+        finding: Option<String>,
+    }
+    let bad = |e: String| Error::Input(format!("plan {}: {e}", file.display()));
+    let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let list = match value {
+        serde_json::Value::Object(mut o) => o.remove("changes").unwrap_or_default(),
+        v => v,
     };
-    for i in plan
-        .items
-        .iter_mut()
-        .filter(|i| i.change.kind == ChangeKind::Sysctl && i.refusal.is_none())
-    {
-        i.refusal = Some(format!(
-            "{who}; it would fight this change (stop it, or exclude {} from it)",
-            i.change.target
-        ));
-    }
-}
-
-/// Why `c` is dangerous whatever the profile says, if it is.
-pub fn danger(c: &Change) -> Option<String> {
-    if c.kind != ChangeKind::Sysctl {
-        return None;
-    }
-    match (c.target.as_str(), c.proposed.trim()) {
-        ("net.ipv4.tcp_syncookies", "0") => {
-            Some("turns SYN cookies off (no defence against SYN floods)".into())
+    let items: Vec<Item> = serde_json::from_value(list).map_err(|e| {
+        bad(format!(
+            "expected an array of {{kind, target, current, proposed}}: {e}"
+        ))
+    })?;
+    let mut plan = Plan::default();
+    for it in items {
+        let finding = it.finding.unwrap_or_else(|| "manual".to_string());
+        if it.change.kind == ChangeKind::Advice {
+            plan.advice.push(AdviceItem {
+                finding,
+                change: it.change,
+            });
+            continue;
         }
-        ("net.ipv4.tcp_timestamps", "0") => {
-            Some("turns TCP timestamps off (breaks PAWS and RTT measurement)".into())
-        }
-        _ => None,
+        plan.items.push(PlanItem {
+            refusal: refusal(&it.change),
+            change: it.change,
+            finding,
+            severity: Severity::Info,
+            risk: String::new(),
+            notes: Vec::new(),
+        });
     }
-}
-
-/// Whether `c` lowers a size (sysctl, ring, RFS flows, queue length) below its current value.
-/// Timeouts and retry counts (where lower is the fix) and modes are not sizes
-/// ([`super::knob::Knob::lowers`]).
-pub fn lowers(c: &Change) -> bool {
-    match (super::knob::Knob::parse(c), c.current.as_deref()) {
-        (Ok(k), Some(current)) => k.lowers(current, &c.proposed),
-        _ => false,
-    }
-}
-
-/// Why `c` must not be applied without `--force`, if it must not.
-pub fn refusal(c: &Change) -> Option<String> {
-    if let Some(d) = danger(c) {
-        return Some(d);
-    }
-    lowers(c).then(|| {
-        format!(
-            "lowers {} from {} to {} while tuning up",
-            c.target,
-            c.current.as_deref().unwrap_or("?"),
-            c.proposed.trim()
-        )
-    })
+    Ok(plan)
 }
 
 /// The note for a sysctl that a sysctl.d / sysctl.conf line sets at boot (that file wins at
@@ -302,56 +293,6 @@ mod tests {
     }
 
     #[test]
-    fn dangerous_and_lowering_changes_are_refused() {
-        let r = |c: Change| refusal(&c);
-        assert!(r(Change::sysctl("net.ipv4.tcp_syncookies", Some("1"), "0")).is_some());
-        assert!(r(Change::sysctl("net.ipv4.tcp_timestamps", Some("1"), "0")).is_some());
-        assert!(r(Change::sysctl("net.ipv4.tcp_syncookies", Some("0"), "1")).is_none());
-        let low = r(Change::sysctl("net.core.somaxconn", Some("4096"), "1024")).unwrap();
-        assert!(low.contains("lowers"), "{low}");
-        // multi-field: the max field decides
-        assert!(r(Change::sysctl(
-            "net.ipv4.tcp_rmem",
-            Some("4096 131072 6291456"),
-            "4096 262144 4194304"
-        ))
-        .is_some());
-        assert!(r(Change::sysctl(
-            "net.ipv4.tcp_rmem",
-            Some("4096 131072 6291456"),
-            "4096 87380 16777216"
-        ))
-        .is_none());
-        assert!(r(Change::sysctl("net.ipv4.tcp_fin_timeout", Some("60"), "15")).is_none());
-        assert!(r(Change::sysctl(
-            "net.ipv4.tcp_slow_start_after_idle",
-            Some("1"),
-            "0"
-        ))
-        .is_none());
-        assert!(r(Change::sysctl(
-            "net.ipv4.tcp_congestion_control",
-            Some("cubic"),
-            "bbr"
-        ))
-        .is_none());
-        assert!(r(Change::new(
-            ChangeKind::Ring,
-            "eth0 rx",
-            Some("1024".into()),
-            "256"
-        ))
-        .is_some());
-        assert!(r(Change::new(
-            ChangeKind::Coalesce,
-            "eth0 rx-usecs",
-            Some("64".into()),
-            "8"
-        ))
-        .is_none());
-    }
-
-    #[test]
     fn profile_changes_merge_and_daemons_refuse_sysctls() {
         let findings = vec![finding(
             "tcp.listen_overflow",
@@ -391,25 +332,19 @@ mod tests {
         assert_eq!(plan.notes, vec!["skipped x".to_string()]);
 
         let mut p2 = plan.clone();
-        refuse_daemons(&mut p2, &Daemons::default());
+        p2.refuse_daemons(&Daemons::default());
         assert_eq!(p2.refused().count(), 0);
-        refuse_daemons(
-            &mut p2,
-            &Daemons {
-                bpftune: true,
-                ..Daemons::default()
-            },
-        );
+        p2.refuse_daemons(&Daemons {
+            bpftune: true,
+            ..Daemons::default()
+        });
         assert_eq!(p2.refused().count(), 3);
         assert!(p2.items[0].refusal.as_deref().unwrap().contains("bpftune"));
         let mut p3 = plan.clone();
-        refuse_daemons(
-            &mut p3,
-            &Daemons {
-                tuned: true,
-                ..Daemons::default()
-            },
-        );
+        p3.refuse_daemons(&Daemons {
+            tuned: true,
+            ..Daemons::default()
+        });
         assert!(p3.items[1].refusal.as_deref().unwrap().starts_with("tuned"));
         // --only without `profile` leaves the profile out.
         let mut p4 = build(&findings, &["tcp".into()], None);
@@ -422,5 +357,23 @@ mod tests {
             None,
         );
         assert!(p4.notes.is_empty());
+    }
+
+    #[test]
+    fn plan_files_take_arrays_and_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("p.json");
+        std::fs::write(&f, r#"{"schema":"nettune.tune/v1","changes":[{"kind":"sysctl","target":"net.core.somaxconn","current":"4096","proposed":"128","finding":"x.y","applied":false},{"kind":"advice","target":"app","proposed":"4096"}]}"#).unwrap();
+        let p = load(&f).unwrap();
+        assert_eq!(p.items.len(), 1);
+        assert_eq!(p.items[0].finding, "x.y");
+        assert!(p.items[0].refusal.is_some(), "lowering is refused");
+        assert_eq!(p.advice.len(), 1);
+        std::fs::write(&f, r#"[{"kind":"bogus","target":"x","proposed":"1"}]"#).unwrap();
+        let e = load(&f).unwrap_err();
+        assert!(matches!(e, Error::Input(_)), "{e:?}");
+        assert!(e.to_string().contains("p.json"), "{e}");
+        let e = load(&dir.path().join("missing.json")).unwrap_err();
+        assert!(e.to_string().contains("missing.json"), "{e}");
     }
 }

@@ -25,6 +25,7 @@
 //! [features]                     # kernel feature name = true | false
 //! ```
 
+pub use super::safety::ProfileChange;
 use crate::change::{Change, ChangeKind};
 use crate::collect::ethtool::EthtoolAll;
 use crate::collect::sysctl::Sysctls;
@@ -133,14 +134,6 @@ pub struct Current<'a> {
     pub bdp_bytes: u64,
     /// Whether the kernel can take `value` for sysctl `key` (`if_available`).
     pub available: &'a dyn Fn(&str, &str) -> bool,
-}
-
-/// One change a profile asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileChange {
-    pub change: Change,
-    /// The profile says lowering is intended.
-    pub lower: bool,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -615,7 +608,7 @@ impl Profile {
         {
             return;
         }
-        if !s.lower && super::plan::lowers(&c) {
+        if !s.lower && super::safety::lowers(&c) {
             notes.push(format!(
                 "{}: {} {target} = {} skipped: lower than the current {cur} (the profile \
                  does not say lower = true)",

@@ -136,6 +136,42 @@ fn lab_list_names_every_scenario() {
     assert_eq!(o.status.code(), Some(3));
 }
 
+/// A lab round and `nettune tune --from CAPTURE --only FIX` plan with the same planner
+/// (`tune::plan_for`: profile merge and refusals included): on each recorded capture the
+/// lab's plan, rendered as a `nettune.tune/v1` report, is exactly what `tune` prints.
+#[test]
+fn lab_rounds_plan_like_tune_on_recorded_captures() {
+    let balanced = nettune::tune::profiles::load("balanced").unwrap();
+    for (file, name) in [
+        ("listen_overflow.json", "listen-overflow"),
+        ("softnet_backlog.json", "backlog-drops"),
+        ("udp_rcvbuf.json", "udp-rcvbuf"),
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/captures")
+            .join(file);
+        let s = nettune::lab::find(name).unwrap();
+        let o = nettune()
+            .args(["tune", "--json", "--only", &s.fix.join(","), "--from"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let tune: Value = serde_json::from_slice(&o.stdout).unwrap();
+
+        let cap = nettune::snapshot::Capture::load(&path).unwrap();
+        let (findings, _) =
+            nettune::diagnose::diagnose_capture(&cap, &nettune::lab::diagnose_options(&balanced));
+        let plan = nettune::lab::plan_round(s, &cap, &findings, &balanced);
+        let lab = serde_json::to_value(nettune::report::tune::tune_report(&plan, None, None, None))
+            .unwrap();
+        assert_eq!(lab, tune, "{file}");
+        let planned =
+            tune["changes"].as_array().unwrap().len() + tune["advice"].as_array().unwrap().len();
+        assert!(planned > 0, "{file}: {tune:#}");
+    }
+}
+
 #[test]
 fn lab_backlog_drops() {
     let Some(v) = scenario("backlog-drops") else {

@@ -369,7 +369,9 @@ fn library_transaction_in_a_namespace() {
         Some("16"),
         new,
     )];
-    let out = nettune::tune::apply_transaction(changes, Some(&ns.path()), state.path()).unwrap();
+    let opts = nettune::tune::TxOptions::default();
+    let out =
+        nettune::tune::apply_transaction(changes, Some(&ns.path()), state.path(), &opts).unwrap();
     assert!(out.committed(), "{:?}", out.error);
     assert_eq!(out.applied[0].old, "16");
     assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), new);
