@@ -22,8 +22,8 @@ pub use error::{Error, Result};
 pub use root::Root;
 pub mod export;
 pub mod snapshot;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod tune;
 pub mod watch;
 pub mod window;

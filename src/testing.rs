@@ -1,11 +1,12 @@
-//! Helpers for the unit tests (compiled only under `cfg(test)`).
+//! Helpers the unit and integration tests share (compiled only for tests: `cfg(test)` or the
+//! `test-support` feature, which only the package's dev-dependency on itself enables).
 
 /// Whether a test has what it needs from this machine: `ok` says whether it has `what`
 /// (root, a tool, a kernel file). When it does not, under CI (the `CI` environment variable
 /// set) the test fails here, loudly, so that a skip never passes unnoticed there; elsewhere
 /// it prints that the test is skipped and why, and the caller returns early.
 #[track_caller]
-pub(crate) fn require(what: &str, ok: bool) -> bool {
+pub fn require(what: &str, ok: bool) -> bool {
     if ok {
         return true;
     }
@@ -20,6 +21,6 @@ pub(crate) fn require(what: &str, ok: bool) -> bool {
 
 /// Root (effective uid 0), through [`require`].
 #[track_caller]
-pub(crate) fn require_root() -> bool {
+pub fn require_root() -> bool {
     require("root", nix::unistd::geteuid().is_root())
 }

@@ -118,32 +118,6 @@ pub(crate) fn busiest_irq_cpu(w: &Window, ifname: &str, iface: &Interface) -> Op
         .map(|(c, _)| c)
 }
 
-/// A CPU list as the kernel prints it (`0-3,8`).
-pub(crate) fn fmt_cpu_list(cpus: &[u32]) -> String {
-    let mut sorted = cpus.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while let Some(&start) = sorted.get(i) {
-        let mut end = start;
-        while sorted
-            .get(i + 1)
-            .is_some_and(|&n| Some(n) == end.checked_add(1))
-        {
-            i += 1;
-            end = end.saturating_add(1);
-        }
-        out.push(if end == start {
-            start.to_string()
-        } else {
-            format!("{start}-{end}")
-        });
-        i += 1;
-    }
-    out.join(",")
-}
-
 /// Affinity changes placing `irqs` round-robin on `cpus`, skipping IRQs already there. The
 /// current value is the IRQ's `smp_affinity_list` from the snapshot, when it was read.
 fn spread_affinity(ctx: &Context, irqs: &[&QueueIrq], cpus: &[u32]) -> Vec<Change> {
@@ -161,7 +135,9 @@ fn spread_affinity(ctx: &Context, irqs: &[&QueueIrq], cpus: &[u32]) -> Vec<Chang
             {
                 return None;
             }
-            let current = affinity.and_then(|a| a.get(&n)).map(|l| fmt_cpu_list(l));
+            let current = affinity
+                .and_then(|a| a.get(&n))
+                .map(|l| crate::collect::cpulist::format(l));
             if current.as_deref() == Some(cpu.to_string().as_str()) {
                 return None;
             }
@@ -465,7 +441,10 @@ mod tests {
         assert_eq!(proposed(f, "irq 43"), Some("3"));
         let c41 = f.changes.iter().find(|c| c.target == "irq 41").unwrap();
         assert_eq!(c41.current.as_deref(), Some("0-3"));
-        assert_eq!(fmt_cpu_list(&[0, 1, 2, 3, 8, 10, 11]), "0-3,8,10-11");
+        assert_eq!(
+            crate::collect::cpulist::format(&[0, 1, 2, 3, 8, 10, 11]),
+            "0-3,8,10-11"
+        );
         assert_eq!(proposed(f, "irq 39"), None);
         assert!(f.changes.iter().all(|c| c.kind == ChangeKind::IrqAffinity));
     }
