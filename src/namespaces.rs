@@ -189,17 +189,45 @@ impl Discovery {
     }
 }
 
-/// Human reason why discovery will be partial for the calling user, or `Ok`.
+/// `CAP_SYS_PTRACE`: reading another process's `ns/net` link is a ptrace read-access check,
+/// which root passes only for processes whose capabilities are a subset of its own unless it
+/// holds this one.
+const CAP_SYS_PTRACE: u32 = 19;
+
+/// Human reason why discovery will be partial for the calling process, or `Ok`: not root
+/// (other users' processes are not visible), or root without `CAP_SYS_PTRACE` (as in a
+/// container with Docker's default capabilities: processes holding capabilities it lacks are
+/// not visible). A security module can still deny some; [`Discovery::partial`] reports what
+/// actually happened.
 pub fn can_run() -> std::result::Result<(), String> {
-    if nix::unistd::geteuid().is_root() {
-        Ok(())
-    } else {
-        Err(
+    if !nix::unistd::geteuid().is_root() {
+        return Err(
             "not root: the network namespaces of other users' processes (containers, pods) \
              are not visible; run as root to see every namespace"
                 .into(),
-        )
+        );
     }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if has_capability(&status, CAP_SYS_PTRACE) == Some(false) {
+        return Err(
+            "no CAP_SYS_PTRACE: the network namespaces of processes holding capabilities this \
+             one lacks (container runtimes, other agents) are not visible; add the capability \
+             (`--cap-add SYS_PTRACE`, or `capabilities: add: [SYS_PTRACE]` in a pod)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Whether the `CapEff:` line of a `/proc/PID/status` text has capability `bit`; `None` when
+/// the line is missing or unreadable.
+pub fn has_capability(status: &str, bit: u32) -> Option<bool> {
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))?
+        .trim();
+    let caps = u64::from_str_radix(hex, 16).ok()?;
+    Some(bit < 64 && caps & (1u64 << bit) != 0)
 }
 
 /// Parse the target of an `ns/net` link, `net:[4026531840]`, into the inode.
@@ -967,6 +995,18 @@ mod tests {
     }
 
     #[test]
+    fn capabilities_from_status() {
+        let status = "Name:\tnettune\nCapInh:\t0000000000000000\nCapEff:\t000001fffeffffff\n";
+        assert_eq!(has_capability(status, CAP_SYS_PTRACE), Some(true));
+        assert_eq!(has_capability(status, 24), Some(false));
+        assert_eq!(has_capability(status, 64), Some(false));
+        let docker_default = "CapEff:\t00000000a80425fb\n";
+        assert_eq!(has_capability(docker_default, CAP_SYS_PTRACE), Some(false));
+        assert_eq!(has_capability("Name:\tx\n", CAP_SYS_PTRACE), None);
+        assert_eq!(has_capability("CapEff:\tzz\n", CAP_SYS_PTRACE), None);
+    }
+
+    #[test]
     fn unit_unescaping_and_pod_dirs() {
         assert_eq!(unescape_unit("a\\x2db\\x2d1"), "a-b-1");
         assert_eq!(unescape_unit("trailing\\x2"), "trailing\\x2");
@@ -988,6 +1028,7 @@ mod tests {
             let _ = parse_ns_link(&s);
             let _ = unescape_unit(&s);
             let _ = parse_pod_dir(&s);
+            let _ = has_capability(&s, 19);
             if let Some(o) = owner_from_cgroup_path(&s) {
                 let _ = o.display();
             }
@@ -1180,6 +1221,105 @@ mod tests {
                 .0
                 .iter()
                 .any(|w| w.message.contains("permission denied")));
+        }
+    }
+
+    /// Processes started by a test, killed on drop even when the test fails.
+    struct Children(Vec<Child>);
+
+    impl Drop for Children {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+            }
+            for c in &mut self.0 {
+                let _ = c.wait();
+            }
+        }
+    }
+
+    /// The cost of one discovery with many processes and many anonymous namespaces (printed,
+    /// not asserted), and every anonymous namespace named by its process.
+    #[test]
+    fn live_discovery_scales_with_processes() {
+        if !crate::testing::require_root() {
+            return;
+        }
+        let have_unshare = Command::new("unshare")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !crate::testing::require("unshare (util-linux)", have_unshare) {
+            return;
+        }
+        const HOST_PROCS: usize = 1000;
+        const NETNS_PROCS: usize = 100;
+        let mut children = Children(Vec::new());
+        for _ in 0..HOST_PROCS {
+            children.0.push(
+                Command::new("sleep")
+                    .arg("30")
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            );
+        }
+        let mut isolated = Vec::new();
+        for _ in 0..NETNS_PROCS {
+            let c = Command::new("unshare")
+                .args(["--net", "sleep", "30"])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            isolated.push(c.id());
+            children.0.push(c);
+        }
+        let own = link_inode(Path::new("/proc/self/ns/net"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for pid in &isolated {
+            let link = PathBuf::from(format!("/proc/{pid}/ns/net"));
+            loop {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                let inode = link_inode(&link);
+                if inode.is_some() && inode != own && comm.trim() == "sleep" {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "pid {pid} never entered its namespace"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let root = Root::default();
+        let mut times = Vec::new();
+        let mut d = Discovery::default();
+        for _ in 0..5 {
+            let start = Instant::now();
+            d = discover(&root);
+            times.push(start.elapsed());
+        }
+        times.sort();
+        eprintln!(
+            "discover: {} processes, {} namespaces: median {:?}, min {:?}, max {:?}",
+            d.processes,
+            d.namespaces.len(),
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1]
+        );
+        assert!(d.processes >= HOST_PROCS + NETNS_PROCS);
+        for pid in isolated {
+            let found: Vec<&Namespace> = d
+                .namespaces
+                .iter()
+                .filter(|n| n.kind == Kind::Process { pid })
+                .collect();
+            assert_eq!(found.len(), 1, "pid {pid}");
+            assert_eq!(found[0].name, format!("pid {pid} (sleep)"));
+            assert_eq!(found[0].pids, 1);
+            assert_eq!(found[0].path, PathBuf::from(format!("/proc/{pid}/ns/net")));
         }
     }
 
