@@ -11,11 +11,16 @@
 //! (and `comm` when the cgroup names no owner) of one process per namespace not already named;
 //! the host namespace is never looked up further. The bind-mount directories are read from
 //! the [`Root`]'s configuration root (`/` live), so a fixture tree lays them out under `run/`.
+//!
+//! Not seen: a namespace held only by an open file descriptor or by a single thread that
+//! `setns()`ed away from its process (only thread-group leaders' links are read), and, without
+//! root and `CAP_SYS_PTRACE`, other processes' namespaces ([`can_run`], [`Discovery::partial`]).
 
 use crate::collect::Warnings;
 use crate::root::{FileBuf, Root};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
@@ -170,6 +175,21 @@ pub struct Discovery {
     pub processes: usize,
 }
 
+impl Namespace {
+    /// The command prefix that runs a command in this namespace, for fixes written for it:
+    /// `ip netns exec NAME` for a named namespace, else `nsenter --net=PATH`; `None` for the
+    /// host (commands run as they are).
+    pub fn exec_prefix(&self) -> Option<String> {
+        if self.is_host {
+            None
+        } else if let Some(name) = self.netns_names.first() {
+            Some(format!("ip netns exec {name}"))
+        } else {
+            Some(format!("nsenter --net={}", self.path.display()))
+        }
+    }
+}
+
 impl Discovery {
     /// The host's namespace, when it could be identified.
     pub fn host(&self) -> Option<&Namespace> {
@@ -277,9 +297,12 @@ fn classify(e: &io::Error) -> Failure {
     }
 }
 
-/// The inode of a bind-mounted (or symlinked) namespace file: a link to `net:[N]` (fixture
-/// trees) or a file on nsfs (an `ip netns` / Docker bind mount, or a symlink to one).
-fn bound_inode(path: &Path) -> io::Result<Option<u64>> {
+/// The inode of the network namespace at `path`: a `/proc/PID/ns/net` link (or a fixture's
+/// link to `net:[N]`), or a file on nsfs (an `ip netns` / Docker bind mount, or a symlink to
+/// one). `Ok(None)` when the file exists but is not a namespace (an unmounted leftover under
+/// `/run/netns`). A rollback compares it with the journal's inode to know the namespace is
+/// still the same one.
+pub fn inode_of(path: &Path) -> io::Result<Option<u64>> {
     if let Ok(target) = std::fs::read_link(path) {
         if let Some(inode) = target.to_str().and_then(parse_ns_link) {
             return Ok(Some(inode));
@@ -323,7 +346,7 @@ fn scan_bound(
 ) {
     for name in list_dir(dir, warnings, denied) {
         let path = dir.join(&name);
-        match bound_inode(&path) {
+        match inode_of(&path) {
             Ok(Some(inode)) => add(map.entry(inode).or_default(), name, path),
             Ok(None) => warnings.push(
                 SOURCE,
@@ -426,8 +449,7 @@ pub fn discover(root: &Root) -> Discovery {
         for pid in pids {
             processes += 1;
             rel.clear();
-            rel.push_str(&pid.to_string());
-            rel.push_str("/ns/net");
+            let _ = write!(rel, "{pid}/ns/net");
             let target = match read_ns_link(proc_dir, &rel) {
                 Ok(t) => t,
                 Err(e) => {
@@ -1167,6 +1189,32 @@ mod tests {
     }
 
     #[test]
+    fn exec_prefixes_and_inodes_of_paths() {
+        let d = discover(&fixture());
+        let prefix = |name: &str| d.by_name(name).unwrap().exec_prefix();
+        assert_eq!(prefix("host"), None);
+        assert_eq!(prefix("blue").as_deref(), Some("ip netns exec blue"));
+        let podman = prefix("podman 34dc0b5e626f").unwrap();
+        assert!(
+            podman.starts_with("nsenter --net=") && podman.ends_with("/proc/601/ns/net"),
+            "{podman}"
+        );
+        let root = fixture();
+        assert_eq!(
+            inode_of(&root.proc("601/ns/net")).unwrap(),
+            Some(4026532006)
+        );
+        assert_eq!(inode_of(&root.config("run/netns/stale")).unwrap(), None);
+        let gone = inode_of(&root.proc("700/ns/net")).unwrap_err();
+        assert_eq!(gone.kind(), io::ErrorKind::NotFound);
+        if Path::new("/proc/self/ns/net").exists() {
+            let live = inode_of(Path::new("/proc/self/ns/net")).unwrap().unwrap();
+            let stat = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+            assert_eq!(live, stat);
+        }
+    }
+
+    #[test]
     fn duplicate_display_names_get_the_inode() {
         let ns = |inode, name: &str| Namespace {
             inode,
@@ -1385,6 +1433,8 @@ mod tests {
         guard.child = Some(child);
         let a_path = Path::new("/run/netns").join(&a);
         let a_inode = std::fs::metadata(&a_path).unwrap().ino();
+        // A bind mount is read through statfs/stat: the same inode as the process links.
+        assert_eq!(inode_of(&a_path).unwrap(), Some(a_inode));
         let deadline = Instant::now() + Duration::from_secs(5);
         let child_link = PathBuf::from(format!("/proc/{child_pid}/ns/net"));
         while link_inode(&child_link) != Some(a_inode) {
@@ -1420,6 +1470,10 @@ mod tests {
         let ns_a = d.by_name(&a).unwrap();
         assert_eq!(ns_a.inode, a_inode);
         assert_eq!(d.by_inode(a_inode).unwrap().name, a);
+        assert_eq!(
+            ns_a.exec_prefix().as_deref(),
+            Some(format!("ip netns exec {a}").as_str())
+        );
         assert_ne!(ns_a.inode, d.by_name(&b).unwrap().inode);
     }
 }
