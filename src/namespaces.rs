@@ -1165,6 +1165,13 @@ mod tests {
             }
         );
 
+        // Serialisable as it is (for a later `--json` list of namespaces).
+        let json = serde_json::to_value(pod).unwrap();
+        assert_eq!(json["kind"]["kind"], "container");
+        assert_eq!(json["kind"]["runtime"], "containerd");
+        assert_eq!(json["kind"]["pod_uid"], UID);
+        assert_eq!(serde_json::to_value(host).unwrap()["kind"]["kind"], "host");
+
         // Every inode once.
         let mut inodes: Vec<u64> = d.namespaces.iter().map(|n| n.inode).collect();
         inodes.sort_unstable();
