@@ -13,6 +13,7 @@ pub mod diagnose;
 pub mod durable;
 pub mod error;
 pub mod lab;
+pub mod namespaces;
 pub mod netns;
 pub(crate) mod nla;
 pub mod report;
