@@ -1,6 +1,7 @@
 //! The [`Change`] value type: what to set, from what, to what. Data only; it sits below both
 //! `diagnose` (findings propose changes) and `tune` (which plans and applies them).
 
+use crate::namespaces::NetnsRef;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -86,6 +87,10 @@ pub struct Change {
     /// memory only: the JSON form of a change stays `{kind, target, current, proposed}`.
     #[serde(skip)]
     pub advised: Option<Advised>,
+    /// The network namespace the change is made in; `None` for the host's (or the one
+    /// `--netns` names). Per-namespace sysctls and devices are changed inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<NetnsRef>,
 }
 
 impl Change {
@@ -97,6 +102,7 @@ impl Change {
             current: current.map(str::to_string),
             proposed: proposed.into(),
             advised: None,
+            netns: None,
         }
     }
 
@@ -108,6 +114,7 @@ impl Change {
             current: None,
             proposed: proposed.into(),
             advised: None,
+            netns: None,
         }
     }
 
@@ -136,7 +143,14 @@ impl Change {
             current,
             proposed: proposed.into(),
             advised: None,
+            netns: None,
         }
+    }
+
+    /// The same change, made inside network namespace `netns`.
+    pub fn in_netns(mut self, netns: Option<NetnsRef>) -> Self {
+        self.netns = netns;
+        self
     }
 
     /// Interface and the rest of the target, for per-device kinds (`eth0 rx` → (`eth0`, `rx`)).

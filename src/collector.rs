@@ -309,6 +309,7 @@ fn assemble(
         sockets: ns.sockets,
         warnings: warnings.0,
         collect_seconds,
+        namespaces: Vec::new(),
     }
 }
 

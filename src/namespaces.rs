@@ -21,7 +21,7 @@
 
 use crate::collect::Warnings;
 use crate::root::{FileBuf, Root};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io;
@@ -141,6 +141,46 @@ pub enum Kind {
         /// The lowest process id in the namespace.
         pid: u32,
     },
+}
+
+/// A network namespace as data carries it (snapshots, changes, findings, the journal): its
+/// identity (the nsfs inode), its display name and a path that opens it. The inode is what
+/// decides "the same namespace": a path can be re-bound to another namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NetnsRef {
+    /// The namespace's inode number on nsfs (`net:[4026531840]`).
+    pub inode: u64,
+    /// Display name (`pod default/web-0`, `docker 0123456789ab`, an `ip netns` name).
+    pub name: String,
+    /// Path to open it (`/run/netns/NAME`, `/proc/PID/ns/net`).
+    pub path: PathBuf,
+}
+
+impl NetnsRef {
+    /// The command prefix that runs a command inside this namespace: `ip netns exec NAME`
+    /// for a namespace bound under `/run/netns`, else `nsenter --net=PATH`.
+    pub fn exec_prefix(&self) -> String {
+        match self
+            .path
+            .strip_prefix("/run/netns")
+            .ok()
+            .and_then(|p| p.to_str())
+            .filter(|p| !p.is_empty() && !p.contains('/'))
+        {
+            Some(name) => format!("ip netns exec {name}"),
+            None => format!("nsenter --net={}", self.path.display()),
+        }
+    }
+}
+
+impl From<&Namespace> for NetnsRef {
+    fn from(ns: &Namespace) -> NetnsRef {
+        NetnsRef {
+            inode: ns.inode,
+            name: ns.name.clone(),
+            path: ns.path.clone(),
+        }
+    }
 }
 
 /// One network namespace.

@@ -10,6 +10,7 @@ use crate::collect::{
     softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry,
     sysctl::Sysctls, Outcome, Source, Warning,
 };
+use crate::namespaces::NetnsRef;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -45,6 +46,11 @@ macro_rules! snapshot_sources {
             /// affinity lists, `sysctl_host` is the host's `net/core` read for a namespace).
             #[serde(default)]
             pub collect_seconds: BTreeMap<String, f64>,
+            /// The per-namespace sources of every other network namespace read in this
+            /// snapshot (containers, pods, `ip netns`), each with its host-wide sources left
+            /// unsupported (they are this snapshot's); empty with `--host-only` or `--netns`.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            pub namespaces: Vec<NetnsSnapshot>,
         }
 
         /// The name of every source of a [`Snapshot`] (its JSON key, the report's and the
@@ -61,6 +67,7 @@ macro_rules! snapshot_sources {
                     $( $name: Source::unsupported("not collected"), )+
                     warnings: Vec::new(),
                     collect_seconds: BTreeMap::new(),
+                    namespaces: Vec::new(),
                 }
             }
 
@@ -111,6 +118,23 @@ snapshot_sources! {
     interfaces: Interfaces,
     ethtool: EthtoolAll,
     sockets: Sockets,
+}
+
+/// One other network namespace's part of a [`Snapshot`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetnsSnapshot {
+    /// Which namespace.
+    pub netns: NetnsRef,
+    /// Its per-namespace sources (netstat, sockstat, sockets, sysctls, interfaces, netdev,
+    /// conntrack); host-wide sources are unsupported here.
+    pub snapshot: Snapshot,
+}
+
+impl Snapshot {
+    /// The part of namespace `inode`, if this snapshot read it.
+    pub fn namespace(&self, inode: u64) -> Option<&NetnsSnapshot> {
+        self.namespaces.iter().find(|n| n.netns.inode == inode)
+    }
 }
 
 fn not_collected<T>() -> Source<T> {
