@@ -65,6 +65,18 @@ impl Plan {
     }
 }
 
+/// Whether planned change `c` is the change of `kind` on `target` in namespace `netns`
+/// (`None`: the transaction's default one). Namespaces compare by inode: the same sysctl in
+/// two namespaces is two changes.
+pub fn same_change(
+    c: &Change,
+    kind: ChangeKind,
+    target: &str,
+    netns: Option<&crate::namespaces::NetnsRef>,
+) -> bool {
+    c.kind == kind && c.target == target && c.netns.as_ref().map(|n| n.inode) == netns.map(|n| n.inode)
+}
+
 /// Whether finding `id` is selected by `--only` (exact ids, or an area such as `softnet`).
 pub fn selected(id: &str, only: &[String]) -> bool {
     only.is_empty()
@@ -90,7 +102,7 @@ pub fn build(findings: &[Finding], only: &[String], config: Option<&[SysctlConfi
             if let Some(prev) = plan
                 .items
                 .iter_mut()
-                .find(|i| i.change.kind == c.kind && i.change.target == c.target)
+                .find(|i| same_change(&i.change, c.kind, &c.target, c.netns.as_ref()))
             {
                 if prev.finding != f.id {
                     prev.notes
@@ -133,7 +145,7 @@ pub fn merge_profile(
         if let Some(prev) = plan
             .items
             .iter_mut()
-            .find(|i| i.change.kind == c.kind && i.change.target == c.target)
+            .find(|i| same_change(&i.change, c.kind, &c.target, c.netns.as_ref()))
         {
             let bigger = matches!(
                 (max_field(&c.proposed), max_field(&prev.change.proposed)),
@@ -166,7 +178,8 @@ pub fn merge_profile(
 }
 
 /// Read a plan file: a JSON array of changes (`{"kind", "target", "current", "proposed",
-/// "finding"}`) or a `nettune.tune/v1` report (its `changes`). Advice entries become advice;
+/// "finding"}`, and `"netns": {"inode", "name", "path"}` for a change made inside another
+/// network namespace) or a `nettune.tune/v1` report (its `changes`). Advice entries become advice;
 /// every other change gets its safety verdict. A bad file is an [`Error::Input`] naming it.
 pub fn load(file: &Path) -> Result<Plan> {
     #[derive(serde::Deserialize)]
