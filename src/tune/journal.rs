@@ -450,6 +450,67 @@ mod tests {
         assert!(parse("", p).is_err());
     }
 
+    #[test]
+    fn intents_record_their_namespace_and_old_journals_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod = NetnsRef {
+            inode: 4026532301,
+            name: "pod-web".into(),
+            path: PathBuf::from("/run/netns/pod-web"),
+        };
+        let mut j = Journal::create(dir.path(), "T").unwrap();
+        j.append(&Record::Begin {
+            id: "T".into(),
+            netns: None,
+            host: "h".into(),
+            time: 1,
+        })
+        .unwrap();
+        j.append(&Record::Intent {
+            seq: 1,
+            kind: ChangeKind::Sysctl,
+            target: "net.core.somaxconn".into(),
+            old: "4".into(),
+            new: "4096".into(),
+            netns: Some(pod.clone()),
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(j.path()).unwrap();
+        assert!(
+            text.contains(
+                r#""netns":{"inode":4026532301,"name":"pod-web","path":"/run/netns/pod-web"}"#
+            ),
+            "{text}"
+        );
+        let log = load(j.path()).unwrap();
+        assert_eq!(log.intents[0].netns.as_ref(), Some(&pod));
+        assert_eq!(log.place(&log.intents[0]), Place::Netns(pod.clone()));
+        assert_eq!(log.intents[0].netns.as_ref().unwrap().name, "pod-web");
+
+        // Written before per-change namespaces: the intents name none; the transaction's
+        // `--netns` path (or the caller's own namespace) is where they were made.
+        let old = "{\"record\":\"begin\",\"id\":\"x\",\"netns\":\"/run/netns/x\",\"host\":\"h\",\"time\":1}\n\
+                   {\"record\":\"intent\",\"seq\":1,\"kind\":\"sysctl\",\"target\":\"a.b\",\"old\":\"1\",\"new\":\"2\"}\n\
+                   {\"record\":\"done\",\"seq\":1,\"value\":\"2\"}\n{\"record\":\"commit\"}\n";
+        let log = parse(old, Path::new("x.jsonl")).unwrap();
+        assert_eq!(log.state(), "committed");
+        assert_eq!(log.intents[0].netns, None);
+        assert_eq!(
+            log.place(&log.intents[0]),
+            Place::Path(PathBuf::from("/run/netns/x"))
+        );
+        let host_only = old.replace("\"/run/netns/x\"", "null");
+        let log = parse(&host_only, Path::new("x.jsonl")).unwrap();
+        assert_eq!(log.place(&log.intents[0]), Place::Own);
+        // An old intent serialises as it always did (no `netns` key).
+        let v = serde_json::to_string(&log.intents[0]).unwrap();
+        assert_eq!(
+            v,
+            r#"{"seq":1,"kind":"sysctl","target":"a.b","old":"1","new":"2"}"#
+        );
+        assert_eq!(Place::Netns(pod).describe(), "pod-web (inode 4026532301)");
+    }
+
     proptest::proptest! {
         #[test]
         fn parse_never_panics(text in "\\PC{0,400}", cut in 0usize..400) {

@@ -204,9 +204,19 @@ pub fn check_netns(netns: &NetnsRef) -> Result<()> {
     }
 }
 
-/// The host's network namespace (PID 1's) under `root`, named [`namespaces::HOST_NAME`].
+/// The host's network namespace: the caller's own (where changes that name no namespace
+/// are made without `--netns`), named [`namespaces::HOST_NAME`]. Its path is PID 1's
+/// `ns/net` when that opens the same namespace (so a rollback run from elsewhere restores
+/// there), else `/proc/self/ns/net` (PID 1's may be unreadable in a container).
 pub fn host_netns(root: &Root) -> Result<NetnsRef> {
-    netns_ref(&root.proc.join("1/ns/net"), namespaces::HOST_NAME)
+    let own = netns_ref(&root.proc.join("thread-self/ns/net"), namespaces::HOST_NAME)?;
+    let pid1 = root.proc.join("1/ns/net");
+    let path = if namespaces::inode_of(&pid1).ok().flatten() == Some(own.inode) {
+        pid1
+    } else {
+        root.proc.join("self/ns/net")
+    };
+    Ok(NetnsRef { path, ..own })
 }
 
 /// The namespace at `path` (`--netns`, resolved) with its inode now, named `name`.
@@ -349,7 +359,8 @@ impl KernelAppliers {
         };
         let thread = NetnsThread::spawn(&path, &self.root)?;
         if let Place::Netns(r) = place {
-            let now = thread.run(|root| namespaces::inode_of(&root.proc.join("thread-self/ns/net")))?;
+            let now =
+                thread.run(|root| namespaces::inode_of(&root.proc.join("thread-self/ns/net")))?;
             match now {
                 Ok(Some(inode)) if inode == r.inode => {}
                 Ok(other) => {
@@ -462,10 +473,13 @@ fn group<'c>(default: &NetnsRef, changes: &'c [Change]) -> Vec<Step<'c>> {
         .iter()
         .map(|change| {
             let ns = change.netns.as_ref().unwrap_or(default);
-            let g = order.iter().position(|&i| i == ns.inode).unwrap_or_else(|| {
-                order.push(ns.inode);
-                order.len() - 1
-            });
+            let g = order
+                .iter()
+                .position(|&i| i == ns.inode)
+                .unwrap_or_else(|| {
+                    order.push(ns.inode);
+                    order.len() - 1
+                });
             (
                 g,
                 Step {
@@ -833,7 +847,11 @@ pub fn not_persisted(outcome: &TxOutcome, host_inode: Option<u64>) -> Vec<&Appli
     outcome
         .applied
         .iter()
-        .filter(|a| a.netns.as_ref().is_some_and(|n| Some(n.inode) != host_inode))
+        .filter(|a| {
+            a.netns
+                .as_ref()
+                .is_some_and(|n| Some(n.inode) != host_inode)
+        })
         .collect()
 }
 
@@ -1095,6 +1113,7 @@ mod tests {
                 target: t.into(),
                 old: old.into(),
                 new: new.into(),
+                netns: None,
             })
             .unwrap();
         }
@@ -1124,5 +1143,449 @@ mod tests {
         let e = run_transaction(&mut f, dir.path(), None, &c, &TxOptions::default()).unwrap_err();
         assert!(matches!(e, Error::Refused(_)), "{e:?}");
         assert!(f.ops.is_empty());
+    }
+
+    const HOST: u64 = 4026531840;
+
+    fn ns(inode: u64, name: &str) -> NetnsRef {
+        NetnsRef {
+            inode,
+            name: name.into(),
+            path: PathBuf::from(format!("/run/netns/{name}")),
+        }
+    }
+
+    fn host() -> NetnsRef {
+        NetnsRef {
+            inode: HOST,
+            name: "host".into(),
+            path: PathBuf::from("/proc/1/ns/net"),
+        }
+    }
+
+    /// Namespaces by inode, each a [`Fake`]; refused inodes fail `get` with their reason;
+    /// `host_wide` keys cannot be written outside the host.
+    struct FakeNs {
+        ns: HashMap<u64, Fake>,
+        refused: HashMap<u64, String>,
+        host_wide: Vec<&'static str>,
+        /// Inodes in the order `get` first asked for them.
+        entered: Vec<u64>,
+    }
+
+    impl FakeNs {
+        fn new(state: &Path, namespaces: &[(u64, &[(&str, &str)])]) -> FakeNs {
+            FakeNs {
+                ns: namespaces
+                    .iter()
+                    .map(|(i, kv)| (*i, Fake::new(state, kv)))
+                    .collect(),
+                refused: HashMap::new(),
+                host_wide: Vec::new(),
+                entered: Vec::new(),
+            }
+        }
+
+        fn value(&self, inode: u64, key: &str) -> &str {
+            &self.ns[&inode].values[key]
+        }
+
+        fn ops(&self, inode: u64) -> &[String] {
+            &self.ns[&inode].ops
+        }
+
+        fn clear_ops(&mut self) {
+            for f in self.ns.values_mut() {
+                f.ops.clear();
+            }
+        }
+    }
+
+    impl Appliers for FakeNs {
+        fn get(&mut self, place: &Place) -> Result<&mut dyn Applier> {
+            let inode = match place {
+                Place::Own => HOST,
+                Place::Netns(r) => r.inode,
+                Place::Path(p) => panic!("no inode for {}", p.display()),
+            };
+            if let Some(why) = self.refused.get(&inode) {
+                return Err(Error::Refused(why.clone()));
+            }
+            if !self.entered.contains(&inode) {
+                self.entered.push(inode);
+            }
+            match self.ns.get_mut(&inode) {
+                Some(f) => Ok(f),
+                None => Err(Error::Netns {
+                    name: inode.to_string(),
+                    what: "unknown".into(),
+                }),
+            }
+        }
+
+        fn sysctl_writable(&mut self, netns: &NetnsRef, key: &str) -> Result<bool> {
+            if let Some(why) = self.refused.get(&netns.inode) {
+                return Err(Error::Refused(why.clone()));
+            }
+            Ok(netns.inode == HOST || !self.host_wide.contains(&key))
+        }
+    }
+
+    fn in_ns(c: Change, n: &NetnsRef) -> Change {
+        c.in_netns(Some(n.clone()))
+    }
+
+    /// Host changes, then two namespaces' interleaved: grouped by namespace in the order
+    /// each first appears, plan order within a group.
+    fn mixed(a: &NetnsRef, b: &NetnsRef) -> Vec<Change> {
+        vec![
+            Change::sysctl("a", Some("1"), "10"),
+            in_ns(Change::sysctl("x", Some("1"), "11"), a),
+            Change::sysctl("b", Some("2"), "20"),
+            in_ns(Change::sysctl("x", Some("1"), "12"), b),
+            in_ns(Change::sysctl("z", Some("3"), "13"), a),
+        ]
+    }
+
+    #[test]
+    fn changes_are_grouped_by_namespace_applied_there_and_rolled_back_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (ns(10, "pod-a"), ns(20, "pod-b"));
+        let mut f = FakeNs::new(
+            dir.path(),
+            &[
+                (HOST, &[("a", "1"), ("b", "2"), ("x", "1")]),
+                (10, &[("x", "1"), ("z", "3")]),
+                (20, &[("x", "1")]),
+            ],
+        );
+        let out = run_grouped(
+            &mut f,
+            dir.path(),
+            &host(),
+            None,
+            &mixed(&a, &b),
+            &TxOptions::default(),
+        )
+        .unwrap();
+        assert!(out.committed(), "{:?}", out.error);
+        // Every namespace was entered before the first write, in group order.
+        assert_eq!(f.entered, vec![HOST, 10, 20]);
+        assert_eq!(f.ops(HOST), ["a=10", "b=20"]);
+        assert_eq!(f.ops(10), ["x=11", "z=13"]);
+        assert_eq!(f.ops(20), ["x=12"]);
+        assert_eq!(f.value(HOST, "x"), "1", "the host's x untouched");
+        let order: Vec<(&str, Option<u64>)> = out
+            .applied
+            .iter()
+            .map(|c| (c.target.as_str(), c.netns.as_ref().map(|n| n.inode)))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("a", None),
+                ("b", None),
+                ("x", Some(10)),
+                ("z", Some(10)),
+                ("x", Some(20))
+            ]
+        );
+
+        // The journal names every change's namespace, the host's too.
+        let log = journal::find(dir.path(), &out.id).unwrap();
+        let recorded: Vec<(usize, u64)> = log
+            .intents
+            .iter()
+            .map(|i| (i.seq, i.netns.as_ref().unwrap().inode))
+            .collect();
+        assert_eq!(recorded, [(1, HOST), (2, HOST), (3, 10), (4, 10), (5, 20)]);
+        assert_eq!(log.intents[2].netns.as_ref(), Some(&a));
+        assert_eq!(log.place(&log.intents[4]), Place::Netns(b.clone()));
+
+        f.clear_ops();
+        let restored = rollback_with(&mut f, &log).unwrap();
+        assert_eq!(f.ops(20), ["x=1"]);
+        assert_eq!(f.ops(10), ["z=3", "x=1"]);
+        assert_eq!(f.ops(HOST), ["b=2", "a=1"]);
+        let seen: Vec<(&str, u64)> = restored
+            .iter()
+            .map(|r| (r.target.as_str(), r.netns.as_ref().unwrap().inode))
+            .collect();
+        assert_eq!(
+            seen,
+            [("x", 20), ("z", 10), ("x", 10), ("b", HOST), ("a", HOST)]
+        );
+        assert_eq!(
+            journal::find(dir.path(), &out.id).unwrap().state(),
+            "rolled back"
+        );
+    }
+
+    #[test]
+    fn a_namespace_gone_before_the_apply_refuses_it_with_nothing_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (ns(10, "pod-a"), ns(20, "pod-b"));
+        let mut f = FakeNs::new(
+            dir.path(),
+            &[
+                (HOST, &[("a", "1"), ("b", "2")]),
+                (10, &[("x", "1"), ("z", "3")]),
+            ],
+        );
+        f.refused.insert(
+            20,
+            "namespace pod-b is gone: /run/netns/pod-b does not exist (recorded inode 20)".into(),
+        );
+        let e = run_grouped(
+            &mut f,
+            dir.path(),
+            &host(),
+            None,
+            &mixed(&a, &b),
+            &TxOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Refused(m) if m.contains("pod-b")),
+            "{e}"
+        );
+        assert!(f.ops(HOST).is_empty() && f.ops(10).is_empty());
+        assert!(
+            !dir.path().join("journal").exists(),
+            "no transaction was opened"
+        );
+    }
+
+    #[test]
+    fn a_failure_in_one_namespace_restores_the_others_in_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (ns(10, "pod-a"), ns(20, "pod-b"));
+        let mut f = FakeNs::new(
+            dir.path(),
+            &[
+                (HOST, &[("a", "1"), ("b", "2")]),
+                (10, &[("x", "1"), ("z", "3")]),
+                (20, &[("x", "1")]),
+            ],
+        );
+        f.ns.get_mut(&20).unwrap().broken = Some(("x", "12"));
+        let out = run_grouped(
+            &mut f,
+            dir.path(),
+            &host(),
+            None,
+            &mixed(&a, &b),
+            &TxOptions::default(),
+        )
+        .unwrap();
+        assert!(
+            out.error.as_deref().unwrap().starts_with("change 5 of 5"),
+            "{:?}",
+            out.error
+        );
+        assert_eq!(f.ops(20), ["x=12", "x=1"]);
+        assert_eq!(f.ops(10), ["x=11", "z=13", "z=3", "x=1"]);
+        assert_eq!(f.ops(HOST), ["a=10", "b=20", "b=2", "a=1"]);
+        assert_eq!(out.restored.len(), 5);
+        assert!(journal::find(dir.path(), &out.id).unwrap().rolled_back);
+    }
+
+    #[test]
+    fn rollback_refuses_a_gone_or_replaced_namespace_and_restores_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (ns(10, "pod-a"), ns(20, "pod-b"));
+        let mut f = FakeNs::new(
+            dir.path(),
+            &[
+                (HOST, &[("a", "1"), ("b", "2")]),
+                (10, &[("x", "1"), ("z", "3")]),
+                (20, &[("x", "1")]),
+            ],
+        );
+        let out = run_grouped(
+            &mut f,
+            dir.path(),
+            &host(),
+            None,
+            &mixed(&a, &b),
+            &TxOptions::default(),
+        )
+        .unwrap();
+        f.clear_ops();
+        let gone = "namespace pod-a is gone: /run/netns/pod-a does not exist (recorded inode 10)";
+        f.refused.insert(10, gone.into());
+        let log = journal::find(dir.path(), &out.id).unwrap();
+        let e = rollback_with(&mut f, &log).unwrap_err().to_string();
+        assert!(e.contains(gone), "{e}");
+        assert!(
+            e.contains("sysctl z: refused: namespace pod-a is gone"),
+            "{e}"
+        );
+        assert!(e.contains("the other 3 change(s) were restored"), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert_eq!(f.ops(20), ["x=1"]);
+        assert_eq!(f.ops(HOST), ["b=2", "a=1"]);
+        assert!(f.ops(10).is_empty());
+        let log = journal::find(dir.path(), &out.id).unwrap();
+        assert!(
+            !log.rolled_back,
+            "still open: pod-a's changes are not restored"
+        );
+
+        // Replaced by another namespace under the same name: refused the same way.
+        let changed =
+            "namespace pod-a changed: /run/netns/pod-a is now inode 11, recorded inode 10";
+        f.refused.insert(10, changed.into());
+        let e = rollback_with(&mut f, &log).unwrap_err().to_string();
+        assert!(e.contains(changed), "{e}");
+    }
+
+    #[test]
+    fn host_wide_sysctls_proposed_for_a_namespace_move_to_the_host() {
+        use crate::diagnose::Severity;
+        use plan::PlanItem;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (ns(10, "pod-a"), ns(20, "pod-b"));
+        let mut f = FakeNs::new(dir.path(), &[]);
+        f.host_wide = vec!["net.core.netdev_budget", "net.core.netdev_max_backlog"];
+        let item = |c: Change| PlanItem {
+            change: c,
+            finding: "softnet.squeeze".into(),
+            severity: Severity::Warning,
+            risk: String::new(),
+            refusal: None,
+            notes: Vec::new(),
+        };
+        let mut p = Plan {
+            items: vec![
+                item(in_ns(
+                    Change::sysctl("net.core.netdev_budget", Some("4"), "300"),
+                    &a,
+                )),
+                item(in_ns(
+                    Change::sysctl("net.core.somaxconn", Some("4"), "4096"),
+                    &a,
+                )),
+                item(in_ns(
+                    Change::sysctl("net.core.netdev_budget", Some("4"), "600"),
+                    &b,
+                )),
+                item(Change::sysctl(
+                    "net.core.netdev_max_backlog",
+                    Some("16"),
+                    "1000",
+                )),
+            ],
+            ..Plan::default()
+        };
+        route_host_wide(&mut p, &mut f, &host(), &host());
+        assert_eq!(p.items.len(), 3, "{p:#?}");
+        let budget = &p.items[0].change;
+        assert_eq!(budget.netns, None, "on the host");
+        assert_eq!(
+            budget.proposed, "600",
+            "the larger value of both namespaces"
+        );
+        assert!(
+            p.items[0].notes[0].contains("host-wide"),
+            "{:?}",
+            p.items[0].notes
+        );
+        assert!(p.items[0].notes[0].contains("pod-a"));
+        assert!(
+            p.items[0].notes[1].contains("pod-b"),
+            "{:?}",
+            p.items[0].notes
+        );
+        assert_eq!(
+            p.items[1].change.netns.as_ref(),
+            Some(&a),
+            "per-namespace key stays"
+        );
+        assert!(p.items[1].notes.is_empty());
+        assert_eq!(p.items[2].change.netns, None);
+        assert!(p.items[2].notes.is_empty(), "already on the host");
+
+        // With --netns pod-a as the default, a host-wide key moves to the host by name.
+        let mut p = Plan {
+            items: vec![item(Change::sysctl(
+                "net.core.netdev_budget",
+                Some("4"),
+                "300",
+            ))],
+            ..Plan::default()
+        };
+        route_host_wide(&mut p, &mut f, &a, &host());
+        assert_eq!(p.items[0].change.netns, Some(host()));
+        // A namespace that cannot be entered is left for the apply to refuse.
+        f.refused.insert(20, "gone".into());
+        let mut p = Plan {
+            items: vec![item(in_ns(
+                Change::sysctl("net.core.netdev_budget", None, "300"),
+                &b,
+            ))],
+            ..Plan::default()
+        };
+        route_host_wide(&mut p, &mut f, &host(), &host());
+        assert_eq!(p.items[0].change.netns.as_ref(), Some(&b));
+    }
+
+    #[test]
+    fn only_changes_in_other_namespaces_are_not_persisted() {
+        let a = ns(10, "pod-a");
+        let applied = |netns: Option<NetnsRef>| AppliedChange {
+            kind: ChangeKind::Sysctl,
+            target: "net.core.somaxconn".into(),
+            old: "1".into(),
+            value: "2".into(),
+            netns,
+        };
+        let out = TxOutcome {
+            id: "T".into(),
+            journal: PathBuf::from("/j"),
+            applied: vec![applied(None), applied(Some(a)), applied(Some(host()))],
+            error: None,
+            restored: Vec::new(),
+            restore_errors: Vec::new(),
+        };
+        let skip = not_persisted(&out, Some(HOST));
+        assert_eq!(skip.len(), 1);
+        assert_eq!(skip[0].netns.as_ref().unwrap().name, "pod-a");
+    }
+
+    /// As root: the inode check of the live kernel's appliers (a path that is no namespace,
+    /// a namespace replaced) and the host's own namespace used without entering.
+    #[test]
+    fn kernel_appliers_check_inodes() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let root = Root::default();
+        let h = host_netns(&root).unwrap();
+        let mut k = KernelAppliers::new(root);
+        assert!(k.get(&Place::Netns(h.clone())).is_ok());
+        assert!(k.entered.is_empty(), "the own namespace is not entered");
+        let replaced = NetnsRef {
+            inode: h.inode + 1,
+            ..h.clone()
+        };
+        let e = k.get(&Place::Netns(replaced)).err().unwrap().to_string();
+        assert!(
+            e.contains("changed") && e.contains(&h.inode.to_string()),
+            "{e}"
+        );
+        let gone = NetnsRef {
+            path: PathBuf::from("/run/netns/nettune-no-such-namespace"),
+            ..ns(7, "nettune-no-such-namespace")
+        };
+        let e = k.get(&Place::Netns(gone)).err().unwrap().to_string();
+        assert_eq!(
+            e,
+            "refused: namespace nettune-no-such-namespace is gone: \
+             /run/netns/nettune-no-such-namespace does not exist (recorded inode 7)"
+        );
+        assert!(!k
+            .sysctl_writable(&h, "net.core.nettune_no_such_key")
+            .unwrap());
     }
 }

@@ -74,7 +74,9 @@ pub fn same_change(
     target: &str,
     netns: Option<&crate::namespaces::NetnsRef>,
 ) -> bool {
-    c.kind == kind && c.target == target && c.netns.as_ref().map(|n| n.inode) == netns.map(|n| n.inode)
+    c.kind == kind
+        && c.target == target
+        && c.netns.as_ref().map(|n| n.inode) == netns.map(|n| n.inode)
 }
 
 /// Whether finding `id` is selected by `--only` (exact ids, or an area such as `softnet`).
@@ -370,6 +372,76 @@ mod tests {
             None,
         );
         assert!(p4.notes.is_empty());
+    }
+
+    #[test]
+    fn the_same_change_in_two_namespaces_is_two_items() {
+        let pod = crate::namespaces::NetnsRef {
+            inode: 4026532301,
+            name: "pod-web".into(),
+            path: PathBuf::from("/run/netns/pod-web"),
+        };
+        let findings = vec![
+            finding(
+                "tcp.listen_overflow",
+                Severity::Warning,
+                vec![Change::sysctl("net.core.somaxconn", Some("4"), "4096")
+                    .in_netns(Some(pod.clone()))],
+            ),
+            finding(
+                "tcp.listen_overflow",
+                Severity::Warning,
+                vec![
+                    Change::sysctl("net.core.somaxconn", Some("128"), "1024"),
+                    Change::sysctl("net.core.somaxconn", Some("4"), "8192")
+                        .in_netns(Some(pod.clone())),
+                ],
+            ),
+        ];
+        let plan = build(&findings, &[], None);
+        assert_eq!(plan.items.len(), 2, "{plan:#?}");
+        assert_eq!(plan.items[0].change.netns.as_ref(), Some(&pod));
+        assert_eq!(
+            plan.items[0].change.proposed, "4096",
+            "first wins in its namespace"
+        );
+        assert_eq!(plan.items[1].change.netns, None);
+        // A profile's settings are the default namespace's: they merge with its item only.
+        let mut p = plan.clone();
+        merge_profile(
+            &mut p,
+            "web-gateway",
+            vec![ProfileChange {
+                change: Change::sysctl("net.core.somaxconn", Some("128"), "65535"),
+                lower: false,
+            }],
+            Vec::new(),
+            &[],
+            None,
+        );
+        assert_eq!(p.items.len(), 2);
+        assert_eq!(p.items[0].change.proposed, "4096");
+        assert_eq!(p.items[1].change.proposed, "65535");
+    }
+
+    #[test]
+    fn plan_files_take_changes_in_other_namespaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("p.json");
+        std::fs::write(&f, r#"[{"kind":"sysctl","target":"net.core.somaxconn","current":"4","proposed":"4096","netns":{"inode":4026532301,"name":"pod-web","path":"/run/netns/pod-web"}},{"kind":"sysctl","target":"net.core.somaxconn","proposed":"1024"}]"#).unwrap();
+        let p = load(&f).unwrap();
+        assert_eq!(p.items.len(), 2);
+        let ns = p.items[0].change.netns.as_ref().unwrap();
+        assert_eq!((ns.inode, ns.name.as_str()), (4026532301, "pod-web"));
+        assert_eq!(ns.path, PathBuf::from("/run/netns/pod-web"));
+        assert_eq!(p.items[1].change.netns, None);
+        // A namespace without its inode is not a namespace reference.
+        std::fs::write(&f, r#"[{"kind":"sysctl","target":"net.core.somaxconn","proposed":"4096","netns":{"name":"pod-web","path":"/run/netns/pod-web"}}]"#).unwrap();
+        let e = load(&f).unwrap_err();
+        assert!(
+            matches!(e, Error::Input(_)) && e.to_string().contains("inode"),
+            "{e}"
+        );
     }
 
     #[test]
