@@ -380,7 +380,7 @@ mod tests {
         };
         let v = serde_json::to_value(tune_report(&p, Some(&outcome), None, None)).unwrap();
         let c0 = v["changes"][0].as_object().unwrap();
-        assert_eq!(c0.keys().last().map(String::as_str), Some("netns"));
+        assert_eq!(c0.keys().next_back().map(String::as_str), Some("netns"));
         assert_eq!(
             serde_json::to_string(&c0["netns"]).unwrap(),
             r#"{"inode":4026532301,"name":"pod-web","path":"/run/netns/pod-web"}"#
