@@ -723,8 +723,8 @@ pub fn rollback_with(appliers: &mut dyn Appliers, log: &TransactionLog) -> Resul
 /// `net.core.netdev_max_backlog` or `netdev_budget`, which only the initial namespace has —
 /// to the host, with a note on the item. A change is in `change.netns`, else in `default`;
 /// on the host it is `netns: None` when `default` is the host, else `Some(host)`. When the
-/// host already has a change of the same key, the larger value is kept there and the moved
-/// item is dropped (noted). A namespace that cannot be entered is left as it is (the apply
+/// host already has a change of the same key, the larger value is kept there (its safety
+/// verdict re-asked) and the moved item is dropped (noted). A namespace that cannot be entered is left as it is (the apply
 /// then refuses it with its reason).
 pub fn route_host_wide(
     plan: &mut Plan,
@@ -748,7 +748,7 @@ pub fn route_host_wide(
         }
         let key = item.change.target.clone();
         let note = format!(
-            "{key} is host-wide (only the host's namespace can write it, not {}): applied on \
+            "{key} is host-wide (only the host's namespace can write it, not {}): changed on \
              the host, for every namespace",
             ns.name
         );
@@ -773,6 +773,9 @@ pub fn route_host_wide(
                         kept.change.proposed, moved.change.proposed, ns.name, moved.finding
                     ));
                     kept.change.proposed = moved.change.proposed;
+                    if kept.refusal.is_none() {
+                        kept.refusal = safety::refusal(&kept.change);
+                    }
                 } else {
                     kept.notes.push(format!(
                         "also proposed for {} ({}: {}; {key} is host-wide)",
