@@ -2,17 +2,20 @@
 //! apply it as one journaled transaction, optionally verify and roll back by itself.
 //!
 //! The flags become a validated [`TuneConfig`] first; everything after that is library
-//! calls (`tune::plan_for`, `tune::plan::load`, `tune::run_transaction`,
+//! calls (`tune::plan_for`, `tune::plan::load`, `tune::route_host_wide`, `tune::run_grouped`,
 //! `tune::persist_transaction`, `tune::verify::judge`) and renderers (`report::tune`).
+//! Changes that name another network namespace (findings of other namespaces, plan-file
+//! entries with `netns`) are applied inside it in the same transaction.
 
 use super::check::{exit_code, obtain_capture};
 use super::{exit, parse_duration, GlobalArgs};
 use crate::diagnose::diagnose_capture;
 use crate::diagnose::Options;
+use crate::namespaces::NetnsRef;
 use crate::report::tune::{render_plan, render_verify, tune_report, VerifyReport};
 use crate::tune::plan::{self, Plan};
 use crate::tune::profiles::{self, Profile};
-use crate::tune::{self, journal, PlanOptions, TxOptions};
+use crate::tune::{self, journal, KernelAppliers, PlanOptions, TxOptions};
 use clap::Args;
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
@@ -177,7 +180,7 @@ pub fn run(global: &GlobalArgs, args: &TuneArgs) -> anyhow::Result<u8> {
 
 /// Run a validated `nettune tune`.
 pub fn execute(global: &GlobalArgs, cfg: &TuneConfig) -> anyhow::Result<u8> {
-    let (plan, findings) = match &cfg.source {
+    let (mut plan, findings) = match &cfg.source {
         PlanSource::File(file) => {
             let mut plan = plan::load(file)?;
             let host = crate::collect::host::read(
@@ -191,6 +194,20 @@ pub fn execute(global: &GlobalArgs, cfg: &TuneConfig) -> anyhow::Result<u8> {
         PlanSource::Capture(file) => plan_capture(global, cfg, Some(file), Duration::ZERO)?,
         PlanSource::Live(interval) => plan_capture(global, cfg, None, *interval)?,
     };
+
+    // On the live host (not for a saved capture, which may come from another one): the
+    // namespaces the changes go to, and host-wide sysctls proposed for a namespace moved to
+    // the host before the plan is shown. Entering namespaces needs root; a dry run without
+    // it (or whose --netns is gone) shows the plan as it is.
+    let mut places = match (&cfg.source, &cfg.apply) {
+        (PlanSource::Capture(_), _) => None,
+        (_, Some(_)) => Some(Places::new(global, cfg)?),
+        (_, None) if nix::unistd::geteuid().is_root() => Places::new(global, cfg).ok(),
+        (_, None) => None,
+    };
+    if let Some(p) = places.as_mut() {
+        tune::route_host_wide(&mut plan, &mut p.appliers, &p.default, &p.host);
+    }
 
     let mut out = std::io::stdout().lock();
     if !global.json {
@@ -243,14 +260,21 @@ pub fn execute(global: &GlobalArgs, cfg: &TuneConfig) -> anyhow::Result<u8> {
         }
     }
 
-    let netns = cfg.netns.as_ref().map(|(path, _)| path.as_path());
-    let changes = plan.changes();
-    let ns_label = netns.map(|p| p.display().to_string());
-    let state = apply.state_dir.clone();
-    let tx = apply.tx;
-    let outcome = tune::with_kernel_applier(&global.root(), netns, move |a| {
-        tune::run_transaction(a, &state, ns_label.as_deref(), &changes, &tx)
-    })??;
+    let Some(places) = places.as_mut() else {
+        anyhow::bail!("internal: no namespaces resolved for --apply");
+    };
+    let label = cfg
+        .netns
+        .as_ref()
+        .map(|(path, _)| path.display().to_string());
+    let outcome = tune::run_grouped(
+        &mut places.appliers,
+        &apply.state_dir,
+        &places.default,
+        label.as_deref(),
+        &plan.changes(),
+        &apply.tx,
+    )?;
     if let Some(err) = &outcome.error {
         if global.json {
             print_json(&mut out, &tune_report(&plan, Some(&outcome), None, None))?;
@@ -286,10 +310,12 @@ pub fn execute(global: &GlobalArgs, cfg: &TuneConfig) -> anyhow::Result<u8> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let host_inode = Some(places.host.inode);
         persisted = tune::persist_transaction(
             &plan,
             &outcome,
             cfg.netns.as_ref().map(|(_, spec)| spec.as_str()),
+            host_inode,
             root,
             &installed_exe(),
             now,
@@ -297,6 +323,15 @@ pub fn execute(global: &GlobalArgs, cfg: &TuneConfig) -> anyhow::Result<u8> {
         if !global.json {
             for p in &persisted {
                 writeln!(out, "persisted: {}", p.display())?;
+            }
+            for a in tune::not_persisted(&outcome, host_inode) {
+                writeln!(
+                    out,
+                    "not persisted: {} {} in {} (a namespace does not outlive a reboot;                      re-apply when it is re-created)",
+                    a.kind,
+                    a.target,
+                    a.netns.as_ref().map_or("?", |n| n.name.as_str())
+                )?;
             }
         }
     }
@@ -326,6 +361,30 @@ pub fn execute(global: &GlobalArgs, cfg: &TuneConfig) -> anyhow::Result<u8> {
         )?;
     }
     Ok(code)
+}
+
+/// The network namespaces of a live `tune`: the host's, the default one (the host's, or
+/// `--netns`) and the appliers that enter the others.
+struct Places {
+    host: NetnsRef,
+    default: NetnsRef,
+    appliers: KernelAppliers,
+}
+
+impl Places {
+    fn new(global: &GlobalArgs, cfg: &TuneConfig) -> anyhow::Result<Places> {
+        let root = global.root();
+        let host = tune::host_netns(&root)?;
+        let default = match &cfg.netns {
+            Some((path, spec)) => tune::netns_ref(path, spec)?,
+            None => host.clone(),
+        };
+        Ok(Places {
+            host,
+            default,
+            appliers: KernelAppliers::new(root),
+        })
+    }
 }
 
 /// Diagnose the capture `from` (or a live window of `interval`) and plan for it; returns

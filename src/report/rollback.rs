@@ -113,7 +113,12 @@ pub fn render_transactions(logs: &[TransactionLog], state_dir: &Path) -> String 
             l.intents.len()
         );
         for i in &l.intents {
-            let _ = writeln!(s, "    {} {}: {} -> {}", i.kind, i.target, i.old, i.new);
+            let ns = i
+                .netns
+                .as_ref()
+                .map(|n| format!("  [netns {} inode {}]", n.name, n.inode))
+                .unwrap_or_default();
+            let _ = writeln!(s, "    {} {}: {} -> {}{ns}", i.kind, i.target, i.old, i.new);
         }
     }
     s
@@ -124,7 +129,12 @@ pub fn render_rollback(log: &TransactionLog, restored: &[Restored]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "rolled back transaction {} ({}):", log.id, log.state());
     for r in restored {
-        let _ = writeln!(s, "  {} {} = {}", r.kind, r.target, r.value);
+        let ns = r
+            .netns
+            .as_ref()
+            .map(|n| format!(" in {}", n.name))
+            .unwrap_or_default();
+        let _ = writeln!(s, "  {} {}{ns} = {}", r.kind, r.target, r.value);
     }
     for f in log.files.iter().rev() {
         let what = if f.previous.is_some() {
@@ -157,6 +167,7 @@ mod tests {
                 target: "net.core.somaxconn".into(),
                 old: "16".into(),
                 new: "4096".into(),
+                netns: None,
             }],
             files: vec![
                 FileRecord {
@@ -189,11 +200,52 @@ mod tests {
             kind: ChangeKind::Sysctl,
             target: "net.core.somaxconn".into(),
             value: "16".into(),
+            netns: None,
         }];
         assert_eq!(
             serde_json::to_string(&rollback_report(&logs[0], &restored)).unwrap(),
             r#"{"schema":"nettune.rollback/v1","transaction":"T1","was":"committed","restored":[{"kind":"sysctl","target":"net.core.somaxconn","value":"16"}],"files":[{"path":"/etc/a.conf","removed":false},{"path":"/etc/b.link","removed":true}]}"#
         );
+    }
+
+    #[test]
+    fn the_namespace_of_each_change_is_listed() {
+        let pod = crate::namespaces::NetnsRef {
+            inode: 4026532301,
+            name: "pod-web".into(),
+            path: PathBuf::from("/run/netns/pod-web"),
+        };
+        let mut l = log();
+        l.netns = None;
+        l.intents[0].netns = Some(pod.clone());
+        let t = render_transactions(std::slice::from_ref(&l), Path::new("/s"));
+        assert_eq!(
+            t,
+            "T1  committed   1 change(s)\n    sysctl net.core.somaxconn: 16 -> 4096  [netns pod-web inode 4026532301]\n"
+        );
+        let logs = vec![l];
+        let v = serde_json::to_value(transactions_report(&logs)).unwrap();
+        assert_eq!(
+            v["transactions"][0]["changes"][0]["netns"]["inode"],
+            4026532301u64
+        );
+        assert_eq!(
+            v["transactions"][0]["changes"][0]["netns"]["name"],
+            "pod-web"
+        );
+        let restored = vec![Restored {
+            kind: ChangeKind::Sysctl,
+            target: "net.core.somaxconn".into(),
+            value: "16".into(),
+            netns: Some(pod),
+        }];
+        let r = render_rollback(&logs[0], &restored);
+        assert!(
+            r.contains("  sysctl net.core.somaxconn in pod-web = 16\n"),
+            "{r}"
+        );
+        let v = serde_json::to_value(rollback_report(&logs[0], &restored)).unwrap();
+        assert_eq!(v["restored"][0]["netns"]["name"], "pod-web");
     }
 
     #[test]

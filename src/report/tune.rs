@@ -1,8 +1,9 @@
 //! The `nettune.tune/v1` JSON document and the plan as text. Field names and their order
 //! are stable API.
 
-use crate::change::ChangeKind;
+use crate::change::{Change, ChangeKind};
 use crate::diagnose::Severity;
+use crate::namespaces::NetnsRef;
 use crate::tune::plan::Plan;
 use crate::tune::verify::Verdict;
 use crate::tune::{Restored, TxOutcome};
@@ -30,8 +31,12 @@ pub struct TuneChange<'a> {
     /// Why `--force` is needed; `null` when it is not.
     pub refused: Option<&'a str>,
     pub notes: &'a [String],
-    /// The copy-paste command that makes the change by hand.
+    /// The copy-paste command that makes the change by hand (run inside `netns` when set).
     pub command: String,
+    /// The network namespace the change is made in; absent for the host's (or the one
+    /// `--netns` names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<&'a NetnsRef>,
 }
 
 /// Something nettune cannot change itself.
@@ -106,9 +111,9 @@ pub fn tune_report<'a>(
         .iter()
         .map(|i| {
             let done = outcome.and_then(|o| {
-                o.applied
-                    .iter()
-                    .find(|a| a.kind == i.change.kind && a.target == i.change.target)
+                o.applied.iter().find(|a| {
+                    crate::tune::plan::same_change(&i.change, a.kind, &a.target, a.netns.as_ref())
+                })
             });
             TuneChange {
                 kind: i.change.kind,
@@ -121,7 +126,8 @@ pub fn tune_report<'a>(
                 risk: &i.risk,
                 refused: i.refusal.as_deref(),
                 notes: &i.notes,
-                command: i.change.command(),
+                command: command(&i.change),
+                netns: i.change.netns.as_ref(),
             }
         })
         .collect();
@@ -148,6 +154,30 @@ pub fn tune_report<'a>(
     }
 }
 
+/// The copy-paste command of `c`, run inside its namespace when it names one
+/// (`ip netns exec NAME …`, `nsenter --net=PATH …`; through `sh -c` when the command
+/// redirects, so the redirection happens inside too).
+pub fn command(c: &Change) -> String {
+    let cmd = c.command();
+    match &c.netns {
+        None => cmd,
+        Some(ns) if cmd.contains('>') => format!(
+            "{} sh -c '{}'",
+            ns.exec_prefix(),
+            cmd.replace('\'', r"'\''")
+        ),
+        Some(ns) => format!("{} {cmd}", ns.exec_prefix()),
+    }
+}
+
+/// ` in NAME` for a change made inside another namespace, else empty.
+fn in_netns(c: &Change) -> String {
+    c.netns
+        .as_ref()
+        .map(|n| format!(" in {}", n.name))
+        .unwrap_or_default()
+}
+
 /// The plan as text; `force` says how refusals are labelled.
 pub fn render_plan(plan: &Plan, force: bool) -> String {
     let mut s = String::new();
@@ -158,10 +188,11 @@ pub fn render_plan(plan: &Plan, force: bool) -> String {
         let c = &i.change;
         let _ = writeln!(
             s,
-            "  {}. {} {}: {} -> {}   [{}, {}]",
+            "  {}. {} {}{}: {} -> {}   [{}, {}]",
             n + 1,
             c.kind,
             c.target,
+            in_netns(c),
             c.current.as_deref().unwrap_or("?"),
             c.proposed,
             i.finding,
@@ -265,6 +296,7 @@ mod tests {
                 target: "net.core.somaxconn".into(),
                 old: "64".into(),
                 value: "4096".into(),
+                netns: None,
             }],
             error: None,
             restored: Vec::new(),
@@ -313,6 +345,72 @@ mod tests {
             r#"{"symptom":"TcpExt.ListenOverflows host","before":12.5,"after":0.0,"rolled_back":false,"still_present":null}"#
         );
         assert_eq!(v["persisted"][0], "/etc/sysctl.d/60-nettune.conf");
+    }
+
+    #[test]
+    fn changes_in_other_namespaces_carry_it_last_and_their_commands_enter_it() {
+        let pod = NetnsRef {
+            inode: 4026532301,
+            name: "pod-web".into(),
+            path: PathBuf::from("/run/netns/pod-web"),
+        };
+        let mut p = plan();
+        p.items[0].change.netns = Some(pod.clone());
+        let mut rps = p.items[1].clone();
+        rps.change = Change::new(ChangeKind::Rps, "eth0 rx-0", Some("0".into()), "2").in_netns(
+            Some(NetnsRef {
+                path: PathBuf::from("/proc/42/ns/net"),
+                ..pod.clone()
+            }),
+        );
+        p.items.push(rps);
+        let outcome = TxOutcome {
+            id: "T1".into(),
+            journal: PathBuf::from("/j"),
+            applied: vec![AppliedChange {
+                kind: ChangeKind::Sysctl,
+                target: "net.core.somaxconn".into(),
+                old: "4".into(),
+                value: "4096".into(),
+                netns: Some(pod.clone()),
+            }],
+            error: None,
+            restored: Vec::new(),
+            restore_errors: Vec::new(),
+        };
+        let v = serde_json::to_value(tune_report(&p, Some(&outcome), None, None)).unwrap();
+        let c0 = v["changes"][0].as_object().unwrap();
+        assert_eq!(c0.keys().next_back().map(String::as_str), Some("netns"));
+        assert_eq!(
+            serde_json::to_string(&c0["netns"]).unwrap(),
+            r#"{"inode":4026532301,"name":"pod-web","path":"/run/netns/pod-web"}"#
+        );
+        assert_eq!(c0["applied"], true);
+        assert_eq!(c0["current"], "4", "as read in the namespace");
+        assert_eq!(
+            c0["command"],
+            "ip netns exec pod-web sysctl -w net.core.somaxconn=\"4096\""
+        );
+        assert!(v["changes"][1].get("netns").is_none(), "host: no key");
+        assert_eq!(
+            v["changes"][2]["command"],
+            "nsenter --net=/proc/42/ns/net sh -c 'echo 2 > /sys/class/net/eth0/queues/rx-0/rps_cpus'"
+        );
+        // The same target on the host is another change: not applied by the pod's.
+        let host_only = TxOutcome {
+            applied: vec![AppliedChange {
+                netns: None,
+                ..outcome.applied[0].clone()
+            }],
+            ..outcome.clone()
+        };
+        let v = serde_json::to_value(tune_report(&p, Some(&host_only), None, None)).unwrap();
+        assert_eq!(v["changes"][0]["applied"], false);
+        let t = render_plan(&p, false);
+        assert!(
+            t.contains("  1. sysctl net.core.somaxconn in pod-web: 128 -> 4096   [tcp.listen_overflow, warning]\n"),
+            "{t}"
+        );
     }
 
     #[test]

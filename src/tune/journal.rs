@@ -1,8 +1,16 @@
 //! The on-disk transaction journal: one JSON-lines file per transaction under
 //! `<state dir>/journal/<id>.jsonl`. Every record is written and fsynced before the kernel
 //! write it announces, so a crash leaves enough to restore the exact old values.
+//!
+//! Each `intent` names the network namespace its change is made in (`netns`: inode, display
+//! name and path; the host's is named too), so a rollback restores it in the same namespace
+//! and refuses one that is gone or was replaced (another inode behind the path). Journals
+//! written before per-change namespaces have no `netns` on their intents: every change of
+//! such a journal is in the `begin` record's `netns` path, or the host's when it has none
+//! ([`Place`], [`TransactionLog::place`]).
 
 use crate::change::ChangeKind;
+use crate::namespaces::NetnsRef;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -20,7 +28,9 @@ pub enum Record {
     /// The transaction starts.
     Begin {
         id: String,
-        /// Namespace path the changes were made in; `None` for the host's namespace.
+        /// Namespace path given with `--netns` (the changes that name no namespace of their
+        /// own are made there); `None` for the host's namespace. Journals written before
+        /// per-change namespaces make every change there.
         netns: Option<String>,
         /// Host name at the time.
         host: String,
@@ -36,6 +46,10 @@ pub enum Record {
         /// The exact value read from the kernel just before.
         old: String,
         new: String,
+        /// The namespace the change is made in; absent in journals written before
+        /// per-change namespaces (the `begin` record's `netns` then says where).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        netns: Option<NetnsRef>,
     },
     /// The write of `seq` was made and read back as `value`.
     Done { seq: usize, value: String },
@@ -146,9 +160,53 @@ pub struct Intent {
     pub target: String,
     pub old: String,
     pub new: String,
+    /// The namespace the change was made in, as recorded; `None` in journals written before
+    /// per-change namespaces ([`TransactionLog::place`] then gives the transaction's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<NetnsRef>,
+}
+
+/// Where a journaled change was made, so a rollback restores it there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Place {
+    /// The caller's own network namespace (a journal written before per-change namespaces,
+    /// without `--netns`).
+    Own,
+    /// A namespace recorded with its inode: entered only while its path still opens that
+    /// inode.
+    Netns(NetnsRef),
+    /// A namespace path recorded without an inode (a journal written before per-change
+    /// namespaces, with `--netns`): entered as it is, as those journals always were.
+    Path(PathBuf),
+}
+
+impl Place {
+    /// The place of intent `netns` in a transaction whose `begin` record names `legacy`.
+    pub fn of(netns: Option<&NetnsRef>, legacy: Option<&str>) -> Place {
+        match (netns, legacy) {
+            (Some(r), _) => Place::Netns(r.clone()),
+            (None, Some(path)) => Place::Path(PathBuf::from(path)),
+            (None, None) => Place::Own,
+        }
+    }
+
+    /// The namespace for messages: `pod-web (inode 4026532301)`, the path, or `this
+    /// namespace`.
+    pub fn describe(&self) -> String {
+        match self {
+            Place::Own => "this namespace".to_string(),
+            Place::Netns(r) => format!("{} (inode {})", r.name, r.inode),
+            Place::Path(p) => p.display().to_string(),
+        }
+    }
 }
 
 impl TransactionLog {
+    /// Where `intent` (one of this log's) was made.
+    pub fn place(&self, intent: &Intent) -> Place {
+        Place::of(intent.netns.as_ref(), self.netns.as_deref())
+    }
+
     /// `committed`, `rolled back`, `failed`, or `incomplete` (crashed mid-apply).
     pub fn state(&self) -> &'static str {
         if self.rolled_back {
@@ -218,6 +276,7 @@ pub fn parse(text: &str, path: &Path) -> Result<TransactionLog> {
                     target,
                     old,
                     new,
+                    netns,
                 },
                 Some(l),
             ) => l.intents.push(Intent {
@@ -226,6 +285,7 @@ pub fn parse(text: &str, path: &Path) -> Result<TransactionLog> {
                 target,
                 old,
                 new,
+                netns,
             }),
             (Record::Done { seq, .. }, Some(l)) => l.done.push(seq),
             (Record::Failed { .. }, Some(l)) => l.failed = true,
@@ -388,6 +448,67 @@ mod tests {
         let bad = text.replacen("{\"record\":\"intent\"", "garbage", 1);
         assert!(parse(&bad, p).is_err());
         assert!(parse("", p).is_err());
+    }
+
+    #[test]
+    fn intents_record_their_namespace_and_old_journals_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod = NetnsRef {
+            inode: 4026532301,
+            name: "pod-web".into(),
+            path: PathBuf::from("/run/netns/pod-web"),
+        };
+        let mut j = Journal::create(dir.path(), "T").unwrap();
+        j.append(&Record::Begin {
+            id: "T".into(),
+            netns: None,
+            host: "h".into(),
+            time: 1,
+        })
+        .unwrap();
+        j.append(&Record::Intent {
+            seq: 1,
+            kind: ChangeKind::Sysctl,
+            target: "net.core.somaxconn".into(),
+            old: "4".into(),
+            new: "4096".into(),
+            netns: Some(pod.clone()),
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(j.path()).unwrap();
+        assert!(
+            text.contains(
+                r#""netns":{"inode":4026532301,"name":"pod-web","path":"/run/netns/pod-web"}"#
+            ),
+            "{text}"
+        );
+        let log = load(j.path()).unwrap();
+        assert_eq!(log.intents[0].netns.as_ref(), Some(&pod));
+        assert_eq!(log.place(&log.intents[0]), Place::Netns(pod.clone()));
+        assert_eq!(log.intents[0].netns.as_ref().unwrap().name, "pod-web");
+
+        // Written before per-change namespaces: the intents name none; the transaction's
+        // `--netns` path (or the caller's own namespace) is where they were made.
+        let old = "{\"record\":\"begin\",\"id\":\"x\",\"netns\":\"/run/netns/x\",\"host\":\"h\",\"time\":1}\n\
+                   {\"record\":\"intent\",\"seq\":1,\"kind\":\"sysctl\",\"target\":\"a.b\",\"old\":\"1\",\"new\":\"2\"}\n\
+                   {\"record\":\"done\",\"seq\":1,\"value\":\"2\"}\n{\"record\":\"commit\"}\n";
+        let log = parse(old, Path::new("x.jsonl")).unwrap();
+        assert_eq!(log.state(), "committed");
+        assert_eq!(log.intents[0].netns, None);
+        assert_eq!(
+            log.place(&log.intents[0]),
+            Place::Path(PathBuf::from("/run/netns/x"))
+        );
+        let host_only = old.replace("\"/run/netns/x\"", "null");
+        let log = parse(&host_only, Path::new("x.jsonl")).unwrap();
+        assert_eq!(log.place(&log.intents[0]), Place::Own);
+        // An old intent serialises as it always did (no `netns` key).
+        let v = serde_json::to_string(&log.intents[0]).unwrap();
+        assert_eq!(
+            v,
+            r#"{"seq":1,"kind":"sysctl","target":"a.b","old":"1","new":"2"}"#
+        );
+        assert_eq!(Place::Netns(pod).describe(), "pod-web (inode 4026532301)");
     }
 
     proptest::proptest! {

@@ -65,6 +65,20 @@ impl Plan {
     }
 }
 
+/// Whether planned change `c` is the change of `kind` on `target` in namespace `netns`
+/// (`None`: the transaction's default one). Namespaces compare by inode: the same sysctl in
+/// two namespaces is two changes.
+pub fn same_change(
+    c: &Change,
+    kind: ChangeKind,
+    target: &str,
+    netns: Option<&crate::namespaces::NetnsRef>,
+) -> bool {
+    c.kind == kind
+        && c.target == target
+        && c.netns.as_ref().map(|n| n.inode) == netns.map(|n| n.inode)
+}
+
 /// Whether finding `id` is selected by `--only` (exact ids, or an area such as `softnet`).
 pub fn selected(id: &str, only: &[String]) -> bool {
     only.is_empty()
@@ -90,7 +104,7 @@ pub fn build(findings: &[Finding], only: &[String], config: Option<&[SysctlConfi
             if let Some(prev) = plan
                 .items
                 .iter_mut()
-                .find(|i| i.change.kind == c.kind && i.change.target == c.target)
+                .find(|i| same_change(&i.change, c.kind, &c.target, c.netns.as_ref()))
             {
                 if prev.finding != f.id {
                     prev.notes
@@ -133,7 +147,7 @@ pub fn merge_profile(
         if let Some(prev) = plan
             .items
             .iter_mut()
-            .find(|i| i.change.kind == c.kind && i.change.target == c.target)
+            .find(|i| same_change(&i.change, c.kind, &c.target, c.netns.as_ref()))
         {
             let bigger = matches!(
                 (max_field(&c.proposed), max_field(&prev.change.proposed)),
@@ -166,7 +180,8 @@ pub fn merge_profile(
 }
 
 /// Read a plan file: a JSON array of changes (`{"kind", "target", "current", "proposed",
-/// "finding"}`) or a `nettune.tune/v1` report (its `changes`). Advice entries become advice;
+/// "finding"}`, and `"netns": {"inode", "name", "path"}` for a change made inside another
+/// network namespace) or a `nettune.tune/v1` report (its `changes`). Advice entries become advice;
 /// every other change gets its safety verdict. A bad file is an [`Error::Input`] naming it.
 pub fn load(file: &Path) -> Result<Plan> {
     #[derive(serde::Deserialize)]
@@ -357,6 +372,76 @@ mod tests {
             None,
         );
         assert!(p4.notes.is_empty());
+    }
+
+    #[test]
+    fn the_same_change_in_two_namespaces_is_two_items() {
+        let pod = crate::namespaces::NetnsRef {
+            inode: 4026532301,
+            name: "pod-web".into(),
+            path: PathBuf::from("/run/netns/pod-web"),
+        };
+        let findings = vec![
+            finding(
+                "tcp.listen_overflow",
+                Severity::Warning,
+                vec![Change::sysctl("net.core.somaxconn", Some("4"), "4096")
+                    .in_netns(Some(pod.clone()))],
+            ),
+            finding(
+                "tcp.listen_overflow",
+                Severity::Warning,
+                vec![
+                    Change::sysctl("net.core.somaxconn", Some("128"), "1024"),
+                    Change::sysctl("net.core.somaxconn", Some("4"), "8192")
+                        .in_netns(Some(pod.clone())),
+                ],
+            ),
+        ];
+        let plan = build(&findings, &[], None);
+        assert_eq!(plan.items.len(), 2, "{plan:#?}");
+        assert_eq!(plan.items[0].change.netns.as_ref(), Some(&pod));
+        assert_eq!(
+            plan.items[0].change.proposed, "4096",
+            "first wins in its namespace"
+        );
+        assert_eq!(plan.items[1].change.netns, None);
+        // A profile's settings are the default namespace's: they merge with its item only.
+        let mut p = plan.clone();
+        merge_profile(
+            &mut p,
+            "web-gateway",
+            vec![ProfileChange {
+                change: Change::sysctl("net.core.somaxconn", Some("128"), "65535"),
+                lower: false,
+            }],
+            Vec::new(),
+            &[],
+            None,
+        );
+        assert_eq!(p.items.len(), 2);
+        assert_eq!(p.items[0].change.proposed, "4096");
+        assert_eq!(p.items[1].change.proposed, "65535");
+    }
+
+    #[test]
+    fn plan_files_take_changes_in_other_namespaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("p.json");
+        std::fs::write(&f, r#"[{"kind":"sysctl","target":"net.core.somaxconn","current":"4","proposed":"4096","netns":{"inode":4026532301,"name":"pod-web","path":"/run/netns/pod-web"}},{"kind":"sysctl","target":"net.core.somaxconn","proposed":"1024"}]"#).unwrap();
+        let p = load(&f).unwrap();
+        assert_eq!(p.items.len(), 2);
+        let ns = p.items[0].change.netns.as_ref().unwrap();
+        assert_eq!((ns.inode, ns.name.as_str()), (4026532301, "pod-web"));
+        assert_eq!(ns.path, PathBuf::from("/run/netns/pod-web"));
+        assert_eq!(p.items[1].change.netns, None);
+        // A namespace without its inode is not a namespace reference.
+        std::fs::write(&f, r#"[{"kind":"sysctl","target":"net.core.somaxconn","proposed":"4096","netns":{"name":"pod-web","path":"/run/netns/pod-web"}}]"#).unwrap();
+        let e = load(&f).unwrap_err();
+        assert!(
+            matches!(e, Error::Input(_)) && e.to_string().contains("inode"),
+            "{e}"
+        );
     }
 
     #[test]

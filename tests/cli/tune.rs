@@ -889,3 +889,223 @@ fn accept_queue_overflow_is_fixed_in_the_namespace_persisted_and_rolled_back() {
     assert!(!conf.exists(), "persisted line removed with its file");
     assert_eq!(host_sysctl("net.core.somaxconn"), host_before);
 }
+
+/// `nettune ARGS..` (no `--netns`) with the state dir.
+fn tn_host(state: &Path, args: &[&str]) -> Output {
+    nettune()
+        .env("NETTUNE_STATE_DIR", state)
+        .env_remove("NETTUNE_FAIL_AT")
+        .env_remove("NETTUNE_FAULT_AFTER")
+        .args(args)
+        .output()
+        .expect("run nettune")
+}
+
+/// The namespace reference (`{inode, name, path}`) of a test namespace, as a plan file
+/// carries it.
+fn ns_ref(ns: &Netns) -> Value {
+    let inode = nettune::namespaces::inode_of(&ns.path())
+        .unwrap()
+        .expect("an nsfs inode");
+    serde_json::json!({"inode": inode, "name": ns.name, "path": ns.path()})
+}
+
+/// A plan file of sysctl changes, each in the namespace given (`Value::Null`: none).
+fn write_ns_plan(dir: &Path, changes: &[(&str, &str, Value)]) -> String {
+    let items: Vec<Value> = changes
+        .iter()
+        .map(|(target, proposed, netns)| {
+            let mut c = serde_json::json!({"kind": "sysctl", "target": target,
+                "proposed": proposed, "finding": "test.netns"});
+            if !netns.is_null() {
+                c["netns"] = netns.clone();
+            }
+            c
+        })
+        .collect();
+    let file = dir.join("ns-plan.json");
+    std::fs::write(&file, Value::Array(items).to_string()).unwrap();
+    file.display().to_string()
+}
+
+#[test]
+fn a_change_for_another_namespace_is_applied_and_rolled_back_there_only() {
+    let Some(ns) = Netns::new("tune-per-ns") else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let host_before = host_sysctl("net.core.somaxconn");
+    let new = raised(&host_before);
+    ns_set(&ns.name, "net.core.somaxconn", "16");
+    let r = ns_ref(&ns);
+    let plan = write_ns_plan(state.path(), &[("net.core.somaxconn", new, r.clone())]);
+
+    // From the host, without --netns: the plan's namespace decides where.
+    let o = tn_host(
+        state.path(),
+        &["tune", "--plan", &plan, "--apply", "--yes", "--json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rep = json(&o);
+    assert_eq!(rep["applied"], true);
+    let c = &rep["changes"][0];
+    assert_eq!(c["netns"], r, "the report names the namespace");
+    assert_eq!(c["current"], "16", "read inside the namespace");
+    assert_eq!(c["applied"], true);
+    assert!(
+        c["command"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("ip netns exec {} sysctl -w", ns.name)),
+        "{c}"
+    );
+    let id = rep["transaction"].as_str().unwrap().to_string();
+    assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), new);
+    assert_eq!(
+        host_sysctl("net.core.somaxconn"),
+        host_before,
+        "host untouched"
+    );
+
+    // The journal records the namespace of the change.
+    let list = json(&tn_host(state.path(), &["rollback", "--list", "--json"]));
+    let change = &list["transactions"][0]["changes"][0];
+    assert_eq!(change["netns"], r);
+    assert!(list["transactions"][0]["netns"].is_null());
+    let text = tn_host(state.path(), &["rollback", "--list"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("[netns {} inode {}]", ns.name, r["inode"])),
+        "{text}"
+    );
+
+    let o = tn_host(state.path(), &["rollback", &id, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rb = json(&o);
+    assert_eq!(rb["restored"][0]["value"], "16");
+    assert_eq!(rb["restored"][0]["netns"]["name"], ns.name.as_str());
+    assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), "16");
+    assert_eq!(
+        host_sysctl("net.core.somaxconn"),
+        host_before,
+        "host untouched"
+    );
+}
+
+#[test]
+fn rollback_refuses_a_namespace_deleted_or_re_created_and_restores_the_rest() {
+    let (Some(a), Some(b)) = (Netns::new("tune-gone-a"), Netns::new("tune-gone-b")) else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let host_before = host_sysctl("net.core.somaxconn");
+    for ns in [&a, &b] {
+        ns_set(&ns.name, "net.core.somaxconn", "16");
+    }
+    let ra = ns_ref(&a);
+    let plan = write_ns_plan(
+        state.path(),
+        &[
+            ("net.core.somaxconn", "1024", ra.clone()),
+            ("net.core.somaxconn", "2048", ns_ref(&b)),
+        ],
+    );
+    let o = tn_host(
+        state.path(),
+        &["tune", "--plan", &plan, "--apply", "--yes", "--json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let id = json(&o)["transaction"].as_str().unwrap().to_string();
+    assert_eq!(ns_sysctl(&a.name, "net.core.somaxconn"), "1024");
+    assert_eq!(ns_sysctl(&b.name, "net.core.somaxconn"), "2048");
+    assert_eq!(host_sysctl("net.core.somaxconn"), host_before);
+
+    // a is deleted: its change is refused, b's restored.
+    let del = Command::new("ip")
+        .args(["netns", "del", &a.name])
+        .status()
+        .unwrap();
+    assert!(del.success());
+    let o = tn_host(state.path(), &["rollback", &id]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!("namespace {} is gone", a.name))
+            && err.contains(&format!("recorded inode {}", ra["inode"])),
+        "{err}"
+    );
+    assert!(err.contains("the other 1 change(s) were restored"), "{err}");
+    assert_eq!(ns_sysctl(&b.name, "net.core.somaxconn"), "16");
+    assert_eq!(host_sysctl("net.core.somaxconn"), host_before);
+    let list = json(&tn_host(state.path(), &["rollback", "--list", "--json"]));
+    assert_eq!(list["transactions"][0]["state"], "committed", "still open");
+
+    // Another namespace under the same name (another inode): refused too, never touched.
+    // A placeholder first takes any inode number the deleted one freed.
+    let _placeholder = Netns::new("tune-gone-p");
+    let re = Command::new("ip")
+        .args(["netns", "add", &a.name])
+        .status()
+        .unwrap();
+    assert!(re.success());
+    let now = ns_ref(&a);
+    assert_ne!(now["inode"], ra["inode"], "a new namespace has a new inode");
+    ns_set(&a.name, "net.core.somaxconn", "77");
+    let o = tn_host(state.path(), &["rollback", &id]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!("namespace {} changed", a.name))
+            && err.contains(&format!("now inode {}", now["inode"]))
+            && err.contains(&format!("recorded inode {}", ra["inode"])),
+        "{err}"
+    );
+    assert_eq!(
+        ns_sysctl(&a.name, "net.core.somaxconn"),
+        "77",
+        "new namespace untouched"
+    );
+
+    // A plan for the old inode is refused before anything is written.
+    let o = tn_host(state.path(), &["tune", "--plan", &plan, "--apply", "--yes"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("changed"), "{}", stderr(&o));
+    assert_eq!(ns_sysctl(&a.name, "net.core.somaxconn"), "77");
+    assert_eq!(ns_sysctl(&b.name, "net.core.somaxconn"), "16");
+}
+
+#[test]
+fn host_wide_sysctls_proposed_for_a_namespace_are_planned_on_the_host() {
+    let Some(ns) = Netns::new("tune-hostwide") else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let r = ns_ref(&ns);
+    let plan = write_ns_plan(
+        state.path(),
+        &[
+            // Absent inside a namespace.
+            ("net.core.netdev_max_backlog", "5000", r.clone()),
+            // Read-only inside a namespace.
+            ("net.core.rmem_max", "33554432", r.clone()),
+            ("net.core.somaxconn", "4096", r.clone()),
+        ],
+    );
+    // A dry run: nothing is written, the host's values included.
+    let o = tn_host(state.path(), &["tune", "--plan", &plan, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rep = json(&o);
+    for i in [0, 1] {
+        let c = &rep["changes"][i];
+        assert!(c.get("netns").is_none(), "moved to the host: {c}");
+        let notes = c["notes"].to_string();
+        assert!(
+            notes.contains("host-wide") && notes.contains(&ns.name),
+            "{notes}"
+        );
+    }
+    assert_eq!(rep["changes"][2]["netns"], r, "per-namespace key stays");
+    assert!(!state.path().join("journal").exists());
+}
