@@ -216,6 +216,7 @@ fn unexplained_finding(
         )
     };
     Finding {
+        netns: None,
         id: ids::DROPS_UNEXPLAINED.into(),
         severity: Severity::Warning,
         title: format!(
@@ -276,6 +277,7 @@ mod tests {
 
     fn finding(id: FindingId) -> Finding {
         Finding {
+            netns: None,
             id: id.into(),
             severity: Severity::Critical,
             title: String::new(),

@@ -445,6 +445,7 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
         share(worst) * 100.0,
     );
     vec![Finding {
+        netns: None,
         id: ids::SOFTNET_BACKLOG_DROPS.into(),
         severity: Severity::Critical,
         title,
@@ -531,6 +532,7 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
             ),
         );
         return vec![Finding {
+            netns: None,
             id: ids::SOFTNET_TIME_SQUEEZE.into(),
             severity: Severity::Warning,
             title: format!(
@@ -604,6 +606,7 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
         None => String::new(),
     };
     vec![Finding {
+        netns: None,
         id: ids::SOFTNET_TIME_SQUEEZE.into(),
         severity: Severity::Warning,
         title: format!(
@@ -653,6 +656,7 @@ fn flow_limit(ctx: &Context) -> Vec<Finding> {
         .map(|(c, v)| Evidence::new("softnet.flow_limit_count", format!("cpu{c}"), *v, "1/s"))
         .collect();
     vec![Finding {
+        netns: None,
         id: ids::SOFTNET_FLOW_LIMIT.into(),
         severity: Severity::Warning,
         title: format!(
@@ -779,6 +783,7 @@ fn cpu_imbalance(ctx: &Context) -> Vec<Finding> {
         risk.push("advice only; nothing is changed".into());
     }
     vec![Finding {
+        netns: None,
         id: ids::SOFTNET_CPU_IMBALANCE.into(),
         severity,
         title: format!(
@@ -877,6 +882,7 @@ fn rps_disabled(ctx: &Context) -> Vec<Finding> {
         let flow_table_kib = t::RPS_SOCK_FLOW_ENTRIES * 4 / 1024;
         let dev_table_kib = t::RPS_SOCK_FLOW_ENTRIES * 8 / 1024;
         out.push(Finding {
+            netns: None,
             id: ids::RPS_DISABLED.into(),
             severity,
             title: format!(

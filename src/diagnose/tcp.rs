@@ -292,6 +292,7 @@ fn listen_overflow(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
+        netns: None,
         id: ids::TCP_LISTEN_OVERFLOW.into(),
         severity,
         title,
@@ -370,6 +371,7 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
              net.ipv4.tcp_syncookies=1. Do not raise queue sizes: a flood fills any size.",
         ));
         return vec![Finding {
+            netns: None,
             id: ids::TCP_SYN_QUEUE.into(),
             severity: Severity::Critical,
             title: format!(
@@ -417,6 +419,7 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
         )
     };
     vec![Finding {
+        netns: None,
         id: ids::TCP_SYN_QUEUE.into(),
         severity,
         title,
@@ -521,6 +524,7 @@ fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
         None => String::new(),
     };
     vec![Finding {
+        netns: None,
         id: ids::TCP_BUFFER_BELOW_BDP.into(),
         severity,
         title: format!(
@@ -614,6 +618,7 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
     if !global {
         // Per-socket pruning: one socket's receive buffer is full, not the host's TCP memory.
         return vec![Finding {
+            netns: None,
             id: ids::TCP_MEMORY_PRESSURE.into(),
             severity: Severity::Warning,
             title: format!("TCP sockets drop {pruned:.1} packets/s pruning full receive queues"),
@@ -701,6 +706,7 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
         _ => format!("the kernel entered memory pressure {pressures:.1} times/s"),
     };
     vec![Finding {
+        netns: None,
         id: ids::TCP_MEMORY_PRESSURE.into(),
         severity,
         title: format!("TCP is short of memory host-wide: {used}"),
@@ -774,6 +780,7 @@ fn backlog_drop(ctx: &Context) -> Vec<Finding> {
          reads, no long work between reads; check the receiver's CPU",
     ));
     vec![Finding {
+        netns: None,
         id: ids::TCP_BACKLOG_DROP.into(),
         severity: Severity::Warning,
         title: format!(
@@ -848,6 +855,7 @@ fn retransmits(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
+        netns: None,
         id: ids::TCP_RETRANSMITS.into(),
         severity,
         title: format!(
@@ -910,6 +918,7 @@ fn congestion_control(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     };
     vec![Finding {
+        netns: None,
         id: ids::TCP_CONGESTION_CONTROL.into(),
         severity: Severity::Info,
         title: format!("TCP uses {cc} although BBR is available"),
@@ -946,6 +955,7 @@ fn pacing(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     vec![Finding {
+        netns: None,
         id: ids::QDISC_PACING.into(),
         severity: Severity::Info,
         title: format!("TCP paces BBR itself because the default qdisc is {qdisc}, not fq"),
@@ -1054,6 +1064,7 @@ fn port_exhaustion(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
+        netns: None,
         id: ids::TCP_PORT_EXHAUSTION.into(),
         severity,
         title: format!(

@@ -266,6 +266,7 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
         risk.push("none from nettune".into());
     }
     vec![Finding {
+        netns: None,
         id: ids::UDP_RCVBUF_ERRORS.into(),
         severity: Severity::Critical,
         title,

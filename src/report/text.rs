@@ -112,6 +112,15 @@ fn render_finding(out: &mut String, f: &Finding, style: Style) {
         style.paint("1", &f.title),
         f.id
     );
+    if let Some(ns) = &f.netns {
+        let _ = writeln!(
+            out,
+            "  namespace: {} (net:[{}], {})",
+            ns.name,
+            ns.inode,
+            ns.path.display()
+        );
+    }
     if !f.detail.is_empty() {
         let _ = writeln!(out, "  {}", f.detail);
     }
