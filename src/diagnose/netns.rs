@@ -150,6 +150,23 @@ pub fn diagnose_namespaces(ctx: &Context, findings: &mut Vec<Finding>) -> Vec<St
     notes
 }
 
+/// The window of every other namespace present in both snapshots of `ctx`'s window (their
+/// own parts, not merged: for per-namespace counters such as netdev and netstat), matched by
+/// inode.
+pub fn namespace_windows<'a>(ctx: &Context<'a>) -> Vec<(&'a NetnsRef, Window<'a>)> {
+    let Some(w) = ctx.window else {
+        return Vec::new();
+    };
+    w.newer
+        .namespaces
+        .iter()
+        .filter_map(|n| {
+            let old = w.older.namespace(n.netns.inode)?;
+            Some((&n.netns, Window::new(&old.snapshot, &n.snapshot, w.host)?))
+        })
+        .collect()
+}
+
 /// Same changes, ignoring the namespace they are made in.
 fn same_changes(a: &Finding, b: &Finding) -> bool {
     let key = |c: &Change| (c.kind, c.target.clone(), c.current.clone(), c.proposed.clone());
@@ -503,7 +520,7 @@ pub(crate) mod tests {
         };
         let n = 200;
         for i in 0..n {
-            let (mut p0, mut p1) = (mk(t0, 0), mk(t1, 0));
+            let (mut p0, mut p1) = (mk(t0, 0), mk(t1, 50));
             for p in [&mut p0, &mut p1] {
                 p.netns = netns_ref(&format!("ns{i}"), 1000 + i);
             }
@@ -517,5 +534,91 @@ pub(crate) mod tests {
         eprintln!("diagnose: {:.3} ms per namespace ({} findings)", per_ns * 1e3, f.len());
         let budget = if cfg!(debug_assertions) { 0.020 } else { 0.002 };
         assert!(per_ns < budget, "{:.3} ms per namespace", per_ns * 1e3);
+    }
+}
+
+#[cfg(test)]
+mod drops_tests {
+    use super::super::{diagnose_capture, Options};
+    use super::tests::{capture, part};
+    use super::*;
+    use crate::bpf::drops::{DropReasons, ReasonTotal};
+    use crate::collect::netdev::NetDevCounters;
+    use crate::diagnose::testkit::{pair, WINDOW_NS};
+
+    fn set_rx(s: &mut Snapshot, dev: &str, packets: u64) {
+        let mut m = s.netdev.ok().cloned().unwrap_or_default();
+        m.insert(
+            dev.into(),
+            NetDevCounters {
+                rx_packets: packets,
+                ..NetDevCounters::default()
+            },
+        );
+        s.netdev = Source::Ok(m);
+    }
+
+    /// NO_SOCKET drops (5,000/s) in a host that receives 10 packets/s itself while a pod
+    /// receives 10,000/s on its veth: the pod's `Udp.NoPorts` explains them; without it they
+    /// are unexplained with a share of the packets received in every namespace (never above
+    /// 100 %), and a share that would exceed 100 % is not printed.
+    #[test]
+    fn no_socket_explained_by_a_pods_noports_and_share_is_a_share() {
+        let secs = WINDOW_NS as f64 / 1e9;
+        let run = |noports: i64, pod_rx_pps: u64| {
+            let (mut a, mut b) = pair(&[], &[]);
+            let (t0, t1) = (a.taken_at_ns, b.taken_at_ns);
+            set_rx(&mut a, "eth0", 0);
+            set_rx(&mut b, "eth0", (10.0 * secs) as u64);
+            let mut p0 = part("pod-dns", 31, t0, &[], &[("Udp", "NoPorts", 0)]);
+            let mut p1 = part("pod-dns", 31, t1, &[], &[("Udp", "NoPorts", noports)]);
+            set_rx(&mut p0.snapshot, "eth0", 0);
+            set_rx(&mut p1.snapshot, "eth0", (pod_rx_pps as f64 * secs) as u64);
+            a.namespaces = vec![p0];
+            b.namespaces = vec![p1];
+            let mut cap = capture(a, b);
+            cap.drops = Source::Ok(DropReasons {
+                window_seconds: secs,
+                lost: 0,
+                reasons: vec![ReasonTotal {
+                    reason: "NO_SOCKET".into(),
+                    count: (5000.0 * secs) as u64,
+                    locations: Vec::new(),
+                }],
+            });
+            diagnose_capture(&cap, &Options::default()).0
+        };
+        let unexplained = |f: &[Finding]| -> Vec<Finding> {
+            f.iter()
+                .filter(|x| x.id == ids::DROPS_UNEXPLAINED)
+                .cloned()
+                .collect()
+        };
+        // The pod's closed port counts them all: explained.
+        let f = run((5000.0 * secs) as i64, 10_000);
+        assert!(unexplained(&f).is_empty(), "{f:#?}");
+        // No counter: unexplained, share of the 10,010 packets/s received everywhere.
+        let f = run(0, 10_000);
+        let u = unexplained(&f);
+        assert_eq!(u.len(), 1, "{f:#?}");
+        let share = u[0]
+            .evidence
+            .iter()
+            .find(|e| e.metric == "kfree_skb.share_of_received")
+            .unwrap()
+            .value;
+        assert!((share - 100.0 * 5000.0 / 10_010.0).abs() < 0.01, "{share}");
+        // Fewer packets received than dropped: no share at all (never above 100 %).
+        let f = run(0, 100);
+        let u = unexplained(&f);
+        assert_eq!(u.len(), 1, "{f:#?}");
+        assert!(u[0]
+            .evidence
+            .iter()
+            .all(|e| e.metric != "kfree_skb.share_of_received" || e.value <= 100.0));
+        assert!(!u[0]
+            .evidence
+            .iter()
+            .any(|e| e.metric == "kfree_skb.share_of_received"));
     }
 }

@@ -347,6 +347,9 @@ pub const DROP_REASON_RATE_MIN: f64 = 10.0;
 pub const DROP_REASON_RX_SHARE_MIN: f64 = 0.01;
 /// ... or, whatever the share, at this rate or more (drops per second).
 pub const DROP_REASON_RATE_HIGH: f64 = 100.0;
+/// A kernel drop reason is explained by its counters ([`crate::diagnose::drops::REASON_COUNTERS`],
+/// summed over every namespace) when they rise at least at this share of its rate.
+pub const DROP_REASON_COUNTER_SHARE: f64 = 0.5;
 /// `drops.unexplained`: reasons that are everyday background ([`super::drops::NOISY_REASONS`]:
 /// `NO_SOCKET` from port scans and probes, firewall policy, TCP duplicates) need at least
 /// this rate (drops per second) and [`DROP_REASON_RX_SHARE_MIN`] of received packets (when
