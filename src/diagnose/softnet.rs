@@ -9,13 +9,14 @@
 use super::context::{
     busiest_rx_device, cpu_count, interface, is_loopback, online_cpus, rps_applies,
 };
-use super::fixes::{channels_change, rfs_changes, rps_changes};
+use super::fixes::{below_default, channels_change, rfs_changes, rps_changes, BelowDefault};
 use super::ids;
 use super::thresholds as t;
 use super::util::{fmt_bytes, fmt_rate, fmt_secs, sysctl, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Change, ChangeKind};
-use crate::collect::interfaces::{format_cpu_mask, parse_cpu_mask, InterfaceKind};
+use crate::collect::interfaces::{format_cpu_mask, parse_cpu_mask, Interface, InterfaceKind};
+use crate::namespaces::NetnsRef;
 use crate::window::{SoftnetRates, Window};
 
 /// The rules of this area.
@@ -167,24 +168,172 @@ fn flow_limit_changes(ctx: &Context, cpu: u32) -> Vec<Change> {
     out
 }
 
+/// A device that received packets over the window, in the primary namespace or another.
+pub(crate) struct RxDevice<'a> {
+    /// The other namespace it is in; `None` for the primary one.
+    pub netns: Option<&'a NetnsRef>,
+    pub name: String,
+    /// Its interface facts, when read.
+    pub iface: Option<&'a Interface>,
+    /// Received packets per second over the window.
+    pub rx_pps: f64,
+}
+
+impl RxDevice<'_> {
+    /// `eth0`, or `pod-web eth0` in another namespace.
+    pub fn label(&self) -> String {
+        match self.netns {
+            Some(n) => format!("{} {}", n.name, self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// Every device that received packets over the window, in the primary namespace and every
+/// other one the snapshot holds, busiest first; `lo` and devices RPS does not apply to
+/// (bridges, VLANs, bonds: their packets are processed on the lower device's queue) are
+/// left out.
+pub(crate) fn rx_devices<'a>(ctx: &Context<'a>, w: &Window<'a>) -> Vec<RxDevice<'a>> {
+    let mut out = Vec::new();
+    let mut add = |netns: Option<&'a NetnsRef>, w: &Window<'a>| {
+        let ifaces = w.newer.interfaces.ok();
+        for (name, r) in w.netdev() {
+            let iface = ifaces.and_then(|m| m.get(&name));
+            if r.rx_packets <= 0.0
+                || is_loopback(&name, iface)
+                || (ifaces.is_some() && !iface.is_some_and(|i| rps_applies(i.kind)))
+            {
+                continue;
+            }
+            out.push(RxDevice {
+                netns,
+                name,
+                iface,
+                rx_pps: r.rx_packets,
+            });
+        }
+    };
+    add(None, w);
+    for (ns, nw) in super::netns::namespace_windows(ctx) {
+        add(Some(ns), &nw);
+    }
+    out.sort_by(|a, b| b.rx_pps.total_cmp(&a.rx_pps));
+    out
+}
+
+/// Why packets of `d` are processed on `cpu`, if they are: its RPS mask holds the CPU, or
+/// (without RPS) its receive IRQ lands there.
+fn processed_on(w: &Window, d: &RxDevice, cpu: u32) -> Option<&'static str> {
+    let iface = d.iface?;
+    let masks: Vec<&Vec<u32>> = iface
+        .rx_queues
+        .iter()
+        .filter_map(|q| q.rps_cpu_list.as_ref())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if !masks.is_empty() {
+        return masks
+            .iter()
+            .any(|l| l.contains(&cpu))
+            .then_some("its RPS mask");
+    }
+    (d.netns.is_none()
+        && iface.kind == InterfaceKind::Physical
+        && super::irq::busiest_irq_cpu(w, &d.name, iface) == Some(cpu))
+    .then_some("its receive IRQ")
+}
+
+/// The devices (in any namespace) whose packets `cpus` process, with why, busiest first.
+fn attributed<'a>(ctx: &Context<'a>, w: &Window<'a>, cpus: &[u32]) -> Vec<(RxDevice<'a>, u32, &'static str)> {
+    rx_devices(ctx, w)
+        .into_iter()
+        .filter_map(|d| {
+            let (cpu, why) = cpus
+                .iter()
+                .find_map(|c| processed_on(w, &d, *c).map(|why| (*c, why)))?;
+            Some((d, cpu, why))
+        })
+        .take(t::ATTRIBUTED_DEVICES_MAX)
+        .collect()
+}
+
+/// `netdev.rx_packets` evidence of the devices `cpus` process packets of.
+fn attribution_evidence(ctx: &Context, w: &Window, cpus: &[u32]) -> Vec<Evidence> {
+    attributed(ctx, w, cpus)
+        .iter()
+        .map(|(d, _, _)| Evidence::new("netdev.rx_packets", d.label(), d.rx_pps, "1/s"))
+        .collect()
+}
+
+/// " cpu0 processes the packets of pod-web eth0 (its RPS mask, 120000 packets/s)."
+fn attribution_note(ctx: &Context, w: &Window, cpus: &[u32]) -> String {
+    let a = attributed(ctx, w, cpus);
+    if a.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = a
+        .iter()
+        .map(|(d, cpu, why)| {
+            format!(
+                "cpu{cpu} processes {} ({why}, {} packets/s)",
+                d.label(),
+                fmt_rate(d.rx_pps)
+            )
+        })
+        .collect();
+    format!(" Devices: {}.", parts.join("; "))
+}
+
 /// Spreading changes for a load concentrated on `hot`: RPS on the device carrying the
-/// traffic when steering can help, with a sentence for the risk. Empty when nothing
-/// nettune can set applies (already spread, multi-queue NIC, unknown queues).
+/// traffic (in whichever namespace, the change made there) when steering can help, with a
+/// sentence for the risk. A multi-queue NIC whose queue IRQs are visible gets no RPS: RSS
+/// already spreads it, and the fix is IRQ affinity (irqbalance), which an advice says
+/// instead. Empty when nothing applies (already spread, unknown queues).
 fn spread_changes(ctx: &Context, w: &Window, hot: u32) -> (Vec<Change>, Option<String>) {
-    let Some((dev, _)) = busiest_rx_device(ctx, w) else {
+    let devices = rx_devices(ctx, w);
+    let Some(d) = devices.first() else {
         return (Vec::new(), None);
     };
-    let Some(iface) = interface(ctx, &dev) else {
+    let Some(iface) = d.iface else {
         return (Vec::new(), None);
     };
+    let label = d.label();
+    if iface.kind == InterfaceKind::Physical
+        && iface.rx_queues.len() > 1
+        && !super::irq::queue_irqs(w, &d.name, iface).is_empty()
+    {
+        let advice = Change::advice(
+            format!("RPS on {label}"),
+            format!(
+                "not proposed: {label} has {} receive queues (RSS) with their own IRQs, so \
+                 spreading those IRQs over the CPUs (irq.affinity_concentrated, or irqbalance) \
+                 spreads the receive work; RPS on top of RSS would add inter-processor \
+                 interrupts without moving the interrupt load off cpu{hot}",
+                iface.rx_queues.len()
+            ),
+        );
+        return (vec![advice], None);
+    }
     let cpus = online_cpus(ctx);
-    let changes = rps_changes(&dev, iface, hot, &cpus);
+    let changes: Vec<Change> = rps_changes(&d.name, iface, hot, &cpus)
+        .into_iter()
+        .map(|c| c.in_netns(d.netns.cloned()))
+        .collect();
     if changes.is_empty() {
         return (changes, None);
     }
+    let why = if iface.kind == InterfaceKind::Physical && iface.rx_queues.len() > 1 {
+        " (its queue IRQs are not visible, so their affinity cannot be set)".to_string()
+    } else if iface.kind == InterfaceKind::Physical {
+        " (a single-queue NIC: RSS cannot spread it)".to_string()
+    } else {
+        " (a virtual device: no IRQ to spread)".to_string()
+    };
     let risk = format!(
-        "RPS moves protocol processing of {dev} to other CPUs: an inter-processor interrupt \
-         per batch, cross-CPU cache traffic, and softirq time on the CPUs in the mask"
+        "RPS on {label}{why}, the device receiving {} packets/s, moves its protocol \
+         processing to other CPUs: an inter-processor interrupt per batch, cross-CPU cache \
+         traffic, and softirq time on the CPUs in the mask",
+        fmt_rate(d.rx_pps)
     );
     (changes, Some(risk))
 }
@@ -251,6 +400,11 @@ pub(crate) fn plan_backlog(
     if p > budget_cap {
         p = budget_cap;
         budget_limited = true;
+    }
+    // Below the kernel default: restore at least the default, whatever the budget says.
+    if current < t::NETDEV_MAX_BACKLOG_DEFAULT && p < t::NETDEV_MAX_BACKLOG_DEFAULT {
+        p = t::NETDEV_MAX_BACKLOG_DEFAULT;
+        budget_limited = false;
     }
     BacklogPlan {
         current,
@@ -406,6 +560,10 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
     }
 
     let dcpus: Vec<u32> = dropping.iter().map(|r| r.cpu).collect();
+    evidence.extend(attribution_evidence(ctx, &w, &dcpus));
+    let low_note = below_default(ctx, "net.core.netdev_max_backlog")
+        .map(|b| format!(" {}: restore at least the default.", b.sentence()))
+        .unwrap_or_default();
     let title = if dcpus.len() == 1 {
         format!(
             "{} drops packets because its softnet backlog is full",
@@ -439,10 +597,11 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
         "Packets handed to a CPU by netif_rx, RPS, veth or loopback wait in that CPU's softnet \
          backlog (net.core.netdev_max_backlog = {current_shown} packets) until NET_RX processes \
          them; when it is full they are dropped before any protocol sees them. cpu{} dropped \
-         {} packets/s ({:.2} % of its arrivals).{sizing}{step}{spread_note}",
+         {} packets/s ({:.2} % of its arrivals).{low_note}{sizing}{step}{spread_note}{}",
         worst.cpu,
         fmt_rate(worst.dropped),
         share(worst) * 100.0,
+        attribution_note(ctx, &w, &dcpus),
     );
     vec![Finding {
         netns: None,
@@ -467,6 +626,30 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
 /// The default `netdev_budget_usecs` for a tick rate: 2 jiffies (2×10⁶/HZ µs).
 pub(crate) fn default_budget_usecs(hz: u32) -> Option<u64> {
     (hz > 0).then(|| 2_000_000 / u64::from(hz))
+}
+
+/// " netdev_budget = 4 is 75x below the kernel default 300: every NET_RX run stops after
+/// that many packets whatever the spread; restore at least the default."
+fn low_budget_note(low: &[BelowDefault]) -> String {
+    if low.is_empty() {
+        return String::new();
+    }
+    let s: Vec<String> = low.iter().map(BelowDefault::sentence).collect();
+    format!(
+        " {}: every NET_RX run stops that early whatever the spread, so restoring at least \
+         the default comes first.",
+        s.join(" and ")
+    )
+}
+
+/// The risk of restoring budgets to their defaults.
+fn restore_risk(low: &[BelowDefault]) -> String {
+    let keys: Vec<&str> = low.iter().map(|b| b.key).collect();
+    format!(
+        "restoring {} to the kernel default lets NET_RX run as long as on an untuned kernel \
+         (tasks on the CPU wait up to the default budget per cycle)",
+        keys.join(" and ")
+    )
 }
 
 fn time_squeeze(ctx: &Context) -> Vec<Finding> {
@@ -513,6 +696,11 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
         cpu_scopes(&scpus),
         t::SQUEEZE_RATE_MIN
     );
+    let low: Vec<BelowDefault> = ["net.core.netdev_budget", "net.core.netdev_budget_usecs"]
+        .into_iter()
+        .filter_map(|k| below_default(ctx, k))
+        .collect();
+    evidence.extend(attribution_evidence(ctx, &w, &scpus));
     let hot = concentrated_cpu(ctx, &load).filter(|h| scpus.contains(h));
     if let Some(hot) = hot {
         evidence.push(Evidence::new(
@@ -526,30 +714,60 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
             0,
             Change::advice(
                 "spread NET_RX over more CPUs",
-                "RPS on the receiving device (rps.disabled), more RSS channels \
-                 (nic.rss_queues) or IRQ affinity (irq.affinity_concentrated); not a larger \
-                 netdev_budget",
+                if low.is_empty() {
+                    "RPS on the receiving device (rps.disabled), more RSS channels \
+                     (nic.rss_queues) or IRQ affinity (irq.affinity_concentrated); not a larger \
+                     netdev_budget"
+                } else {
+                    "RPS on the receiving device (rps.disabled), more RSS channels \
+                     (nic.rss_queues) or IRQ affinity (irq.affinity_concentrated), after \
+                     restoring the budget to the kernel default"
+                },
             ),
         );
+        // A budget set below the kernel default is the cause whatever the spread: restore it.
+        for b in &low {
+            changes.insert(0, b.change(0));
+            evidence.push(b.evidence());
+        }
+        let low_note = low_budget_note(&low);
+        let mut risk = rps_risk.unwrap_or_else(|| "advice only; nothing is changed".to_string());
+        if !low.is_empty() {
+            risk = format!("{}; {risk}", restore_risk(&low));
+        }
         return vec![Finding {
             netns: None,
             id: ids::SOFTNET_TIME_SQUEEZE.into(),
             severity: Severity::Warning,
-            title: format!(
-                "CPU {hot} runs out of NET_RX budget because it processes {:.0} % of received packets alone",
-                load.hot_share * 100.0
-            ),
+            title: match low.first() {
+                Some(b) => format!(
+                    "CPU {hot} runs out of NET_RX budget: {} (and it processes {:.0} % of received packets alone)",
+                    b.sentence(),
+                    load.hot_share * 100.0
+                ),
+                None => format!(
+                    "CPU {hot} runs out of NET_RX budget because it processes {:.0} % of received packets alone",
+                    load.hot_share * 100.0
+                ),
+            },
             detail: format!(
                 "cpu{hot} ended NET_RX processing with packets left {} times/s while handling \
-                 {} of {} packets/s. A larger budget would only let this one CPU stay longer \
-                 in softirq; the work has to be spread over the other CPUs.",
+                 {} of {} packets/s.{low_note} {}{}",
                 fmt_rate(load.of(hot).map(|r| r.time_squeeze).unwrap_or(0.0)),
                 fmt_rate(load.hot_pps),
-                fmt_rate(load.total_pps)
+                fmt_rate(load.total_pps),
+                if low.is_empty() {
+                    "A larger budget would only let this one CPU stay longer in softirq; the \
+                     work has to be spread over the other CPUs."
+                } else {
+                    "Beyond the default, a larger budget would only let this one CPU stay \
+                     longer in softirq; spread the work over the other CPUs as well."
+                },
+                attribution_note(ctx, &w, &scpus),
             ),
             evidence,
             changes,
-            risk: rps_risk.unwrap_or_else(|| "advice only; nothing is changed".to_string()),
+            risk,
             verify,
         }];
     }
@@ -557,7 +775,11 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
     let mut changes = Vec::new();
     let bkey = "net.core.netdev_budget";
     let budget = sysctl_u64(ctx.newer, bkey).unwrap_or(t::NETDEV_BUDGET_DEFAULT);
-    let new_budget = budget.saturating_mul(2).min(t::NETDEV_BUDGET_CEILING);
+    let mut new_budget = budget.saturating_mul(2).min(t::NETDEV_BUDGET_CEILING);
+    if budget < t::NETDEV_BUDGET_DEFAULT {
+        // Below the kernel default: restore at least the default.
+        new_budget = new_budget.max(t::NETDEV_BUDGET_DEFAULT);
+    }
     if new_budget > budget {
         changes.push(Change::sysctl(
             bkey,
@@ -570,7 +792,12 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
     let usecs = sysctl_u64(ctx.newer, ukey).or(default_usecs);
     let mut risk = String::new();
     if let Some(usecs) = usecs {
-        let new_usecs = usecs.saturating_mul(2).min(t::NETDEV_BUDGET_USECS_CEILING);
+        let mut new_usecs = usecs.saturating_mul(2).min(t::NETDEV_BUDGET_USECS_CEILING);
+        if usecs < t::NETDEV_BUDGET_USECS_DEFAULT_MIN {
+            new_usecs = new_usecs
+                .max(default_usecs.unwrap_or(t::NETDEV_BUDGET_USECS_DEFAULT_MIN))
+                .max(t::NETDEV_BUDGET_USECS_DEFAULT_MIN);
+        }
         if new_usecs > usecs {
             changes.push(Change::sysctl(
                 ukey,
@@ -601,6 +828,9 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
             cpu_scopes(&scpus)
         );
     }
+    for b in &low {
+        evidence.push(b.evidence());
+    }
     let hz_note = match default_usecs {
         Some(d) => format!(" (default 2x10^6/HZ = {d} µs at HZ={})", ctx.host.hz),
         None => String::new(),
@@ -610,20 +840,25 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
         id: ids::SOFTNET_TIME_SQUEEZE.into(),
         severity: Severity::Warning,
         title: format!(
-            "{} {} NET_RX processing with packets left (budget {budget} packets{} exhausted)",
+            "{} {} NET_RX processing with packets left (budget {budget} packets{} exhausted){}",
             cpu_subject(&scpus),
             if scpus.len() == 1 { "stops" } else { "stop" },
-            usecs.map(|u| format!(" / {u} µs")).unwrap_or_default()
+            usecs.map(|u| format!(" / {u} µs")).unwrap_or_default(),
+            low.first()
+                .map(|b| format!(": {}", b.sentence()))
+                .unwrap_or_default()
         ),
         detail: format!(
             "Each NET_RX softirq run processes at most net.core.netdev_budget packets or runs \
              net.core.netdev_budget_usecs{hz_note}, then yields with work left (a time squeeze); \
              the rest waits for the next run or ksoftirqd and queues fill up. cpu{} squeezed {} \
              times/s at {} packets/s, and the receive load is spread over the CPUs, so a larger \
-             budget is the fix.",
+             budget is the fix.{}{}",
             worst.cpu,
             fmt_rate(worst.time_squeeze),
-            fmt_rate(worst.processed)
+            fmt_rate(worst.processed),
+            low_budget_note(&low),
+            attribution_note(ctx, &w, &scpus),
         ),
         evidence,
         changes,
