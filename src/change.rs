@@ -327,9 +327,10 @@ mod tests {
             "nsenter --net=/proc/4242/ns/net unshare --mount sh -c 'mount -t sysfs sysfs /sys \
              && echo 2 > /sys/class/net/eth0/queues/rx-0/rps_cpus'"
         );
-        assert!(rps.persistent_form().starts_with("per-namespace (docker 0123456789ab)"));
-        let a = Change::advice("listen() backlog of :8080", "raise it")
-            .in_netns(Some(pid_ref()));
+        assert!(rps
+            .persistent_form()
+            .starts_with("per-namespace (docker 0123456789ab)"));
+        let a = Change::advice("listen() backlog of :8080", "raise it").in_netns(Some(pid_ref()));
         assert_eq!(a.command(), "# in x: listen() backlog of :8080: raise it");
     }
 

@@ -128,8 +128,8 @@ pub fn diagnose_namespaces(ctx: &Context, findings: &mut Vec<Finding>) -> Vec<St
         let window = m_old
             .as_ref()
             .and_then(|o| Window::new(o, &m_new, ctx.host));
-        let mut nctx = Context::new(window, &m_new, ctx.host, ctx.options, None)
-            .with_link(ctx.link());
+        let mut nctx =
+            Context::new(window, &m_new, ctx.host, ctx.options, None).with_link(ctx.link());
         if nctx.rtt().known().is_none() {
             nctx = nctx.with_rtt(ctx.rtt());
         }
@@ -169,9 +169,19 @@ pub fn namespace_windows<'a>(ctx: &Context<'a>) -> Vec<(&'a NetnsRef, Window<'a>
 
 /// Same changes, ignoring the namespace they are made in.
 fn same_changes(a: &Finding, b: &Finding) -> bool {
-    let key = |c: &Change| (c.kind, c.target.clone(), c.current.clone(), c.proposed.clone());
+    let key = |c: &Change| {
+        (
+            c.kind,
+            c.target.clone(),
+            c.current.clone(),
+            c.proposed.clone(),
+        )
+    };
     a.changes.len() == b.changes.len()
-        && a.changes.iter().zip(&b.changes).all(|(x, y)| key(x) == key(y))
+        && a.changes
+            .iter()
+            .zip(&b.changes)
+            .all(|(x, y)| key(x) == key(y))
 }
 
 /// `cpu12`: a host-wide scope that stays as it is.
@@ -349,7 +359,10 @@ pub(crate) mod tests {
                 4026532300,
                 t,
                 NS_SYSCTLS,
-                &[("TcpExt", "ListenOverflows", v), ("TcpExt", "ListenDrops", v)],
+                &[
+                    ("TcpExt", "ListenOverflows", v),
+                    ("TcpExt", "ListenDrops", v),
+                ],
             )
         };
         let udp = |t, v| {
@@ -393,7 +406,10 @@ pub(crate) mod tests {
             evidence_value(lo, "listener.accept_queue", "pod-web 198.18.7.2:8080"),
             5.0
         );
-        assert_eq!(evidence_value(lo, "TcpExt.ListenOverflows", "pod-web"), 100.0);
+        assert_eq!(
+            evidence_value(lo, "TcpExt.ListenOverflows", "pod-web"),
+            100.0
+        );
         // The application's backlog is the cap: advice to the pod's application.
         let advice = lo
             .changes
@@ -418,7 +434,8 @@ pub(crate) mod tests {
             .unwrap_or_else(|| panic!("{:#?}", ud.changes));
         assert_eq!(rmem.netns.as_ref().unwrap().name, "pod-udp");
         assert!(
-            rmem.command().starts_with("ip netns exec pod-udp sysctl -w net.core.rmem"),
+            rmem.command()
+                .starts_with("ip netns exec pod-udp sysctl -w net.core.rmem"),
             "{}",
             rmem.command()
         );
@@ -438,7 +455,13 @@ pub(crate) mod tests {
     fn vanished_and_new_namespaces() {
         let (mut a, mut b) = pair(&[("net.ipv4.tcp_syncookies", "1")], &[]);
         let (t0, t1) = (a.taken_at_ns, b.taken_at_ns);
-        a.namespaces = vec![part("gone", 11, t0, &[], &[("TcpExt", "ListenOverflows", 0)])];
+        a.namespaces = vec![part(
+            "gone",
+            11,
+            t0,
+            &[],
+            &[("TcpExt", "ListenOverflows", 0)],
+        )];
         b.namespaces = vec![part(
             "fresh",
             12,
@@ -496,7 +519,11 @@ pub(crate) mod tests {
     fn merged_view_cost() {
         let sysctls: Vec<(String, String)> = (0..300)
             .map(|i| (format!("net.ipv4.conf.eth{i}.rp_filter"), "1".to_string()))
-            .chain(NS_SYSCTLS.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .chain(
+                NS_SYSCTLS
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string())),
+            )
             .collect();
         let refs: Vec<(&str, &str)> = sysctls
             .iter()
@@ -510,7 +537,10 @@ pub(crate) mod tests {
                 0,
                 t,
                 NS_SYSCTLS,
-                &[("TcpExt", "ListenOverflows", v), ("Tcp", "OutSegs", v * 100)],
+                &[
+                    ("TcpExt", "ListenOverflows", v),
+                    ("Tcp", "OutSegs", v * 100),
+                ],
             );
             p.snapshot.sockets = Source::Ok(Sockets {
                 listeners: vec![listener("10.0.0.1:80", 0, 4096)],
@@ -531,7 +561,11 @@ pub(crate) mod tests {
         let start = std::time::Instant::now();
         let (f, _) = diagnose_capture(&cap, &Options::default());
         let per_ns = start.elapsed().as_secs_f64() / n as f64;
-        eprintln!("diagnose: {:.3} ms per namespace ({} findings)", per_ns * 1e3, f.len());
+        eprintln!(
+            "diagnose: {:.3} ms per namespace ({} findings)",
+            per_ns * 1e3,
+            f.len()
+        );
         let budget = if cfg!(debug_assertions) { 0.020 } else { 0.002 };
         assert!(per_ns < budget, "{:.3} ms per namespace", per_ns * 1e3);
     }

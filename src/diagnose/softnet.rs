@@ -244,7 +244,11 @@ fn processed_on(w: &Window, d: &RxDevice, cpu: u32) -> Option<&'static str> {
 }
 
 /// The devices (in any namespace) whose packets `cpus` process, with why, busiest first.
-fn attributed<'a>(ctx: &Context<'a>, w: &Window<'a>, cpus: &[u32]) -> Vec<(RxDevice<'a>, u32, &'static str)> {
+fn attributed<'a>(
+    ctx: &Context<'a>,
+    w: &Window<'a>,
+    cpus: &[u32],
+) -> Vec<(RxDevice<'a>, u32, &'static str)> {
     rx_devices(ctx, w)
         .into_iter()
         .filter_map(|d| {
@@ -1701,5 +1705,204 @@ mod tests {
         assert_eq!(fmt_secs(0.016), "16.0 ms");
         assert_eq!(fmt_rate(1260.44), "1260");
         assert_eq!(fmt_rate(126.04), "126.0");
+    }
+}
+
+/// Namespace attribution, RPS targeting and budgets below the kernel default.
+#[cfg(test)]
+mod namespace_tests {
+    use super::*;
+    use crate::collect::interfaces::InterfaceKind as K;
+    use crate::collect::netdev::NetDevCounters;
+    use crate::collect::Source;
+    use crate::diagnose::diagnose;
+    use crate::diagnose::testkit::*;
+    use crate::snapshot::{NetnsSnapshot, Snapshot};
+
+    /// A namespace `name` whose device `dev` (a single-queue veth, RPS off) received
+    /// `pps` packets/s over the fixture's window.
+    fn pod(fx: &mut Fx, name: &str, inode: u64, dev: &str, pps: f64) {
+        let netns = NetnsRef {
+            inode,
+            name: name.into(),
+            path: format!("/run/netns/{name}").into(),
+        };
+        for (snap, packets) in [
+            (&mut fx.older, 1000u64),
+            (&mut fx.newer, 1000 + (pps * SECS) as u64),
+        ] {
+            let mut s = Snapshot::empty(snap.taken_at_ns);
+            s.netdev = Source::Ok(
+                [(
+                    dev.to_string(),
+                    NetDevCounters {
+                        rx_packets: packets,
+                        ..NetDevCounters::default()
+                    },
+                )]
+                .into_iter()
+                .collect(),
+            );
+            s.interfaces = Source::Ok([(dev.to_string(), iface(K::Veth, 1))].into_iter().collect());
+            snap.namespaces.push(NetnsSnapshot {
+                netns: netns.clone(),
+                snapshot: s,
+            });
+        }
+    }
+
+    /// The case: `netdev_budget = 4` under a flood into a pod. The squeeze names
+    /// the budget and restores at least the default 300, keeps the spread-first advice, and
+    /// the RPS proposal targets the pod's receiving veth (in the pod), never the idle
+    /// host-side peer.
+    #[test]
+    fn budget_below_default_is_restored_and_rps_targets_the_receiving_device() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 1000.0, 0.0, 0.0), (1, 300_000.0, 0.0, 5000.0)])
+            .sysctl("net.core.netdev_budget", "4")
+            .sysctl("net.core.netdev_budget_usecs", "8000")
+            .netdev("veth-web", rx(2.0))
+            .iface("veth-web", iface(K::Veth, 1));
+        pod(&mut fx, "pod-web", 4026532300, "eth0", 300_000.0);
+        let f = diagnose(&fx.context(None));
+        let sq = only(&f, ids::SOFTNET_TIME_SQUEEZE);
+        let budget: u64 = proposed(sq, "net.core.netdev_budget")
+            .unwrap_or_else(|| panic!("{:#?}", sq.changes))
+            .parse()
+            .unwrap();
+        assert!(budget >= 300, "{budget}");
+        assert!(
+            sq.title
+                .contains("net.core.netdev_budget = 4 is 75x below the kernel default 300"),
+            "{}",
+            sq.title
+        );
+        assert!(sq
+            .changes
+            .iter()
+            .any(|c| c.kind == ChangeKind::Advice && c.target.starts_with("spread NET_RX")));
+        let rps: Vec<&Change> = sq
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Rps)
+            .collect();
+        assert_eq!(rps.len(), 1, "{:#?}", sq.changes);
+        assert_eq!(rps[0].target, "eth0 rx-0");
+        assert_eq!(rps[0].netns.as_ref().unwrap().name, "pod-web");
+        assert!(rps[0]
+            .command()
+            .starts_with("ip netns exec pod-web sh -c 'echo 1 > /sys/class/net/eth0/"));
+        assert!(sq.risk.contains("RPS on pod-web eth0"), "{}", sq.risk);
+        // No finding proposes anything on the idle host-side peer.
+        assert!(f
+            .iter()
+            .flat_map(|x| &x.changes)
+            .all(|c| !c.target.starts_with("veth-web")));
+        assert_eq!(
+            evidence(sq, "sysctl.net.core.netdev_budget", "host"),
+            Some(4.0)
+        );
+
+        // Spread load: the budget step itself restores at least the default.
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 150_000.0, 0.0, 500.0), (1, 150_000.0, 0.0, 500.0)])
+            .sysctl("net.core.netdev_budget", "4")
+            .sysctl("net.core.netdev_budget_usecs", "100");
+        let f = fx.run(time_squeeze);
+        let sq = only(&f, ids::SOFTNET_TIME_SQUEEZE);
+        assert_eq!(proposed(sq, "net.core.netdev_budget"), Some("300"));
+        // HZ=250: the default is 8000 µs.
+        assert_eq!(proposed(sq, "net.core.netdev_budget_usecs"), Some("8000"));
+        assert!(
+            sq.detail.contains("below the kernel default"),
+            "{}",
+            sq.detail
+        );
+    }
+
+    /// Backlog drops on a CPU that a pod's veth steers its packets to (RPS mask = that CPU)
+    /// are attributed to that device; a backlog set below the default is restored.
+    #[test]
+    fn backlog_drops_are_attributed_to_the_pod_device_steered_to_the_cpu() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 40_000.0, 0.0, 0.0), (1, 50_000.0, 126.0, 0.0)])
+            .sysctl("net.core.netdev_max_backlog", "10");
+        pod(&mut fx, "pod-udp", 4026532301, "eth0", 50_000.0);
+        for snap in [&mut fx.older, &mut fx.newer] {
+            if let Source::Ok(m) = &mut snap.namespaces[0].snapshot.interfaces {
+                let q = &mut m.get_mut("eth0").unwrap().rx_queues[0];
+                q.rps_cpus = Some("2".into());
+                q.rps_cpu_list = Some(vec![1]);
+            }
+        }
+        let f = fx.run(backlog_drops);
+        let bd = only(&f, ids::SOFTNET_BACKLOG_DROPS);
+        assert_eq!(
+            evidence(bd, "netdev.rx_packets", "pod-udp eth0"),
+            Some(50_000.0)
+        );
+        assert!(
+            bd.detail
+                .contains("cpu1 processes pod-udp eth0 (its RPS mask"),
+            "{}",
+            bd.detail
+        );
+        let p: u64 = proposed(bd, "net.core.netdev_max_backlog")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(p >= 1000, "{p}");
+        assert!(bd
+            .detail
+            .contains("net.core.netdev_max_backlog = 10 is 100x below"));
+    }
+
+    /// The 16-CPU host with 8 NIC queues whose IRQs are all pinned to CPU 0: the
+    /// fix is IRQ affinity, and no finding proposes RPS on top of RSS (an advice says why).
+    #[test]
+    fn eight_queues_pinned_to_one_cpu_get_affinity_not_rps() {
+        let mut fx = Fx::new(16);
+        let mut rows = vec![(0, 400_000.0, 500.0, 3000.0)];
+        rows.extend((1..16).map(|c| (c, 10.0, 0.0, 0.0)));
+        fx.softnet(&rows)
+            .sysctl("net.core.netdev_max_backlog", "1000");
+        let mut eth = iface(K::Physical, 8);
+        eth.device = Some("0000:3b:00.0".into());
+        fx.iface("eth0", eth).netdev("eth0", rx(400_000.0));
+        let mut per_cpu = vec![0.0; 16];
+        per_cpu[0] = 5000.0;
+        for q in 0..8u32 {
+            fx.irq(
+                40 + q,
+                "PCI-MSIX-0000:3b:00.0",
+                &format!("eth0-TxRx-{q}"),
+                &per_cpu,
+            );
+        }
+        fx.newer.irq_affinity = Source::Ok((40..48).map(|i| (i, vec![0])).collect());
+        fx.older.irq_affinity = fx.newer.irq_affinity.clone();
+        let f = diagnose(&fx.context(None));
+        let aff = only(&f, ids::IRQ_AFFINITY_CONCENTRATED);
+        assert!(aff
+            .changes
+            .iter()
+            .any(|c| c.kind == ChangeKind::IrqAffinity));
+        let rps: Vec<(&str, &str)> = f
+            .iter()
+            .flat_map(|x| x.changes.iter().map(move |c| (x.id.as_str(), c)))
+            .filter(|(_, c)| c.kind == ChangeKind::Rps || c.kind == ChangeKind::Rfs)
+            .map(|(id, c)| (id, c.target.as_str()))
+            .collect();
+        assert!(rps.is_empty(), "RPS proposed: {rps:?}");
+        let why = f
+            .iter()
+            .flat_map(|x| &x.changes)
+            .find(|c| c.target == "RPS on eth0")
+            .unwrap_or_else(|| panic!("{f:#?}"));
+        assert!(
+            why.proposed.contains("8 receive queues"),
+            "{}",
+            why.proposed
+        );
     }
 }

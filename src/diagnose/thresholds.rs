@@ -90,7 +90,10 @@ pub const SOCKET_BUFFER_DEFAULT_BYTES: u64 = 212_992;
 /// memory, 128 at least).
 pub const KERNEL_DEFAULTS: &[(&str, u64)] = &[
     ("net.core.netdev_budget", NETDEV_BUDGET_DEFAULT),
-    ("net.core.netdev_budget_usecs", NETDEV_BUDGET_USECS_DEFAULT_MIN),
+    (
+        "net.core.netdev_budget_usecs",
+        NETDEV_BUDGET_USECS_DEFAULT_MIN,
+    ),
     ("net.core.netdev_max_backlog", NETDEV_MAX_BACKLOG_DEFAULT),
     ("net.core.somaxconn", SOMAXCONN_FLOOR),
     ("net.ipv4.tcp_max_syn_backlog", 128),
@@ -98,7 +101,10 @@ pub const KERNEL_DEFAULTS: &[(&str, u64)] = &[
     ("net.core.rmem_max", SOCKET_BUFFER_DEFAULT_BYTES),
     ("net.core.wmem_default", SOCKET_BUFFER_DEFAULT_BYTES),
     ("net.core.wmem_max", SOCKET_BUFFER_DEFAULT_BYTES),
-    ("net.core.flow_limit_table_len", FLOW_LIMIT_TABLE_LEN_DEFAULT),
+    (
+        "net.core.flow_limit_table_len",
+        FLOW_LIMIT_TABLE_LEN_DEFAULT,
+    ),
 ];
 
 /// The kernel default of `key` from [`KERNEL_DEFAULTS`].
