@@ -586,6 +586,11 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
         _ => " The link speed is unknown (pass --link-speed to size by it);".to_string(),
     };
     let step = match plan.proposed {
+        Some(p)
+            if current < t::NETDEV_MAX_BACKLOG_DEFAULT && p == t::NETDEV_MAX_BACKLOG_DEFAULT =>
+        {
+            format!(" the kernel default {p} is proposed.")
+        }
         Some(p) => format!(
             " one step of x{:.0} to {p} is proposed{}.",
             p as f64 / current.max(1) as f64,
