@@ -656,3 +656,77 @@ mod drops_tests {
             .any(|e| e.metric == "kfree_skb.share_of_received"));
     }
 }
+
+/// "Set below the kernel default" for the socket-level tunables: `somaxconn` capping a
+/// pod's listener and `rmem_default`/`rmem_max` behind UDP drops are restored to at least
+/// the default and named as the cause.
+#[cfg(test)]
+mod below_default_tests {
+    use super::super::{diagnose_capture, Options};
+    use super::tests::{capture, part};
+    use super::*;
+    use crate::diagnose::testkit::{evidence, pair};
+
+    #[test]
+    fn somaxconn_and_rmem_below_default_are_restored_in_the_namespace() {
+        let (mut a, mut b) = pair(&[], &[]);
+        let (t0, t1) = (a.taken_at_ns, b.taken_at_ns);
+        let low = &[
+            ("net.core.somaxconn", "64"),
+            ("net.core.rmem_default", "4096"),
+            ("net.core.rmem_max", "4096"),
+        ];
+        let mk = |t, v| {
+            part(
+                "pod-low",
+                41,
+                t,
+                low,
+                &[
+                    ("TcpExt", "ListenOverflows", v),
+                    ("TcpExt", "ListenDrops", v),
+                    ("Udp", "RcvbufErrors", v),
+                ],
+            )
+        };
+        a.namespaces = vec![mk(t0, 0)];
+        b.namespaces = vec![mk(t1, 500)];
+        let (f, _) = diagnose_capture(&capture(a, b), &Options::default());
+        let lo = f
+            .iter()
+            .find(|x| x.id == ids::TCP_LISTEN_OVERFLOW)
+            .unwrap_or_else(|| panic!("{f:#?}"));
+        let c = lo
+            .changes
+            .iter()
+            .find(|c| c.target == "net.core.somaxconn")
+            .unwrap_or_else(|| panic!("{:#?}", lo.changes));
+        assert!(c.proposed.parse::<u64>().unwrap() >= 4096);
+        assert_eq!(c.netns.as_ref().unwrap().name, "pod-low");
+        assert!(lo
+            .detail
+            .contains("net.core.somaxconn = 64 is 64x below the kernel default 4096"));
+        assert_eq!(
+            evidence(lo, "sysctl.net.core.somaxconn", "pod-low"),
+            Some(64.0)
+        );
+        let ud = f
+            .iter()
+            .find(|x| x.id == ids::UDP_RCVBUF_ERRORS)
+            .unwrap_or_else(|| panic!("{f:#?}"));
+        for key in ["net.core.rmem_default", "net.core.rmem_max"] {
+            let c = ud
+                .changes
+                .iter()
+                .find(|c| c.target == key)
+                .unwrap_or_else(|| panic!("{key}: {:#?}", ud.changes));
+            assert!(c.proposed.parse::<u64>().unwrap() >= 212_992, "{c:?}");
+        }
+        assert!(
+            ud.detail
+                .contains("net.core.rmem_default = 4096 is 52x below"),
+            "{}",
+            ud.detail
+        );
+    }
+}

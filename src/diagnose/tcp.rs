@@ -5,7 +5,7 @@
 //! (`tcp.port_exhaustion`).
 
 use super::context::{Intent, LinkSource, RttSource};
-use super::fixes::{round_up_mib, scale_mem_triple};
+use super::fixes::{below_default, round_up_mib, scale_mem_triple};
 use super::ids;
 use super::thresholds as t;
 use super::util::{
@@ -264,6 +264,19 @@ fn listen_overflow(ctx: &Context) -> Vec<Finding> {
         Evidence::new("TcpExt.ListenDrops", "host", drops, "1/s"),
     ];
     evidence.extend(fix.evidence);
+    // A queue limit set below the kernel default that the fix raises is named as the cause.
+    let mut low_note = String::new();
+    for key in [SOMAXCONN, SYN_BACKLOG] {
+        if let Some(b) = below_default(ctx, key) {
+            if changes
+                .iter()
+                .any(|c| c.target == key && c.kind == crate::change::ChangeKind::Sysctl)
+            {
+                evidence.push(b.evidence());
+                low_note.push_str(&format!(" {}: restore at least the default.", b.sentence()));
+            }
+        }
+    }
     let severity = if overflow > t::LISTEN_OVERFLOW_MIN_PER_S {
         Severity::Critical
     } else {
@@ -296,13 +309,14 @@ fn listen_overflow(ctx: &Context) -> Vec<Finding> {
         id: ids::TCP_LISTEN_OVERFLOW.into(),
         severity,
         title,
-        detail: "A completed handshake waits in the listener's accept queue until the \
-                 application calls accept(). The queue holds min(listen() backlog, \
-                 net.core.somaxconn) connections; when it is full the kernel drops the final \
-                 ACK or the SYN (TcpExt.ListenOverflows) and the client retries after a \
-                 timeout. The usual cause is an application that accepts too slowly; the \
-                 queue size only absorbs bursts."
-            .into(),
+        detail: format!(
+            "A completed handshake waits in the listener's accept queue until the \
+             application calls accept(). The queue holds min(listen() backlog, \
+             net.core.somaxconn) connections; when it is full the kernel drops the final \
+             ACK or the SYN (TcpExt.ListenOverflows) and the client retries after a \
+             timeout. The usual cause is an application that accepts too slowly; the \
+             queue size only absorbs bursts.{low_note}"
+        ),
         evidence,
         changes,
         risk,
