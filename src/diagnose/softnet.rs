@@ -736,7 +736,13 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
         );
         // A budget set below the kernel default is the cause whatever the spread: restore it.
         for b in &low {
-            changes.insert(0, b.change(0));
+            // netdev_budget_usecs: the default of this tick rate (2 jiffies), at least.
+            let at_least = if b.key.ends_with("usecs") {
+                default_budget_usecs(ctx.host.hz).unwrap_or(0)
+            } else {
+                0
+            };
+            changes.insert(0, b.change(at_least));
             evidence.push(b.evidence());
         }
         let low_note = low_budget_note(&low);
@@ -1092,7 +1098,11 @@ fn rps_disabled(ctx: &Context) -> Vec<Finding> {
             continue;
         }
         // The CPU taking the device's interrupt (NICs), else the busiest CPU.
-        let irq_cpu = super::irq::busiest_irq_cpu(&w, name, iface);
+        // Only NICs have IRQs: a veth named like a host NIC (a pod's `eth0`) must not
+        // borrow the host NIC's interrupts from the merged view.
+        let irq_cpu = (iface.kind == InterfaceKind::Physical)
+            .then(|| super::irq::busiest_irq_cpu(&w, name, iface))
+            .flatten();
         let Some(hot) = irq_cpu.or(load.hot_cpu) else {
             continue;
         };
