@@ -542,7 +542,10 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
     if let Some(hot) = concentrated_cpu(ctx, &load) {
         if dropping.iter().any(|r| r.cpu == hot) {
             let (rps, risk) = spread_changes(ctx, &w, hot);
-            let had_rps = !rps.is_empty();
+            let had_rps = rps.iter().any(|c| c.kind == ChangeKind::Rps);
+            let multi_queue = rps
+                .iter()
+                .any(|c| c.kind == ChangeKind::Advice && c.target.starts_with("RPS on"));
             changes.extend(rps);
             changes.extend(flow_limit_changes(ctx, hot));
             if let Some(r) = risk {
@@ -555,6 +558,10 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
                 if had_rps {
                     "RPS spreads the protocol work to the other CPUs and flow limit keeps one \
                      large flow from filling the backlog."
+                } else if multi_queue {
+                    "flow limit keeps one large flow from filling the backlog; the NIC already \
+                     has several receive queues, so spread their IRQs over the CPUs \
+                     (irq.affinity_concentrated) rather than adding RPS."
                 } else {
                     "flow limit keeps one large flow from filling the backlog; spread the \
                      traffic with RSS or RPS (see softnet.cpu_imbalance)."
@@ -1919,5 +1926,14 @@ mod namespace_tests {
             "{}",
             why.proposed
         );
+        let bd = only(&f, ids::SOFTNET_BACKLOG_DROPS);
+        assert!(
+            bd.detail
+                .contains("spread their IRQs over the CPUs (irq.affinity_concentrated)"),
+            "{}",
+            bd.detail
+        );
+        // Drops on cpu0 are attributed to the NIC whose IRQs land there.
+        assert_eq!(evidence(bd, "netdev.rx_packets", "eth0"), Some(400_000.0));
     }
 }
