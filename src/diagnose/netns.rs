@@ -74,6 +74,10 @@ pub fn host_wide(s: &Snapshot) -> Snapshot {
 pub fn merged_view(ns: &Snapshot, host_wide: &Snapshot, host_sysctl: Option<&Sysctls>) -> Snapshot {
     let mut m = ns.clone();
     m.namespaces.clear();
+    if m.taken_at_ns == 0 {
+        // A part without its own time was read with the snapshot.
+        m.taken_at_ns = host_wide.taken_at_ns;
+    }
     m.fill_from(host_wide, |o| matches!(o, Outcome::Unsupported(_)));
     if let Some(h) = host_sysctl {
         let global = h
@@ -164,10 +168,7 @@ pub fn namespace_windows<'a>(ctx: &Context<'a>) -> Vec<(&'a NetnsRef, Window<'a>
     w.newer
         .namespaces
         .iter()
-        .filter_map(|n| {
-            let old = w.older.namespace(n.netns.inode)?;
-            Some((&n.netns, Window::new(&old.snapshot, &n.snapshot, w.host)?))
-        })
+        .filter_map(|n| Some((&n.netns, w.namespace(n.netns.inode)?)))
         .collect()
 }
 
