@@ -261,6 +261,9 @@ pub fn belongs_to_namespace(c: &Change, own: &Snapshot) -> bool {
 /// Name the namespace in a finding of a per-namespace rule (module doc).
 pub fn localize(mut f: Finding, ns: &NetnsRef, own: &Snapshot) -> Finding {
     f.title = format!("{} in {}", f.title, ns.name);
+    if !f.verify.is_empty() {
+        f.verify = format!("in {}: {}", ns.name, f.verify);
+    }
     for e in &mut f.evidence {
         e.scope = scoped(&ns.name, &e.scope);
     }
@@ -417,6 +420,7 @@ pub(crate) mod tests {
         assert_eq!(lo.netns.as_ref().unwrap().name, "pod-web");
         assert!(lo.title.ends_with(" in pod-web"), "{}", lo.title);
         assert!(lo.title.contains("198.18.7.2:8080"), "{}", lo.title);
+        assert!(lo.verify.starts_with("in pod-web: "), "{}", lo.verify);
         assert_eq!(
             evidence_value(lo, "listener.accept_queue", "pod-web 198.18.7.2:8080"),
             5.0
