@@ -163,20 +163,66 @@ impl Change {
     /// The change as a copy-paste shell command with the standard tools (for the operator;
     /// nettune itself never shells out). See [`crate::tune::knob::Knob::command`]; a target
     /// that does not parse is shown as a comment.
+    ///
+    /// A change made in another namespace runs there: `ip netns exec NAME …` or
+    /// `nsenter --net=PATH …` ([`NetnsRef::exec_prefix`]); a write to sysfs goes through a
+    /// shell in a private mount namespace with sysfs mounted for that network namespace
+    /// (what `ip netns exec` does itself), since the host's `/sys/class/net` shows the
+    /// host's devices. Advice stays a comment, naming the namespace.
     pub fn command(&self) -> String {
-        match crate::tune::knob::Knob::parse(self) {
+        let cmd = match crate::tune::knob::Knob::parse(self) {
             Ok(k) => k.command(&self.proposed),
             Err(e) => format!("# {}: {} ({e})", self.target, self.proposed),
+        };
+        match &self.netns {
+            Some(ns) => in_netns_command(ns, &cmd),
+            None => cmd,
         }
     }
 
     /// How the change survives a reboot, in the ecosystem's own format. See
-    /// [`crate::tune::knob::Knob::persistent`].
+    /// [`crate::tune::knob::Knob::persistent`]. A change in another namespace is not
+    /// persisted by the host's files: it belongs in the container's runtime configuration
+    /// (Docker `--sysctl`, Kubernetes `securityContext.sysctls`) or the script that creates
+    /// the namespace.
     pub fn persistent_form(&self) -> String {
-        match crate::tune::knob::Knob::parse(self) {
-            Ok(k) => k.persistent(&self.proposed).to_string(),
-            Err(e) => format!("not persistable: {e}"),
+        let knob = match crate::tune::knob::Knob::parse(self) {
+            Ok(k) => k,
+            Err(e) => return format!("not persistable: {e}"),
+        };
+        match &self.netns {
+            Some(ns) if self.kind == ChangeKind::Sysctl => format!(
+                "per-namespace ({}): /etc/sysctl.d sets the host namespace only; set it where                  the namespace is created: `docker run --sysctl {k}={v}`, Kubernetes pod                  `securityContext.sysctls: [{{name: {k}, value: \"{v}\"}}]`, or `{p} sysctl                  -w {k}={v}` in the script that creates it",
+                ns.name,
+                k = self.target,
+                v = self.proposed,
+                p = ns.exec_prefix(),
+            ),
+            Some(ns) => format!(
+                "per-namespace ({}): the host's files (systemd .link, the boot plan) do not                  reach devices in other namespaces; re-apply it when the namespace's device is                  created (the CNI plugin or container start hook): `{}`",
+                ns.name,
+                self.command()
+            ),
+            None => knob.persistent(&self.proposed).to_string(),
         }
+    }
+}
+
+/// `cmd` (a copy-paste command for the host) run inside `ns`.
+fn in_netns_command(ns: &NetnsRef, cmd: &str) -> String {
+    if let Some(comment) = cmd.strip_prefix("# ") {
+        return format!("# in {}: {comment}", ns.name);
+    }
+    let prefix = ns.exec_prefix();
+    if !cmd.contains(" > /sys/") {
+        return format!("{prefix} {cmd}");
+    }
+    let quoted = cmd.replace('\'', "'\\''");
+    if prefix.starts_with("ip netns exec") {
+        // `ip netns exec` mounts the namespace's sysfs itself.
+        format!("{prefix} sh -c '{quoted}'")
+    } else {
+        format!("{prefix} unshare --mount sh -c 'mount -t sysfs sysfs /sys && {quoted}'")
     }
 }
 
@@ -236,5 +282,63 @@ mod tests {
             rps.command(),
             "echo 2 > /sys/class/net/veth0/queues/rx-0/rps_cpus"
         );
+    }
+
+    /// A change in another namespace is a command run there, with sysfs writes in a shell
+    /// that sees that namespace's sysfs, and its persistent form says it is per-namespace.
+    #[test]
+    fn namespace_changes_run_in_the_namespace() {
+        let named = NetnsRef {
+            inode: 4026532300,
+            name: "pod-web".into(),
+            path: "/run/netns/pod-web".into(),
+        };
+        let pid = NetnsRef {
+            inode: 4026532301,
+            name: "docker 0123456789ab".into(),
+            path: "/proc/4242/ns/net".into(),
+        };
+        let c = Change::sysctl("net.core.somaxconn", Some("4096"), "8192")
+            .in_netns(Some(named.clone()));
+        assert_eq!(
+            c.command(),
+            "ip netns exec pod-web sysctl -w net.core.somaxconn=\"8192\""
+        );
+        let p = c.persistent_form();
+        assert!(
+            p.starts_with("per-namespace (pod-web)")
+                && p.contains("docker run --sysctl net.core.somaxconn=8192")
+                && p.contains("securityContext.sysctls"),
+            "{p}"
+        );
+        let c = c.in_netns(Some(pid.clone()));
+        assert_eq!(
+            c.command(),
+            "nsenter --net=/proc/4242/ns/net sysctl -w net.core.somaxconn=\"8192\""
+        );
+        let rps = Change::new(ChangeKind::Rps, "eth0 rx-0", Some("0".into()), "2");
+        assert_eq!(
+            rps.clone().in_netns(Some(named)).command(),
+            "ip netns exec pod-web sh -c 'echo 2 > /sys/class/net/eth0/queues/rx-0/rps_cpus'"
+        );
+        let rps = rps.in_netns(Some(pid));
+        assert_eq!(
+            rps.command(),
+            "nsenter --net=/proc/4242/ns/net unshare --mount sh -c 'mount -t sysfs sysfs /sys \
+             && echo 2 > /sys/class/net/eth0/queues/rx-0/rps_cpus'"
+        );
+        assert!(rps
+            .persistent_form()
+            .starts_with("per-namespace (docker 0123456789ab)"));
+        let a = Change::advice("listen() backlog of :8080", "raise it").in_netns(Some(pid_ref()));
+        assert_eq!(a.command(), "# in x: listen() backlog of :8080: raise it");
+    }
+
+    fn pid_ref() -> NetnsRef {
+        NetnsRef {
+            inode: 1,
+            name: "x".into(),
+            path: "/proc/1/ns/net".into(),
+        }
     }
 }

@@ -109,6 +109,15 @@ impl<'a> Window<'a> {
         }
     }
 
+    /// The window of another network namespace: its part of the older snapshot and of the
+    /// newer one, matched by inode (`Snapshot::namespaces`). `None` when either snapshot
+    /// lacks it (created or deleted during the window) or its parts are not in time order.
+    pub fn namespace(&self, inode: u64) -> Option<Window<'a>> {
+        let older = self.older.namespace(inode)?;
+        let newer = self.newer.namespace(inode)?;
+        Window::new(&older.snapshot, &newer.snapshot, self.host)
+    }
+
     /// Length of the window in seconds.
     pub fn seconds(&self) -> f64 {
         (self.newer.taken_at_ns - self.older.taken_at_ns) as f64 / 1e9
@@ -450,6 +459,45 @@ mod tests {
             }),
             ..Sockets::default()
         })
+    }
+
+    /// A namespace's window pairs its parts by inode; one missing from either snapshot has
+    /// none.
+    #[test]
+    fn namespace_window_matches_parts_by_inode() {
+        use crate::namespaces::NetnsRef;
+        use crate::snapshot::NetnsSnapshot;
+        let part = |inode: u64, t: u64, overflows: i64| {
+            let mut s = Snapshot::empty(t);
+            s.netstat = Source::Ok(
+                [(
+                    "TcpExt".to_string(),
+                    [("ListenOverflows".to_string(), overflows)]
+                        .into_iter()
+                        .collect(),
+                )]
+                .into_iter()
+                .collect(),
+            );
+            NetnsSnapshot {
+                netns: NetnsRef {
+                    inode,
+                    name: format!("ns{inode}"),
+                    path: format!("/proc/{inode}/ns/net").into(),
+                },
+                snapshot: s,
+            }
+        };
+        let (mut a, mut b) = pair();
+        let (t0, t1) = (a.taken_at_ns, b.taken_at_ns);
+        a.namespaces = vec![part(1, t0, 10), part(2, t0, 0)];
+        b.namespaces = vec![part(3, t1, 0), part(1, t1, 60)];
+        let host = HostFacts::default();
+        let w = Window::new(&a, &b, &host).unwrap();
+        let ns = w.namespace(1).unwrap();
+        assert_eq!(ns.netstat_delta("TcpExt", "ListenOverflows"), Some(50));
+        assert!(w.namespace(2).is_none(), "deleted during the window");
+        assert!(w.namespace(3).is_none(), "created during the window");
     }
 
     #[test]

@@ -176,6 +176,7 @@ pub fn dead_keys(entries: &[SysctlConfigEntry], sysctls: &Sysctls) -> Vec<Findin
         seen.push((e.key.as_str(), out.len()));
         let ignored = sysctls.contains_key(&e.key);
         out.push(Finding {
+            netns: None,
             id: ids::CONFIG_DEAD_KEY.into(),
             severity: Severity::Info,
             title: if ignored {
@@ -263,6 +264,7 @@ pub fn pages_not_bytes(
             ));
         }
         out.push(Finding {
+            netns: None,
             id: ids::CONFIG_PAGES_NOT_BYTES.into(),
             severity: Severity::Warning,
             title: format!(

@@ -154,6 +154,7 @@ fn near_full(ctx: &Context) -> Vec<Finding> {
         ),
     };
     vec![Finding {
+        netns: None,
         id: ids::CONNTRACK_NEAR_FULL.into(),
         severity,
         title,

@@ -324,6 +324,20 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// The same context with the link speed resolved elsewhere (a namespace's rules use the
+    /// host's NIC).
+    pub fn with_link(mut self, link: Link<'a>) -> Self {
+        self.link = link;
+        self
+    }
+
+    /// The same context with the round-trip time resolved elsewhere (a namespace without
+    /// measured sockets uses the host's).
+    pub fn with_rtt(mut self, rtt: Rtt) -> Self {
+        self.rtt = rtt;
+        self
+    }
+
     /// The link speed (Gbit/s) every rule uses.
     pub fn link(&self) -> Link<'a> {
         self.link

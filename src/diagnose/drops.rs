@@ -53,6 +53,24 @@ pub const REASON_FINDINGS: &[(&str, &[FindingId])] = &[
     ("FULL_RING", &[ids::NIC_RX_RING_SMALL, ids::NIC_RX_DROPS]),
 ];
 
+/// Drop reason → the counters (`section.field`) that count the same packets, in whichever
+/// namespace: a reason whose rate these counters account for (at least
+/// [`thresholds::DROP_REASON_COUNTER_SHARE`] of it, summed over the host and every other
+/// namespace) is explained even when no rule fired on them (a closed UDP port in a pod is
+/// `Udp.NoPorts` there, not a host problem).
+pub const REASON_COUNTERS: &[(&str, &[(&str, &str)])] = &[
+    ("NO_SOCKET", &[("Udp", "NoPorts"), ("Udp6", "NoPorts")]),
+    (
+        "SOCKET_RCVBUFF",
+        &[("Udp", "RcvbufErrors"), ("Udp6", "RcvbufErrors")],
+    ),
+    (
+        "TCP_LISTEN_OVERFLOW",
+        &[("TcpExt", "ListenOverflows"), ("TcpExt", "ListenDrops")],
+    ),
+    ("SOCKET_BACKLOG", &[("TcpExt", "TCPBacklogDrop")]),
+];
+
 /// Reasons that are everyday background on a healthy host and need
 /// [`thresholds::DROP_REASON_NOISY_RATE_MIN`]: unsolicited packets to closed ports (scans,
 /// probes, late replies), deliberate policy (firewall, rp_filter, filters), frames for other
@@ -84,10 +102,45 @@ pub fn explained_by(reason: &str) -> &'static [FindingId] {
         .unwrap_or(&[])
 }
 
-/// Packets received per second on all interfaces over the window, when known.
+/// Packets received per second on all interfaces over the window, when known: the
+/// primary namespace's and every other namespace's (the kernel's drop reasons count drops
+/// in all of them, so the share is of the same packets).
 fn received_rate(ctx: &Context) -> Option<f64> {
-    let rates = ctx.window?.netdev();
-    (!rates.is_empty()).then(|| rates.values().map(|r| r.rx_packets).sum())
+    let mut known = false;
+    let mut sum = 0.0;
+    let windows = std::iter::once(ctx.window?).chain(
+        super::netns::namespace_windows(ctx)
+            .into_iter()
+            .map(|(_, w)| w),
+    );
+    for w in windows {
+        let rates = w.netdev();
+        known |= !rates.is_empty();
+        sum += rates.values().map(|r| r.rx_packets).sum::<f64>();
+    }
+    known.then_some(sum)
+}
+
+/// Rate (per second) of the counters that count `reason`'s packets, summed over the primary
+/// namespace and every other one ([`REASON_COUNTERS`]); `None` when no counter covers it or
+/// none was read.
+fn counter_rate(ctx: &Context, reason: &str) -> Option<f64> {
+    let counters = REASON_COUNTERS.iter().find(|(r, _)| *r == reason)?.1;
+    let w = ctx.window?;
+    let windows = std::iter::once(w).chain(
+        super::netns::namespace_windows(ctx)
+            .into_iter()
+            .map(|(_, w)| w),
+    );
+    let mut total = None;
+    for w in windows {
+        for (section, field) in counters {
+            if let Some(r) = w.netstat_rate(section, field) {
+                *total.get_or_insert(0.0) += r.max(0.0);
+            }
+        }
+    }
+    total
 }
 
 /// The rate (drops/s) below which `reason` is never significant.
@@ -139,6 +192,12 @@ pub fn apply(ctx: &Context, findings: &mut Vec<Finding>) {
                 f.evidence.push(Evidence::new(&metric, "host", rate, "1/s"));
             }
         }
+        if !explained
+            && counter_rate(ctx, &r.reason)
+                .is_some_and(|c| c >= thresholds::DROP_REASON_COUNTER_SHARE * rate)
+        {
+            explained = true;
+        }
         if !explained && significant(&r.reason, rate, rx) {
             unexplained.push(unexplained_finding(drops, r, rate, rx));
         }
@@ -178,7 +237,9 @@ fn unexplained_finding(
         rate,
         "1/s",
     )];
-    if let Some(rx) = rx.filter(|rx| *rx > 0.0) {
+    // A share above 100 % would mean the drops are of packets the received count does not
+    // cover (sent locally, forwarded from a namespace not read): no share then.
+    if let Some(rx) = rx.filter(|rx| *rx > 0.0 && rate <= *rx) {
         evidence.push(Evidence::new(
             "kfree_skb.share_of_received",
             "host",
@@ -216,6 +277,7 @@ fn unexplained_finding(
         )
     };
     Finding {
+        netns: None,
         id: ids::DROPS_UNEXPLAINED.into(),
         severity: Severity::Warning,
         title: format!(
@@ -276,6 +338,7 @@ mod tests {
 
     fn finding(id: FindingId) -> Finding {
         Finding {
+            netns: None,
             id: id.into(),
             severity: Severity::Critical,
             title: String::new(),

@@ -4,6 +4,7 @@
 use super::context::{cpu_count, Context};
 use super::thresholds as t;
 use super::util::{sysctl, sysctl_u64};
+use super::Evidence;
 use crate::change::{Change, ChangeKind};
 use crate::collect::interfaces::{format_cpu_mask, Interface};
 
@@ -127,4 +128,70 @@ pub(crate) fn scale_mem_triple([low, pressure, high]: [u64; 3], new_high: u64) -
         ((pressure as f64 * f) as u64).max(pressure),
         new_high,
     ]
+}
+
+/// A tunable set below its kernel default ([`t::KERNEL_DEFAULTS`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BelowDefault {
+    /// The sysctl (`net.core.netdev_budget`).
+    pub key: &'static str,
+    /// Its value now.
+    pub current: u64,
+    /// The kernel's default.
+    pub default: u64,
+}
+
+impl BelowDefault {
+    /// The change restoring at least the default (`at_least` when a rule wants more).
+    pub fn change(&self, at_least: u64) -> Change {
+        Change::sysctl(
+            self.key,
+            Some(&self.current.to_string()),
+            at_least.max(self.default).to_string(),
+        )
+    }
+
+    /// `sysctl.KEY` evidence at scope `host`.
+    pub fn evidence(&self) -> Evidence {
+        Evidence::new(
+            &format!("sysctl.{}", self.key),
+            "host",
+            self.current as f64,
+            if self.key.ends_with("usecs") {
+                "µs"
+            } else if self.key.contains("mem_") {
+                "bytes"
+            } else if self.key.ends_with("somaxconn") || self.key.ends_with("syn_backlog") {
+                "connections"
+            } else {
+                "packets"
+            },
+        )
+    }
+
+    /// "net.core.netdev_budget = 4 is 75x below the kernel default 300".
+    pub fn sentence(&self) -> String {
+        let times = self.default as f64 / self.current.max(1) as f64;
+        let factor = if times >= 2.0 {
+            format!("{times:.0}x below")
+        } else {
+            "below".to_string()
+        };
+        format!(
+            "{} = {} is {factor} the kernel default {}",
+            self.key, self.current, self.default
+        )
+    }
+}
+
+/// `key` when the newest snapshot sets it below its kernel default (module table
+/// [`t::KERNEL_DEFAULTS`]); the one check every "set below the default" fix shares.
+pub(crate) fn below_default(ctx: &Context, key: &'static str) -> Option<BelowDefault> {
+    let default = t::kernel_default(key)?;
+    let current = sysctl_u64(ctx.newer, key)?;
+    (current < default).then_some(BelowDefault {
+        key,
+        current,
+        default,
+    })
 }

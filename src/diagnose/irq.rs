@@ -243,6 +243,7 @@ fn affinity_concentrated(ctx: &Context) -> Vec<Finding> {
         let mut changes = spread_affinity(ctx, &all, &cpus);
         changes.extend(irqbalance_advice(ctx, &all));
         out.push(Finding {
+            netns: None,
             id: ids::IRQ_AFFINITY_CONCENTRATED.into(),
             severity: Severity::Warning,
             title: format!(
@@ -351,6 +352,7 @@ pub(crate) fn numa_remote_with(ctx: &Context, nodes: &BTreeMap<u32, u32>) -> Vec
         changes.extend(irqbalance_advice(ctx, &remote));
         let local_list: Vec<String> = local.iter().map(u32::to_string).collect();
         out.push(Finding {
+            netns: None,
             id: ids::IRQ_NUMA_REMOTE.into(),
             severity: Severity::Warning,
             title: format!(

@@ -10,6 +10,7 @@ pub mod drops;
 pub(crate) mod fixes;
 pub mod ids;
 pub mod irq;
+pub mod netns;
 pub mod nic;
 pub mod softnet;
 pub mod system;
@@ -94,6 +95,11 @@ pub struct Finding {
     pub risk: String,
     /// How to confirm the fix worked.
     pub verify: String,
+    /// The network namespace the finding is in, for per-namespace rules fired in another
+    /// namespace than the primary one (JSON `netns: {inode, name, path}`); `None` for the
+    /// host (or the `--netns` namespace the capture was taken in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<crate::namespaces::NetnsRef>,
 }
 
 impl Finding {
@@ -116,6 +122,65 @@ pub struct Rule {
     pub run: RuleFn,
 }
 
+impl Rule {
+    /// Whether the rule runs once for the host or once per network namespace.
+    pub fn scope(&self) -> RuleScope {
+        rule_scope(self.name)
+    }
+}
+
+/// Where a rule's sources live, so where it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleScope {
+    /// Host-wide sources (softnet, interrupts, softirqs, NIC ethtool, CPU times, global
+    /// sysctls, sysctl.d files): the rule runs once, on the primary snapshot.
+    Host,
+    /// Per-namespace sources (netstat/snmp, sockstat, sockets, per-namespace sysctls,
+    /// interfaces and their counters, conntrack count): the rule runs on the primary
+    /// snapshot and on every other namespace of the capture ([`netns`]).
+    Namespace,
+}
+
+/// The rules that run per network namespace ([`RuleScope::Namespace`]); every other rule is
+/// host-wide. One list, so the classification is reviewed in one place:
+///
+/// * TCP: listen overflow, SYN queue, backlog drops, retransmits, port exhaustion and memory
+///   pressure read the namespace's netstat, sockstat and sockets; buffer sizes
+///   (`tcp_rmem`/`tcp_wmem`) and congestion control are per-namespace sysctls;
+/// * UDP receive-buffer errors (the namespace's `Udp`/`Udp6` counters and sockets);
+/// * conntrack table fill (the count is per namespace);
+/// * `tcp_syncookies` / `tcp_timestamps` (per-namespace sysctls);
+/// * RPS off on a single-queue device (the namespace's devices, e.g. a pod's veth).
+///
+/// Host-wide: softnet (backlog drops, time squeeze, flow limit, CPU imbalance), every NIC
+/// and IRQ rule (physical devices, ethtool, interrupts), `qdisc.pacing`
+/// (`net.core.default_qdisc` exists only in the host namespace), `fd.near_limit`
+/// (`fs.file-max`), `config.*` (sysctl.d files, `tcp_mem`/`udp_mem`, which are global).
+pub const PER_NAMESPACE_RULES: &[FindingId] = &[
+    ids::TCP_LISTEN_OVERFLOW,
+    ids::TCP_SYN_QUEUE,
+    ids::TCP_BUFFER_BELOW_BDP,
+    ids::TCP_MEMORY_PRESSURE,
+    ids::TCP_BACKLOG_DROP,
+    ids::TCP_RETRANSMITS,
+    ids::TCP_CONGESTION_CONTROL,
+    ids::TCP_PORT_EXHAUSTION,
+    ids::UDP_RCVBUF_ERRORS,
+    ids::CONNTRACK_NEAR_FULL,
+    ids::SECURITY_SYNCOOKIES_OFF,
+    ids::SECURITY_TIMESTAMPS_OFF,
+    ids::RPS_DISABLED,
+];
+
+/// The scope of the rule reporting `id` (see [`PER_NAMESPACE_RULES`]).
+pub fn rule_scope(id: FindingId) -> RuleScope {
+    if PER_NAMESPACE_RULES.contains(&id) {
+        RuleScope::Namespace
+    } else {
+        RuleScope::Host
+    }
+}
+
 /// Every rule, in evaluation order (each area module lists its own in `RULES`).
 pub fn rules() -> impl Iterator<Item = &'static Rule> {
     [
@@ -133,8 +198,17 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
 }
 
 /// Run every rule; findings sorted by severity (critical first), then id and scope.
+/// Host-wide rules run once; per-namespace rules run on the context's snapshot and on
+/// every other namespace its newest snapshot holds ([`netns::diagnose_namespaces`]).
 pub fn diagnose(ctx: &Context) -> Vec<Finding> {
+    diagnose_with_notes(ctx).0
+}
+
+/// [`diagnose`], with the notes about namespaces that could not be judged (one that
+/// vanished during the window).
+pub fn diagnose_with_notes(ctx: &Context) -> (Vec<Finding>, Vec<String>) {
     let mut findings: Vec<Finding> = rules().flat_map(|r| (r.run)(ctx)).collect();
+    let notes = netns::diagnose_namespaces(ctx, &mut findings);
     // Not a rule: it reads the rules' findings (kernel drop reasons corroborate them, and the
     // reasons nothing explains become `drops.unexplained`).
     drops::apply(ctx, &mut findings);
@@ -144,7 +218,7 @@ pub fn diagnose(ctx: &Context) -> Vec<Finding> {
             .then_with(|| a.id.cmp(&b.id))
             .then_with(|| a.scope().cmp(b.scope()))
     });
-    findings
+    (findings, notes)
 }
 
 /// Diagnose a capture; notes say what could not be judged.
@@ -163,7 +237,9 @@ pub fn diagnose_capture(
         return (Vec::new(), notes);
     };
     let ctx = Context::new(window, newer, &cap.host, options, cap.drops.ok());
-    (diagnose(&ctx), notes)
+    let (findings, ns_notes) = diagnose_with_notes(&ctx);
+    notes.extend(ns_notes);
+    (findings, notes)
 }
 
 /// The highest severity present, or `None` when there is nothing.

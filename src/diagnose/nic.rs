@@ -217,6 +217,7 @@ fn rx_ring_small(ctx: &Context) -> Vec<Finding> {
             "packets are lost in the NIC because its receive ring was full"
         };
         out.push(Finding {
+            netns: None,
             id: ids::NIC_RX_RING_SMALL.into(),
             severity,
             title: format!(
@@ -393,6 +394,7 @@ fn rx_drops(ctx: &Context) -> Vec<Finding> {
             ),
         };
         out.push(Finding {
+            netns: None,
             id: ids::NIC_RX_DROPS.into(),
             severity,
             title: format!("{dev} drops received packets {where_}"),
@@ -463,6 +465,7 @@ fn errors(ctx: &Context) -> Vec<Finding> {
             )
         };
         out.push(Finding {
+            netns: None,
             id: ids::NIC_ERRORS.into(),
             severity: Severity::Warning,
             title: format!("{dev} reports errors {layer}"),
@@ -548,6 +551,7 @@ fn rss_queues(ctx: &Context) -> Vec<Finding> {
             String::new()
         };
         out.push(Finding {
+            netns: None,
             id: ids::NIC_RSS_QUEUES.into(),
             severity,
             title: format!(
@@ -650,6 +654,7 @@ fn coalesce(ctx: &Context) -> Vec<Finding> {
             )
         };
         out.push(Finding {
+            netns: None,
             id: ids::NIC_COALESCE.into(),
             severity: Severity::Info,
             title: format!(
@@ -732,6 +737,7 @@ fn offload_disabled(ctx: &Context) -> Vec<Finding> {
                 .map(|c| c.device_target().1.to_string())
                 .collect();
             out.push(Finding {
+                netns: None,
                 id: ids::NIC_OFFLOAD_DISABLED.into(),
                 severity: Severity::Warning,
                 title: format!(
@@ -764,6 +770,7 @@ fn offload_disabled(ctx: &Context) -> Vec<Finding> {
         if forwarding(ctx) {
             if let Some(c) = feature_change(et, dev, "rx-lro", false) {
                 out.push(Finding {
+                    netns: None,
                     id: ids::NIC_OFFLOAD_DISABLED.into(),
                     severity: Severity::Warning,
                     title: format!("{dev} has LRO on while this host forwards packets"),

@@ -9,13 +9,14 @@
 use super::context::{
     busiest_rx_device, cpu_count, interface, is_loopback, online_cpus, rps_applies,
 };
-use super::fixes::{channels_change, rfs_changes, rps_changes};
+use super::fixes::{below_default, channels_change, rfs_changes, rps_changes, BelowDefault};
 use super::ids;
 use super::thresholds as t;
 use super::util::{fmt_bytes, fmt_rate, fmt_secs, sysctl, sysctl_u64};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Change, ChangeKind};
-use crate::collect::interfaces::{format_cpu_mask, parse_cpu_mask, InterfaceKind};
+use crate::collect::interfaces::{format_cpu_mask, parse_cpu_mask, Interface, InterfaceKind};
+use crate::namespaces::NetnsRef;
 use crate::window::{SoftnetRates, Window};
 
 /// The rules of this area.
@@ -167,24 +168,176 @@ fn flow_limit_changes(ctx: &Context, cpu: u32) -> Vec<Change> {
     out
 }
 
+/// A device that received packets over the window, in the primary namespace or another.
+pub(crate) struct RxDevice<'a> {
+    /// The other namespace it is in; `None` for the primary one.
+    pub netns: Option<&'a NetnsRef>,
+    pub name: String,
+    /// Its interface facts, when read.
+    pub iface: Option<&'a Interface>,
+    /// Received packets per second over the window.
+    pub rx_pps: f64,
+}
+
+impl RxDevice<'_> {
+    /// `eth0`, or `pod-web eth0` in another namespace.
+    pub fn label(&self) -> String {
+        match self.netns {
+            Some(n) => format!("{} {}", n.name, self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// Every device that received packets over the window, in the primary namespace and every
+/// other one the snapshot holds, busiest first; `lo` and devices RPS does not apply to
+/// (bridges, VLANs, bonds: their packets are processed on the lower device's queue) are
+/// left out.
+pub(crate) fn rx_devices<'a>(ctx: &Context<'a>, w: &Window<'a>) -> Vec<RxDevice<'a>> {
+    let mut out = Vec::new();
+    let mut add = |netns: Option<&'a NetnsRef>, w: &Window<'a>| {
+        let ifaces = w.newer.interfaces.ok();
+        for (name, r) in w.netdev() {
+            let iface = ifaces.and_then(|m| m.get(&name));
+            if r.rx_packets <= 0.0
+                || is_loopback(&name, iface)
+                || (ifaces.is_some() && !iface.is_some_and(|i| rps_applies(i.kind)))
+            {
+                continue;
+            }
+            out.push(RxDevice {
+                netns,
+                name,
+                iface,
+                rx_pps: r.rx_packets,
+            });
+        }
+    };
+    add(None, w);
+    for (ns, nw) in super::netns::namespace_windows(ctx) {
+        add(Some(ns), &nw);
+    }
+    out.sort_by(|a, b| b.rx_pps.total_cmp(&a.rx_pps));
+    out
+}
+
+/// Why packets of `d` are processed on `cpu`, if they are: its RPS mask holds the CPU, or
+/// (without RPS) its receive IRQ lands there.
+fn processed_on(w: &Window, d: &RxDevice, cpu: u32) -> Option<&'static str> {
+    let iface = d.iface?;
+    let masks: Vec<&Vec<u32>> = iface
+        .rx_queues
+        .iter()
+        .filter_map(|q| q.rps_cpu_list.as_ref())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if !masks.is_empty() {
+        return masks
+            .iter()
+            .any(|l| l.contains(&cpu))
+            .then_some("its RPS mask");
+    }
+    (d.netns.is_none()
+        && iface.kind == InterfaceKind::Physical
+        && super::irq::busiest_irq_cpu(w, &d.name, iface) == Some(cpu))
+    .then_some("its receive IRQ")
+}
+
+/// The devices (in any namespace) whose packets `cpus` process, with why, busiest first.
+fn attributed<'a>(
+    ctx: &Context<'a>,
+    w: &Window<'a>,
+    cpus: &[u32],
+) -> Vec<(RxDevice<'a>, u32, &'static str)> {
+    rx_devices(ctx, w)
+        .into_iter()
+        .filter_map(|d| {
+            let (cpu, why) = cpus
+                .iter()
+                .find_map(|c| processed_on(w, &d, *c).map(|why| (*c, why)))?;
+            Some((d, cpu, why))
+        })
+        .take(t::ATTRIBUTED_DEVICES_MAX)
+        .collect()
+}
+
+/// `netdev.rx_packets` evidence of the devices `cpus` process packets of.
+fn attribution_evidence(ctx: &Context, w: &Window, cpus: &[u32]) -> Vec<Evidence> {
+    attributed(ctx, w, cpus)
+        .iter()
+        .map(|(d, _, _)| Evidence::new("netdev.rx_packets", d.label(), d.rx_pps, "1/s"))
+        .collect()
+}
+
+/// " cpu0 processes the packets of pod-web eth0 (its RPS mask, 120000 packets/s)."
+fn attribution_note(ctx: &Context, w: &Window, cpus: &[u32]) -> String {
+    let a = attributed(ctx, w, cpus);
+    if a.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = a
+        .iter()
+        .map(|(d, cpu, why)| {
+            format!(
+                "cpu{cpu} processes {} ({why}, {} packets/s)",
+                d.label(),
+                fmt_rate(d.rx_pps)
+            )
+        })
+        .collect();
+    format!(" Devices: {}.", parts.join("; "))
+}
+
 /// Spreading changes for a load concentrated on `hot`: RPS on the device carrying the
-/// traffic when steering can help, with a sentence for the risk. Empty when nothing
-/// nettune can set applies (already spread, multi-queue NIC, unknown queues).
+/// traffic (in whichever namespace, the change made there) when steering can help, with a
+/// sentence for the risk. A multi-queue NIC whose queue IRQs are visible gets no RPS: RSS
+/// already spreads it, and the fix is IRQ affinity (irqbalance), which an advice says
+/// instead. Empty when nothing applies (already spread, unknown queues).
 fn spread_changes(ctx: &Context, w: &Window, hot: u32) -> (Vec<Change>, Option<String>) {
-    let Some((dev, _)) = busiest_rx_device(ctx, w) else {
+    let devices = rx_devices(ctx, w);
+    let Some(d) = devices.first() else {
         return (Vec::new(), None);
     };
-    let Some(iface) = interface(ctx, &dev) else {
+    let Some(iface) = d.iface else {
         return (Vec::new(), None);
     };
+    let label = d.label();
+    if iface.kind == InterfaceKind::Physical
+        && iface.rx_queues.len() > 1
+        && !super::irq::queue_irqs(w, &d.name, iface).is_empty()
+    {
+        let advice = Change::advice(
+            format!("RPS on {label}"),
+            format!(
+                "not proposed: {label} has {} receive queues (RSS) with their own IRQs, so \
+                 spreading those IRQs over the CPUs (irq.affinity_concentrated, or irqbalance) \
+                 spreads the receive work; RPS on top of RSS would add inter-processor \
+                 interrupts without moving the interrupt load off cpu{hot}",
+                iface.rx_queues.len()
+            ),
+        );
+        return (vec![advice], None);
+    }
     let cpus = online_cpus(ctx);
-    let changes = rps_changes(&dev, iface, hot, &cpus);
+    let changes: Vec<Change> = rps_changes(&d.name, iface, hot, &cpus)
+        .into_iter()
+        .map(|c| c.in_netns(d.netns.cloned()))
+        .collect();
     if changes.is_empty() {
         return (changes, None);
     }
+    let why = if iface.kind == InterfaceKind::Physical && iface.rx_queues.len() > 1 {
+        " (its queue IRQs are not visible, so their affinity cannot be set)".to_string()
+    } else if iface.kind == InterfaceKind::Physical {
+        " (a single-queue NIC: RSS cannot spread it)".to_string()
+    } else {
+        " (a virtual device: no IRQ to spread)".to_string()
+    };
     let risk = format!(
-        "RPS moves protocol processing of {dev} to other CPUs: an inter-processor interrupt \
-         per batch, cross-CPU cache traffic, and softirq time on the CPUs in the mask"
+        "RPS on {label}{why}, the device receiving {} packets/s, moves its protocol \
+         processing to other CPUs: an inter-processor interrupt per batch, cross-CPU cache \
+         traffic, and softirq time on the CPUs in the mask",
+        fmt_rate(d.rx_pps)
     );
     (changes, Some(risk))
 }
@@ -251,6 +404,11 @@ pub(crate) fn plan_backlog(
     if p > budget_cap {
         p = budget_cap;
         budget_limited = true;
+    }
+    // Below the kernel default: restore at least the default, whatever the budget says.
+    if current < t::NETDEV_MAX_BACKLOG_DEFAULT && p < t::NETDEV_MAX_BACKLOG_DEFAULT {
+        p = t::NETDEV_MAX_BACKLOG_DEFAULT;
+        budget_limited = false;
     }
     BacklogPlan {
         current,
@@ -384,7 +542,10 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
     if let Some(hot) = concentrated_cpu(ctx, &load) {
         if dropping.iter().any(|r| r.cpu == hot) {
             let (rps, risk) = spread_changes(ctx, &w, hot);
-            let had_rps = !rps.is_empty();
+            let had_rps = rps.iter().any(|c| c.kind == ChangeKind::Rps);
+            let multi_queue = rps
+                .iter()
+                .any(|c| c.kind == ChangeKind::Advice && c.target.starts_with("RPS on"));
             changes.extend(rps);
             changes.extend(flow_limit_changes(ctx, hot));
             if let Some(r) = risk {
@@ -397,6 +558,10 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
                 if had_rps {
                     "RPS spreads the protocol work to the other CPUs and flow limit keeps one \
                      large flow from filling the backlog."
+                } else if multi_queue {
+                    "flow limit keeps one large flow from filling the backlog; the NIC already \
+                     has several receive queues, so spread their IRQs over the CPUs \
+                     (irq.affinity_concentrated) rather than adding RPS."
                 } else {
                     "flow limit keeps one large flow from filling the backlog; spread the \
                      traffic with RSS or RPS (see softnet.cpu_imbalance)."
@@ -406,6 +571,10 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
     }
 
     let dcpus: Vec<u32> = dropping.iter().map(|r| r.cpu).collect();
+    evidence.extend(attribution_evidence(ctx, &w, &dcpus));
+    let low_note = below_default(ctx, "net.core.netdev_max_backlog")
+        .map(|b| format!(" {}: restore at least the default.", b.sentence()))
+        .unwrap_or_default();
     let title = if dcpus.len() == 1 {
         format!(
             "{} drops packets because its softnet backlog is full",
@@ -424,6 +593,11 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
         _ => " The link speed is unknown (pass --link-speed to size by it);".to_string(),
     };
     let step = match plan.proposed {
+        Some(p)
+            if current < t::NETDEV_MAX_BACKLOG_DEFAULT && p == t::NETDEV_MAX_BACKLOG_DEFAULT =>
+        {
+            format!(" the kernel default {p} is proposed.")
+        }
         Some(p) => format!(
             " one step of x{:.0} to {p} is proposed{}.",
             p as f64 / current.max(1) as f64,
@@ -439,12 +613,14 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
         "Packets handed to a CPU by netif_rx, RPS, veth or loopback wait in that CPU's softnet \
          backlog (net.core.netdev_max_backlog = {current_shown} packets) until NET_RX processes \
          them; when it is full they are dropped before any protocol sees them. cpu{} dropped \
-         {} packets/s ({:.2} % of its arrivals).{sizing}{step}{spread_note}",
+         {} packets/s ({:.2} % of its arrivals).{low_note}{sizing}{step}{spread_note}{}",
         worst.cpu,
         fmt_rate(worst.dropped),
         share(worst) * 100.0,
+        attribution_note(ctx, &w, &dcpus),
     );
     vec![Finding {
+        netns: None,
         id: ids::SOFTNET_BACKLOG_DROPS.into(),
         severity: Severity::Critical,
         title,
@@ -466,6 +642,30 @@ fn backlog_drops(ctx: &Context) -> Vec<Finding> {
 /// The default `netdev_budget_usecs` for a tick rate: 2 jiffies (2×10⁶/HZ µs).
 pub(crate) fn default_budget_usecs(hz: u32) -> Option<u64> {
     (hz > 0).then(|| 2_000_000 / u64::from(hz))
+}
+
+/// " netdev_budget = 4 is 75x below the kernel default 300: every NET_RX run stops after
+/// that many packets whatever the spread; restore at least the default."
+fn low_budget_note(low: &[BelowDefault]) -> String {
+    if low.is_empty() {
+        return String::new();
+    }
+    let s: Vec<String> = low.iter().map(BelowDefault::sentence).collect();
+    format!(
+        " {}: every NET_RX run stops that early whatever the spread, so restoring at least \
+         the default comes first.",
+        s.join(" and ")
+    )
+}
+
+/// The risk of restoring budgets to their defaults.
+fn restore_risk(low: &[BelowDefault]) -> String {
+    let keys: Vec<&str> = low.iter().map(|b| b.key).collect();
+    format!(
+        "restoring {} to the kernel default lets NET_RX run as long as on an untuned kernel \
+         (tasks on the CPU wait up to the default budget per cycle)",
+        keys.join(" and ")
+    )
 }
 
 fn time_squeeze(ctx: &Context) -> Vec<Finding> {
@@ -512,6 +712,11 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
         cpu_scopes(&scpus),
         t::SQUEEZE_RATE_MIN
     );
+    let low: Vec<BelowDefault> = ["net.core.netdev_budget", "net.core.netdev_budget_usecs"]
+        .into_iter()
+        .filter_map(|k| below_default(ctx, k))
+        .collect();
+    evidence.extend(attribution_evidence(ctx, &w, &scpus));
     let hot = concentrated_cpu(ctx, &load).filter(|h| scpus.contains(h));
     if let Some(hot) = hot {
         evidence.push(Evidence::new(
@@ -525,29 +730,66 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
             0,
             Change::advice(
                 "spread NET_RX over more CPUs",
-                "RPS on the receiving device (rps.disabled), more RSS channels \
-                 (nic.rss_queues) or IRQ affinity (irq.affinity_concentrated); not a larger \
-                 netdev_budget",
+                if low.is_empty() {
+                    "RPS on the receiving device (rps.disabled), more RSS channels \
+                     (nic.rss_queues) or IRQ affinity (irq.affinity_concentrated); not a larger \
+                     netdev_budget"
+                } else {
+                    "RPS on the receiving device (rps.disabled), more RSS channels \
+                     (nic.rss_queues) or IRQ affinity (irq.affinity_concentrated), after \
+                     restoring the budget to the kernel default"
+                },
             ),
         );
+        // A budget set below the kernel default is the cause whatever the spread: restore it.
+        for b in &low {
+            // netdev_budget_usecs: the default of this tick rate (2 jiffies), at least.
+            let at_least = if b.key.ends_with("usecs") {
+                default_budget_usecs(ctx.host.hz).unwrap_or(0)
+            } else {
+                0
+            };
+            changes.insert(0, b.change(at_least));
+            evidence.push(b.evidence());
+        }
+        let low_note = low_budget_note(&low);
+        let mut risk = rps_risk.unwrap_or_else(|| "advice only; nothing is changed".to_string());
+        if !low.is_empty() {
+            risk = format!("{}; {risk}", restore_risk(&low));
+        }
         return vec![Finding {
+            netns: None,
             id: ids::SOFTNET_TIME_SQUEEZE.into(),
             severity: Severity::Warning,
-            title: format!(
-                "CPU {hot} runs out of NET_RX budget because it processes {:.0} % of received packets alone",
-                load.hot_share * 100.0
-            ),
+            title: match low.first() {
+                Some(b) => format!(
+                    "CPU {hot} runs out of NET_RX budget: {} (and it processes {:.0} % of received packets alone)",
+                    b.sentence(),
+                    load.hot_share * 100.0
+                ),
+                None => format!(
+                    "CPU {hot} runs out of NET_RX budget because it processes {:.0} % of received packets alone",
+                    load.hot_share * 100.0
+                ),
+            },
             detail: format!(
                 "cpu{hot} ended NET_RX processing with packets left {} times/s while handling \
-                 {} of {} packets/s. A larger budget would only let this one CPU stay longer \
-                 in softirq; the work has to be spread over the other CPUs.",
+                 {} of {} packets/s.{low_note} {}{}",
                 fmt_rate(load.of(hot).map(|r| r.time_squeeze).unwrap_or(0.0)),
                 fmt_rate(load.hot_pps),
-                fmt_rate(load.total_pps)
+                fmt_rate(load.total_pps),
+                if low.is_empty() {
+                    "A larger budget would only let this one CPU stay longer in softirq; the \
+                     work has to be spread over the other CPUs."
+                } else {
+                    "Beyond the default, a larger budget would only let this one CPU stay \
+                     longer in softirq; spread the work over the other CPUs as well."
+                },
+                attribution_note(ctx, &w, &scpus),
             ),
             evidence,
             changes,
-            risk: rps_risk.unwrap_or_else(|| "advice only; nothing is changed".to_string()),
+            risk,
             verify,
         }];
     }
@@ -555,7 +797,11 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
     let mut changes = Vec::new();
     let bkey = "net.core.netdev_budget";
     let budget = sysctl_u64(ctx.newer, bkey).unwrap_or(t::NETDEV_BUDGET_DEFAULT);
-    let new_budget = budget.saturating_mul(2).min(t::NETDEV_BUDGET_CEILING);
+    let mut new_budget = budget.saturating_mul(2).min(t::NETDEV_BUDGET_CEILING);
+    if budget < t::NETDEV_BUDGET_DEFAULT {
+        // Below the kernel default: restore at least the default.
+        new_budget = new_budget.max(t::NETDEV_BUDGET_DEFAULT);
+    }
     if new_budget > budget {
         changes.push(Change::sysctl(
             bkey,
@@ -568,7 +814,12 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
     let usecs = sysctl_u64(ctx.newer, ukey).or(default_usecs);
     let mut risk = String::new();
     if let Some(usecs) = usecs {
-        let new_usecs = usecs.saturating_mul(2).min(t::NETDEV_BUDGET_USECS_CEILING);
+        let mut new_usecs = usecs.saturating_mul(2).min(t::NETDEV_BUDGET_USECS_CEILING);
+        if usecs < t::NETDEV_BUDGET_USECS_DEFAULT_MIN {
+            new_usecs = new_usecs
+                .max(default_usecs.unwrap_or(t::NETDEV_BUDGET_USECS_DEFAULT_MIN))
+                .max(t::NETDEV_BUDGET_USECS_DEFAULT_MIN);
+        }
         if new_usecs > usecs {
             changes.push(Change::sysctl(
                 ukey,
@@ -599,28 +850,37 @@ fn time_squeeze(ctx: &Context) -> Vec<Finding> {
             cpu_scopes(&scpus)
         );
     }
+    for b in &low {
+        evidence.push(b.evidence());
+    }
     let hz_note = match default_usecs {
         Some(d) => format!(" (default 2x10^6/HZ = {d} µs at HZ={})", ctx.host.hz),
         None => String::new(),
     };
     vec![Finding {
+        netns: None,
         id: ids::SOFTNET_TIME_SQUEEZE.into(),
         severity: Severity::Warning,
         title: format!(
-            "{} {} NET_RX processing with packets left (budget {budget} packets{} exhausted)",
+            "{} {} NET_RX processing with packets left (budget {budget} packets{} exhausted){}",
             cpu_subject(&scpus),
             if scpus.len() == 1 { "stops" } else { "stop" },
-            usecs.map(|u| format!(" / {u} µs")).unwrap_or_default()
+            usecs.map(|u| format!(" / {u} µs")).unwrap_or_default(),
+            low.first()
+                .map(|b| format!(": {}", b.sentence()))
+                .unwrap_or_default()
         ),
         detail: format!(
             "Each NET_RX softirq run processes at most net.core.netdev_budget packets or runs \
              net.core.netdev_budget_usecs{hz_note}, then yields with work left (a time squeeze); \
              the rest waits for the next run or ksoftirqd and queues fill up. cpu{} squeezed {} \
              times/s at {} packets/s, and the receive load is spread over the CPUs, so a larger \
-             budget is the fix.",
+             budget is the fix.{}{}",
             worst.cpu,
             fmt_rate(worst.time_squeeze),
-            fmt_rate(worst.processed)
+            fmt_rate(worst.processed),
+            low_budget_note(&low),
+            attribution_note(ctx, &w, &scpus),
         ),
         evidence,
         changes,
@@ -653,6 +913,7 @@ fn flow_limit(ctx: &Context) -> Vec<Finding> {
         .map(|(c, v)| Evidence::new("softnet.flow_limit_count", format!("cpu{c}"), *v, "1/s"))
         .collect();
     vec![Finding {
+        netns: None,
         id: ids::SOFTNET_FLOW_LIMIT.into(),
         severity: Severity::Warning,
         title: format!(
@@ -779,6 +1040,7 @@ fn cpu_imbalance(ctx: &Context) -> Vec<Finding> {
         risk.push("advice only; nothing is changed".into());
     }
     vec![Finding {
+        netns: None,
         id: ids::SOFTNET_CPU_IMBALANCE.into(),
         severity,
         title: format!(
@@ -843,7 +1105,11 @@ fn rps_disabled(ctx: &Context) -> Vec<Finding> {
             continue;
         }
         // The CPU taking the device's interrupt (NICs), else the busiest CPU.
-        let irq_cpu = super::irq::busiest_irq_cpu(&w, name, iface);
+        // Only NICs have IRQs: a veth named like a host NIC (a pod's `eth0`) must not
+        // borrow the host NIC's interrupts from the merged view.
+        let irq_cpu = (iface.kind == InterfaceKind::Physical)
+            .then(|| super::irq::busiest_irq_cpu(&w, name, iface))
+            .flatten();
         let Some(hot) = irq_cpu.or(load.hot_cpu) else {
             continue;
         };
@@ -877,6 +1143,7 @@ fn rps_disabled(ctx: &Context) -> Vec<Finding> {
         let flow_table_kib = t::RPS_SOCK_FLOW_ENTRIES * 4 / 1024;
         let dev_table_kib = t::RPS_SOCK_FLOW_ENTRIES * 8 / 1024;
         out.push(Finding {
+            netns: None,
             id: ids::RPS_DISABLED.into(),
             severity,
             title: format!(
@@ -1460,5 +1727,213 @@ mod tests {
         assert_eq!(fmt_secs(0.016), "16.0 ms");
         assert_eq!(fmt_rate(1260.44), "1260");
         assert_eq!(fmt_rate(126.04), "126.0");
+    }
+}
+
+/// Namespace attribution, RPS targeting and budgets below the kernel default.
+#[cfg(test)]
+mod namespace_tests {
+    use super::*;
+    use crate::collect::interfaces::InterfaceKind as K;
+    use crate::collect::netdev::NetDevCounters;
+    use crate::collect::Source;
+    use crate::diagnose::diagnose;
+    use crate::diagnose::testkit::*;
+    use crate::snapshot::{NetnsSnapshot, Snapshot};
+
+    /// A namespace `name` whose device `dev` (a single-queue veth, RPS off) received
+    /// `pps` packets/s over the fixture's window.
+    fn pod(fx: &mut Fx, name: &str, inode: u64, dev: &str, pps: f64) {
+        let netns = NetnsRef {
+            inode,
+            name: name.into(),
+            path: format!("/run/netns/{name}").into(),
+        };
+        for (snap, packets) in [
+            (&mut fx.older, 1000u64),
+            (&mut fx.newer, 1000 + (pps * SECS) as u64),
+        ] {
+            let mut s = Snapshot::empty(snap.taken_at_ns);
+            s.netdev = Source::Ok(
+                [(
+                    dev.to_string(),
+                    NetDevCounters {
+                        rx_packets: packets,
+                        ..NetDevCounters::default()
+                    },
+                )]
+                .into_iter()
+                .collect(),
+            );
+            s.interfaces = Source::Ok([(dev.to_string(), iface(K::Veth, 1))].into_iter().collect());
+            snap.namespaces.push(NetnsSnapshot {
+                netns: netns.clone(),
+                snapshot: s,
+            });
+        }
+    }
+
+    /// The issue's case: `netdev_budget = 4` under a flood into a pod. The squeeze names
+    /// the budget and restores at least the default 300, keeps the spread-first advice, and
+    /// the RPS proposal targets the pod's receiving veth (in the pod), never the idle
+    /// host-side peer.
+    #[test]
+    fn budget_below_default_is_restored_and_rps_targets_the_receiving_device() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 1000.0, 0.0, 0.0), (1, 300_000.0, 0.0, 5000.0)])
+            .sysctl("net.core.netdev_budget", "4")
+            .sysctl("net.core.netdev_budget_usecs", "8000")
+            .netdev("veth-web", rx(2.0))
+            .iface("veth-web", iface(K::Veth, 1));
+        pod(&mut fx, "pod-web", 4026532300, "eth0", 300_000.0);
+        let f = diagnose(&fx.context(None));
+        let sq = only(&f, ids::SOFTNET_TIME_SQUEEZE);
+        let budget: u64 = proposed(sq, "net.core.netdev_budget")
+            .unwrap_or_else(|| panic!("{:#?}", sq.changes))
+            .parse()
+            .unwrap();
+        assert!(budget >= 300, "{budget}");
+        assert!(
+            sq.title
+                .contains("net.core.netdev_budget = 4 is 75x below the kernel default 300"),
+            "{}",
+            sq.title
+        );
+        assert!(sq
+            .changes
+            .iter()
+            .any(|c| c.kind == ChangeKind::Advice && c.target.starts_with("spread NET_RX")));
+        let rps: Vec<&Change> = sq
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Rps)
+            .collect();
+        assert_eq!(rps.len(), 1, "{:#?}", sq.changes);
+        assert_eq!(rps[0].target, "eth0 rx-0");
+        assert_eq!(rps[0].netns.as_ref().unwrap().name, "pod-web");
+        assert!(rps[0]
+            .command()
+            .starts_with("ip netns exec pod-web sh -c 'echo 1 > /sys/class/net/eth0/"));
+        assert!(sq.risk.contains("RPS on pod-web eth0"), "{}", sq.risk);
+        // No finding proposes anything on the idle host-side peer.
+        assert!(f
+            .iter()
+            .flat_map(|x| &x.changes)
+            .all(|c| !c.target.starts_with("veth-web")));
+        assert_eq!(
+            evidence(sq, "sysctl.net.core.netdev_budget", "host"),
+            Some(4.0)
+        );
+
+        // Spread load: the budget step itself restores at least the default.
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 150_000.0, 0.0, 500.0), (1, 150_000.0, 0.0, 500.0)])
+            .sysctl("net.core.netdev_budget", "4")
+            .sysctl("net.core.netdev_budget_usecs", "100");
+        let f = fx.run(time_squeeze);
+        let sq = only(&f, ids::SOFTNET_TIME_SQUEEZE);
+        assert_eq!(proposed(sq, "net.core.netdev_budget"), Some("300"));
+        // HZ=250: the default is 8000 µs.
+        assert_eq!(proposed(sq, "net.core.netdev_budget_usecs"), Some("8000"));
+        assert!(
+            sq.detail.contains("below the kernel default"),
+            "{}",
+            sq.detail
+        );
+    }
+
+    /// Backlog drops on a CPU that a pod's veth steers its packets to (RPS mask = that CPU)
+    /// are attributed to that device; a backlog set below the default is restored.
+    #[test]
+    fn backlog_drops_are_attributed_to_the_pod_device_steered_to_the_cpu() {
+        let mut fx = Fx::new(2);
+        fx.softnet(&[(0, 40_000.0, 0.0, 0.0), (1, 50_000.0, 126.0, 0.0)])
+            .sysctl("net.core.netdev_max_backlog", "10");
+        pod(&mut fx, "pod-udp", 4026532301, "eth0", 50_000.0);
+        for snap in [&mut fx.older, &mut fx.newer] {
+            if let Source::Ok(m) = &mut snap.namespaces[0].snapshot.interfaces {
+                let q = &mut m.get_mut("eth0").unwrap().rx_queues[0];
+                q.rps_cpus = Some("2".into());
+                q.rps_cpu_list = Some(vec![1]);
+            }
+        }
+        let f = fx.run(backlog_drops);
+        let bd = only(&f, ids::SOFTNET_BACKLOG_DROPS);
+        assert_eq!(
+            evidence(bd, "netdev.rx_packets", "pod-udp eth0"),
+            Some(50_000.0)
+        );
+        assert!(
+            bd.detail
+                .contains("cpu1 processes pod-udp eth0 (its RPS mask"),
+            "{}",
+            bd.detail
+        );
+        let p: u64 = proposed(bd, "net.core.netdev_max_backlog")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(p >= 1000, "{p}");
+        assert!(bd
+            .detail
+            .contains("net.core.netdev_max_backlog = 10 is 100x below"));
+    }
+
+    /// The issue's 16-CPU host with 8 NIC queues whose IRQs are all pinned to CPU 0: the
+    /// fix is IRQ affinity, and no finding proposes RPS on top of RSS (an advice says why).
+    #[test]
+    fn eight_queues_pinned_to_one_cpu_get_affinity_not_rps() {
+        let mut fx = Fx::new(16);
+        let mut rows = vec![(0, 400_000.0, 500.0, 3000.0)];
+        rows.extend((1..16).map(|c| (c, 10.0, 0.0, 0.0)));
+        fx.softnet(&rows)
+            .sysctl("net.core.netdev_max_backlog", "1000");
+        let mut eth = iface(K::Physical, 8);
+        eth.device = Some("0000:3b:00.0".into());
+        fx.iface("eth0", eth).netdev("eth0", rx(400_000.0));
+        let mut per_cpu = vec![0.0; 16];
+        per_cpu[0] = 5000.0;
+        for q in 0..8u32 {
+            fx.irq(
+                40 + q,
+                "PCI-MSIX-0000:3b:00.0",
+                &format!("eth0-TxRx-{q}"),
+                &per_cpu,
+            );
+        }
+        fx.newer.irq_affinity = Source::Ok((40..48).map(|i| (i, vec![0])).collect());
+        fx.older.irq_affinity = fx.newer.irq_affinity.clone();
+        let f = diagnose(&fx.context(None));
+        let aff = only(&f, ids::IRQ_AFFINITY_CONCENTRATED);
+        assert!(aff
+            .changes
+            .iter()
+            .any(|c| c.kind == ChangeKind::IrqAffinity));
+        let rps: Vec<(&str, &str)> = f
+            .iter()
+            .flat_map(|x| x.changes.iter().map(move |c| (x.id.as_str(), c)))
+            .filter(|(_, c)| c.kind == ChangeKind::Rps || c.kind == ChangeKind::Rfs)
+            .map(|(id, c)| (id, c.target.as_str()))
+            .collect();
+        assert!(rps.is_empty(), "RPS proposed: {rps:?}");
+        let why = f
+            .iter()
+            .flat_map(|x| &x.changes)
+            .find(|c| c.target == "RPS on eth0")
+            .unwrap_or_else(|| panic!("{f:#?}"));
+        assert!(
+            why.proposed.contains("8 receive queues"),
+            "{}",
+            why.proposed
+        );
+        let bd = only(&f, ids::SOFTNET_BACKLOG_DROPS);
+        assert!(
+            bd.detail
+                .contains("spread their IRQs over the CPUs (irq.affinity_concentrated)"),
+            "{}",
+            bd.detail
+        );
+        // Drops on cpu0 are attributed to the NIC whose IRQs land there.
+        assert_eq!(evidence(bd, "netdev.rx_packets", "eth0"), Some(400_000.0));
     }
 }

@@ -62,6 +62,7 @@ fn fd_near_limit(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
+        netns: None,
         id: ids::FD_NEAR_LIMIT.into(),
         severity,
         title: format!(
@@ -101,6 +102,7 @@ fn syncookies_off(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     vec![Finding {
+        netns: None,
         id: ids::SECURITY_SYNCOOKIES_OFF.into(),
         severity: Severity::Warning,
         title: "TCP SYN cookies are disabled, so a SYN flood fills every listener's SYN queue"
@@ -127,6 +129,7 @@ fn timestamps_off(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     vec![Finding {
+        netns: None,
         id: ids::SECURITY_TIMESTAMPS_OFF.into(),
         severity: Severity::Warning,
         title: "TCP timestamps are disabled (no PAWS, coarse RTT, no TIME_WAIT reuse)".into(),

@@ -5,7 +5,7 @@
 //! (`tcp.port_exhaustion`).
 
 use super::context::{Intent, LinkSource, RttSource};
-use super::fixes::{round_up_mib, scale_mem_triple};
+use super::fixes::{below_default, round_up_mib, scale_mem_triple};
 use super::ids;
 use super::thresholds as t;
 use super::util::{
@@ -264,6 +264,19 @@ fn listen_overflow(ctx: &Context) -> Vec<Finding> {
         Evidence::new("TcpExt.ListenDrops", "host", drops, "1/s"),
     ];
     evidence.extend(fix.evidence);
+    // A queue limit set below the kernel default that the fix raises is named as the cause.
+    let mut low_note = String::new();
+    for key in [SOMAXCONN, SYN_BACKLOG] {
+        if let Some(b) = below_default(ctx, key) {
+            if changes
+                .iter()
+                .any(|c| c.target == key && c.kind == crate::change::ChangeKind::Sysctl)
+            {
+                evidence.push(b.evidence());
+                low_note.push_str(&format!(" {}: restore at least the default.", b.sentence()));
+            }
+        }
+    }
     let severity = if overflow > t::LISTEN_OVERFLOW_MIN_PER_S {
         Severity::Critical
     } else {
@@ -292,16 +305,18 @@ fn listen_overflow(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
+        netns: None,
         id: ids::TCP_LISTEN_OVERFLOW.into(),
         severity,
         title,
-        detail: "A completed handshake waits in the listener's accept queue until the \
-                 application calls accept(). The queue holds min(listen() backlog, \
-                 net.core.somaxconn) connections; when it is full the kernel drops the final \
-                 ACK or the SYN (TcpExt.ListenOverflows) and the client retries after a \
-                 timeout. The usual cause is an application that accepts too slowly; the \
-                 queue size only absorbs bursts."
-            .into(),
+        detail: format!(
+            "A completed handshake waits in the listener's accept queue until the \
+             application calls accept(). The queue holds min(listen() backlog, \
+             net.core.somaxconn) connections; when it is full the kernel drops the final \
+             ACK or the SYN (TcpExt.ListenOverflows) and the client retries after a \
+             timeout. The usual cause is an application that accepts too slowly; the \
+             queue size only absorbs bursts.{low_note}"
+        ),
         evidence,
         changes,
         risk,
@@ -370,6 +385,7 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
              net.ipv4.tcp_syncookies=1. Do not raise queue sizes: a flood fills any size.",
         ));
         return vec![Finding {
+            netns: None,
             id: ids::TCP_SYN_QUEUE.into(),
             severity: Severity::Critical,
             title: format!(
@@ -417,6 +433,7 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
         )
     };
     vec![Finding {
+        netns: None,
         id: ids::TCP_SYN_QUEUE.into(),
         severity,
         title,
@@ -521,6 +538,7 @@ fn buffer_below_bdp(ctx: &Context) -> Vec<Finding> {
         None => String::new(),
     };
     vec![Finding {
+        netns: None,
         id: ids::TCP_BUFFER_BELOW_BDP.into(),
         severity,
         title: format!(
@@ -614,6 +632,7 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
     if !global {
         // Per-socket pruning: one socket's receive buffer is full, not the host's TCP memory.
         return vec![Finding {
+            netns: None,
             id: ids::TCP_MEMORY_PRESSURE.into(),
             severity: Severity::Warning,
             title: format!("TCP sockets drop {pruned:.1} packets/s pruning full receive queues"),
@@ -701,6 +720,7 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
         _ => format!("the kernel entered memory pressure {pressures:.1} times/s"),
     };
     vec![Finding {
+        netns: None,
         id: ids::TCP_MEMORY_PRESSURE.into(),
         severity,
         title: format!("TCP is short of memory host-wide: {used}"),
@@ -774,6 +794,7 @@ fn backlog_drop(ctx: &Context) -> Vec<Finding> {
          reads, no long work between reads; check the receiver's CPU",
     ));
     vec![Finding {
+        netns: None,
         id: ids::TCP_BACKLOG_DROP.into(),
         severity: Severity::Warning,
         title: format!(
@@ -848,6 +869,7 @@ fn retransmits(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
+        netns: None,
         id: ids::TCP_RETRANSMITS.into(),
         severity,
         title: format!(
@@ -910,6 +932,7 @@ fn congestion_control(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     };
     vec![Finding {
+        netns: None,
         id: ids::TCP_CONGESTION_CONTROL.into(),
         severity: Severity::Info,
         title: format!("TCP uses {cc} although BBR is available"),
@@ -946,6 +969,7 @@ fn pacing(ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     vec![Finding {
+        netns: None,
         id: ids::QDISC_PACING.into(),
         severity: Severity::Info,
         title: format!("TCP paces BBR itself because the default qdisc is {qdisc}, not fq"),
@@ -1054,6 +1078,7 @@ fn port_exhaustion(ctx: &Context) -> Vec<Finding> {
         ));
     }
     vec![Finding {
+        netns: None,
         id: ids::TCP_PORT_EXHAUSTION.into(),
         severity,
         title: format!(

@@ -71,6 +71,50 @@ pub const SQUEEZE_MIN_PPS: f64 = 1000.0;
 /// Kernel default of `net.core.netdev_budget` (packets per NAPI cycle).
 pub const NETDEV_BUDGET_DEFAULT: u64 = 300;
 
+/// At most this many devices are named as the ones a hot CPU processes packets of.
+pub const ATTRIBUTED_DEVICES_MAX: usize = 5;
+
+/// Kernel default of `net.core.netdev_budget_usecs` at HZ=1000 (µs; 2 jiffies, so 8000 at
+/// HZ=250): the smallest default of any usual tick rate, the floor a value is "below the
+/// default" against.
+pub const NETDEV_BUDGET_USECS_DEFAULT_MIN: u64 = 2000;
+
+/// Kernel default of `net.core.rmem_default`, `rmem_max`, `wmem_default` and `wmem_max`
+/// (bytes: 256 packets of `SKB_TRUESIZE(256)`).
+pub const SOCKET_BUFFER_DEFAULT_BYTES: u64 = 212_992;
+
+/// The kernel's defaults of the tunables whose symptom rules check "set below the default"
+/// (`fixes::below_default`): a value below its default where its symptom fires is the
+/// cause, and the fix restores at least the default whatever else is advised. `somaxconn`
+/// is the 5.4+ default; `tcp_max_syn_backlog` is the kernel's floor (it sizes it from
+/// memory, 128 at least).
+pub const KERNEL_DEFAULTS: &[(&str, u64)] = &[
+    ("net.core.netdev_budget", NETDEV_BUDGET_DEFAULT),
+    (
+        "net.core.netdev_budget_usecs",
+        NETDEV_BUDGET_USECS_DEFAULT_MIN,
+    ),
+    ("net.core.netdev_max_backlog", NETDEV_MAX_BACKLOG_DEFAULT),
+    ("net.core.somaxconn", SOMAXCONN_FLOOR),
+    ("net.ipv4.tcp_max_syn_backlog", 128),
+    ("net.core.rmem_default", SOCKET_BUFFER_DEFAULT_BYTES),
+    ("net.core.rmem_max", SOCKET_BUFFER_DEFAULT_BYTES),
+    ("net.core.wmem_default", SOCKET_BUFFER_DEFAULT_BYTES),
+    ("net.core.wmem_max", SOCKET_BUFFER_DEFAULT_BYTES),
+    (
+        "net.core.flow_limit_table_len",
+        FLOW_LIMIT_TABLE_LEN_DEFAULT,
+    ),
+];
+
+/// The kernel default of `key` from [`KERNEL_DEFAULTS`].
+pub fn kernel_default(key: &str) -> Option<u64> {
+    KERNEL_DEFAULTS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v)
+}
+
 /// Never propose `netdev_budget` above this (packets per cycle); beyond it the fix is more
 /// CPUs for NET_RX, not a longer softirq.
 pub const NETDEV_BUDGET_CEILING: u64 = 1200;
@@ -347,6 +391,9 @@ pub const DROP_REASON_RATE_MIN: f64 = 10.0;
 pub const DROP_REASON_RX_SHARE_MIN: f64 = 0.01;
 /// ... or, whatever the share, at this rate or more (drops per second).
 pub const DROP_REASON_RATE_HIGH: f64 = 100.0;
+/// A kernel drop reason is explained by its counters ([`crate::diagnose::drops::REASON_COUNTERS`],
+/// summed over every namespace) when they rise at least at this share of its rate.
+pub const DROP_REASON_COUNTER_SHARE: f64 = 0.5;
 /// `drops.unexplained`: reasons that are everyday background ([`super::drops::NOISY_REASONS`]:
 /// `NO_SOCKET` from port scans and probes, firewall policy, TCP duplicates) need at least
 /// this rate (drops per second) and [`DROP_REASON_RX_SHARE_MIN`] of received packets (when

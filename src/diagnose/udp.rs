@@ -1,7 +1,7 @@
 //! UDP receive buffer errors (`udp.rcvbuf_errors`): datagrams dropped because a socket's
 //! receive buffer, or the host's `udp_mem`, was full.
 
-use super::fixes::{round_up_mib, scale_mem_triple};
+use super::fixes::{below_default, round_up_mib, scale_mem_triple};
 use super::ids;
 use super::thresholds as t;
 use super::util::{fmt_bytes, join, page_size, rate_or_zero, sysctl, sysctl_n, sysctl_u64};
@@ -265,16 +265,39 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
     if risk.is_empty() {
         risk.push("none from nettune".into());
     }
+    // Buffers set below the kernel default are the cause: the changes above restore at
+    // least the default (the sizing floor is above it); say so.
+    let low: Vec<String> = ["net.core.rmem_default", "net.core.rmem_max"]
+        .into_iter()
+        .filter_map(|k| below_default(ctx, k))
+        .map(|b| {
+            evidence.push(b.evidence());
+            if !changes.iter().any(|c| c.target == b.key) {
+                changes.push(b.change(0));
+            }
+            b.sentence()
+        })
+        .collect();
+    let low_note = if low.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " {}: the changes restore at least the default.",
+            low.join(" and ")
+        )
+    };
     vec![Finding {
+        netns: None,
         id: ids::UDP_RCVBUF_ERRORS.into(),
         severity: Severity::Critical,
         title,
-        detail: "A UDP datagram is queued on its socket until the application reads it; when \
-                 the queue would exceed the socket's receive buffer (SO_RCVBUF, default \
-                 net.core.rmem_default, capped by rmem_max) or UDP's host-wide memory \
-                 (udp_mem, in pages) the datagram is dropped and RcvbufErrors counts it. UDP \
-                 has no retransmission: the data is lost."
-            .into(),
+        detail: format!(
+            "A UDP datagram is queued on its socket until the application reads it; when \
+             the queue would exceed the socket's receive buffer (SO_RCVBUF, default \
+             net.core.rmem_default, capped by rmem_max) or UDP's host-wide memory \
+             (udp_mem, in pages) the datagram is dropped and RcvbufErrors counts it. UDP \
+             has no retransmission: the data is lost.{low_note}"
+        ),
         evidence,
         changes,
         risk: risk.join("; "),

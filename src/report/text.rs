@@ -112,6 +112,15 @@ fn render_finding(out: &mut String, f: &Finding, style: Style) {
         style.paint("1", &f.title),
         f.id
     );
+    if let Some(ns) = &f.netns {
+        let _ = writeln!(
+            out,
+            "  namespace: {} (net:[{}], {})",
+            ns.name,
+            ns.inode,
+            ns.path.display()
+        );
+    }
     if !f.detail.is_empty() {
         let _ = writeln!(out, "  {}", f.detail);
     }
@@ -156,4 +165,73 @@ fn render_finding(out: &mut String, f: &Finding, style: Style) {
         let _ = writeln!(out, "  verify: {}", f.verify);
     }
     let _ = writeln!(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::Change;
+    use crate::diagnose::Evidence;
+    use crate::namespaces::NetnsRef;
+    use crate::report::json::CheckHost;
+    use std::collections::BTreeMap;
+
+    /// A finding in another namespace says which, and its fix runs there.
+    #[test]
+    fn namespace_finding_names_the_namespace_and_runs_its_fix_there() {
+        let ns = NetnsRef {
+            inode: 4026532300,
+            name: "pod-web".into(),
+            path: "/run/netns/pod-web".into(),
+        };
+        let findings = vec![Finding {
+            id: "tcp.listen_overflow".into(),
+            severity: Severity::Critical,
+            title: "TCP listener 198.18.7.2:8080 overflows its accept queue in pod-web".into(),
+            detail: String::new(),
+            evidence: vec![Evidence::new(
+                "listener.accept_queue",
+                "pod-web 198.18.7.2:8080",
+                5.0,
+                "connections",
+            )],
+            changes: vec![
+                Change::sysctl("net.core.somaxconn", Some("64"), "4096").in_netns(Some(ns.clone()))
+            ],
+            risk: String::new(),
+            verify: String::new(),
+            netns: Some(ns),
+        }];
+        let report = CheckReport {
+            schema: crate::report::json::CHECK_SCHEMA,
+            host: CheckHost {
+                hostname: "h",
+                kernel: "6.18",
+                cpus: 2,
+                netns: None,
+            },
+            window_seconds: Some(2.0),
+            status: "critical",
+            findings: &findings,
+            sources: BTreeMap::new(),
+            notes: &[],
+        };
+        let text = render_check(&report, Style { color: false });
+        assert!(
+            text.contains("  namespace: pod-web (net:[4026532300], /run/netns/pod-web)\n"),
+            "{text}"
+        );
+        assert!(text.contains("pod-web 198.18.7.2:8080"), "{text}");
+        assert!(
+            text.contains("    ip netns exec pod-web sysctl -w net.core.somaxconn=\"4096\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("    per-namespace (pod-web): "), "{text}");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["findings"][0]["netns"]["name"], "pod-web");
+        assert_eq!(
+            json["findings"][0]["changes"][0]["netns"]["inode"],
+            4026532300u64
+        );
+    }
 }

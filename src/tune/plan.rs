@@ -247,6 +247,7 @@ mod tests {
 
     fn finding(id: &str, sev: Severity, changes: Vec<Change>) -> Finding {
         Finding {
+            netns: None,
             id: id.into(),
             severity: sev,
             title: String::new(),

@@ -56,6 +56,7 @@ mod tests {
 
     fn finding(id: &str, sev: Severity, value: f64) -> Finding {
         Finding {
+            netns: None,
             id: id.into(),
             severity: sev,
             title: String::new(),
