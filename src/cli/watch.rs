@@ -34,7 +34,11 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
         "--interval {:?}: give at least 100ms",
         args.interval
     );
-    let exporter = super::export::live_exporter(global, Duration::ZERO)?;
+    let exporter = super::export::live_exporter(
+        global,
+        Duration::ZERO,
+        crate::export::netns::DEFAULT_MAX_NETNS,
+    )?;
     let mut prev = exporter.scrape().snapshot.clone();
     let mut next_frame = move || -> Frame {
         let scrape = exporter.scrape();
