@@ -381,8 +381,22 @@ fn watch_prints_one_plain_line_per_interval_when_not_a_terminal() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(t.elapsed() >= Duration::from_millis(900));
     let out = String::from_utf8(o.stdout).unwrap();
-    let lines: Vec<&str> = out.lines().collect();
+    // One summary line per interval, each followed by a `netns=` line per namespace when
+    // the host has other namespaces.
+    let (netns_lines, lines): (Vec<&str>, Vec<&str>) = out
+        .lines()
+        .partition(|l| l.split(' ').nth(1).is_some_and(|f| f.starts_with("netns=")));
     assert_eq!(lines.len(), 3, "{out}");
+    for l in &netns_lines {
+        for key in [
+            "rx_pps=",
+            "dev_drops=",
+            "listen_overflows=",
+            "udp_rcvbuf_errors=",
+        ] {
+            assert!(l.contains(key), "{key} in {l}");
+        }
+    }
     for l in &lines {
         assert!(!l.contains('\x1b'), "no escape codes in plain mode: {l:?}");
         let (clock, rest) = l.split_once(' ').unwrap();
