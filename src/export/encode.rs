@@ -34,7 +34,7 @@ use crate::collect::host::HostFacts;
 use crate::collect::netdev::NetDevCounters;
 use crate::diagnose::Finding;
 use crate::snapshot::Snapshot;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
 /// Exposition format.
@@ -123,6 +123,11 @@ impl Enc {
                 }
                 self.out.push_str(k);
                 self.out.push_str("=\"");
+                if !v.contains(['\\', '\n', '"']) {
+                    self.out.push_str(v);
+                    self.out.push('"');
+                    continue;
+                }
                 for c in v.chars() {
                     match c {
                         '\\' => self.out.push_str("\\\\"),
@@ -336,13 +341,14 @@ struct Fam<'a> {
 /// Families by name, in first-seen order.
 #[derive(Default)]
 struct Fams<'a> {
-    index: std::collections::HashMap<String, usize>,
+    index: HashMap<String, usize>,
     list: Vec<Fam<'a>>,
 }
 
 impl<'a> Fams<'a> {
-    fn get(&mut self, name: &str, help: Option<(&'a str, &'a str)>) -> &mut Fam<'a> {
-        let i = match self.index.get(name) {
+    /// The index of family `name`, added if new.
+    fn index_of(&mut self, name: &str, help: Option<(&'a str, &'a str)>) -> usize {
+        match self.index.get(name) {
             Some(&i) => i,
             None => {
                 self.list.push(Fam {
@@ -353,17 +359,22 @@ impl<'a> Fams<'a> {
                 self.index.insert(name.to_string(), self.list.len() - 1);
                 self.list.len() - 1
             }
-        };
-        &mut self.list[i]
+        }
+    }
+
+    /// [`Fams::add`] to the family at index `i`.
+    fn add_at(&mut self, i: usize, label: &'a str, v: i64) {
+        let fam = &mut self.list[i];
+        if fam.samples.last().is_none_or(|(l, _)| *l != label) {
+            fam.samples.push((label, v));
+        }
     }
 
     /// Add a sample unless this label already has one (the first of two fields that
     /// sanitize to the same name wins).
     fn add(&mut self, name: &str, help: Option<(&'a str, &'a str)>, label: &'a str, v: i64) {
-        let fam = self.get(name, help);
-        if fam.samples.last().is_none_or(|(l, _)| *l != label) {
-            fam.samples.push((label, v));
-        }
+        let i = self.index_of(name, help);
+        self.add_at(i, label, v);
     }
 }
 
@@ -419,14 +430,26 @@ fn netdev(e: &mut Enc, s: &Snapshot, l: &Layout) {
 fn netstat(e: &mut Enc, s: &Snapshot, l: &Layout) {
     let mut fams = Fams::default();
     let mut name = String::new();
+    // (section, field) → family, so that a namespace's field finds its family without
+    // building its name (every namespace prints the same fields).
+    let mut by_field: HashMap<&str, HashMap<&str, usize>> = HashMap::new();
     for (label, s) in parts(s, l) {
         let Some(sections) = s.netstat.ok() else {
             continue;
         };
         for (section, fields) in sections {
+            let ids = by_field.entry(section.as_str()).or_default();
             for (field, v) in fields {
-                metric_name(&mut name, "nettune_netstat_", &[section, field]);
-                fams.add(&name, Some((section, field)), label, *v);
+                let i = match ids.get(field.as_str()) {
+                    Some(&i) => i,
+                    None => {
+                        metric_name(&mut name, "nettune_netstat_", &[section, field]);
+                        let i = fams.index_of(&name, Some((section, field)));
+                        ids.insert(field.as_str(), i);
+                        i
+                    }
+                };
+                fams.add_at(i, label, *v);
             }
         }
     }

@@ -35,7 +35,6 @@ use super::encode::{netstat_gauge, NETDEV_COLS};
 use crate::collect::sockstat::SockStat;
 use crate::snapshot::Snapshot;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write;
 
 /// `netns` label of the snapshot's primary sources when they are the host's.
 pub const HOST_LABEL: &str = "host";
@@ -114,7 +113,7 @@ fn labels(s: &Snapshot, primary: &str, order: &[usize]) -> Vec<(usize, String)> 
 /// The last values seen of one namespace.
 #[derive(Debug, Default)]
 struct Last {
-    /// By key id; `None`: not read.
+    /// By counter id (see [`Folder`]); `None`: not read.
     values: Vec<Option<u64>>,
     packets: u64,
     drops: u64,
@@ -128,13 +127,23 @@ struct Last {
 pub struct Folder {
     max: usize,
     primary: String,
-    /// Counter names interned to ids (the keys of [`Last::values`]).
-    ids: HashMap<String, usize>,
+    /// Counter ids of netstat fields, by section then field (no name is built to look one
+    /// up); the netdev columns are ids `0..16`, the conntrack stats the next 8, netstat
+    /// fields the ids after them.
+    netstat_ids: HashMap<String, HashMap<String, usize>>,
+    /// The exposed metric name of every counter id.
     names: Vec<String>,
     last: HashMap<u64, Last>,
-    other: Option<Other>,
+    /// `other`'s accumulated counters by id (`None`: nothing accumulated yet), once any
+    /// namespace was folded.
+    other_counters: Option<Vec<Option<u64>>>,
+    /// `other`'s gauges by exposed name.
+    other_gauges: BTreeMap<String, i64>,
     generation: u64,
 }
+
+/// Id of the first conntrack stat counter (after the netdev columns).
+const CONNTRACK_ID: usize = NETDEV_COLS.len();
 
 /// `cur - prev`, or `cur` when the counter went backwards (a reset counts from zero).
 fn delta(cur: u64, prev: Option<u64>) -> u64 {
@@ -147,14 +156,73 @@ fn delta(cur: u64, prev: Option<u64>) -> u64 {
 impl Folder {
     /// A folder showing at most `max` namespaces besides the primary, labelled `primary`.
     pub fn new(max: usize, primary: &str) -> Folder {
+        let names = NETDEV_COLS
+            .iter()
+            .map(|(col, _)| format!("nettune_network_{col}_total"))
+            .chain(
+                super::encode::CONNTRACK_STATS
+                    .iter()
+                    .map(|(stat, _)| format!("nettune_nf_conntrack_stat_{stat}")),
+            )
+            .collect();
         Folder {
             max,
             primary: primary.to_string(),
-            ids: HashMap::new(),
-            names: Vec::new(),
+            netstat_ids: HashMap::new(),
+            names,
             last: HashMap::new(),
-            other: None,
+            other_counters: None,
+            other_gauges: BTreeMap::new(),
             generation: 0,
+        }
+    }
+
+    /// Call `f(id, value)` for every counter of a namespace's snapshot that `other`
+    /// accumulates: netstat fields that are counters, netdev columns summed over devices,
+    /// conntrack stats.
+    fn visit_counters(&mut self, s: &Snapshot, mut f: impl FnMut(usize, u64)) {
+        if let Some(sections) = s.netstat.ok() {
+            for (section, fields) in sections {
+                if !self.netstat_ids.contains_key(section.as_str()) {
+                    self.netstat_ids.insert(section.clone(), HashMap::new());
+                }
+                let Some(ids) = self.netstat_ids.get_mut(section.as_str()) else {
+                    continue;
+                };
+                for (field, v) in fields {
+                    if *v < 0 || netstat_gauge(section, field) {
+                        continue;
+                    }
+                    let id = match ids.get(field.as_str()) {
+                        Some(&id) => id,
+                        None => {
+                            let mut name = String::new();
+                            metric_name(&mut name, "nettune_netstat_", &[section, field]);
+                            self.names.push(name);
+                            ids.insert(field.clone(), self.names.len() - 1);
+                            self.names.len() - 1
+                        }
+                    };
+                    f(id, *v as u64);
+                }
+            }
+        }
+        if let Some(devs) = s.netdev.ok() {
+            if !devs.is_empty() {
+                for (id, (_, get)) in NETDEV_COLS.iter().enumerate() {
+                    f(
+                        id,
+                        devs.values().fold(0u64, |a, c| a.saturating_add(get(c))),
+                    );
+                }
+            }
+        }
+        if let Some(t) = s.conntrack.ok().and_then(|c| c.totals()) {
+            for (k, (_, v)) in super::encode::conntrack_stats(&t).into_iter().enumerate() {
+                if let Some(v) = v {
+                    f(CONNTRACK_ID + k, v);
+                }
+            }
         }
     }
 
@@ -181,50 +249,41 @@ impl Folder {
         let cut = order.len().min(self.max);
         let shown: Vec<usize> = order[..cut].iter().map(|&(_, i)| i).collect();
         let folded: HashSet<usize> = order[cut..].iter().map(|&(_, i)| i).collect();
-        if !folded.is_empty() && self.other.is_none() {
-            self.other = Some(Other::default());
+        if !folded.is_empty() && self.other_counters.is_none() {
+            self.other_counters = Some(Vec::new());
         }
-        if let Some(other) = &mut self.other {
-            // Zero, not removed: a gauge of `other` stays a series while nothing is folded.
-            other.gauges.values_mut().for_each(|v| *v = 0);
-            other.folded = folded.len();
-        }
+        // Zero, not removed: a gauge of `other` stays a series while nothing is folded.
+        self.other_gauges.values_mut().for_each(|v| *v = 0);
         let mut name = String::new();
         for (i, ns) in s.namespaces.iter().enumerate() {
             let fold = folded.contains(&i);
             let inode = ns.netns.inode;
             let mut last = self.last.remove(&inode).unwrap_or_default();
-            let (ids, names, other) = (&mut self.ids, &mut self.names, &mut self.other);
-            visit_counters(&ns.snapshot, &mut name, |key, cur| {
-                let id = match ids.get(key) {
-                    Some(&id) => id,
-                    None => {
-                        names.push(key.to_string());
-                        ids.insert(key.to_string(), names.len() - 1);
-                        names.len() - 1
-                    }
-                };
+            let mut other = self.other_counters.take();
+            self.visit_counters(&ns.snapshot, |id, cur| {
                 if last.values.len() <= id {
                     last.values.resize(id + 1, None);
                 }
                 let prev = last.values[id].replace(cur);
-                if fold {
-                    if let Some(o) = other.as_mut() {
-                        *o.counters.entry(names[id].clone()).or_default() += delta(cur, prev);
+                if let (true, Some(o)) = (fold, other.as_mut()) {
+                    if o.len() <= id {
+                        o.resize(id + 1, None);
                     }
+                    let acc = o[id].get_or_insert(0);
+                    *acc = acc.saturating_add(delta(cur, prev));
                 }
             });
+            self.other_counters = other;
             if fold {
-                if let Some(o) = other.as_mut() {
-                    visit_gauges(&ns.snapshot, &mut name, |key, v| {
-                        match o.gauges.get_mut(key) {
-                            Some(g) => *g = g.saturating_add(v),
-                            None => {
-                                o.gauges.insert(key.to_string(), v);
-                            }
+                let gauges = &mut self.other_gauges;
+                visit_gauges(&ns.snapshot, &mut name, |key, v| {
+                    match gauges.get_mut(key) {
+                        Some(g) => *g = g.saturating_add(v),
+                        None => {
+                            gauges.insert(key.to_string(), v);
                         }
-                    });
-                }
+                    }
+                });
             }
             (last.packets, last.drops) = activity[i];
             last.seen = self.generation;
@@ -232,10 +291,19 @@ impl Folder {
         }
         let generation = self.generation;
         self.last.retain(|_, l| generation - l.seen <= FORGET_AFTER);
+        let other = self.other_counters.as_ref().map(|acc| Other {
+            counters: acc
+                .iter()
+                .enumerate()
+                .filter_map(|(id, v)| Some((self.names[id].clone(), (*v)?)))
+                .collect(),
+            gauges: self.other_gauges.clone(),
+            folded: folded.len(),
+        });
         Layout {
             primary: self.primary.clone(),
             shown: labels(s, &self.primary, &shown),
-            other: self.other.clone(),
+            other,
         }
     }
 }
@@ -278,41 +346,6 @@ pub(crate) fn metric_name(out: &mut String, prefix: &str, parts: &[&str]) {
             } else {
                 '_'
             });
-        }
-    }
-}
-
-/// Every counter of a namespace's snapshot that `other` accumulates, by exposed name:
-/// netstat fields that are counters, netdev columns summed over devices, conntrack stats.
-fn visit_counters(s: &Snapshot, name: &mut String, mut f: impl FnMut(&str, u64)) {
-    if let Some(sections) = s.netstat.ok() {
-        for (section, fields) in sections {
-            for (field, v) in fields {
-                if *v < 0 || netstat_gauge(section, field) {
-                    continue;
-                }
-                metric_name(name, "nettune_netstat_", &[section, field]);
-                f(name, *v as u64);
-            }
-        }
-    }
-    if let Some(devs) = s.netdev.ok() {
-        if !devs.is_empty() {
-            for (col, get) in NETDEV_COLS {
-                let sum = devs.values().fold(0u64, |a, c| a.saturating_add(get(c)));
-                name.clear();
-                let _ = write!(name, "nettune_network_{col}_total");
-                f(name, sum);
-            }
-        }
-    }
-    if let Some(t) = s.conntrack.ok().and_then(|c| c.totals()) {
-        for (stat, v) in super::encode::conntrack_stats(&t) {
-            if let Some(v) = v {
-                name.clear();
-                let _ = write!(name, "nettune_nf_conntrack_stat_{stat}");
-                f(name, v);
-            }
         }
     }
 }
