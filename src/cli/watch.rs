@@ -34,11 +34,9 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
         "--interval {:?}: give at least 100ms",
         args.interval
     );
-    let exporter = super::export::live_exporter(
-        global,
-        Duration::ZERO,
-        crate::export::netns::DEFAULT_MAX_NETNS,
-    )?;
+    // The exporter's encoded counters are never shown here: fold every namespace so that
+    // each collection encodes only the host's part (the frames read the snapshots).
+    let exporter = super::export::live_exporter(global, Duration::ZERO, 0)?;
     let mut prev = exporter.scrape().snapshot.clone();
     // The namespaces panel's label of the primary sources.
     let primary = global

@@ -20,8 +20,14 @@
 //!   type}`;
 //! - ethtool driver statistics: `nettune_ethtool_stat_total{device,stat}` (one labelled family
 //!   instead of one metric per queue counter);
-//! - nettune's own: `nettune_finding{id,severity,scope} 1` per active finding,
+//! - nettune's own: `nettune_finding{id,severity,scope,netns} 1` per active finding,
 //!   `nettune_collect_duration_seconds{source}`, `nettune_source_ok{source}` (1 read, 0 not).
+//!
+//! Network namespaces ([`super::netns`]): the per-namespace families — netdev, netstat,
+//! sockstat, conntrack — carry a `netns` label (`host` for the snapshot's primary sources,
+//! a namespace's display name, `other` for the namespaces beyond `--max-netns`, summed); the
+//! host-wide ones — softnet, softirqs, interrupts, ethtool — carry none. Each family's samples
+//! (every namespace's) follow its one header.
 //!
 //! The encoder is hand-written rather than built on `prometheus-client`: every family here is
 //! dynamic (whatever fields this kernel prints), netstat needs the `untyped` type that
