@@ -4,8 +4,9 @@
 //! Label scheme: every per-namespace family (netstat/snmp/snmp6, sockstat, netdev, conntrack)
 //! carries `netns`: the snapshot's primary sources are `netns="host"` (or the `--netns`
 //! name), every other namespace of [`Snapshot::namespaces`] its display name
-//! ([`crate::namespaces::NetnsRef::name`]; an empty or repeated name, or one equal to
-//! `host`/`other`, gets ` [INODE]` appended so two namespaces never share a series). Host-wide
+//! ([`crate::namespaces::NetnsRef::name`]; an empty name, one equal to `host`/`other`, or one
+//! several namespaces share gets ` [INODE]` appended — all of them, whichever are shown — so
+//! two namespaces never share a series and a label does not move with the ranking). Host-wide
 //! families (softnet, softirqs, interrupts, ethtool) carry no `netns` label.
 //!
 //! Ranking: at most [`Folder`]'s `max` namespaces besides the primary are shown, those with
@@ -56,7 +57,7 @@ pub struct Layout {
     /// `netns` label of the primary sources (`host`, or the `--netns` name).
     pub primary: String,
     /// Namespaces shown on their own: index into [`Snapshot::namespaces`] and label, in
-    /// exposition order.
+    /// exposition (label) order.
     pub shown: Vec<(usize, String)>,
     /// The folded namespaces, once any was folded.
     pub other: Option<Other>,
@@ -86,27 +87,33 @@ pub struct Other {
     pub folded: usize,
 }
 
-/// Labels for the namespaces at `order`, unique and distinct from `primary` and `other`.
+/// Labels for the namespaces at `order`, in name order: the display name, or `NAME [INODE]`
+/// when the name is empty, is `primary` or `other`, or is shared by several namespaces of the
+/// snapshot — decided from the whole snapshot, so a namespace keeps its label whether or not
+/// the one it shares its name with is shown.
 fn labels(s: &Snapshot, primary: &str, order: &[usize]) -> Vec<(usize, String)> {
-    let mut used: HashSet<&str> = HashSet::with_capacity(order.len() + 2);
-    used.insert(primary);
-    used.insert(OTHER_LABEL);
-    let mut out = Vec::with_capacity(order.len());
-    let mut dup = Vec::new();
-    for &i in order {
-        let ns = &s.namespaces[i].netns;
-        if !ns.name.is_empty() && used.insert(ns.name.as_str()) {
-            out.push((i, ns.name.clone()));
-        } else {
-            dup.push(out.len());
-            out.push((i, String::new()));
-        }
+    let mut count: HashMap<&str, usize> = HashMap::with_capacity(s.namespaces.len());
+    for n in &s.namespaces {
+        *count.entry(n.netns.name.as_str()).or_default() += 1;
     }
-    for k in dup {
-        let i = out[k].0;
-        let ns = &s.namespaces[i].netns;
-        out[k].1 = format!("{} [{}]", ns.name, ns.inode);
-    }
+    let mut out: Vec<(usize, String)> = order
+        .iter()
+        .map(|&i| {
+            let ns = &s.namespaces[i].netns;
+            let name = ns.name.as_str();
+            let plain = !name.is_empty()
+                && name != primary
+                && name != OTHER_LABEL
+                && count.get(name) == Some(&1);
+            let label = if plain {
+                name.to_string()
+            } else {
+                format!("{name} [{}]", ns.inode)
+            };
+            (i, label)
+        })
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
     out
 }
 
@@ -470,22 +477,24 @@ mod tests {
                 ns(11, "pod-a", 1, 50, 5, 2),
                 ns(12, "host", 1, 60, 0, 1),
                 ns(13, "pod-a", 1, 70, 0, 1),
+                ns(14, "pod-b", 1, 70, 1, 1),
             ],
         );
         for format in [Format::Text, Format::OpenMetrics] {
             let text = encode_counters(&s, &host(), &Layout::all(&s, HOST_LABEL), format);
             for line in [
                 "nettune_netstat_TcpExt_ListenOverflows{netns=\"host\"} 2",
-                "nettune_netstat_TcpExt_ListenOverflows{netns=\"pod-a\"} 5",
-                // A namespace named like the host's label, or like another namespace, is
-                // told apart by its inode.
+                "nettune_netstat_TcpExt_ListenOverflows{netns=\"pod-b\"} 1",
+                // Namespaces named like the host's label, or like each other, are told
+                // apart by their inode.
                 "nettune_netstat_TcpExt_ListenOverflows{netns=\"host [12]\"} 0",
+                "nettune_netstat_TcpExt_ListenOverflows{netns=\"pod-a [11]\"} 5",
                 "nettune_netstat_TcpExt_ListenOverflows{netns=\"pod-a [13]\"} 0",
                 "nettune_network_receive_packets_total{device=\"eth0\",netns=\"host\"} 1000",
-                "nettune_network_receive_packets_total{device=\"eth0\",netns=\"pod-a\"} 50",
-                "nettune_sockstat_TCP_inuse{netns=\"pod-a\"} 2",
+                "nettune_network_receive_packets_total{device=\"eth0\",netns=\"pod-a [11]\"} 50",
+                "nettune_sockstat_TCP_inuse{netns=\"pod-a [11]\"} 2",
                 "nettune_sockstat_sockets_used{netns=\"host [12]\"} 1",
-                "nettune_nf_conntrack_entries{netns=\"pod-a\"} 10",
+                "nettune_nf_conntrack_entries{netns=\"pod-b\"} 10",
                 "nettune_nf_conntrack_entries{netns=\"host\"} 100",
                 "nettune_softnet_dropped_total{cpu=\"0\"} 5",
                 "nettune_softirqs_functions_total{cpu=\"0\",type=\"NET_RX\"} 7",
