@@ -13,7 +13,9 @@
 //! the highest activity over the exporter's window (since the previous collection): packets
 //! received + transmitted on their devices plus 1000 × drops (device drops, `TcpExt.ListenDrops`
 //! — which includes the overflows —, `TcpExt.TCPBacklogDrop`, `Udp.InErrors`, `Udp6.InErrors`);
-//! a namespace seen for the first time is ranked by its totals; ties go by name, then inode.
+//! a namespace seen for the first time is ranked by its totals; a namespace shown in the
+//! previous collection counts double (hysteresis: one about as busy as it does not take its
+//! place and make both series flap); ties go by name, then inode.
 //!
 //! `netns="other"` keeps `rate()` right as namespaces move in and out of the top N:
 //! - each counter of `other` is a **running accumulator of deltas**: at every collection it
@@ -46,6 +48,8 @@ pub const DEFAULT_MAX_NETNS: usize = 64;
 
 /// Weight of one drop against one packet in the ranking.
 const DROP_WEIGHT: u64 = 1000;
+/// Factor on the score of a namespace shown in the previous layout.
+const HYSTERESIS: u64 = 2;
 /// A namespace not seen for this many collections is forgotten (its last values dropped), so
 /// memory stays flat while namespaces come and go; a brief absence (a read that failed once)
 /// does not make its next values count twice in `other`.
@@ -124,6 +128,8 @@ struct Last {
     values: Vec<Option<u64>>,
     packets: u64,
     drops: u64,
+    /// Whether it was shown on its own in the previous layout.
+    shown: bool,
     /// Collection number when last seen.
     seen: u64,
 }
@@ -240,11 +246,13 @@ impl Folder {
             s.namespaces.iter().map(|n| activity(&n.snapshot)).collect();
         let score = |i: usize| {
             let (p, d) = activity[i];
-            let (lp, ld) = self
-                .last
-                .get(&s.namespaces[i].netns.inode)
-                .map_or((None, None), |l| (Some(l.packets), Some(l.drops)));
-            delta(p, lp).saturating_add(delta(d, ld).saturating_mul(DROP_WEIGHT))
+            let last = self.last.get(&s.namespaces[i].netns.inode);
+            let (lp, ld) = last.map_or((None, None), |l| (Some(l.packets), Some(l.drops)));
+            let score = delta(p, lp).saturating_add(delta(d, ld).saturating_mul(DROP_WEIGHT));
+            match last {
+                Some(l) if l.shown => score.saturating_mul(HYSTERESIS),
+                _ => score,
+            }
         };
         let mut order: Vec<(u64, usize)> = (0..s.namespaces.len()).map(|i| (score(i), i)).collect();
         order.sort_by(|(sa, a), (sb, b)| {
@@ -293,6 +301,7 @@ impl Folder {
                 });
             }
             (last.packets, last.drops) = activity[i];
+            last.shown = !fold;
             last.seen = self.generation;
             self.last.insert(inode, last);
         }
@@ -593,6 +602,22 @@ mod tests {
             ]
         );
         assert!(folder.last.len() <= 3);
+    }
+
+    /// A shown namespace keeps its place against one less than twice as active, and loses it
+    /// to one more than twice as active.
+    #[test]
+    fn shown_namespaces_keep_their_place_unless_clearly_outranked() {
+        let mut folder = Folder::new(1, HOST_LABEL);
+        let at = |t: u64, a: u64, b: u64| {
+            host_with(t, vec![ns(1, "a", t, a, 0, 0), ns(2, "b", t, b, 0, 0)])
+        };
+        let shown = |l: Layout| l.shown[0].1.clone();
+        assert_eq!(shown(folder.layout(&at(1, 100, 10))), "a");
+        // b +150 against a's +100 (x2): a stays.
+        assert_eq!(shown(folder.layout(&at(2, 200, 160))), "a");
+        // b +250 against a's +100 (x2): b takes the place.
+        assert_eq!(shown(folder.layout(&at(3, 300, 410))), "b");
     }
 
     /// Drops weigh 1000 packets: a quiet namespace that drops outranks a busy clean one.
