@@ -244,8 +244,9 @@ impl Frame {
 }
 
 /// The namespaces panel of a window: the primary sources and every namespace read in both
-/// snapshots (matched by inode), each over its own window (a namespace whose snapshots are
-/// not in time order is skipped). Empty when the newer snapshot read no other namespace.
+/// snapshots (matched by inode), each over its own window — or over the primary's times when
+/// its own are not in order (a collector that does not time namespace parts). Empty when the
+/// newer snapshot read no other namespace.
 fn namespaces(w: &Window, primary: &str) -> Vec<NetnsRow> {
     if w.newer.namespaces.is_empty() {
         return Vec::new();
@@ -263,12 +264,17 @@ fn namespaces(w: &Window, primary: &str) -> Vec<NetnsRow> {
         .iter()
         .filter_map(|n| {
             let old = older.get(&n.netns.inode)?;
-            let nw = Window::new(old, &n.snapshot, w.host)?;
-            Some(NetnsRow::from_window(
-                n.netns.name.clone(),
-                Some(n.netns.inode),
-                &nw,
-            ))
+            let row =
+                |nw: &Window| NetnsRow::from_window(n.netns.name.clone(), Some(n.netns.inode), nw);
+            match Window::new(old, &n.snapshot, w.host) {
+                Some(nw) => Some(row(&nw)),
+                None => {
+                    let (mut o, mut c) = ((*old).clone(), n.snapshot.clone());
+                    o.taken_at_ns = w.older.taken_at_ns;
+                    c.taken_at_ns = w.newer.taken_at_ns;
+                    Window::new(&o, &c, w.host).map(|nw| row(&nw))
+                }
+            }
         })
         .collect();
     others.sort_by(|a, b| a.netns.cmp(&b.netns).then(a.inode.cmp(&b.inode)));
@@ -566,6 +572,9 @@ mod tests {
         }
         b.namespaces
             .push(ns_part(10, "pod-new", 3_000_000_000, 1, 1, 1, 1));
+        // pod-busy's parts carry no time of their own: the window's is used.
+        a.namespaces[2].snapshot.taken_at_ns = 0;
+        b.namespaces[2].snapshot.taken_at_ns = 0;
         let host = HostFacts::default();
         let w = Window::new(&a, &b, &host).unwrap();
         Frame::from_window(&w, &[])
