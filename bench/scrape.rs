@@ -23,6 +23,10 @@ fn main() {
     let mut fast = Collector::new(Root::default(), export::fast_options());
     let mut slow = Collector::new(Root::default(), export::slow_options());
     let host = fast.host_facts();
+    if std::env::var_os("BENCH_NETNS").is_some() {
+        netns_encoding(iters, &mut fast, &host);
+        return;
+    }
     let collect_t = time(iters, || {
         std::hint::black_box(fast.snapshot());
     });
@@ -102,4 +106,79 @@ fn main() {
         "Exporter::scrape + body, no cache:                {:8.1} µs",
         us(scrape_t)
     );
+}
+
+/// `BENCH_NETNS=1`: the cost of the `netns` label and `--max-netns` folding with 0, 50 and
+/// 200 namespaces, each a copy of this host's per-namespace sources (netstat, sockstat,
+/// netdev, conntrack) under its own inode and name: the folder's layout (per collection) and
+/// the counters' text encoding (per collection), both off the request path.
+fn netns_encoding(iters: usize, fast: &mut Collector, host: &nettune::collect::host::HostFacts) {
+    use nettune::export::netns::{Folder, Layout, DEFAULT_MAX_NETNS, HOST_LABEL};
+    use nettune::namespaces::NetnsRef;
+    use nettune::snapshot::{NetnsSnapshot, Snapshot};
+    let base = fast.snapshot();
+    let with = |n: usize| {
+        let mut s = base.clone();
+        s.namespaces = (0..n)
+            .map(|i| {
+                let mut part = Snapshot::empty(s.taken_at_ns);
+                part.netstat = s.netstat.clone();
+                part.sockstat = s.sockstat.clone();
+                part.netdev = s.netdev.clone();
+                part.conntrack = s.conntrack.clone();
+                NetnsSnapshot {
+                    netns: NetnsRef {
+                        inode: 4_026_532_000 + i as u64,
+                        name: format!("pod default/web-{i}"),
+                        path: format!("/proc/{}/ns/net", 1000 + i).into(),
+                    },
+                    snapshot: part,
+                }
+            })
+            .collect();
+        s
+    };
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    for n in [0, 50, 200] {
+        let s = with(n);
+        let mut folder = Folder::new(DEFAULT_MAX_NETNS, HOST_LABEL);
+        folder.layout(&s);
+        let layout_t = time(iters, || {
+            std::hint::black_box(folder.layout(&s));
+        });
+        let layout = folder.layout(&s);
+        let mut bytes = 0;
+        let encode_t = time(iters, || {
+            bytes = std::hint::black_box(encode::encode_counters(
+                &s,
+                host,
+                &layout,
+                encode::Format::Text,
+            ))
+            .len();
+        });
+        println!(
+            "{n:>3} namespaces (--max-netns {DEFAULT_MAX_NETNS}, {} shown): layout {:8.1} µs, text encoding {:8.1} µs ({bytes} bytes)",
+            layout.shown.len(),
+            us(layout_t),
+            us(encode_t),
+        );
+        if n > DEFAULT_MAX_NETNS {
+            let all = Layout::all(&s, HOST_LABEL);
+            let mut bytes = 0;
+            let all_t = time(iters, || {
+                bytes = std::hint::black_box(encode::encode_counters(
+                    &s,
+                    host,
+                    &all,
+                    encode::Format::Text,
+                ))
+                .len();
+            });
+            println!(
+                "{n:>3} namespaces, all shown (unbounded):                 text encoding {:8.1} µs ({bytes} bytes)",
+                us(all_t)
+            );
+        }
+    }
 }

@@ -27,19 +27,30 @@ pub struct ExportArgs {
     /// HTTP worker threads (concurrent connections served).
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: u16,
+    /// Most network namespaces (besides the host's) exposed with their own `netns` label:
+    /// those with the most traffic and drops over the window; the rest are summed into
+    /// `netns="other"`.
+    #[arg(long, value_name = "N", default_value_t = export::netns::DEFAULT_MAX_NETNS)]
+    pub max_netns: usize,
 }
 
 /// Build the live exporter for the global flags.
-pub fn live_exporter(global: &GlobalArgs, max_age: Duration) -> anyhow::Result<Exporter> {
+pub fn live_exporter(
+    global: &GlobalArgs,
+    max_age: Duration,
+    max_netns: usize,
+) -> anyhow::Result<Exporter> {
     let fast = super::common::collector(global, export::fast_options())?;
     let slow = super::common::collector(global, export::slow_options())?;
-    Ok(Exporter::live(fast, slow, max_age))
+    // With --netns the primary sources are that namespace's.
+    let primary = global.netns.as_deref().unwrap_or(export::netns::HOST_LABEL);
+    Ok(Exporter::live(fast, slow, max_age).with_netns(max_netns, primary))
 }
 
 /// Run `nettune export`.
 pub fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.textfile {
-        let exporter = live_exporter(global, Duration::ZERO)?;
+        let exporter = live_exporter(global, Duration::ZERO, args.max_netns)?;
         exporter.prime();
         std::thread::sleep(args.interval);
         let scrape = exporter.scrape();
@@ -55,7 +66,7 @@ pub fn run(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<u8> {
     }
     let listener = std::net::TcpListener::bind(&args.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
-    let exporter = Arc::new(live_exporter(global, args.interval)?);
+    let exporter = Arc::new(live_exporter(global, args.interval, args.max_netns)?);
     exporter.prime();
     exporter
         .spawn_refresher()

@@ -34,12 +34,19 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
         "--interval {:?}: give at least 100ms",
         args.interval
     );
-    let exporter = super::export::live_exporter(global, Duration::ZERO)?;
+    // The exporter's encoded counters are never shown here: fold every namespace so that
+    // each collection encodes only the host's part (the frames read the snapshots).
+    let exporter = super::export::live_exporter(global, Duration::ZERO, 0)?;
     let mut prev = exporter.scrape().snapshot.clone();
+    // The namespaces panel's label of the primary sources.
+    let primary = global
+        .netns
+        .clone()
+        .unwrap_or_else(|| crate::export::netns::HOST_LABEL.to_string());
     let mut next_frame = move || -> Frame {
         let scrape = exporter.scrape();
         let newer = scrape.snapshot.clone();
-        let frame = frame_of(&prev, &newer, exporter.host(), &scrape.findings);
+        let frame = frame_of(&prev, &newer, exporter.host(), &scrape.findings, &primary);
         prev = newer;
         frame
     };
@@ -80,6 +87,7 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
                     KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => break,
                     KeyCode::Char('p') | KeyCode::Char(' ') => view.paused = !view.paused,
                     KeyCode::Char('s') => view.sort = view.sort.next(),
+                    KeyCode::Char('n') => view.netns_sort = view.netns_sort.next(),
                     KeyCode::Char('?') | KeyCode::Char('h') => view.help = !view.help,
                     _ => redraw = false,
                 },
@@ -106,15 +114,17 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
     Ok(super::exit::OK)
 }
 
-/// The frame of the window between two snapshots (empty when they are out of order).
+/// The frame of the window between two snapshots (empty when they are out of order), the
+/// primary sources labelled `primary` in the namespaces panel.
 pub fn frame_of(
     older: &Snapshot,
     newer: &Snapshot,
     host: &crate::collect::host::HostFacts,
     findings: &[crate::diagnose::Finding],
+    primary: &str,
 ) -> Frame {
     match Window::new(older, newer, host) {
-        Some(w) => Frame::from_window(&w, findings),
+        Some(w) => Frame::from_window_labelled(&w, findings, primary),
         None => Frame::default(),
     }
 }
@@ -144,6 +154,9 @@ fn plain(
             writeln!(out)?;
         } else {
             writeln!(out, "{}", render::plain_line(&frame))?;
+            for line in render::plain_netns_lines(&frame) {
+                writeln!(out, "{line}")?;
+            }
         }
         out.flush()?;
         frames += 1;

@@ -20,18 +20,27 @@
 //!   type}`;
 //! - ethtool driver statistics: `nettune_ethtool_stat_total{device,stat}` (one labelled family
 //!   instead of one metric per queue counter);
-//! - nettune's own: `nettune_finding{id,severity,scope} 1` per active finding,
+//! - nettune's own: `nettune_finding{id,severity,scope,netns} 1` per active finding,
 //!   `nettune_collect_duration_seconds{source}`, `nettune_source_ok{source}` (1 read, 0 not).
+//!
+//! Network namespaces ([`super::netns`]): the per-namespace families — netdev, netstat,
+//! sockstat, conntrack — carry a `netns` label (`host` for the snapshot's primary sources,
+//! a namespace's display name, `other` for the namespaces beyond `--max-netns`, summed); the
+//! host-wide ones — softnet, softirqs, interrupts, ethtool — carry none. Each family's samples
+//! (every namespace's) follow its one header.
 //!
 //! The encoder is hand-written rather than built on `prometheus-client`: every family here is
 //! dynamic (whatever fields this kernel prints), netstat needs the `untyped` type that
 //! registry-based clients do not offer, and writing straight from the borrowed snapshot into
 //! one `String` keeps a scrape allocation-light.
 
+use super::netns::{metric_name, Layout, HOST_LABEL, OTHER_LABEL};
+use crate::collect::conntrack::{Conntrack, ConntrackCpuStat};
 use crate::collect::host::HostFacts;
+use crate::collect::netdev::NetDevCounters;
 use crate::diagnose::Finding;
 use crate::snapshot::Snapshot;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
 /// Exposition format.
@@ -120,6 +129,11 @@ impl Enc {
                 }
                 self.out.push_str(k);
                 self.out.push_str("=\"");
+                if !v.contains(['\\', '\n', '"']) {
+                    self.out.push_str(v);
+                    self.out.push('"');
+                    continue;
+                }
                 for c in v.chars() {
                     match c {
                         '\\' => self.out.push_str("\\\\"),
@@ -146,17 +160,6 @@ impl Enc {
     }
 }
 
-/// Replace characters that may not appear in a metric name with `_`.
-fn push_sanitized(out: &mut String, part: &str) {
-    for c in part.chars() {
-        out.push(if c.is_ascii_alphanumeric() || c == '_' {
-            c
-        } else {
-            '_'
-        });
-    }
-}
-
 /// What one exposition shows.
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
@@ -169,43 +172,61 @@ pub struct Input<'a> {
 }
 
 /// Encode the snapshot's counters, the findings and collection times: the whole exposition,
-/// [`encode_counters`] followed by [`encode_own`].
+/// [`encode_counters`] followed by [`encode_own`], with every namespace of the snapshot shown
+/// on its own and the primary sources labelled `netns="host"` (a one-off exposition; the
+/// [`super::Exporter`] bounds the namespaces shown with a [`super::netns::Folder`]).
 pub fn encode(input: &Input, format: Format) -> String {
-    let mut out = encode_counters(input.snapshot, input.host, format);
-    out.push_str(&encode_own(input, format));
+    let layout = Layout::all(input.snapshot, HOST_LABEL);
+    let mut out = encode_counters(input.snapshot, input.host, &layout, format);
+    out.push_str(&encode_own(input, &layout.primary, format));
     out
 }
 
-/// The kernel's counters of one snapshot (every family but nettune's own). They depend on
-/// the snapshot alone, so the exporter encodes them once per collection, ahead of scrapes.
-pub fn encode_counters(s: &Snapshot, host: &HostFacts, format: Format) -> String {
+/// The kernel's counters of one snapshot (every family but nettune's own), its namespaces as
+/// `layout` says. They depend on the snapshot and its layout alone, so the exporter encodes
+/// them once per collection, ahead of scrapes.
+pub fn encode_counters(s: &Snapshot, host: &HostFacts, layout: &Layout, format: Format) -> String {
     let mut e = Enc {
-        out: String::with_capacity(96 * 1024),
+        // About 35 KB per namespace shown (every netstat field of each).
+        out: String::with_capacity((96 + 36 * layout.shown.len()) * 1024),
         format,
     };
     softnet(&mut e, s);
-    netdev(&mut e, s);
-    netstat(&mut e, s);
-    sockstat(&mut e, s, host.page_size);
-    conntrack(&mut e, s);
+    netdev(&mut e, s, layout);
+    netstat(&mut e, s, layout);
+    sockstat(&mut e, s, layout, host.page_size);
+    conntrack(&mut e, s, layout);
     softirqs(&mut e, s);
     interrupts(&mut e, s);
     ethtool(&mut e, s);
     e.out
 }
 
-/// nettune's own families: the findings of the window, collection times and source status,
-/// then `# EOF` in OpenMetrics. Goes after [`encode_counters`] of the same snapshot.
-pub fn encode_own(input: &Input, format: Format) -> String {
+/// nettune's own families: the findings of the window (`netns` label: the finding's
+/// namespace, `primary` — the label of the snapshot's primary sources — when it has none),
+/// collection times and source status, then `# EOF` in OpenMetrics. Goes after
+/// [`encode_counters`] of the same snapshot.
+pub fn encode_own(input: &Input, primary: &str, format: Format) -> String {
     let mut e = Enc {
         out: String::with_capacity(4 * 1024),
         format,
     };
-    own(&mut e, input.snapshot, input.findings);
+    own(&mut e, input.snapshot, input.findings, primary);
     if format == Format::OpenMetrics {
         e.out.push_str("# EOF\n");
     }
     e.out
+}
+
+/// The namespace a finding is about, for its `netns` label (`None`: the snapshot's primary
+/// sources, or a host-wide finding).
+///
+/// The one place the exporter reads a finding's namespace. INTEGRATION: `Finding` gets
+/// `netns: Option<NetnsRef>` on the diagnose branch; once merged, this becomes
+/// `f.netns.as_ref().map(|n| n.name.as_str())`. Until then every finding is the primary's.
+pub fn finding_netns(f: &Finding) -> Option<&str> {
+    let _ = f;
+    None
 }
 
 fn softnet(e: &mut Enc, s: &Snapshot) {
@@ -270,172 +291,335 @@ fn softnet(e: &mut Enc, s: &Snapshot) {
     }
 }
 
-fn netdev(e: &mut Enc, s: &Snapshot) {
-    use crate::collect::netdev::NetDevCounters as C;
-    let Some(devs) = s.netdev.ok() else { return };
-    if devs.is_empty() {
+/// Every netdev column: its name in `nettune_network_<column>_total` and its getter.
+/// Reads one netdev column.
+pub(crate) type NetDevCol = fn(&NetDevCounters) -> u64;
+
+pub(crate) const NETDEV_COLS: [(&str, NetDevCol); 16] = [
+    ("receive_bytes", |c| c.rx_bytes),
+    ("receive_packets", |c| c.rx_packets),
+    ("receive_errs", |c| c.rx_errs),
+    ("receive_drop", |c| c.rx_drop),
+    ("receive_fifo", |c| c.rx_fifo),
+    ("receive_frame", |c| c.rx_frame),
+    ("receive_compressed", |c| c.rx_compressed),
+    ("receive_multicast", |c| c.rx_multicast),
+    ("transmit_bytes", |c| c.tx_bytes),
+    ("transmit_packets", |c| c.tx_packets),
+    ("transmit_errs", |c| c.tx_errs),
+    ("transmit_drop", |c| c.tx_drop),
+    ("transmit_fifo", |c| c.tx_fifo),
+    ("transmit_colls", |c| c.tx_colls),
+    ("transmit_carrier", |c| c.tx_carrier),
+    ("transmit_compressed", |c| c.tx_compressed),
+];
+
+/// Whether a netstat/snmp field is a level or a setting rather than a counter (the rest of
+/// these files counts events). `netns="other"` accumulates only counters.
+pub(crate) fn netstat_gauge(section: &str, field: &str) -> bool {
+    matches!(
+        (section, field),
+        ("Ip", "Forwarding" | "DefaultTTL")
+            | (
+                "Tcp",
+                "RtoAlgorithm" | "RtoMin" | "RtoMax" | "MaxConn" | "CurrEstab"
+            )
+    )
+}
+
+/// The primary sources of `s` and the namespaces `l` shows, each with its `netns` label.
+fn parts<'a>(s: &'a Snapshot, l: &'a Layout) -> impl Iterator<Item = (&'a str, &'a Snapshot)> {
+    std::iter::once((l.primary.as_str(), s)).chain(
+        l.shown
+            .iter()
+            .filter_map(|(i, label)| Some((label.as_str(), &s.namespaces.get(*i)?.snapshot))),
+    )
+}
+
+/// Samples of one family collected across namespaces before it is written (a family's
+/// samples must follow its header together).
+struct Fam<'a> {
+    name: String,
+    /// `(section, field)` for the help text, when a snapshot printed it.
+    help: Option<(&'a str, &'a str)>,
+    samples: Vec<(&'a str, i64)>,
+}
+
+/// Families by name, in first-seen order.
+#[derive(Default)]
+struct Fams<'a> {
+    index: HashMap<String, usize>,
+    list: Vec<Fam<'a>>,
+}
+
+impl<'a> Fams<'a> {
+    /// The index of family `name`, added if new.
+    fn index_of(&mut self, name: &str, help: Option<(&'a str, &'a str)>) -> usize {
+        match self.index.get(name) {
+            Some(&i) => i,
+            None => {
+                self.list.push(Fam {
+                    name: name.to_string(),
+                    help,
+                    samples: Vec::new(),
+                });
+                self.index.insert(name.to_string(), self.list.len() - 1);
+                self.list.len() - 1
+            }
+        }
+    }
+
+    /// [`Fams::add`] to the family at index `i`.
+    fn add_at(&mut self, i: usize, label: &'a str, v: i64) {
+        let fam = &mut self.list[i];
+        if fam.samples.last().is_none_or(|(l, _)| *l != label) {
+            fam.samples.push((label, v));
+        }
+    }
+
+    /// Add a sample unless this label already has one (the first of two fields that
+    /// sanitize to the same name wins).
+    fn add(&mut self, name: &str, help: Option<(&'a str, &'a str)>, label: &'a str, v: i64) {
+        let i = self.index_of(name, help);
+        self.add_at(i, label, v);
+    }
+}
+
+/// `other`'s values whose name starts with `prefix`.
+fn with_prefix<'m, V>(
+    map: &'m std::collections::BTreeMap<String, V>,
+    prefix: &'m str,
+) -> impl Iterator<Item = (&'m String, &'m V)> {
+    map.range::<str, _>((
+        std::ops::Bound::Included(prefix),
+        std::ops::Bound::Unbounded,
+    ))
+    .take_while(move |(k, _)| k.starts_with(prefix))
+}
+
+fn netdev(e: &mut Enc, s: &Snapshot, l: &Layout) {
+    let devs: Vec<_> = parts(s, l)
+        .filter_map(|(label, s)| Some((label, s.netdev.ok()?)))
+        .filter(|(_, d)| !d.is_empty())
+        .collect();
+    let other = l.other.as_ref();
+    if devs.is_empty() && other.is_none() {
         return;
     }
-    type Col = fn(&C) -> u64;
-    let cols: [(&str, Col); 16] = [
-        ("receive_bytes", |c| c.rx_bytes),
-        ("receive_packets", |c| c.rx_packets),
-        ("receive_errs", |c| c.rx_errs),
-        ("receive_drop", |c| c.rx_drop),
-        ("receive_fifo", |c| c.rx_fifo),
-        ("receive_frame", |c| c.rx_frame),
-        ("receive_compressed", |c| c.rx_compressed),
-        ("receive_multicast", |c| c.rx_multicast),
-        ("transmit_bytes", |c| c.tx_bytes),
-        ("transmit_packets", |c| c.tx_packets),
-        ("transmit_errs", |c| c.tx_errs),
-        ("transmit_drop", |c| c.tx_drop),
-        ("transmit_fifo", |c| c.tx_fifo),
-        ("transmit_colls", |c| c.tx_colls),
-        ("transmit_carrier", |c| c.tx_carrier),
-        ("transmit_compressed", |c| c.tx_compressed),
-    ];
     let mut name = String::new();
-    for (col, get) in cols {
+    for (col, get) in NETDEV_COLS {
         name.clear();
         let _ = write!(name, "nettune_network_{col}_total");
+        let o = other.and_then(|o| o.counters.get(&name));
+        if devs.is_empty() && o.is_none() {
+            continue;
+        }
         e.family(
             &name,
             &format!("Network device statistic {col}."),
             Kind::Counter,
         );
-        for (dev, c) in devs {
-            e.sample(&name, &[("device", dev)], Num::U(get(c)));
-        }
-    }
-}
-
-fn netstat(e: &mut Enc, s: &Snapshot) {
-    let Some(sections) = s.netstat.ok() else {
-        return;
-    };
-    let mut name = String::new();
-    let mut seen = BTreeSet::new();
-    for (section, fields) in sections {
-        for (field, v) in fields {
-            name.clear();
-            name.push_str("nettune_netstat_");
-            push_sanitized(&mut name, section);
-            name.push('_');
-            push_sanitized(&mut name, field);
-            if !seen.insert(name.clone()) {
-                continue;
+        for (label, d) in &devs {
+            for (dev, c) in d.iter() {
+                e.sample(&name, &[("device", dev), ("netns", label)], Num::U(get(c)));
             }
-            e.family(
+        }
+        if let Some(v) = o {
+            e.sample(
                 &name,
-                &format!("Statistic {section}{field}."),
-                Kind::Untyped,
+                &[("device", "all"), ("netns", OTHER_LABEL)],
+                Num::U(*v),
             );
-            e.sample(&name, &[], Num::I(*v));
         }
     }
 }
 
-fn sockstat(e: &mut Enc, s: &Snapshot, page_size: u64) {
-    let Some(protos) = s.sockstat.ok() else {
-        return;
-    };
+fn netstat(e: &mut Enc, s: &Snapshot, l: &Layout) {
+    let mut fams = Fams::default();
     let mut name = String::new();
-    let mut seen = BTreeSet::new();
-    for (proto, keys) in protos {
-        for (key, v) in keys {
-            name.clear();
-            let help = if proto == "sockets" && key == "used" {
-                name.push_str("nettune_sockstat_sockets_used");
-                "Number of IPv4 sockets in use.".to_string()
-            } else {
-                name.push_str("nettune_sockstat_");
-                push_sanitized(&mut name, proto);
-                name.push('_');
-                push_sanitized(&mut name, key);
-                format!("Number of {proto} sockets in state {key}.")
-            };
-            if !seen.insert(name.clone()) {
-                continue;
+    // (section, field) → family, so that a namespace's field finds its family without
+    // building its name (every namespace prints the same fields).
+    let mut by_field: HashMap<&str, HashMap<&str, usize>> = HashMap::new();
+    for (label, s) in parts(s, l) {
+        let Some(sections) = s.netstat.ok() else {
+            continue;
+        };
+        for (section, fields) in sections {
+            let ids = by_field.entry(section.as_str()).or_default();
+            for (field, v) in fields {
+                let i = match ids.get(field.as_str()) {
+                    Some(&i) => i,
+                    None => {
+                        metric_name(&mut name, "nettune_netstat_", &[section, field]);
+                        let i = fams.index_of(&name, Some((section, field)));
+                        ids.insert(field.as_str(), i);
+                        i
+                    }
+                };
+                fams.add_at(i, label, *v);
             }
-            e.family(&name, &help, Kind::Gauge);
-            e.sample(&name, &[], Num::I(*v));
-            if key == "mem" && page_size > 0 {
-                name.push_str("_bytes");
-                if seen.insert(name.clone()) {
-                    e.family(
+        }
+    }
+    if let Some(o) = &l.other {
+        let prefix = "nettune_netstat_";
+        for (k, v) in with_prefix(&o.counters, prefix) {
+            fams.add(k, None, OTHER_LABEL, i64::try_from(*v).unwrap_or(i64::MAX));
+        }
+        for (k, v) in with_prefix(&o.gauges, prefix) {
+            fams.add(k, None, OTHER_LABEL, *v);
+        }
+    }
+    for fam in &fams.list {
+        let help = match fam.help {
+            Some((section, field)) => format!("Statistic {section}{field}."),
+            None => format!("Statistic {}.", &fam.name["nettune_netstat_".len()..]),
+        };
+        e.family(&fam.name, &help, Kind::Untyped);
+        for (label, v) in &fam.samples {
+            e.sample(&fam.name, &[("netns", label)], Num::I(*v));
+        }
+    }
+}
+
+fn sockstat(e: &mut Enc, s: &Snapshot, l: &Layout, page_size: u64) {
+    let mut fams = Fams::default();
+    let mut name = String::new();
+    for (label, s) in parts(s, l) {
+        let Some(protos) = s.sockstat.ok() else {
+            continue;
+        };
+        for (proto, keys) in protos {
+            for (key, v) in keys {
+                if proto == "sockets" && key == "used" {
+                    fams.add("nettune_sockstat_sockets_used", None, label, *v);
+                    continue;
+                }
+                metric_name(&mut name, "nettune_sockstat_", &[proto, key]);
+                fams.add(&name, Some((proto, key)), label, *v);
+                if key == "mem" && page_size > 0 {
+                    name.push_str("_bytes");
+                    fams.add(
                         &name,
-                        &format!("Number of {proto} sockets in state mem_bytes."),
-                        Kind::Gauge,
+                        Some((proto, "mem_bytes")),
+                        label,
+                        v.saturating_mul(page_size as i64),
                     );
-                    e.sample(&name, &[], Num::I(v.saturating_mul(page_size as i64)));
                 }
             }
         }
     }
+    if let Some(o) = &l.other {
+        for (k, v) in with_prefix(&o.gauges, "nettune_sockstat_") {
+            fams.add(k, None, OTHER_LABEL, *v);
+        }
+    }
+    for fam in &fams.list {
+        let help = match fam.help {
+            _ if fam.name == "nettune_sockstat_sockets_used" => {
+                "Number of IPv4 sockets in use.".to_string()
+            }
+            Some((proto, key)) => format!("Number of {proto} sockets in state {key}."),
+            None => format!(
+                "Number of sockets in state {}.",
+                &fam.name["nettune_sockstat_".len()..]
+            ),
+        };
+        e.family(&fam.name, &help, Kind::Gauge);
+        for (label, v) in &fam.samples {
+            e.sample(&fam.name, &[("netns", label)], Num::I(*v));
+        }
+    }
 }
 
-fn conntrack(e: &mut Enc, s: &Snapshot) {
-    let Some(ct) = s.conntrack.ok() else { return };
-    let gauge = |e: &mut Enc, name: &str, help: &str, v: Option<u64>| {
-        if let Some(v) = v {
-            e.family(name, help, Kind::Gauge);
-            e.sample(name, &[], Num::U(v));
+/// The conntrack statistics exposed as `nettune_nf_conntrack_stat_<name>`, with help texts.
+pub(crate) const CONNTRACK_STATS: [(&str, &str); 8] = [
+    ("found", "Number of searched entries which were successful."),
+    ("invalid", "Number of packets seen which can not be tracked."),
+    (
+        "ignore",
+        "Number of packets seen which are already connected to a conntrack entry.",
+    ),
+    ("insert", "Number of entries inserted into the list."),
+    (
+        "insert_failed",
+        "Number of entries for which list insertion was attempted but failed.",
+    ),
+    ("drop", "Number of packets dropped due to conntrack failure."),
+    (
+        "early_drop",
+        "Number of dropped conntrack entries to make room for new ones, if maximum table size was reached.",
+    ),
+    (
+        "search_restart",
+        "Number of conntrack table lookups which had to be restarted due to hashtable resizes.",
+    ),
+];
+
+/// The values of [`CONNTRACK_STATS`], in that order.
+pub(crate) fn conntrack_stats(t: &ConntrackCpuStat) -> [(&'static str, Option<u64>); 8] {
+    let v = [
+        t.found,
+        t.invalid,
+        t.ignore,
+        t.insert,
+        t.insert_failed,
+        t.drop,
+        t.early_drop,
+        t.search_restart,
+    ];
+    std::array::from_fn(|i| (CONNTRACK_STATS[i].0, v[i]))
+}
+
+fn conntrack(e: &mut Enc, s: &Snapshot, l: &Layout) {
+    let cts: Vec<_> = parts(s, l)
+        .filter_map(|(label, s)| {
+            let ct = s.conntrack.ok()?;
+            Some((label, ct, ct.totals()))
+        })
+        .collect();
+    let other = l.other.as_ref();
+    // One gauge family: a sample per namespace that has the value, then `other`'s.
+    let family = |e: &mut Enc,
+                  name: &str,
+                  help: &str,
+                  get: &dyn Fn(&Conntrack, Option<&ConntrackCpuStat>) -> Option<u64>,
+                  o: Option<u64>| {
+        let values: Vec<_> = cts
+            .iter()
+            .filter_map(|(label, ct, t)| Some((*label, get(ct, t.as_ref())?)))
+            .collect();
+        if values.is_empty() && o.is_none() {
+            return;
+        }
+        e.family(name, help, Kind::Gauge);
+        for (label, v) in values {
+            e.sample(name, &[("netns", label)], Num::U(v));
+        }
+        if let Some(v) = o {
+            e.sample(name, &[("netns", OTHER_LABEL)], Num::U(v));
         }
     };
-    gauge(
+    let name = "nettune_nf_conntrack_entries";
+    family(
         e,
-        "nettune_nf_conntrack_entries",
+        name,
         "Number of currently allocated flow entries for connection tracking.",
-        ct.count,
+        &|ct, _| ct.count,
+        other
+            .and_then(|o| o.gauges.get(name))
+            .map(|v| (*v).max(0) as u64),
     );
-    gauge(
+    family(
         e,
         "nettune_nf_conntrack_entries_limit",
         "Maximum size of connection tracking table.",
-        ct.max,
+        &|ct, _| ct.max,
+        None,
     );
-    let Some(t) = ct.totals() else { return };
-    let stats: [(&str, &str, Option<u64>); 8] = [
-        (
-            "found",
-            "Number of searched entries which were successful.",
-            t.found,
-        ),
-        (
-            "invalid",
-            "Number of packets seen which can not be tracked.",
-            t.invalid,
-        ),
-        (
-            "ignore",
-            "Number of packets seen which are already connected to a conntrack entry.",
-            t.ignore,
-        ),
-        ("insert", "Number of entries inserted into the list.", t.insert),
-        (
-            "insert_failed",
-            "Number of entries for which list insertion was attempted but failed.",
-            t.insert_failed,
-        ),
-        (
-            "drop",
-            "Number of packets dropped due to conntrack failure.",
-            t.drop,
-        ),
-        (
-            "early_drop",
-            "Number of dropped conntrack entries to make room for new ones, if maximum table size was reached.",
-            t.early_drop,
-        ),
-        (
-            "search_restart",
-            "Number of conntrack table lookups which had to be restarted due to hashtable resizes.",
-            t.search_restart,
-        ),
-    ];
-    for (stat, help, v) in stats {
-        gauge(e, &format!("nettune_nf_conntrack_stat_{stat}"), help, v);
+    for (k, (stat, help)) in CONNTRACK_STATS.iter().enumerate() {
+        let name = format!("nettune_nf_conntrack_stat_{stat}");
+        let o = other.and_then(|o| o.counters.get(&name)).copied();
+        family(e, &name, help, &|_, t| conntrack_stats(t?)[k].1, o);
     }
 }
 
@@ -538,7 +722,7 @@ fn ethtool(e: &mut Enc, s: &Snapshot) {
     }
 }
 
-fn own(e: &mut Enc, s: &Snapshot, findings: &[Finding]) {
+fn own(e: &mut Enc, s: &Snapshot, findings: &[Finding], primary: &str) {
     let name = "nettune_finding";
     e.family(
         name,
@@ -547,13 +731,15 @@ fn own(e: &mut Enc, s: &Snapshot, findings: &[Finding]) {
     );
     let mut seen = BTreeSet::new();
     for f in findings {
-        if seen.insert((f.id.as_str(), f.severity, f.scope())) {
+        let netns = finding_netns(f).unwrap_or(primary);
+        if seen.insert((f.id.as_str(), f.severity, f.scope(), netns)) {
             e.sample(
                 name,
                 &[
                     ("id", &f.id),
                     ("severity", f.severity.as_str()),
                     ("scope", f.scope()),
+                    ("netns", netns),
                 ],
                 Num::U(1),
             );

@@ -14,6 +14,7 @@
 
 pub mod encode;
 pub mod http;
+pub mod netns;
 
 use crate::collect::host::HostFacts;
 use crate::collect::Source;
@@ -23,23 +24,27 @@ use crate::snapshot::Snapshot;
 use crate::window::Window;
 use crate::Result;
 use encode::{Format, Input};
+use netns::{Folder, Layout};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// One snapshot and its counter families, encoded at most once per format.
+/// One snapshot, the namespaces its exposition shows, and its counter families, encoded at
+/// most once per format.
 struct Collection {
     at: Instant,
     snapshot: Arc<Snapshot>,
+    layout: Layout,
     text: OnceLock<String>,
     openmetrics: OnceLock<String>,
 }
 
 impl Collection {
-    fn new(snapshot: Snapshot) -> Arc<Collection> {
+    fn new(snapshot: Snapshot, layout: Layout) -> Arc<Collection> {
         Arc::new(Collection {
             at: Instant::now(),
             snapshot: Arc::new(snapshot),
+            layout,
             text: OnceLock::new(),
             openmetrics: OnceLock::new(),
         })
@@ -50,7 +55,7 @@ impl Collection {
             Format::Text => &self.text,
             Format::OpenMetrics => &self.openmetrics,
         };
-        cell.get_or_init(|| encode::encode_counters(&self.snapshot, host, format))
+        cell.get_or_init(|| encode::encode_counters(&self.snapshot, host, &self.layout, format))
     }
 }
 
@@ -84,6 +89,7 @@ impl Scrape {
                     host: &self.host,
                     findings: &self.findings,
                 },
+                &self.collection.layout.primary,
                 format,
             )
         });
@@ -144,6 +150,9 @@ impl State {
 pub struct Exporter {
     /// Held while collecting (and publishing); taken before `state`, never while holding it.
     source: Mutex<SnapshotSource>,
+    /// The namespaces each collection shows and `netns="other"`'s accumulators; advanced
+    /// once per collection, in collection order (only while holding `source`).
+    folder: Mutex<Folder>,
     state: Mutex<State>,
     /// Wakes an idle refresher when a scrape arrives.
     scraped: Condvar,
@@ -171,6 +180,7 @@ impl Exporter {
     pub fn new(host: HostFacts, source: SnapshotSource, max_age: Duration) -> Exporter {
         Exporter {
             source: Mutex::new(source),
+            folder: Mutex::new(Folder::new(netns::DEFAULT_MAX_NETNS, netns::HOST_LABEL)),
             state: Mutex::new(State {
                 latest: None,
                 served: None,
@@ -208,6 +218,14 @@ impl Exporter {
         Exporter::new(host, Box::new(source), max_age)
     }
 
+    /// Show at most `max` namespaces besides the primary sources on their own (the rest in
+    /// `netns="other"`, see [`netns`]), and label the primary sources `primary` (`host`, or
+    /// the `--netns` name). Call before the first collection.
+    pub fn with_netns(self, max: usize, primary: &str) -> Exporter {
+        *lock(&self.folder) = Folder::new(max, primary);
+        self
+    }
+
     /// Facts about the host the snapshots come from.
     pub fn host(&self) -> &HostFacts {
         &self.host
@@ -215,14 +233,19 @@ impl Exporter {
 
     /// Take the first snapshot now, so the first scrape already has a window.
     pub fn prime(&self) {
-        let snapshot = (lock(&self.source))();
+        let mut source = lock(&self.source);
+        let snapshot = source();
+        // The first layout: `other` starts from these values.
+        lock(&self.folder).layout(&snapshot);
         lock(&self.state).served = Some(Arc::new(snapshot));
     }
 
     /// Collect a new snapshot and encode its text counters, holding only the source's lock
     /// (scrapes served from the current collection never wait for it).
     fn collect(&self, source: &mut SnapshotSource) -> Arc<Collection> {
-        let collection = Collection::new(source());
+        let snapshot = source();
+        let layout = lock(&self.folder).layout(&snapshot);
+        let collection = Collection::new(snapshot, layout);
         collection.counters(&self.host, Format::Text);
         collection
     }
@@ -389,7 +412,8 @@ impl Exporter {
 
 /// Copy the sources the live exporter re-reads only every [`SLOW_REFRESH`] (every source
 /// the fast snapshot `snap` did not request: configuration, sockets), the ethtool settings
-/// and their collection times from `slow` into `snap`.
+/// and their collection times from `slow` into `snap`; for every namespace of `snap`, the
+/// sources it did not request from the same namespace (same inode) of `slow`.
 pub fn carry_slow_sources(snap: &mut Snapshot, slow: &Snapshot) {
     snap.fill_from(slow, |fast| !was_requested(fast));
     if let (Source::Ok(fast), Some(slow)) = (&mut snap.ethtool, slow.ethtool.ok()) {
@@ -399,6 +423,19 @@ pub fn carry_slow_sources(snap: &mut Snapshot, slow: &Snapshot) {
                 e.channels = s.channels.clone();
                 e.coalesce = s.coalesce.clone();
                 e.features = s.features.clone();
+            }
+        }
+    }
+    // The same for every namespace both read (by inode).
+    if !snap.namespaces.is_empty() && !slow.namespaces.is_empty() {
+        let by_inode: std::collections::HashMap<u64, &Snapshot> = slow
+            .namespaces
+            .iter()
+            .map(|n| (n.netns.inode, &n.snapshot))
+            .collect();
+        for ns in &mut snap.namespaces {
+            if let Some(s) = by_inode.get(&ns.netns.inode) {
+                ns.snapshot.fill_from(s, |fast| !was_requested(fast));
             }
         }
     }
@@ -564,29 +601,29 @@ nettune_softnet_flow_limit_count_total{cpu=\"0\"} 0
 nettune_softnet_backlog_len{cpu=\"0\"} 3
 # HELP nettune_network_receive_bytes_total Network device statistic receive_bytes.
 # TYPE nettune_network_receive_bytes_total counter
-nettune_network_receive_bytes_total{device=\"eth0\"} 101000
+nettune_network_receive_bytes_total{device=\"eth0\",netns=\"host\"} 101000
 # HELP nettune_network_receive_packets_total Network device statistic receive_packets.
 # TYPE nettune_network_receive_packets_total counter
-nettune_network_receive_packets_total{device=\"eth0\"} 1010
+nettune_network_receive_packets_total{device=\"eth0\",netns=\"host\"} 1010
 ";
         assert!(text.starts_with(expected), "got:\n{text}");
         for line in [
-            "nettune_network_receive_drop_total{device=\"eth0\"} 1",
-            "nettune_network_transmit_bytes_total{device=\"eth0\"} 5000",
-            "# HELP nettune_netstat_TcpExt_ListenOverflows Statistic TcpExtListenOverflows.\n# TYPE nettune_netstat_TcpExt_ListenOverflows untyped\nnettune_netstat_TcpExt_ListenOverflows 7",
-            "nettune_netstat_Tcp_MaxConn -1",
-            "nettune_netstat_IcmpMsg_InType3 9",
-            "# HELP nettune_sockstat_TCP_tw Number of TCP sockets in state tw.\n# TYPE nettune_sockstat_TCP_tw gauge\nnettune_sockstat_TCP_tw 4",
-            "nettune_sockstat_TCP_mem 2",
-            "nettune_sockstat_TCP_mem_bytes 8192",
-            "# HELP nettune_sockstat_sockets_used Number of IPv4 sockets in use.\n# TYPE nettune_sockstat_sockets_used gauge\nnettune_sockstat_sockets_used 16",
-            "# TYPE nettune_nf_conntrack_entries gauge\nnettune_nf_conntrack_entries 100",
-            "nettune_nf_conntrack_entries_limit 65536",
-            "nettune_nf_conntrack_stat_found 7",
-            "nettune_nf_conntrack_stat_drop 2",
-            "nettune_nf_conntrack_stat_insert_failed 1",
+            "nettune_network_receive_drop_total{device=\"eth0\",netns=\"host\"} 1",
+            "nettune_network_transmit_bytes_total{device=\"eth0\",netns=\"host\"} 5000",
+            "# HELP nettune_netstat_TcpExt_ListenOverflows Statistic TcpExtListenOverflows.\n# TYPE nettune_netstat_TcpExt_ListenOverflows untyped\nnettune_netstat_TcpExt_ListenOverflows{netns=\"host\"} 7",
+            "nettune_netstat_Tcp_MaxConn{netns=\"host\"} -1",
+            "nettune_netstat_IcmpMsg_InType3{netns=\"host\"} 9",
+            "# HELP nettune_sockstat_TCP_tw Number of TCP sockets in state tw.\n# TYPE nettune_sockstat_TCP_tw gauge\nnettune_sockstat_TCP_tw{netns=\"host\"} 4",
+            "nettune_sockstat_TCP_mem{netns=\"host\"} 2",
+            "nettune_sockstat_TCP_mem_bytes{netns=\"host\"} 8192",
+            "# HELP nettune_sockstat_sockets_used Number of IPv4 sockets in use.\n# TYPE nettune_sockstat_sockets_used gauge\nnettune_sockstat_sockets_used{netns=\"host\"} 16",
+            "# TYPE nettune_nf_conntrack_entries gauge\nnettune_nf_conntrack_entries{netns=\"host\"} 100",
+            "nettune_nf_conntrack_entries_limit{netns=\"host\"} 65536",
+            "nettune_nf_conntrack_stat_found{netns=\"host\"} 7",
+            "nettune_nf_conntrack_stat_drop{netns=\"host\"} 2",
+            "nettune_nf_conntrack_stat_insert_failed{netns=\"host\"} 1",
             "# TYPE nettune_softirqs_functions_total counter\nnettune_softirqs_functions_total{cpu=\"0\",type=\"NET_RX\"} 2\nnettune_softirqs_functions_total{cpu=\"1\",type=\"NET_RX\"} 20\nnettune_softirqs_functions_total{cpu=\"0\",type=\"NET_TX\"} 1",
-            "nettune_finding{id=\"softnet.backlog_drops\",severity=\"critical\",scope=\"cpu0\"} 1",
+            "nettune_finding{id=\"softnet.backlog_drops\",severity=\"critical\",scope=\"cpu0\",netns=\"host\"} 1",
             "nettune_collect_duration_seconds{source=\"softnet\"} 0.00025",
             "nettune_source_ok{source=\"softnet\"} 1",
             "nettune_source_ok{source=\"ethtool\"} 0",
@@ -681,7 +718,7 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         );
         assert!(second
             .body(Format::Text)
-            .contains("nettune_finding{id=\"softnet.backlog_drops\",severity=\"critical\",scope=\"cpu0\"} 1\n"));
+            .contains("nettune_finding{id=\"softnet.backlog_drops\",severity=\"critical\",scope=\"cpu0\",netns=\"host\"} 1\n"));
         // Nothing newer: the same answer again.
         let again = e.scrape();
         if Arc::ptr_eq(&again.collection, &second.collection) {
@@ -750,6 +787,55 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
         );
     }
 
+    /// The exporter advances its folder once per collection (the primed snapshot included):
+    /// with `--max-netns 1` the busier namespace is shown, the other folded into `other`.
+    #[test]
+    fn exporter_bounds_the_namespaces_it_shows() {
+        use crate::namespaces::NetnsRef;
+        use crate::snapshot::NetnsSnapshot;
+        let with_ns = |t: u64, a: i64, b: i64| {
+            let mut s = counters(t, 100, 5, 10, 0);
+            s.namespaces = [(1, "pod-a", a), (2, "pod-b", b)]
+                .into_iter()
+                .map(|(inode, name, overflows)| {
+                    let mut snapshot = Snapshot::empty(t);
+                    snapshot.netstat = src(
+                        json!({"TcpExt": {"ListenOverflows": overflows, "ListenDrops": overflows}}),
+                    );
+                    NetnsSnapshot {
+                        netns: NetnsRef {
+                            inode,
+                            name: name.into(),
+                            path: format!("/run/netns/{name}").into(),
+                        },
+                        snapshot,
+                    }
+                })
+                .collect();
+            s
+        };
+        let mut queue = vec![with_ns(2_000_000_000, 4, 100), with_ns(1_000_000_000, 1, 1)];
+        let source = move || {
+            queue
+                .pop()
+                .unwrap_or_else(|| Snapshot::empty(3_000_000_000))
+        };
+        let e =
+            Exporter::new(host(), Box::new(source), Duration::from_secs(60)).with_netns(1, "host");
+        e.prime();
+        let text = e.scrape().body(Format::Text);
+        // Primed: a tie, pod-a shown by name, pod-b's 1 in other. Then pod-b dropped 99 in the
+        // window and pod-a 3: pod-b shown, other = 1 + pod-a's 3.
+        for line in [
+            "nettune_netstat_TcpExt_ListenOverflows{netns=\"host\"} 0\n",
+            "nettune_netstat_TcpExt_ListenOverflows{netns=\"pod-b\"} 100\n",
+            "nettune_netstat_TcpExt_ListenOverflows{netns=\"other\"} 4\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
+        assert!(!text.contains("pod-a"), "{text}");
+    }
+
     #[test]
     fn label_values_are_escaped() {
         let mut s = Snapshot::empty(1);
@@ -768,8 +854,8 @@ nettune_network_receive_packets_total{device=\"eth0\"} 1010
             Format::Text,
         );
         assert!(text
-            .contains("nettune_network_receive_bytes_total{device=\"we\\\"ird\\\\dev\\n\"} 1\n"));
-        assert!(text.contains("nettune_netstat_Odd_Sec_a_b 1\n"));
+            .contains("nettune_network_receive_bytes_total{device=\"we\\\"ird\\\\dev\\n\",netns=\"host\"} 1\n"));
+        assert!(text.contains("nettune_netstat_Odd_Sec_a_b{netns=\"host\"} 1\n"));
     }
 
     #[test]

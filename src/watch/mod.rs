@@ -61,6 +61,61 @@ pub struct Protocols {
     pub conntrack_max: Option<u64>,
 }
 
+/// One network namespace's drops and overflows over the window (the namespaces panel).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NetnsRow {
+    /// Display name (`host` for the snapshot's primary sources, or the `--netns` name).
+    pub netns: String,
+    /// Namespace inode (`None` for the primary sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inode: Option<u64>,
+    /// Packets received per second on its devices.
+    pub rx_pps: f64,
+    /// Packets transmitted per second on its devices.
+    pub tx_pps: f64,
+    /// Receive + transmit drops per second on its devices.
+    pub dev_drops: f64,
+    /// `TcpExt.ListenOverflows` per second (accept queue full).
+    pub listen_overflows: Option<f64>,
+    /// `TcpExt.ListenDrops` per second (every SYN dropped at a listener, overflows included).
+    pub listen_drops: Option<f64>,
+    /// `Udp.RcvbufErrors` + `Udp6.RcvbufErrors` per second.
+    pub udp_rcvbuf_errors: Option<f64>,
+    /// `Udp.InErrors` + `Udp6.InErrors` per second (receive-buffer errors included).
+    pub udp_in_errors: Option<f64>,
+}
+
+impl NetnsRow {
+    /// The rates of one namespace's window.
+    fn from_window(netns: String, inode: Option<u64>, w: &Window) -> NetnsRow {
+        let devs = w.netdev();
+        let sum = |g: fn(&crate::window::NetDevRates) -> f64| devs.values().map(g).sum::<f64>();
+        let both =
+            |field: &str| sum_opt(w.netstat_rate("Udp", field), w.netstat_rate("Udp6", field));
+        NetnsRow {
+            netns,
+            inode,
+            rx_pps: sum(|r| r.rx_packets),
+            tx_pps: sum(|r| r.tx_packets),
+            dev_drops: sum(|r| r.rx_drop + r.tx_drop),
+            listen_overflows: w.netstat_rate("TcpExt", "ListenOverflows"),
+            listen_drops: w.netstat_rate("TcpExt", "ListenDrops"),
+            udp_rcvbuf_errors: both("RcvbufErrors"),
+            udp_in_errors: both("InErrors"),
+        }
+    }
+
+    /// Drops per second of every kind: devices, listeners, UDP.
+    pub fn drops(&self) -> f64 {
+        self.dev_drops + self.listen_drops.unwrap_or(0.0) + self.udp_in_errors.unwrap_or(0.0)
+    }
+
+    /// Queue overflows per second: listen overflows and UDP receive-buffer errors.
+    pub fn overflows(&self) -> f64 {
+        self.listen_overflows.unwrap_or(0.0) + self.udp_rcvbuf_errors.unwrap_or(0.0)
+    }
+}
+
 /// A finding active in the window, in short.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FindingRow {
@@ -80,6 +135,10 @@ pub struct Frame {
     pub cpus: Vec<CpuRow>,
     pub devices: Vec<DeviceRow>,
     pub protocols: Protocols,
+    /// The primary sources (`host`) and every other namespace both snapshots read, when the
+    /// snapshot read other namespaces (empty otherwise); primary first, then by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<NetnsRow>,
     pub findings: Vec<FindingRow>,
 }
 
@@ -91,8 +150,15 @@ fn sum_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 impl Frame {
-    /// Build the frame of a window and the findings over it.
+    /// Build the frame of a window and the findings over it, the primary sources labelled
+    /// `host` in the namespaces panel.
     pub fn from_window(w: &Window, findings: &[Finding]) -> Frame {
+        Frame::from_window_labelled(w, findings, crate::export::netns::HOST_LABEL)
+    }
+
+    /// [`Frame::from_window`] with the primary sources' namespace label (`host`, or the
+    /// `--netns` name).
+    pub fn from_window_labelled(w: &Window, findings: &[Finding], primary: &str) -> Frame {
         let net_rx = w.softirq_rates("NET_RX");
         let rx_total: f64 = net_rx.iter().flatten().sum();
         let mut cpus: Vec<CpuRow> = w
@@ -154,6 +220,7 @@ impl Frame {
             cpus,
             devices,
             protocols,
+            namespaces: namespaces(w, primary),
             findings: findings
                 .iter()
                 .map(|f| FindingRow {
@@ -173,6 +240,81 @@ impl Frame {
             self.protocols.conntrack_max?,
         );
         (m > 0).then(|| c as f64 / m as f64)
+    }
+}
+
+/// The namespaces panel of a window: the primary sources and every namespace read in both
+/// snapshots (matched by inode), each over its own window — or over the primary's times when
+/// its own are not in order (a collector that does not time namespace parts). Empty when the
+/// newer snapshot read no other namespace.
+fn namespaces(w: &Window, primary: &str) -> Vec<NetnsRow> {
+    if w.newer.namespaces.is_empty() {
+        return Vec::new();
+    }
+    let older: std::collections::HashMap<u64, &crate::snapshot::Snapshot> = w
+        .older
+        .namespaces
+        .iter()
+        .map(|n| (n.netns.inode, &n.snapshot))
+        .collect();
+    let mut rows = vec![NetnsRow::from_window(primary.to_string(), None, w)];
+    let mut others: Vec<NetnsRow> = w
+        .newer
+        .namespaces
+        .iter()
+        .filter_map(|n| {
+            let old = older.get(&n.netns.inode)?;
+            let row =
+                |nw: &Window| NetnsRow::from_window(n.netns.name.clone(), Some(n.netns.inode), nw);
+            match Window::new(old, &n.snapshot, w.host) {
+                Some(nw) => Some(row(&nw)),
+                None => {
+                    let (mut o, mut c) = ((*old).clone(), n.snapshot.clone());
+                    o.taken_at_ns = w.older.taken_at_ns;
+                    c.taken_at_ns = w.newer.taken_at_ns;
+                    Window::new(&o, &c, w.host).map(|nw| row(&nw))
+                }
+            }
+        })
+        .collect();
+    others.sort_by(|a, b| a.netns.cmp(&b.netns).then(a.inode.cmp(&b.inode)));
+    rows.append(&mut others);
+    rows
+}
+
+/// How the namespaces panel is ordered (`n` cycles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetnsSort {
+    /// By name (the primary sources first).
+    #[default]
+    Name,
+    /// Most drops first ([`NetnsRow::drops`]).
+    Drops,
+    /// Most overflows first ([`NetnsRow::overflows`]).
+    Overflows,
+    /// Busiest first (packets per second).
+    Traffic,
+}
+
+impl NetnsSort {
+    /// The next order.
+    pub fn next(self) -> NetnsSort {
+        match self {
+            NetnsSort::Name => NetnsSort::Drops,
+            NetnsSort::Drops => NetnsSort::Overflows,
+            NetnsSort::Overflows => NetnsSort::Traffic,
+            NetnsSort::Traffic => NetnsSort::Name,
+        }
+    }
+
+    /// Label shown in the status line.
+    pub fn label(self) -> &'static str {
+        match self {
+            NetnsSort::Name => "name",
+            NetnsSort::Drops => "drops",
+            NetnsSort::Overflows => "overflows",
+            NetnsSort::Traffic => "traffic",
+        }
     }
 }
 
@@ -216,6 +358,8 @@ pub struct View {
     pub previous: Option<Frame>,
     pub paused: bool,
     pub sort: Sort,
+    /// Order of the namespaces panel.
+    pub netns_sort: NetnsSort,
     pub help: bool,
     /// Host line shown in the title.
     pub title: String,
@@ -263,6 +407,33 @@ impl View {
             }
         }
         rows
+    }
+
+    /// Rows of the namespaces panel in display order (ties keep name order).
+    pub fn netns_rows(&self) -> Vec<&NetnsRow> {
+        let Some(f) = &self.frame else {
+            return Vec::new();
+        };
+        let mut rows: Vec<&NetnsRow> = f.namespaces.iter().collect();
+        let key: Option<fn(&NetnsRow) -> f64> = match self.netns_sort {
+            NetnsSort::Name => None,
+            NetnsSort::Drops => Some(NetnsRow::drops),
+            NetnsSort::Overflows => Some(NetnsRow::overflows),
+            NetnsSort::Traffic => Some(|r| r.rx_pps + r.tx_pps),
+        };
+        if let Some(key) = key {
+            rows.sort_by(|a, b| key(b).total_cmp(&key(a)));
+        }
+        rows
+    }
+
+    /// The previous frame's namespace row for `row` (same inode, or both primary).
+    pub fn previous_netns(&self, row: &NetnsRow) -> Option<&NetnsRow> {
+        self.previous
+            .as_ref()?
+            .namespaces
+            .iter()
+            .find(|r| r.inode == row.inode)
     }
 
     /// The previous frame's CPU row for `cpu`.
@@ -354,6 +525,140 @@ mod tests {
              dev_errors=0 tcp_retrans=0 listen_overflows=2.0 tcp_backlog_drops=- \
              udp_rcvbuf_errors=3.0 conntrack=- findings=none"
         );
+    }
+
+    /// A namespace's part at step `k`: `pps` packets/s received on eth0, `ovf` listen
+    /// overflows/s, `rcvbuf` UDP receive-buffer errors/s (2 s per step).
+    fn ns_part(
+        inode: u64,
+        name: &str,
+        t: u64,
+        k: u64,
+        pps: u64,
+        ovf: u64,
+        rcvbuf: u64,
+    ) -> crate::snapshot::NetnsSnapshot {
+        let mut s = Snapshot::empty(t);
+        s.netdev = src(json!({"eth0": {
+            "rx_bytes": 0, "rx_packets": k * pps * 2, "rx_errs": 0, "rx_drop": 0,
+            "rx_fifo": 0, "rx_frame": 0, "rx_compressed": 0, "rx_multicast": 0,
+            "tx_bytes": 0, "tx_packets": 0, "tx_errs": 0, "tx_drop": 0, "tx_fifo": 0,
+            "tx_colls": 0, "tx_carrier": 0, "tx_compressed": 0}}));
+        s.netstat = src(json!({
+            "TcpExt": {"ListenOverflows": k * ovf * 2, "ListenDrops": k * ovf * 2},
+            "Udp": {"RcvbufErrors": k * rcvbuf * 2, "InErrors": k * rcvbuf * 2},
+            "Udp6": {"RcvbufErrors": 0, "InErrors": 0}
+        }));
+        crate::snapshot::NetnsSnapshot {
+            netns: crate::namespaces::NetnsRef {
+                inode,
+                name: name.into(),
+                path: format!("/run/netns/{name}").into(),
+            },
+            snapshot: s,
+        }
+    }
+
+    /// The host pair of [`snap`] plus pod-web (listen overflows), pod-dns (UDP drops) and
+    /// pod-busy (traffic only); pod-new appears only in the newer snapshot.
+    fn frame_with_namespaces() -> Frame {
+        let (mut a, mut b) = (snap(1_000_000_000, 0), snap(3_000_000_000, 1));
+        for (s, t, k) in [(&mut a, 1_000_000_000, 0), (&mut b, 3_000_000_000, 1)] {
+            s.namespaces = vec![
+                ns_part(7, "pod-web", t, k, 10, 5, 0),
+                ns_part(8, "pod-dns", t, k, 20, 0, 30),
+                ns_part(9, "pod-busy", t, k, 9000, 0, 0),
+            ];
+        }
+        b.namespaces
+            .push(ns_part(10, "pod-new", 3_000_000_000, 1, 1, 1, 1));
+        // pod-busy's parts carry no time of their own: the window's is used.
+        a.namespaces[2].snapshot.taken_at_ns = 0;
+        b.namespaces[2].snapshot.taken_at_ns = 0;
+        let host = HostFacts::default();
+        let w = Window::new(&a, &b, &host).unwrap();
+        Frame::from_window(&w, &[])
+    }
+
+    #[test]
+    fn namespaces_panel_has_drops_and_overflows_per_namespace() {
+        let f = frame_with_namespaces();
+        let names: Vec<&str> = f.namespaces.iter().map(|n| n.netns.as_str()).collect();
+        assert_eq!(
+            names,
+            ["host", "pod-busy", "pod-dns", "pod-web"],
+            "pod-new has no window yet"
+        );
+        let host = &f.namespaces[0];
+        assert_eq!(host.inode, None);
+        assert_eq!((host.rx_pps, host.dev_drops), (500.0, 1.0));
+        assert_eq!(host.listen_overflows, Some(2.0));
+        assert_eq!(host.udp_rcvbuf_errors, Some(3.0));
+        let web = &f.namespaces[3];
+        assert_eq!(web.inode, Some(7));
+        assert_eq!(
+            (web.listen_overflows, web.listen_drops),
+            (Some(5.0), Some(5.0))
+        );
+        assert_eq!(web.rx_pps, 10.0);
+        let dns = &f.namespaces[2];
+        assert_eq!(
+            (dns.udp_rcvbuf_errors, dns.udp_in_errors),
+            (Some(30.0), Some(30.0))
+        );
+        assert_eq!((dns.drops(), dns.overflows()), (30.0, 30.0));
+        // The JSON line carries the panel; a frame without namespaces does not.
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!(json["namespaces"][3]["netns"], "pod-web");
+        assert_eq!(json["namespaces"][3]["listen_overflows"], 5.0);
+        assert!(serde_json::to_value(frame())
+            .unwrap()
+            .get("namespaces")
+            .is_none());
+    }
+
+    #[test]
+    fn namespaces_panel_sorts_by_name_drops_overflows_traffic() {
+        let mut v = View::default();
+        v.push(frame_with_namespaces());
+        let order =
+            |v: &View| -> Vec<String> { v.netns_rows().iter().map(|n| n.netns.clone()).collect() };
+        assert_eq!(order(&v), ["host", "pod-busy", "pod-dns", "pod-web"]);
+        v.netns_sort = v.netns_sort.next();
+        assert_eq!(v.netns_sort.label(), "drops");
+        // pod-dns 30/s, pod-web 5/s, host 1 + 2 + 0 (no Udp InErrors) = 3/s, pod-busy 0.
+        assert_eq!(order(&v), ["pod-dns", "pod-web", "host", "pod-busy"]);
+        v.netns_sort = v.netns_sort.next();
+        assert_eq!(v.netns_sort.label(), "overflows");
+        // pod-dns 30, pod-web 5, host 2 + 3.
+        assert_eq!(order(&v)[..2], ["pod-dns", "host"]);
+        v.netns_sort = v.netns_sort.next();
+        assert_eq!(order(&v)[0], "pod-busy");
+        v.netns_sort = v.netns_sort.next();
+        assert_eq!(v.netns_sort, NetnsSort::Name);
+        // Highlighting matches rows of the previous frame by inode.
+        v.push(frame_with_namespaces());
+        let web = v.netns_rows()[3];
+        assert_eq!(v.previous_netns(web).map(|p| p.inode), Some(Some(7)));
+    }
+
+    #[test]
+    fn plain_mode_prints_a_line_per_namespace() {
+        let mut f = frame_with_namespaces();
+        f.namespaces[2].netns = "pod default/dns".into();
+        let lines = render::plain_netns_lines(&f);
+        assert_eq!(lines.len(), 4);
+        assert_eq!(
+            lines[3],
+            "01:01:03 netns=pod-web rx_pps=10.0 tx_pps=0 dev_drops=0 listen_overflows=5.0 \
+             listen_drops=5.0 udp_rcvbuf_errors=0 udp_in_errors=0"
+        );
+        assert!(
+            lines[2].starts_with("01:01:03 netns=\"pod default/dns\" "),
+            "{}",
+            lines[2]
+        );
+        assert!(render::plain_netns_lines(&frame()).is_empty());
     }
 
     #[test]

@@ -85,6 +85,33 @@ pub fn plain_line(f: &Frame) -> String {
     )
 }
 
+/// One line per namespace of the namespaces panel (none when the snapshot read no other
+/// namespace), after [`plain_line`]: time, `netns=NAME` (quoted when it holds a space or a
+/// quote), then its rates as stable `key=value` fields.
+pub fn plain_netns_lines(f: &Frame) -> Vec<String> {
+    f.namespaces
+        .iter()
+        .map(|n| {
+            let name = if n.netns.contains(|c: char| c.is_whitespace() || c == '"') || n.netns.is_empty() {
+                format!("{:?}", n.netns)
+            } else {
+                n.netns.clone()
+            };
+            format!(
+                "{} netns={name} rx_pps={} tx_pps={} dev_drops={} listen_overflows={} listen_drops={} udp_rcvbuf_errors={} udp_in_errors={}",
+                clock(f.unix_time),
+                rate(n.rx_pps),
+                rate(n.tx_pps),
+                rate(n.dev_drops),
+                opt_rate(n.listen_overflows),
+                opt_rate(n.listen_drops),
+                opt_rate(n.udp_rcvbuf_errors),
+                opt_rate(n.udp_in_errors),
+            )
+        })
+        .collect()
+}
+
 /// `HH:MM:SS` UTC of a Unix time.
 fn clock(unix: f64) -> String {
     let s = unix.max(0.0) as u64 % 86400;
@@ -109,10 +136,17 @@ pub fn draw(f: &mut ratatui::Frame, view: &View) {
     let area = f.area();
     let cpus = view.cpu_rows().len() as u16;
     let devs = view.device_rows().len() as u16;
-    let [title, tables, proto, findings, status] = Layout::vertical([
+    let netns = view.netns_rows().len() as u16;
+    let netns_height = if netns == 0 {
+        0
+    } else {
+        netns.saturating_add(3).min(area.height / 3).max(4)
+    };
+    let [title, tables, proto, ns_area, findings, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(cpus.max(devs).saturating_add(3).min(area.height / 2).max(4)),
         Constraint::Length(4),
+        Constraint::Length(netns_height),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
@@ -147,11 +181,19 @@ pub fn draw(f: &mut ratatui::Frame, view: &View) {
     draw_cpus(f, view, cpu_area);
     draw_devices(f, view, dev_area);
     draw_protocols(f, view, proto);
+    if netns_height > 0 {
+        draw_namespaces(f, view, ns_area);
+    }
     draw_findings(f, view, findings);
 
+    let netns_sort = if netns > 0 {
+        format!("  n namespaces (by {})", view.netns_sort.label())
+    } else {
+        String::new()
+    };
     f.render_widget(
         Paragraph::new(format!(
-            "q quit  p pause  s sort (by {})  ? help",
+            "q quit  p pause  s sort (by {}){netns_sort}  ? help",
             view.sort.label()
         ))
         .style(Style::new().add_modifier(Modifier::DIM)),
@@ -293,6 +335,71 @@ fn draw_protocols(f: &mut ratatui::Frame, view: &View, area: Rect) {
     );
 }
 
+fn draw_namespaces(f: &mut ratatui::Frame, view: &View, area: Rect) {
+    let rows = view.netns_rows().into_iter().map(|n| {
+        let before = view.previous_netns(n);
+        let row = Row::new(vec![
+            Cell::from(n.netns.clone()),
+            cell(rate(n.rx_pps), before.map(|b| rate(b.rx_pps))),
+            cell(rate(n.tx_pps), before.map(|b| rate(b.tx_pps))),
+            cell(rate(n.dev_drops), before.map(|b| rate(b.dev_drops))),
+            cell(
+                opt_rate(n.listen_overflows),
+                before.map(|b| opt_rate(b.listen_overflows)),
+            ),
+            cell(
+                opt_rate(n.listen_drops),
+                before.map(|b| opt_rate(b.listen_drops)),
+            ),
+            cell(
+                opt_rate(n.udp_rcvbuf_errors),
+                before.map(|b| opt_rate(b.udp_rcvbuf_errors)),
+            ),
+            cell(
+                opt_rate(n.udp_in_errors),
+                before.map(|b| opt_rate(b.udp_in_errors)),
+            ),
+        ]);
+        if n.drops() + n.overflows() > 0.0 {
+            row.style(Style::new().fg(Color::Red))
+        } else {
+            row
+        }
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(12),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(9),
+            Constraint::Length(9),
+            Constraint::Length(9),
+            Constraint::Length(9),
+        ],
+    )
+    .header(
+        Row::new([
+            "namespace",
+            "rx pps",
+            "tx pps",
+            "drop/s",
+            "lst ovf/s",
+            "lst drp/s",
+            "udp rcvb",
+            "udp err/s",
+        ])
+        .style(Style::new().add_modifier(Modifier::UNDERLINED)),
+    )
+    .block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(format!(" namespaces (by {}) ", view.netns_sort.label())),
+    );
+    f.render_widget(table, area);
+}
+
 fn draw_findings(f: &mut ratatui::Frame, view: &View, area: Rect) {
     let lines: Vec<Line> = match &view.frame {
         None => vec![Line::raw("waiting for the first window…")],
@@ -335,7 +442,7 @@ fn draw_findings(f: &mut ratatui::Frame, view: &View, area: Rect) {
 
 fn draw_help(f: &mut ratatui::Frame, area: Rect) {
     let w = 52.min(area.width);
-    let h = 11.min(area.height);
+    let h = 13.min(area.height);
     let popup = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
@@ -348,6 +455,8 @@ fn draw_help(f: &mut ratatui::Frame, area: Rect) {
             Line::raw("q, Esc, Ctrl-C  quit"),
             Line::raw("p, space       pause / resume"),
             Line::raw("s              sort: name, traffic, drops"),
+            Line::raw("n              namespaces: name, drops, overflows,"),
+            Line::raw("               traffic"),
             Line::raw("?              this help"),
             Line::raw(""),
             Line::raw("Values that changed since the last refresh"),
@@ -362,6 +471,50 @@ fn draw_help(f: &mut ratatui::Frame, area: Rect) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The namespaces panel is drawn with its sort key when the frame has namespaces, and
+    /// not at all otherwise.
+    #[test]
+    fn namespaces_panel_is_drawn_only_with_namespaces() {
+        let screen = |view: &View| -> String {
+            let mut term =
+                ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+            term.draw(|f| draw(f, view)).unwrap();
+            let buf = term.backend().buffer().clone();
+            (0..buf.area.height)
+                .map(|y| {
+                    (0..buf.area.width)
+                        .map(|x| buf[(x, y)].symbol().to_string())
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let mut view = View::default();
+        view.push(Frame {
+            namespaces: vec![
+                super::super::NetnsRow {
+                    netns: "host".into(),
+                    ..Default::default()
+                },
+                super::super::NetnsRow {
+                    netns: "pod-web".into(),
+                    inode: Some(7),
+                    listen_overflows: Some(5.0),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        });
+        view.netns_sort = view.netns_sort.next();
+        let text = screen(&view);
+        assert!(text.contains("namespaces (by drops)"), "{text}");
+        assert!(text.contains("pod-web"), "{text}");
+        assert!(text.contains("n namespaces (by drops)"), "{text}");
+        view.push(Frame::default());
+        let text = screen(&view);
+        assert!(!text.contains("namespaces"), "{text}");
+    }
 
     #[test]
     fn human_numbers() {

@@ -78,7 +78,7 @@ fn exporter_serves_metrics_and_openmetrics_and_rejects_junk() {
         "# TYPE nettune_softnet_processed_total counter\n",
         "# TYPE nettune_softnet_dropped_total counter\n",
         "# TYPE nettune_softnet_times_squeezed_total counter\n",
-        "nettune_network_receive_bytes_total{device=\"lo\"} ",
+        "nettune_network_receive_bytes_total{device=\"lo\",netns=\"host\"} ",
         "# TYPE nettune_netstat_TcpExt_ListenOverflows untyped\n",
         "# TYPE nettune_sockstat_TCP_tw gauge\n",
         "# TYPE nettune_softirqs_functions_total counter\n",
@@ -103,7 +103,9 @@ fn exporter_serves_metrics_and_openmetrics_and_rejects_junk() {
     let after = lo_rx(&std::fs::read_to_string("/proc/net/dev").unwrap());
     let scraped: u64 = body
         .lines()
-        .find_map(|l| l.strip_prefix("nettune_network_receive_bytes_total{device=\"lo\"} "))
+        .find_map(|l| {
+            l.strip_prefix("nettune_network_receive_bytes_total{device=\"lo\",netns=\"host\"} ")
+        })
         .and_then(|v| v.parse().ok())
         .unwrap();
     assert!(
@@ -252,6 +254,67 @@ fn promtool_accepts_the_rules_and_a_live_scrape() {
 /// Every `nettune_*` metric the alerts and the dashboard query is one the exporter writes
 /// (families that depend on the host — conntrack, ethtool, some netstat sections — are
 /// accepted by prefix).
+/// A scrape of live snapshots carrying three more namespaces (copies of the host's
+/// per-namespace sources) with `--max-netns 1`: one shown, two folded into `other`; promtool
+/// accepts it (no family declared twice, no duplicate series), host-wide families stay
+/// unlabelled.
+#[test]
+fn promtool_accepts_a_scrape_with_namespaces_folded_into_other() {
+    use nettune::namespaces::NetnsRef;
+    use nettune::snapshot::{NetnsSnapshot, Snapshot};
+    let mut fast = Collector::new(Root::default(), export::fast_options());
+    let host = fast.host_facts();
+    let source = move || {
+        let mut s = fast.snapshot();
+        s.namespaces = ["pod-a", "pod-b", "pod c"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mut part = Snapshot::empty(s.taken_at_ns);
+                part.netstat = s.netstat.clone();
+                part.sockstat = s.sockstat.clone();
+                part.netdev = s.netdev.clone();
+                part.conntrack = s.conntrack.clone();
+                NetnsSnapshot {
+                    netns: NetnsRef {
+                        inode: 4_026_532_000 + i as u64,
+                        name: name.to_string(),
+                        path: format!("/proc/{i}/ns/net").into(),
+                    },
+                    snapshot: part,
+                }
+            })
+            .collect();
+        s
+    };
+    let e = Exporter::new(host, Box::new(source), Duration::ZERO).with_netns(1, "host");
+    e.prime();
+    for _ in 0..2 {
+        let body = e.scrape().body(export::encode::Format::Text);
+        assert!(
+            body.contains("nettune_network_receive_bytes_total{device=\"all\",netns=\"other\"} "),
+            "{body}"
+        );
+        assert!(
+            body.contains("nettune_netstat_Tcp_ActiveOpens{netns=\"other\"} "),
+            "{body}"
+        );
+        let shown: std::collections::BTreeSet<&str> = body
+            .lines()
+            .filter_map(|l| l.split("netns=\"").nth(1)?.split('"').next())
+            .collect();
+        assert_eq!(shown.len(), 3, "host, one namespace, other: {shown:?}");
+        assert!(body
+            .lines()
+            .filter(|l| l.starts_with("nettune_softnet_"))
+            .all(|l| !l.contains("netns=")));
+        if have("promtool") {
+            let problems = promtool_metric_problems(&body);
+            assert!(problems.is_empty(), "promtool check metrics: {problems:#?}");
+        }
+    }
+}
+
 #[test]
 fn deploy_files_query_only_exported_metrics() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
@@ -381,8 +444,22 @@ fn watch_prints_one_plain_line_per_interval_when_not_a_terminal() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(t.elapsed() >= Duration::from_millis(900));
     let out = String::from_utf8(o.stdout).unwrap();
-    let lines: Vec<&str> = out.lines().collect();
+    // One summary line per interval, each followed by a `netns=` line per namespace when
+    // the host has other namespaces.
+    let (netns_lines, lines): (Vec<&str>, Vec<&str>) = out
+        .lines()
+        .partition(|l| l.split(' ').nth(1).is_some_and(|f| f.starts_with("netns=")));
     assert_eq!(lines.len(), 3, "{out}");
+    for l in &netns_lines {
+        for key in [
+            "rx_pps=",
+            "dev_drops=",
+            "listen_overflows=",
+            "udp_rcvbuf_errors=",
+        ] {
+            assert!(l.contains(key), "{key} in {l}");
+        }
+    }
     for l in &lines {
         assert!(!l.contains('\x1b'), "no escape codes in plain mode: {l:?}");
         let (clock, rest) = l.split_once(' ').unwrap();
