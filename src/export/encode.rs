@@ -219,14 +219,9 @@ pub fn encode_own(input: &Input, primary: &str, format: Format) -> String {
 }
 
 /// The namespace a finding is about, for its `netns` label (`None`: the snapshot's primary
-/// sources, or a host-wide finding).
-///
-/// The one place the exporter reads a finding's namespace. INTEGRATION: `Finding` gets
-/// `netns: Option<NetnsRef>` on the diagnose branch; once merged, this becomes
-/// `f.netns.as_ref().map(|n| n.name.as_str())`. Until then every finding is the primary's.
+/// sources, or a host-wide finding). The one place the exporter reads a finding's namespace.
 pub fn finding_netns(f: &Finding) -> Option<&str> {
-    let _ = f;
-    None
+    f.netns.as_ref().map(|n| n.name.as_str())
 }
 
 fn softnet(e: &mut Enc, s: &Snapshot) {

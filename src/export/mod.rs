@@ -833,7 +833,20 @@ nettune_network_receive_packets_total{device=\"eth0\",netns=\"host\"} 1010
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }
-        assert!(!text.contains("pod-a"), "{text}");
+        // pod-a's counters are folded into `other`; its finding keeps its own label.
+        assert!(
+            !text
+                .lines()
+                .filter(|l| !l.starts_with("nettune_finding{"))
+                .any(|l| l.contains("pod-a")),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "nettune_finding{id=\"tcp.listen_overflow\",severity=\"critical\",scope=\"pod-a\",netns=\"pod-a\"} 1\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

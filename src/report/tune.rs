@@ -126,7 +126,7 @@ pub fn tune_report<'a>(
                 risk: &i.risk,
                 refused: i.refusal.as_deref(),
                 notes: &i.notes,
-                command: command(&i.change),
+                command: i.change.command(),
                 netns: i.change.netns.as_ref(),
             }
         })
@@ -151,22 +151,6 @@ pub fn tune_report<'a>(
         error: outcome.and_then(|o| o.error.as_deref()),
         restored: outcome.map_or(&[], |o| o.restored.as_slice()),
         persisted,
-    }
-}
-
-/// The copy-paste command of `c`, run inside its namespace when it names one
-/// (`ip netns exec NAME …`, `nsenter --net=PATH …`; through `sh -c` when the command
-/// redirects, so the redirection happens inside too).
-pub fn command(c: &Change) -> String {
-    let cmd = c.command();
-    match &c.netns {
-        None => cmd,
-        Some(ns) if cmd.contains('>') => format!(
-            "{} sh -c '{}'",
-            ns.exec_prefix(),
-            cmd.replace('\'', r"'\''")
-        ),
-        Some(ns) => format!("{} {cmd}", ns.exec_prefix()),
     }
 }
 
@@ -394,7 +378,7 @@ mod tests {
         assert!(v["changes"][1].get("netns").is_none(), "host: no key");
         assert_eq!(
             v["changes"][2]["command"],
-            "nsenter --net=/proc/42/ns/net sh -c 'echo 2 > /sys/class/net/eth0/queues/rx-0/rps_cpus'"
+            "nsenter --net=/proc/42/ns/net unshare --mount sh -c 'mount -t sysfs sysfs /sys && echo 2 > /sys/class/net/eth0/queues/rx-0/rps_cpus'"
         );
         // The same target on the host is another change: not applied by the pod's.
         let host_only = TxOutcome {

@@ -18,16 +18,29 @@ pub struct Verdict {
     pub still: Option<String>,
 }
 
+/// Whether `f` is one of the findings `plan` targets: same id, and, when the plan item's
+/// change is made inside a namespace, the same namespace (by inode). A change made on the host
+/// (a host-wide key, or a finding of the host) targets its finding id in every namespace.
+fn targeted(plan: &Plan, f: &Finding) -> bool {
+    plan.items.iter().any(|i| {
+        i.finding == f.id
+            && match (&i.change.netns, &f.netns) {
+                (Some(want), Some(got)) => want.inode == got.inode,
+                (Some(_), None) => false,
+                (None, _) => true,
+            }
+    })
+}
+
 /// Judge `plan` by the findings `before` it was applied and `after` a new window.
 pub fn judge(plan: &Plan, before: &[Finding], after: &[Finding]) -> Verdict {
-    let targeted: Vec<&str> = plan.items.iter().map(|i| i.finding.as_str()).collect();
-    let first = before.iter().find(|f| targeted.contains(&f.id.as_str()));
+    let first = before.iter().find(|f| targeted(plan, f));
     let ev = first.and_then(|f| f.evidence.first());
     let symptom = ev
         .map(|e| format!("{} {}", e.metric, e.scope))
         .unwrap_or_default();
     let after_value = first
-        .and_then(|f| after.iter().find(|a| a.id == f.id))
+        .and_then(|f| after.iter().find(|a| a.id == f.id && a.netns == f.netns))
         .and_then(|a| {
             let e0 = ev?;
             a.evidence
@@ -37,8 +50,11 @@ pub fn judge(plan: &Plan, before: &[Finding], after: &[Finding]) -> Verdict {
         .map_or(0.0, |e| e.value);
     let still = after
         .iter()
-        .find(|f| f.severity >= Severity::Warning && targeted.contains(&f.id.as_str()))
-        .map(|f| f.id.clone());
+        .find(|f| f.severity >= Severity::Warning && targeted(plan, f))
+        .map(|f| match &f.netns {
+            Some(ns) => format!("{} in {}", f.id, ns.name),
+            None => f.id.clone(),
+        });
     Verdict {
         symptom,
         before: ev.map_or(0.0, |e| e.value),
@@ -100,5 +116,30 @@ mod tests {
             &[finding("udp.rcvbuf_errors", Severity::Critical, 9.0)],
         );
         assert_eq!(other.still, None);
+    }
+
+    #[test]
+    fn a_namespace_change_is_judged_by_its_own_namespace() {
+        use crate::namespaces::NetnsRef;
+        let pod = |inode: u64, name: &str| NetnsRef {
+            inode,
+            name: name.into(),
+            path: format!("/run/netns/{name}").into(),
+        };
+        let mut a = finding("tcp.listen_overflow", Severity::Critical, 50.0);
+        a.netns = Some(pod(11, "pod-a"));
+        a.changes = vec![Change::sysctl("net.core.somaxconn", Some("4"), "4096")
+            .in_netns(Some(pod(11, "pod-a")))];
+        let plan = plan::build(std::slice::from_ref(&a), &[], None);
+        // The same id in another namespace is not the targeted finding.
+        let mut b = a.clone();
+        b.netns = Some(pod(22, "pod-b"));
+        assert_eq!(
+            judge(&plan, &[a.clone()], std::slice::from_ref(&b)).still,
+            None
+        );
+        // Still firing in pod-a: roll back, naming the namespace.
+        let v = judge(&plan, &[a.clone()], &[b, a]);
+        assert_eq!(v.still.as_deref(), Some("tcp.listen_overflow in pod-a"));
     }
 }
