@@ -11,7 +11,7 @@ use crate::collect::{
     softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry,
     sysctl::Sysctls, sysctl::TreeReader, FileBuf, Outcome, Source, Warnings,
 };
-use crate::snapshot::{Capture, Snapshot, CAPTURE_SCHEMA};
+use crate::snapshot::{Capture, NetnsSnapshot, Snapshot, CAPTURE_SCHEMA};
 use crate::{Error, Result, Root};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,6 +43,27 @@ impl Default for CaptureOptions {
         }
     }
 }
+
+/// Which network namespaces a [`Collector`] reads ([`Collector::with_scope`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Only the caller's namespace (the host's): [`Snapshot::namespaces`] stays empty.
+    #[default]
+    HostOnly,
+    /// The caller's namespace as the snapshot's own sources, and every other namespace found
+    /// by [`crate::namespaces::discover`] in [`Snapshot::namespaces`], each read by a thread
+    /// kept inside it ([`crate::netns::NetnsSet`]). Without root, only the caller's, and
+    /// every snapshot has a warning saying why.
+    All,
+    /// The per-namespace sources of the namespace at this path (`/run/netns/NAME`,
+    /// `/proc/PID/ns/net`) as the snapshot's own, host-wide ones from the host;
+    /// [`Snapshot::namespaces`] stays empty.
+    One(std::path::PathBuf),
+}
+
+/// How long a snapshot waits for one namespace's thread before leaving that namespace out
+/// (with a warning): a namespace thread stuck in the kernel does not stall the snapshot.
+pub const NETNS_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Nanoseconds of CLOCK_MONOTONIC.
 pub fn monotonic_ns() -> u64 {
@@ -80,6 +101,11 @@ pub struct Collector {
     netns_path: Option<std::path::PathBuf>,
     /// Count kernel drop reasons during [`Collector::capture`]'s window.
     drops: bool,
+    /// Every other namespace, with [`Scope::All`].
+    all: Option<crate::netns::NetnsSet>,
+    /// Why [`Scope::All`] reads only the caller's namespace (not root), said in every
+    /// snapshot.
+    all_unavailable: Option<String>,
 }
 
 /// Host-wide sources (the same in every network namespace).
@@ -130,6 +156,29 @@ thread_local! {
         std::cell::RefCell::new((FileBuf::new(), NsReaders::new()));
 }
 
+/// Why a host-wide source is unsupported in a [`NetnsSnapshot`]: it is read once, in the
+/// snapshot that holds the namespace.
+pub const NOT_REQUESTED_HOST_WIDE: &str =
+    "host-wide source: read once, in the host's part of the snapshot";
+
+impl HostPart {
+    /// The host-wide part of another namespace's snapshot: every source left to the host's.
+    fn elsewhere() -> Self {
+        fn no<T>() -> Source<T> {
+            Source::unsupported(NOT_REQUESTED_HOST_WIDE)
+        }
+        HostPart {
+            softnet: no(),
+            softirqs: no(),
+            cpu_times: no(),
+            interrupts: no(),
+            irq_affinity: no(),
+            irq_effective_affinity: no(),
+            sysctl_config: no(),
+        }
+    }
+}
+
 impl NetnsPart {
     fn failed(reason: &str) -> Self {
         NetnsPart {
@@ -158,7 +207,12 @@ pub const NOT_REQUESTED_SOCKETS: &str = "sockets not requested";
 pub fn was_requested(outcome: Outcome<'_>) -> bool {
     !matches!(
         outcome,
-        Outcome::Unsupported(NOT_REQUESTED_CONFIG | NOT_REQUESTED_ETHTOOL | NOT_REQUESTED_SOCKETS)
+        Outcome::Unsupported(
+            NOT_REQUESTED_CONFIG
+                | NOT_REQUESTED_ETHTOOL
+                | NOT_REQUESTED_SOCKETS
+                | NOT_REQUESTED_HOST_WIDE
+        )
     )
 }
 
@@ -185,7 +239,47 @@ impl Collector {
             netns: None,
             netns_path: None,
             drops: false,
+            all: None,
+            all_unavailable: None,
         }
+    }
+
+    /// A collector reading the namespaces `scope` names (see [`Scope`]); fails only for
+    /// [`Scope::One`] when that namespace cannot be entered.
+    pub fn with_scope(root: Root, options: CaptureOptions, scope: Scope) -> Result<Self> {
+        match scope {
+            Scope::HostOnly => Ok(Collector::new(root, options)),
+            Scope::One(path) => Collector::in_netns(root, options, &path),
+            Scope::All => {
+                let mut c = Collector::new(root.clone(), options);
+                if nix::unistd::geteuid().is_root() {
+                    c.all = Some(crate::netns::NetnsSet::new(root));
+                } else {
+                    c.all_unavailable = Some(match crate::namespaces::can_run() {
+                        Err(reason) => reason,
+                        Ok(()) => "entering network namespaces needs root".into(),
+                    });
+                }
+                Ok(c)
+            }
+        }
+    }
+
+    /// The namespaces this collector reads.
+    pub fn scope(&self) -> Scope {
+        match (
+            &self.netns_path,
+            self.all.is_some() || self.all_unavailable.is_some(),
+        ) {
+            (Some(path), _) => Scope::One(path.clone()),
+            (None, true) => Scope::All,
+            (None, false) => Scope::HostOnly,
+        }
+    }
+
+    /// The other namespaces being read with [`Scope::All`] (their threads and readers).
+    pub fn namespace_set(&self) -> Option<&crate::netns::NetnsSet> {
+        self.all.as_ref()
     }
 
     /// Count kernel drop reasons with eBPF during [`Collector::capture`]'s window when the
@@ -217,6 +311,16 @@ impl Collector {
         let unix = unix_time();
         let mut warnings = Warnings::default();
         let mut times = BTreeMap::new();
+        if self.all.is_some() {
+            return self.snapshot_all(taken_at_ns, unix, warnings, times);
+        }
+        if let Some(reason) = &self.all_unavailable {
+            warnings.push(
+                crate::netns::SOURCE,
+                None,
+                format!("reading the host's network namespace only: {reason}"),
+            );
+        }
         let Some(thread) = &self.netns else {
             let host = host_part(
                 &mut self.buf,
@@ -278,6 +382,166 @@ impl Collector {
             Err(e) => NetnsPart::failed(&e.to_string()),
         };
         assemble(taken_at_ns, unix, host, ns, warnings, times)
+    }
+}
+
+/// What a namespace thread sends back: when it started (CLOCK_MONOTONIC ns), its sources,
+/// their warnings and times.
+type NsRead = (u64, NetnsPart, Warnings, BTreeMap<String, f64>);
+
+impl Collector {
+    /// A snapshot with [`Scope::All`]: every other namespace's thread reads its part while
+    /// this thread reads the host's; a namespace gone meanwhile is left out with a warning.
+    fn snapshot_all(
+        &mut self,
+        taken_at_ns: u64,
+        unix: f64,
+        mut warnings: Warnings,
+        mut times: BTreeMap<String, f64>,
+    ) -> Snapshot {
+        let Some(set) = self.all.as_mut() else {
+            let host = host_part(
+                &mut self.buf,
+                &self.root,
+                &self.options,
+                &mut warnings,
+                &mut times,
+            );
+            let ns = netns_part(
+                &mut self.buf,
+                &mut self.readers,
+                &self.root,
+                &self.options,
+                &mut warnings,
+                &mut times,
+            );
+            return assemble(taken_at_ns, unix, host, ns, warnings, times);
+        };
+        let started = Instant::now();
+        timed(&mut times, "netns_discovery", || set.refresh(&mut warnings));
+        let pending: Vec<(u64, Result<std::sync::mpsc::Receiver<NsRead>>)> = set
+            .members()
+            .map(|m| {
+                let options = self.options.clone();
+                let rx = m.thread.submit(move |root| {
+                    let started_ns = monotonic_ns();
+                    NS_STATE.with(|state| {
+                        let mut w = Warnings::default();
+                        let mut t = BTreeMap::new();
+                        let (buf, readers) = &mut *state.borrow_mut();
+                        let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
+                        (started_ns, part, w, t)
+                    })
+                });
+                (m.netns.inode, rx)
+            })
+            .collect();
+        let host = host_part(
+            &mut self.buf,
+            &self.root,
+            &self.options,
+            &mut warnings,
+            &mut times,
+        );
+        let ns = netns_part(
+            &mut self.buf,
+            &mut self.readers,
+            &self.root,
+            &self.options,
+            &mut warnings,
+            &mut times,
+        );
+        // Host-wide `net.core` keys exist only in the host's tree: each namespace gets them.
+        let host_core: Vec<(String, String)> = ns
+            .sysctl
+            .ok()
+            .map(|s| {
+                s.range("net.core.".to_string()..)
+                    .take_while(|(k, _)| k.starts_with("net.core."))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut namespaces = Vec::with_capacity(pending.len());
+        let mut rediscover = true;
+        for (inode, rx) in pending {
+            let got = rx.and_then(|rx| {
+                rx.recv_timeout(NETNS_READ_TIMEOUT)
+                    .map_err(|e| Error::Netns {
+                        name: inode.to_string(),
+                        what: match e {
+                            std::sync::mpsc::RecvTimeoutError::Timeout => {
+                                format!("no answer within {} s", NETNS_READ_TIMEOUT.as_secs())
+                            }
+                            std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                                "namespace thread is gone".into()
+                            }
+                        },
+                    })
+            });
+            let Some(netns) = set
+                .members()
+                .find(|m| m.netns.inode == inode)
+                .map(|m| m.netns.clone())
+            else {
+                continue;
+            };
+            let read = match got {
+                Ok(read) => set
+                    .check_alive(inode, &mut rediscover, &mut warnings)
+                    .map(|()| read),
+                Err(e) => {
+                    set.remove(inode);
+                    Err(match e {
+                        Error::Netns { what, .. } => what,
+                        e => e.to_string(),
+                    })
+                }
+            };
+            match read {
+                Ok((started_ns, mut part, w, t)) => {
+                    if let Source::Ok(s) = &mut part.sysctl {
+                        for (k, v) in &host_core {
+                            s.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                    // The namespace's name and path as now known (a re-discovery may
+                    // have found it under another path).
+                    let netns = set
+                        .members()
+                        .find(|m| m.netns.inode == inode)
+                        .map_or(netns, |m| m.netns.clone());
+                    namespaces.push(NetnsSnapshot {
+                        netns,
+                        snapshot: assemble(started_ns, unix, HostPart::elsewhere(), part, w, t),
+                    });
+                }
+                Err(why) => warnings.push(
+                    crate::netns::SOURCE,
+                    None,
+                    format!(
+                        "namespace {} (net:[{inode}]) vanished or could not be read ({why}); \
+                         left out of this snapshot",
+                        netns.name
+                    ),
+                ),
+            }
+        }
+        for (netns, why) in set.failed() {
+            warnings.push(
+                crate::netns::SOURCE,
+                None,
+                format!(
+                    "namespace {} (net:[{}]) could not be entered ({why}); left out",
+                    netns.name, netns.inode
+                ),
+            );
+        }
+        namespaces.sort_by(|a, b| a.netns.name.cmp(&b.netns.name));
+        times.insert("namespaces".into(), started.elapsed().as_secs_f64());
+        let mut snap = assemble(taken_at_ns, unix, host, ns, warnings, times);
+        snap.namespaces = namespaces;
+        snap
     }
 }
 

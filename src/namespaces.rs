@@ -724,6 +724,35 @@ fn finish(
     }
 }
 
+/// A cheap sign of whether the bind-mounted namespaces changed since the last look: the
+/// inode and modification time of `/run/netns` and Docker's netns directories (creating or
+/// deleting an entry changes the directory's mtime). Three `stat`s, against a walk of `/proc`
+/// for [`discover`]; namespaces held only by processes are not covered, so a caller also
+/// re-discovers now and then.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fingerprint(Vec<Option<(u64, i64, i64)>>);
+
+/// The [`Fingerprint`] of the bind-mount directories under `root`'s configuration root.
+pub fn fingerprint(root: &Root) -> Fingerprint {
+    Fingerprint(
+        std::iter::once(NETNS_DIR)
+            .chain(DOCKER_NETNS_DIRS)
+            .map(|dir| {
+                std::fs::metadata(root.config(dir))
+                    .ok()
+                    .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
+            })
+            .collect(),
+    )
+}
+
+/// The inode of the calling thread's network namespace (`/proc/thread-self/ns/net`).
+pub fn own_inode() -> Option<u64> {
+    std::fs::read_link("/proc/thread-self/ns/net")
+        .ok()
+        .and_then(|t| t.to_str().and_then(parse_ns_link))
+}
+
 /// Make display names unique by appending the inode to repeated ones (two containers of the
 /// same pod UID prefix, say).
 fn make_unique(namespaces: &mut [Namespace]) {
