@@ -265,6 +265,15 @@ impl Collector {
         }
     }
 
+    /// With [`Scope::All`], read only the namespaces `filter` accepts (see
+    /// [`crate::netns::NetnsSet::set_filter`]); no effect otherwise.
+    pub fn with_namespace_filter(mut self, filter: crate::netns::NamespaceFilter) -> Self {
+        if let Some(set) = &mut self.all {
+            set.set_filter(filter);
+        }
+        self
+    }
+
     /// The namespaces this collector reads.
     pub fn scope(&self) -> Scope {
         match (

@@ -265,7 +265,14 @@ pub struct NetnsSet {
     fingerprint: Fingerprint,
     /// Number of discoveries run (tests and benchmarks look).
     pub discoveries: u64,
+    /// Which discovered namespaces to read (all without one).
+    filter: Option<NamespaceFilter>,
+    /// The warnings of the last discovery (repeated ones are not said again).
+    last_warnings: Vec<crate::collect::Warning>,
 }
+
+/// A predicate choosing which discovered namespaces a [`NetnsSet`] reads.
+pub type NamespaceFilter = Box<dyn Fn(&crate::namespaces::Namespace) -> bool + Send>;
 
 impl NetnsSet {
     /// An empty set reading through `root` (the live `/proc`: namespace threads read
@@ -278,7 +285,15 @@ impl NetnsSet {
             discovered_at: None,
             fingerprint: Fingerprint::default(),
             discoveries: 0,
+            filter: None,
+            last_warnings: Vec::new(),
         }
+    }
+
+    /// Read only the discovered namespaces `filter` accepts (say, pods only, or a test's
+    /// own namespaces on a shared machine).
+    pub fn set_filter(&mut self, filter: NamespaceFilter) {
+        self.filter = Some(filter);
     }
 
     /// The namespaces being read, by inode.
@@ -323,19 +338,25 @@ impl NetnsSet {
         let d = crate::namespaces::discover(&self.root);
         self.discovered_at = Some(Instant::now());
         self.discoveries += 1;
-        w.0.extend(d.warnings.0);
+        let mut found_warnings = d.warnings;
         if let Some(reason) = d.partial {
-            w.push(
+            found_warnings.push(
                 crate::namespaces::SOURCE,
                 None,
                 format!("namespace list may be incomplete: {reason}"),
             );
+        }
+        // Said once: a discovery that finds the same problems as the last one is quiet.
+        if found_warnings.0 != self.last_warnings {
+            self.last_warnings = found_warnings.0.clone();
+            w.0.extend(found_warnings.0);
         }
         let own = crate::namespaces::own_inode();
         let found: BTreeMap<u64, NetnsRef> = d
             .namespaces
             .iter()
             .filter(|n| !n.is_host && Some(n.inode) != own)
+            .filter(|n| self.filter.as_ref().is_none_or(|f| f(n)))
             .map(|n| (n.inode, NetnsRef::from(n)))
             .collect();
         let gone: Vec<u64> = self
@@ -350,7 +371,7 @@ impl NetnsSet {
                     SOURCE,
                     None,
                     format!(
-                        "namespace {} (net:[{inode}]) is gone; no longer read",
+                        "namespace {} (net:[{inode}]) is gone; left out of this snapshot",
                         m.netns.name
                     ),
                 );
