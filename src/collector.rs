@@ -428,23 +428,27 @@ impl Collector {
         };
         let started = Instant::now();
         timed(&mut times, "netns_discovery", || set.refresh(&mut warnings));
-        let pending: Vec<(u64, Result<std::sync::mpsc::Receiver<NsRead>>)> = set
-            .members()
-            .map(|m| {
-                let options = self.options.clone();
-                let rx = m.thread.submit(move |root| {
-                    let started_ns = monotonic_ns();
-                    NS_STATE.with(|state| {
-                        let mut w = Warnings::default();
-                        let mut t = BTreeMap::new();
-                        let (buf, readers) = &mut *state.borrow_mut();
-                        let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
-                        (started_ns, part, w, t)
-                    })
-                });
-                (m.netns.inode, rx)
-            })
-            .collect();
+        // Owners of a namespace's listeners are not looked up per namespace: that walks
+        // every process's fds once per namespace.
+        let ns_options = CaptureOptions {
+            socket_processes: false,
+            ..self.options.clone()
+        };
+        // At most a few reads in flight (they contend for the same CPUs and kernel locks):
+        // the next is submitted as each result is taken.
+        let inodes: Vec<u64> = set.members().map(|m| m.netns.inode).collect();
+        let in_flight = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 16);
+        let mut pending: std::collections::VecDeque<(
+            u64,
+            Result<std::sync::mpsc::Receiver<NsRead>>,
+        )> = std::collections::VecDeque::with_capacity(in_flight);
+        let mut next = 0;
+        while next < inodes.len() && pending.len() < in_flight {
+            pending.push_back((inodes[next], submit_read(set, inodes[next], &ns_options)));
+            next += 1;
+        }
         let host = host_part(
             &mut self.buf,
             &self.root,
@@ -473,7 +477,12 @@ impl Collector {
             .unwrap_or_default();
         let mut namespaces = Vec::with_capacity(pending.len());
         let mut rediscover = true;
-        for (inode, rx) in pending {
+        while let Some((inode, rx)) = pending.pop_front() {
+            // Started before this one is waited for, so the pipeline stays full.
+            if next < inodes.len() {
+                pending.push_back((inodes[next], submit_read(set, inodes[next], &ns_options)));
+                next += 1;
+            }
             let got = rx.and_then(|rx| {
                 rx.recv_timeout(NETNS_READ_TIMEOUT)
                     .map_err(|e| Error::Netns {
@@ -488,11 +497,7 @@ impl Collector {
                         },
                     })
             });
-            let Some(netns) = set
-                .members()
-                .find(|m| m.netns.inode == inode)
-                .map(|m| m.netns.clone())
-            else {
+            let Some(netns) = set.get(inode).map(|m| m.netns.clone()) else {
                 continue;
             };
             let read = match got {
@@ -552,6 +557,31 @@ impl Collector {
         snap.namespaces = namespaces;
         snap
     }
+}
+
+/// Start reading member `inode`'s per-namespace sources on its thread.
+fn submit_read(
+    set: &crate::netns::NetnsSet,
+    inode: u64,
+    options: &CaptureOptions,
+) -> Result<std::sync::mpsc::Receiver<NsRead>> {
+    let Some(m) = set.get(inode) else {
+        return Err(Error::Netns {
+            name: inode.to_string(),
+            what: "no longer read".into(),
+        });
+    };
+    let options = options.clone();
+    m.thread.submit(move |root| {
+        let started_ns = monotonic_ns();
+        NS_STATE.with(|state| {
+            let mut w = Warnings::default();
+            let mut t = BTreeMap::new();
+            let (buf, readers) = &mut *state.borrow_mut();
+            let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
+            (started_ns, part, w, t)
+        })
+    })
 }
 
 fn assemble(

@@ -301,6 +301,11 @@ impl NetnsSet {
         self.members.values()
     }
 
+    /// The member with this inode.
+    pub fn get(&self, inode: u64) -> Option<&Member> {
+        self.members.get(&inode)
+    }
+
     /// Number of namespaces being read.
     pub fn len(&self) -> usize {
         self.members.len()
