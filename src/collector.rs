@@ -933,6 +933,68 @@ mod tests {
         );
         let full = Collector::new(Root::default(), CaptureOptions::default()).snapshot();
         assert!(full.sources().iter().all(|(_, o)| was_requested(*o)));
+        // Another namespace's snapshot leaves every host-wide source to the host's.
+        let ns = assemble(
+            1,
+            0.0,
+            HostPart::elsewhere(),
+            NetnsPart::failed("x"),
+            Warnings::default(),
+            BTreeMap::new(),
+        );
+        let host_wide: Vec<&str> = ns
+            .sources()
+            .into_iter()
+            .filter(|(_, o)| !was_requested(*o))
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            host_wide,
+            [
+                "softnet",
+                "softirqs",
+                "cpu_times",
+                "interrupts",
+                "irq_affinity",
+                "irq_effective_affinity",
+                "sysctl_config"
+            ]
+        );
+    }
+
+    /// A collector reports the scope it was built with; without `Scope::All` a snapshot has
+    /// no other namespace.
+    #[test]
+    fn scope_is_kept() {
+        let c = Collector::with_scope(Root::default(), config_only(), Scope::HostOnly).unwrap();
+        assert_eq!(c.scope(), Scope::HostOnly);
+        let all = Collector::with_scope(Root::default(), config_only(), Scope::All).unwrap();
+        assert_eq!(all.scope(), Scope::All);
+        assert_eq!(
+            all.namespace_set().is_some(),
+            nix::unistd::geteuid().is_root()
+        );
+        let mut c = c;
+        assert!(c.snapshot().namespaces.is_empty());
+    }
+
+    /// Without root, `Scope::All` reads the host only and every snapshot says why.
+    #[test]
+    fn all_without_root_says_why() {
+        let mut c = Collector::new(Root::default(), config_only());
+        c.all_unavailable = Some("not root: test".into());
+        for _ in 0..2 {
+            let snap = c.snapshot();
+            assert!(snap.namespaces.is_empty());
+            assert!(
+                snap.warnings
+                    .iter()
+                    .any(|w| w.source == crate::netns::SOURCE
+                        && w.message.contains("not root: test")),
+                "{:?}",
+                snap.warnings
+            );
+        }
     }
 
     fn config_only() -> CaptureOptions {

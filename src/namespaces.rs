@@ -1555,4 +1555,45 @@ mod tests {
         );
         assert_ne!(ns_a.inode, d.by_name(&b).unwrap().inode);
     }
+
+    /// The fingerprint changes when a namespace is bound or removed under `run/netns` (or
+    /// Docker's directory appears), and not otherwise.
+    #[test]
+    fn fingerprint_follows_the_bind_mount_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::fixture(d.path());
+        let empty = fingerprint(&root);
+        assert_eq!(empty, fingerprint(&root));
+        let netns = d.path().join(NETNS_DIR);
+        std::fs::create_dir_all(&netns).unwrap();
+        let made = fingerprint(&root);
+        assert_ne!(made, empty);
+        // mtime granularity: make sure the next change lands on another timestamp.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(netns.join("pod-a"), "").unwrap();
+        let added = fingerprint(&root);
+        assert_ne!(added, made);
+        assert_eq!(added, fingerprint(&root));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::remove_file(netns.join("pod-a")).unwrap();
+        assert_ne!(fingerprint(&root), added);
+        std::fs::create_dir_all(d.path().join(DOCKER_NETNS_DIRS[0])).unwrap();
+        assert_ne!(
+            fingerprint(&root),
+            fingerprint(&Root::fixture(d.path().join("x")))
+        );
+    }
+
+    #[test]
+    fn own_inode_is_the_threads_namespace() {
+        if !crate::testing::require(
+            "/proc/thread-self",
+            Path::new("/proc/thread-self/ns/net").exists(),
+        ) {
+            return;
+        }
+        let want = inode_of(Path::new("/proc/thread-self/ns/net")).unwrap();
+        assert_eq!(own_inode(), want);
+        assert!(own_inode().is_some());
+    }
 }

@@ -69,3 +69,39 @@ pub fn capture(global: &GlobalArgs, interval: Duration) -> crate::Result<Capture
     bar.finish_and_clear();
     Ok(cap)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn scope_of(args: &[&str]) -> Scope {
+        let cli = Cli::try_parse_from(args).unwrap();
+        scope(&cli.global)
+    }
+
+    /// Every namespace by default on the live /proc; `--host-only`, a fixture root and
+    /// `--netns` narrow it; `--host-only` with `--netns` is refused.
+    #[test]
+    fn flags_choose_the_namespaces() {
+        assert_eq!(scope_of(&["nettune", "snapshot"]), Scope::All);
+        assert_eq!(
+            scope_of(&["nettune", "check", "--host-only"]),
+            Scope::HostOnly
+        );
+        assert_eq!(
+            scope_of(&["nettune", "--proc-root", "/tmp/fixture/proc", "check"]),
+            Scope::HostOnly
+        );
+        assert_eq!(
+            scope_of(&["nettune", "snapshot", "--netns", "pod-a"]),
+            Scope::One("/run/netns/pod-a".into())
+        );
+        assert_eq!(
+            scope_of(&["nettune", "export", "--netns", "/proc/42/ns/net"]),
+            Scope::One("/proc/42/ns/net".into())
+        );
+        assert!(Cli::try_parse_from(["nettune", "check", "--host-only", "--netns", "x"]).is_err());
+    }
+}
