@@ -4,7 +4,8 @@
 //! (discovery + one thread entering each namespace); entering a namespace alone (what a pool
 //! that `setns()`es per job would pay on every read); and `nettune check --interval 1s`
 //! beyond its window. Needs root and `ip`. Run with `cargo bench --bench namespaces`
-//! (`--profile dev` for a debug build); `BENCH_ITERS` sets the runs per median (default 20).
+//! (`--profile dev` for a debug build); `BENCH_ITERS` sets the runs per median (default 20),
+//! `BENCH_NS` the namespace counts (default `1,50,200`; `check` is timed at 200).
 
 use nettune::collector::{CaptureOptions, Collector, Scope};
 use nettune::netns::NetnsThread;
@@ -122,7 +123,11 @@ fn main() {
         ms(host_full),
         ms(host_fast)
     );
-    for n in [1usize, 50, 200] {
+    let sizes: Vec<usize> = std::env::var("BENCH_NS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 50, 200]);
+    for n in sizes {
         let prefix = format!("nettune-b-coll-{}-{n}", std::process::id());
         let many = Many::new(&prefix, n);
         // Entering each namespace (thread, setns, private mount namespace, sysfs mount).

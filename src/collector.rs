@@ -106,6 +106,9 @@ pub struct Collector {
     /// Why [`Scope::All`] reads only the caller's namespace (not root), said in every
     /// snapshot.
     all_unavailable: Option<String>,
+    /// Read other namespaces without their configuration sources (the older snapshot of
+    /// [`Collector::capture`]).
+    ns_counters_only: bool,
 }
 
 /// Host-wide sources (the same in every network namespace).
@@ -241,6 +244,7 @@ impl Collector {
             drops: false,
             all: None,
             all_unavailable: None,
+            ns_counters_only: false,
         }
     }
 
@@ -432,6 +436,10 @@ impl Collector {
         // every process's fds once per namespace.
         let ns_options = CaptureOptions {
             socket_processes: false,
+            // The older snapshot of a capture reads the namespaces' counters only: rules
+            // take configuration from the newest, and reading every namespace's sysctl tree
+            // is most of a namespace's cost.
+            config: self.options.config && !self.ns_counters_only,
             ..self.options.clone()
         };
         // At most a few reads in flight (they contend for the same CPUs and kernel locks):
@@ -745,7 +753,11 @@ impl Collector {
                     })
                 })
         });
+        // Other namespaces' configuration (sysctls, interfaces, ethtool settings) is read in
+        // the newest snapshot only, which is the one the rules read it from.
+        self.ns_counters_only = true;
         let first = self.snapshot();
+        self.ns_counters_only = false;
         let start = Instant::now();
         while start.elapsed() < interval {
             let left = interval.saturating_sub(start.elapsed());
