@@ -491,20 +491,21 @@ impl Collector {
                 pending.push_back((inodes[next], submit_read(set, inodes[next], &ns_options)));
                 next += 1;
             }
-            let got = rx.and_then(|rx| {
-                rx.recv_timeout(NETNS_READ_TIMEOUT)
-                    .map_err(|e| Error::Netns {
-                        name: inode.to_string(),
-                        what: match e {
-                            std::sync::mpsc::RecvTimeoutError::Timeout => {
-                                format!("no answer within {} s", NETNS_READ_TIMEOUT.as_secs())
-                            }
-                            std::sync::mpsc::RecvTimeoutError::Disconnected => {
-                                "namespace thread is gone".into()
-                            }
-                        },
-                    })
-            });
+            // A thread that does not answer in time stays (dropping it would wait for it);
+            // one that is gone is removed.
+            let got = match rx {
+                Ok(rx) => rx.recv_timeout(NETNS_READ_TIMEOUT).map_err(|e| match e {
+                    std::sync::mpsc::RecvTimeoutError::Timeout => (
+                        format!("no answer within {} s", NETNS_READ_TIMEOUT.as_secs()),
+                        false,
+                    ),
+                    std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                        ("namespace thread is gone".to_string(), true)
+                    }
+                }),
+                Err(Error::Netns { what, .. }) => Err((what, true)),
+                Err(e) => Err((e.to_string(), true)),
+            };
             let Some(netns) = set.get(inode).map(|m| m.netns.clone()) else {
                 continue;
             };
@@ -512,12 +513,11 @@ impl Collector {
                 Ok(read) => set
                     .check_alive(inode, &mut rediscover, &mut warnings)
                     .map(|()| read),
-                Err(e) => {
-                    set.remove(inode);
-                    Err(match e {
-                        Error::Netns { what, .. } => what,
-                        e => e.to_string(),
-                    })
+                Err((what, remove)) => {
+                    if remove {
+                        set.remove(inode);
+                    }
+                    Err(what)
                 }
             };
             match read {
