@@ -11,7 +11,7 @@ use crate::collect::{
     softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry,
     sysctl::Sysctls, sysctl::TreeReader, FileBuf, Outcome, Source, Warnings,
 };
-use crate::snapshot::{Capture, Snapshot, CAPTURE_SCHEMA};
+use crate::snapshot::{Capture, NetnsSnapshot, Snapshot, CAPTURE_SCHEMA};
 use crate::{Error, Result, Root};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,6 +43,27 @@ impl Default for CaptureOptions {
         }
     }
 }
+
+/// Which network namespaces a [`Collector`] reads ([`Collector::with_scope`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Only the caller's namespace (the host's): [`Snapshot::namespaces`] stays empty.
+    #[default]
+    HostOnly,
+    /// The caller's namespace as the snapshot's own sources, and every other namespace found
+    /// by [`crate::namespaces::discover`] in [`Snapshot::namespaces`], each read by a thread
+    /// kept inside it ([`crate::netns::NetnsSet`]). Without root, only the caller's, and
+    /// every snapshot has a warning saying why.
+    All,
+    /// The per-namespace sources of the namespace at this path (`/run/netns/NAME`,
+    /// `/proc/PID/ns/net`) as the snapshot's own, host-wide ones from the host;
+    /// [`Snapshot::namespaces`] stays empty.
+    One(std::path::PathBuf),
+}
+
+/// How long a snapshot waits for one namespace's thread before leaving that namespace out
+/// (with a warning): a namespace thread stuck in the kernel does not stall the snapshot.
+pub const NETNS_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Nanoseconds of CLOCK_MONOTONIC.
 pub fn monotonic_ns() -> u64 {
@@ -80,6 +101,14 @@ pub struct Collector {
     netns_path: Option<std::path::PathBuf>,
     /// Count kernel drop reasons during [`Collector::capture`]'s window.
     drops: bool,
+    /// Every other namespace, with [`Scope::All`].
+    all: Option<crate::netns::NetnsSet>,
+    /// Why [`Scope::All`] reads only the caller's namespace (not root), said in every
+    /// snapshot.
+    all_unavailable: Option<String>,
+    /// Read other namespaces without their configuration sources (the older snapshot of
+    /// [`Collector::capture`]).
+    ns_counters_only: bool,
 }
 
 /// Host-wide sources (the same in every network namespace).
@@ -130,6 +159,29 @@ thread_local! {
         std::cell::RefCell::new((FileBuf::new(), NsReaders::new()));
 }
 
+/// Why a host-wide source is unsupported in a [`NetnsSnapshot`]: it is read once, in the
+/// snapshot that holds the namespace.
+pub const NOT_REQUESTED_HOST_WIDE: &str =
+    "host-wide source: read once, in the host's part of the snapshot";
+
+impl HostPart {
+    /// The host-wide part of another namespace's snapshot: every source left to the host's.
+    fn elsewhere() -> Self {
+        fn no<T>() -> Source<T> {
+            Source::unsupported(NOT_REQUESTED_HOST_WIDE)
+        }
+        HostPart {
+            softnet: no(),
+            softirqs: no(),
+            cpu_times: no(),
+            interrupts: no(),
+            irq_affinity: no(),
+            irq_effective_affinity: no(),
+            sysctl_config: no(),
+        }
+    }
+}
+
 impl NetnsPart {
     fn failed(reason: &str) -> Self {
         NetnsPart {
@@ -158,7 +210,12 @@ pub const NOT_REQUESTED_SOCKETS: &str = "sockets not requested";
 pub fn was_requested(outcome: Outcome<'_>) -> bool {
     !matches!(
         outcome,
-        Outcome::Unsupported(NOT_REQUESTED_CONFIG | NOT_REQUESTED_ETHTOOL | NOT_REQUESTED_SOCKETS)
+        Outcome::Unsupported(
+            NOT_REQUESTED_CONFIG
+                | NOT_REQUESTED_ETHTOOL
+                | NOT_REQUESTED_SOCKETS
+                | NOT_REQUESTED_HOST_WIDE
+        )
     )
 }
 
@@ -185,7 +242,57 @@ impl Collector {
             netns: None,
             netns_path: None,
             drops: false,
+            all: None,
+            all_unavailable: None,
+            ns_counters_only: false,
         }
+    }
+
+    /// A collector reading the namespaces `scope` names (see [`Scope`]); fails only for
+    /// [`Scope::One`] when that namespace cannot be entered.
+    pub fn with_scope(root: Root, options: CaptureOptions, scope: Scope) -> Result<Self> {
+        match scope {
+            Scope::HostOnly => Ok(Collector::new(root, options)),
+            Scope::One(path) => Collector::in_netns(root, options, &path),
+            Scope::All => {
+                let mut c = Collector::new(root.clone(), options);
+                if nix::unistd::geteuid().is_root() {
+                    c.all = Some(crate::netns::NetnsSet::new(root));
+                } else {
+                    c.all_unavailable = Some(match crate::namespaces::can_run() {
+                        Err(reason) => reason,
+                        Ok(()) => "entering network namespaces needs root".into(),
+                    });
+                }
+                Ok(c)
+            }
+        }
+    }
+
+    /// With [`Scope::All`], read only the namespaces `filter` accepts (see
+    /// [`crate::netns::NetnsSet::set_filter`]); no effect otherwise.
+    pub fn with_namespace_filter(mut self, filter: crate::netns::NamespaceFilter) -> Self {
+        if let Some(set) = &mut self.all {
+            set.set_filter(filter);
+        }
+        self
+    }
+
+    /// The namespaces this collector reads.
+    pub fn scope(&self) -> Scope {
+        match (
+            &self.netns_path,
+            self.all.is_some() || self.all_unavailable.is_some(),
+        ) {
+            (Some(path), _) => Scope::One(path.clone()),
+            (None, true) => Scope::All,
+            (None, false) => Scope::HostOnly,
+        }
+    }
+
+    /// The other namespaces being read with [`Scope::All`] (their threads and readers).
+    pub fn namespace_set(&self) -> Option<&crate::netns::NetnsSet> {
+        self.all.as_ref()
     }
 
     /// Count kernel drop reasons with eBPF during [`Collector::capture`]'s window when the
@@ -217,6 +324,16 @@ impl Collector {
         let unix = unix_time();
         let mut warnings = Warnings::default();
         let mut times = BTreeMap::new();
+        if self.all.is_some() {
+            return self.snapshot_all(taken_at_ns, unix, warnings, times);
+        }
+        if let Some(reason) = &self.all_unavailable {
+            warnings.push(
+                crate::netns::SOURCE,
+                None,
+                format!("reading the host's network namespace only: {reason}"),
+            );
+        }
         let Some(thread) = &self.netns else {
             let host = host_part(
                 &mut self.buf,
@@ -279,6 +396,200 @@ impl Collector {
         };
         assemble(taken_at_ns, unix, host, ns, warnings, times)
     }
+}
+
+/// What a namespace thread sends back: when it started (CLOCK_MONOTONIC ns), its sources,
+/// their warnings and times.
+type NsRead = (u64, NetnsPart, Warnings, BTreeMap<String, f64>);
+
+impl Collector {
+    /// A snapshot with [`Scope::All`]: every other namespace's thread reads its part while
+    /// this thread reads the host's; a namespace gone meanwhile is left out with a warning.
+    fn snapshot_all(
+        &mut self,
+        taken_at_ns: u64,
+        unix: f64,
+        mut warnings: Warnings,
+        mut times: BTreeMap<String, f64>,
+    ) -> Snapshot {
+        let Some(set) = self.all.as_mut() else {
+            let host = host_part(
+                &mut self.buf,
+                &self.root,
+                &self.options,
+                &mut warnings,
+                &mut times,
+            );
+            let ns = netns_part(
+                &mut self.buf,
+                &mut self.readers,
+                &self.root,
+                &self.options,
+                &mut warnings,
+                &mut times,
+            );
+            return assemble(taken_at_ns, unix, host, ns, warnings, times);
+        };
+        let started = Instant::now();
+        timed(&mut times, "netns_discovery", || set.refresh(&mut warnings));
+        // Owners of a namespace's listeners are not looked up per namespace: that walks
+        // every process's fds once per namespace.
+        let ns_options = CaptureOptions {
+            socket_processes: false,
+            // The older snapshot of a capture reads the namespaces' counters only: rules
+            // take configuration from the newest, and reading every namespace's sysctl tree
+            // is most of a namespace's cost.
+            config: self.options.config && !self.ns_counters_only,
+            ..self.options.clone()
+        };
+        // At most a few reads in flight (they contend for the same CPUs and kernel locks):
+        // the next is submitted as each result is taken.
+        let inodes: Vec<u64> = set.members().map(|m| m.netns.inode).collect();
+        let in_flight = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 16);
+        let mut pending: std::collections::VecDeque<(
+            u64,
+            Result<std::sync::mpsc::Receiver<NsRead>>,
+        )> = std::collections::VecDeque::with_capacity(in_flight);
+        let mut next = 0;
+        while next < inodes.len() && pending.len() < in_flight {
+            pending.push_back((inodes[next], submit_read(set, inodes[next], &ns_options)));
+            next += 1;
+        }
+        let host = host_part(
+            &mut self.buf,
+            &self.root,
+            &self.options,
+            &mut warnings,
+            &mut times,
+        );
+        let ns = netns_part(
+            &mut self.buf,
+            &mut self.readers,
+            &self.root,
+            &self.options,
+            &mut warnings,
+            &mut times,
+        );
+        // Host-wide `net.core` keys exist only in the host's tree: each namespace gets them.
+        let host_core: Vec<(String, String)> = ns
+            .sysctl
+            .ok()
+            .map(|s| {
+                s.range("net.core.".to_string()..)
+                    .take_while(|(k, _)| k.starts_with("net.core."))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut namespaces = Vec::with_capacity(pending.len());
+        let mut rediscover = true;
+        while let Some((inode, rx)) = pending.pop_front() {
+            // Started before this one is waited for, so the pipeline stays full.
+            if next < inodes.len() {
+                pending.push_back((inodes[next], submit_read(set, inodes[next], &ns_options)));
+                next += 1;
+            }
+            // A thread that does not answer in time stays (dropping it would wait for it);
+            // one that is gone is removed.
+            let got = match rx {
+                Ok(rx) => rx.recv_timeout(NETNS_READ_TIMEOUT).map_err(|e| match e {
+                    std::sync::mpsc::RecvTimeoutError::Timeout => (
+                        format!("no answer within {} s", NETNS_READ_TIMEOUT.as_secs()),
+                        false,
+                    ),
+                    std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                        ("namespace thread is gone".to_string(), true)
+                    }
+                }),
+                Err(Error::Netns { what, .. }) => Err((what, true)),
+                Err(e) => Err((e.to_string(), true)),
+            };
+            let Some(netns) = set.get(inode).map(|m| m.netns.clone()) else {
+                continue;
+            };
+            let read = match got {
+                Ok(read) => set
+                    .check_alive(inode, &mut rediscover, &mut warnings)
+                    .map(|()| read),
+                Err((what, remove)) => {
+                    if remove {
+                        set.remove(inode);
+                    }
+                    Err(what)
+                }
+            };
+            match read {
+                Ok((started_ns, mut part, w, t)) => {
+                    if let Source::Ok(s) = &mut part.sysctl {
+                        for (k, v) in &host_core {
+                            s.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                    // The namespace's name and path as now known (a re-discovery may
+                    // have found it under another path).
+                    let netns = set
+                        .members()
+                        .find(|m| m.netns.inode == inode)
+                        .map_or(netns, |m| m.netns.clone());
+                    namespaces.push(NetnsSnapshot {
+                        netns,
+                        snapshot: assemble(started_ns, unix, HostPart::elsewhere(), part, w, t),
+                    });
+                }
+                Err(why) => warnings.push(
+                    crate::netns::SOURCE,
+                    None,
+                    format!(
+                        "namespace {} (net:[{inode}]) vanished or could not be read ({why}); \
+                         left out of this snapshot",
+                        netns.name
+                    ),
+                ),
+            }
+        }
+        for (netns, why) in set.failed() {
+            warnings.push(
+                crate::netns::SOURCE,
+                None,
+                format!(
+                    "namespace {} (net:[{}]) could not be entered ({why}); left out",
+                    netns.name, netns.inode
+                ),
+            );
+        }
+        namespaces.sort_by(|a, b| a.netns.name.cmp(&b.netns.name));
+        times.insert("namespaces".into(), started.elapsed().as_secs_f64());
+        let mut snap = assemble(taken_at_ns, unix, host, ns, warnings, times);
+        snap.namespaces = namespaces;
+        snap
+    }
+}
+
+/// Start reading member `inode`'s per-namespace sources on its thread.
+fn submit_read(
+    set: &crate::netns::NetnsSet,
+    inode: u64,
+    options: &CaptureOptions,
+) -> Result<std::sync::mpsc::Receiver<NsRead>> {
+    let Some(m) = set.get(inode) else {
+        return Err(Error::Netns {
+            name: inode.to_string(),
+            what: "no longer read".into(),
+        });
+    };
+    let options = options.clone();
+    m.thread.submit(move |root| {
+        let started_ns = monotonic_ns();
+        NS_STATE.with(|state| {
+            let mut w = Warnings::default();
+            let mut t = BTreeMap::new();
+            let (buf, readers) = &mut *state.borrow_mut();
+            let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
+            (started_ns, part, w, t)
+        })
+    })
 }
 
 fn assemble(
@@ -442,7 +753,11 @@ impl Collector {
                     })
                 })
         });
+        // Other namespaces' configuration (sysctls, interfaces, ethtool settings) is read in
+        // the newest snapshot only, which is the one the rules read it from.
+        self.ns_counters_only = true;
         let first = self.snapshot();
+        self.ns_counters_only = false;
         let start = Instant::now();
         while start.elapsed() < interval {
             let left = interval.saturating_sub(start.elapsed());
@@ -630,6 +945,68 @@ mod tests {
         );
         let full = Collector::new(Root::default(), CaptureOptions::default()).snapshot();
         assert!(full.sources().iter().all(|(_, o)| was_requested(*o)));
+        // Another namespace's snapshot leaves every host-wide source to the host's.
+        let ns = assemble(
+            1,
+            0.0,
+            HostPart::elsewhere(),
+            NetnsPart::failed("x"),
+            Warnings::default(),
+            BTreeMap::new(),
+        );
+        let host_wide: Vec<&str> = ns
+            .sources()
+            .into_iter()
+            .filter(|(_, o)| !was_requested(*o))
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            host_wide,
+            [
+                "softnet",
+                "softirqs",
+                "cpu_times",
+                "interrupts",
+                "irq_affinity",
+                "irq_effective_affinity",
+                "sysctl_config"
+            ]
+        );
+    }
+
+    /// A collector reports the scope it was built with; without `Scope::All` a snapshot has
+    /// no other namespace.
+    #[test]
+    fn scope_is_kept() {
+        let c = Collector::with_scope(Root::default(), config_only(), Scope::HostOnly).unwrap();
+        assert_eq!(c.scope(), Scope::HostOnly);
+        let all = Collector::with_scope(Root::default(), config_only(), Scope::All).unwrap();
+        assert_eq!(all.scope(), Scope::All);
+        assert_eq!(
+            all.namespace_set().is_some(),
+            nix::unistd::geteuid().is_root()
+        );
+        let mut c = c;
+        assert!(c.snapshot().namespaces.is_empty());
+    }
+
+    /// Without root, `Scope::All` reads the host only and every snapshot says why.
+    #[test]
+    fn all_without_root_says_why() {
+        let mut c = Collector::new(Root::default(), config_only());
+        c.all_unavailable = Some("not root: test".into());
+        for _ in 0..2 {
+            let snap = c.snapshot();
+            assert!(snap.namespaces.is_empty());
+            assert!(
+                snap.warnings
+                    .iter()
+                    .any(|w| w.source == crate::netns::SOURCE
+                        && w.message.contains("not root: test")),
+                "{:?}",
+                snap.warnings
+            );
+        }
     }
 
     fn config_only() -> CaptureOptions {

@@ -724,6 +724,35 @@ fn finish(
     }
 }
 
+/// A cheap sign of whether the bind-mounted namespaces changed since the last look: the
+/// inode and modification time of `/run/netns` and Docker's netns directories (creating or
+/// deleting an entry changes the directory's mtime). Three `stat`s, against a walk of `/proc`
+/// for [`discover`]; namespaces held only by processes are not covered, so a caller also
+/// re-discovers now and then.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fingerprint(Vec<Option<(u64, i64, i64)>>);
+
+/// The [`Fingerprint`] of the bind-mount directories under `root`'s configuration root.
+pub fn fingerprint(root: &Root) -> Fingerprint {
+    Fingerprint(
+        std::iter::once(NETNS_DIR)
+            .chain(DOCKER_NETNS_DIRS)
+            .map(|dir| {
+                std::fs::metadata(root.config(dir))
+                    .ok()
+                    .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
+            })
+            .collect(),
+    )
+}
+
+/// The inode of the calling thread's network namespace (`/proc/thread-self/ns/net`).
+pub fn own_inode() -> Option<u64> {
+    std::fs::read_link("/proc/thread-self/ns/net")
+        .ok()
+        .and_then(|t| t.to_str().and_then(parse_ns_link))
+}
+
 /// Make display names unique by appending the inode to repeated ones (two containers of the
 /// same pod UID prefix, say).
 fn make_unique(namespaces: &mut [Namespace]) {
@@ -1525,5 +1554,46 @@ mod tests {
             Some(format!("ip netns exec {a}").as_str())
         );
         assert_ne!(ns_a.inode, d.by_name(&b).unwrap().inode);
+    }
+
+    /// The fingerprint changes when a namespace is bound or removed under `run/netns` (or
+    /// Docker's directory appears), and not otherwise.
+    #[test]
+    fn fingerprint_follows_the_bind_mount_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::fixture(d.path());
+        let empty = fingerprint(&root);
+        assert_eq!(empty, fingerprint(&root));
+        let netns = d.path().join(NETNS_DIR);
+        std::fs::create_dir_all(&netns).unwrap();
+        let made = fingerprint(&root);
+        assert_ne!(made, empty);
+        // mtime granularity: make sure the next change lands on another timestamp.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(netns.join("pod-a"), "").unwrap();
+        let added = fingerprint(&root);
+        assert_ne!(added, made);
+        assert_eq!(added, fingerprint(&root));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::remove_file(netns.join("pod-a")).unwrap();
+        assert_ne!(fingerprint(&root), added);
+        std::fs::create_dir_all(d.path().join(DOCKER_NETNS_DIRS[0])).unwrap();
+        assert_ne!(
+            fingerprint(&root),
+            fingerprint(&Root::fixture(d.path().join("x")))
+        );
+    }
+
+    #[test]
+    fn own_inode_is_the_threads_namespace() {
+        if !crate::testing::require(
+            "/proc/thread-self",
+            Path::new("/proc/thread-self/ns/net").exists(),
+        ) {
+            return;
+        }
+        let want = inode_of(Path::new("/proc/thread-self/ns/net")).unwrap();
+        assert_eq!(own_inode(), want);
+        assert!(own_inode().is_some());
     }
 }

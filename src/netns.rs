@@ -6,10 +6,14 @@
 //! namespace of whoever mounted it, so the thread unshares its mount namespace and mounts a
 //! private sysfs (as `ip netns exec` does). Host-wide sources are read by the caller.
 
+use crate::collect::Warnings;
+use crate::namespaces::{Fingerprint, NetnsRef};
 use crate::{Error, Result, Root};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Resolve `--netns NAME|PATH`: a bare name means `/run/netns/NAME`.
 pub fn resolve(spec: &str) -> PathBuf {
@@ -49,6 +53,12 @@ impl NetnsThread {
     /// Enter the namespace at `path` on a new thread. `root` gives the procfs to read
     /// (its `proc_net` is replaced by `<proc>/thread-self/net`).
     pub fn spawn(path: &Path, root: &Root) -> Result<NetnsThread> {
+        NetnsThread::start(path, root)?.wait()
+    }
+
+    /// Start entering the namespace at `path` on a new thread without waiting for it:
+    /// [`Starting::wait`] does, so many threads enter their namespaces in parallel.
+    pub fn start(path: &Path, root: &Root) -> Result<Starting> {
         let name = path.display().to_string();
         let fail = |what: String| Error::Netns {
             name: name.clone(),
@@ -76,6 +86,8 @@ impl NetnsThread {
                     let _ = ready_tx.send(Err(format!("setns: {e}")));
                     return;
                 }
+                // The thread now holds the namespace; the file is not needed any more.
+                drop(file);
                 // A private sysfs for this namespace; without it interfaces come from the host.
                 match mount_private_sysfs(&thread_sys) {
                     Ok(()) => {
@@ -93,25 +105,24 @@ impl NetnsThread {
                 while let Ok(job) = job_rx.recv() {
                     job(&inner);
                 }
-            })
-            .map_err(|e| fail(e.to_string()))?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(NetnsThread {
-                name,
+            });
+        let handle = match handle {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&sys_dir);
+                return Err(fail(e.to_string()));
+            }
+        };
+        Ok(Starting {
+            name,
+            ready: ready_rx,
+            thread: NetnsThread {
+                name: String::new(),
                 jobs: Some(job_tx),
                 handle: Some(handle),
                 sys_dir: Some(sys_dir),
-            }),
-            Ok(Err(e)) => {
-                let _ = handle.join();
-                let _ = std::fs::remove_dir(&sys_dir);
-                Err(fail(e))
-            }
-            Err(_) => {
-                let _ = std::fs::remove_dir(&sys_dir);
-                Err(fail("namespace thread died".into()))
-            }
-        }
+            },
+        })
     }
 
     /// The namespace path as given.
@@ -151,6 +162,36 @@ impl NetnsThread {
     }
 }
 
+/// A [`NetnsThread`] entering its namespace ([`NetnsThread::start`]).
+pub struct Starting {
+    name: String,
+    ready: mpsc::Receiver<std::result::Result<(), String>>,
+    thread: NetnsThread,
+}
+
+impl Starting {
+    /// Wait until the thread is inside its namespace (or failed to enter it; the thread is
+    /// then joined and its directory removed).
+    pub fn wait(self) -> Result<NetnsThread> {
+        let Starting {
+            name,
+            ready,
+            mut thread,
+        } = self;
+        let what = match ready.recv() {
+            Ok(Ok(())) => {
+                thread.name = name;
+                return Ok(thread);
+            }
+            Ok(Err(e)) => e,
+            Err(_) => "namespace thread died".into(),
+        };
+        // Dropping the thread closes its job channel, joins it and removes its directory.
+        drop(thread);
+        Err(Error::Netns { name, what })
+    }
+}
+
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 fn mount_private_sysfs(dir: &Path) -> std::result::Result<(), String> {
@@ -186,5 +227,224 @@ impl Drop for NetnsThread {
         if let Some(dir) = self.sys_dir.take() {
             let _ = std::fs::remove_dir(&dir);
         }
+    }
+}
+
+/// How often a [`NetnsSet`] walks `/proc` again even though the bind-mount directories did
+/// not change (namespaces held only by processes: `unshare`, containers without a bind mount).
+pub const DISCOVER_AFTER: Duration = Duration::from_secs(10);
+
+/// The source name of the warnings about namespaces that could not be read.
+pub const SOURCE: &str = "netns";
+
+/// One namespace a [`NetnsSet`] reads: its identity and the thread inside it.
+pub struct Member {
+    /// Which namespace (the path is updated when a re-discovery finds it elsewhere).
+    pub netns: NetnsRef,
+    /// The thread inside it, with its own readers kept between snapshots.
+    pub thread: NetnsThread,
+}
+
+/// Every network namespace on the host except the caller's and the host's, each with a
+/// thread inside it that is kept between snapshots (so its readers, netlink sockets, sysctl
+/// directory fds and private sysfs mount are set up once).
+///
+/// [`crate::namespaces::discover`] (a walk of `/proc`) runs on the first
+/// [`NetnsSet::refresh`], then only when `/run/netns` or Docker's netns directory changed
+/// ([`crate::namespaces::fingerprint`]), when [`DISCOVER_AFTER`] has passed, or when a
+/// member could no longer be found at its path ([`NetnsSet::check_alive`]). Threads of
+/// namespaces that are gone are stopped and joined (their sysfs mounts go with them), so
+/// threads and fds follow the namespaces that exist.
+pub struct NetnsSet {
+    root: Root,
+    members: BTreeMap<u64, Member>,
+    /// Namespaces found whose thread could not start, with why (retried at the next
+    /// discovery).
+    failed: BTreeMap<u64, (NetnsRef, String)>,
+    discovered_at: Option<Instant>,
+    fingerprint: Fingerprint,
+    /// Number of discoveries run (tests and benchmarks look).
+    pub discoveries: u64,
+    /// Which discovered namespaces to read (all without one).
+    filter: Option<NamespaceFilter>,
+    /// The warnings of the last discovery (repeated ones are not said again).
+    last_warnings: Vec<crate::collect::Warning>,
+}
+
+/// A predicate choosing which discovered namespaces a [`NetnsSet`] reads.
+pub type NamespaceFilter = Box<dyn Fn(&crate::namespaces::Namespace) -> bool + Send>;
+
+impl NetnsSet {
+    /// An empty set reading through `root` (the live `/proc`: namespace threads read
+    /// `<proc>/thread-self/net`).
+    pub fn new(root: Root) -> NetnsSet {
+        NetnsSet {
+            root,
+            members: BTreeMap::new(),
+            failed: BTreeMap::new(),
+            discovered_at: None,
+            fingerprint: Fingerprint::default(),
+            discoveries: 0,
+            filter: None,
+            last_warnings: Vec::new(),
+        }
+    }
+
+    /// Read only the discovered namespaces `filter` accepts (say, pods only, or a test's
+    /// own namespaces on a shared machine).
+    pub fn set_filter(&mut self, filter: NamespaceFilter) {
+        self.filter = Some(filter);
+    }
+
+    /// The namespaces being read, by inode.
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
+    }
+
+    /// The member with this inode.
+    pub fn get(&self, inode: u64) -> Option<&Member> {
+        self.members.get(&inode)
+    }
+
+    /// Number of namespaces being read.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether no namespace is being read.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Namespaces found whose thread could not start, with why.
+    pub fn failed(&self) -> impl Iterator<Item = &(NetnsRef, String)> {
+        self.failed.values()
+    }
+
+    /// Bring the set up to date: discover when due (see the type's documentation), start
+    /// threads for new namespaces and stop those of namespaces gone. Discovery's warnings
+    /// and its partial reason go into `w` (so once per discovery, not per snapshot).
+    /// Returns whether a discovery ran.
+    pub fn refresh(&mut self, w: &mut Warnings) -> bool {
+        let fingerprint = crate::namespaces::fingerprint(&self.root);
+        let due = match self.discovered_at {
+            None => true,
+            Some(at) => at.elapsed() >= DISCOVER_AFTER || fingerprint != self.fingerprint,
+        };
+        if due {
+            self.fingerprint = fingerprint;
+            self.discover(w);
+        }
+        due
+    }
+
+    /// Walk `/proc` and the bind-mount directories now and apply the result.
+    pub fn discover(&mut self, w: &mut Warnings) {
+        let d = crate::namespaces::discover(&self.root);
+        self.discovered_at = Some(Instant::now());
+        self.discoveries += 1;
+        let mut found_warnings = d.warnings;
+        if let Some(reason) = d.partial {
+            found_warnings.push(
+                crate::namespaces::SOURCE,
+                None,
+                format!("namespace list may be incomplete: {reason}"),
+            );
+        }
+        // Said once: a discovery that finds the same problems as the last one is quiet.
+        if found_warnings.0 != self.last_warnings {
+            self.last_warnings = found_warnings.0.clone();
+            w.0.extend(found_warnings.0);
+        }
+        let own = crate::namespaces::own_inode();
+        let found: BTreeMap<u64, NetnsRef> = d
+            .namespaces
+            .iter()
+            .filter(|n| !n.is_host && Some(n.inode) != own)
+            .filter(|n| self.filter.as_ref().is_none_or(|f| f(n)))
+            .map(|n| (n.inode, NetnsRef::from(n)))
+            .collect();
+        let gone: Vec<u64> = self
+            .members
+            .keys()
+            .filter(|i| !found.contains_key(i))
+            .copied()
+            .collect();
+        for inode in gone {
+            if let Some(m) = self.members.remove(&inode) {
+                w.push(
+                    SOURCE,
+                    None,
+                    format!(
+                        "namespace {} (net:[{inode}]) is gone; left out of this snapshot",
+                        m.netns.name
+                    ),
+                );
+            }
+        }
+        self.failed.clear();
+        let mut starting = Vec::new();
+        for (inode, netns) in found {
+            match self.members.get_mut(&inode) {
+                Some(m) => m.netns = netns,
+                None => match NetnsThread::start(&netns.path, &self.root) {
+                    Ok(s) => starting.push((netns, s)),
+                    Err(e) => {
+                        self.failed.insert(inode, (netns, e.to_string()));
+                    }
+                },
+            }
+        }
+        // The threads enter their namespaces in parallel; wait for each.
+        for (netns, s) in starting {
+            match s.wait() {
+                Ok(thread) => {
+                    self.members.insert(netns.inode, Member { netns, thread });
+                }
+                Err(e) => {
+                    self.failed.insert(netns.inode, (netns, e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// Whether member `inode` is still the namespace found at its path (a deleted namespace
+    /// lives on while our thread is inside it, so a read alone cannot tell). When the path
+    /// names another namespace or nothing, `rediscover` allows one discovery (callers pass
+    /// the same flag for every member of a snapshot, so a snapshot walks `/proc` at most
+    /// once for this): a namespace still found (held by another process) is kept under its
+    /// new path. `Err` says why it is gone; the member is then removed and its thread
+    /// stopped.
+    pub fn check_alive(
+        &mut self,
+        inode: u64,
+        rediscover: &mut bool,
+        w: &mut Warnings,
+    ) -> std::result::Result<(), String> {
+        let Some(m) = self.members.get(&inode) else {
+            return Err("no longer read".into());
+        };
+        let why = match crate::namespaces::inode_of(&m.netns.path) {
+            Ok(Some(i)) if i == inode => return Ok(()),
+            Ok(Some(i)) => format!("{} is now namespace net:[{i}]", m.netns.path.display()),
+            Ok(None) => format!("{} is not a namespace any more", m.netns.path.display()),
+            Err(e) => format!("{}: {e}", m.netns.path.display()),
+        };
+        // Stopped first, so a discovery that no longer finds it does not warn as well.
+        self.members.remove(&inode);
+        if *rediscover {
+            *rediscover = false;
+            self.discover(w);
+            // Found again under another path: what its old thread read is still its own.
+            if self.members.contains_key(&inode) {
+                return Ok(());
+            }
+        }
+        Err(why)
+    }
+
+    /// Stop reading member `inode` (its thread is stopped and joined).
+    pub fn remove(&mut self, inode: u64) -> Option<NetnsRef> {
+        self.members.remove(&inode).map(|m| m.netns)
     }
 }

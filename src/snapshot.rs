@@ -126,7 +126,9 @@ pub struct NetnsSnapshot {
     /// Which namespace.
     pub netns: NetnsRef,
     /// Its per-namespace sources (netstat, sockstat, sockets, sysctls, interfaces, netdev,
-    /// conntrack); host-wide sources are unsupported here.
+    /// conntrack); host-wide sources are unsupported here. In the older snapshot of a
+    /// capture its configuration sources (sysctls, interfaces) are not requested: rules read
+    /// them from the newest.
     pub snapshot: Snapshot,
 }
 

@@ -53,8 +53,17 @@ pub struct GlobalArgs {
     pub sys_root: PathBuf,
     /// Read per-namespace counters and sysctls inside this network namespace
     /// (a name under /run/netns or a path such as /proc/PID/ns/net).
-    #[arg(long, global = true, value_name = "NAME|PATH")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME|PATH",
+        conflicts_with = "host_only"
+    )]
     pub netns: Option<String>,
+    /// Read only the host's network namespace. By default, as root on the live host, every
+    /// other namespace (containers, pods, `ip netns`) is read as well.
+    #[arg(long, global = true)]
+    pub host_only: bool,
     /// Machine-readable JSON on stdout; logs go to stderr.
     #[arg(long, global = true)]
     pub json: bool,

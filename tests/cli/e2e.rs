@@ -690,10 +690,7 @@ fn unexplained_drop_reason_is_reported() {
 /// From the host, without `--netns`: a listen overflow in one namespace and UDP
 /// receive-buffer drops in another are each reported with the namespace's name and port,
 /// their fixes written for that namespace, and the exit code follows (critical).
-/// Needs the collector that reads every namespace by default (issue 12, part F): remove the
-/// `ignore` when it is merged.
 #[test]
-#[ignore = "needs the per-namespace collector (issue 12 F) to fill Snapshot.namespaces"]
 fn faults_in_two_namespaces_are_found_from_the_host() {
     let _serial = serial();
     let got = listen_overflow_fault(|web| {

@@ -6,6 +6,7 @@ mod e2e;
 mod golden;
 mod lab;
 mod live;
+mod namespaces;
 mod tune;
 
 use serde_json::Value;
