@@ -153,7 +153,10 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    if let Some(n) = std::env::var("BENCH_SOCKETS_HOLD").ok().and_then(|s| s.parse().ok()) {
+    if let Some(n) = std::env::var("BENCH_SOCKETS_HOLD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         if let Err(e) = raise_nofile(2 * PER_HOLDER as u64 + 256) {
             eprintln!("cannot raise RLIMIT_NOFILE: {e}");
             std::process::exit(1);

@@ -10,18 +10,12 @@
 use crate::collect::Source;
 use crate::Root;
 use netlink_packet_core::{
-    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NlasIterator, Parseable, NLMSG_DONE, NLMSG_ERROR,
-    NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_DUMP, NLM_F_REQUEST,
+    NetlinkBuffer, NlasIterator, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_DUMP,
+    NLM_F_REQUEST,
 };
-use netlink_packet_sock_diag::{
-    constants::{
-        AF_INET, AF_INET6, INET_DIAG_INFO, INET_DIAG_SKMEMINFO, IPPROTO_TCP, IPPROTO_UDP,
-        SOCK_DIAG_BY_FAMILY,
-    },
-    inet::{
-        ExtensionFlags, InetRequest, InetResponseBuffer, InetResponseHeader, SocketId, StateFlags,
-    },
-    SockDiagMessage,
+use netlink_packet_sock_diag::constants::{
+    AF_INET, AF_INET6, INET_DIAG_INFO, INET_DIAG_SKMEMINFO, IPPROTO_TCP, IPPROTO_UDP,
+    SOCK_DIAG_BY_FAMILY,
 };
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NlAddr};
 use serde::{Deserialize, Serialize};
@@ -300,7 +294,7 @@ fn is_local_peer(local: IpAddr, remote: IpAddr) -> bool {
 // Netlink replies
 
 /// Length of `struct inet_diag_msg`.
-const DIAG_MSG_LEN: usize = std::mem::size_of::<InetResponseBuffer>();
+const DIAG_MSG_LEN: usize = 72;
 /// Offset of `tcpi_rtt` in `struct tcp_info` (stable kernel ABI).
 const TCPI_RTT_OFFSET: usize = 68;
 /// `SK_MEMINFO_*` indexes in the `INET_DIAG_SKMEMINFO` u32 array.
@@ -333,33 +327,46 @@ fn ne_u32(b: &[u8], off: usize) -> Option<u32> {
     Some(u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
 }
 
-/// Decode one `SOCK_DIAG_BY_FAMILY` payload; `None` when it is not a usable inet reply.
+/// Decode one `SOCK_DIAG_BY_FAMILY` payload (`struct inet_diag_msg` at fixed offsets, then
+/// the attributes, walked only when present); `None` when it is not a usable inet reply.
+/// No allocation; never panics on any input.
 fn parse_diag(payload: &[u8]) -> Option<DiagMsg> {
-    let h = InetResponseHeader::parse(payload).ok()?;
-    let id = &h.socket_id;
+    let h = payload.get(..DIAG_MSG_LEN)?;
+    let family = h[0];
+    let addr = |off: usize| -> Option<IpAddr> {
+        let b: [u8; 16] = h.get(off..off + 16)?.try_into().ok()?;
+        match family {
+            AF_INET => Some(IpAddr::from([b[0], b[1], b[2], b[3]])),
+            AF_INET6 => Some(IpAddr::from(b)),
+            _ => None,
+        }
+    };
+    let port = |off: usize| u16::from_be_bytes([h[off], h[off + 1]]);
     let mut msg = DiagMsg {
-        state: h.state,
-        local: SocketAddr::new(id.source_address, id.source_port),
-        remote: SocketAddr::new(id.destination_address, id.destination_port),
-        rqueue: h.recv_queue,
-        wqueue: h.send_queue,
-        uid: h.uid,
-        inode: h.inode,
+        state: h[1],
+        local: SocketAddr::new(addr(8)?, port(4)),
+        remote: SocketAddr::new(addr(24)?, port(6)),
+        rqueue: ne_u32(h, 56)?,
+        wqueue: ne_u32(h, 60)?,
+        uid: ne_u32(h, 64)?,
+        inode: ne_u32(h, 68)?,
         rtt_us: None,
         rcvbuf: None,
         drops: None,
     };
     let attrs = payload.get(DIAG_MSG_LEN..).unwrap_or(&[]);
-    for nla in NlasIterator::new(attrs) {
-        let Ok(nla) = nla else { break };
-        let v = nla.value();
-        match nla.kind() {
-            INET_DIAG_INFO => msg.rtt_us = ne_u32(v, TCPI_RTT_OFFSET),
-            INET_DIAG_SKMEMINFO => {
-                msg.rcvbuf = ne_u32(v, SK_MEMINFO_RCVBUF * 4);
-                msg.drops = ne_u32(v, SK_MEMINFO_DROPS * 4);
+    if !attrs.is_empty() {
+        for nla in NlasIterator::new(attrs) {
+            let Ok(nla) = nla else { break };
+            let v = nla.value();
+            match nla.kind() {
+                INET_DIAG_INFO => msg.rtt_us = ne_u32(v, TCPI_RTT_OFFSET),
+                INET_DIAG_SKMEMINFO => {
+                    msg.rcvbuf = ne_u32(v, SK_MEMINFO_RCVBUF * 4);
+                    msg.drops = ne_u32(v, SK_MEMINFO_DROPS * 4);
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
     Some(msg)
@@ -402,14 +409,36 @@ impl DumpError {
     }
 }
 
-/// Walk one received datagram of a dump with sequence number `seq`, calling `on` for each
-/// socket. Returns `Ok(true)` when the dump is complete. Never panics on any input.
-fn parse_batch(
+/// What a dump's consumer says about one socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Used; send the next.
+    Next,
+    /// Could not be decoded (counted in `skipped_replies`); send the next.
+    Skip,
+    /// Enough: abandon the rest of the dump.
+    Stop,
+}
+
+/// Where a received datagram left the dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walked {
+    /// `NLMSG_DONE` (or an acknowledgement): the dump is complete.
+    Done,
+    /// More datagrams follow.
+    More,
+    /// The consumer said [`Step::Stop`].
+    Stopped,
+}
+
+/// Walk one received datagram of a dump with sequence number `seq`, handing each socket's
+/// `inet_diag_msg` payload to `on`. Never panics on any input.
+fn walk_batch(
     buf: &[u8],
     seq: u32,
     skipped: &mut u64,
-    on: &mut dyn FnMut(&DiagMsg),
-) -> Result<bool, DumpError> {
+    on: &mut dyn FnMut(&[u8]) -> Step,
+) -> Result<Walked, DumpError> {
     let mut off = 0usize;
     while off < buf.len() {
         let rest = buf.get(off..).unwrap_or(&[]);
@@ -428,21 +457,22 @@ fn parse_batch(
                             return Err(DumpError::Kernel(-code));
                         }
                     }
-                    return Ok(true);
+                    return Ok(Walked::Done);
                 }
                 NLMSG_ERROR => {
                     let code = ne_u32(payload, 0)
                         .ok_or_else(|| DumpError::Malformed("short error message".into()))?
                         as i32;
                     if code == 0 {
-                        return Ok(true); // an acknowledgement
+                        return Ok(Walked::Done); // an acknowledgement
                     }
                     return Err(DumpError::Kernel(code.saturating_neg()));
                 }
                 NLMSG_OVERRUN => return Err(DumpError::Malformed("overrun".into())),
-                SOCK_DIAG_BY_FAMILY => match parse_diag(payload) {
-                    Some(m) => on(&m),
-                    None => *skipped += 1,
+                SOCK_DIAG_BY_FAMILY => match on(payload) {
+                    Step::Next => {}
+                    Step::Skip => *skipped += 1,
+                    Step::Stop => return Ok(Walked::Stopped),
                 },
                 _ => *skipped += 1,
             }
@@ -450,77 +480,210 @@ fn parse_batch(
         // new_checked guarantees len >= 16, so this always advances.
         off = off.saturating_add((len + 3) & !3);
     }
-    Ok(false)
+    Ok(Walked::More)
 }
 
+/// `on` for every decodable socket of a datagram (the decoded form of [`walk_batch`]).
+/// Returns `Ok(true)` when the dump is complete.
+#[cfg(test)]
+fn parse_batch(
+    buf: &[u8],
+    seq: u32,
+    skipped: &mut u64,
+    on: &mut dyn FnMut(&DiagMsg),
+) -> Result<bool, DumpError> {
+    let walked = walk_batch(buf, seq, skipped, &mut |p| match parse_diag(p) {
+        Some(m) => {
+            on(&m);
+            Step::Next
+        }
+        None => Step::Skip,
+    })?;
+    Ok(walked == Walked::Done)
+}
+
+/// `INET_DIAG_REQ_BYTECODE`: the filter program attribute of a dump request.
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+/// `INET_DIAG_BC_D_COND`: the destination matches a `struct inet_diag_hostcond`.
+const INET_DIAG_BC_D_COND: u8 = 8;
+/// `struct inet_diag_req_v2` without its socket id.
+const REQ_V2_LEN: usize = 56;
+
+/// One `D_COND` operation of a sock_diag filter program: "the peer is in `prefix`" jumps
+/// `yes` bytes ahead, otherwise `no` bytes. Layout: `struct inet_diag_bc_op { u8 code; u8
+/// yes; u16 no; }`, then `struct inet_diag_hostcond { u8 family; u8 prefix_len; int port;
+/// __be32 addr[]; }` (port -1: any).
+fn bc_dest_in(out: &mut Vec<u8>, family: u8, prefix_len: u8, addr: &[u8], yes: u8, no: u16) {
+    out.push(INET_DIAG_BC_D_COND);
+    out.push(yes);
+    out.extend_from_slice(&no.to_ne_bytes());
+    out.push(family);
+    out.push(prefix_len);
+    out.extend_from_slice(&(-1i32).to_ne_bytes());
+    out.extend_from_slice(addr);
+}
+
+/// A filter program accepting only sockets whose peer is not a loopback address
+/// (`127.0.0.0/8`, which the kernel also matches against IPv4-mapped IPv6 peers, and
+/// `::1`). Accepting is reaching the program's end; rejecting is jumping 4 bytes past it.
+fn bc_not_loopback_peer() -> Vec<u8> {
+    const V4_OP: usize = 4 + 8 + 4;
+    const V6_OP: usize = 4 + 8 + 16;
+    const REJECT: usize = V4_OP + V6_OP + 4;
+    let mut bc = Vec::with_capacity(V4_OP + V6_OP);
+    bc_dest_in(
+        &mut bc,
+        AF_INET,
+        8,
+        &[127, 0, 0, 0],
+        REJECT as u8,
+        V4_OP as u16,
+    );
+    let mut lo6 = [0u8; 16];
+    lo6[15] = 1;
+    bc_dest_in(
+        &mut bc,
+        AF_INET6,
+        128,
+        &lo6,
+        (REJECT - V4_OP) as u8,
+        V6_OP as u16,
+    );
+    bc
+}
+
+/// A `SOCK_DIAG_BY_FAMILY` dump request for `family`/`protocol` sockets in the states of
+/// bit mask `states` (bit `1 << TCP_*`), with the attribute groups `extensions` and an
+/// optional filter program.
+fn dump_request(
+    seq: u32,
+    family: u8,
+    protocol: u8,
+    extensions: u8,
+    states: u32,
+    bytecode: &[u8],
+) -> Vec<u8> {
+    let attr_len = if bytecode.is_empty() {
+        0
+    } else {
+        (4 + bytecode.len() + 3) & !3
+    };
+    let total = 16 + REQ_V2_LEN + attr_len;
+    let mut v = Vec::with_capacity(total);
+    v.extend_from_slice(&(total as u32).to_ne_bytes());
+    v.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    v.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    v.extend_from_slice(&seq.to_ne_bytes());
+    v.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
+    v.extend_from_slice(&[family, protocol, extensions, 0]);
+    v.extend_from_slice(&states.to_ne_bytes());
+    v.extend_from_slice(&[0u8; REQ_V2_LEN - 8]); // socket id: unused by a dump
+    if !bytecode.is_empty() {
+        v.extend_from_slice(&((4 + bytecode.len()) as u16).to_ne_bytes());
+        v.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        v.extend_from_slice(bytecode);
+        v.resize(total, 0);
+    }
+    v
+}
+
+/// Every TCP state (request sockets included).
+const ALL_STATES: u32 = u32::MAX;
+/// Only `TCP_ESTABLISHED`.
+const ESTABLISHED_ONLY: u32 = 1 << TCP_ESTABLISHED;
+
 /// A `NETLINK_SOCK_DIAG` socket of the calling thread's network namespace and its
-/// receive buffer.
+/// receive buffer, kept between dumps (reopened after a dump that was abandoned).
 struct Diag {
-    sock: Socket,
+    sock: Option<Socket>,
     buf: Vec<u8>,
     seq: u32,
     skipped: u64,
 }
 
 impl Diag {
-    fn open() -> Result<Diag, DumpError> {
-        let mut sock = Socket::new(NETLINK_SOCK_DIAG).map_err(|e| DumpError::Os("socket", e))?;
-        sock.bind_auto().map_err(|e| DumpError::Os("bind", e))?;
-        sock.connect(&NlAddr::new(0, 0))
-            .map_err(|e| DumpError::Os("connect", e))?;
-        // Never hang on a kernel that does not answer.
-        crate::collect::set_receive_timeout(&sock, 5);
-        Ok(Diag {
-            sock,
-            buf: vec![0u8; 64 * 1024],
+    fn new() -> Diag {
+        Diag {
+            sock: None,
+            buf: Vec::new(),
             seq: 0,
             skipped: 0,
-        })
+        }
     }
 
-    /// Dump every socket of `family`/`protocol` in `states`, calling `on` for each.
+    fn open() -> Result<Diag, DumpError> {
+        let mut d = Diag::new();
+        d.socket()?;
+        Ok(d)
+    }
+
+    /// The socket, opened on first use.
+    fn socket(&mut self) -> Result<&mut Socket, DumpError> {
+        if self.sock.is_none() {
+            let mut sock =
+                Socket::new(NETLINK_SOCK_DIAG).map_err(|e| DumpError::Os("socket", e))?;
+            sock.bind_auto().map_err(|e| DumpError::Os("bind", e))?;
+            sock.connect(&NlAddr::new(0, 0))
+                .map_err(|e| DumpError::Os("connect", e))?;
+            // Never hang on a kernel that does not answer.
+            crate::collect::set_receive_timeout(&sock, 5);
+            self.sock = Some(sock);
+        }
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; 64 * 1024];
+        }
+        self.sock
+            .as_mut()
+            .ok_or_else(|| DumpError::Malformed("no socket".into()))
+    }
+
+    /// Dump the `family`/`protocol` sockets in `states` that pass `bytecode`, handing each
+    /// one's payload to `on`. `Ok(false)` when `on` stopped it early (the socket is then
+    /// closed: the kernel refuses a new dump while one is unfinished).
     fn dump(
         &mut self,
         family: u8,
         protocol: u8,
-        extensions: ExtensionFlags,
-        states: StateFlags,
-        on: &mut dyn FnMut(&DiagMsg),
-    ) -> Result<(), DumpError> {
+        extensions: u8,
+        states: u32,
+        bytecode: &[u8],
+        on: &mut dyn FnMut(&[u8]) -> Step,
+    ) -> Result<bool, DumpError> {
+        let r = self.dump_inner(family, protocol, extensions, states, bytecode, on);
+        if !matches!(r, Ok(true)) {
+            // Abandoned or failed midway: whatever is left of it must not reach the next.
+            self.sock = None;
+        }
+        r
+    }
+
+    fn dump_inner(
+        &mut self,
+        family: u8,
+        protocol: u8,
+        extensions: u8,
+        states: u32,
+        bytecode: &[u8],
+        on: &mut dyn FnMut(&[u8]) -> Step,
+    ) -> Result<bool, DumpError> {
         self.seq = self.seq.wrapping_add(1);
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-        header.sequence_number = self.seq;
-        let socket_id = if family == AF_INET6 {
-            SocketId::new_v6()
-        } else {
-            SocketId::new_v4()
-        };
-        let mut packet = NetlinkMessage::new(
-            header,
-            SockDiagMessage::InetRequest(InetRequest {
-                family,
-                protocol,
-                extensions,
-                states,
-                socket_id,
-            })
-            .into(),
-        );
-        packet.finalize();
-        let mut req = [0u8; 128];
-        let n = packet.buffer_len();
-        let Some(out) = req.get_mut(..n) else {
-            return Err(DumpError::Malformed(format!("request of {n} bytes")));
-        };
-        packet.serialize(out);
-        self.sock
-            .send(out, 0)
+        let req = dump_request(self.seq, family, protocol, extensions, states, bytecode);
+        self.socket()?
+            .send(&req, 0)
             .map_err(|e| DumpError::Os("send", e))?;
+        let Diag {
+            sock,
+            buf,
+            seq,
+            skipped,
+        } = self;
+        let sock = sock
+            .as_mut()
+            .ok_or_else(|| DumpError::Malformed("no socket".into()))?;
         loop {
-            let cap = self.buf.len();
+            let cap = buf.len();
             let got = loop {
-                match self.sock.recv(&mut &mut self.buf[..], libc::MSG_TRUNC) {
+                match sock.recv(&mut &mut buf[..], libc::MSG_TRUNC) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(DumpError::Os("recv", e)),
@@ -534,9 +697,11 @@ impl Diag {
             if got == 0 {
                 return Err(DumpError::Malformed("empty datagram".into()));
             }
-            let data = self.buf.get(..got).unwrap_or(&[]);
-            if parse_batch(data, self.seq, &mut self.skipped, on)? {
-                return Ok(());
+            let data = buf.get(..got).unwrap_or(&[]);
+            match walk_batch(data, *seq, skipped, on)? {
+                Walked::Done => return Ok(true),
+                Walked::Stopped => return Ok(false),
+                Walked::More => {}
             }
         }
     }
@@ -634,10 +799,14 @@ fn socket_inode(link: &[u8]) -> Option<u64> {
 }
 
 /// Find, for each inode in `wanted`, the lowest pid under `proc_dir` holding it (through
-/// its `fd/*` links) and that process's `comm`. Unreadable processes are skipped.
+/// its `fd/*` links) and that process's `comm`. One pass over the processes in pid order
+/// that stops as soon as every wanted inode is found (inside a process too: a listener's
+/// descriptor is usually among its first); unreadable processes are skipped.
 pub fn socket_owners(proc_dir: &Path, wanted: &[u64]) -> HashMap<u64, (u32, String)> {
+    use std::os::fd::AsRawFd;
     use std::os::unix::ffi::OsStrExt;
     let mut found: HashMap<u64, (u32, String)> = HashMap::new();
+    let wanted: std::collections::HashSet<u64> = wanted.iter().copied().collect();
     if wanted.is_empty() {
         return found;
     }
@@ -649,18 +818,25 @@ pub fn socket_owners(proc_dir: &Path, wanted: &[u64]) -> HashMap<u64, (u32, Stri
         .collect();
     pids.sort_unstable();
     let mut path = proc_dir.to_path_buf();
+    let mut held: Vec<u64> = Vec::new();
     for pid in pids {
         path.push(pid.to_string());
         path.push("fd");
-        let mut held: Vec<u64> = Vec::new();
-        if let Ok(fds) = std::fs::read_dir(&path) {
+        held.clear();
+        // The directory is listed through one handle and its links read relative to another
+        // (readlinkat), so no path is built per descriptor.
+        if let (Ok(fds), Ok(dirfd)) = (std::fs::read_dir(&path), std::fs::File::open(&path)) {
             for fd in fds.flatten() {
-                let Ok(target) = std::fs::read_link(fd.path()) else {
+                let Ok(target) = nix::fcntl::readlinkat(Some(dirfd.as_raw_fd()), &*fd.file_name())
+                else {
                     continue;
                 };
-                if let Some(ino) = socket_inode(target.as_os_str().as_bytes()) {
-                    if wanted.contains(&ino) && !found.contains_key(&ino) {
+                if let Some(ino) = socket_inode(target.as_bytes()) {
+                    if wanted.contains(&ino) && !found.contains_key(&ino) && !held.contains(&ino) {
                         held.push(ino);
+                        if found.len() + held.len() >= wanted.len() {
+                            break;
+                        }
                     }
                 }
             }
@@ -672,7 +848,7 @@ pub fn socket_owners(proc_dir: &Path, wanted: &[u64]) -> HashMap<u64, (u32, Stri
                 .map(|s| s.trim_end().to_string())
                 .unwrap_or_default();
             path.pop();
-            for ino in held {
+            for &ino in &held {
                 found.entry(ino).or_insert_with(|| (pid, comm.clone()));
             }
         }
@@ -684,122 +860,340 @@ pub fn socket_owners(proc_dir: &Path, wanted: &[u64]) -> HashMap<u64, (u32, Stri
     found
 }
 
+/// The owners of the sockets with inodes `inodes` (in any network namespace: socket inodes
+/// are unique host-wide), from ONE pass over `<proc>/[pid]/fd` that stops when all are found:
+/// [`Owner::Process`] or [`Owner::NotFound`] for every inode asked. Call it once per
+/// snapshot with the inodes of every namespace (e.g. [`Sockets::owners_wanted`]), then
+/// [`Sockets::set_owners`].
+pub fn resolve_owners(proc_root: &Root, inodes: &[u64]) -> HashMap<u64, Owner> {
+    let mut found = socket_owners(&proc_root.proc, inodes);
+    inodes
+        .iter()
+        .map(|&ino| {
+            let owner = match found.remove(&ino) {
+                Some((pid, comm)) => Owner::Process { pid, comm },
+                None => Owner::NotFound,
+            };
+            (ino, owner)
+        })
+        .collect()
+}
+
+impl Sockets {
+    /// Inodes of the sockets whose owner a finding may name and that have not been looked
+    /// up: listeners with connections waiting in their accept queue (the ones
+    /// `tcp.listen_overflow` and `tcp.syn_queue` name).
+    pub fn owners_wanted(&self) -> Vec<u64> {
+        self.listeners
+            .iter()
+            .filter(|l| l.accept_queue > 0 && l.owner == Owner::NotLookedUp)
+            .map(|l| l.inode)
+            .collect()
+    }
+
+    /// Fill in the owners of the listeners whose inode `owners` has (from
+    /// [`resolve_owners`]); the others are left as they are.
+    pub fn set_owners(&mut self, owners: &HashMap<u64, Owner>) {
+        for l in &mut self.listeners {
+            if let Some(o) = owners.get(&l.inode) {
+                l.owner = o.clone();
+            }
+        }
+    }
+
+    /// TCP and UDP sockets counted.
+    fn total(&self) -> u64 {
+        self.tcp_states.total() + self.udp.ok().map_or(0, |u| u.count)
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Public entry points
 
-fn tcp_states() -> StateFlags {
-    StateFlags::all()
+/// At most this many established sockets' `tcp_info` is read per snapshot for the RTT
+/// statistics (`tcp_info` is three quarters of a dump's bytes and takes each socket's lock).
+/// Beyond it the statistics are over the first this-many sockets in the kernel's hash order
+/// (a pseudo-random sample), and [`RttSummary::remote`] comes from a second dump that the
+/// kernel filters to non-loopback peers, capped the same way.
+pub const RTT_SAMPLES_MAX: usize = 4096;
+
+/// With at most this many TCP and UDP sockets in a namespace, `with_processes` looks up the
+/// owner of every listener (the `/proc` walk is cheap there, as before); above it only of the
+/// listeners with a queue ([`Sockets::owners_wanted`]), the ones a finding names.
+pub const OWNERS_ALL_LISTENERS_MAX: u64 = 2_000;
+
+/// `1 << (INET_DIAG_INFO - 1)`: ask for `tcp_info`.
+const EXT_INFO: u8 = 1 << (INET_DIAG_INFO - 1);
+/// `1 << (INET_DIAG_SKMEMINFO - 1)`: ask for the socket memory counters.
+const EXT_SKMEMINFO: u8 = 1 << (INET_DIAG_SKMEMINFO - 1);
+/// `1 << TCP_LISTEN`.
+const LISTEN_ONLY: u32 = 1 << TCP_LISTEN;
+
+/// RTT samples of established sockets, at most `max` sockets read.
+struct RttAcc {
+    max: usize,
+    read: usize,
+    all: Vec<u32>,
+    remote: Vec<u32>,
 }
 
-/// Read the sockets of the calling thread's network namespace. With `with_processes`, map
-/// each listener to its owning process through `<proc>/[pid]/fd` (costly on hosts with
-/// many open files). A failure is [`Source::Error`] with a reason, never a panic.
-pub fn read(proc_root: &Root, with_processes: bool) -> Source<Sockets> {
-    let mut diag = match Diag::open() {
-        Ok(d) => d,
-        Err(e) if e.is_unsupported() => {
-            return Source::unsupported(e.describe("socket (NETLINK_SOCK_DIAG not available)"))
+impl RttAcc {
+    fn new(max: usize) -> RttAcc {
+        RttAcc {
+            max,
+            read: 0,
+            all: Vec::new(),
+            remote: Vec::new(),
         }
-        Err(e) => return Source::error(e.describe("socket")),
-    };
+    }
+
+    fn add(&mut self, payload: &[u8]) -> Step {
+        if self.read >= self.max {
+            return Step::Stop;
+        }
+        let Some(m) = parse_diag(payload) else {
+            return Step::Skip;
+        };
+        self.read += 1;
+        if m.state == TCP_ESTABLISHED {
+            if let Some(rtt) = m.rtt_us.filter(|&r| r > 0) {
+                self.all.push(rtt);
+                if !is_local_peer(m.local.ip(), m.remote.ip()) {
+                    self.remote.push(rtt);
+                }
+            }
+        }
+        Step::Next
+    }
+}
+
+/// Reads the sockets of the calling thread's network namespace, keeping its netlink socket,
+/// receive buffer and the owners already looked up between snapshots (keep one per
+/// namespace, on the thread that is in it).
+///
+/// Cost: every TCP socket is dumped once as a bare 72-byte `inet_diag_msg` (counts by state,
+/// listeners, TIME_WAIT destinations), established sockets' `tcp_info` only up to
+/// [`RTT_SAMPLES_MAX`], UDP sockets in full (their drop counters). Owners are looked up only
+/// as [`OWNERS_ALL_LISTENERS_MAX`] says, or by the caller with [`resolve_owners`].
+pub struct Reader {
+    diag: Diag,
+    /// Owners found in earlier reads, by inode (kept while the socket exists).
+    owners: HashMap<u64, Owner>,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Reader::new()
+    }
+}
+
+impl Reader {
+    /// A reader; the netlink socket is opened by the first read.
+    pub fn new() -> Reader {
+        Reader {
+            diag: Diag::new(),
+            owners: HashMap::new(),
+        }
+    }
+
+    /// Read the sockets. With `with_processes`, look up the owning process of every listener
+    /// when the namespace has at most [`OWNERS_ALL_LISTENERS_MAX`] sockets, else only of
+    /// those with a queue (one `/proc` walk; owners found before are reused without one).
+    /// A failure is [`Source::Error`] with a reason, never a panic.
+    pub fn read(&mut self, proc_root: &Root, with_processes: bool) -> Source<Sockets> {
+        let mut out = match dump_sockets(&mut self.diag) {
+            Source::Ok(s) => s,
+            other => return other,
+        };
+        if !with_processes {
+            return Source::Ok(out);
+        }
+        self.owners
+            .retain(|ino, _| out.listeners.iter().any(|l| l.inode == *ino));
+        out.set_owners(&self.owners);
+        let wanted: Vec<u64> = if out.total() <= OWNERS_ALL_LISTENERS_MAX {
+            out.listeners
+                .iter()
+                .filter(|l| l.owner == Owner::NotLookedUp)
+                .map(|l| l.inode)
+                .collect()
+        } else {
+            out.owners_wanted()
+        };
+        if !wanted.is_empty() {
+            let found = resolve_owners(proc_root, &wanted);
+            out.set_owners(&found);
+            self.owners.extend(found);
+        }
+        Source::Ok(out)
+    }
+}
+
+/// The families of a protocol, with names for messages.
+const FAMILIES: [(u8, &str); 2] = [(AF_INET, "IPv4"), (AF_INET6, "IPv6")];
+
+/// The dumps of one read: TCP headers, RTT samples, UDP in full.
+fn dump_sockets(diag: &mut Diag) -> Source<Sockets> {
     let mut out = Sockets::default();
+    let mut ipv6 = true;
 
     let mut tcp = TcpAcc::default();
-    for (family, name) in [(AF_INET, "TCP/IPv4"), (AF_INET6, "TCP/IPv6")] {
+    for (family, name) in FAMILIES {
         let r = diag.dump(
             family,
             IPPROTO_TCP,
-            ExtensionFlags::INFO,
-            tcp_states(),
-            &mut |m| tcp.add(m),
+            0,
+            ALL_STATES,
+            &[],
+            &mut |p| match parse_diag(p) {
+                Some(m) => {
+                    tcp.add(&m);
+                    Step::Next
+                }
+                None => Step::Skip,
+            },
         );
+        let name = format!("TCP/{name}");
         match r {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(e) if family == AF_INET6 && e.is_unsupported() => {
-                out.notes.push(e.describe(name));
+                out.notes.push(e.describe(&name));
+                ipv6 = false;
             }
             Err(e) if e.is_unsupported() => {
                 return Source::unsupported(format!(
                     "{} (kernel module tcp_diag missing?)",
-                    e.describe(name)
+                    e.describe(&name)
                 ))
             }
-            Err(e) => return Source::error(e.describe(name)),
+            Err(e) => return Source::error(e.describe(&name)),
         }
     }
+    let families = if ipv6 { &FAMILIES[..] } else { &FAMILIES[..1] };
+
+    // RTT: established sockets' tcp_info, capped; when capped, the remote statistics come
+    // from a dump the kernel filters to non-loopback peers (else loopback traffic, often
+    // most of the sockets, would crowd them out of the sample).
+    let mut rtt = RttAcc::new(RTT_SAMPLES_MAX);
+    let complete = rtt_dump(diag, families, &[], &mut rtt, &mut out.notes);
+    let remote = if complete {
+        std::mem::take(&mut rtt.remote)
+    } else {
+        let mut r = RttAcc::new(RTT_SAMPLES_MAX);
+        rtt_dump(
+            diag,
+            families,
+            &bc_not_loopback_peer(),
+            &mut r,
+            &mut out.notes,
+        );
+        r.remote
+    };
 
     let mut udp = UdpAcc::default();
     let mut udp_err: Option<Source<UdpSummary>> = None;
-    for (family, name) in [(AF_INET, "UDP/IPv4"), (AF_INET6, "UDP/IPv6")] {
+    for &(family, name) in families {
         let r = diag.dump(
             family,
             IPPROTO_UDP,
-            ExtensionFlags::SKMEMINFO,
-            StateFlags::all(),
-            &mut |m| udp.add(m),
+            EXT_SKMEMINFO,
+            ALL_STATES,
+            &[],
+            &mut |p| match parse_diag(p) {
+                Some(m) => {
+                    udp.add(&m);
+                    Step::Next
+                }
+                None => Step::Skip,
+            },
         );
+        let name = format!("UDP/{name}");
         match r {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(e) if family == AF_INET6 && e.is_unsupported() => {
-                out.notes.push(e.describe(name));
+                out.notes.push(e.describe(&name));
             }
             Err(e) if e.is_unsupported() => {
                 udp_err = Some(Source::unsupported(format!(
                     "{} (kernel module udp_diag missing?)",
-                    e.describe(name)
+                    e.describe(&name)
                 )));
                 break;
             }
             Err(e) => {
-                udp_err = Some(Source::error(e.describe(name)));
+                udp_err = Some(Source::error(e.describe(&name)));
                 break;
             }
         }
     }
     out.udp = udp_err.unwrap_or_else(|| Source::Ok(udp.finish()));
-    out.skipped_replies = diag.skipped;
+    out.skipped_replies = std::mem::take(&mut diag.skipped);
 
     let TcpAcc {
         mut listeners,
         states,
         time_wait,
-        mut rtt_all,
-        mut rtt_remote,
+        ..
     } = tcp;
     listeners.sort_by(|a, b| {
         (a.local.port(), a.local.ip(), a.inode).cmp(&(b.local.port(), b.local.ip(), b.inode))
     });
-    if with_processes {
-        let inodes: Vec<u64> = listeners.iter().map(|l| l.inode).collect();
-        let mut owners = socket_owners(&proc_root.proc, &inodes);
-        for l in &mut listeners {
-            l.owner = match owners.remove(&l.inode) {
-                Some((pid, comm)) => Owner::Process { pid, comm },
-                None => Owner::NotFound,
-            };
-        }
-    }
     out.listeners = listeners;
     out.tcp_states = states;
     out.time_wait_top = top_destinations(time_wait, TOP_N);
+    let mut remote = remote;
     out.rtt = RttSummary {
-        all: RttStats::from_samples(&mut rtt_all),
-        remote: RttStats::from_samples(&mut rtt_remote),
+        all: RttStats::from_samples(&mut rtt.all),
+        remote: RttStats::from_samples(&mut remote),
     };
     Source::Ok(out)
+}
+
+/// Established sockets' `tcp_info` (passing `bytecode`) into `acc` over `families`; true
+/// when every socket was read (not capped). A failure leaves a note, not an error: the
+/// counts are already read.
+fn rtt_dump(
+    diag: &mut Diag,
+    families: &[(u8, &str)],
+    bytecode: &[u8],
+    acc: &mut RttAcc,
+    notes: &mut Vec<String>,
+) -> bool {
+    for &(family, name) in families {
+        match diag.dump(
+            family,
+            IPPROTO_TCP,
+            EXT_INFO,
+            ESTABLISHED_ONLY,
+            bytecode,
+            &mut |p| acc.add(p),
+        ) {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                notes.push(e.describe(&format!("TCP/{name} RTT")));
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Read the sockets of the calling thread's network namespace (a one-off [`Reader`]). With
+/// `with_processes`, map listeners to their owning processes through `<proc>/[pid]/fd` as
+/// [`Reader::read`] says. A failure is [`Source::Error`] with a reason, never a panic.
+pub fn read(proc_root: &Root, with_processes: bool) -> Source<Sockets> {
+    Reader::new().read(proc_root, with_processes)
 }
 
 /// Whether sock_diag can be used here: opens a `NETLINK_SOCK_DIAG` socket on the calling
 /// thread and dumps the IPv4 TCP listeners (cheap). `Err` carries a human reason.
 pub fn can_run() -> Result<(), String> {
     let mut diag = Diag::open().map_err(|e| e.describe("socket"))?;
-    diag.dump(
-        AF_INET,
-        IPPROTO_TCP,
-        ExtensionFlags::empty(),
-        StateFlags::LISTEN,
-        &mut |_| {},
-    )
+    diag.dump(AF_INET, IPPROTO_TCP, 0, LISTEN_ONLY, &[], &mut |_| {
+        Step::Next
+    })
+    .map(|_| ())
     .map_err(|e| e.describe("TCP/IPv4 listeners"))
 }
 
@@ -1519,17 +1913,21 @@ mod tests {
         let mut d = Diag::open().unwrap();
         eprintln!("open netlink socket: {:?}", t.elapsed());
         for (fam, proto, ext) in [
-            (AF_INET, IPPROTO_TCP, ExtensionFlags::INFO),
-            (AF_INET6, IPPROTO_TCP, ExtensionFlags::INFO),
-            (AF_INET, IPPROTO_UDP, ExtensionFlags::SKMEMINFO),
-            (AF_INET6, IPPROTO_UDP, ExtensionFlags::SKMEMINFO),
+            (AF_INET, IPPROTO_TCP, 0),
+            (AF_INET, IPPROTO_TCP, EXT_INFO),
+            (AF_INET6, IPPROTO_TCP, EXT_INFO),
+            (AF_INET, IPPROTO_UDP, EXT_SKMEMINFO),
+            (AF_INET6, IPPROTO_UDP, EXT_SKMEMINFO),
         ] {
             let t = Instant::now();
             let mut n = 0;
-            d.dump(fam, proto, ext, StateFlags::all(), &mut |_| n += 1)
-                .unwrap();
+            d.dump(fam, proto, ext, ALL_STATES, &[], &mut |_| {
+                n += 1;
+                Step::Next
+            })
+            .unwrap();
             eprintln!(
-                "dump family {fam} proto {proto}: {n} sockets in {:?}",
+                "dump family {fam} proto {proto} extensions {ext}: {n} sockets in {:?}",
                 t.elapsed()
             );
         }
