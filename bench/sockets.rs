@@ -1,5 +1,6 @@
 //! Cost of reading sockets with many established TCP connections: `collect::sockets::read`
-//! (sock_diag dumps) and the owner lookup (`/proc/*/fd` walk) timed separately, for N
+//! and a kept `Reader` (sock_diag dumps), and the owner lookup (`resolve_owners`, one
+//! `/proc/*/fd` walk) timed separately, for N
 //! established loopback connections (default 1,000, 10,000 and 40,000; both ends of each are
 //! held by child processes of at most 8,000 connections each, so 2 N sockets plus their
 //! listeners, spread over several processes as on a busy host).
@@ -16,9 +17,30 @@ use nettune::Root;
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-#[path = "timing.rs"]
-mod timing;
-use timing::time;
+/// CPU time of the calling thread (user and kernel: a sock_diag dump runs in the
+/// reader's `recvmsg`), which other load on the machine does not inflate as it does wall time.
+fn thread_cpu() -> Duration {
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
+}
+
+/// Medians of wall time and of this thread's CPU time of `f` over `iters` runs after two
+/// warm-up runs.
+fn time(iters: usize, mut f: impl FnMut()) -> (Duration, Duration) {
+    f();
+    f();
+    let mut wall = Vec::with_capacity(iters);
+    let mut cpu = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let (t, c) = (Instant::now(), thread_cpu());
+        f();
+        cpu.push(thread_cpu().saturating_sub(c));
+        wall.push(t.elapsed());
+    }
+    wall.sort();
+    cpu.sort();
+    (wall[iters / 2], cpu[iters / 2])
+}
 
 /// Listeners the clients spread over (each destination has its own ephemeral port space).
 const LISTENERS: usize = 4;
@@ -122,8 +144,16 @@ impl Drop for Connections {
     }
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+fn ms((wall, cpu): (Duration, Duration)) -> String {
+    format!(
+        "{:9.3} ms wall, {:9.3} ms CPU",
+        wall.as_secs_f64() * 1e3,
+        cpu.as_secs_f64() * 1e3
+    )
+}
+
+fn ms1(d: Duration) -> String {
+    format!("{:9.3} ms wall", d.as_secs_f64() * 1e3)
 }
 
 fn read(root: &Root, with_processes: bool) -> sockets::Sockets {
@@ -152,7 +182,8 @@ fn main() {
     let iters: usize = std::env::var("BENCH_ITERS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(20)
+        .max(1);
     if let Some(n) = std::env::var("BENCH_SOCKETS_HOLD")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -189,6 +220,11 @@ fn main() {
             s.tcp_states.total(),
             setup.as_secs_f64()
         );
+        let mut reader = sockets::Reader::new();
+        let kept = time(iters, || {
+            assert!(reader.read(&root, false).ok().is_some());
+        });
+        println!("  Reader::read kept, no owners:         {}", ms(kept));
         let plain = time(iters, || {
             read(&root, false);
         });
@@ -196,20 +232,25 @@ fn main() {
         let with = time(iters.min(10), || {
             read(&root, true);
         });
-        println!("  read, listener owners:                {}", ms(with));
+        println!("  read, owners as with_processes says:  {}", ms(with));
+        let one = listener_inodes.last().copied().into_iter().collect::<Vec<_>>();
+        let owners_one = time(iters.min(10), || {
+            sockets::resolve_owners(&root, &one);
+        });
+        println!("  resolve_owners, 1 listener:           {}", ms(owners_one));
         let owners = time(iters.min(10), || {
-            sockets::socket_owners(&root.proc, &listener_inodes);
+            sockets::resolve_owners(&root, &listener_inodes);
         });
         println!(
-            "  owner lookup alone ({} listeners):     {}",
+            "  resolve_owners, all {} listeners:     {}",
             listener_inodes.len(),
             ms(owners)
         );
         if let Some(d) = time_command("ss", &["-tan"]) {
-            println!("  ss -tan (once, output discarded):     {}", ms(d));
+            println!("  ss -tan (once, output discarded):     {}", ms1(d));
         }
         if let Some(d) = time_command("ss", &["-tanp"]) {
-            println!("  ss -tanp (once, output discarded):    {}", ms(d));
+            println!("  ss -tanp (once, output discarded):    {}", ms1(d));
         }
     }
     drop(conns);
