@@ -233,7 +233,11 @@ fn main() {
             read(&root, true);
         });
         println!("  read, owners as with_processes says:  {}", ms(with));
-        let one = listener_inodes.last().copied().into_iter().collect::<Vec<_>>();
+        let one = listener_inodes
+            .last()
+            .copied()
+            .into_iter()
+            .collect::<Vec<_>>();
         let owners_one = time(iters.min(10), || {
             sockets::resolve_owners(&root, &one);
         });

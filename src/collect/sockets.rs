@@ -509,46 +509,47 @@ const INET_DIAG_BC_D_COND: u8 = 8;
 /// `struct inet_diag_req_v2` without its socket id.
 const REQ_V2_LEN: usize = 56;
 
-/// One `D_COND` operation of a sock_diag filter program: "the peer is in `prefix`" jumps
-/// `yes` bytes ahead, otherwise `no` bytes. Layout: `struct inet_diag_bc_op { u8 code; u8
-/// yes; u16 no; }`, then `struct inet_diag_hostcond { u8 family; u8 prefix_len; int port;
-/// __be32 addr[]; }` (port -1: any).
-fn bc_dest_in(out: &mut Vec<u8>, family: u8, prefix_len: u8, addr: &[u8], yes: u8, no: u16) {
-    out.push(INET_DIAG_BC_D_COND);
+/// `INET_DIAG_BC_JMP`: always takes its `no` jump.
+const INET_DIAG_BC_JMP: u8 = 1;
+
+/// Append a filter operation `struct inet_diag_bc_op { u8 code; u8 yes; u16 no; }`: when its
+/// condition holds the program goes on `yes` bytes ahead, else `no` bytes ahead.
+fn bc_op(out: &mut Vec<u8>, code: u8, yes: u8, no: u16) {
+    out.push(code);
     out.push(yes);
     out.extend_from_slice(&no.to_ne_bytes());
-    out.push(family);
-    out.push(prefix_len);
-    out.extend_from_slice(&(-1i32).to_ne_bytes());
-    out.extend_from_slice(addr);
 }
 
 /// A filter program accepting only sockets whose peer is not a loopback address
 /// (`127.0.0.0/8`, which the kernel also matches against IPv4-mapped IPv6 peers, and
-/// `::1`). Accepting is reaching the program's end; rejecting is jumping 4 bytes past it.
+/// `::1`): for each, "peer in prefix" (a `D_COND` operation followed by `struct
+/// inet_diag_hostcond { u8 family; u8 prefix_len; int port; __be32 addr[]; }`, two bytes of
+/// padding before `port`, port -1: any) goes on to a `JMP` to reject, otherwise skips it.
+/// The kernel checks that the `yes` path runs straight to the end (accept); rejecting is
+/// jumping 4 bytes past the end.
 fn bc_not_loopback_peer() -> Vec<u8> {
-    const V4_OP: usize = 4 + 8 + 4;
-    const V6_OP: usize = 4 + 8 + 16;
-    const REJECT: usize = V4_OP + V6_OP + 4;
-    let mut bc = Vec::with_capacity(V4_OP + V6_OP);
-    bc_dest_in(
-        &mut bc,
-        AF_INET,
-        8,
-        &[127, 0, 0, 0],
-        REJECT as u8,
-        V4_OP as u16,
-    );
     let mut lo6 = [0u8; 16];
     lo6[15] = 1;
-    bc_dest_in(
-        &mut bc,
-        AF_INET6,
-        128,
-        &lo6,
-        (REJECT - V4_OP) as u8,
-        V6_OP as u16,
-    );
+    let conds: [(u8, u8, &[u8]); 2] = [(AF_INET, 8, &[127, 0, 0, 0]), (AF_INET6, 128, &lo6)];
+    let total: usize = conds.iter().map(|(_, _, a)| 4 + 8 + a.len() + 4).sum();
+    let reject = total + 4;
+    let mut bc = Vec::with_capacity(total);
+    for (family, prefix_len, addr) in conds {
+        let cond_len = 4 + 8 + addr.len();
+        bc_op(
+            &mut bc,
+            INET_DIAG_BC_D_COND,
+            cond_len as u8,
+            (cond_len + 4) as u16,
+        );
+        bc.push(family);
+        bc.push(prefix_len);
+        bc.extend_from_slice(&[0, 0]);
+        bc.extend_from_slice(&(-1i32).to_ne_bytes());
+        bc.extend_from_slice(addr);
+        let at = bc.len();
+        bc_op(&mut bc, INET_DIAG_BC_JMP, 4, (reject - at) as u16);
+    }
     bc
 }
 
@@ -1001,7 +1002,7 @@ impl Reader {
     /// those with a queue (one `/proc` walk; owners found before are reused without one).
     /// A failure is [`Source::Error`] with a reason, never a panic.
     pub fn read(&mut self, proc_root: &Root, with_processes: bool) -> Source<Sockets> {
-        let mut out = match dump_sockets(&mut self.diag) {
+        let mut out = match dump_sockets(&mut self.diag, RTT_SAMPLES_MAX) {
             Source::Ok(s) => s,
             other => return other,
         };
@@ -1032,8 +1033,9 @@ impl Reader {
 /// The families of a protocol, with names for messages.
 const FAMILIES: [(u8, &str); 2] = [(AF_INET, "IPv4"), (AF_INET6, "IPv6")];
 
-/// The dumps of one read: TCP headers, RTT samples, UDP in full.
-fn dump_sockets(diag: &mut Diag) -> Source<Sockets> {
+/// The dumps of one read: TCP headers, RTT samples of at most `rtt_max` sockets per dump,
+/// UDP in full.
+fn dump_sockets(diag: &mut Diag, rtt_max: usize) -> Source<Sockets> {
     let mut out = Sockets::default();
     let mut ipv6 = true;
 
@@ -1074,12 +1076,12 @@ fn dump_sockets(diag: &mut Diag) -> Source<Sockets> {
     // RTT: established sockets' tcp_info, capped; when capped, the remote statistics come
     // from a dump the kernel filters to non-loopback peers (else loopback traffic, often
     // most of the sockets, would crowd them out of the sample).
-    let mut rtt = RttAcc::new(RTT_SAMPLES_MAX);
+    let mut rtt = RttAcc::new(rtt_max);
     let complete = rtt_dump(diag, families, &[], &mut rtt, &mut out.notes);
     let remote = if complete {
         std::mem::take(&mut rtt.remote)
     } else {
-        let mut r = RttAcc::new(RTT_SAMPLES_MAX);
+        let mut r = RttAcc::new(rtt_max);
         rtt_dump(
             diag,
             families,
@@ -1665,7 +1667,250 @@ mod tests {
         assert_eq!(back, s);
     }
 
+    #[test]
+    fn dump_request_layout() {
+        let r = dump_request(7, AF_INET6, IPPROTO_TCP, EXT_INFO, ESTABLISHED_ONLY, &[]);
+        assert_eq!(r.len(), 16 + REQ_V2_LEN);
+        assert_eq!(ne_u32(&r, 0), Some(r.len() as u32));
+        assert_eq!(
+            u16::from_ne_bytes([r[4], r[5]]),
+            SOCK_DIAG_BY_FAMILY,
+            "message type"
+        );
+        assert_eq!(u16::from_ne_bytes([r[6], r[7]]), NLM_F_REQUEST | NLM_F_DUMP);
+        assert_eq!(ne_u32(&r, 8), Some(7));
+        assert_eq!(&r[16..20], &[AF_INET6, IPPROTO_TCP, 2, 0]);
+        assert_eq!(ne_u32(&r, 20), Some(1 << 1));
+        assert!(r[24..].iter().all(|&b| b == 0));
+
+        let bc = bc_not_loopback_peer();
+        let r = dump_request(1, AF_INET, IPPROTO_UDP, EXT_SKMEMINFO, ALL_STATES, &bc);
+        assert_eq!(r.len() % 4, 0);
+        assert_eq!(ne_u32(&r, 0), Some(r.len() as u32));
+        assert_eq!(r[18], 64, "SKMEMINFO extension bit");
+        let attr = &r[16 + REQ_V2_LEN..];
+        assert_eq!(
+            usize::from(u16::from_ne_bytes([attr[0], attr[1]])),
+            4 + bc.len()
+        );
+        assert_eq!(
+            u16::from_ne_bytes([attr[2], attr[3]]),
+            INET_DIAG_REQ_BYTECODE
+        );
+        assert_eq!(&attr[4..4 + bc.len()], &bc[..]);
+    }
+
+    /// Runs a filter program as the kernel's `inet_diag_bc_run` does, for a peer address
+    /// condition only; also checks what `inet_diag_bc_audit` checks.
+    fn run_bc(bc: &[u8], peer: IpAddr) -> bool {
+        // Audit: the yes path runs straight to the end; every jump lands within end + 4.
+        let mut at = 0usize;
+        while at < bc.len() {
+            let (yes, no) = (
+                usize::from(bc[at + 1]),
+                usize::from(u16::from_ne_bytes([bc[at + 2], bc[at + 3]])),
+            );
+            assert!(yes >= 4 && yes % 4 == 0 && no >= 4 && no % 4 == 0);
+            assert!(at + no <= bc.len() + 4);
+            at += yes;
+        }
+        assert_eq!(at, bc.len(), "yes path must end exactly at the end");
+        let mut at = 0usize;
+        while at < bc.len() {
+            let op = &bc[at..];
+            let matched = match op[0] {
+                INET_DIAG_BC_JMP => false,
+                INET_DIAG_BC_D_COND => {
+                    let (family, plen) = (op[4], usize::from(op[5]));
+                    let bytes = match (family, peer.to_canonical()) {
+                        (AF_INET, IpAddr::V4(a)) => {
+                            Some((a.octets().to_vec(), op[12..16].to_vec()))
+                        }
+                        (AF_INET6, IpAddr::V6(a)) => {
+                            Some((a.octets().to_vec(), op[12..28].to_vec()))
+                        }
+                        _ => None,
+                    };
+                    bytes.is_some_and(|(a, c)| {
+                        (0..plen)
+                            .all(|i| (a[i / 8] >> (7 - i % 8)) & 1 == (c[i / 8] >> (7 - i % 8)) & 1)
+                    })
+                }
+                other => panic!("op {other}"),
+            };
+            at += if matched {
+                usize::from(op[1])
+            } else {
+                usize::from(u16::from_ne_bytes([op[2], op[3]]))
+            };
+        }
+        at == bc.len()
+    }
+
+    #[test]
+    fn not_loopback_program_accepts_only_other_peers() {
+        let bc = bc_not_loopback_peer();
+        assert_eq!(bc.len(), (16 + 4) + (28 + 4));
+        assert_eq!(bc[0], INET_DIAG_BC_D_COND);
+        assert_eq!(&bc[4..6], &[AF_INET, 8]);
+        assert_eq!(i32::from_ne_bytes([bc[8], bc[9], bc[10], bc[11]]), -1);
+        assert_eq!(&bc[12..16], &[127, 0, 0, 0]);
+        assert_eq!(bc[16], INET_DIAG_BC_JMP);
+        for (peer, ok) in [
+            ("127.0.0.1", false),
+            ("127.9.8.7", false),
+            ("::1", false),
+            ("::ffff:127.0.0.1", false),
+            ("10.0.0.1", true),
+            ("128.0.0.1", true),
+            ("2001:db8::1", true),
+            ("::2", true),
+            ("::ffff:10.0.0.1", true),
+        ] {
+            assert_eq!(run_bc(&bc, peer.parse().unwrap()), ok, "{peer}");
+        }
+    }
+
+    #[test]
+    fn rtt_accumulator_stops_at_its_cap() {
+        let est = |rtt: u32, peer: &str| {
+            diag(
+                1,
+                sa("10.0.0.1:80"),
+                sa(peer),
+                0,
+                0,
+                0,
+                1,
+                &[tcp_info(rtt, 232)],
+            )
+        };
+        let mut acc = RttAcc::new(3);
+        assert_eq!(acc.add(&est(100, "10.0.0.9:1")), Step::Next);
+        assert_eq!(acc.add(&est(200, "127.0.0.1:2")), Step::Next);
+        assert_eq!(acc.add(&[1, 2, 3]), Step::Skip);
+        assert_eq!(acc.add(&est(0, "10.0.0.9:3")), Step::Next); // read, no sample yet
+        assert_eq!(acc.add(&est(300, "10.0.0.9:4")), Step::Stop);
+        assert_eq!(
+            (acc.read, acc.all.clone(), acc.remote.clone()),
+            (3, vec![100, 200], vec![100])
+        );
+        // Stop ends a walk without reaching DONE.
+        let mut b = Vec::new();
+        for i in 0..5 {
+            b.extend(nlmsg(SOCK_DIAG_BY_FAMILY, 4, &est(10 + i, "10.0.0.9:5")));
+        }
+        b.extend(nlmsg(NLMSG_DONE, 4, &0u32.to_ne_bytes()));
+        let mut acc = RttAcc::new(2);
+        let mut skipped = 0;
+        let r = walk_batch(&b, 4, &mut skipped, &mut |p| acc.add(p));
+        assert_eq!(r.ok(), Some(Walked::Stopped));
+        assert_eq!(acc.all, vec![10, 11]);
+    }
+
+    #[test]
+    fn owners_wanted_are_listeners_with_a_queue_and_set_owners_fills_them() {
+        let l = |inode: u64, q: u32, owner: Owner| Listener {
+            local: sa("0.0.0.0:80"),
+            accept_queue: q,
+            backlog: 128,
+            inode,
+            uid: 0,
+            owner,
+        };
+        let mut s = Sockets {
+            listeners: vec![
+                l(1, 0, Owner::NotLookedUp),
+                l(2, 5, Owner::NotLookedUp),
+                l(3, 9, Owner::NotFound),
+                l(4, 1, Owner::NotLookedUp),
+            ],
+            ..Sockets::default()
+        };
+        assert_eq!(s.owners_wanted(), vec![2, 4]);
+        let found: HashMap<u64, Owner> = [
+            (
+                2,
+                Owner::Process {
+                    pid: 7,
+                    comm: "web".into(),
+                },
+            ),
+            (4, Owner::NotFound),
+            (99, Owner::NotFound),
+        ]
+        .into_iter()
+        .collect();
+        s.set_owners(&found);
+        assert_eq!(s.listeners[0].owner, Owner::NotLookedUp);
+        assert!(matches!(
+            &s.listeners[1].owner,
+            Owner::Process { pid: 7, .. }
+        ));
+        assert_eq!(s.listeners[2].owner, Owner::NotFound);
+        assert_eq!(s.listeners[3].owner, Owner::NotFound);
+        assert!(s.owners_wanted().is_empty());
+    }
+
+    #[test]
+    fn resolve_owners_answers_every_inode_asked() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("proc");
+        let fd = p.join("50").join("fd");
+        std::fs::create_dir_all(&fd).unwrap();
+        std::fs::write(p.join("50").join("comm"), "srv\n").unwrap();
+        for (n, ino) in [("3", 10), ("4", 11), ("5", 12)] {
+            symlink(format!("socket:[{ino}]"), fd.join(n)).unwrap();
+        }
+        let root = Root::new(&p, dir.path().join("sys"));
+        let got = resolve_owners(&root, &[11, 13]);
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            got.get(&11),
+            Some(&Owner::Process {
+                pid: 50,
+                comm: "srv".into()
+            })
+        );
+        assert_eq!(got.get(&13), Some(&Owner::NotFound));
+        assert!(resolve_owners(&root, &[]).is_empty());
+    }
+
     proptest! {
+        #[test]
+        fn any_header_decodes_without_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            family in prop_oneof![Just(AF_INET), Just(AF_INET6), any::<u8>()],
+        ) {
+            let mut b = bytes;
+            if let Some(f) = b.first_mut() {
+                *f = family;
+            }
+            let got = parse_diag(&b);
+            let usable = b.len() >= DIAG_MSG_LEN && (family == AF_INET || family == AF_INET6);
+            prop_assert_eq!(got.is_some(), usable);
+            let mut n = 0;
+            let mut seen = 0;
+            let _ = walk_batch(&b, 0, &mut n, &mut |p| {
+                seen += 1;
+                if parse_diag(p).is_some() { Step::Next } else { Step::Skip }
+            });
+        }
+
+        #[test]
+        fn headers_round_trip(
+            state in 0u8..13, v6: bool, a: [u8; 16], b: [u8; 16], lp: u16, rp: u16,
+            rq: u32, wq: u32, uid: u32, inode: u32,
+        ) {
+            let ip = |x: [u8; 16]| if v6 { IpAddr::from(x) } else { IpAddr::from([x[0], x[1], x[2], x[3]]) };
+            let (l, r) = (SocketAddr::new(ip(a), lp), SocketAddr::new(ip(b), rp));
+            let m = parse_diag(&diag(state, l, r, rq, wq, uid, inode, &[])).unwrap();
+            prop_assert_eq!((m.state, m.local, m.remote), (state, l, r));
+            prop_assert_eq!((m.rqueue, m.wqueue, m.uid, m.inode), (rq, wq, uid, inode));
+            prop_assert_eq!((m.rtt_us, m.rcvbuf, m.drops), (None, None, None));
+        }
+
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600), seq in 0u32..3) {
             let mut n = 0;
@@ -1891,6 +2136,147 @@ mod tests {
         assert!(host.listeners.iter().all(|x| x.inode != l.inode));
         drop(guard);
         assert!(!Path::new(&format!("/run/netns/{name}")).exists());
+    }
+
+    /// A throwaway namespace with loopback up and 198.18.0.1 on it; `None` without root.
+    fn scratch_netns(tag: &str) -> Option<Netns> {
+        let name = format!("nettune-{tag}-{}", std::process::id());
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !crate::testing::require("root and `ip netns add`", ok) {
+            return None;
+        }
+        let guard = Netns(name.clone());
+        for args in [
+            &["link", "set", "lo", "up"][..],
+            &["addr", "add", "198.18.0.1/32", "dev", "lo"][..],
+        ] {
+            let ok = std::process::Command::new("ip")
+                .arg("-n")
+                .arg(&name)
+                .args(args)
+                .status()
+                .unwrap();
+            assert!(ok.success(), "ip {args:?}");
+        }
+        Some(guard)
+    }
+
+    /// Run `f` on a thread inside namespace `ns`.
+    fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", ns.0);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap();
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+
+    fn pair(l: &TcpListener) -> (TcpStream, TcpStream) {
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (a, _) = l.accept().unwrap();
+        (c, a)
+    }
+
+    #[test]
+    fn live_kernel_filters_loopback_peers_and_rtt_is_capped() {
+        let Some(ns) = scratch_netns("skbc") else {
+            return;
+        };
+        let (filtered, capped, full) = in_netns(&ns, || {
+            let lo = TcpListener::bind("127.0.0.1:0").unwrap();
+            let own = TcpListener::bind("198.18.0.1:0").unwrap();
+            let pairs: Vec<_> = (0..3).map(|_| pair(&lo)).chain([pair(&own)]).collect();
+            let mut d = Diag::open().unwrap();
+            let mut peers = Vec::new();
+            let complete = d
+                .dump(
+                    AF_INET,
+                    IPPROTO_TCP,
+                    EXT_INFO,
+                    ESTABLISHED_ONLY,
+                    &bc_not_loopback_peer(),
+                    &mut |p| {
+                        peers.push(parse_diag(p).unwrap());
+                        Step::Next
+                    },
+                )
+                .unwrap();
+            assert!(complete);
+            let Source::Ok(capped) = dump_sockets(&mut d, 2) else {
+                panic!("dump failed")
+            };
+            let Source::Ok(full) = dump_sockets(&mut d, RTT_SAMPLES_MAX) else {
+                panic!("dump failed")
+            };
+            drop(pairs);
+            (peers, capped, full)
+        });
+        // Only both ends of the 198.18.0.1 connection pass the program.
+        assert_eq!(filtered.len(), 2, "{filtered:?}");
+        assert!(filtered
+            .iter()
+            .all(|m| m.remote.ip() == IpAddr::from([198, 18, 0, 1])));
+        assert!(filtered.iter().all(|m| m.rtt_us.is_some()));
+        // Counts and listeners are complete however many RTT samples are taken.
+        for s in [&capped, &full] {
+            assert_eq!(s.tcp_states.established, 8);
+            assert_eq!(s.tcp_states.listen, 2);
+            assert_eq!(s.listeners.len(), 2);
+            assert_eq!(s.skipped_replies, 0);
+        }
+        assert_eq!(capped.rtt.all.samples, 2);
+        assert_eq!(full.rtt.all.samples, 8);
+        // Peers on the host itself are never "remote", filtered dump or not.
+        assert_eq!(capped.rtt.remote.samples, 0);
+        assert_eq!(full.rtt.remote.samples, 0);
+    }
+
+    #[test]
+    fn live_reader_keeps_owners_and_looks_up_only_new_listeners() {
+        let Some(ns) = scratch_netns("skrd") else {
+            return;
+        };
+        let (first, cached, second) = in_netns(&ns, || {
+            let a = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut r = Reader::new();
+            let first = r.read(&Root::default(), true).ok().unwrap().clone();
+            // A proc root with no processes: known owners come from the reader, a new
+            // listener's lookup finds nothing.
+            let empty = tempfile::tempdir().unwrap();
+            let nowhere = Root::new(empty.path(), "/sys");
+            let b = TcpListener::bind("127.0.0.1:0").unwrap();
+            let cached = r.read(&nowhere, true).ok().unwrap().clone();
+            let second = r.read(&Root::default(), false).ok().unwrap().clone();
+            drop((a, b));
+            (first, cached, second)
+        });
+        assert_eq!(first.listeners.len(), 1);
+        let me = std::process::id();
+        assert!(matches!(&first.listeners[0].owner, Owner::Process { pid, .. } if *pid == me));
+        assert_eq!(cached.listeners.len(), 2);
+        let old = cached
+            .listeners
+            .iter()
+            .find(|l| l.inode == first.listeners[0].inode)
+            .unwrap();
+        assert_eq!(old.owner, first.listeners[0].owner);
+        let new = cached
+            .listeners
+            .iter()
+            .find(|l| l.inode != first.listeners[0].inode)
+            .unwrap();
+        assert_eq!(new.owner, Owner::NotFound);
+        // Without lookups nothing is filled in.
+        assert!(second
+            .listeners
+            .iter()
+            .all(|l| l.owner == Owner::NotLookedUp));
     }
 
     /// `cargo test --lib collect::sockets -- --ignored --nocapture` prints read timings.
