@@ -3,6 +3,11 @@
 //! owns it), TCP socket counts by state, TIME_WAIT sockets per destination, an RTT sample of
 //! established connections from `tcp_info`, and UDP receivers with their drop counters.
 //!
+//! At scale (tens of thousands of connections) only what the rules use is dumped in full:
+//! listeners, every socket not established (headers only), `tcp_info` of at most
+//! [`RTT_SAMPLES_MAX`] established sockets, UDP sockets; owners are looked up only for
+//! listeners a finding can name ([`Sockets::owners_wanted`], [`resolve_owners`]).
+//!
 //! The netlink socket is created on the calling thread, so a thread that entered another
 //! network namespace with `setns(2)` reads that namespace. Only the owner lookup reads files
 //! (`<proc>/[pid]/fd/*`), from the [`Root`] passed in.
@@ -105,7 +110,10 @@ pub enum Owner {
 }
 
 /// Counts of TCP sockets by state (kernel `TCP_*` states; request sockets count as
-/// `syn_recv`).
+/// `syn_recv`). Every state is counted socket by socket, except `established` in a
+/// namespace with more than [`RTT_SAMPLES_MAX`] established sockets: then it is the
+/// kernel's `Tcp: CurrEstab` gauge less `close_wait` (dumping each of them would cost more
+/// than everything else together).
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TcpStates {
@@ -592,6 +600,8 @@ fn dump_request(
 const ALL_STATES: u32 = u32::MAX;
 /// Only `TCP_ESTABLISHED`.
 const ESTABLISHED_ONLY: u32 = 1 << TCP_ESTABLISHED;
+/// Every TCP state but `TCP_ESTABLISHED`.
+const NOT_ESTABLISHED: u32 = !ESTABLISHED_ONLY;
 
 /// A `NETLINK_SOCK_DIAG` socket of the calling thread's network namespace and its
 /// receive buffer, kept between dumps (reopened after a dump that was abandoned).
@@ -955,8 +965,11 @@ impl RttAcc {
         let Some(m) = parse_diag(payload) else {
             return Step::Skip;
         };
+        if m.state != TCP_ESTABLISHED {
+            return Step::Next;
+        }
         self.read += 1;
-        if m.state == TCP_ESTABLISHED {
+        {
             if let Some(rtt) = m.rtt_us.filter(|&r| r > 0) {
                 self.all.push(rtt);
                 if !is_local_peer(m.local.ip(), m.remote.ip()) {
@@ -972,10 +985,12 @@ impl RttAcc {
 /// receive buffer and the owners already looked up between snapshots (keep one per
 /// namespace, on the thread that is in it).
 ///
-/// Cost: every TCP socket is dumped once as a bare 72-byte `inet_diag_msg` (counts by state,
-/// listeners, TIME_WAIT destinations), established sockets' `tcp_info` only up to
-/// [`RTT_SAMPLES_MAX`], UDP sockets in full (their drop counters). Owners are looked up only
-/// as [`OWNERS_ALL_LISTENERS_MAX`] says, or by the caller with [`resolve_owners`].
+/// Cost: every TCP socket that is not established is dumped as a bare 72-byte
+/// `inet_diag_msg` (counts by state, listeners, TIME_WAIT destinations); established ones
+/// only up to [`RTT_SAMPLES_MAX`], with their `tcp_info` (counted there, or past the cap
+/// from the namespace's `CurrEstab`); UDP sockets in full (their drop counters). Owners are
+/// looked up only as [`OWNERS_ALL_LISTENERS_MAX`] says, or by the caller with
+/// [`resolve_owners`].
 pub struct Reader {
     diag: Diag,
     /// Owners found in earlier reads, by inode (kept while the socket exists).
@@ -1002,7 +1017,7 @@ impl Reader {
     /// those with a queue (one `/proc` walk; owners found before are reused without one).
     /// A failure is [`Source::Error`] with a reason, never a panic.
     pub fn read(&mut self, proc_root: &Root, with_processes: bool) -> Source<Sockets> {
-        let mut out = match dump_sockets(&mut self.diag, RTT_SAMPLES_MAX) {
+        let mut out = match dump_sockets(&mut self.diag, proc_root, RTT_SAMPLES_MAX) {
             Source::Ok(s) => s,
             other => return other,
         };
@@ -1035,17 +1050,20 @@ const FAMILIES: [(u8, &str); 2] = [(AF_INET, "IPv4"), (AF_INET6, "IPv6")];
 
 /// The dumps of one read: TCP headers, RTT samples of at most `rtt_max` sockets per dump,
 /// UDP in full.
-fn dump_sockets(diag: &mut Diag, rtt_max: usize) -> Source<Sockets> {
+fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Sockets> {
     let mut out = Sockets::default();
     let mut ipv6 = true;
 
+    // Every TCP socket but the established ones, header only: the kernel skips a socket
+    // whose state is not asked for before building a message, so tens of thousands of
+    // established connections cost a hash walk here, not a message each.
     let mut tcp = TcpAcc::default();
     for (family, name) in FAMILIES {
         let r = diag.dump(
             family,
             IPPROTO_TCP,
             0,
-            ALL_STATES,
+            NOT_ESTABLISHED,
             &[],
             &mut |p| match parse_diag(p) {
                 Some(m) => {
@@ -1073,14 +1091,22 @@ fn dump_sockets(diag: &mut Diag, rtt_max: usize) -> Source<Sockets> {
     }
     let families = if ipv6 { &FAMILIES[..] } else { &FAMILIES[..1] };
 
-    // RTT: established sockets' tcp_info, capped; when capped, the remote statistics come
-    // from a dump the kernel filters to non-loopback peers (else loopback traffic, often
-    // most of the sockets, would crowd them out of the sample).
+    // Established sockets: their tcp_info for the RTT, capped. Up to the cap they are also
+    // counted here; past it the count is the namespace's own gauge (`Tcp: CurrEstab`, which
+    // counts ESTABLISHED and CLOSE_WAIT) less the CLOSE_WAIT sockets dumped above, or, when
+    // that cannot be read, a header-only dump. The remote RTT statistics then come from a
+    // dump the kernel filters to non-loopback peers (else loopback traffic, often most of the
+    // sockets, would crowd them out of the sample).
     let mut rtt = RttAcc::new(rtt_max);
     let complete = rtt_dump(diag, families, &[], &mut rtt, &mut out.notes);
     let remote = if complete {
+        tcp.states.established = rtt.read as u64;
         std::mem::take(&mut rtt.remote)
     } else {
+        tcp.states.established = match curr_estab(proc_root) {
+            Some(n) => n.saturating_sub(tcp.states.close_wait),
+            None => count_established(diag, families, &mut out.notes),
+        };
         let mut r = RttAcc::new(rtt_max);
         rtt_dump(
             diag,
@@ -1179,6 +1205,38 @@ fn rtt_dump(
         }
     }
     true
+}
+
+/// `Tcp: CurrEstab` (ESTABLISHED + CLOSE_WAIT sockets) of the calling thread's network
+/// namespace, from `<proc>/thread-self/net/snmp` (sock_diag reads the calling thread's
+/// namespace, which `/proc/net` does not follow).
+fn curr_estab(proc_root: &Root) -> Option<u64> {
+    let text = std::fs::read_to_string(proc_root.proc.join("thread-self/net/snmp")).ok()?;
+    parse_curr_estab(&text)
+}
+
+/// `CurrEstab` from the text of `/proc/net/snmp` (the `Tcp:` header line, then its values).
+fn parse_curr_estab(text: &str) -> Option<u64> {
+    let mut tcp = text.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (tcp.next()?, tcp.next()?);
+    let i = names.split_whitespace().position(|n| n == "CurrEstab")?;
+    crate::collect::parse_dec(values.split_whitespace().nth(i)?)
+}
+
+/// Established sockets counted from a header-only dump (when `CurrEstab` is unreadable).
+fn count_established(diag: &mut Diag, families: &[(u8, &str)], notes: &mut Vec<String>) -> u64 {
+    let mut n = 0u64;
+    for &(family, name) in families {
+        if let Err(e) = diag.dump(family, IPPROTO_TCP, 0, ESTABLISHED_ONLY, &[], &mut |p| {
+            if p.get(1) == Some(&TCP_ESTABLISHED) {
+                n += 1;
+            }
+            Step::Next
+        }) {
+            notes.push(e.describe(&format!("TCP/{name} established count")));
+        }
+    }
+    n
 }
 
 /// Read the sockets of the calling thread's network namespace (a one-off [`Reader`]). With
@@ -1809,6 +1867,17 @@ mod tests {
     }
 
     #[test]
+    fn curr_estab_from_snmp_text() {
+        let text = "Ip: Forwarding DefaultTTL\nIp: 1 64\nTcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs\nTcp: 1 200 120000 -1 10 11 0 0 40012 99\nUdp: InDatagrams\nUdp: 5\n";
+        assert_eq!(parse_curr_estab(text), Some(40012));
+        assert_eq!(parse_curr_estab("Tcp: CurrEstab\n"), None);
+        assert_eq!(parse_curr_estab("Tcp: CurrEstab\nTcp: -1\n"), None);
+        assert_eq!(parse_curr_estab(""), None);
+        let live = std::fs::read_to_string("/proc/thread-self/net/snmp").unwrap();
+        assert!(parse_curr_estab(&live).is_some(), "{live}");
+    }
+
+    #[test]
     fn owners_wanted_are_listeners_with_a_queue_and_set_owners_fills_them() {
         let l = |inode: u64, q: u32, owner: Owner| Listener {
             local: sa("0.0.0.0:80"),
@@ -2208,10 +2277,10 @@ mod tests {
                 )
                 .unwrap();
             assert!(complete);
-            let Source::Ok(capped) = dump_sockets(&mut d, 2) else {
+            let Source::Ok(capped) = dump_sockets(&mut d, &Root::default(), 2) else {
                 panic!("dump failed")
             };
-            let Source::Ok(full) = dump_sockets(&mut d, RTT_SAMPLES_MAX) else {
+            let Source::Ok(full) = dump_sockets(&mut d, &Root::default(), RTT_SAMPLES_MAX) else {
                 panic!("dump failed")
             };
             drop(pairs);
