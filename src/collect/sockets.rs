@@ -182,7 +182,8 @@ pub struct DestinationCount {
 /// RTT of established TCP sockets, overall and for peers that are not on this host.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RttSummary {
-    /// Every established socket that has an RTT sample.
+    /// Every established socket that has an RTT sample (at most [`RTT_SAMPLES_MAX`]
+    /// sockets read: past it, a pseudo-random sample of them).
     pub all: RttStats,
     /// Only sockets whose peer is neither a loopback address nor the socket's own local
     /// address (traffic that leaves the host); the one to size BDP with.
@@ -924,9 +925,15 @@ impl Sockets {
 /// At most this many established sockets' `tcp_info` is read per snapshot for the RTT
 /// statistics (`tcp_info` is three quarters of a dump's bytes and takes each socket's lock).
 /// Beyond it the statistics are over the first this-many sockets in the kernel's hash order
-/// (a pseudo-random sample), and [`RttSummary::remote`] comes from a second dump that the
-/// kernel filters to non-loopback peers, capped the same way.
+/// (a pseudo-random sample), and [`RttSummary::remote`] from that sample too when it has
+/// [`RTT_REMOTE_MIN`] remote peers, else from a second dump that the kernel filters to
+/// non-loopback peers, capped the same way.
 pub const RTT_SAMPLES_MAX: usize = 4096;
+
+/// When the capped RTT sample has at least this many sockets with remote peers, they are
+/// the remote statistics; with fewer (a host whose connections are mostly local), a second
+/// dump, filtered by the kernel to non-loopback peers, walks the socket table again for them.
+pub const RTT_REMOTE_MIN: usize = 256;
 
 /// With at most this many TCP and UDP sockets in a namespace, `with_processes` looks up the
 /// owner of every listener (the `/proc` walk is cheap there, as before); above it only of the
@@ -1107,15 +1114,20 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
             Some(n) => n.saturating_sub(tcp.states.close_wait),
             None => count_established(diag, families, &mut out.notes),
         };
-        let mut r = RttAcc::new(rtt_max);
-        rtt_dump(
-            diag,
-            families,
-            &bc_not_loopback_peer(),
-            &mut r,
-            &mut out.notes,
-        );
-        r.remote
+        if rtt.remote.len() >= RTT_REMOTE_MIN.min(rtt_max) {
+            // The sample (hash order: pseudo-random) has enough remote peers to stand for them.
+            std::mem::take(&mut rtt.remote)
+        } else {
+            let mut r = RttAcc::new(rtt_max);
+            rtt_dump(
+                diag,
+                families,
+                &bc_not_loopback_peer(),
+                &mut r,
+                &mut out.notes,
+            );
+            r.remote
+        }
     };
 
     let mut udp = UdpAcc::default();
