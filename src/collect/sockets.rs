@@ -992,12 +992,14 @@ impl RttAcc {
 /// receive buffer and the owners already looked up between snapshots (keep one per
 /// namespace, on the thread that is in it).
 ///
-/// Cost: every TCP socket that is not established is dumped as a bare 72-byte
-/// `inet_diag_msg` (counts by state, listeners, TIME_WAIT destinations); established ones
-/// only up to [`RTT_SAMPLES_MAX`], with their `tcp_info` (counted there, or past the cap
-/// from the namespace's `CurrEstab`); UDP sockets in full (their drop counters). Owners are
-/// looked up only as [`OWNERS_ALL_LISTENERS_MAX`] says, or by the caller with
-/// [`resolve_owners`].
+/// Cost: with at most [`RTT_SAMPLES_MAX`] established sockets, one dump per family of every
+/// TCP socket with its `tcp_info`, as before. With more, that dump stops at the cap (its
+/// established sockets are the RTT sample) and every socket that is not established is
+/// dumped again as a bare 72-byte `inet_diag_msg` (counts by state, listeners, TIME_WAIT
+/// destinations; established counted from the namespace's `CurrEstab`), plus, when the sample
+/// has fewer than [`RTT_REMOTE_MIN`] remote peers, a kernel-filtered dump for them. UDP
+/// sockets in full (their drop counters). Owners are looked up only as
+/// [`OWNERS_ALL_LISTENERS_MAX`] says, or by the caller with [`resolve_owners`].
 pub struct Reader {
     diag: Diag,
     /// Owners found in earlier reads, by inode (kept while the socket exists).
@@ -1061,19 +1063,23 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
     let mut out = Sockets::default();
     let mut ipv6 = true;
 
-    // Every TCP socket but the established ones, header only: the kernel skips a socket
-    // whose state is not asked for before building a message, so tens of thousands of
-    // established connections cost a hash walk here, not a message each.
+    // Every TCP socket with its tcp_info, one dump per family (what `ss -ti` asks for), while
+    // there are at most `rtt_max` established sockets: a small namespace costs two walks of
+    // the socket table, as it always did.
     let mut tcp = TcpAcc::default();
+    let mut established = 0usize;
+    let mut complete = true;
     for (family, name) in FAMILIES {
         let r = diag.dump(
             family,
             IPPROTO_TCP,
-            0,
-            NOT_ESTABLISHED,
+            EXT_INFO,
+            ALL_STATES,
             &[],
             &mut |p| match parse_diag(p) {
+                Some(m) if m.state == TCP_ESTABLISHED && established >= rtt_max => Step::Stop,
                 Some(m) => {
+                    established += usize::from(m.state == TCP_ESTABLISHED);
                     tcp.add(&m);
                     Step::Next
                 }
@@ -1082,7 +1088,11 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
         );
         let name = format!("TCP/{name}");
         match r {
-            Ok(_) => {}
+            Ok(true) => {}
+            Ok(false) => {
+                complete = false;
+                break;
+            }
             Err(e) if family == AF_INET6 && e.is_unsupported() => {
                 out.notes.push(e.describe(&name));
                 ipv6 = false;
@@ -1098,26 +1108,47 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
     }
     let families = if ipv6 { &FAMILIES[..] } else { &FAMILIES[..1] };
 
-    // Established sockets: their tcp_info for the RTT, capped. Up to the cap they are also
-    // counted here; past it the count is the namespace's own gauge (`Tcp: CurrEstab`, which
-    // counts ESTABLISHED and CLOSE_WAIT) less the CLOSE_WAIT sockets dumped above, or, when
-    // that cannot be read, a header-only dump. The remote RTT statistics then come from a
-    // dump the kernel filters to non-loopback peers (else loopback traffic, often most of the
-    // sockets, would crowd them out of the sample).
-    let mut rtt = RttAcc::new(rtt_max);
-    let complete = rtt_dump(diag, families, &[], &mut rtt, &mut out.notes);
-    let remote = if complete {
-        tcp.states.established = rtt.read as u64;
-        std::mem::take(&mut rtt.remote)
-    } else {
+    if !complete {
+        // More established sockets than the cap: the RTT statistics keep the ones read so far
+        // (the first in the kernel's hash order: a pseudo-random sample); everything else is
+        // read again without them. Every socket but the established ones, header only: the
+        // kernel skips a socket whose state is not asked for before building a message, so
+        // tens of thousands of established connections cost a walk of the table, not a
+        // message each. Their count is the namespace's own gauge (`Tcp: CurrEstab`, which
+        // counts ESTABLISHED and CLOSE_WAIT) less CLOSE_WAIT, or, when that cannot be read, a
+        // header-only dump.
+        let sample = std::mem::take(&mut tcp);
+        for &(family, name) in families {
+            let r =
+                diag.dump(
+                    family,
+                    IPPROTO_TCP,
+                    0,
+                    NOT_ESTABLISHED,
+                    &[],
+                    &mut |p| match parse_diag(p) {
+                        Some(m) => {
+                            tcp.add(&m);
+                            Step::Next
+                        }
+                        None => Step::Skip,
+                    },
+                );
+            if let Err(e) = r {
+                return Source::error(e.describe(&format!("TCP/{name}")));
+            }
+        }
         tcp.states.established = match curr_estab(proc_root) {
             Some(n) => n.saturating_sub(tcp.states.close_wait),
             None => count_established(diag, families, &mut out.notes),
         };
-        if rtt.remote.len() >= RTT_REMOTE_MIN.min(rtt_max) {
-            // The sample (hash order: pseudo-random) has enough remote peers to stand for them.
-            std::mem::take(&mut rtt.remote)
+        tcp.rtt_all = sample.rtt_all;
+        tcp.rtt_remote = if sample.rtt_remote.len() >= RTT_REMOTE_MIN.min(rtt_max) {
+            // The sample has enough remote peers to stand for them.
+            sample.rtt_remote
         } else {
+            // Mostly local peers: a dump the kernel filters to non-loopback peers (else
+            // loopback traffic would crowd them out of the sample).
             let mut r = RttAcc::new(rtt_max);
             rtt_dump(
                 diag,
@@ -1127,8 +1158,8 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
                 &mut out.notes,
             );
             r.remote
-        }
-    };
+        };
+    }
 
     let mut udp = UdpAcc::default();
     let mut udp_err: Option<Source<UdpSummary>> = None;
@@ -1173,7 +1204,8 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
         mut listeners,
         states,
         time_wait,
-        ..
+        mut rtt_all,
+        mut rtt_remote,
     } = tcp;
     listeners.sort_by(|a, b| {
         (a.local.port(), a.local.ip(), a.inode).cmp(&(b.local.port(), b.local.ip(), b.inode))
@@ -1181,10 +1213,9 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
     out.listeners = listeners;
     out.tcp_states = states;
     out.time_wait_top = top_destinations(time_wait, TOP_N);
-    let mut remote = remote;
     out.rtt = RttSummary {
-        all: RttStats::from_samples(&mut rtt.all),
-        remote: RttStats::from_samples(&mut remote),
+        all: RttStats::from_samples(&mut rtt_all),
+        remote: RttStats::from_samples(&mut rtt_remote),
     };
     Source::Ok(out)
 }
