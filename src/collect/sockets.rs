@@ -312,6 +312,7 @@ const SK_MEMINFO_DROPS: usize = 8;
 const TCP_ESTABLISHED: u8 = 1;
 const TCP_TIME_WAIT: u8 = 6;
 const TCP_LISTEN: u8 = 10;
+const TCP_NEW_SYN_RECV: u8 = 12;
 
 /// One decoded `inet_diag_msg` with the attributes this module uses.
 #[derive(Debug, Clone, PartialEq)]
@@ -730,11 +731,17 @@ struct TcpAcc {
     time_wait: HashMap<SocketAddr, u64>,
     rtt_all: Vec<u32>,
     rtt_remote: Vec<u32>,
+    /// IPv6 sockets in the kernel's hash tables (not TIME_WAIT or request sockets): what
+    /// `/proc/net/sockstat6` counts as `TCP6: inuse`.
+    v6_hashed: u64,
 }
 
 impl TcpAcc {
     fn add(&mut self, m: &DiagMsg) {
         self.states.add(m.state);
+        if m.local.is_ipv6() && !matches!(m.state, TCP_TIME_WAIT | TCP_NEW_SYN_RECV) {
+            self.v6_hashed += 1;
+        }
         match m.state {
             TCP_LISTEN => self.listeners.push(Listener {
                 local: m.local,
@@ -1149,6 +1156,14 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
         } else {
             // Mostly local peers: a dump the kernel filters to non-loopback peers (else
             // loopback traffic would crowd them out of the sample).
+            // IPv6 only when it has established sockets: `TCP6: inuse` counts more sockets
+            // than the ones not established seen above.
+            let v6_established = tcp6_inuse(proc_root).is_none_or(|n| n > tcp.v6_hashed);
+            let families = if v6_established {
+                families
+            } else {
+                &families[..1]
+            };
             let mut r = RttAcc::new(rtt_max);
             rtt_dump(
                 diag,
@@ -1206,6 +1221,7 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
         time_wait,
         mut rtt_all,
         mut rtt_remote,
+        ..
     } = tcp;
     listeners.sort_by(|a, b| {
         (a.local.port(), a.local.ip(), a.inode).cmp(&(b.local.port(), b.local.ip(), b.inode))
@@ -1256,6 +1272,24 @@ fn rtt_dump(
 fn curr_estab(proc_root: &Root) -> Option<u64> {
     let text = std::fs::read_to_string(proc_root.proc.join("thread-self/net/snmp")).ok()?;
     parse_curr_estab(&text)
+}
+
+/// `TCP6: inuse` of the calling thread's network namespace (`<proc>/thread-self/net/sockstat6`).
+fn tcp6_inuse(proc_root: &Root) -> Option<u64> {
+    let text = std::fs::read_to_string(proc_root.proc.join("thread-self/net/sockstat6")).ok()?;
+    parse_tcp6_inuse(&text)
+}
+
+/// `TCP6: inuse N` from the text of `/proc/net/sockstat6`.
+fn parse_tcp6_inuse(text: &str) -> Option<u64> {
+    let line = text.lines().find_map(|l| l.strip_prefix("TCP6:"))?;
+    let mut words = line.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "inuse" {
+            return crate::collect::parse_dec(words.next()?);
+        }
+    }
+    None
 }
 
 /// `CurrEstab` from the text of `/proc/net/snmp` (the `Tcp:` header line, then its values).
@@ -1910,7 +1944,7 @@ mod tests {
     }
 
     #[test]
-    fn curr_estab_from_snmp_text() {
+    fn curr_estab_and_tcp6_inuse_from_proc_text() {
         let text = "Ip: Forwarding DefaultTTL\nIp: 1 64\nTcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs\nTcp: 1 200 120000 -1 10 11 0 0 40012 99\nUdp: InDatagrams\nUdp: 5\n";
         assert_eq!(parse_curr_estab(text), Some(40012));
         assert_eq!(parse_curr_estab("Tcp: CurrEstab\n"), None);
@@ -1918,6 +1952,11 @@ mod tests {
         assert_eq!(parse_curr_estab(""), None);
         let live = std::fs::read_to_string("/proc/thread-self/net/snmp").unwrap();
         assert!(parse_curr_estab(&live).is_some(), "{live}");
+        let six = "TCP6: inuse 7\nUDP6: inuse 2\nRAW6: inuse 0\n";
+        assert_eq!(parse_tcp6_inuse(six), Some(7));
+        assert_eq!(parse_tcp6_inuse("UDP6: inuse 2\n"), None);
+        assert_eq!(parse_tcp6_inuse("TCP6: inuse\n"), None);
+        assert_eq!(parse_tcp6_inuse("TCP6: inuse x\n"), None);
     }
 
     #[test]
