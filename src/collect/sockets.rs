@@ -479,7 +479,7 @@ fn walk_batch(
                     return Err(DumpError::Kernel(code.saturating_neg()));
                 }
                 NLMSG_OVERRUN => return Err(DumpError::Malformed("overrun".into())),
-                SOCK_DIAG_BY_FAMILY => match on(payload) {
+                SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => match on(payload) {
                     Step::Next => {}
                     Step::Skip => *skipped += 1,
                     Step::Stop => return Ok(Walked::Stopped),
@@ -563,9 +563,20 @@ fn bc_not_loopback_peer() -> Vec<u8> {
     bc
 }
 
-/// A `SOCK_DIAG_BY_FAMILY` dump request for `family`/`protocol` sockets in the states of
-/// bit mask `states` (bit `1 << TCP_*`), with the attribute groups `extensions` and an
-/// optional filter program.
+/// `TCPDIAG_GETSOCK`: the original `inet_diag` request (`struct inet_diag_req`), which dumps
+/// TCP sockets of both families in one walk of the socket table; its replies carry this
+/// type too.
+const TCPDIAG_GETSOCK: u16 = 18;
+/// `struct inet_diag_req`: family, src_len, dst_len, ext, the 48-byte socket id, states,
+/// dbs.
+const REQ_V1_LEN: usize = 60;
+/// The `family` of a [`Diag::dump`] that asks for TCP sockets of every family in one walk
+/// (a `TCPDIAG_GETSOCK` request).
+const BOTH_FAMILIES: u8 = 0;
+
+/// A dump request for `family`/`protocol` sockets in the states of bit mask `states` (bit
+/// `1 << TCP_*`), with the attribute groups `extensions` and an optional filter program:
+/// `SOCK_DIAG_BY_FAMILY`, or for TCP of [`BOTH_FAMILIES`] `TCPDIAG_GETSOCK`.
 fn dump_request(
     seq: u32,
     family: u8,
@@ -579,16 +590,30 @@ fn dump_request(
     } else {
         (4 + bytecode.len() + 3) & !3
     };
-    let total = 16 + REQ_V2_LEN + attr_len;
+    let v1 = family == BOTH_FAMILIES && protocol == IPPROTO_TCP;
+    let req_len = if v1 { REQ_V1_LEN } else { REQ_V2_LEN };
+    let total = 16 + req_len + attr_len;
     let mut v = Vec::with_capacity(total);
     v.extend_from_slice(&(total as u32).to_ne_bytes());
-    v.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    let kind = if v1 {
+        TCPDIAG_GETSOCK
+    } else {
+        SOCK_DIAG_BY_FAMILY
+    };
+    v.extend_from_slice(&kind.to_ne_bytes());
     v.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     v.extend_from_slice(&seq.to_ne_bytes());
     v.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
-    v.extend_from_slice(&[family, protocol, extensions, 0]);
-    v.extend_from_slice(&states.to_ne_bytes());
-    v.extend_from_slice(&[0u8; REQ_V2_LEN - 8]); // socket id: unused by a dump
+    if v1 {
+        v.extend_from_slice(&[family, 0, 0, extensions]);
+        v.extend_from_slice(&[0u8; 48]); // socket id: unused by a dump
+        v.extend_from_slice(&states.to_ne_bytes());
+        v.extend_from_slice(&0u32.to_ne_bytes()); // dbs
+    } else {
+        v.extend_from_slice(&[family, protocol, extensions, 0]);
+        v.extend_from_slice(&states.to_ne_bytes());
+        v.extend_from_slice(&[0u8; REQ_V2_LEN - 8]); // socket id: unused by a dump
+    }
     if !bytecode.is_empty() {
         v.extend_from_slice(&((4 + bytecode.len()) as u16).to_ne_bytes());
         v.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
@@ -612,6 +637,8 @@ struct Diag {
     buf: Vec<u8>,
     seq: u32,
     skipped: u64,
+    /// Whether the kernel answers `TCPDIAG_GETSOCK` (asked once).
+    both_families: Option<bool>,
 }
 
 impl Diag {
@@ -621,6 +648,28 @@ impl Diag {
             buf: Vec::new(),
             seq: 0,
             skipped: 0,
+            both_families: None,
+        }
+    }
+
+    /// The TCP dumps to make: one of [`BOTH_FAMILIES`] when the kernel answers it (an empty
+    /// dump asked once tells), else one per family.
+    fn tcp_families(&mut self) -> &'static [(u8, &'static str)] {
+        const BOTH: [(u8, &str); 1] = [(BOTH_FAMILIES, "IPv4+IPv6")];
+        let ok = match self.both_families {
+            Some(ok) => ok,
+            None => {
+                let ok = self
+                    .dump(BOTH_FAMILIES, IPPROTO_TCP, 0, 0, &[], &mut |_| Step::Next)
+                    .is_ok();
+                self.both_families = Some(ok);
+                ok
+            }
+        };
+        if ok {
+            &BOTH
+        } else {
+            &FAMILIES
         }
     }
 
@@ -689,6 +738,7 @@ impl Diag {
             buf,
             seq,
             skipped,
+            ..
         } = self;
         let sock = sock
             .as_mut()
@@ -1076,7 +1126,8 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
     let mut tcp = TcpAcc::default();
     let mut established = 0usize;
     let mut complete = true;
-    for (family, name) in FAMILIES {
+    let tcp_families = diag.tcp_families();
+    for &(family, name) in tcp_families {
         let r = diag.dump(
             family,
             IPPROTO_TCP,
@@ -1114,6 +1165,7 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
         }
     }
     let families = if ipv6 { &FAMILIES[..] } else { &FAMILIES[..1] };
+    let tcp_families = if ipv6 { tcp_families } else { families };
 
     if !complete {
         // More established sockets than the cap: the RTT statistics keep the ones read so far
@@ -1125,7 +1177,7 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
         // counts ESTABLISHED and CLOSE_WAIT) less CLOSE_WAIT, or, when that cannot be read, a
         // header-only dump.
         let sample = std::mem::take(&mut tcp);
-        for &(family, name) in families {
+        for &(family, name) in tcp_families {
             let r =
                 diag.dump(
                     family,
@@ -1147,7 +1199,7 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
         }
         tcp.states.established = match curr_estab(proc_root) {
             Some(n) => n.saturating_sub(tcp.states.close_wait),
-            None => count_established(diag, families, &mut out.notes),
+            None => count_established(diag, tcp_families, &mut out.notes),
         };
         tcp.rtt_all = sample.rtt_all;
         tcp.rtt_remote = if sample.rtt_remote.len() >= RTT_REMOTE_MIN.min(rtt_max) {
@@ -1160,9 +1212,9 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
             // than the ones not established seen above.
             let v6_established = tcp6_inuse(proc_root).is_none_or(|n| n > tcp.v6_hashed);
             let families = if v6_established {
-                families
+                tcp_families
             } else {
-                &families[..1]
+                &tcp_families[..1]
             };
             let mut r = RttAcc::new(rtt_max);
             rtt_dump(
@@ -1818,6 +1870,20 @@ mod tests {
         assert_eq!(ne_u32(&r, 20), Some(1 << 1));
         assert!(r[24..].iter().all(|&b| b == 0));
 
+        let r = dump_request(
+            3,
+            BOTH_FAMILIES,
+            IPPROTO_TCP,
+            EXT_INFO,
+            NOT_ESTABLISHED,
+            &[],
+        );
+        assert_eq!(r.len(), 16 + REQ_V1_LEN);
+        assert_eq!(u16::from_ne_bytes([r[4], r[5]]), TCPDIAG_GETSOCK);
+        assert_eq!(&r[16..20], &[0, 0, 0, EXT_INFO]);
+        assert_eq!(ne_u32(&r, 16 + 52), Some(NOT_ESTABLISHED));
+        assert_eq!(ne_u32(&r, 16 + 56), Some(0));
+
         let bc = bc_not_loopback_peer();
         let r = dump_request(1, AF_INET, IPPROTO_UDP, EXT_SKMEMINFO, ALL_STATES, &bc);
         assert_eq!(r.len() % 4, 0);
@@ -2359,6 +2425,24 @@ mod tests {
                 )
                 .unwrap();
             assert!(complete);
+            // One walk for both families sees what one walk per family sees.
+            assert_eq!(d.tcp_families().len(), 1, "TCPDIAG_GETSOCK refused");
+            let mut count = |family| {
+                let mut n = Vec::new();
+                d.dump(family, IPPROTO_TCP, 0, ALL_STATES, &[], &mut |p| {
+                    n.push(parse_diag(p).map(|m| (m.inode, m.state, m.local)));
+                    Step::Next
+                })
+                .unwrap();
+                n.sort();
+                n
+            };
+            let both = count(BOTH_FAMILIES);
+            let mut each = count(AF_INET);
+            each.extend(count(AF_INET6));
+            each.sort();
+            assert_eq!(both, each);
+            assert_eq!(both.len(), 10);
             let Source::Ok(capped) = dump_sockets(&mut d, &Root::default(), 2) else {
                 panic!("dump failed")
             };
