@@ -948,6 +948,46 @@ pub fn resolve_owners(proc_root: &Root, inodes: &[u64]) -> HashMap<u64, Owner> {
         .collect()
 }
 
+/// Owners found in earlier snapshots, by socket inode, for a caller that reads several
+/// namespaces with `with_processes` off and looks owners up once per snapshot for all of them
+/// ([`OwnerCache::fill`]).
+#[derive(Debug, Default)]
+pub struct OwnerCache {
+    known: HashMap<u64, Owner>,
+}
+
+impl OwnerCache {
+    /// An empty cache.
+    pub fn new() -> OwnerCache {
+        OwnerCache::default()
+    }
+
+    /// Fill in the owners of every listener of `all` that a finding may name
+    /// ([`Sockets::owners_wanted`]): from the cache, the rest with ONE [`resolve_owners`] pass
+    /// over `<proc>/[pid]/fd` (none when nothing is wanted). Forgets sockets not seen in `all`.
+    pub fn fill<'a>(&mut self, proc_root: &Root, all: impl IntoIterator<Item = &'a mut Sockets>) {
+        let mut all: Vec<&mut Sockets> = all.into_iter().collect();
+        let seen: std::collections::HashSet<u64> = all
+            .iter()
+            .flat_map(|s| s.listeners.iter().map(|l| l.inode))
+            .collect();
+        self.known.retain(|ino, _| seen.contains(ino));
+        let mut missing = Vec::new();
+        for s in &mut all {
+            s.set_owners(&self.known);
+            missing.extend(s.owners_wanted());
+        }
+        if missing.is_empty() {
+            return;
+        }
+        let found = resolve_owners(proc_root, &missing);
+        for s in &mut all {
+            s.set_owners(&found);
+        }
+        self.known.extend(found);
+    }
+}
+
 impl Sockets {
     /// Inodes of the sockets whose owner a finding may name and that have not been looked
     /// up: listeners with connections waiting in their accept queue (the ones
@@ -2067,6 +2107,55 @@ mod tests {
         assert_eq!(s.listeners[2].owner, Owner::NotFound);
         assert_eq!(s.listeners[3].owner, Owner::NotFound);
         assert!(s.owners_wanted().is_empty());
+    }
+
+    #[test]
+    fn owner_cache_looks_up_once_for_every_namespace_and_remembers() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("proc");
+        for (pid, ino) in [("60", 21), ("70", 22)] {
+            let fd = p.join(pid).join("fd");
+            std::fs::create_dir_all(&fd).unwrap();
+            symlink(format!("socket:[{ino}]"), fd.join("3")).unwrap();
+        }
+        let root = Root::new(&p, dir.path().join("sys"));
+        let listener = |inode: u64, q: u32| Listener {
+            local: sa("0.0.0.0:80"),
+            accept_queue: q,
+            backlog: 8,
+            inode,
+            uid: 0,
+            owner: Owner::NotLookedUp,
+        };
+        let ns = |ls: Vec<Listener>| Sockets {
+            listeners: ls,
+            ..Sockets::default()
+        };
+        let mut a = ns(vec![listener(21, 3), listener(23, 0)]);
+        let mut b = ns(vec![listener(22, 1)]);
+        let mut cache = OwnerCache::new();
+        cache.fill(&root, [&mut a, &mut b]);
+        assert!(matches!(
+            a.listeners[0].owner,
+            Owner::Process { pid: 60, .. }
+        ));
+        assert_eq!(a.listeners[1].owner, Owner::NotLookedUp); // nothing queued: not asked
+        assert!(matches!(
+            b.listeners[0].owner,
+            Owner::Process { pid: 70, .. }
+        ));
+        // Next snapshot: the processes are gone from this proc tree, the cache still knows.
+        std::fs::remove_dir_all(&p).unwrap();
+        let mut a2 = ns(vec![listener(21, 0), listener(24, 2)]);
+        cache.fill(&root, [&mut a2]);
+        assert!(matches!(
+            a2.listeners[0].owner,
+            Owner::Process { pid: 60, .. }
+        ));
+        assert_eq!(a2.listeners[1].owner, Owner::NotFound);
+        // 22 was not seen in that snapshot: forgotten.
+        assert!(!cache.known.contains_key(&22));
     }
 
     #[test]
