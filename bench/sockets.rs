@@ -244,6 +244,32 @@ fn main() {
             (u1 - u0).as_secs_f64() * 1e3 / f64::from(runs),
             (s1 - s0).as_secs_f64() * 1e3 / f64::from(runs)
         );
+        // `BENCH_CHECK=bin1,bin2`: each binary's `check --interval 1s` here (it inherits this
+        // namespace), three runs, the median wall time beyond the 1 s window.
+        for bin in std::env::var("BENCH_CHECK").unwrap_or_default().split(',') {
+            if bin.is_empty() {
+                continue;
+            }
+            let mut runs: Vec<Duration> = (0..3)
+                .filter_map(|_| {
+                    let t = Instant::now();
+                    std::process::Command::new(bin)
+                        .args(["check", "--interval", "1s"])
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                        .ok()?;
+                    Some(t.elapsed().saturating_sub(Duration::from_secs(1)))
+                })
+                .collect();
+            runs.sort();
+            if let Some(m) = runs.get(runs.len() / 2) {
+                println!(
+                    "  {bin} check --interval 1s, beyond the window: {}",
+                    ms1(*m)
+                );
+            }
+        }
         if std::env::var_os("BENCH_ONLY_READER").is_some() {
             continue;
         }
