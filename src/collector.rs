@@ -109,6 +109,9 @@ pub struct Collector {
     /// Read other namespaces without their configuration sources (the older snapshot of
     /// [`Collector::capture`]).
     ns_counters_only: bool,
+    /// Owners of the other namespaces' listeners: one /proc pass per snapshot for all of
+    /// them (socket inodes are unique host-wide), remembered between snapshots.
+    owners: collect::sockets::OwnerCache,
 }
 
 /// Host-wide sources (the same in every network namespace).
@@ -141,6 +144,8 @@ struct NsReaders {
     ethtool: Option<collect::ethtool::Reader>,
     sysctl: TreeReader,
     netstat: collect::snmp::Reader,
+    /// The sock_diag socket and the owners already found.
+    sockets: collect::sockets::Reader,
 }
 
 impl NsReaders {
@@ -149,6 +154,7 @@ impl NsReaders {
             ethtool: None,
             sysctl: TreeReader::standard(),
             netstat: collect::snmp::Reader::new(),
+            sockets: collect::sockets::Reader::new(),
         }
     }
 }
@@ -245,6 +251,7 @@ impl Collector {
             all: None,
             all_unavailable: None,
             ns_counters_only: false,
+            owners: collect::sockets::OwnerCache::new(),
         }
     }
 
@@ -560,6 +567,18 @@ impl Collector {
             );
         }
         namespaces.sort_by(|a, b| a.netns.name.cmp(&b.netns.name));
+        if self.options.socket_processes {
+            let root = &self.root;
+            let owners = &mut self.owners;
+            timed(&mut times, "socket_owners", || {
+                owners.fill(
+                    root,
+                    namespaces
+                        .iter_mut()
+                        .filter_map(|n| n.snapshot.sockets.ok_mut()),
+                )
+            });
+        }
         times.insert("namespaces".into(), started.elapsed().as_secs_f64());
         let mut snap = assemble(taken_at_ns, unix, host, ns, warnings, times);
         snap.namespaces = namespaces;
@@ -706,7 +725,7 @@ fn netns_part(
     };
     let sockets = if options.sockets {
         timed(t, "sockets", || {
-            collect::sockets::read(root, options.socket_processes)
+            readers.sockets.read(root, options.socket_processes)
         })
     } else {
         Source::unsupported(NOT_REQUESTED_SOCKETS)

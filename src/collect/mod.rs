@@ -109,6 +109,14 @@ impl<T> Source<T> {
         }
     }
 
+    /// The data, mutable, if it was read.
+    pub fn ok_mut(&mut self) -> Option<&mut T> {
+        match self {
+            Source::Ok(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// A short status for tables: `ok`, `unsupported: …` or `error: …`.
     pub fn status(&self) -> String {
         self.outcome().to_string()
