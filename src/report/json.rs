@@ -32,6 +32,23 @@ pub struct CheckReport<'a> {
     pub sources: BTreeMap<&'static str, String>,
     /// Notes about the analysis itself (one snapshot only, sources skipped).
     pub notes: &'a [String],
+    /// The other network namespaces read in the newest snapshot (besides the host's, or the
+    /// `--netns` one), with the outcome of their per-namespace sources; omitted when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<CheckNamespace<'a>>,
+}
+
+/// One other namespace the check read.
+#[derive(Debug, Serialize)]
+pub struct CheckNamespace<'a> {
+    /// Display name (`pod default/web-0`, an `ip netns` name).
+    pub name: &'a str,
+    /// nsfs inode: the namespace's identity.
+    pub inode: u64,
+    /// Path that opens it.
+    pub path: &'a std::path::Path,
+    /// Each per-namespace source's outcome there (host-wide sources are the host's).
+    pub sources: BTreeMap<&'static str, String>,
 }
 
 /// `ok`, `info`, `warning` or `critical`.
@@ -58,6 +75,25 @@ pub fn check_report<'a>(
         status: status_str(findings),
         findings,
         sources: newest.map(source_status).unwrap_or_default(),
+        namespaces: newest
+            .map(|s| {
+                s.namespaces
+                    .iter()
+                    .map(|n| CheckNamespace {
+                        name: &n.netns.name,
+                        inode: n.netns.inode,
+                        path: &n.netns.path,
+                        sources: n
+                            .snapshot
+                            .sources()
+                            .into_iter()
+                            .filter(|(_, o)| crate::collector::was_requested(*o))
+                            .map(|(name, o)| (name, o.to_string()))
+                            .collect(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         notes,
     }
 }

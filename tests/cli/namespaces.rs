@@ -251,6 +251,37 @@ fn two_hundred_namespaces_are_all_in_the_snapshot() {
             assert!(s["netstat"]["Udp"].is_object(), "{n}: {}", s["netstat"]);
         }
     }
+    // `check --json` names every namespace it read, with its sources' outcomes.
+    let o = super::nettune()
+        .args(["check", "--interval", "200ms", "--json"])
+        .output()
+        .expect("run nettune check");
+    assert!(
+        o.status.code().is_some_and(|c| c <= 2),
+        "{}",
+        super::stderr(&o)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("check --json");
+    let listed: Vec<&str> = report["namespaces"]
+        .as_array()
+        .expect("namespaces in check --json")
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    let missing: Vec<&String> = many
+        .names
+        .iter()
+        .filter(|n| !listed.contains(&n.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "check --json misses {missing:?}");
+    let one = report["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == many.names[0].as_str())
+        .unwrap();
+    assert_eq!(one["sources"]["netstat"], "ok", "{one}");
+    assert!(one["sources"].get("softnet").is_none(), "host-wide: {one}");
 }
 
 /// Open fds of this process.
