@@ -215,6 +215,7 @@ mod tests {
             findings: &findings,
             sources: BTreeMap::new(),
             notes: &[],
+            namespaces: Vec::new(),
         };
         let text = render_check(&report, Style { color: false });
         assert!(
