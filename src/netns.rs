@@ -222,13 +222,31 @@ impl Drop for NetnsThread {
         // mount) goes with it.
         self.jobs.take();
         if let Some(h) = self.handle.take() {
-            let _ = h.join();
+            // An idle thread ends at once; one stuck in a read (a namespace being torn down, a
+            // netlink peer that never answers) must not hang its owner: after a bounded wait
+            // it is left to end on its own.
+            let deadline = std::time::Instant::now() + JOIN_WAIT;
+            while !h.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            } else {
+                tracing::warn!(
+                    "namespace thread for {} did not stop within {} s; left to end on its own",
+                    self.name,
+                    JOIN_WAIT.as_secs()
+                );
+            }
         }
         if let Some(dir) = self.sys_dir.take() {
             let _ = std::fs::remove_dir(&dir);
         }
     }
 }
+
+/// How long dropping a [`NetnsThread`] waits for its thread to end before leaving it.
+pub const JOIN_WAIT: Duration = Duration::from_secs(2);
 
 /// How often a [`NetnsSet`] walks `/proc` again even though the bind-mount directories did
 /// not change (namespaces held only by processes: `unshare`, containers without a bind mount).
