@@ -68,18 +68,39 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
         },
         ..View::default()
     };
+    // Frames are collected on their own thread: a slow collection (many namespaces, a loaded
+    // machine) never delays a key press. The thread stops when the receiver is gone; it is
+    // not joined, so quitting never waits for a collection in flight.
+    let (frames_tx, frames_rx) = std::sync::mpsc::sync_channel::<Frame>(1);
+    let interval = args.interval;
+    let collecting = stop.clone();
+    std::thread::Builder::new()
+        .name("nettune-watch".into())
+        .spawn(move || {
+            let mut due = Instant::now() + interval;
+            while !collecting.load(Ordering::Relaxed) {
+                let now = Instant::now();
+                if now < due {
+                    std::thread::sleep(due.saturating_duration_since(now).min(POLL));
+                    continue;
+                }
+                due += interval;
+                if due < Instant::now() {
+                    due = Instant::now() + interval;
+                }
+                if frames_tx.send(next_frame()).is_err() {
+                    break;
+                }
+            }
+        })?;
     let _guard = TerminalGuard::enter()?;
     let mut term =
         ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
     term.clear()?;
-    let mut due = Instant::now() + args.interval;
     let mut frames = 0u64;
     term.draw(|f| render::draw(f, &view))?;
-    while !stop.load(Ordering::Relaxed) {
-        let wait = due
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(100));
-        if event::poll(wait)? {
+    while !stop.load(Ordering::Relaxed) && terminal_alive() {
+        if event::poll(POLL)? {
             let mut redraw = true;
             match event::read()? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => match k.code {
@@ -98,20 +119,36 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
                 term.draw(|f| render::draw(f, &view))?;
             }
         }
-        if Instant::now() >= due {
-            due += args.interval;
-            if due < Instant::now() {
-                due = Instant::now() + args.interval;
+        match frames_rx.try_recv() {
+            Ok(frame) => {
+                view.push(frame);
+                term.draw(|f| render::draw(f, &view))?;
+                frames += 1;
+                if args.count.is_some_and(|n| frames >= n) {
+                    break;
+                }
             }
-            view.push(next_frame());
-            term.draw(|f| render::draw(f, &view))?;
-            frames += 1;
-            if args.count.is_some_and(|n| frames >= n) {
-                break;
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+            // The collecting thread ends when a signal set `stop`; otherwise it died.
+            Err(std::sync::mpsc::TryRecvError::Disconnected) if stop.load(Ordering::Relaxed) => {
+                break
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                anyhow::bail!("watch: the collecting thread stopped")
             }
         }
     }
+    stop.store(true, Ordering::Relaxed);
     Ok(super::exit::OK)
+}
+
+/// How often the terminal loop looks for keys and new frames.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Whether the controlling terminal is still there: after a hang-up (the terminal emulator or
+/// tmux went away) its attributes can no longer be read, and reading keys would only spin.
+fn terminal_alive() -> bool {
+    nix::sys::termios::tcgetattr(std::io::stdin()).is_ok()
 }
 
 /// The frame of the window between two snapshots (empty when they are out of order), the
