@@ -149,10 +149,17 @@ struct NsReaders {
 }
 
 impl NsReaders {
-    fn new() -> NsReaders {
+    /// Readers of the primary namespace (every sysctl of the standard trees), or, with
+    /// `other`, of a namespace read beside it with [`Scope::All`] (only
+    /// [`collect::sysctl::NETNS_FILES`], the keys the per-namespace rules use).
+    fn new(other: bool) -> NsReaders {
         NsReaders {
             ethtool: None,
-            sysctl: TreeReader::standard(),
+            sysctl: if other {
+                TreeReader::netns_keys()
+            } else {
+                TreeReader::standard()
+            },
             netstat: collect::snmp::Reader::new(),
             sockets: collect::sockets::Reader::new(),
         }
@@ -160,9 +167,10 @@ impl NsReaders {
 }
 
 thread_local! {
-    /// The namespace thread's buffer and readers, kept between snapshots.
-    static NS_STATE: std::cell::RefCell<(FileBuf, NsReaders)> =
-        std::cell::RefCell::new((FileBuf::new(), NsReaders::new()));
+    /// The namespace thread's buffer and readers, kept between snapshots (made by the
+    /// thread's first read: a thread reads either the primary namespace or another one).
+    static NS_STATE: std::cell::RefCell<(FileBuf, Option<NsReaders>)> =
+        std::cell::RefCell::new((FileBuf::new(), None));
 }
 
 /// Why a host-wide source is unsupported in a [`NetnsSnapshot`]: it is read once, in the
@@ -243,7 +251,7 @@ impl Collector {
             root,
             options,
             buf: FileBuf::new(),
-            readers: NsReaders::new(),
+            readers: NsReaders::new(false),
             host_core: TreeReader::new(&["net/core"], &[]),
             netns: None,
             netns_path: None,
@@ -366,6 +374,7 @@ impl Collector {
                 let mut w = Warnings::default();
                 let mut t = BTreeMap::new();
                 let (buf, readers) = &mut *state.borrow_mut();
+                let readers = readers.get_or_insert_with(|| NsReaders::new(false));
                 let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
                 (part, w, t)
             })
@@ -605,6 +614,7 @@ fn submit_read(
             let mut w = Warnings::default();
             let mut t = BTreeMap::new();
             let (buf, readers) = &mut *state.borrow_mut();
+            let readers = readers.get_or_insert_with(|| NsReaders::new(true));
             let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
             (started_ns, part, w, t)
         })
