@@ -146,6 +146,10 @@ struct NsReaders {
     netstat: collect::snmp::Reader,
     /// The sock_diag socket and the owners already found.
     sockets: collect::sockets::Reader,
+    /// Readers of a namespace other than the primary one: sysctls limited to
+    /// [`collect::sysctl::NETNS_FILES`], sockets dumped only for the protocols its
+    /// sockstat shows in use.
+    other: bool,
 }
 
 impl NsReaders {
@@ -162,6 +166,7 @@ impl NsReaders {
             },
             netstat: collect::snmp::Reader::new(),
             sockets: collect::sockets::Reader::new(),
+            other,
         }
     }
 }
@@ -733,9 +738,18 @@ fn netns_part(
     } else {
         Source::unsupported(NOT_REQUESTED_ETHTOOL)
     };
+    let sockstat = timed(t, "sockstat", || collect::sockstat::read(buf, root, w));
     let sockets = if options.sockets {
+        // Another namespace's dumps are skipped for the protocols it has no socket of:
+        // each walks the kernel's whole table, most of an idle namespace's read.
+        let wanted = match sockstat.ok() {
+            Some(stat) if readers.other => collect::sockets::Wanted::from_sockstat(stat),
+            _ => collect::sockets::Wanted::ALL,
+        };
         timed(t, "sockets", || {
-            readers.sockets.read(root, options.socket_processes)
+            readers
+                .sockets
+                .read_wanted(root, options.socket_processes, wanted)
         })
     } else {
         Source::unsupported(NOT_REQUESTED_SOCKETS)
@@ -743,7 +757,7 @@ fn netns_part(
     NetnsPart {
         netdev,
         netstat: timed(t, "netstat", || readers.netstat.read(buf, root, w)),
-        sockstat: timed(t, "sockstat", || collect::sockstat::read(buf, root, w)),
+        sockstat,
         sysctl: if options.config {
             timed(t, "sysctl", || readers.sysctl.read(buf, root, w))
         } else {
