@@ -146,23 +146,36 @@ struct NsReaders {
     netstat: collect::snmp::Reader,
     /// The sock_diag socket and the owners already found.
     sockets: collect::sockets::Reader,
+    /// Readers of a namespace other than the primary one: sysctls limited to
+    /// [`collect::sysctl::NETNS_FILES`], sockets dumped only for the protocols its
+    /// sockstat shows in use.
+    other: bool,
 }
 
 impl NsReaders {
-    fn new() -> NsReaders {
+    /// Readers of the primary namespace (every sysctl of the standard trees), or, with
+    /// `other`, of a namespace read beside it with [`Scope::All`] (only
+    /// [`collect::sysctl::NETNS_FILES`], the keys the per-namespace rules use).
+    fn new(other: bool) -> NsReaders {
         NsReaders {
             ethtool: None,
-            sysctl: TreeReader::standard(),
+            sysctl: if other {
+                TreeReader::netns_keys()
+            } else {
+                TreeReader::standard()
+            },
             netstat: collect::snmp::Reader::new(),
             sockets: collect::sockets::Reader::new(),
+            other,
         }
     }
 }
 
 thread_local! {
-    /// The namespace thread's buffer and readers, kept between snapshots.
-    static NS_STATE: std::cell::RefCell<(FileBuf, NsReaders)> =
-        std::cell::RefCell::new((FileBuf::new(), NsReaders::new()));
+    /// The namespace thread's buffer and readers, kept between snapshots (made by the
+    /// thread's first read: a thread reads either the primary namespace or another one).
+    static NS_STATE: std::cell::RefCell<(FileBuf, Option<NsReaders>)> =
+        std::cell::RefCell::new((FileBuf::new(), None));
 }
 
 /// Why a host-wide source is unsupported in a [`NetnsSnapshot`]: it is read once, in the
@@ -243,7 +256,7 @@ impl Collector {
             root,
             options,
             buf: FileBuf::new(),
-            readers: NsReaders::new(),
+            readers: NsReaders::new(false),
             host_core: TreeReader::new(&["net/core"], &[]),
             netns: None,
             netns_path: None,
@@ -366,6 +379,7 @@ impl Collector {
                 let mut w = Warnings::default();
                 let mut t = BTreeMap::new();
                 let (buf, readers) = &mut *state.borrow_mut();
+                let readers = readers.get_or_insert_with(|| NsReaders::new(false));
                 let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
                 (part, w, t)
             })
@@ -605,6 +619,7 @@ fn submit_read(
             let mut w = Warnings::default();
             let mut t = BTreeMap::new();
             let (buf, readers) = &mut *state.borrow_mut();
+            let readers = readers.get_or_insert_with(|| NsReaders::new(true));
             let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
             (started_ns, part, w, t)
         })
@@ -723,9 +738,18 @@ fn netns_part(
     } else {
         Source::unsupported(NOT_REQUESTED_ETHTOOL)
     };
+    let sockstat = timed(t, "sockstat", || collect::sockstat::read(buf, root, w));
     let sockets = if options.sockets {
+        // Another namespace's dumps are skipped for the protocols it has no socket of:
+        // each walks the kernel's whole table, most of an idle namespace's read.
+        let wanted = match sockstat.ok() {
+            Some(stat) if readers.other => collect::sockets::Wanted::from_sockstat(stat),
+            _ => collect::sockets::Wanted::ALL,
+        };
         timed(t, "sockets", || {
-            readers.sockets.read(root, options.socket_processes)
+            readers
+                .sockets
+                .read_wanted(root, options.socket_processes, wanted)
         })
     } else {
         Source::unsupported(NOT_REQUESTED_SOCKETS)
@@ -733,7 +757,7 @@ fn netns_part(
     NetnsPart {
         netdev,
         netstat: timed(t, "netstat", || readers.netstat.read(buf, root, w)),
-        sockstat: timed(t, "sockstat", || collect::sockstat::read(buf, root, w)),
+        sockstat,
         sysctl: if options.config {
             timed(t, "sysctl", || readers.sysctl.read(buf, root, w))
         } else {

@@ -12,6 +12,7 @@
 //! network namespace with `setns(2)` reads that namespace. Only the owner lookup reads files
 //! (`<proc>/[pid]/fd/*`), from the [`Root`] passed in.
 
+use crate::collect::sockstat::SockStat;
 use crate::collect::Source;
 use crate::Root;
 use netlink_packet_core::{
@@ -1123,7 +1124,18 @@ impl Reader {
     /// those with a queue (one `/proc` walk; owners found before are reused without one).
     /// A failure is [`Source::Error`] with a reason, never a panic.
     pub fn read(&mut self, proc_root: &Root, with_processes: bool) -> Source<Sockets> {
-        let mut out = match dump_sockets(&mut self.diag, proc_root, RTT_SAMPLES_MAX) {
+        self.read_wanted(proc_root, with_processes, Wanted::ALL)
+    }
+
+    /// [`Reader::read`] with only the dumps `wanted` asks for (each dump walks the kernel's
+    /// whole socket table, whichever namespace it is for; the ones left out add nothing).
+    pub fn read_wanted(
+        &mut self,
+        proc_root: &Root,
+        with_processes: bool,
+        wanted: Wanted,
+    ) -> Source<Sockets> {
+        let mut out = match dump_sockets(&mut self.diag, proc_root, RTT_SAMPLES_MAX, wanted) {
             Source::Ok(s) => s,
             other => return other,
         };
@@ -1151,12 +1163,55 @@ impl Reader {
     }
 }
 
+/// Which sock_diag dumps a read makes: a dump whose namespace has no socket of its kind
+/// returns nothing but still walks the kernel's whole table for that protocol (every
+/// namespace's sockets), which is most of an idle namespace's read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    /// The TCP dump (both families).
+    pub tcp: bool,
+    /// The UDP/IPv4 dump.
+    pub udp4: bool,
+    /// The UDP/IPv6 dump.
+    pub udp6: bool,
+}
+
+impl Wanted {
+    /// Every dump.
+    pub const ALL: Wanted = Wanted {
+        tcp: true,
+        udp4: true,
+        udp6: true,
+    };
+
+    /// The dumps the namespace whose `/proc/net/sockstat{,6}` is `stat` needs: TCP unless
+    /// `TCP: inuse`, `TCP: tw` and `TCP6: inuse` are all 0 (a hashed TCP socket — listener,
+    /// connection, or one whose handshake or close is under way — counts in `inuse`, a
+    /// TIME_WAIT one in `tw`; both are per namespace), UDP of a family unless its `inuse`
+    /// is 0. A count that is missing means a dump.
+    pub fn from_sockstat(stat: &SockStat) -> Wanted {
+        let busy = |proto: &str, field: &str| {
+            stat.get(proto).and_then(|m| m.get(field)).copied() != Some(0)
+        };
+        Wanted {
+            tcp: busy("TCP", "inuse") || busy("TCP", "tw") || busy("TCP6", "inuse"),
+            udp4: busy("UDP", "inuse"),
+            udp6: busy("UDP6", "inuse"),
+        }
+    }
+}
+
 /// The families of a protocol, with names for messages.
 const FAMILIES: [(u8, &str); 2] = [(AF_INET, "IPv4"), (AF_INET6, "IPv6")];
 
 /// The dumps of one read: TCP headers, RTT samples of at most `rtt_max` sockets per dump,
 /// UDP in full.
-fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Sockets> {
+fn dump_sockets(
+    diag: &mut Diag,
+    proc_root: &Root,
+    rtt_max: usize,
+    wanted: Wanted,
+) -> Source<Sockets> {
     let mut out = Sockets::default();
     let mut ipv6 = true;
 
@@ -1166,7 +1221,7 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
     let mut tcp = TcpAcc::default();
     let mut established = 0usize;
     let mut complete = true;
-    let tcp_families = diag.tcp_families();
+    let tcp_families: &[(u8, &str)] = if wanted.tcp { diag.tcp_families() } else { &[] };
     for &(family, name) in tcp_families {
         let r = diag.dump(
             family,
@@ -1271,6 +1326,13 @@ fn dump_sockets(diag: &mut Diag, proc_root: &Root, rtt_max: usize) -> Source<Soc
     let mut udp = UdpAcc::default();
     let mut udp_err: Option<Source<UdpSummary>> = None;
     for &(family, name) in families {
+        if !(if family == AF_INET6 {
+            wanted.udp6
+        } else {
+            wanted.udp4
+        }) {
+            continue;
+        }
         let r = diag.dump(
             family,
             IPPROTO_UDP,
@@ -1431,6 +1493,94 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// The dumps a namespace needs follow its sockstat: none when it has no TCP or UDP
+    /// socket, each one whose count is not 0, every one whose count is missing.
+    #[test]
+    fn wanted_dumps_follow_sockstat() {
+        let stat = |text: &str| {
+            crate::collect::sockstat::parse(text, &mut crate::collect::Warnings::default())
+                .expect("sockstat")
+        };
+        let idle = "TCP: inuse 0 orphan 0 tw 0 alloc 3 mem 0\nUDP: inuse 0 mem 0\n\
+                    TCP6: inuse 0\nUDP6: inuse 0\n";
+        let none = Wanted {
+            tcp: false,
+            udp4: false,
+            udp6: false,
+        };
+        assert_eq!(Wanted::from_sockstat(&stat(idle)), none);
+        for (text, want) in [
+            (
+                idle.replace("TCP: inuse 0", "TCP: inuse 1"),
+                Wanted { tcp: true, ..none },
+            ),
+            (idle.replace("tw 0", "tw 2"), Wanted { tcp: true, ..none }),
+            (
+                idle.replace("TCP6: inuse 0", "TCP6: inuse 1"),
+                Wanted { tcp: true, ..none },
+            ),
+            (
+                idle.replace("UDP: inuse 0", "UDP: inuse 4"),
+                Wanted { udp4: true, ..none },
+            ),
+            (
+                idle.replace("UDP6: inuse 0", "UDP6: inuse 1"),
+                Wanted { udp6: true, ..none },
+            ),
+            // No sockstat6 (IPv6 off or unreadable): the IPv6 dumps are made.
+            (
+                "TCP: inuse 0 orphan 0 tw 0 alloc 0 mem 0\nUDP: inuse 0 mem 0\n".to_string(),
+                Wanted {
+                    tcp: true,
+                    udp4: false,
+                    udp6: true,
+                },
+            ),
+        ] {
+            assert_eq!(Wanted::from_sockstat(&stat(&text)), want, "{text}");
+        }
+        assert_eq!(Wanted::from_sockstat(&SockStat::new()), Wanted::ALL);
+    }
+
+    /// In a namespace without sockets, reading only the dumps its sockstat asks for gives
+    /// what every dump gives.
+    #[test]
+    fn live_idle_namespace_skips_its_dumps_with_the_same_result() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let got = std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+            // This thread's namespace (`/proc/net` is the process's).
+            let root = Root {
+                proc_net: "/proc/thread-self/net".into(),
+                ..Root::default()
+            };
+            let stat = match crate::collect::sockstat::read(
+                &mut crate::collect::FileBuf::new(),
+                &root,
+                &mut crate::collect::Warnings::default(),
+            ) {
+                Source::Ok(s) => s,
+                _ => return None,
+            };
+            let wanted = Wanted::from_sockstat(&stat);
+            let mut r = Reader::new();
+            Some((
+                wanted,
+                r.read(&root, false),
+                r.read_wanted(&root, false, wanted),
+            ))
+        })
+        .join()
+        .expect("thread");
+        let Some((wanted, all, some)) = got else {
+            return;
+        };
+        assert!(!wanted.tcp && !wanted.udp4, "{wanted:?}");
+        assert_eq!(format!("{all:?}"), format!("{some:?}"));
+    }
 
     // ---- helpers building kernel-shaped replies by hand (independent of the crate) ----
 
@@ -2532,10 +2682,12 @@ mod tests {
             each.sort();
             assert_eq!(both, each);
             assert_eq!(both.len(), 10);
-            let Source::Ok(capped) = dump_sockets(&mut d, &Root::default(), 2) else {
+            let Source::Ok(capped) = dump_sockets(&mut d, &Root::default(), 2, Wanted::ALL) else {
                 panic!("dump failed")
             };
-            let Source::Ok(full) = dump_sockets(&mut d, &Root::default(), RTT_SAMPLES_MAX) else {
+            let Source::Ok(full) =
+                dump_sockets(&mut d, &Root::default(), RTT_SAMPLES_MAX, Wanted::ALL)
+            else {
                 panic!("dump failed")
             };
             drop(pairs);

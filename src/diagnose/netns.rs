@@ -833,3 +833,49 @@ mod below_default_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod netns_keys {
+    use super::per_netns_key;
+    use crate::collect::{sysctl, testfs, FileBuf, Warnings};
+
+    /// Every per-namespace sysctl named in the code of the per-namespace rules' modules (and
+    /// in `KERNEL_DEFAULTS`) is read in the other namespaces (`NETNS_FILES`): one missing
+    /// there would be judged on the host's value and its change made in the host.
+    #[test]
+    fn netns_sysctl_list_covers_the_keys_the_rules_read() {
+        let vm = sysctl::read(&mut FileBuf::new(), &testfs::vm(), &mut Warnings::default());
+        let vm = vm.ok().expect("the VM fixture's sysctls");
+        let listed: Vec<String> = sysctl::NETNS_FILES
+            .iter()
+            .map(|f| f.replace('/', "."))
+            .collect();
+        let sources = [
+            include_str!("tcp.rs"),
+            include_str!("udp.rs"),
+            include_str!("conntrack.rs"),
+            include_str!("system.rs"),
+            include_str!("nic.rs"),
+            include_str!("fixes.rs"),
+            include_str!("thresholds.rs"),
+        ];
+        let mut checked = Vec::new();
+        for src in sources {
+            let code = src.split("#[cfg(test)]").next().unwrap_or(src);
+            for (at, _) in code.match_indices("\"net.") {
+                let rest = &code[at + 1..];
+                let key = &rest[..rest.find('"').unwrap_or(0)];
+                if vm.contains_key(key) && per_netns_key(key) {
+                    assert!(
+                        listed.iter().any(|l| l == key),
+                        "{key} is read by a rule but not in NETNS_FILES"
+                    );
+                    checked.push(key.to_string());
+                }
+            }
+        }
+        checked.sort();
+        checked.dedup();
+        assert!(checked.len() >= 15, "{checked:?}");
+    }
+}

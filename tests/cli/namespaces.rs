@@ -89,10 +89,12 @@ fn host_snapshot_reads_every_namespace_with_its_own_sockets() {
         assert_eq!(eb["snapshot"]["sockstat"]["TCP"]["inuse"], 0);
         assert!(sa["netstat"]["Tcp"].is_object(), "{}", sa["netstat"]);
         assert!(sa["netdev"]["lo"].is_object(), "{}", sa["netdev"]);
-        // Its own sysctls, plus the host's net.core keys, in the newest snapshot (the older
-        // one reads a namespace's counters only); host-wide sources are the host's.
+        // Its own sysctls (the keys the per-namespace rules read), plus the host's net.core
+        // keys, in the newest snapshot (the older one reads a namespace's counters only);
+        // host-wide sources are the host's.
         if i == 1 {
-            assert!(sa["sysctl"]["net.ipv4.conf.lo.forwarding"].is_string());
+            assert!(sa["sysctl"]["net.ipv4.tcp_syncookies"].is_string());
+            assert!(sa["sysctl"]["net.core.somaxconn"].is_string());
             assert!(sa["sysctl"]["net.core.netdev_max_backlog"].is_string());
         } else {
             assert!(sa["sysctl"]["unsupported"].is_string(), "{}", sa["sysctl"]);

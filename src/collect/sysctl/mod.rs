@@ -21,7 +21,7 @@ pub use config::{
     CONFIG_DIRS,
 };
 pub use key::{fold_value, key_to_path, normalize_key};
-pub use tree::{Sysctls, TreeReader, REWALK_AFTER};
+pub use tree::{Sysctls, TreeReader, NETNS_FILES, REWALK_AFTER};
 
 use super::{FileBuf, Root, Source, Warnings};
 use key::key_is_valid;

@@ -47,6 +47,41 @@ pub type Sysctls = BTreeMap<String, String>;
 pub const TREES: [&str; 4] = ["net/core", "net/ipv4", "net/ipv6", "net/netfilter"];
 /// Single files read besides the trees.
 pub const FILES: [&str; 2] = ["fs/file-nr", "fs/file-max"];
+/// The sysctls read in a network namespace other than the primary one (the host's, or the
+/// one `--netns` names) when every namespace is read: the per-namespace keys the
+/// per-namespace rules read or propose (`src/diagnose`: listen and SYN queues, TCP and UDP
+/// buffers, congestion control, port range, syncookies and timestamps, forwarding for RPS,
+/// conntrack limits, and the per-namespace keys of `KERNEL_DEFAULTS`), plus the global
+/// `tcp_mem`/`udp_mem` a namespace shows. 23 files instead of the ~560 of the whole
+/// trees, which were nearly all of a namespace's read; global keys a namespace does not have
+/// (`net.core.netdev_budget`, ...) come from the host's read, as before. A file the kernel
+/// does not show (conntrack not loaded, no IPv6) is left out without a warning.
+/// `diagnose::netns`'s tests check that every key the per-namespace rules read is here.
+pub const NETNS_FILES: [&str; 23] = [
+    "net/core/somaxconn",
+    "net/core/rmem_default",
+    "net/core/rmem_max",
+    "net/core/wmem_default",
+    "net/core/wmem_max",
+    "net/core/optmem_max",
+    "net/ipv4/ip_forward",
+    "net/ipv4/ip_local_port_range",
+    "net/ipv4/tcp_available_congestion_control",
+    "net/ipv4/tcp_congestion_control",
+    "net/ipv4/tcp_max_syn_backlog",
+    "net/ipv4/tcp_mem",
+    "net/ipv4/tcp_rmem",
+    "net/ipv4/tcp_syncookies",
+    "net/ipv4/tcp_timestamps",
+    "net/ipv4/tcp_tw_reuse",
+    "net/ipv4/tcp_wmem",
+    "net/ipv4/udp_mem",
+    "net/ipv6/conf/all/forwarding",
+    "net/netfilter/nf_conntrack_max",
+    "net/netfilter/nf_conntrack_buckets",
+    "net/netfilter/nf_conntrack_expect_max",
+    "net/netfilter/nf_conntrack_count",
+];
 /// Deeper than any real sysctl tree (`net/ipv4/conf/eth0/...` is 5); guards against loops.
 pub const MAX_DEPTH: usize = 8;
 
@@ -181,6 +216,11 @@ impl TreeReader {
     /// `net.ipv4`, `net.ipv6`, `net.netfilter`, `fs.file-nr`, `fs.file-max`).
     pub fn standard() -> Self {
         TreeReader::new(&TREES, &FILES)
+    }
+
+    /// A reader of [`NETNS_FILES`] only: what a namespace other than the primary one needs.
+    pub fn netns_keys() -> Self {
+        TreeReader::new(&[], &NETNS_FILES)
     }
 
     /// Drop every cached layout (and its fds); the next read walks.
@@ -742,6 +782,27 @@ mod tests {
         let mut w = Warnings::default();
         let s = r.read(&mut FileBuf::new(), root, &mut w);
         (s.ok().cloned().expect("sysctls"), w)
+    }
+
+    /// The other namespaces' reader returns exactly the listed keys a full read has, with
+    /// the same values, and nothing else; read again from its kept fds, the same.
+    #[test]
+    fn netns_keys_are_the_listed_subset_of_a_full_read() {
+        let root = vm();
+        let (full, _) = read(&mut TreeReader::standard(), &root);
+        let keys: Vec<String> = NETNS_FILES.iter().map(|f| f.replace('/', ".")).collect();
+        let want: Sysctls = full
+            .iter()
+            .filter(|(k, _)| keys.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert!(want.len() >= 15, "{want:?}");
+        let mut r = TreeReader::netns_keys();
+        let (first, w) = read(&mut r, &root);
+        assert_eq!(first, want);
+        assert!(w.0.is_empty(), "{:?}", w.0);
+        let (again, _) = read(&mut r, &root);
+        assert_eq!(again, want);
     }
 
     /// A temp tree with two interfaces (one with a dotted name) and a few globals.
