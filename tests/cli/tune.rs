@@ -718,8 +718,9 @@ fn sysctl_changes_are_refused_while_bpftune_or_tuned_runs() {
     // A capture of this host with the daemon flags of its host facts set.
     let dir = tempfile::tempdir().unwrap();
     let cap_file = dir.path().join("cap.json");
+    // The host's namespace only: other tests' namespaces would add their own somaxconn.
     let o = nettune()
-        .args(["snapshot", "--interval", "100ms", "-o"])
+        .args(["--host-only", "snapshot", "--interval", "100ms", "-o"])
         .arg(&cap_file)
         .output()
         .unwrap();
@@ -1042,14 +1043,27 @@ fn rollback_refuses_a_namespace_deleted_or_re_created_and_restores_the_rest() {
     assert_eq!(list["transactions"][0]["state"], "committed", "still open");
 
     // Another namespace under the same name (another inode): refused too, never touched.
-    // A placeholder first takes any inode number the deleted one freed.
-    let _placeholder = Netns::new("tune-gone-p");
-    let re = Command::new("ip")
-        .args(["netns", "add", &a.name])
-        .status()
-        .unwrap();
-    assert!(re.success());
-    let now = ns_ref(&a);
+    // The kernel hands out the lowest free inode number, which other tests' namespaces free
+    // and take concurrently: placeholders take numbers until `a` is re-created with another.
+    let mut placeholders = Vec::new();
+    let mut now = Value::Null;
+    for attempt in 0..16 {
+        placeholders.push(Netns::new(&format!("tune-gone-p{attempt}")));
+        let re = Command::new("ip")
+            .args(["netns", "add", &a.name])
+            .status()
+            .unwrap();
+        assert!(re.success());
+        now = ns_ref(&a);
+        if now["inode"] != ra["inode"] {
+            break;
+        }
+        let del = Command::new("ip")
+            .args(["netns", "del", &a.name])
+            .status()
+            .unwrap();
+        assert!(del.success());
+    }
     assert_ne!(now["inode"], ra["inode"], "a new namespace has a new inode");
     ns_set(&a.name, "net.core.somaxconn", "77");
     let o = tn_host(state.path(), &["rollback", &id]);
