@@ -319,7 +319,20 @@ mod tests {
         assert_eq!(names[0], "received_drops");
         // Go regexps do not overlap: the `_` the first `tx` consumed is not seen again.
         assert!(names.contains(&"transmitted_tx_timeouts".to_string()));
-        let d = parse_ethtool_i_text(&vm("eth0-i.txt"));
+    }
+
+    /// `ethtool -i` of a virtio_net device, from a sosreport in `../shared/fixtures` (the same
+    /// text this project's VM prints).
+    #[test]
+    fn virtio_driver_info_from_a_sosreport() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../shared/fixtures/sos/hotsos-openstack/sos_commands/networking/ethtool_-i_ens3",
+        );
+        if !crate::testing::require("../shared/fixtures", p.is_file()) {
+            return;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let d = parse_ethtool_i_text(&text);
         let d = d.ok().unwrap();
         assert_eq!(
             (d.driver.as_str(), d.version.as_str(), d.bus_info.as_str()),
