@@ -338,6 +338,24 @@ impl Collector {
         &self.root
     }
 
+    /// The host-wide sources and the caller's own namespace's, both read on this thread.
+    fn read_here(
+        &mut self,
+        warnings: &mut Warnings,
+        times: &mut BTreeMap<String, f64>,
+    ) -> (HostPart, NetnsPart) {
+        let host = host_part(&mut self.buf, &self.root, &self.options, warnings, times);
+        let ns = netns_part(
+            &mut self.buf,
+            &mut self.readers,
+            &self.root,
+            &self.options,
+            warnings,
+            times,
+        );
+        (host, ns)
+    }
+
     /// Take one snapshot of every source.
     pub fn snapshot(&mut self) -> Snapshot {
         let taken_at_ns = monotonic_ns();
@@ -355,21 +373,7 @@ impl Collector {
             );
         }
         let Some(thread) = &self.netns else {
-            let host = host_part(
-                &mut self.buf,
-                &self.root,
-                &self.options,
-                &mut warnings,
-                &mut times,
-            );
-            let ns = netns_part(
-                &mut self.buf,
-                &mut self.readers,
-                &self.root,
-                &self.options,
-                &mut warnings,
-                &mut times,
-            );
+            let (host, ns) = self.read_here(&mut warnings, &mut times);
             return assemble(taken_at_ns, unix, host, ns, warnings, times);
         };
         // The namespace thread reads its part while this thread reads the host-wide part.
@@ -434,21 +438,7 @@ impl Collector {
         mut times: BTreeMap<String, f64>,
     ) -> Snapshot {
         let Some(set) = self.all.as_mut() else {
-            let host = host_part(
-                &mut self.buf,
-                &self.root,
-                &self.options,
-                &mut warnings,
-                &mut times,
-            );
-            let ns = netns_part(
-                &mut self.buf,
-                &mut self.readers,
-                &self.root,
-                &self.options,
-                &mut warnings,
-                &mut times,
-            );
+            let (host, ns) = self.read_here(&mut warnings, &mut times);
             return assemble(taken_at_ns, unix, host, ns, warnings, times);
         };
         let started = Instant::now();
@@ -478,6 +468,7 @@ impl Collector {
             pending.push_back((inodes[next], submit_read(set, inodes[next], &ns_options)));
             next += 1;
         }
+        // `set` borrows `self.all`: the fields are named one by one.
         let host = host_part(
             &mut self.buf,
             &self.root,
