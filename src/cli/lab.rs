@@ -73,6 +73,10 @@ pub fn run(global: &GlobalArgs, args: &LabArgs) -> anyhow::Result<u8> {
                     .collect::<anyhow::Result<_>>()?
             };
             super::tune::require_root("nettune lab run")?;
+            let _lock = crate::tune::lock::StateLock::acquire(
+                &super::state_dir(),
+                &super::tune::command_line(),
+            )?;
             lab::install_signal_handlers()?;
             #[cfg(feature = "fault-injection")]
             let fds_before = fds();

@@ -38,12 +38,18 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
         }
         return Ok(exit::OK);
     }
+    if args.id.is_none() && !args.last {
+        anyhow::bail!("give a transaction id, --last or --list");
+    }
+    super::tune::require_root("rollback")?;
+    // Taken before the journal is read: `--last` must not pick a transaction another writer
+    // is still applying.
+    let _lock = tune::lock::StateLock::acquire(&state, &super::tune::command_line())?;
     let log = match (&args.id, args.last) {
         (Some(id), _) => journal::find(&state, id)?,
         (None, true) => tune::last_open(&state)?,
         (None, false) => anyhow::bail!("give a transaction id, --last or --list"),
     };
-    super::tune::require_root("rollback")?;
     let restored = tune::rollback_transaction(&global.root(), &log)?;
     if global.json {
         serde_json::to_writer_pretty(&mut out, &rollback::rollback_report(&log, &restored))?;

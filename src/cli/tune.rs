@@ -267,6 +267,8 @@ pub fn execute(global: &GlobalArgs, cfg: &TuneConfig) -> anyhow::Result<u8> {
         .netns
         .as_ref()
         .map(|(path, _)| path.display().to_string());
+    // One writer at a time, held until the verdict of `--verify` (its rollback included).
+    let _lock = tune::lock::StateLock::acquire(&apply.state_dir, &command_line())?;
     let outcome = tune::run_grouped(
         &mut places.appliers,
         &apply.state_dir,
@@ -399,6 +401,11 @@ fn plan_capture(
     let (findings, _notes) = diagnose_capture(&cap, &cfg.diagnose);
     let plan = tune::plan_for(&cap, &findings, &cfg.profile, &cfg.plan);
     Ok((plan, findings))
+}
+
+/// This process's command line on one line, recorded as the state lock's holder.
+pub(crate) fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
 }
 
 /// The nettune binary the boot unit of `--persist` runs: this one when its path is

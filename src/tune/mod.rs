@@ -25,6 +25,7 @@ pub mod apply;
 pub mod ethtool_set;
 pub mod journal;
 pub mod knob;
+pub mod lock;
 pub mod persist;
 pub mod plan;
 pub mod planner;

@@ -1123,3 +1123,59 @@ fn host_wide_sysctls_proposed_for_a_namespace_are_planned_on_the_host() {
     assert_eq!(rep["changes"][2]["netns"], r, "per-namespace key stays");
     assert!(!state.path().join("journal").exists());
 }
+
+#[test]
+fn a_second_writer_is_refused_at_once_naming_the_holder() {
+    let Some(ns) = Netns::new("tune-lock") else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    ns_set(&ns.name, "net.core.somaxconn", "16");
+    let plan = write_plan(state.path(), &[("sysctl", "net.core.somaxconn", "4096")]);
+    let apply = ["tune", "--plan", &plan, "--apply", "--yes", "--json"];
+
+    let held = nettune::tune::lock::StateLock::acquire(state.path(), "nettune autotune (test)")
+        .expect("take the lock");
+    let started = std::time::Instant::now();
+    let o = tn(state.path(), &ns.name, &apply, &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())) && err.contains("nettune autotune"),
+        "names the holder: {err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "refused without waiting for the lock"
+    );
+    assert_eq!(
+        ns_sysctl(&ns.name, "net.core.somaxconn"),
+        "16",
+        "nothing written"
+    );
+    assert!(
+        !state.path().join("journal").exists(),
+        "no transaction opened"
+    );
+    drop(held);
+
+    let o = tn(state.path(), &ns.name, &apply, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), "4096");
+
+    let held = nettune::tune::lock::StateLock::acquire(state.path(), "nettune lab run (test)")
+        .expect("take the lock again");
+    let o = tn(state.path(), &ns.name, &["rollback", "--last"], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nettune lab run"), "{}", stderr(&o));
+    assert_eq!(
+        ns_sysctl(&ns.name, "net.core.somaxconn"),
+        "4096",
+        "not rolled back"
+    );
+    drop(held);
+    let o = tn(state.path(), &ns.name, &["rollback", "--last"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), "16");
+}
