@@ -9,12 +9,14 @@ pub mod context;
 pub mod drops;
 pub(crate) mod fixes;
 pub mod ids;
+pub mod ip;
 pub mod irq;
 pub mod netns;
 pub mod nic;
 pub mod softnet;
 pub mod system;
 pub mod tcp;
+pub mod tcp_drops;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod thresholds;
@@ -170,6 +172,15 @@ pub const PER_NAMESPACE_RULES: &[FindingId] = &[
     ids::SECURITY_SYNCOOKIES_OFF,
     ids::SECURITY_TIMESTAMPS_OFF,
     ids::RPS_DISABLED,
+    ids::IP_RP_FILTER_DROPS,
+    ids::IP_CHECKSUM_ERRORS,
+    ids::TCP_RCV_PRUNED,
+    ids::TCP_ZERO_WINDOW_DROP,
+    ids::TCP_MIN_TTL_DROP,
+    ids::TCP_LISTEN_DROPS,
+    ids::TCP_SPURIOUS_RTX_HOST_QUEUES,
+    ids::UDP_IN_ERRORS,
+    ids::SYSTEM_PFMEMALLOC_DROP,
 ];
 
 /// The scope of the rule reporting `id` (see [`PER_NAMESPACE_RULES`]).
@@ -188,7 +199,9 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
         nic::RULES,
         irq::RULES,
         tcp::RULES,
+        tcp_drops::RULES,
         udp::RULES,
+        ip::RULES,
         conntrack::RULES,
         system::RULES,
         config::RULES,
