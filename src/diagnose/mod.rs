@@ -11,8 +11,10 @@ pub(crate) mod fixes;
 pub mod ids;
 pub mod ip;
 pub mod irq;
+pub mod kernel_log;
 pub mod netns;
 pub mod nic;
+pub mod queues;
 pub mod softnet;
 pub mod system;
 pub mod tcp;
@@ -181,6 +183,8 @@ pub const PER_NAMESPACE_RULES: &[FindingId] = &[
     ids::TCP_SPURIOUS_RTX_HOST_QUEUES,
     ids::UDP_IN_ERRORS,
     ids::SYSTEM_PFMEMALLOC_DROP,
+    ids::NETLINK_SOCKET_DROPS,
+    ids::QDISC_DROPS,
 ];
 
 /// The scope of the rule reporting `id` (see [`PER_NAMESPACE_RULES`]).
@@ -205,6 +209,8 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
         conntrack::RULES,
         system::RULES,
         config::RULES,
+        queues::RULES,
+        kernel_log::RULES,
     ]
     .into_iter()
     .flatten()
@@ -222,6 +228,8 @@ pub fn diagnose(ctx: &Context) -> Vec<Finding> {
 pub fn diagnose_with_notes(ctx: &Context) -> (Vec<Finding>, Vec<String>) {
     let mut findings: Vec<Finding> = rules().flat_map(|r| (r.run)(ctx)).collect();
     let notes = netns::diagnose_namespaces(ctx, &mut findings);
+    // Not a rule: kernel log lines that support a fired finding become its evidence.
+    kernel_log::merge(&mut findings);
     // Not a rule: it reads the rules' findings (kernel drop reasons corroborate them, and the
     // reasons nothing explains become `drops.unexplained`).
     drops::apply(ctx, &mut findings);
