@@ -1042,7 +1042,9 @@ mod tests {
                 "interrupts",
                 "irq_affinity",
                 "irq_effective_affinity",
-                "sysctl_config"
+                "sysctl_config",
+                "kernel_log",
+                "neigh"
             ]
         );
     }

@@ -118,7 +118,6 @@ snapshot_sources! {
     conntrack: Conntrack,
     interfaces: Interfaces,
     ethtool: EthtoolAll,
-    sockets: Sockets,
     /// Kernel log records the rules read (`/dev/kmsg` since the previous snapshot, since
     /// boot with `--since-boot`, or an archive's kern.log/dmesg).
     #[serde(default = "not_collected")]
@@ -132,6 +131,7 @@ snapshot_sources! {
     /// Neighbour table statistics (`/proc/net/stat/{arp,ndisc}_cache`).
     #[serde(default = "not_collected")]
     neigh: Neigh,
+    sockets: Sockets,
 }
 
 /// One other network namespace's part of a [`Snapshot`].
