@@ -209,7 +209,13 @@ pub fn classify(message: &str) -> Option<LogEvent<'_>> {
         let (name, count) = head.rsplit_once(' ')?;
         let count = count.parse().ok()?;
         let name = name.trim_end().trim_end_matches(':');
-        return Some(LogEvent::Suppressed { name, count });
+        // Only the network printers' rate limiters: every message above goes through
+        // net_ratelimit(); others (kauditd_printk_skb, ...) say nothing about them.
+        let network = name == "net_ratelimit"
+            || name.starts_with("nf_")
+            || name.contains("neigh")
+            || name == "TCP";
+        return network.then_some(LogEvent::Suppressed { name, count });
     }
     None
 }
@@ -506,6 +512,10 @@ mod tests {
             })
         );
         assert_eq!(classify("eth0: link up"), None);
+        assert_eq!(
+            classify("kauditd_printk_skb: 19 callbacks suppressed"),
+            None
+        );
     }
 
     #[test]
