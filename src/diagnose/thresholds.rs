@@ -413,6 +413,15 @@ impl CountThreshold {
     }
 }
 
+/// `nic.errors`: device and driver error counters (rx errors beyond fifo overruns, frame,
+/// tx errors, physical-layer and checksum driver statistics) against packets received and
+/// sent. Any sustained error counts; a few over years of uptime do not.
+pub const NIC_ERRORS: CountThreshold = CountThreshold {
+    min_count: 5.0,
+    min_share: 0.00001,
+    min_rate: 0.1,
+};
+
 /// `ip.rp_filter_drops`: `IPReversePathFilter` against IP packets received (`Ip.InReceives`).
 pub const RP_FILTER_DROPS: CountThreshold = CountThreshold {
     min_count: 10.0,
