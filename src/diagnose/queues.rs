@@ -56,7 +56,7 @@ fn netlink_drops(ctx: &Context) -> Vec<Finding> {
     if drops.is_empty() || !c.fires(&t::NETLINK_DROPS) {
         return Vec::new();
     }
-    drops.sort_by(|a, b| b.dropped.cmp(&a.dropped));
+    drops.sort_by_key(|d| std::cmp::Reverse(d.dropped));
     drops.truncate(5);
     let mut evidence = Vec::new();
     for d in &drops {
