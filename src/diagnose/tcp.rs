@@ -9,7 +9,7 @@ use super::fixes::{below_default, round_up_mib, scale_mem_triple};
 use super::ids;
 use super::thresholds as t;
 use super::util::{
-    fmt_bytes, join, page_size, parse_n, rate_or_zero, sysctl, sysctl_n, sysctl_u64,
+    counted, fmt_bytes, join, page_size, parse_n, rate_or_zero, sysctl, sysctl_n, sysctl_u64,
 };
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Advised, Change};
@@ -240,7 +240,14 @@ fn listen_overflow(ctx: &Context) -> Vec<Finding> {
     let drops = drops.unwrap_or(0.0).max(0.0);
     // ListenDrops beyond the overflows (a full SYN queue, an unroutable SYN-ACK, memory)
     // are tcp.syn_queue's and tcp.listen_drops' (tcp_drops.rs).
-    if overflow <= t::LISTEN_OVERFLOW_MIN_PER_S {
+    if overflow <= t::LISTEN_OVERFLOW_MIN_PER_S
+        || counted(
+            &w,
+            &[("TcpExt", "ListenOverflows")],
+            &[("Tcp", "PassiveOpens"), ("TcpExt", "ListenOverflows")],
+        )
+        .is_some_and(|c| !c.fires(&t::DROP_COUNTER))
+    {
         return Vec::new();
     }
     let fix = queue_fix(ctx, "call accept()");
@@ -319,7 +326,17 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
     }
     let drop = drop.unwrap_or(0.0).max(0.0);
     let cookies = cookies.unwrap_or(0.0).max(0.0);
-    if drop <= 0.0 && cookies <= 0.0 {
+    if (drop <= 0.0 && cookies <= 0.0)
+        || counted(
+            &w,
+            &[
+                ("TcpExt", "TCPReqQFullDrop"),
+                ("TcpExt", "TCPReqQFullDoCookies"),
+            ],
+            &[("Tcp", "PassiveOpens"), ("TcpExt", "TCPReqQFullDrop")],
+        )
+        .is_some_and(|c| !c.fires(&t::DROP_COUNTER))
+    {
         return Vec::new();
     }
     let sent = rate_or_zero(&w, "TcpExt", "SyncookiesSent");
@@ -708,7 +725,14 @@ fn backlog_drop(ctx: &Context) -> Vec<Finding> {
     }
     let backlog = backlog.unwrap_or(0.0).max(0.0);
     let rcvq = rcvq.unwrap_or(0.0).max(0.0);
-    if backlog + rcvq <= t::BACKLOG_DROP_MIN_PER_S {
+    if backlog + rcvq <= t::BACKLOG_DROP_MIN_PER_S
+        || counted(
+            &w,
+            &[("TcpExt", "TCPBacklogDrop"), ("TcpExt", "TCPRcvQDrop")],
+            &[("Tcp", "InSegs")],
+        )
+        .is_some_and(|c| !c.fires(&t::DROP_COUNTER))
+    {
         return Vec::new();
     }
     let key = "net.ipv4.tcp_rmem";
@@ -1200,6 +1224,29 @@ mod tests {
         let f = only(&f, ids::TCP_LISTEN_DROPS);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(proposed_value(f, "net.ipv4.tcp_max_syn_backlog"), "4096");
+    }
+
+    #[test]
+    fn since_boot_totals_are_judged_by_count_share_and_rate() {
+        let counters = [
+            ("TcpExt", "ListenOverflows", 0, 20),
+            ("TcpExt", "ListenDrops", 0, 20),
+            ("Tcp", "PassiveOpens", 0, 1_000_000_000),
+            ("TcpExt", "TCPBacklogDrop", 0, 20),
+            ("Tcp", "InSegs", 0, 100_000_000_000),
+        ];
+        let (a, mut b) = pair(&[("net.core.somaxconn", "4096")], &counters);
+        // Two years of uptime: 20 drops among a billion opens, 3e-7/s.
+        b.taken_at_ns = a.taken_at_ns + 63_072_000 * 1_000_000_000;
+        let o = Options::default();
+        assert!(run_window(listen_overflow, &a, &b, &host(), &o).is_empty());
+        assert!(run_window(backlog_drop, &a, &b, &host(), &o).is_empty());
+        // Over 25 minutes: a tiny share and 0.013/s, quiet; over a 5-s live window, 4/s fire.
+        b.taken_at_ns = a.taken_at_ns + 1500 * 1_000_000_000;
+        assert!(run_window(listen_overflow, &a, &b, &host(), &o).is_empty());
+        b.taken_at_ns = a.taken_at_ns + WINDOW_NS;
+        assert_eq!(run_window(listen_overflow, &a, &b, &host(), &o).len(), 1);
+        assert_eq!(run_window(backlog_drop, &a, &b, &host(), &o).len(), 1);
     }
 
     #[test]

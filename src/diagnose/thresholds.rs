@@ -413,6 +413,16 @@ impl CountThreshold {
     }
 }
 
+/// `tcp.listen_overflow`, `tcp.syn_queue`, `tcp.backlog_drop`, `udp.rcvbuf_errors`: their
+/// drop counters against the related traffic (passive opens, segments or datagrams
+/// received) besides their rate thresholds, so a burst long ago in an archive's since-boot
+/// totals does not fire while any sustained live drop still does.
+pub const DROP_COUNTER: CountThreshold = CountThreshold {
+    min_count: 5.0,
+    min_share: 0.00001,
+    min_rate: 0.1,
+};
+
 /// `nic.errors`: device and driver error counters (rx errors beyond fifo overruns, frame,
 /// tx errors, physical-layer and checksum driver statistics) against packets received and
 /// sent. Any sustained error counts; a few over years of uptime do not.

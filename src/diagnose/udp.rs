@@ -77,6 +77,14 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
     if per_section.is_empty() || errors <= t::UDP_RCVBUF_ERRORS_MIN_PER_S {
         return Vec::new();
     }
+    let rcvbuf: Vec<(&str, &str)> = SECTIONS.iter().map(|s| (*s, "RcvbufErrors")).collect();
+    let received: Vec<(&str, &str)> = SECTIONS
+        .iter()
+        .flat_map(|s| [(*s, "InDatagrams"), (*s, "RcvbufErrors")])
+        .collect();
+    if super::util::counted(&w, &rcvbuf, &received).is_some_and(|c| !c.fires(&t::DROP_COUNTER)) {
+        return Vec::new();
+    }
     let arriving: f64 = errors
         + SECTIONS
             .iter()
