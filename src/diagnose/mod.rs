@@ -154,12 +154,17 @@ pub enum RuleScope {
 /// * UDP receive-buffer errors (the namespace's `Udp`/`Udp6` counters and sockets);
 /// * conntrack table fill (the count is per namespace);
 /// * `tcp_syncookies` / `tcp_timestamps` (per-namespace sysctls);
-/// * RPS off on a single-queue device (the namespace's devices, e.g. a pod's veth).
+/// * RPS off on a single-queue device (the namespace's devices, e.g. a pod's veth);
+/// * the counter rules of the namespace's netstat (reverse-path filter, checksum errors,
+///   pruning, zero-window and min-TTL drops, listen drops, spurious host-queue retransmits,
+///   UDP InErrors, PFMemallocDrop), its netlink sockets and its qdiscs.
 ///
 /// Host-wide: softnet (backlog drops, time squeeze, flow limit, CPU imbalance), every NIC
 /// and IRQ rule (physical devices, ethtool, interrupts), `qdisc.pacing`
 /// (`net.core.default_qdisc` exists only in the host namespace), `fd.near_limit`
-/// (`fs.file-max`), `config.*` (sysctl.d files, `tcp_mem`/`udp_mem`, which are global).
+/// (`fs.file-max`), `config.*` (sysctl.d files, `tcp_mem`/`udp_mem`, which are global),
+/// `udp.memory` (global UDP memory), `neigh.table_overflow` (the tables' statistics exist
+/// in the initial namespace only) and the kernel log rules.
 pub const PER_NAMESPACE_RULES: &[FindingId] = &[
     ids::TCP_LISTEN_OVERFLOW,
     ids::TCP_SYN_QUEUE,
