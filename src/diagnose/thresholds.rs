@@ -297,7 +297,7 @@ pub const BDP_BUSY_LINK_SHARE: f64 = 0.1;
 
 /// `tcp.memory_pressure`: sockstat TCP `mem` at or above this share of `tcp_mem` high
 /// (both pages) counts as near the limit. Ratio 0–1.
-pub const TCP_MEM_NEAR_HIGH: f64 = 0.85;
+pub const TCP_MEM_NEAR_HIGH: f64 = SOCKET_MEM_HIGH_SHARE;
 /// `tcp.memory_pressure` / `udp.rcvbuf_errors`: the proposed `tcp_mem`/`udp_mem` high never
 /// exceeds this share of RAM. Ratio 0–1.
 pub const SOCKET_MEM_MAX_RAM_SHARE: f64 = 0.25;
@@ -356,7 +356,7 @@ pub const UDP_RMEM_DEFAULT_CAP_BYTES: u64 = 32 << 20;
 pub const UDP_RMEM_MAX_CAP_BYTES: u64 = 256 << 20;
 /// `udp.rcvbuf_errors`: sockstat UDP `mem` at or above this share of `udp_mem` high (both
 /// pages) means the global limit, not the socket buffer, drops. Ratio 0–1.
-pub const UDP_MEM_NEAR_HIGH: f64 = 0.9;
+pub const UDP_MEM_NEAR_HIGH: f64 = SOCKET_MEM_HIGH_SHARE;
 
 /// `conntrack.near_full`: table fill (count / max) above which it warns. Ratio 0–1.
 pub const CONNTRACK_WARN_FILL: f64 = 0.75;
