@@ -112,6 +112,8 @@ pub struct Collector {
     /// Owners of the other namespaces' listeners: one /proc pass per snapshot for all of
     /// them (socket inodes are unique host-wide), remembered between snapshots.
     owners: collect::sockets::OwnerCache,
+    /// The kernel log (`/dev/kmsg`), kept open between snapshots.
+    kmsg: collect::kmsg::Reader,
 }
 
 /// Host-wide sources (the same in every network namespace).
@@ -123,6 +125,7 @@ struct HostPart {
     irq_affinity: Source<BTreeMap<u32, Vec<u32>>>,
     irq_effective_affinity: Source<BTreeMap<u32, Vec<u32>>>,
     sysctl_config: Source<Vec<SysctlConfigEntry>>,
+    neigh: Source<collect::neigh::Neigh>,
 }
 
 /// Per-network-namespace sources.
@@ -135,6 +138,8 @@ struct NetnsPart {
     interfaces: Source<Interfaces>,
     ethtool: Source<EthtoolAll>,
     sockets: Source<Sockets>,
+    netlink: Source<collect::netlink::Netlink>,
+    qdisc: Source<collect::qdisc::Qdiscs>,
 }
 
 /// What the per-namespace readers keep between snapshots: ethtool sockets, the sysctl
@@ -197,6 +202,7 @@ impl HostPart {
             irq_affinity: no(),
             irq_effective_affinity: no(),
             sysctl_config: no(),
+            neigh: no(),
         }
     }
 }
@@ -212,6 +218,8 @@ impl NetnsPart {
             interfaces: Source::error(reason),
             ethtool: Source::error(reason),
             sockets: Source::error(reason),
+            netlink: Source::error(reason),
+            qdisc: Source::error(reason),
         }
     }
 }
@@ -265,7 +273,15 @@ impl Collector {
             all_unavailable: None,
             ns_counters_only: false,
             owners: collect::sockets::OwnerCache::new(),
+            kmsg: collect::kmsg::Reader::new(false),
         }
+    }
+
+    /// Read the kernel log from the oldest record the kernel holds (since boot) instead of
+    /// from the first snapshot on (`check --since-boot`).
+    pub fn with_kernel_log_since_boot(mut self, since_boot: bool) -> Self {
+        self.kmsg = collect::kmsg::Reader::new(since_boot);
+        self
     }
 
     /// A collector reading the namespaces `scope` names (see [`Scope`]); fails only for
@@ -356,8 +372,21 @@ impl Collector {
         (host, ns)
     }
 
-    /// Take one snapshot of every source.
+    /// Take one snapshot of every source: the namespaces' and host-wide sources, then the
+    /// kernel log written since the previous snapshot (host-wide, read on this thread).
     pub fn snapshot(&mut self) -> Snapshot {
+        let mut snap = self.snapshot_sources();
+        let mut w = collect::Warnings::default();
+        let start = Instant::now();
+        snap.kernel_log = self.kmsg.read(&self.root, &mut w);
+        snap.collect_seconds
+            .insert("kernel_log".into(), start.elapsed().as_secs_f64());
+        snap.warnings.extend(w.0);
+        snap
+    }
+
+    /// Every source but the kernel log.
+    fn snapshot_sources(&mut self) -> Snapshot {
         let taken_at_ns = monotonic_ns();
         let unix = unix_time();
         let mut warnings = Warnings::default();
@@ -643,6 +672,11 @@ fn assemble(
         interfaces: ns.interfaces,
         ethtool: ns.ethtool,
         sockets: ns.sockets,
+        // Read by `Collector::snapshot` for the host; never per namespace.
+        kernel_log: Source::unsupported(NOT_REQUESTED_HOST_WIDE),
+        netlink: ns.netlink,
+        qdisc: ns.qdisc,
+        neigh: host.neigh,
         warnings: warnings.0,
         collect_seconds,
         namespaces: Vec::new(),
@@ -692,6 +726,7 @@ fn host_part(
         } else {
             not_requested()
         },
+        neigh: timed(t, "neigh", || collect::neigh::read(buf, root, w)),
     }
 }
 
@@ -755,6 +790,10 @@ fn netns_part(
             not_requested()
         },
         conntrack: timed(t, "conntrack", || collect::conntrack::read(buf, root, w)),
+        netlink: timed(t, "netlink", || {
+            collect::netlink::read(buf, root, options.socket_processes, w)
+        }),
+        qdisc: timed(t, "qdisc", || collect::qdisc::read(root)),
         interfaces,
         ethtool,
         sockets,
@@ -1003,7 +1042,9 @@ mod tests {
                 "interrupts",
                 "irq_affinity",
                 "irq_effective_affinity",
-                "sysctl_config"
+                "sysctl_config",
+                "kernel_log",
+                "neigh"
             ]
         );
     }

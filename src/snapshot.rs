@@ -6,9 +6,10 @@
 use crate::bpf::drops::DropReasons;
 use crate::collect::{
     conntrack::Conntrack, ethtool::EthtoolAll, host::HostFacts, interfaces::Interfaces,
-    interrupts::Interrupts, netdev::NetDev, snmp::NetStat, sockets::Sockets, sockstat::SockStat,
-    softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry,
-    sysctl::Sysctls, Outcome, Source, Warning,
+    interrupts::Interrupts, kmsg::KernelLog, neigh::Neigh, netdev::NetDev, netlink::Netlink,
+    qdisc::Qdiscs, snmp::NetStat, sockets::Sockets, sockstat::SockStat, softirqs::CpuTimes,
+    softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry, sysctl::Sysctls, Outcome,
+    Source, Warning,
 };
 use crate::namespaces::NetnsRef;
 use crate::{Error, Result};
@@ -117,6 +118,19 @@ snapshot_sources! {
     conntrack: Conntrack,
     interfaces: Interfaces,
     ethtool: EthtoolAll,
+    /// Kernel log records the rules read (`/dev/kmsg` since the previous snapshot, since
+    /// boot with `--since-boot`, or an archive's kern.log/dmesg).
+    #[serde(default = "not_collected")]
+    kernel_log: KernelLog,
+    /// Netlink sockets that dropped messages (`/proc/net/netlink`).
+    #[serde(default = "not_collected")]
+    netlink: Netlink,
+    /// Qdiscs and their counters (rtnetlink, or `tc -s qdisc` text).
+    #[serde(default = "not_collected")]
+    qdisc: Qdiscs,
+    /// Neighbour table statistics (`/proc/net/stat/{arp,ndisc}_cache`).
+    #[serde(default = "not_collected")]
+    neigh: Neigh,
     sockets: Sockets,
 }
 

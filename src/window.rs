@@ -7,7 +7,10 @@
 
 use crate::collect::conntrack::ConntrackCpuStat;
 use crate::collect::host::HostFacts;
+use crate::collect::neigh::NeighStat;
 use crate::collect::netdev::NetDevCounters;
+use crate::collect::netlink::NetlinkSocket;
+use crate::collect::qdisc::Qdisc;
 use crate::collect::sockets::{Listener, UdpSocket, TOP_N};
 use crate::snapshot::{Capture, Snapshot};
 use std::collections::BTreeMap;
@@ -93,6 +96,28 @@ pub struct UdpSocketDrops<'a> {
     pub socket: &'a UdpSocket,
     /// Datagrams dropped per second; `None` when the older snapshot cannot tell.
     pub rate: Option<f64>,
+}
+
+/// Messages one netlink socket dropped over the window.
+#[derive(Debug, Clone)]
+pub struct NetlinkDrops<'a> {
+    pub socket: &'a NetlinkSocket,
+    /// Messages dropped in the window.
+    pub dropped: u64,
+}
+
+/// Counter increases of one qdisc over the window.
+#[derive(Debug, Clone)]
+pub struct QdiscDelta<'a> {
+    pub qdisc: &'a Qdisc,
+    /// Packets sent.
+    pub packets: u64,
+    /// Packets dropped.
+    pub drops: u64,
+    /// Over-limit events.
+    pub overlimits: u64,
+    /// Requeues.
+    pub requeues: u64,
 }
 
 impl<'a> Window<'a> {
@@ -300,6 +325,77 @@ impl<'a> Window<'a> {
             })
             .map_or(0, |x| x.accept_queue);
         l.accept_queue.max(before)
+    }
+
+    /// Messages each netlink socket of the newer snapshot that ever dropped lost over the
+    /// window, matched by inode: a socket the older snapshot does not list had no drops then
+    /// (the list holds every dropping socket) or did not exist; an older snapshot without
+    /// the source (an archive's since-boot window) counts every drop since the socket opened.
+    pub fn netlink_drops(&self) -> Vec<NetlinkDrops<'a>> {
+        let Some(new) = self.newer.netlink.ok() else {
+            return Vec::new();
+        };
+        let old = self.older.netlink.ok();
+        new.dropping
+            .iter()
+            .map(|s| {
+                let before = old
+                    .and_then(|o| {
+                        o.dropping
+                            .iter()
+                            .find(|x| x.inode == s.inode && x.protocol == s.protocol)
+                    })
+                    .map_or(0, |x| x.drops);
+                NetlinkDrops {
+                    socket: s,
+                    dropped: delta_u64(before, s.drops),
+                }
+            })
+            .filter(|d| d.dropped > 0)
+            .collect()
+    }
+
+    /// Counter increases of every qdisc of the newer snapshot, matched by (device, handle,
+    /// parent); one the older snapshot lacks (created during the window, or an archive's
+    /// since-boot window) counts from zero.
+    pub fn qdisc_deltas(&self) -> Vec<QdiscDelta<'a>> {
+        let Some(new) = self.newer.qdisc.ok() else {
+            return Vec::new();
+        };
+        let old = self.older.qdisc.ok();
+        new.iter()
+            .map(|q| {
+                let o = old.and_then(|o| o.iter().find(|x| x.key() == q.key()));
+                let d = |f: fn(&Qdisc) -> u64| delta_u64(o.map_or(0, f), f(q));
+                QdiscDelta {
+                    qdisc: q,
+                    packets: d(|x| x.packets),
+                    drops: d(|x| x.drops),
+                    overlimits: d(|x| x.overlimits),
+                    requeues: d(|x| x.requeues),
+                }
+            })
+            .collect()
+    }
+
+    /// Increases of neighbour table `table`'s (`arp_cache`, `ndisc_cache`) event counters;
+    /// `None` when the newer snapshot lacks it; an older snapshot without it counts from zero.
+    pub fn neigh_delta(&self, table: &str) -> Option<NeighStat> {
+        let new = self.newer.neigh.ok()?.get(table)?;
+        let zero = NeighStat::default();
+        let old = self
+            .older
+            .neigh
+            .ok()
+            .and_then(|o| o.get(table))
+            .unwrap_or(&zero);
+        Some(NeighStat {
+            entries: new.entries,
+            allocs: delta_u64(old.allocs, new.allocs),
+            forced_gc_runs: delta_u64(old.forced_gc_runs, new.forced_gc_runs),
+            unresolved_discards: delta_u64(old.unresolved_discards, new.unresolved_discards),
+            table_fulls: delta_u64(old.table_fulls, new.table_fulls),
+        })
     }
 
     /// Per-CPU share of time spent in softirq over the window (0.0–1.0), from /proc/stat.
@@ -572,5 +668,60 @@ mod tests {
         assert_eq!(delta_i64(10, 4), 4);
         assert_eq!(delta_i64(-1, -1), 0);
         assert_eq!(delta_i64(-5, i64::MAX), i64::MAX);
+    }
+
+    #[test]
+    fn netlink_qdisc_and_neigh_deltas() {
+        use crate::collect::netlink::Netlink;
+        use crate::collect::Source;
+        let host = HostFacts::default();
+        let sock = |drops| NetlinkSocket {
+            protocol: 0,
+            portid: 5,
+            groups: String::new(),
+            rmem: 0,
+            drops,
+            inode: 42,
+            owner: Default::default(),
+        };
+        let mut a = Snapshot::empty(1_000_000_000);
+        let mut b = Snapshot::empty(2_000_000_000);
+        b.netlink = Source::Ok(Netlink {
+            sockets: 3,
+            dropping: vec![sock(10)],
+        });
+        // Older without the source: counted from zero.
+        let w = Window::new(&a, &b, &host).unwrap();
+        assert_eq!(w.netlink_drops()[0].dropped, 10);
+        a.netlink = Source::Ok(Netlink {
+            sockets: 3,
+            dropping: vec![sock(4)],
+        });
+        let w = Window::new(&a, &b, &host).unwrap();
+        assert_eq!(w.netlink_drops()[0].dropped, 6);
+        let q = |packets, drops| Qdisc {
+            device: "eth0".into(),
+            kind: "pfifo_fast".into(),
+            handle: "0:".into(),
+            parent: "root".into(),
+            packets,
+            drops,
+            ..Qdisc::default()
+        };
+        a.qdisc = Source::Ok(vec![q(100, 1)]);
+        b.qdisc = Source::Ok(vec![q(1100, 51)]);
+        let w = Window::new(&a, &b, &host).unwrap();
+        let d = &w.qdisc_deltas()[0];
+        assert_eq!((d.packets, d.drops), (1000, 50));
+        let n = |fulls| NeighStat {
+            entries: 1024,
+            table_fulls: fulls,
+            ..NeighStat::default()
+        };
+        a.neigh = Source::Ok([("arp_cache".to_string(), n(3))].into());
+        b.neigh = Source::Ok([("arp_cache".to_string(), n(10))].into());
+        let w = Window::new(&a, &b, &host).unwrap();
+        assert_eq!(w.neigh_delta("arp_cache").map(|d| d.table_fulls), Some(7));
+        assert!(w.neigh_delta("ndisc_cache").is_none());
     }
 }

@@ -29,6 +29,10 @@ pub struct CheckArgs {
     /// Round-trip time in ms to size TCP buffers for (default: measured from live sockets).
     #[arg(long, value_name = "MS")]
     pub rtt: Option<f64>,
+    /// Read the kernel log from boot on (every record the kernel still holds), not only the
+    /// lines written during the window.
+    #[arg(long, conflicts_with = "from")]
+    pub since_boot: bool,
 }
 
 impl CheckArgs {
@@ -84,7 +88,10 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<u8> {
     }
     // The profile first: a bad one fails before the sampling window.
     let options = args.options()?;
-    let cap = obtain_capture(global, args.from.as_ref(), args.interval)?;
+    let cap = match args.since_boot {
+        true => super::common::capture_since(global, args.interval, true)?,
+        false => obtain_capture(global, args.from.as_ref(), args.interval)?,
+    };
     let (findings, notes) = diagnose::diagnose_capture(&cap, &options);
     let report = json::check_report(&cap, &findings, &notes);
     let mut out = std::io::stdout().lock();

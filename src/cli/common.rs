@@ -52,7 +52,19 @@ fn raise_fd_limit() {
 /// Sample a window of `interval`, with a progress bar on stderr when it is a terminal. Kernel
 /// drop reasons are counted during the window when the eBPF drop monitor can run here.
 pub fn capture(global: &GlobalArgs, interval: Duration) -> crate::Result<Capture> {
-    let mut collector = collector(global, CaptureOptions::default())?.with_drops(true);
+    capture_since(global, interval, false)
+}
+
+/// [`capture`], with the kernel log read from boot on when `since_boot` (`check
+/// --since-boot`) instead of from the window's start.
+pub fn capture_since(
+    global: &GlobalArgs,
+    interval: Duration,
+    since_boot: bool,
+) -> crate::Result<Capture> {
+    let mut collector = collector(global, CaptureOptions::default())?
+        .with_drops(true)
+        .with_kernel_log_since_boot(since_boot);
     let show =
         !global.quiet && std::io::stderr().is_terminal() && interval >= Duration::from_millis(500);
     if !show {

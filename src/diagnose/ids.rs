@@ -132,6 +132,42 @@ catalogue! {
     CONFIG_DEAD_KEY = "config.dead_key",
     /// A sysctl in pages was set as if it were bytes.
     CONFIG_PAGES_NOT_BYTES = "config.pages_not_bytes",
+    /// The reverse-path filter drops packets (`IPReversePathFilter`).
+    IP_RP_FILTER_DROPS = "ip.rp_filter_drops",
+    /// Segments or datagrams arrive with a bad checksum (`InCsumErrors`).
+    IP_CHECKSUM_ERRORS = "ip.checksum_errors",
+    /// TCP receive queues pruned or collapsed (`RcvPruned`, `OfoPruned`, `PruneCalled`).
+    TCP_RCV_PRUNED = "tcp.rcv_pruned",
+    /// Segments dropped against a zero receive window (`TCPZeroWindowDrop`).
+    TCP_ZERO_WINDOW_DROP = "tcp.zero_window_drop",
+    /// Segments below a socket's minimum TTL dropped (`TCPMinTTLDrop`).
+    TCP_MIN_TTL_DROP = "tcp.min_ttl_drop",
+    /// Listeners drop SYNs for reasons other than a full accept or SYN queue.
+    TCP_LISTEN_DROPS = "tcp.listen_drops",
+    /// Retransmits while the original was still in a host queue (`TCPSpuriousRtxHostQueues`).
+    TCP_SPURIOUS_RTX_HOST_QUEUES = "tcp.spurious_rtx_host_queues",
+    /// UDP datagrams dropped for reasons other than a full buffer (`Udp.InErrors`).
+    UDP_IN_ERRORS = "udp.in_errors",
+    /// UDP memory near or at `udp_mem`.
+    UDP_MEMORY = "udp.memory",
+    /// Packets dropped from memory reserves (`PFMemallocDrop`).
+    SYSTEM_PFMEMALLOC_DROP = "system.pfmemalloc_drop",
+    /// Netlink sockets drop messages (`/proc/net/netlink` Drops).
+    NETLINK_SOCKET_DROPS = "netlink.socket_drops",
+    /// Qdiscs drop packets (`tc -s qdisc` dropped/overlimits).
+    QDISC_DROPS = "qdisc.drops",
+    /// The neighbour (ARP/NDP) table overflowed.
+    NEIGH_TABLE_OVERFLOW = "neigh.table_overflow",
+    /// A transmit queue timed out (`NETDEV WATCHDOG` in the kernel log).
+    NIC_TX_TIMEOUT = "nic.tx_timeout",
+    /// Packets over a device's MTU were dropped (kernel log).
+    LOG_OVER_MTU = "log.over_mtu",
+    /// The conntrack table was full and dropped packets (kernel log).
+    LOG_CONNTRACK_TABLE_FULL = "log.conntrack_table_full",
+    /// TCP ran out of memory (kernel log).
+    LOG_TCP_OUT_OF_MEMORY = "log.tcp_out_of_memory",
+    /// A listener saw a possible SYN flood and sent cookies (kernel log).
+    LOG_SYN_FLOODING = "log.syn_flooding",
     /// Kernel drop reasons that no finding explains (the drop-reason pass).
     DROPS_UNEXPLAINED = "drops.unexplained",
 }

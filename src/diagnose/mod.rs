@@ -9,12 +9,16 @@ pub mod context;
 pub mod drops;
 pub(crate) mod fixes;
 pub mod ids;
+pub mod ip;
 pub mod irq;
+pub mod kernel_log;
 pub mod netns;
 pub mod nic;
+pub mod queues;
 pub mod softnet;
 pub mod system;
 pub mod tcp;
+pub mod tcp_drops;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod thresholds;
@@ -150,12 +154,17 @@ pub enum RuleScope {
 /// * UDP receive-buffer errors (the namespace's `Udp`/`Udp6` counters and sockets);
 /// * conntrack table fill (the count is per namespace);
 /// * `tcp_syncookies` / `tcp_timestamps` (per-namespace sysctls);
-/// * RPS off on a single-queue device (the namespace's devices, e.g. a pod's veth).
+/// * RPS off on a single-queue device (the namespace's devices, e.g. a pod's veth);
+/// * the counter rules of the namespace's netstat (reverse-path filter, checksum errors,
+///   pruning, zero-window and min-TTL drops, listen drops, spurious host-queue retransmits,
+///   UDP InErrors, PFMemallocDrop), its netlink sockets and its qdiscs.
 ///
 /// Host-wide: softnet (backlog drops, time squeeze, flow limit, CPU imbalance), every NIC
 /// and IRQ rule (physical devices, ethtool, interrupts), `qdisc.pacing`
 /// (`net.core.default_qdisc` exists only in the host namespace), `fd.near_limit`
-/// (`fs.file-max`), `config.*` (sysctl.d files, `tcp_mem`/`udp_mem`, which are global).
+/// (`fs.file-max`), `config.*` (sysctl.d files, `tcp_mem`/`udp_mem`, which are global),
+/// `udp.memory` (global UDP memory), `neigh.table_overflow` (the tables' statistics exist
+/// in the initial namespace only) and the kernel log rules.
 pub const PER_NAMESPACE_RULES: &[FindingId] = &[
     ids::TCP_LISTEN_OVERFLOW,
     ids::TCP_SYN_QUEUE,
@@ -170,6 +179,17 @@ pub const PER_NAMESPACE_RULES: &[FindingId] = &[
     ids::SECURITY_SYNCOOKIES_OFF,
     ids::SECURITY_TIMESTAMPS_OFF,
     ids::RPS_DISABLED,
+    ids::IP_RP_FILTER_DROPS,
+    ids::IP_CHECKSUM_ERRORS,
+    ids::TCP_RCV_PRUNED,
+    ids::TCP_ZERO_WINDOW_DROP,
+    ids::TCP_MIN_TTL_DROP,
+    ids::TCP_LISTEN_DROPS,
+    ids::TCP_SPURIOUS_RTX_HOST_QUEUES,
+    ids::UDP_IN_ERRORS,
+    ids::SYSTEM_PFMEMALLOC_DROP,
+    ids::NETLINK_SOCKET_DROPS,
+    ids::QDISC_DROPS,
 ];
 
 /// The scope of the rule reporting `id` (see [`PER_NAMESPACE_RULES`]).
@@ -188,10 +208,14 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
         nic::RULES,
         irq::RULES,
         tcp::RULES,
+        tcp_drops::RULES,
         udp::RULES,
+        ip::RULES,
         conntrack::RULES,
         system::RULES,
         config::RULES,
+        queues::RULES,
+        kernel_log::RULES,
     ]
     .into_iter()
     .flatten()
@@ -209,6 +233,8 @@ pub fn diagnose(ctx: &Context) -> Vec<Finding> {
 pub fn diagnose_with_notes(ctx: &Context) -> (Vec<Finding>, Vec<String>) {
     let mut findings: Vec<Finding> = rules().flat_map(|r| (r.run)(ctx)).collect();
     let notes = netns::diagnose_namespaces(ctx, &mut findings);
+    // Not a rule: kernel log lines that support a fired finding become its evidence.
+    kernel_log::merge(&mut findings);
     // Not a rule: it reads the rules' findings (kernel drop reasons corroborate them, and the
     // reasons nothing explains become `drops.unexplained`).
     drops::apply(ctx, &mut findings);

@@ -429,6 +429,19 @@ fn errors(ctx: &Context) -> Vec<Finding> {
         if !any && phys.is_empty() && csum.is_empty() {
             continue;
         }
+        // Judged by count, share and rate, so a handful of errors over years of uptime
+        // (an archive's since-boot window) does not fire.
+        let per_s = rx_other.max(r.rx_frame)
+            + r.tx_errs
+            + phys.iter().chain(&csum).map(|(_, v)| *v).sum::<f64>();
+        let secs = w.seconds();
+        if !t::NIC_ERRORS.fires(
+            per_s * secs,
+            Some((r.rx_packets + r.tx_packets) * secs),
+            secs,
+        ) {
+            continue;
+        }
         let physical_layer = r.rx_frame > min || !phys.is_empty();
         let mut evidence = Vec::new();
         let mut push = |m: &str, v: f64| {
@@ -940,6 +953,24 @@ mod tests {
         assert_eq!(only(&f, ids::NIC_RX_DROPS).severity, Severity::Info);
         fx.netdev("eth0", rx(100.0));
         assert!(fx.run(rx_drops).is_empty());
+    }
+
+    #[test]
+    fn errors_are_judged_by_count_share_and_rate() {
+        let mut fx = Fx::new(2);
+        fx.netdev(
+            "eth0",
+            NetDevRates {
+                rx_packets: 1_000_000.0,
+                rx_errs: 1.0,
+                ..NetDevRates::default()
+            },
+        );
+        // 10 errors in 10 s: 1/s fires.
+        assert_eq!(fx.run(errors).len(), 1);
+        // The same 10 errors since boot two years ago: neither share nor rate.
+        fx.newer.taken_at_ns = fx.older.taken_at_ns + 63_072_000 * 1_000_000_000;
+        assert!(fx.run(errors).is_empty());
     }
 
     #[test]

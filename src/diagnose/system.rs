@@ -1,5 +1,6 @@
 //! Host-wide limits and safety switches: file descriptors (`fd.near_limit`), SYN cookies
-//! (`security.syncookies_off`) and TCP timestamps (`security.timestamps_off`).
+//! (`security.syncookies_off`), TCP timestamps (`security.timestamps_off`) and packets
+//! dropped from the memory reserves (`system.pfmemalloc_drop`).
 
 use super::ids;
 use super::thresholds as t;
@@ -20,6 +21,10 @@ pub const RULES: &[Rule] = &[
     Rule {
         name: ids::SECURITY_TIMESTAMPS_OFF,
         run: timestamps_off,
+    },
+    Rule {
+        name: ids::SYSTEM_PFMEMALLOC_DROP,
+        run: pfmemalloc_drop,
     },
 ];
 
@@ -142,6 +147,78 @@ fn timestamps_off(ctx: &Context) -> Vec<Finding> {
         changes: vec![Change::sysctl(key, Some("0"), "1")],
         risk: "10 bytes more TCP header per segment (about 0.7% at MTU 1500)".into(),
         verify: "net.ipv4.tcp_timestamps reads 1".into(),
+    }]
+}
+
+// ---------------------------------------------------------------------------------------
+// system.pfmemalloc_drop
+
+fn pfmemalloc_drop(ctx: &Context) -> Vec<Finding> {
+    let Some(w) = ctx.window else {
+        return Vec::new();
+    };
+    let Some(c) =
+        super::util::counted(&w, &[("TcpExt", "PFMemallocDrop")], &[("Ip", "InReceives")])
+    else {
+        return Vec::new();
+    };
+    if !c.fires(&t::PFMEMALLOC_DROP) {
+        return Vec::new();
+    }
+    let mut evidence = vec![Evidence::new(
+        "TcpExt.PFMemallocDrop",
+        "host",
+        c.rate,
+        "1/s",
+    )];
+    let current = sysctl_u64(ctx.newer, "vm.min_free_kbytes");
+    let mut changes = Vec::new();
+    if let Some(cur) = current {
+        evidence.push(Evidence::new(
+            "vm.min_free_kbytes",
+            "host",
+            cur as f64,
+            "KiB",
+        ));
+        // Double the reserve, at most 1 % of RAM (and never lower it).
+        let cap = ctx.host.mem_total_bytes.map(|b| b / 1024 / 100);
+        if let Some(p) = cap
+            .map(|cap| cur.saturating_mul(2).min(cap))
+            .filter(|p| *p > cur)
+        {
+            changes.push(Change::sysctl(
+                "vm.min_free_kbytes",
+                sysctl(ctx.newer, "vm.min_free_kbytes"),
+                p.to_string(),
+            ));
+        }
+    }
+    changes.push(Change::advice(
+        "memory",
+        "the host ran out of free pages: find what uses the memory (`free -m`, \
+         /proc/meminfo, slabtop) and whether swap over the network (NBD, iSCSI, NFS) is in use",
+    ));
+    vec![Finding {
+        netns: None,
+        id: ids::SYSTEM_PFMEMALLOC_DROP.into(),
+        severity: Severity::Warning,
+        title: format!(
+            "{} packets/s ({} in the window) were allocated from the emergency memory \
+             reserves and dropped",
+            super::util::fmt_rate(c.rate),
+            c.count
+        ),
+        detail: "When free memory falls below the watermarks, receive buffers come from the \
+                 pfmemalloc reserves, which only sockets needed to free memory (swap over the \
+                 network) may use; everything else is dropped (PFMemallocDrop). Packet loss \
+                 here is a symptom of memory exhaustion, not of the network."
+            .into(),
+        evidence,
+        changes,
+        risk: "a larger vm.min_free_kbytes keeps that much memory free for atomic allocations \
+               (unavailable to applications)"
+            .into(),
+        verify: "TcpExt.PFMemallocDrop stops rising".into(),
     }]
 }
 
@@ -401,5 +478,28 @@ mod robustness {
                 }
             }
         }
+    }
+
+    #[test]
+    fn pfmemalloc_drop_fires_and_doubles_min_free() {
+        let mut fx = crate::diagnose::testkit::Fx::new(2);
+        fx.netstat("TcpExt", "PFMemallocDrop", 2.0)
+            .netstat("Ip", "InReceives", 1000.0)
+            .sysctl("vm.min_free_kbytes", "67584");
+        fx.host.mem_total_bytes = Some(16 << 30);
+        let f = fx.run(pfmemalloc_drop);
+        let f = crate::diagnose::testkit::only(&f, ids::SYSTEM_PFMEMALLOC_DROP);
+        assert_eq!(
+            crate::diagnose::testkit::proposed(f, "vm.min_free_kbytes"),
+            Some("135168")
+        );
+    }
+
+    #[test]
+    fn pfmemalloc_drop_quiet_when_flat() {
+        let mut fx = crate::diagnose::testkit::Fx::new(2);
+        fx.netstat("TcpExt", "PFMemallocDrop", 0.0)
+            .netstat("Ip", "InReceives", 1000.0);
+        assert!(fx.run(pfmemalloc_drop).is_empty());
     }
 }

@@ -9,7 +9,7 @@ use super::fixes::{below_default, round_up_mib, scale_mem_triple};
 use super::ids;
 use super::thresholds as t;
 use super::util::{
-    fmt_bytes, join, page_size, parse_n, rate_or_zero, sysctl, sysctl_n, sysctl_u64,
+    counted, fmt_bytes, join, page_size, parse_n, rate_or_zero, sysctl, sysctl_n, sysctl_u64,
 };
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::{Advised, Change};
@@ -238,27 +238,20 @@ fn listen_overflow(ctx: &Context) -> Vec<Finding> {
     }
     let overflow = overflow.unwrap_or(0.0).max(0.0);
     let drops = drops.unwrap_or(0.0).max(0.0);
-    let reqq_drop = rate_or_zero(&w, "TcpExt", "TCPReqQFullDrop");
-    // ListenDrops counts every SYN/ACK dropped at a listener: accept-queue overflows,
-    // SYN-queue drops (tcp.syn_queue) and, with syncookies off, tcp_max_syn_backlog drops.
-    let other = (drops - overflow - reqq_drop).max(0.0);
-    if overflow <= t::LISTEN_OVERFLOW_MIN_PER_S && other <= t::LISTEN_OVERFLOW_MIN_PER_S {
+    // ListenDrops beyond the overflows (a full SYN queue, an unroutable SYN-ACK, memory)
+    // are tcp.syn_queue's and tcp.listen_drops' (tcp_drops.rs).
+    if overflow <= t::LISTEN_OVERFLOW_MIN_PER_S
+        || counted(
+            &w,
+            &[("TcpExt", "ListenOverflows")],
+            &[("Tcp", "PassiveOpens"), ("TcpExt", "ListenOverflows")],
+        )
+        .is_some_and(|c| !c.fires(&t::DROP_COUNTER))
+    {
         return Vec::new();
     }
     let fix = queue_fix(ctx, "call accept()");
-    let mut changes = fix.changes;
-    let syncookies_off = sysctl(ctx.newer, SYNCOOKIES).map(str::trim) == Some("0");
-    if syncookies_off && other > 0.0 {
-        if let Some(cur) = sysctl_u64(ctx.newer, SYN_BACKLOG) {
-            if let Some(p) = raise_queue_limit(cur) {
-                changes.push(Change::sysctl(
-                    SYN_BACKLOG,
-                    sysctl(ctx.newer, SYN_BACKLOG),
-                    p.to_string(),
-                ));
-            }
-        }
-    }
+    let changes = fix.changes;
     let mut evidence = vec![
         Evidence::new("TcpExt.ListenOverflows", "host", overflow, "1/s"),
         Evidence::new("TcpExt.ListenDrops", "host", drops, "1/s"),
@@ -277,20 +270,13 @@ fn listen_overflow(ctx: &Context) -> Vec<Finding> {
             }
         }
     }
-    let severity = if overflow > t::LISTEN_OVERFLOW_MIN_PER_S {
-        Severity::Critical
-    } else {
-        Severity::Warning
-    };
-    let title = match (fix.names.first(), overflow > 0.0) {
-        (Some(name), true) => format!(
+    let severity = Severity::Critical;
+    let title = match fix.names.first() {
+        Some(name) => format!(
             "TCP listener {name} overflows its accept queue: {overflow:.1} handshakes/s dropped"
         ),
-        (None, true) => {
+        None => {
             format!("TCP accept queues overflow: {overflow:.1} completed handshakes/s dropped")
-        }
-        (_, false) => {
-            format!("TCP listeners drop {other:.1} connection attempts/s before the accept queue")
         }
     };
     let mut risk = String::from(
@@ -340,7 +326,17 @@ fn syn_queue(ctx: &Context) -> Vec<Finding> {
     }
     let drop = drop.unwrap_or(0.0).max(0.0);
     let cookies = cookies.unwrap_or(0.0).max(0.0);
-    if drop <= 0.0 && cookies <= 0.0 {
+    if (drop <= 0.0 && cookies <= 0.0)
+        || counted(
+            &w,
+            &[
+                ("TcpExt", "TCPReqQFullDrop"),
+                ("TcpExt", "TCPReqQFullDoCookies"),
+            ],
+            &[("Tcp", "PassiveOpens"), ("TcpExt", "TCPReqQFullDrop")],
+        )
+        .is_some_and(|c| !c.fires(&t::DROP_COUNTER))
+    {
         return Vec::new();
     }
     let sent = rate_or_zero(&w, "TcpExt", "SyncookiesSent");
@@ -595,8 +591,9 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
         ),
         _ => (false, false),
     };
+    // Pruning without host-wide pressure is one slow reader: tcp.rcv_pruned (tcp_drops.rs).
     let global = over_high || near || pressures > 0.0 || aborts > 0.0;
-    if !global && pruned <= 0.0 {
+    if !global {
         return Vec::new();
     }
     let mut evidence = Vec::new();
@@ -627,31 +624,6 @@ fn memory_pressure(ctx: &Context) -> Vec<Finding> {
         ] {
             evidence.push(Evidence::new(m, "host", v, "1/s"));
         }
-    }
-
-    if !global {
-        // Per-socket pruning: one socket's receive buffer is full, not the host's TCP memory.
-        return vec![Finding {
-            netns: None,
-            id: ids::TCP_MEMORY_PRESSURE.into(),
-            severity: Severity::Warning,
-            title: format!("TCP sockets drop {pruned:.1} packets/s pruning full receive queues"),
-            detail: "When a socket's receive queue exceeds its buffer the kernel collapses \
-                     and prunes it (PruneCalled, TCPRcvCollapsed) and drops what does not fit \
-                     (RcvPruned, OfoPruned), forcing retransmits. The host's TCP memory is not \
-                     exhausted, so this is one receiver being slow or its buffer being small."
-                .into(),
-            evidence,
-            changes: vec![Change::advice(
-                "receiving application",
-                "read sockets faster (more reader threads, larger reads, check CPU saturation \
-                 of the receiver); if the buffers are below 2x BDP see tcp.buffer_below_bdp",
-            )],
-            risk: "none from nettune; larger buffers alone only delay the drops when the \
-                   reader is slower than the sender"
-                .into(),
-            verify: "TcpExt.RcvPruned and OfoPruned rates return to 0".into(),
-        }];
     }
 
     let severity = if over_high || aborts > 0.0 {
@@ -753,7 +725,14 @@ fn backlog_drop(ctx: &Context) -> Vec<Finding> {
     }
     let backlog = backlog.unwrap_or(0.0).max(0.0);
     let rcvq = rcvq.unwrap_or(0.0).max(0.0);
-    if backlog + rcvq <= t::BACKLOG_DROP_MIN_PER_S {
+    if backlog + rcvq <= t::BACKLOG_DROP_MIN_PER_S
+        || counted(
+            &w,
+            &[("TcpExt", "TCPBacklogDrop"), ("TcpExt", "TCPRcvQDrop")],
+            &[("Tcp", "InSegs")],
+        )
+        .is_some_and(|c| !c.fires(&t::DROP_COUNTER))
+    {
         return Vec::new();
     }
     let key = "net.ipv4.tcp_rmem";
@@ -1222,7 +1201,7 @@ mod tests {
     }
 
     #[test]
-    fn listen_drops_with_syncookies_off_raise_syn_backlog() {
+    fn listen_drops_without_overflows_are_tcp_listen_drops() {
         let (a, b) = pair(
             &[
                 ("net.core.somaxconn", "4096"),
@@ -1234,10 +1213,40 @@ mod tests {
                 ("TcpExt", "ListenDrops", 0, 25),
             ],
         );
-        let f = run_window(listen_overflow, &a, &b, &host(), &Options::default());
-        let f = only(&f, ids::TCP_LISTEN_OVERFLOW);
+        assert!(run_window(listen_overflow, &a, &b, &host(), &Options::default()).is_empty());
+        let f = run_window(
+            super::super::tcp_drops::RULES[3].run,
+            &a,
+            &b,
+            &host(),
+            &Options::default(),
+        );
+        let f = only(&f, ids::TCP_LISTEN_DROPS);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(proposed_value(f, "net.ipv4.tcp_max_syn_backlog"), "4096");
+    }
+
+    #[test]
+    fn since_boot_totals_are_judged_by_count_share_and_rate() {
+        let counters = [
+            ("TcpExt", "ListenOverflows", 0, 20),
+            ("TcpExt", "ListenDrops", 0, 20),
+            ("Tcp", "PassiveOpens", 0, 1_000_000_000),
+            ("TcpExt", "TCPBacklogDrop", 0, 20),
+            ("Tcp", "InSegs", 0, 100_000_000_000),
+        ];
+        let (a, mut b) = pair(&[("net.core.somaxconn", "4096")], &counters);
+        // Two years of uptime: 20 drops among a billion opens, 3e-7/s.
+        b.taken_at_ns = a.taken_at_ns + 63_072_000 * 1_000_000_000;
+        let o = Options::default();
+        assert!(run_window(listen_overflow, &a, &b, &host(), &o).is_empty());
+        assert!(run_window(backlog_drop, &a, &b, &host(), &o).is_empty());
+        // Over 25 minutes: a tiny share and 0.013/s, quiet; over a 5-s live window, 4/s fire.
+        b.taken_at_ns = a.taken_at_ns + 1500 * 1_000_000_000;
+        assert!(run_window(listen_overflow, &a, &b, &host(), &o).is_empty());
+        b.taken_at_ns = a.taken_at_ns + WINDOW_NS;
+        assert_eq!(run_window(listen_overflow, &a, &b, &host(), &o).len(), 1);
+        assert_eq!(run_window(backlog_drop, &a, &b, &host(), &o).len(), 1);
     }
 
     #[test]
@@ -1518,8 +1527,15 @@ mod tests {
     #[test]
     fn memory_pruning_without_global_pressure_points_at_the_reader() {
         let (a, b) = mem_pair(1000, &[("TcpExt", "RcvPruned", 0, 50)]);
-        let f = run_window(memory_pressure, &a, &b, &host(), &Options::default());
-        let f = only(&f, ids::TCP_MEMORY_PRESSURE);
+        assert!(run_window(memory_pressure, &a, &b, &host(), &Options::default()).is_empty());
+        let f = run_window(
+            super::super::tcp_drops::RULES[0].run,
+            &a,
+            &b,
+            &host(),
+            &Options::default(),
+        );
+        let f = only(&f, ids::TCP_RCV_PRUNED);
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(
             evidence_value(f, "TcpExt.RcvPruned+OfoPruned", "host"),

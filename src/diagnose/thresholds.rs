@@ -297,7 +297,7 @@ pub const BDP_BUSY_LINK_SHARE: f64 = 0.1;
 
 /// `tcp.memory_pressure`: sockstat TCP `mem` at or above this share of `tcp_mem` high
 /// (both pages) counts as near the limit. Ratio 0–1.
-pub const TCP_MEM_NEAR_HIGH: f64 = 0.9;
+pub const TCP_MEM_NEAR_HIGH: f64 = SOCKET_MEM_HIGH_SHARE;
 /// `tcp.memory_pressure` / `udp.rcvbuf_errors`: the proposed `tcp_mem`/`udp_mem` high never
 /// exceeds this share of RAM. Ratio 0–1.
 pub const SOCKET_MEM_MAX_RAM_SHARE: f64 = 0.25;
@@ -356,7 +356,7 @@ pub const UDP_RMEM_DEFAULT_CAP_BYTES: u64 = 32 << 20;
 pub const UDP_RMEM_MAX_CAP_BYTES: u64 = 256 << 20;
 /// `udp.rcvbuf_errors`: sockstat UDP `mem` at or above this share of `udp_mem` high (both
 /// pages) means the global limit, not the socket buffer, drops. Ratio 0–1.
-pub const UDP_MEM_NEAR_HIGH: f64 = 0.9;
+pub const UDP_MEM_NEAR_HIGH: f64 = SOCKET_MEM_HIGH_SHARE;
 
 /// `conntrack.near_full`: table fill (count / max) above which it warns. Ratio 0–1.
 pub const CONNTRACK_WARN_FILL: f64 = 0.75;
@@ -380,6 +380,169 @@ pub const FD_WARN_FILL: f64 = 0.80;
 pub const FD_CRIT_FILL: f64 = 0.95;
 /// `fd.near_limit`: the proposed `fs.file-max` leaves the table this full. Ratio 0–1.
 pub const FD_TARGET_FILL: f64 = 0.5;
+
+// ---- counters judged over any window (rules in ip.rs, tcp.rs, udp.rs, system.rs,
+//      netlink.rs, qdisc.rs, neigh.rs) ----
+
+/// A counter judged over a window of any length, from a 1-s live window to a since-boot
+/// total over years of uptime (an archive): it fires when the window counted at least
+/// `min_count` events **and** those are at least `min_share` of the traffic they belong to
+/// (when that is known) **or** arrive at `min_rate` per second or more. The count keeps a
+/// handful of events in two years from firing, the share keeps a few thousand among
+/// billions of packets from firing, the rate keeps a real problem on a busy host firing
+/// whatever its share.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CountThreshold {
+    /// Events in the window below which it never fires. Events.
+    pub min_count: f64,
+    /// Events / related traffic (0–1) at or above which it fires.
+    pub min_share: f64,
+    /// Events per second at or above which it fires whatever the share. 1/s.
+    pub min_rate: f64,
+}
+
+impl CountThreshold {
+    /// Whether `count` events over `seconds`, out of `base` related packets/segments/
+    /// datagrams (`None` when unknown), fire.
+    pub fn fires(&self, count: f64, base: Option<f64>, seconds: f64) -> bool {
+        if count < self.min_count || count <= 0.0 {
+            return false;
+        }
+        let share = base.filter(|b| *b > 0.0).map(|b| count / b);
+        share.is_some_and(|s| s >= self.min_share) || count / seconds.max(1e-9) >= self.min_rate
+    }
+}
+
+/// `tcp.listen_overflow`, `tcp.syn_queue`, `tcp.backlog_drop`, `udp.rcvbuf_errors`: their
+/// drop counters against the related traffic (passive opens, segments or datagrams
+/// received) besides their rate thresholds, so a burst long ago in an archive's since-boot
+/// totals does not fire while any live drop still does (one event in a 5-s window is
+/// 0.2/s; in a long exporter window it is still a large share of the traffic).
+pub const DROP_COUNTER: CountThreshold = CountThreshold {
+    min_count: 1.0,
+    min_share: 0.00001,
+    min_rate: 0.1,
+};
+
+/// `nic.errors`: device and driver error counters (rx errors beyond fifo overruns, frame,
+/// tx errors, physical-layer and checksum driver statistics) against packets received and
+/// sent. Any sustained error counts; a few over years of uptime do not.
+pub const NIC_ERRORS: CountThreshold = CountThreshold {
+    min_count: 5.0,
+    min_share: 0.00001,
+    min_rate: 0.1,
+};
+
+/// `ip.rp_filter_drops`: `IPReversePathFilter` against IP packets received (`Ip.InReceives`).
+pub const RP_FILTER_DROPS: CountThreshold = CountThreshold {
+    min_count: 10.0,
+    min_share: 0.001,
+    min_rate: 1.0,
+};
+
+/// `ip.checksum_errors`: `InCsumErrors` (TCP, UDP, UDP-Lite, ICMP) against segments and
+/// datagrams received.
+pub const CHECKSUM_ERRORS: CountThreshold = CountThreshold {
+    min_count: 10.0,
+    min_share: 0.0001,
+    min_rate: 1.0,
+};
+/// `ip.checksum_errors` is critical at or above this share of what was received. 0–1.
+pub const CHECKSUM_ERRORS_CRIT_SHARE: f64 = 0.01;
+
+/// `udp.in_errors`: `Udp.InErrors` beyond `RcvbufErrors` and `InCsumErrors` against
+/// datagrams received.
+pub const UDP_IN_ERRORS: CountThreshold = CountThreshold {
+    min_count: 10.0,
+    min_share: 0.001,
+    min_rate: 1.0,
+};
+
+/// `udp.memory` / `tcp.memory_pressure`: sockstat `mem` at or above this share of the third
+/// `udp_mem`/`tcp_mem` value (pages) is high (warning); at or above 1.0 it is exhausted
+/// (critical). Ratio 0–1.
+pub const SOCKET_MEM_HIGH_SHARE: f64 = 0.85;
+
+/// `tcp.rcv_pruned`: segments dropped by pruning (`RcvPruned` + `OfoPruned`) against
+/// segments received (`Tcp.InSegs`).
+pub const TCP_PRUNED: CountThreshold = CountThreshold {
+    min_count: 10.0,
+    min_share: 0.0001,
+    min_rate: 1.0,
+};
+/// `tcp.rcv_pruned` without drops (info): queue collapses (`PruneCalled` +
+/// `TCPRcvCollapsed`) against segments received.
+pub const TCP_COLLAPSED: CountThreshold = CountThreshold {
+    min_count: 1000.0,
+    min_share: 0.01,
+    min_rate: 100.0,
+};
+
+/// `tcp.zero_window_drop`: `TCPZeroWindowDrop` against segments received.
+pub const TCP_ZERO_WINDOW_DROP: CountThreshold = CountThreshold {
+    min_count: 10.0,
+    min_share: 0.0001,
+    min_rate: 1.0,
+};
+
+/// `tcp.min_ttl_drop`: `TCPMinTTLDrop` against segments received.
+pub const TCP_MIN_TTL_DROP: CountThreshold = CountThreshold {
+    min_count: 10.0,
+    min_share: 0.0001,
+    min_rate: 1.0,
+};
+
+/// `tcp.listen_drops`: `ListenDrops − ListenOverflows − TCPReqQFullDrop` against passive
+/// opens attempted (`Tcp.PassiveOpens` + the drops).
+pub const TCP_LISTEN_DROPS: CountThreshold = CountThreshold {
+    min_count: 10.0,
+    min_share: 0.001,
+    min_rate: 1.0,
+};
+
+/// `tcp.spurious_rtx_host_queues`: `TCPSpuriousRtxHostQueues` against retransmitted
+/// segments (`Tcp.RetransSegs`).
+pub const TCP_SPURIOUS_RTX_HOST_QUEUES: CountThreshold = CountThreshold {
+    min_count: 100.0,
+    min_share: 0.05,
+    min_rate: 10.0,
+};
+
+/// `system.pfmemalloc_drop`: `PFMemallocDrop` against IP packets received. Any sustained
+/// count means the host ran out of free pages.
+pub const PFMEMALLOC_DROP: CountThreshold = CountThreshold {
+    min_count: 1.0,
+    min_share: 0.00001,
+    min_rate: 0.001,
+};
+
+/// `netlink.socket_drops`: messages a netlink socket dropped (`/proc/net/netlink` Drops)
+/// over the window (rate only: netlink has no message total; 0.001/s is about 4 an hour,
+/// so a few drops in years of uptime do not fire).
+pub const NETLINK_DROPS: CountThreshold = CountThreshold {
+    min_count: 1.0,
+    min_share: 1.0,
+    min_rate: 0.001,
+};
+
+/// `qdisc.drops`: packets a qdisc dropped against the packets it sent.
+pub const QDISC_DROPS: CountThreshold = CountThreshold {
+    min_count: 10.0,
+    min_share: 0.001,
+    min_rate: 1.0,
+};
+/// `qdisc.drops` is a warning at or above this share of packets sent (below: info). 0–1.
+pub const QDISC_DROPS_WARN_SHARE: f64 = 0.01;
+
+/// `neigh.table_overflow`: forced garbage collections that found the neighbour table full
+/// (`/proc/net/stat/{arp,ndisc}_cache` `table_fulls`) in the window; every one is an entry
+/// that could not be added. Events.
+pub const NEIGH_TABLE_FULLS_MIN: u64 = 1;
+/// `neigh.table_overflow`: the proposed `gc_thresh3` is at least this many times the entries
+/// in use (and `gc_thresh2`/`gc_thresh1` follow at ½ and ⅛ of it). Ratio.
+pub const NEIGH_GC_THRESH_STEP: u64 = 4;
+/// `neigh.table_overflow`: never propose `gc_thresh3` above this. Entries.
+pub const NEIGH_GC_THRESH3_CAP: u64 = 1 << 20;
 
 // ---- kernel drop reasons (eBPF `tp_btf/kfree_skb`; rules in drops.rs) ----
 

@@ -1,5 +1,6 @@
 //! UDP receive buffer errors (`udp.rcvbuf_errors`): datagrams dropped because a socket's
-//! receive buffer, or the host's `udp_mem`, was full.
+//! receive buffer, or the host's `udp_mem`, was full; other receive errors
+//! (`udp.in_errors`) and UDP memory against `udp_mem` (`udp.memory`).
 
 use super::fixes::{below_default, round_up_mib, scale_mem_triple};
 use super::ids;
@@ -10,10 +11,20 @@ use crate::change::Change;
 use crate::collect::sockets::UdpSocket;
 
 /// The rules of this area.
-pub const RULES: &[Rule] = &[Rule {
-    name: ids::UDP_RCVBUF_ERRORS,
-    run: rcvbuf_errors,
-}];
+pub const RULES: &[Rule] = &[
+    Rule {
+        name: ids::UDP_RCVBUF_ERRORS,
+        run: rcvbuf_errors,
+    },
+    Rule {
+        name: ids::UDP_IN_ERRORS,
+        run: in_errors,
+    },
+    Rule {
+        name: ids::UDP_MEMORY,
+        run: memory,
+    },
+];
 
 /// The snmp/snmp6 sections that count UDP receive-buffer errors.
 const SECTIONS: [&str; 4] = ["Udp", "Udp6", "UdpLite", "UdpLite6"];
@@ -64,6 +75,14 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
         .collect();
     let errors: f64 = per_section.iter().map(|(_, r)| r).sum();
     if per_section.is_empty() || errors <= t::UDP_RCVBUF_ERRORS_MIN_PER_S {
+        return Vec::new();
+    }
+    let rcvbuf: Vec<(&str, &str)> = SECTIONS.iter().map(|s| (*s, "RcvbufErrors")).collect();
+    let received: Vec<(&str, &str)> = SECTIONS
+        .iter()
+        .flat_map(|s| [(*s, "InDatagrams"), (*s, "RcvbufErrors")])
+        .collect();
+    if super::util::counted(&w, &rcvbuf, &received).is_some_and(|c| !c.fires(&t::DROP_COUNTER)) {
         return Vec::new();
     }
     let arriving: f64 = errors
@@ -305,6 +324,184 @@ fn rcvbuf_errors(ctx: &Context) -> Vec<Finding> {
     }]
 }
 
+// ---------------------------------------------------------------------------------------
+// udp.in_errors
+
+fn in_errors(ctx: &Context) -> Vec<Finding> {
+    let Some(w) = ctx.window else {
+        return Vec::new();
+    };
+    // InErrors counts every datagram dropped on receive: full buffers (RcvbufErrors,
+    // udp.rcvbuf_errors) and bad checksums (InCsumErrors, ip.checksum_errors) included.
+    let mut other = 0i64;
+    let mut received = 0i64;
+    let mut seen = false;
+    let mut evidence = Vec::new();
+    let mut mem_errors = 0i64;
+    for sec in SECTIONS {
+        let Some(errs) = w.netstat_delta(sec, "InErrors") else {
+            continue;
+        };
+        seen = true;
+        let d = |f: &str| w.netstat_delta(sec, f).unwrap_or(0).max(0);
+        let o = (errs.max(0) - d("RcvbufErrors") - d("InCsumErrors")).max(0);
+        other += o;
+        mem_errors += d("MemErrors");
+        received += d("InDatagrams") + errs.max(0);
+        if o > 0 {
+            evidence.push(Evidence::new(
+                &format!("{sec}.InErrors-RcvbufErrors-InCsumErrors"),
+                "host",
+                o as f64 / w.seconds(),
+                "1/s",
+            ));
+        }
+    }
+    let seconds = w.seconds();
+    let c = super::util::Counted {
+        count: other as f64,
+        rate: other as f64 / seconds.max(1e-9),
+        base: Some(received as f64),
+        seconds,
+    };
+    if !seen || !c.fires(&t::UDP_IN_ERRORS) {
+        return Vec::new();
+    }
+    if let Some(s) = c.share() {
+        evidence.push(Evidence::new("Udp.InErrors.share", "host", s * 100.0, "%"));
+    }
+    let mem_note = if mem_errors > 0 {
+        evidence.push(Evidence::new(
+            "Udp.MemErrors",
+            "host",
+            mem_errors as f64 / seconds,
+            "1/s",
+        ));
+        " MemErrors rises too: UDP memory reached udp_mem (see udp.memory)."
+    } else {
+        ""
+    };
+    vec![Finding {
+        netns: None,
+        id: ids::UDP_IN_ERRORS.into(),
+        severity: Severity::Warning,
+        title: format!(
+            "UDP drops {} received datagrams/s for reasons other than full buffers or bad \
+             checksums ({} in the window)",
+            super::util::fmt_rate(c.rate),
+            c.count
+        ),
+        detail: format!(
+            "Udp.InErrors counts every datagram dropped on receive. Beyond full receive \
+             buffers (RcvbufErrors) and bad checksums (InCsumErrors) it counts datagrams \
+             shorter than their header says, UDP-Lite coverage errors, drops by a socket \
+             filter (SO_ATTACH_FILTER / BPF on the socket), an IPsec policy, failed \
+             encapsulation (VXLAN, GUE, FOU) and memory charge failures (MemErrors).{mem_note}"
+        ),
+        evidence,
+        changes: vec![Change::advice(
+            "UDP receive path",
+            "check the socket filters of the receivers (`ss -uapn -b`), IPsec policies \
+             (`ip xfrm policy`) and UDP tunnels; count the reasons with `nettune drops` \
+             (kernel drop reasons) or `perf trace -e skb:kfree_skb`",
+        )],
+        risk: "none from nettune".into(),
+        verify: "Udp.InErrors rises no faster than RcvbufErrors + InCsumErrors".into(),
+    }]
+}
+
+// ---------------------------------------------------------------------------------------
+// udp.memory
+
+fn memory(ctx: &Context) -> Vec<Finding> {
+    let Some([low, pressure, high]) = sysctl_n::<3>(ctx.newer, "net.ipv4.udp_mem") else {
+        return Vec::new();
+    };
+    let Some(pages) = ctx
+        .newer
+        .sockstat
+        .ok()
+        .and_then(|s| s.get("UDP")?.get("mem").copied())
+        .and_then(|m| u64::try_from(m).ok())
+    else {
+        return Vec::new();
+    };
+    if high == 0 || (pages as f64) < t::SOCKET_MEM_HIGH_SHARE * high as f64 {
+        return Vec::new();
+    }
+    let exhausted = pages >= high;
+    let page = page_size(ctx.host);
+    let mut evidence = vec![
+        Evidence::new("sockstat.UDP.mem", "host", pages as f64, "pages"),
+        Evidence::new("net.ipv4.udp_mem.high", "host", high as f64, "pages"),
+        Evidence::new(
+            "sockstat.UDP.mem/udp_mem.high",
+            "host",
+            pages as f64 * 100.0 / high as f64,
+            "%",
+        ),
+    ];
+    if let Some(r) = ctx.window.and_then(|w| w.netstat_rate("Udp", "MemErrors")) {
+        evidence.push(Evidence::new("Udp.MemErrors", "host", r, "1/s"));
+    }
+    let cap = ctx
+        .host
+        .mem_total_bytes
+        .map(|b| (b as f64 * t::SOCKET_MEM_MAX_RAM_SHARE / page as f64) as u64);
+    let mut changes = Vec::new();
+    let mut risk = String::from("none from nettune");
+    match cap.map(|c| c.min(high.saturating_mul(2))) {
+        Some(nh) if nh > high => {
+            changes.push(Change::sysctl(
+                "net.ipv4.udp_mem",
+                sysctl(ctx.newer, "net.ipv4.udp_mem"),
+                join(&scale_mem_triple([low, pressure, high], nh)),
+            ));
+            risk = format!(
+                "udp_mem is in pages of {page} bytes: high {high} -> {nh} pages = {} -> {} \
+                 that UDP may hold host-wide",
+                fmt_bytes(high as f64 * page as f64),
+                fmt_bytes(nh as f64 * page as f64)
+            );
+        }
+        _ => changes.push(Change::advice(
+            "net.ipv4.udp_mem",
+            "UDP memory is at its host-wide limit and nettune cannot raise it within a quarter \
+             of RAM (or RAM is unknown); find the receivers that queue the most (ss -uam) and \
+             make them read faster",
+        )),
+    }
+    changes.push(Change::advice(
+        "UDP receiving applications",
+        "memory is held by datagrams waiting to be read: find the sockets with the largest \
+         Recv-Q (`ss -uamn`) and make their readers keep up",
+    ));
+    vec![Finding {
+        netns: None,
+        id: ids::UDP_MEMORY.into(),
+        severity: if exhausted {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        },
+        title: format!(
+            "UDP memory is {}: sockets hold {} of the {} udp_mem limit",
+            if exhausted { "exhausted" } else { "high" },
+            fmt_bytes(pages as f64 * page as f64),
+            fmt_bytes(high as f64 * page as f64)
+        ),
+        detail: "udp_mem (low, pressure, high, in pages) bounds the memory of all UDP sockets \
+                 together. At high every UDP socket's next datagram is dropped \
+                 (Udp.MemErrors and RcvbufErrors), whatever its own buffer."
+            .into(),
+        evidence,
+        changes,
+        risk,
+        verify: "sockstat UDP mem stays below 85 % of udp_mem high; Udp.MemErrors stops rising"
+            .into(),
+    }]
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Options;
@@ -458,5 +655,59 @@ mod tests {
             origin(65536, Some(212992), Some(4194304)),
             BufferOrigin::Application
         );
+    }
+
+    #[test]
+    fn in_errors_beyond_rcvbuf_and_checksum_fire() {
+        let (a, b) = pair(
+            SYSCTLS,
+            &[
+                ("Udp", "InErrors", 0, 600),
+                ("Udp", "RcvbufErrors", 0, 400),
+                ("Udp", "InCsumErrors", 0, 100),
+                ("Udp", "InDatagrams", 0, 10_000),
+            ],
+        );
+        let f = run_window(in_errors, &a, &b, &host(), &Options::default());
+        let f = only(&f, ids::UDP_IN_ERRORS);
+        assert_eq!(
+            evidence_value(f, "Udp.InErrors-RcvbufErrors-InCsumErrors", "host"),
+            20.0
+        );
+    }
+
+    #[test]
+    fn in_errors_explained_by_rcvbuf_are_quiet() {
+        let (a, b) = pair(
+            SYSCTLS,
+            &[
+                ("Udp", "InErrors", 0, 500),
+                ("Udp", "RcvbufErrors", 0, 500),
+                ("Udp", "InDatagrams", 0, 10_000),
+            ],
+        );
+        assert!(run_window(in_errors, &a, &b, &host(), &Options::default()).is_empty());
+    }
+
+    #[test]
+    fn udp_memory_high_warns_and_exhausted_is_critical() {
+        let mut s = Snapshot::empty(1);
+        set_sysctls(&mut s, &[("net.ipv4.udp_mem", "1000 2000 4000")]);
+        set_sockstat(&mut s, &[("UDP", "mem", 3500)]);
+        let f = run_static(memory, &s, &host(), &Options::default());
+        let f = only(&f, ids::UDP_MEMORY);
+        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(proposed_value(f, "net.ipv4.udp_mem"), "2000 4000 8000");
+        set_sockstat(&mut s, &[("UDP", "mem", 4000)]);
+        let f = run_static(memory, &s, &host(), &Options::default());
+        assert_eq!(only(&f, ids::UDP_MEMORY).severity, Severity::Critical);
+    }
+
+    #[test]
+    fn udp_memory_quiet_below_85_percent() {
+        let mut s = Snapshot::empty(1);
+        set_sysctls(&mut s, &[("net.ipv4.udp_mem", "1000 2000 4000")]);
+        set_sockstat(&mut s, &[("UDP", "mem", 3300)]);
+        assert!(run_static(memory, &s, &host(), &Options::default()).is_empty());
     }
 }

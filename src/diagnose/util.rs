@@ -92,3 +92,66 @@ pub(crate) fn fmt_secs(s: f64) -> String {
 pub(crate) fn rate_or_zero(w: &crate::window::Window, section: &str, field: &str) -> f64 {
     w.netstat_rate(section, field).unwrap_or(0.0).max(0.0)
 }
+
+/// Events counted by netstat/snmp counters over the window, with their rate and their
+/// share of related traffic: what a [`super::thresholds::CountThreshold`] judges.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Counted {
+    /// Events in the window (sum of the counters' increases).
+    pub count: f64,
+    /// Events per second.
+    pub rate: f64,
+    /// Related traffic in the window (sum of the base counters' increases), when the kernel
+    /// prints any of them.
+    pub base: Option<f64>,
+    /// Window length, seconds.
+    pub seconds: f64,
+}
+
+impl Counted {
+    /// `count / base`, when the base is known and not zero.
+    pub fn share(&self) -> Option<f64> {
+        self.base.filter(|b| *b > 0.0).map(|b| self.count / b)
+    }
+
+    /// Whether `th` fires on these events.
+    pub fn fires(&self, th: &super::thresholds::CountThreshold) -> bool {
+        th.fires(self.count, self.base, self.seconds)
+    }
+}
+
+/// The increase of the netstat counters `fields` (`(section, field)`) over the window,
+/// against the increase of `base`; `None` when the kernel prints none of `fields`.
+pub(crate) fn counted(
+    w: &crate::window::Window,
+    fields: &[(&str, &str)],
+    base: &[(&str, &str)],
+) -> Option<Counted> {
+    let sum = |list: &[(&str, &str)]| -> Option<f64> {
+        let v: Vec<i64> = list
+            .iter()
+            .filter_map(|(s, f)| w.netstat_delta(s, f))
+            .collect();
+        (!v.is_empty()).then(|| v.iter().map(|d| (*d).max(0) as f64).sum())
+    };
+    let count = sum(fields)?;
+    let seconds = w.seconds();
+    Some(Counted {
+        count,
+        rate: count / seconds.max(1e-9),
+        base: sum(base),
+        seconds,
+    })
+}
+
+/// A share (0–1) as a percentage with enough digits for small shares (`0.0012 %`).
+pub(crate) fn fmt_share(share: f64) -> String {
+    let pct = share * 100.0;
+    if pct >= 1.0 {
+        format!("{pct:.1} %")
+    } else if pct >= 0.01 {
+        format!("{pct:.2} %")
+    } else {
+        format!("{pct:.4} %")
+    }
+}

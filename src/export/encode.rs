@@ -15,6 +15,10 @@
 //!   `nettune_sockstat_sockets_used`;
 //! - conntrack: `nettune_nf_conntrack_entries`, `_entries_limit`, `nettune_nf_conntrack_stat_*`
 //!   (totals over CPUs; gauges, as node_exporter types them);
+//! - qdiscs (each device's root and ingress qdisc): `nettune_qdisc_{bytes,packets,drops,
+//!   overlimits,requeues}_total{device,kind,netns}`, `nettune_qdisc_backlog`,
+//!   `nettune_qdisc_current_queue_length`; netlink: `nettune_netlink_drops_total{protocol,
+//!   netns}` (not summed into `netns="other"`);
 //! - softirqs: `nettune_softirqs_functions_total{cpu,type}`;
 //! - interrupts, only the IRQs of network devices: `nettune_interrupts_total{cpu,devices,info,
 //!   type}`;
@@ -196,6 +200,8 @@ pub fn encode_counters(s: &Snapshot, host: &HostFacts, layout: &Layout, format: 
     netstat(&mut e, s, layout);
     sockstat(&mut e, s, layout, host.page_size);
     conntrack(&mut e, s, layout);
+    qdisc(&mut e, s, layout);
+    netlink(&mut e, s, layout);
     softirqs(&mut e, s);
     interrupts(&mut e, s);
     ethtool(&mut e, s);
@@ -618,6 +624,111 @@ fn conntrack(e: &mut Enc, s: &Snapshot, l: &Layout) {
     }
 }
 
+/// The top qdisc (egress root, ingress hook) of every device:
+/// `nettune_qdisc_{bytes,packets,drops,overlimits,requeues}_total`,
+/// `nettune_qdisc_backlog` (bytes) and `nettune_qdisc_current_queue_length` (packets),
+/// labelled `device`, `kind`, `netns` as node_exporter's qdisc collector names them.
+/// Namespaces folded into `netns="other"` are not summed here.
+fn qdisc(e: &mut Enc, s: &Snapshot, l: &Layout) {
+    type Get = fn(&crate::collect::qdisc::Qdisc) -> u64;
+    let parts: Vec<(&str, Vec<&crate::collect::qdisc::Qdisc>)> = parts(s, l)
+        .filter_map(|(label, s)| {
+            Some((label, s.qdisc.ok()?.iter().filter(|q| q.is_top()).collect()))
+        })
+        .filter(|(_, q): &(&str, Vec<_>)| !q.is_empty())
+        .collect();
+    if parts.is_empty() {
+        return;
+    }
+    let fams: [(&str, &str, Kind, Get); 7] = [
+        (
+            "nettune_qdisc_bytes_total",
+            "Number of bytes sent.",
+            Kind::Counter,
+            |q| q.bytes,
+        ),
+        (
+            "nettune_qdisc_packets_total",
+            "Number of packets sent.",
+            Kind::Counter,
+            |q| q.packets,
+        ),
+        (
+            "nettune_qdisc_drops_total",
+            "Number of packets dropped.",
+            Kind::Counter,
+            |q| q.drops,
+        ),
+        (
+            "nettune_qdisc_overlimits_total",
+            "Number of overlimit packets.",
+            Kind::Counter,
+            |q| q.overlimits,
+        ),
+        (
+            "nettune_qdisc_requeues_total",
+            "Number of packets dequeued, not transmitted, and requeued.",
+            Kind::Counter,
+            |q| q.requeues,
+        ),
+        (
+            "nettune_qdisc_backlog",
+            "Number of bytes currently in queue to be sent.",
+            Kind::Gauge,
+            |q| q.backlog_bytes,
+        ),
+        (
+            "nettune_qdisc_current_queue_length",
+            "Number of packets currently in queue to be sent.",
+            Kind::Gauge,
+            |q| q.backlog_packets,
+        ),
+    ];
+    for (name, help, kind, get) in fams {
+        e.family(name, help, kind);
+        for (label, qs) in &parts {
+            for q in qs {
+                e.sample(
+                    name,
+                    &[("device", &q.device), ("kind", &q.kind), ("netns", label)],
+                    Num::U(get(q)),
+                );
+            }
+        }
+    }
+}
+
+/// Messages dropped by the netlink sockets that dropped any, summed by protocol:
+/// `nettune_netlink_drops_total{protocol,netns}` (a socket that closes takes its drops
+/// with it, which Prometheus reads as a counter reset).
+fn netlink(e: &mut Enc, s: &Snapshot, l: &Layout) {
+    let parts: Vec<(&str, std::collections::BTreeMap<&str, u64>)> = parts(s, l)
+        .filter_map(|(label, s)| {
+            let n = s.netlink.ok()?;
+            let mut by = std::collections::BTreeMap::new();
+            for d in &n.dropping {
+                *by.entry(crate::collect::netlink::protocol_name(d.protocol))
+                    .or_insert(0) += d.drops;
+            }
+            Some((label, by))
+        })
+        .collect();
+    if parts.is_empty() {
+        return;
+    }
+    let name = "nettune_netlink_drops_total";
+    e.family(
+        name,
+        "Messages dropped by netlink sockets whose receive buffer was full, by protocol.",
+        Kind::Counter,
+    );
+    for (label, by) in &parts {
+        for (proto, v) in by {
+            e.sample(name, &[("protocol", proto), ("netns", label)], Num::U(*v));
+        }
+    }
+}
+
 fn softirqs(e: &mut Enc, s: &Snapshot) {
     let Some(irqs) = s.softirqs.ok() else { return };
     if irqs.is_empty() {
@@ -759,5 +870,72 @@ fn own(e: &mut Enc, s: &Snapshot, findings: &[Finding], primary: &str) {
     );
     for (source, outcome) in s.sources() {
         e.sample(name, &[("source", source)], Num::U(outcome.is_ok().into()));
+    }
+}
+
+#[cfg(test)]
+mod qdisc_netlink_tests {
+    use super::*;
+    use crate::collect::netlink::{Netlink, NetlinkSocket};
+    use crate::collect::qdisc::Qdisc;
+    use crate::collect::Source;
+
+    #[test]
+    fn qdisc_and_netlink_families() {
+        let mut s = Snapshot::empty(1);
+        s.qdisc = Source::Ok(vec![
+            Qdisc {
+                device: "eth0".into(),
+                kind: "mq".into(),
+                handle: "0:".into(),
+                parent: "root".into(),
+                packets: 100,
+                drops: 7,
+                overlimits: 2,
+                ..Qdisc::default()
+            },
+            Qdisc {
+                device: "eth0".into(),
+                kind: "fq_codel".into(),
+                handle: "0:".into(),
+                parent: ":1".into(),
+                drops: 7,
+                ..Qdisc::default()
+            },
+        ]);
+        s.netlink = Source::Ok(Netlink {
+            sockets: 4,
+            dropping: vec![NetlinkSocket {
+                protocol: 15,
+                portid: 1,
+                groups: String::new(),
+                rmem: 0,
+                drops: 9,
+                inode: 3,
+                owner: Default::default(),
+            }],
+        });
+        let host = HostFacts::default();
+        let text = encode(
+            &Input {
+                snapshot: &s,
+                host: &host,
+                findings: &[],
+            },
+            Format::Text,
+        );
+        for line in [
+            "# TYPE nettune_qdisc_drops_total counter",
+            "nettune_qdisc_drops_total{device=\"eth0\",kind=\"mq\",netns=\"host\"} 7",
+            "nettune_qdisc_overlimits_total{device=\"eth0\",kind=\"mq\",netns=\"host\"} 2",
+            "nettune_netlink_drops_total{protocol=\"kobject_uevent\",netns=\"host\"} 9",
+        ] {
+            assert!(
+                text.contains(&format!("{line}\n")),
+                "missing {line:?} in:\n{text}"
+            );
+        }
+        // Child qdiscs are summed in their root: not exposed on their own.
+        assert!(!text.contains("kind=\"fq_codel\""));
     }
 }

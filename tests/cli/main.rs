@@ -4,6 +4,7 @@
 mod bpf;
 mod e2e;
 mod golden;
+mod kmsg;
 mod lab;
 mod live;
 mod namespaces;
