@@ -275,15 +275,33 @@ struct NetnsApplier {
 impl Applier for NetnsApplier {
     fn read(&mut self, knob: &Knob) -> Result<String> {
         let knob = knob.clone();
-        self.thread
-            .run(move |root| KernelApplier::new(root.clone()).read(&knob))?
+        self.thread.run(move |root| {
+            own_sysfs(&knob, root)?;
+            KernelApplier::new(root.clone()).read(&knob)
+        })?
     }
 
     fn write(&mut self, knob: &Knob, value: &str) -> Result<()> {
         let knob = knob.clone();
         let value = value.to_string();
-        self.thread
-            .run(move |root| KernelApplier::new(root.clone()).write(&knob, &value))?
+        self.thread.run(move |root| {
+            own_sysfs(&knob, root)?;
+            KernelApplier::new(root.clone()).write(&knob, &value)
+        })?
+    }
+}
+
+/// Refuse a sysfs knob (RPS, RFS, XPS, MTU, queue length) inside a namespace whose private
+/// sysfs could not be mounted: `root.sys` is then the host's `/sys` (`root.live` is false),
+/// and the write would change the host's same-named interface instead.
+fn own_sysfs(knob: &Knob, root: &Root) -> Result<()> {
+    match knob.file(root) {
+        Some(path) if path.starts_with(&root.sys) && !root.live => Err(Error::Refused(format!(
+            "{knob}: this namespace's own sysfs could not be mounted, so {} is the host's \
+             interface, not the namespace's; not changing it",
+            path.display()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -1559,6 +1577,25 @@ mod tests {
 
     /// As root: the inode check of the live kernel's appliers (a path that is no namespace,
     /// a namespace replaced) and the host's own namespace used without entering.
+    #[test]
+    fn sysfs_knobs_are_refused_in_a_namespace_without_its_own_sysfs() {
+        let mut fallback = Root::default();
+        fallback.live = false; // what NetnsThread leaves when the private mount fails
+        let rps = Knob::new(ChangeKind::Rps, "eth0 rx-0").unwrap();
+        let mtu = Knob::new(ChangeKind::Mtu, "eth0").unwrap();
+        for k in [&rps, &mtu] {
+            let e = own_sysfs(k, &fallback).unwrap_err();
+            assert!(matches!(e, Error::Refused(_)), "{e}");
+            assert!(e.to_string().contains("/sys/class/net/eth0"), "{e}");
+        }
+        // Sysctls are the namespace's through /proc/thread-self; a mounted private sysfs is fine.
+        let sysctl = Knob::new(ChangeKind::Sysctl, "net.core.somaxconn").unwrap();
+        assert!(own_sysfs(&sysctl, &fallback).is_ok());
+        let mut private = Root::default();
+        private.sys = PathBuf::from("/tmp/nettune-netns-sys-1-0");
+        assert!(own_sysfs(&rps, &private).is_ok());
+    }
+
     #[test]
     fn kernel_appliers_check_inodes() {
         if !nix::unistd::geteuid().is_root() {

@@ -4,6 +4,7 @@
 mod bpf;
 mod e2e;
 mod golden;
+mod hardening;
 mod lab;
 mod live;
 mod namespaces;
