@@ -36,3 +36,32 @@ fn apply_with_a_foreign_proc_root_is_refused() {
     );
     refused(&o, &["--proc-root /tmp"]);
 }
+
+#[test]
+fn check_from_dev_zero_is_one_line_and_exit_3_at_once() {
+    let t = std::time::Instant::now();
+    let o = super::run(&["check", "--from", "/dev/zero"]);
+    refused(&o, &["/dev/zero", "not a regular file"]);
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+#[test]
+fn a_capture_naming_cpu_4294967295_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("cap.json");
+    let mut cap = super::capture_json(&["snapshot", "--interval", "0ms"]);
+    cap["host"]["cpus_online"] = serde_json::json!([0, 4294967295u64]);
+    std::fs::write(&file, cap.to_string()).unwrap();
+    let o = super::run(&["check", "--from", file.to_str().unwrap()]);
+    refused(&o, &["CPU 4294967295", file.to_str().unwrap()]);
+}
+
+#[test]
+fn a_panic_is_one_line_and_exit_3() {
+    let o = nettune()
+        .env("NETTUNE_INJECT_PANIC", "1")
+        .args(["check", "--interval", "0ms"])
+        .output()
+        .unwrap();
+    refused(&o, &["internal error: injected panic"]);
+}
