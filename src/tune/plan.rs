@@ -205,6 +205,14 @@ pub fn load(file: &Path) -> Result<Plan> {
     })?;
     let mut plan = Plan::default();
     for it in items {
+        // Only the sysctl trees nettune tunes, with values the kernel's field can hold: a
+        // plan naming anything else is refused whole, never applied in part.
+        if it.change.kind == ChangeKind::Sysctl {
+            let target = &it.change.target;
+            super::safety::owned_sysctl(target)
+                .and_then(|()| super::safety::sysctl_value_in_range(target, &it.change.proposed))
+                .map_err(|e| Error::Refused(format!("plan {}: {e}", file.display())))?;
+        }
         let finding = it.finding.unwrap_or_else(|| "manual".to_string());
         if it.change.kind == ChangeKind::Advice {
             plan.advice.push(AdviceItem {
@@ -461,5 +469,12 @@ mod tests {
         assert!(e.to_string().contains("p.json"), "{e}");
         let e = load(&dir.path().join("missing.json")).unwrap_err();
         assert!(e.to_string().contains("missing.json"), "{e}");
+        // Outside the trees nettune owns, or beyond what the kernel's field holds: refused.
+        std::fs::write(&f, r#"[{"kind":"sysctl","target":"net.core.somaxconn","proposed":"4096"},{"kind":"sysctl","target":"kernel.core_pattern","proposed":"|/tmp/x"}]"#).unwrap();
+        let e = load(&f).unwrap_err();
+        assert!(matches!(e, Error::Refused(_)), "{e}");
+        assert!(e.to_string().contains("kernel.core_pattern"), "{e}");
+        std::fs::write(&f, r#"[{"kind":"sysctl","target":"net.core.somaxconn","proposed":"9223372036854775807"}]"#).unwrap();
+        assert!(load(&f).unwrap_err().to_string().contains("out of range"));
     }
 }

@@ -65,3 +65,33 @@ fn a_panic_is_one_line_and_exit_3() {
         .unwrap();
     refused(&o, &["internal error: injected panic"]);
 }
+
+#[test]
+fn a_plan_naming_kernel_core_pattern_is_refused_not_skipped() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = d.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"[{"kind":"sysctl","target":"net.core.somaxconn","proposed":"4096"},
+            {"kind":"sysctl","target":"kernel.core_pattern","proposed":"|/tmp/pwn"}]"#,
+    )
+    .unwrap();
+    let o = tn(d.path(), &["tune", "--plan", plan.to_str().unwrap()]);
+    refused(&o, &["kernel.core_pattern", "net."]);
+}
+
+#[test]
+fn a_profile_value_beyond_the_kernels_int_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let prof = d.path().join("p.toml");
+    std::fs::write(
+        &prof,
+        "[[sysctl]]\nkey = \"net.core.somaxconn\"\nvalue = 9223372036854775807\n",
+    )
+    .unwrap();
+    let o = tn(
+        d.path(),
+        &["tune", "--profile", prof.to_str().unwrap(), "--interval", "0ms"],
+    );
+    refused(&o, &["out of range", "p.toml:3"]);
+}
