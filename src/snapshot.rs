@@ -34,7 +34,11 @@ fn cpus<C: std::borrow::Borrow<u32>>(
     what: &str,
     list: impl IntoIterator<Item = C>,
 ) -> std::result::Result<(), String> {
-    match list.into_iter().map(|c| *c.borrow()).find(|c| *c >= MAX_CPU) {
+    match list
+        .into_iter()
+        .map(|c| *c.borrow())
+        .find(|c| *c >= MAX_CPU)
+    {
         Some(c) => Err(format!(
             "{what} names CPU {c}, beyond the {MAX_CPU} CPUs Linux supports"
         )),
@@ -55,7 +59,9 @@ fn read_bounded(path: &Path) -> std::result::Result<String, String> {
         .map_err(|e| e.to_string())?;
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if !meta.is_file() {
-        return Err("not a regular file; give a capture written by `nettune snapshot -o FILE`".into());
+        return Err(
+            "not a regular file; give a capture written by `nettune snapshot -o FILE`".into(),
+        );
     }
     if meta.len() > MAX_CAPTURE_BYTES {
         return Err(format!(
@@ -258,7 +264,9 @@ impl Capture {
         let h = &self.host;
         let count = |what: &str, n: usize| {
             if n > MAX_CPU as usize {
-                Err(format!("{what} is {n}, beyond the {MAX_CPU} CPUs Linux supports"))
+                Err(format!(
+                    "{what} is {n}, beyond the {MAX_CPU} CPUs Linux supports"
+                ))
             } else {
                 Ok(())
             }
@@ -444,7 +452,9 @@ mod tests {
 
     #[test]
     fn only_a_bounded_regular_file_is_read() {
-        let e = Capture::load(Path::new("/dev/zero")).unwrap_err().to_string();
+        let e = Capture::load(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a regular file"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let e = Capture::load(dir.path()).unwrap_err().to_string();

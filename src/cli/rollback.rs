@@ -26,6 +26,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
     let state = super::state_dir();
     let mut out = std::io::stdout().lock();
     if args.list {
+        crate::durable::private_dir(&state, false)?;
         let (logs, errors) = journal::list(&state);
         for e in &errors {
             tracing::warn!("unreadable journal: {e}");

@@ -99,7 +99,8 @@ impl Journal {
     /// Create the journal of a new transaction `id` in `state_dir` (directories are created).
     pub fn create(state_dir: &Path, id: &str) -> Result<Journal> {
         let dir = state_dir.join("journal");
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        crate::durable::private_dir(state_dir, true)?;
+        crate::durable::private_dir(&dir, true)?;
         let path = dir.join(format!("{id}.jsonl"));
         // Exclusive, symlink-refusing, mode 0600, directory entry fsynced.
         let file = crate::durable::create_new(&path, 0o600)?;
@@ -324,6 +325,9 @@ pub fn load(path: &Path) -> Result<TransactionLog> {
 /// are returned as errors in the second list.
 pub fn list(state_dir: &Path) -> (Vec<TransactionLog>, Vec<Error>) {
     let dir = state_dir.join("journal");
+    if let Err(e) = trusted(state_dir) {
+        return (Vec::new(), vec![e]);
+    }
     let mut paths: Vec<PathBuf> = match std::fs::read_dir(&dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -343,11 +347,21 @@ pub fn list(state_dir: &Path) -> (Vec<TransactionLog>, Vec<Error>) {
     (logs, errors)
 }
 
+/// The state directory and its `journal/`, when they exist, pass the trust check
+/// ([`crate::durable::private_dir`]): a journal someone else could plant is never read.
+fn trusted(state_dir: &Path) -> Result<()> {
+    if crate::durable::private_dir(state_dir, false)? {
+        crate::durable::private_dir(&state_dir.join("journal"), false)?;
+    }
+    Ok(())
+}
+
 /// The journal of transaction `id`.
 pub fn find(state_dir: &Path, id: &str) -> Result<TransactionLog> {
     if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
         return Err(Error::Input(format!("invalid transaction id {id:?}")));
     }
+    trusted(state_dir)?;
     let path = state_dir.join("journal").join(format!("{id}.jsonl"));
     if !path.exists() {
         return Err(Error::Transaction {

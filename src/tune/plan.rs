@@ -474,7 +474,11 @@ mod tests {
         let e = load(&f).unwrap_err();
         assert!(matches!(e, Error::Refused(_)), "{e}");
         assert!(e.to_string().contains("kernel.core_pattern"), "{e}");
-        std::fs::write(&f, r#"[{"kind":"sysctl","target":"net.core.somaxconn","proposed":"9223372036854775807"}]"#).unwrap();
+        std::fs::write(
+            &f,
+            r#"[{"kind":"sysctl","target":"net.core.somaxconn","proposed":"9223372036854775807"}]"#,
+        )
+        .unwrap();
         assert!(load(&f).unwrap_err().to_string().contains("out of range"));
     }
 }

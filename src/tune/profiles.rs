@@ -285,26 +285,26 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile> {
             }
             (Some(v), None) => {
                 let text = match v.get_ref() {
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::String(t) => match number_unit(t) {
-                    // "64MiB": a size; "1024 65535" or "bbr": literal.
-                    Some((_, u))
-                        if !u.is_empty() && !u.starts_with(|c: char| c.is_ascii_digit()) =>
-                    {
-                        quantity(&cx, "value", v, size_unit, "B, KiB, MiB, GiB", BYTES_MAX)?
-                            .to_string()
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::String(t) => match number_unit(t) {
+                        // "64MiB": a size; "1024 65535" or "bbr": literal.
+                        Some((_, u))
+                            if !u.is_empty() && !u.starts_with(|c: char| c.is_ascii_digit()) =>
+                        {
+                            quantity(&cx, "value", v, size_unit, "B, KiB, MiB, GiB", BYTES_MAX)?
+                                .to_string()
+                        }
+                        _ => t.trim().to_string(),
+                    },
+                    toml::Value::Boolean(b) => u8::from(*b).to_string(),
+                    other => {
+                        return Err(cx.err(
+                            v.span(),
+                            "value",
+                            format!("expected a number or a string, not {}", other.type_str()),
+                        ))
                     }
-                    _ => t.trim().to_string(),
-                },
-                toml::Value::Boolean(b) => u8::from(*b).to_string(),
-                other => {
-                    return Err(cx.err(
-                        v.span(),
-                        "value",
-                        format!("expected a number or a string, not {}", other.type_str()),
-                    ))
-                }
-            };
+                };
                 super::safety::sysctl_value_in_range(key, &text)
                     .map_err(|e| cx.err(v.span(), "value", e))?;
                 Rule::Value(text)

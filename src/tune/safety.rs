@@ -63,11 +63,7 @@ pub fn sysctl_value_in_range(key: &str, value: &str) -> Result<(), String> {
         }
         match field.parse::<i64>() {
             Ok(n) if (i64::from(i32::MIN)..=max).contains(&n) => {}
-            _ => {
-                return Err(format!(
-                    "{key} = {field} is out of range (at most {max})"
-                ))
-            }
+            _ => return Err(format!("{key} = {field} is out of range (at most {max})")),
         }
     }
     Ok(())
@@ -212,7 +208,10 @@ mod tests {
         assert!(owned_sysctl("net.core.somaxconn").is_ok());
         assert!(owned_sysctl("net/ipv4/tcp_rmem").is_ok());
         let e = owned_sysctl("kernel.core_pattern").unwrap_err();
-        assert!(e.contains("kernel.core_pattern") && e.contains("net."), "{e}");
+        assert!(
+            e.contains("kernel.core_pattern") && e.contains("net."),
+            "{e}"
+        );
         assert!(owned_sysctl("vm.overcommit_memory").is_err());
         assert!(owned_sysctl("net..core").is_err());
         assert!(owned_sysctl("network.x").is_err());
@@ -223,7 +222,10 @@ mod tests {
         assert!(sysctl_value_in_range("net.core.somaxconn", "4096").is_ok());
         assert!(sysctl_value_in_range("net.core.somaxconn", "2147483647").is_ok());
         let e = sysctl_value_in_range("net.core.somaxconn", "9223372036854775807").unwrap_err();
-        assert!(e.contains("out of range") && e.contains("2147483647"), "{e}");
+        assert!(
+            e.contains("out of range") && e.contains("2147483647"),
+            "{e}"
+        );
         assert!(sysctl_value_in_range("net.core.somaxconn", "99999999999999999999").is_err());
         assert!(sysctl_value_in_range("net.ipv4.tcp_rmem", "4096 131072 6291456").is_ok());
         assert!(sysctl_value_in_range("net.ipv4.tcp_rmem", "4096 131072 4294967296").is_err());

@@ -42,7 +42,11 @@ fn check_from_dev_zero_is_one_line_and_exit_3_at_once() {
     let t = std::time::Instant::now();
     let o = super::run(&["check", "--from", "/dev/zero"]);
     refused(&o, &["/dev/zero", "not a regular file"]);
-    assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -91,7 +95,112 @@ fn a_profile_value_beyond_the_kernels_int_is_refused() {
     .unwrap();
     let o = tn(
         d.path(),
-        &["tune", "--profile", prof.to_str().unwrap(), "--interval", "0ms"],
+        &[
+            "tune",
+            "--profile",
+            prof.to_str().unwrap(),
+            "--interval",
+            "0ms",
+        ],
     );
     refused(&o, &["out of range", "p.toml:3"]);
+}
+
+// ---- item 1: symlinks planted at files nettune writes as root ----
+
+#[test]
+fn a_textfile_target_that_is_a_symlink_is_refused_in_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    let victim = d.path().join("victim");
+    std::fs::write(&victim, "keep").unwrap();
+    let link = d.path().join("nettune.prom");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let o = tn(
+        d.path(),
+        &[
+            "export",
+            "--textfile",
+            link.to_str().unwrap(),
+            "--interval",
+            "0ms",
+        ],
+    );
+    refused(&o, &["symlink", "nettune.prom"]);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+}
+
+#[test]
+fn a_persist_file_that_is_a_symlink_is_refused_and_its_target_untouched() {
+    let Some(ns) = super::Netns::new("hard-persist") else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let victim = root.path().join("victim");
+    std::fs::write(&victim, "keep").unwrap();
+    let conf = root.path().join("etc/sysctl.d/60-nettune.conf");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&victim, &conf).unwrap();
+    let plan = state.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"[{"kind":"sysctl","target":"net.core.somaxconn","proposed":"1234"}]"#,
+    )
+    .unwrap();
+    let o = tn(
+        state.path(),
+        &[
+            "--netns",
+            &ns.name,
+            "tune",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--apply",
+            "--yes",
+            "--persist",
+            "--persist-root",
+            root.path().to_str().unwrap(),
+        ],
+    );
+    refused(&o, &["symlink", "60-nettune.conf"]);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    assert!(std::fs::symlink_metadata(&conf)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+// ---- item 6: the state directory must be ours alone ----
+
+#[test]
+fn an_untrusted_state_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    if !super::require_root() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = tn(&state, &["rollback", "--last"]);
+    refused(&o, &["state directory", "writable"]);
+    let o = tn(&state, &["rollback", "--list"]);
+    refused(&o, &["state directory", "writable"]);
+
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    nix::unistd::chown(&state, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    let o = tn(&state, &["rollback", "--last"]);
+    refused(&o, &["owned by uid 65534"]);
+
+    let link = d.path().join("link");
+    let real = d.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let o = tn(&link, &["rollback", "--last"]);
+    refused(&o, &["symlink"]);
+    assert_eq!(
+        std::fs::read_dir(&real).unwrap().count(),
+        0,
+        "nothing written there"
+    );
 }
