@@ -19,6 +19,11 @@ pub struct RollbackArgs {
     /// Transaction id (see `--list`).
     #[arg(value_name = "ID")]
     pub id: Option<String>,
+    /// Restore even over values changed since the transaction wrote them (by an
+    /// administrator or a newer transaction still applied); without it such a rollback is
+    /// refused with nothing touched.
+    #[arg(long, conflicts_with = "list")]
+    pub force: bool,
 }
 
 /// Run `nettune rollback`.
@@ -51,7 +56,8 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
         (None, true) => tune::last_open(&state)?,
         (None, false) => anyhow::bail!("give a transaction id, --last or --list"),
     };
-    let restored = tune::rollback_transaction(&global.root(), &log)?;
+    let opts = tune::RollbackOptions { force: args.force };
+    let restored = tune::rollback_transaction_with(&global.root(), &log, &opts)?;
     if global.json {
         serde_json::to_writer_pretty(&mut out, &rollback::rollback_report(&log, &restored))?;
         writeln!(out)?;

@@ -699,6 +699,85 @@ pub fn rollback(applier: &mut dyn Applier, log: &TransactionLog) -> Result<Vec<R
     rollback_with(&mut One(applier), log)
 }
 
+/// Options of a rollback, decided by the caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RollbackOptions {
+    /// Restore even over a value changed since the transaction wrote it, or one a newer
+    /// still-applied transaction changed (`rollback --force`).
+    pub force: bool,
+}
+
+/// Whether two places are the same namespace (same inode when both are recorded).
+fn same_place(a: &Place, b: &Place) -> bool {
+    match (a, b) {
+        (Place::Netns(x), Place::Netns(y)) => x.inode == y.inode,
+        (a, b) => a == b,
+    }
+}
+
+/// The state directory a journal lives in (`<state>/journal/<id>.jsonl`).
+fn state_dir_of(log: &TransactionLog) -> Option<&Path> {
+    log.path.parent()?.parent()
+}
+
+/// Why `log` must not be rolled back without `--force`, if it must not: a change a newer
+/// transaction (still applied, not rolled back) made to one of its targets in the same
+/// namespace, or a value changed since the transaction wrote it (an administrator's later
+/// change, which a restore would silently lose). A value already back at its old one is
+/// fine; so is an intent without a verified write still holding the old value. Places that
+/// cannot be entered are left to the restore, which reports them.
+fn newer_values(appliers: &mut dyn Appliers, log: &TransactionLog) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(state) = state_dir_of(log) {
+        let (logs, _) = journal::list(state);
+        for newer in logs.iter().filter(|l| l.id > log.id && !l.rolled_back) {
+            for it in &log.intents {
+                let place = log.place(it);
+                if let Some(n) = newer.intents.iter().find(|n| {
+                    n.kind == it.kind
+                        && n.target == it.target
+                        && same_place(&newer.place(n), &place)
+                }) {
+                    found.push(format!(
+                        "{} {} in {} was changed again by the newer transaction {} (to {:?}), \
+                         which is still applied; roll it back first",
+                        it.kind,
+                        it.target,
+                        place.describe(),
+                        newer.id,
+                        n.new
+                    ));
+                }
+            }
+        }
+    }
+    for it in &log.intents {
+        let place = log.place(it);
+        let Ok(knob) = Knob::new(it.kind, &it.target) else {
+            continue;
+        };
+        let Ok(applier) = appliers.get(&place) else {
+            continue;
+        };
+        let Ok(now) = applier.read(&knob) else {
+            continue;
+        };
+        if knob.same_value(&it.new, &now) || knob.same_value(&it.old, &now) {
+            continue;
+        }
+        found.push(format!(
+            "{} {} in {} is {now:?}, not {:?} as this transaction wrote it (changed since); \
+             restoring {:?} would overwrite it",
+            it.kind,
+            it.target,
+            place.describe(),
+            it.new,
+            it.old
+        ));
+    }
+    found
+}
+
 /// Roll back a journaled transaction (committed, failed half-way, or left incomplete by a
 /// crash): restore every change that has an intent, newest first, to its exact old value in
 /// the namespace it was made in ([`TransactionLog::place`]), then every file `--persist`
@@ -707,6 +786,19 @@ pub fn rollback(applier: &mut dyn Applier, log: &TransactionLog) -> Result<Vec<R
 /// restored; the error then lists what could not be restored (the journal stays open for
 /// another try).
 pub fn rollback_with(appliers: &mut dyn Appliers, log: &TransactionLog) -> Result<Vec<Restored>> {
+    rollback_with_options(appliers, log, &RollbackOptions::default())
+}
+
+/// [`rollback_with`], with options. Unless `opts.force`, every value is read first and the
+/// rollback is refused, with nothing touched, when one was changed since the transaction
+/// wrote it or a newer still-applied transaction changed the same target
+/// ([`Error::Refused`] naming each: kind, target, namespace, the value found and the value
+/// written).
+pub fn rollback_with_options(
+    appliers: &mut dyn Appliers,
+    log: &TransactionLog,
+    opts: &RollbackOptions,
+) -> Result<Vec<Restored>> {
     if log.rolled_back {
         return Err(Error::Transaction {
             id: log.id.clone(),
@@ -714,6 +806,16 @@ pub fn rollback_with(appliers: &mut dyn Appliers, log: &TransactionLog) -> Resul
         });
     }
     persist::check_files(&log.files)?;
+    if !opts.force {
+        let newer = newer_values(appliers, log);
+        if !newer.is_empty() {
+            return Err(Error::Refused(format!(
+                "transaction {}: {}; nothing was restored (--force restores anyway)",
+                log.id,
+                newer.join("; ")
+            )));
+        }
+    }
     let mut j = Journal::open(&log.path)?;
     let intents: Vec<(Place, journal::Intent)> = log
         .intents
@@ -922,9 +1024,19 @@ pub fn persist_transaction(
     })
 }
 
-/// Roll back `log` on the live kernel, each change in the namespace it was made in.
+/// Roll back `log` on the live kernel, each change in the namespace it was made in; refused
+/// over values changed since ([`rollback_with_options`] without `force`).
 pub fn rollback_transaction(root: &Root, log: &TransactionLog) -> Result<Vec<Restored>> {
-    rollback_with(&mut KernelAppliers::new(root.clone()), log)
+    rollback_transaction_with(root, log, &RollbackOptions::default())
+}
+
+/// [`rollback_transaction`] with options (`--force`).
+pub fn rollback_transaction_with(
+    root: &Root,
+    log: &TransactionLog,
+    opts: &RollbackOptions,
+) -> Result<Vec<Restored>> {
+    rollback_with_options(&mut KernelAppliers::new(root.clone()), log, opts)
 }
 
 /// The newest transaction in `state_dir` that is not rolled back yet.
@@ -1041,6 +1153,50 @@ mod tests {
             "twice is refused: {twice:?}"
         );
         assert!(last_open(dir.path()).is_err());
+    }
+
+    #[test]
+    fn rollback_refuses_over_a_value_changed_since_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fake::new(dir.path(), &[("a", "1"), ("b", "2"), ("c", "3")]);
+        let out =
+            run_transaction(&mut f, dir.path(), None, &changes(), &TxOptions::default()).unwrap();
+        // An administrator sets b after the transaction; a is back at its old value already.
+        f.values.insert("b".into(), "25".into());
+        f.values.insert("a".into(), "1".into());
+        f.ops.clear();
+        let log = journal::find(dir.path(), &out.id).unwrap();
+        let e = rollback(&mut f, &log).unwrap_err();
+        assert!(matches!(e, Error::Refused(_)), "{e}");
+        let msg = e.to_string();
+        for want in ["sysctl b", "this namespace", "\"25\"", "\"20\"", "--force"] {
+            assert!(msg.contains(want), "{want} in {msg}");
+        }
+        assert!(!msg.contains("sysctl a "), "a is not a conflict: {msg}");
+        assert!(f.ops.is_empty(), "nothing touched: {:?}", f.ops);
+        let restored =
+            rollback_with_options(&mut One(&mut f), &log, &RollbackOptions { force: true })
+                .unwrap();
+        assert_eq!(restored.len(), 3);
+        assert_eq!(f.values["b"], "2");
+    }
+
+    #[test]
+    fn rollback_refuses_a_target_a_newer_applied_transaction_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fake::new(dir.path(), &[("a", "1"), ("b", "2"), ("c", "3")]);
+        let t1 =
+            run_transaction(&mut f, dir.path(), None, &changes(), &TxOptions::default()).unwrap();
+        let later = [Change::sysctl("b", Some("20"), "40")];
+        let t2 = run_transaction(&mut f, dir.path(), None, &later, &TxOptions::default()).unwrap();
+        let log1 = journal::find(dir.path(), &t1.id).unwrap();
+        let e = rollback(&mut f, &log1).unwrap_err().to_string();
+        assert!(e.contains(&t2.id) && e.contains("sysctl b"), "{e}");
+        assert_eq!(f.values["b"], "40");
+        // Newest first works.
+        rollback(&mut f, &journal::find(dir.path(), &t2.id).unwrap()).unwrap();
+        rollback(&mut f, &journal::find(dir.path(), &t1.id).unwrap()).unwrap();
+        assert_eq!((f.values["a"].as_str(), f.values["b"].as_str()), ("1", "2"));
     }
 
     #[test]

@@ -204,3 +204,71 @@ fn an_untrusted_state_directory_is_refused() {
         "nothing written there"
     );
 }
+
+// ---- item 3: rollback never overwrites a newer value silently ----
+
+fn ns_sysctl(ns: &str, key: &str) -> String {
+    let o = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "sysctl", "-n", key])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn ns_set(ns: &str, key: &str, value: &str) {
+    let st = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            &format!("{key}={value}"),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn rollback_over_an_administrators_later_change_is_refused_unless_forced() {
+    let Some(ns) = super::Netns::new("hard-newer") else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    ns_set(&ns.name, "net.core.somaxconn", "100");
+    let plan = state.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"[{"kind":"sysctl","target":"net.core.somaxconn","proposed":"1234"}]"#,
+    )
+    .unwrap();
+    let args = [
+        "--netns",
+        &ns.name,
+        "tune",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--apply",
+        "--yes",
+    ];
+    let o = tn(state.path(), &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    ns_set(&ns.name, "net.core.somaxconn", "777");
+    let o = tn(state.path(), &["rollback", "--last"]);
+    refused(
+        &o,
+        &[
+            "net.core.somaxconn",
+            &ns.name,
+            "\"777\"",
+            "\"1234\"",
+            "--force",
+        ],
+    );
+    assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), "777", "kept");
+    let o = tn(state.path(), &["rollback", "--last", "--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), "100");
+}
