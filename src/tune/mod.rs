@@ -565,17 +565,25 @@ fn run_steps(
             restore_errors: Vec::new(),
         });
     };
-    j.append(&Record::Failed {
+    // From here on a journal that cannot be written (disk full) does not stop the restore:
+    // everything is restored and the journal's errors reported with the restore's.
+    let mut rec = journal::Recorder::new(j);
+    rec.record(&Record::Failed {
         seq,
         error: error.clone(),
-    })?;
-    let (restored, restore_errors) = restore(appliers, &mut j, &intents)?;
+    });
+    let (restored, mut restore_errors) = restore(appliers, &mut rec, &intents);
     if restore_errors.is_empty() {
-        j.append(&Record::RolledBack)?;
+        rec.record(&Record::RolledBack);
     }
+    restore_errors.extend(
+        rec.errors()
+            .into_iter()
+            .map(|e| format!("journal not updated: {e}")),
+    );
     Ok(TxOutcome {
         id,
-        journal: j.path().to_path_buf(),
+        journal: rec.path().to_path_buf(),
         applied: Vec::new(),
         error: Some(format!("change {seq} of {}: {error}", steps.len())),
         restored,
@@ -638,12 +646,13 @@ fn apply_one(
 
 /// Restore every intent's old value in its place, newest first, verifying each; journal
 /// each result. A place that is refused (namespace gone or replaced) fails its intents and
-/// the others are still restored. Returns what was restored and what could not be.
+/// the others are still restored; so does a journal that cannot be written (its errors stay
+/// in `j`). Returns what was restored and what could not be.
 fn restore(
     appliers: &mut dyn Appliers,
-    j: &mut Journal,
+    j: &mut journal::Recorder,
     intents: &[(Place, journal::Intent)],
-) -> Result<(Vec<Restored>, Vec<String>)> {
+) -> (Vec<Restored>, Vec<String>) {
     let mut restored = Vec::new();
     let mut errors = Vec::new();
     for (place, it) in intents.iter().rev() {
@@ -666,10 +675,10 @@ fn restore(
         });
         match result {
             Ok(value) => {
-                j.append(&Record::Restored {
+                j.record(&Record::Restored {
                     seq: it.seq,
                     value: value.clone(),
-                })?;
+                });
                 restored.push(Restored {
                     kind: it.kind,
                     target: it.target.clone(),
@@ -678,10 +687,10 @@ fn restore(
                 });
             }
             Err(e) => {
-                j.append(&Record::RestoreFailed {
+                j.record(&Record::RestoreFailed {
                     seq: it.seq,
                     error: e.to_string(),
-                })?;
+                });
                 errors.push(match e {
                     // Names its target itself.
                     Error::ReadBack { .. } => e.to_string(),
@@ -690,7 +699,7 @@ fn restore(
             }
         }
     }
-    Ok((restored, errors))
+    (restored, errors)
 }
 
 /// Roll back a journaled transaction (committed, failed half-way, or left incomplete by a
@@ -816,28 +825,53 @@ pub fn rollback_with_options(
             )));
         }
     }
-    let mut j = Journal::open(&log.path)?;
+    // A journal that cannot be opened or written (disk full) does not stop the restore:
+    // every value and file is restored, then the journal's errors are reported (the
+    // transaction then stays open; another rollback finds the values restored already).
+    let mut j = journal::Recorder::open(&log.path);
     let intents: Vec<(Place, journal::Intent)> = log
         .intents
         .iter()
         .map(|i| (log.place(i), i.clone()))
         .collect();
-    let (restored, errors) = restore(appliers, &mut j, &intents)?;
+    let (restored, mut errors) = restore(appliers, &mut j, &intents);
     if errors.is_empty() {
-        persist::restore_files(&mut j, &log.files)?;
-        j.append(&Record::RolledBack)?;
-        Ok(restored)
-    } else {
+        let (_, file_errors) = persist::restore_files(&mut j, &log.files);
+        errors.extend(file_errors);
+    }
+    let journal_errors = j.errors();
+    if errors.is_empty() && journal_errors.is_empty() {
+        j.record(&Record::RolledBack);
+    }
+    let journal_errors = j.errors();
+    if errors.is_empty() && journal_errors.is_empty() {
+        return Ok(restored);
+    }
+    let mut what = Vec::new();
+    if !errors.is_empty() {
         let rest = if restored.is_empty() {
             String::new()
         } else {
             format!(" (the other {} change(s) were restored)", restored.len())
         };
-        Err(Error::Transaction {
-            id: log.id.clone(),
-            what: format!("could not restore {}{rest}", errors.join("; ")),
-        })
+        what.push(format!("could not restore {}{rest}", errors.join("; ")));
+    } else {
+        what.push(format!(
+            "every change ({}) and file was restored",
+            restored.len()
+        ));
     }
+    if !journal_errors.is_empty() {
+        what.push(format!(
+            "but the journal could not record it ({}); run the rollback again once it can be \
+             written",
+            journal_errors.join("; ")
+        ));
+    }
+    Err(Error::Transaction {
+        id: log.id.clone(),
+        what: what.join(", "),
+    })
 }
 
 /// Move the plan's sysctl changes that their namespace cannot write — host-wide keys such as
@@ -1042,8 +1076,15 @@ pub fn rollback_transaction_with(
 /// The newest transaction in `state_dir` that is not rolled back yet.
 pub fn last_open(state_dir: &Path) -> Result<TransactionLog> {
     let (logs, errors) = journal::list(state_dir);
-    if let Some(e) = errors.into_iter().next() {
-        tracing::warn!("unreadable journal: {e}");
+    // The newest open transaction may be the unreadable one: refuse rather than roll back
+    // an older one by mistake.
+    if !errors.is_empty() {
+        let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        return Err(Error::Refused(format!(
+            "--last cannot tell which transaction is newest while a journal is unreadable: {}; \
+             repair or move it, or roll back by id",
+            list.join("; ")
+        )));
     }
     logs.into_iter()
         .rev()
@@ -1197,6 +1238,19 @@ mod tests {
         rollback(&mut f, &journal::find(dir.path(), &t2.id).unwrap()).unwrap();
         rollback(&mut f, &journal::find(dir.path(), &t1.id).unwrap()).unwrap();
         assert_eq!((f.values["a"].as_str(), f.values["b"].as_str()), ("1", "2"));
+    }
+
+    #[test]
+    fn rollback_last_refuses_while_a_journal_is_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fake::new(dir.path(), &[("a", "1"), ("b", "2"), ("c", "3")]);
+        run_transaction(&mut f, dir.path(), None, &changes(), &TxOptions::default()).unwrap();
+        assert!(last_open(dir.path()).is_ok());
+        let bad = dir.path().join("journal/29991231T000000.000000000Z.jsonl");
+        std::fs::write(&bad, "garbage\n{}\n").unwrap();
+        let e = last_open(dir.path()).unwrap_err();
+        assert!(matches!(e, Error::Refused(_)), "{e}");
+        assert!(e.to_string().contains("29991231T"), "{e}");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! Every file is announced in the journal (path, previous content or absence, new content,
 //! fsynced) before it is written, so `rollback` restores or removes exactly what was written.
 
-use super::journal::{FileRecord, Journal, Record};
+use super::journal::{FileRecord, Journal, Record, Recorder};
 use super::knob::{Knob, Persistent};
 use crate::change::Change;
 use crate::{Error, Result};
@@ -382,21 +382,28 @@ pub fn check_files(files: &[FileRecord]) -> Result<()> {
 }
 
 /// Restore every file of a transaction, newest first: its previous content, or removed when
-/// it did not exist. Each restore is journaled.
-pub fn restore_files(j: &mut Journal, files: &[FileRecord]) -> Result<Vec<PathBuf>> {
+/// it did not exist. Each restore is journaled. A file that fails does not stop the others;
+/// returns the files restored and what failed (a journal that cannot be written keeps its
+/// errors in `j`).
+pub fn restore_files(j: &mut Recorder, files: &[FileRecord]) -> (Vec<PathBuf>, Vec<String>) {
     let mut done = Vec::new();
+    let mut errors = Vec::new();
     for f in files.iter().rev() {
-        check_known(&f.path)?;
-        match &f.previous {
-            Some(text) => write_file(&f.path, text)?,
-            None => remove_file(&f.path)?,
+        let result = check_known(&f.path).and_then(|()| match &f.previous {
+            Some(text) => write_file(&f.path, text),
+            None => remove_file(&f.path),
+        });
+        match result {
+            Ok(()) => {
+                j.record(&Record::FileRestored {
+                    path: f.path.display().to_string(),
+                });
+                done.push(f.path.clone());
+            }
+            Err(e) => errors.push(e.to_string()),
         }
-        j.append(&Record::FileRestored {
-            path: f.path.display().to_string(),
-        })?;
-        done.push(f.path.clone());
     }
-    Ok(done)
+    (done, errors)
 }
 
 #[cfg(test)]
@@ -567,7 +574,10 @@ mod tests {
         );
         assert_eq!(log.files[1].previous, None);
         check_files(&log.files).unwrap();
-        restore_files(&mut j, &log.files).unwrap();
+        let mut rec = Recorder::new(j);
+        let (done, errors) = restore_files(&mut rec, &log.files);
+        assert_eq!((done.len(), errors.len()), (5, 0), "{errors:?}");
+        assert!(rec.errors().is_empty());
         assert_eq!(
             std::fs::read_to_string(&conf).unwrap(),
             "net.core.rmem_max = 1\n"
@@ -634,8 +644,9 @@ mod tests {
         };
         let e = check_files(std::slice::from_ref(&forged)).unwrap_err();
         assert!(matches!(e, Error::Refused(_)), "{e}");
-        let mut j = Journal::create(dir.path(), "T").unwrap();
-        assert!(restore_files(&mut j, &[forged]).is_err());
+        let mut j = Recorder::new(Journal::create(dir.path(), "T").unwrap());
+        let (done, errors) = restore_files(&mut j, &[forged]);
+        assert!(done.is_empty() && errors.len() == 1, "{errors:?}");
         assert!(target.exists(), "not deleted");
     }
 }

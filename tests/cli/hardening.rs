@@ -272,3 +272,75 @@ fn rollback_over_an_administrators_later_change_is_refused_unless_forced() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(ns_sysctl(&ns.name, "net.core.somaxconn"), "100");
 }
+
+// ---- item 5: the journal never stops a restore half-way ----
+
+#[test]
+fn a_full_disk_during_rollback_still_restores_everything_and_says_so() {
+    let Some(ns) = super::Netns::new("hard-full") else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let keys = [
+        ("net.core.somaxconn", "1111"),
+        ("net.ipv4.tcp_max_syn_backlog", "2222"),
+        ("net.ipv4.tcp_fin_timeout", "33"),
+    ];
+    let before: Vec<String> = keys.iter().map(|(k, _)| ns_sysctl(&ns.name, k)).collect();
+    let items: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|(k, v)| serde_json::json!({"kind": "sysctl", "target": k, "proposed": v}))
+        .collect();
+    let plan = state.path().join("plan.json");
+    std::fs::write(&plan, serde_json::Value::Array(items).to_string()).unwrap();
+    let args = [
+        "--netns",
+        &ns.name,
+        "tune",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--apply",
+        "--yes",
+    ];
+    let o = tn(state.path(), &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = nettune()
+        .env("NETTUNE_STATE_DIR", state.path())
+        .env("NETTUNE_JOURNAL_FULL_AFTER", "0")
+        .args(["rollback", "--last"])
+        .output()
+        .unwrap();
+    refused(
+        &o,
+        &[
+            "every change (3)",
+            "journal could not record",
+            "No space left",
+        ],
+    );
+    let after: Vec<String> = keys.iter().map(|(k, _)| ns_sysctl(&ns.name, k)).collect();
+    assert_eq!(after, before, "all three restored");
+    // Once the journal can be written again the rollback completes (nothing left to change).
+    let o = tn(state.path(), &["rollback", "--last"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = tn(state.path(), &["rollback", "--last"]);
+    assert_eq!(o.status.code(), Some(3), "nothing open any more");
+}
+
+#[test]
+fn rollback_last_refuses_while_a_journal_is_unreadable() {
+    if !super::require_root() {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    std::fs::create_dir(state.path().join("journal")).unwrap();
+    std::fs::write(
+        state
+            .path()
+            .join("journal/20990101T000000.000000000Z.jsonl"),
+        "junk\n{\n",
+    )
+    .unwrap();
+    let o = tn(state.path(), &["rollback", "--last"]);
+    refused(&o, &["unreadable", "20990101T"]);
+}
