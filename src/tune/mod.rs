@@ -1789,8 +1789,11 @@ mod tests {
     /// a namespace replaced) and the host's own namespace used without entering.
     #[test]
     fn sysfs_knobs_are_refused_in_a_namespace_without_its_own_sysfs() {
-        let mut fallback = Root::default();
-        fallback.live = false; // what NetnsThread leaves when the private mount fails
+        // What NetnsThread leaves when the private mount fails.
+        let fallback = Root {
+            live: false,
+            ..Root::default()
+        };
         let rps = Knob::new(ChangeKind::Rps, "eth0 rx-0").unwrap();
         let mtu = Knob::new(ChangeKind::Mtu, "eth0").unwrap();
         for k in [&rps, &mtu] {
@@ -1801,8 +1804,10 @@ mod tests {
         // Sysctls are the namespace's through /proc/thread-self; a mounted private sysfs is fine.
         let sysctl = Knob::new(ChangeKind::Sysctl, "net.core.somaxconn").unwrap();
         assert!(own_sysfs(&sysctl, &fallback).is_ok());
-        let mut private = Root::default();
-        private.sys = PathBuf::from("/tmp/nettune-netns-sys-1-0");
+        let private = Root {
+            sys: PathBuf::from("/tmp/nettune-netns-sys-1-0"),
+            ..Root::default()
+        };
         assert!(own_sysfs(&rps, &private).is_ok());
     }
 

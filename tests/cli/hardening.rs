@@ -344,3 +344,101 @@ fn rollback_last_refuses_while_a_journal_is_unreadable() {
     let o = tn(state.path(), &["rollback", "--last"]);
     refused(&o, &["unreadable", "20990101T"]);
 }
+
+// ---- item 2: slow clients do not starve the exporter ----
+
+/// `nettune export` on 127.0.0.1 (port chosen by the kernel), killed on drop.
+struct Exporter {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Exporter {
+    fn start() -> Exporter {
+        use std::io::BufRead;
+        let mut child = nettune()
+            .args(["export", "--listen", "127.0.0.1:0", "--host-only"])
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let addr = loop {
+            line.clear();
+            assert!(err.read_line(&mut line).unwrap() > 0, "exporter exited");
+            if let Some(rest) = line.trim().strip_prefix("nettune export: serving http://") {
+                break rest.trim_end_matches("/metrics").parse().unwrap();
+            }
+        };
+        // Keep draining stderr so the exporter never blocks on it.
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        Exporter { child, addr }
+    }
+
+    /// One scrape: (status, seconds taken).
+    fn scrape(&self) -> (u16, std::time::Duration) {
+        use std::io::{Read, Write};
+        let t = std::time::Instant::now();
+        let mut s = std::net::TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        let code = String::from_utf8_lossy(&out[..out.len().min(12)])
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, t.elapsed())
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_scrape_stays_under_2s_with_16_idle_and_4_junk_connections_open() {
+    use std::io::{Read, Write};
+    let e = Exporter::start();
+    assert_eq!(e.scrape().0, 200, "serves without load");
+    let mut held: Vec<std::net::TcpStream> = (0..16)
+        .map(|_| std::net::TcpStream::connect(e.addr).unwrap())
+        .collect();
+    let junk: Vec<u8> = (0..1024u32).map(|i| (i * 7 + 0x80) as u8).collect();
+    let t = std::time::Instant::now();
+    for _ in 0..4 {
+        let mut s = std::net::TcpStream::connect(e.addr).unwrap();
+        s.write_all(&junk).unwrap();
+        held.push(s);
+    }
+    for _ in 0..3 {
+        let (code, took) = e.scrape();
+        eprintln!("scrape with 16 idle + 4 junk connections: {took:?}");
+        assert_eq!(code, 200);
+        assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+    }
+    // The junk got its 400 at once, not after the head timeout.
+    for s in &mut held[16..] {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        assert!(
+            out.starts_with(b"HTTP/1.1 400 "),
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        t.elapsed()
+    );
+}
