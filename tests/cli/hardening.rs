@@ -442,3 +442,32 @@ fn a_scrape_stays_under_2s_with_16_idle_and_4_junk_connections_open() {
         t.elapsed()
     );
 }
+
+// ---- item 9: XDP requests are bounded ----
+
+#[test]
+fn xdp_refuses_an_out_of_range_syn_rate_and_a_whole_family_deny_without_force() {
+    // In a namespace of the test's own: were the check missing, the filter would attach to
+    // that namespace's lo, never the host's.
+    let Some(ns) = super::Netns::new("hard-xdp") else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    for args in [
+        &["--syn-rate", "0"][..],
+        &["--syn-rate", "10000001"],
+        &["--syn-rate", "18446744073709551615"],
+    ] {
+        let mut all = vec!["--netns", &ns.name, "xdp", "attach", "lo"];
+        all.extend_from_slice(args);
+        let o = tn(d.path(), &all);
+        refused(&o, &["--syn-rate", "1..=10000000"]);
+    }
+    for cidr in ["0.0.0.0/0", "::/0"] {
+        let o = tn(
+            d.path(),
+            &["--netns", &ns.name, "xdp", "attach", "lo", "--deny", cidr],
+        );
+        refused(&o, &[cidr, "--force"]);
+    }
+}
