@@ -194,6 +194,41 @@ pub fn private_dir(path: &Path, create: bool) -> Result<bool> {
     Ok(true)
 }
 
+/// Read an input file nettune is given (a capture, a plan, a profile): a regular file (not a
+/// device, FIFO or directory: checked on the opened file, opened non-blocking so that a FIFO
+/// without a writer does not hang) of at most `max` bytes, as UTF-8 text. `what` names the
+/// kind of file in the messages. The error is the reason alone (the caller names the path).
+pub fn read_regular(path: &Path, max: u64, what: &str) -> std::result::Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(format!("not a regular file; give {what} file"));
+    }
+    let too_big = |n: u64| {
+        format!(
+            "{n} bytes, larger than the {} MiB {what} may be",
+            max.div_ceil(1 << 20)
+        )
+    };
+    if meta.len() > max {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))
+}
+
 /// Replace the file at `path` with `data` atomically and durably, with `mode`
 /// (see [`Dir::write_atomic`]).
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {

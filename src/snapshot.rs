@@ -46,43 +46,6 @@ fn cpus<C: std::borrow::Borrow<u32>>(
     }
 }
 
-/// Read a capture file: a regular file (not a device, FIFO or directory, checked on the open
-/// file before reading) of at most [`MAX_CAPTURE_BYTES`].
-fn read_bounded(path: &Path) -> std::result::Result<String, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    // Non-blocking so that opening a FIFO without a writer does not hang.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err(
-            "not a regular file; give a capture written by `nettune snapshot -o FILE`".into(),
-        );
-    }
-    if meta.len() > MAX_CAPTURE_BYTES {
-        return Err(format!(
-            "{} bytes, larger than the {} MiB a capture may be",
-            meta.len(),
-            MAX_CAPTURE_BYTES >> 20
-        ));
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(MAX_CAPTURE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_CAPTURE_BYTES {
-        return Err(format!(
-            "grew beyond the {} MiB a capture may be while being read",
-            MAX_CAPTURE_BYTES >> 20
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))
-}
-
 /// Declares [`Snapshot`] from its list of sources, the one place the sources are listed:
 /// the struct's fields, [`SOURCES`], [`Snapshot::empty`], [`Snapshot::sources`] (which the
 /// report's source list and the exporter's `nettune_source_ok` use) and
@@ -229,7 +192,8 @@ impl Capture {
             path: path.to_path_buf(),
             what,
         };
-        let text = read_bounded(path).map_err(bad)?;
+        let text =
+            crate::durable::read_regular(path, MAX_CAPTURE_BYTES, "a capture").map_err(bad)?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
         match value.get("schema").and_then(|s| s.as_str()) {

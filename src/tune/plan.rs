@@ -179,10 +179,15 @@ pub fn merge_profile(
     }
 }
 
+/// Largest plan file read (a plan of every knob of a large host is well below 1 MiB).
+pub const MAX_PLAN_BYTES: u64 = 16 << 20;
+
 /// Read a plan file: a JSON array of changes (`{"kind", "target", "current", "proposed",
 /// "finding"}`, and `"netns": {"inode", "name", "path"}` for a change made inside another
 /// network namespace) or a `nettune.tune/v1` report (its `changes`). Advice entries become advice;
-/// every other change gets its safety verdict. A bad file is an [`Error::Input`] naming it.
+/// every other change gets its safety verdict. A bad file is an [`Error::Input`] naming it
+/// (also one that is not a regular file or is larger than [`MAX_PLAN_BYTES`]); a sysctl
+/// outside the trees nettune owns or a value out of its key's range is [`Error::Refused`].
 pub fn load(file: &Path) -> Result<Plan> {
     #[derive(serde::Deserialize)]
     struct Item {
@@ -192,7 +197,7 @@ pub fn load(file: &Path) -> Result<Plan> {
         finding: Option<String>,
     }
     let bad = |e: String| Error::Input(format!("plan {}: {e}", file.display()));
-    let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+    let text = crate::durable::read_regular(file, MAX_PLAN_BYTES, "a plan").map_err(bad)?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
     let list = match value {
         serde_json::Value::Object(mut o) => o.remove("changes").unwrap_or_default(),

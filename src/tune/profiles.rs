@@ -466,7 +466,8 @@ pub fn load(arg: &str) -> Result<Profile> {
     }
     if arg.ends_with(".toml") || arg.contains('/') {
         let path = Path::new(arg);
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::durable::read_regular(path, 1 << 20, "a profile")
+            .map_err(|e| Error::Input(format!("profile {}: {e}", path.display())))?;
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())

@@ -471,3 +471,18 @@ fn xdp_refuses_an_out_of_range_syn_rate_and_a_whole_family_deny_without_force() 
         refused(&o, &[cidr, "--force"]);
     }
 }
+
+#[test]
+fn plan_and_profile_files_must_be_bounded_regular_files() {
+    let d = tempfile::tempdir().unwrap();
+    let t = std::time::Instant::now();
+    let o = tn(d.path(), &["tune", "--plan", "/dev/zero"]);
+    refused(&o, &["/dev/zero", "not a regular file"]);
+    let o = tn(d.path(), &["tune", "--profile", "/dev/zero"]);
+    refused(&o, &["/dev/zero", "not a regular file"]);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+}
