@@ -345,7 +345,17 @@ pub fn parse(text: &str, path: &Path) -> Result<TransactionLog> {
             Ok(r) => r,
             // A torn final line is what a crash during append leaves.
             Err(_) if i + 1 == lines.len() => break,
-            Err(e) => return Err(bad(i + 1, e.to_string())),
+            // A torn record with the next one appended to it on the same line (journals
+            // written before `Journal::open` cut torn lines): the torn prefix never
+            // completed, so its write never happened; the record after it stands.
+            Err(e) => match line
+                .rfind("{\"record\":")
+                .filter(|&at| at > 0)
+                .and_then(|at| serde_json::from_str::<Record>(&line[at..]).ok())
+            {
+                Some(r) => r,
+                None => return Err(bad(i + 1, e.to_string())),
+            },
         };
         match (rec, log.as_mut()) {
             (
@@ -566,6 +576,14 @@ mod tests {
         assert_eq!(log.state(), "incomplete");
         let bad = text.replacen("{\"record\":\"intent\"", "garbage", 1);
         assert!(parse(&bad, p).is_err());
+        // A torn record merged with the next one (an older nettune appended to a torn
+        // line): the next record is read, the torn prefix dropped.
+        let merged = "{\"record\":\"begin\",\"id\":\"x\",\"netns\":null,\"host\":\"h\",\"time\":1}\n\
+                      {\"record\":\"intent\",\"seq\":1,\"kind\":\"sysctl\",\"target\":\"a.b\",\"old\":\"1\",\"new\":\"2\"}\n\
+                      {\"record\":\"do{\"record\":\"failed\",\"seq\":1,\"error\":\"x\"}\n\
+                      {\"record\":\"rolled_back\"}\n";
+        let log = parse(merged, p).unwrap();
+        assert!(log.failed && log.rolled_back && log.done.is_empty());
         assert!(parse("", p).is_err());
     }
 
