@@ -524,10 +524,10 @@ fn xdp_syn_limit_keys_an_ipv6_source_by_its_64() {
     assert_eq!(sent, 60);
     let stats = xdp_stats(&b);
     let limited = stats["syn_limited"].as_u64().unwrap();
-    // One bucket for the /64: a burst of 5 (plus a refilled token or so) passes, not 5 for
-    // each address (which would limit only 50).
+    // One bucket for the /64: a burst of 5 (plus a few refilled tokens on a busy machine)
+    // passes, not 5 for each address (which would limit at most 50).
     assert!(
-        (53..=55).contains(&limited),
+        (51..=55).contains(&limited),
         "syn_limited {limited}: {stats}"
     );
 }
