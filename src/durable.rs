@@ -143,6 +143,92 @@ impl Dir {
     }
 }
 
+/// Trust check of a directory nettune keeps root-only state in (the state directory, its
+/// `journal/` and `lab/`): it must be a real directory (not a symlink), owned by the
+/// effective uid and writable by nobody else. With `create`, a missing directory is created
+/// mode 0700 (parents too). Returns whether it exists. The one check every command that
+/// uses the state directory goes through.
+pub fn private_dir(path: &Path, create: bool) -> Result<bool> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !create {
+                return Ok(false);
+            }
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(|e| Error::io(path, e))?;
+            std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let refuse = |why: String| {
+        Err(Error::Refused(format!(
+            "state directory {}: {why}; nettune keeps journals and locks only in a directory \
+             no one else can change",
+            path.display()
+        )))
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("is a symlink (use the real directory)".into());
+    }
+    if !meta.is_dir() {
+        return refuse("is not a directory".into());
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != euid {
+        return refuse(format!(
+            "is owned by uid {}, not uid {euid} (chown it or remove it)",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return refuse(format!(
+            "is group- or world-writable (mode {:o}; chmod 700 it)",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(true)
+}
+
+/// Read an input file nettune is given (a capture, a plan, a profile): a regular file (not a
+/// device, FIFO or directory: checked on the opened file, opened non-blocking so that a FIFO
+/// without a writer does not hang) of at most `max` bytes, as UTF-8 text. `what` names the
+/// kind of file in the messages. The error is the reason alone (the caller names the path).
+pub fn read_regular(path: &Path, max: u64, what: &str) -> std::result::Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(format!("not a regular file; give {what} file"));
+    }
+    let too_big = |n: u64| {
+        format!(
+            "{n} bytes, larger than the {} MiB {what} may be",
+            max.div_ceil(1 << 20)
+        )
+    };
+    if meta.len() > max {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))
+}
+
 /// Replace the file at `path` with `data` atomically and durably, with `mode`
 /// (see [`Dir::write_atomic`]).
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
@@ -237,6 +323,44 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn private_dirs_are_created_0700_and_untrusted_ones_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let state = d.path().join("a/state");
+        assert!(
+            !private_dir(&state, false).unwrap(),
+            "not created without create"
+        );
+        assert!(!state.exists());
+        assert!(private_dir(&state, true).unwrap());
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(private_dir(&state, false).unwrap());
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o770)).unwrap();
+        let e = private_dir(&state, true).unwrap_err();
+        assert!(
+            matches!(e, Error::Refused(_)) && e.to_string().contains("writable"),
+            "{e}"
+        );
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(
+            private_dir(&state, true).is_ok(),
+            "others may read, not write"
+        );
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&state, &link).unwrap();
+        let e = private_dir(&link, true).unwrap_err();
+        assert!(e.to_string().contains("symlink"), "{e}");
+        let file = d.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(private_dir(&file, true).is_err());
+        if nix::unistd::geteuid().is_root() {
+            nix::unistd::chown(&state, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+            let e = private_dir(&state, false).unwrap_err();
+            assert!(e.to_string().contains("owned by uid 65534"), "{e}");
+        }
     }
 
     #[test]

@@ -18,14 +18,46 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cli.global);
-    match nettune::cli::run(&cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) if is_broken_pipe(&e) => ExitCode::from(exit::OK),
-        Err(e) => {
+    std::panic::set_hook(Box::new(one_line_panic));
+    // Unwinding (not exiting from the hook) so that guards still undo what they own (a lab
+    // run's namespaces and sysctls, a transaction's journal) before the process ends.
+    let outcome = std::panic::catch_unwind(|| {
+        #[cfg(feature = "fault-injection")]
+        if std::env::var_os("NETTUNE_INJECT_PANIC").is_some() {
+            panic!("injected panic (NETTUNE_INJECT_PANIC)");
+        }
+        nettune::cli::run(&cli)
+    });
+    match outcome {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(e)) if is_broken_pipe(&e) => ExitCode::from(exit::OK),
+        Ok(Err(e)) => {
             eprintln!("nettune: {e:#}");
             ExitCode::from(exit::FAILURE)
         }
+        // The hook has printed the one line.
+        Err(_) => ExitCode::from(exit::FAILURE),
     }
+}
+
+/// Any panic (a bug, or an allocation bound a hostile input slipped past) is one line on
+/// stderr, never a backtrace dump; the main thread's panic then exits 3.
+fn one_line_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let msg = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".to_string());
+    let at = info
+        .location()
+        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    let msg: String = msg
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    eprintln!("nettune: internal error: {msg}{at}; please report this bug");
 }
 
 /// A closed stdout (`nettune check | head`) is not an error.

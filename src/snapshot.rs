@@ -23,6 +23,30 @@ pub const CAPTURE_SCHEMA: &str = "nettune.capture/v1";
 /// Permissions of a saved capture file (what `File::create` gave under the usual umask).
 const CAPTURE_MODE: u32 = 0o644;
 
+/// CPU numbers a capture may name are below this (the kernel's largest `NR_CPUS`).
+pub const MAX_CPU: u32 = 8192;
+
+/// Largest capture file read (`check --from`, `tune --from`); a day of one host's captures is
+/// a few MiB.
+pub const MAX_CAPTURE_BYTES: u64 = 256 << 20;
+
+/// Every CPU number of `list` is below [`MAX_CPU`].
+fn cpus<C: std::borrow::Borrow<u32>>(
+    what: &str,
+    list: impl IntoIterator<Item = C>,
+) -> std::result::Result<(), String> {
+    match list
+        .into_iter()
+        .map(|c| *c.borrow())
+        .find(|c| *c >= MAX_CPU)
+    {
+        Some(c) => Err(format!(
+            "{what} names CPU {c}, beyond the {MAX_CPU} CPUs Linux supports"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Declares [`Snapshot`] from its list of sources, the one place the sources are listed:
 /// the struct's fields, [`SOURCES`], [`Snapshot::empty`], [`Snapshot::sources`] (which the
 /// report's source list and the exporter's `nettune_source_ok` use) and
@@ -182,7 +206,8 @@ impl Capture {
             path: path.to_path_buf(),
             what,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let text =
+            crate::durable::read_regular(path, MAX_CAPTURE_BYTES, "a capture").map_err(bad)?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
         match value.get("schema").and_then(|s| s.as_str()) {
@@ -206,7 +231,74 @@ impl Capture {
         {
             return Err(bad("snapshots are not in time order".into()));
         }
+        capture.check_cpu_bounds().map_err(bad)?;
         Ok(capture)
+    }
+
+    /// Every CPU number and CPU count the capture claims is below [`MAX_CPU`]: the rules
+    /// build per-CPU tables and masks from them, and an absurd number (4294967295) would
+    /// allocate gigabytes.
+    fn check_cpu_bounds(&self) -> std::result::Result<(), String> {
+        let h = &self.host;
+        let count = |what: &str, n: usize| {
+            if n > MAX_CPU as usize {
+                Err(format!(
+                    "{what} is {n}, beyond the {MAX_CPU} CPUs Linux supports"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        count("host.cpus", h.cpus as usize)?;
+        count("host.cpus_possible", h.cpus_possible as usize)?;
+        cpus("host.cpus_online", &h.cpus_online)?;
+        for n in &h.numa_nodes {
+            cpus("host.numa_nodes[].cpus", &n.cpus)?;
+        }
+        let mut snapshots: Vec<&Snapshot> = Vec::new();
+        for s in &self.snapshots {
+            snapshots.push(s);
+            snapshots.extend(s.namespaces.iter().map(|n| &n.snapshot));
+        }
+        for s in snapshots {
+            if let Some(rows) = s.softnet.ok() {
+                count("softnet rows", rows.len())?;
+                cpus("softnet[].cpu", rows.iter().map(|r| r.cpu))?;
+            }
+            if let Some(rows) = s.cpu_times.ok() {
+                count("cpu_times rows", rows.len())?;
+                cpus("cpu_times[].cpu", rows.iter().map(|r| r.cpu))?;
+            }
+            if let Some(rows) = s.softirqs.ok() {
+                for v in rows.values() {
+                    count("softirqs columns", v.len())?;
+                }
+            }
+            if let Some(i) = s.interrupts.ok() {
+                cpus("interrupts.cpus", &i.cpus)?;
+                for l in &i.lines {
+                    count("interrupts columns", l.counts.len())?;
+                }
+            }
+            for map in [&s.irq_affinity, &s.irq_effective_affinity] {
+                if let Some(m) = map.ok() {
+                    for v in m.values() {
+                        cpus("irq affinity", v)?;
+                    }
+                }
+            }
+            if let Some(ifaces) = s.interfaces.ok() {
+                for i in ifaces.values() {
+                    for q in &i.rx_queues {
+                        cpus("rps cpus", q.rps_cpu_list.iter().flatten())?;
+                    }
+                    for q in &i.tx_queues {
+                        cpus("xps cpus", q.xps_cpu_list.iter().flatten())?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Write the capture as pretty JSON: atomically and durably ([`crate::durable`]: random
@@ -294,6 +386,62 @@ mod tests {
         assert!(matches!(err, Error::Refused(_)), "{err}");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         cap.save(Path::new("/dev/null")).unwrap();
+    }
+
+    #[test]
+    fn absurd_cpu_numbers_and_counts_are_rejected_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let base = Capture {
+            schema: CAPTURE_SCHEMA.to_string(),
+            host: HostFacts::default(),
+            netns: None,
+            snapshots: vec![Snapshot::empty(1), Snapshot::empty(2)],
+            drops: not_collected(),
+        };
+        base.save(&path).unwrap();
+        assert!(Capture::load(&path).is_ok());
+        let row = |cpu| {
+            serde_json::from_value::<SoftnetCpu>(serde_json::json!({
+                "cpu": cpu, "processed": 0, "dropped": 0, "time_squeeze": 0,
+                "received_rps": 0, "flow_limit_count": 0, "backlog_len": 0
+            }))
+            .unwrap()
+        };
+        let mut cases: Vec<(Capture, &str)> = Vec::new();
+        let mut c = base.clone();
+        c.host.cpus = u32::MAX;
+        cases.push((c, "host.cpus is 4294967295"));
+        let mut c = base.clone();
+        c.host.cpus_online = vec![0, u32::MAX];
+        cases.push((c, "CPU 4294967295"));
+        let mut c = base.clone();
+        c.snapshots[1].softnet = Source::Ok(vec![row(0), row(u32::MAX)]);
+        cases.push((c, "softnet[].cpu names CPU 4294967295"));
+        let mut c = base.clone();
+        c.snapshots[1].irq_affinity = Source::Ok(BTreeMap::from([(24, vec![8192])]));
+        cases.push((c, "irq affinity names CPU 8192"));
+        for (c, want) in cases {
+            c.save(&path).unwrap();
+            let e = Capture::load(&path).unwrap_err().to_string();
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+    }
+
+    #[test]
+    fn only_a_bounded_regular_file_is_read() {
+        let e = Capture::load(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let e = Capture::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let big = dir.path().join("big.json");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_CAPTURE_BYTES + 1).unwrap(); // sparse: no disk used
+        let e = Capture::load(&big).unwrap_err().to_string();
+        assert!(e.contains("larger than the 256 MiB"), "{e}");
     }
 
     /// The data types do not depend on what fills them or derives rates from them (no

@@ -21,6 +21,9 @@ const BPFFS: &str = "/sys/fs/bpf";
 const BPF_FS_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::FsType(0xcafe_4a11);
 /// Rules the deny tries hold (`MAX_RULES` in the C source).
 pub const MAX_RULES: usize = 256;
+/// Largest `--syn-rate` (SYNs per second per source; `MAX_SYN_RATE` in the C source): the
+/// token bucket holds `rate * 10^9` nano-tokens, which must stay far below 2^64.
+pub const MAX_SYN_RATE: u64 = 10_000_000;
 /// Maps pinned beside the link.
 const MAPS: [&str; 6] = [
     "DENY4",
@@ -152,16 +155,47 @@ fn os_error(e: &ProgramError) -> Option<i32> {
     None
 }
 
+/// Check an attach request before anything is loaded: `syn_rate` within
+/// 1..=[`MAX_SYN_RATE`] (omitted for no limit), and no deny rule covering a whole address
+/// family (`0.0.0.0/0`, `::/0`: every packet, the operator's own session included) unless
+/// `force`.
+pub fn check_request(
+    iface: &str,
+    deny: &[Cidr],
+    syn_rate: Option<u64>,
+    force: bool,
+) -> Result<(), BpfError> {
+    if let Some(n) = syn_rate.filter(|n| !(1..=MAX_SYN_RATE).contains(n)) {
+        return Err(BpfError::Input(format!(
+            "--syn-rate {n}: give 1..={MAX_SYN_RATE} SYNs per second per source (omit it for \
+             no limit)"
+        )));
+    }
+    if let Some(all) = deny.iter().find(|c| c.len == 0) {
+        if !force {
+            return Err(BpfError::Input(format!(
+                "--deny {all} drops every {} packet arriving on {iface}, your own session's \
+                 included; add --force if that is what you want",
+                if all.addr.is_ipv4() { "IPv4" } else { "IPv6" }
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Attach the filter to `iface`: drop packets from `deny` sources, and TCP SYNs beyond
-/// `syn_rate` per second per source (`None` or 0: no limit). Refuses when nettune's filter
-/// or another XDP program is already attached. `mode` forces native or generic XDP; `None`
-/// tries native first and falls back to generic.
+/// `syn_rate` per second per source (an IPv6 source is its /64; `None`: no limit).
+/// [`check_request`] runs first (`force` lets a whole-family deny rule through). Refuses when
+/// nettune's filter or another XDP program is already attached. `mode` forces native or
+/// generic XDP; `None` tries native first and falls back to generic.
 pub fn attach(
     iface: &str,
     deny: &[Cidr],
     syn_rate: Option<u64>,
     mode: Option<AttachMode>,
+    force: bool,
 ) -> Result<AttachMode, BpfError> {
+    check_request(iface, deny, syn_rate, force)?;
     super::can_run_xdp().map_err(BpfError::Unsupported)?;
     let ifindex = check_iface(iface)?;
     if deny.len() > MAX_RULES {
@@ -441,6 +475,27 @@ mod tests {
         assert!("fd00::/129".parse::<Cidr>().is_err());
         assert!("nonsense/8".parse::<Cidr>().is_err());
         assert!("".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn syn_rate_and_whole_family_rules_are_checked_before_loading() {
+        let c = |s: &str| s.parse::<Cidr>().unwrap();
+        assert!(check_request("vb", &[c("198.18.0.0/15")], Some(5), false).is_ok());
+        assert!(check_request("vb", &[], Some(MAX_SYN_RATE), false).is_ok());
+        assert!(check_request("vb", &[], None, false).is_ok());
+        for bad in [0, MAX_SYN_RATE + 1, u64::MAX] {
+            let e = check_request("vb", &[], Some(bad), false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("1..=10000000"), "{e}");
+        }
+        for all in ["0.0.0.0/0", "::/0"] {
+            let e = check_request("vb", &[c(all)], None, false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(all) && e.contains("--force"), "{e}");
+            assert!(check_request("vb", &[c(all)], None, true).is_ok());
+        }
     }
 
     #[test]

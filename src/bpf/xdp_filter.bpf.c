@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 // nettune XDP early-drop filter: IPv4/IPv6 source deny lists (LPM tries) and an optional
-// per-source TCP SYN rate limit (token bucket in an LRU hash), with per-CPU counters.
+// per-source TCP SYN rate limit (token bucket in an LRU hash; an IPv6 source is its /64),
+// with per-CPU counters. Up to two VLAN tags (802.1Q, 802.1ad QinQ) are parsed.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -12,6 +13,10 @@
 
 #define MAX_RULES 256
 #define NSEC_PER_SEC 1000000000ULL
+// Largest SYN rate (per second) the bucket takes: rate * NSEC_PER_SEC stays far below 2^64.
+#define MAX_SYN_RATE 10000000ULL
+// VLAN tags parsed before the IP header (QinQ: an 802.1ad tag, then an 802.1Q one).
+#define MAX_VLAN_TAGS 2
 
 struct lpm_v4 {
 	__u32 prefixlen;
@@ -99,13 +104,16 @@ static __always_inline int syn_limited(struct lpm_v6 *src)
 {
 	__u32 zero = 0;
 	__u64 *rate = bpf_map_lookup_elem(&CONFIG, &zero);
-	__u64 now, cap, elapsed;
+	__u64 now, cap, elapsed, r;
 	struct bucket *b;
 
 	if (!rate || *rate == 0)
 		return 0;
+	r = *rate;
+	if (r > MAX_SYN_RATE)
+		r = MAX_SYN_RATE;
 	now = bpf_ktime_get_ns();
-	cap = *rate * NSEC_PER_SEC; // burst: one second's worth
+	cap = r * NSEC_PER_SEC; // burst: one second's worth
 	b = bpf_map_lookup_elem(&SYN_BUCKETS, src);
 	if (!b) {
 		struct bucket fresh = { .tokens = cap - NSEC_PER_SEC, .last_ns = now };
@@ -115,7 +123,7 @@ static __always_inline int syn_limited(struct lpm_v6 *src)
 	elapsed = now - b->last_ns;
 	if (elapsed > NSEC_PER_SEC)
 		elapsed = NSEC_PER_SEC;
-	b->tokens += elapsed * *rate;
+	b->tokens += elapsed * r;
 	if (b->tokens > cap)
 		b->tokens = cap;
 	b->last_ns = now;
@@ -148,8 +156,11 @@ int xdp_filter(struct xdp_md *ctx)
 		goto pass;
 	proto = eth->h_proto;
 	l3 = eth + 1;
-	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+#pragma unroll
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
 		__u16 *vlan = l3;
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
 		if ((void *)(vlan + 2) > end)
 			goto pass;
 		proto = vlan[1];
@@ -182,7 +193,10 @@ int xdp_filter(struct xdp_md *ctx)
 		rule = bpf_map_lookup_elem(&DENY6, &src);
 		if (rule)
 			return drop_rule(rule);
+		// The SYN limit keys an IPv6 source by its /64: one host owns a whole /64 and could
+		// otherwise rotate through 2^64 addresses, each with a fresh bucket.
 		src.prefixlen = 16;
+		__builtin_memset(src.addr + 8, 0, 8);
 		if (ip6->nexthdr == IPPROTO_TCP && is_syn(ip6 + 1, end) && syn_limited(&src))
 			goto syn_drop;
 	}

@@ -8,6 +8,9 @@
 //! - `NETTUNE_LAB_FAIL_AT=PHASE`, `NETTUNE_LAB_PANIC_AT=PHASE`, `NETTUNE_LAB_ABORT_AT=PHASE`:
 //!   a lab run fails, panics or aborts at `setup`, `traffic`, `check`, `apply` or `after`.
 //! - `NETTUNE_LAB_FD_CHECK`: `lab run` prints its open descriptors before and after.
+//! - `NETTUNE_JOURNAL_FULL_AFTER=N`: every journal append after the N-th of one open journal
+//!   fails with ENOSPC (read by `tune::journal` itself).
+//! - `NETTUNE_INJECT_PANIC`: the binary panics before running the command (`main.rs`).
 
 use crate::lab::LabFaults;
 use crate::tune::Faults;

@@ -116,8 +116,11 @@ pub fn run(global: &GlobalArgs, args: &LabArgs) -> anyhow::Result<u8> {
                 writeln!(out)?;
             }
             if let Some(path) = &r.report {
-                std::fs::write(path, lab::report::render(&outcomes))
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                crate::durable::write_atomic(
+                    path,
+                    lab::report::render(&outcomes).as_bytes(),
+                    0o644,
+                )?;
             }
             if lab::interrupted() {
                 anyhow::bail!("interrupted; everything the lab created was removed");

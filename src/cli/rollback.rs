@@ -19,6 +19,11 @@ pub struct RollbackArgs {
     /// Transaction id (see `--list`).
     #[arg(value_name = "ID")]
     pub id: Option<String>,
+    /// Restore even over values changed since the transaction wrote them (by an
+    /// administrator or a newer transaction still applied); without it such a rollback is
+    /// refused with nothing touched.
+    #[arg(long, conflicts_with = "list")]
+    pub force: bool,
 }
 
 /// Run `nettune rollback`.
@@ -26,6 +31,7 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
     let state = super::state_dir();
     let mut out = std::io::stdout().lock();
     if args.list {
+        crate::durable::private_dir(&state, false)?;
         let (logs, errors) = journal::list(&state);
         for e in &errors {
             tracing::warn!("unreadable journal: {e}");
@@ -50,7 +56,8 @@ pub fn run(global: &GlobalArgs, args: &RollbackArgs) -> anyhow::Result<u8> {
         (None, true) => tune::last_open(&state)?,
         (None, false) => anyhow::bail!("give a transaction id, --last or --list"),
     };
-    let restored = tune::rollback_transaction(&global.root(), &log)?;
+    let opts = tune::RollbackOptions { force: args.force };
+    let restored = tune::rollback_transaction_with(&global.root(), &log, &opts)?;
     if global.json {
         serde_json::to_writer_pretty(&mut out, &rollback::rollback_report(&log, &restored))?;
         writeln!(out)?;

@@ -125,6 +125,19 @@ impl TuneConfig {
                 args.from.is_none(),
                 "--apply works on the live host; a plan from --from is a dry run only"
             );
+            // The applier writes through /proc/sys and /sys of the live kernel: a plan made
+            // from another tree would be applied to a host it was not made for.
+            if global.proc_root != std::path::Path::new("/proc")
+                || global.sys_root != std::path::Path::new("/sys")
+            {
+                return Err(crate::Error::Refused(format!(
+                    "--apply changes the live kernel through /proc and /sys; it does not take \
+                     --proc-root {} / --sys-root {} (drop them, or plan without --apply)",
+                    global.proc_root.display(),
+                    global.sys_root.display()
+                ))
+                .into());
+            }
             require_root("tune --apply")?;
         }
         anyhow::ensure!(
@@ -480,5 +493,16 @@ mod tests {
         } else {
             assert!(err(&["tune", "--apply"]).contains("CAP_NET_ADMIN"));
         }
+    }
+
+    #[test]
+    fn apply_with_another_proc_or_sys_tree_is_refused() {
+        let err = |a: &[&str]| config(a).unwrap_err().to_string();
+        let e = err(&["--proc-root", "/tmp/p", "tune", "--apply", "--yes"]);
+        assert!(e.contains("--proc-root /tmp/p"), "{e}");
+        let e = err(&["--sys-root", "/tmp/s", "tune", "--apply", "--yes"]);
+        assert!(e.contains("--sys-root /tmp/s"), "{e}");
+        // A dry run from another tree is fine.
+        assert!(config(&["--proc-root", "/tmp/p", "tune"]).is_ok());
     }
 }

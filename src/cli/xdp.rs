@@ -25,9 +25,13 @@ pub enum XdpAction {
         /// Drop packets whose source is in this prefix (IPv4 or IPv6; repeat for more).
         #[arg(long = "deny", value_name = "CIDR")]
         deny: Vec<Cidr>,
-        /// Drop TCP SYNs beyond N per second from any one source address.
+        /// Drop TCP SYNs beyond N per second (1..=10000000) from any one source address (an
+        /// IPv6 source is its /64).
         #[arg(long, value_name = "N")]
         syn_rate: Option<u64>,
+        /// Accept a deny rule that covers a whole address family (`0.0.0.0/0`, `::/0`).
+        #[arg(long)]
+        force: bool,
         /// Force native (driver) or generic (SKB) XDP; default: native, else generic.
         #[arg(long, value_enum)]
         mode: Option<xdp::AttachMode>,
@@ -62,7 +66,8 @@ pub fn run(global: &GlobalArgs, args: &XdpArgs) -> anyhow::Result<u8> {
             deny,
             syn_rate,
             mode,
-        } => xdp::attach(iface, deny, *syn_rate, *mode).map(|mode| {
+            force,
+        } => xdp::attach(iface, deny, *syn_rate, *mode, *force).map(|mode| {
             let rules: Vec<String> = deny.iter().map(|c| format!("deny {c}")).collect();
             if global.json {
                 json!({"schema": "nettune.xdp.attach/v1", "interface": iface, "mode": mode,

@@ -5,15 +5,15 @@
 
 use super::parse_dec;
 
-/// Upper bound on the number of CPUs a cpulist may expand to (the kernel's NR_CPUS maximum
-/// is 8192); protects against absurd ranges in a corrupted file.
-pub const MAX_CPUS: usize = 1 << 16;
+/// CPU ids in a cpulist are below this (the kernel's largest NR_CPUS is 8192), so a list
+/// expands to at most this many CPUs; protects against absurd ranges in a corrupted file.
+pub const MAX_CPUS: usize = crate::snapshot::MAX_CPU as usize;
 
 /// Parse a cpulist such as `0-3,5` into the sorted list of CPU ids without duplicates.
 /// Whitespace around the list and around each element is ignored; an empty list (the
 /// kernel prints an empty line for an empty mask, e.g. `offline`) is `Some(vec![])`.
-/// Malformed input (signs, empty elements, reversed ranges) or a list of more than
-/// [`MAX_CPUS`] CPUs is `None`.
+/// Malformed input (signs, empty elements, reversed ranges) or a CPU id of [`MAX_CPUS`] or
+/// more is `None`.
 pub fn parse(text: &str) -> Option<Vec<u32>> {
     let text = text.trim_ascii();
     let mut cpus = Vec::new();
@@ -32,7 +32,7 @@ pub fn parse(text: &str) -> Option<Vec<u32>> {
                 (v, v)
             }
         };
-        if lo > hi || (hi - lo) as usize >= MAX_CPUS.saturating_sub(cpus.len()) {
+        if lo > hi || hi as usize >= MAX_CPUS {
             return None;
         }
         cpus.extend(lo..=hi);
@@ -93,6 +93,10 @@ mod tests {
         assert_eq!(parse("-1"), None);
         assert_eq!(parse("+1"), None);
         assert_eq!(parse("0-4294967295"), None);
+        assert_eq!(parse("4294967295"), None, "a CPU beyond NR_CPUS");
+        assert_eq!(parse("8192"), None);
+        assert_eq!(parse("8191").map(|v| v.len()), Some(1));
+        assert_eq!(parse("0-8191").map(|v| v.len()), Some(8192));
     }
 
     #[test]

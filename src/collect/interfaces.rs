@@ -403,7 +403,10 @@ pub fn parse_cpu_mask(text: &str) -> Option<Vec<u32>> {
 /// `[0, 32]` → `1,00000001`, none → `0`). The kernel accepts this for `rps_cpus`,
 /// `xps_cpus` and `smp_affinity`.
 pub fn format_cpu_mask(cpus: &[u32]) -> String {
-    let Some(&max) = cpus.iter().max() else {
+    // No kernel has CPUs beyond NR_CPUS (at most 8192): larger numbers are ignored rather
+    // than sizing the mask (4294967295 would be a 1.2 GB string).
+    let in_range = |c: &&u32| **c < crate::snapshot::MAX_CPU;
+    let Some(&max) = cpus.iter().filter(in_range).max() else {
         return "0".to_string();
     };
     let mut words = vec![0u32; (max / 32) as usize + 1];
@@ -658,6 +661,8 @@ mod tests {
             "ffffffff,ffffffff"
         );
         assert_eq!(format_cpu_mask(&[39, 0]), "80,00000001");
+        // Bounded: a CPU beyond NR_CPUS does not size the mask.
+        assert_eq!(format_cpu_mask(&[u32::MAX, 1]), "2");
     }
 
     /// Deletes the throwaway namespace and link even when the test fails.

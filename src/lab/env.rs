@@ -340,8 +340,35 @@ fn create_ns(name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Remove the named namespace (its veths go with it once nothing holds it).
+/// Whether `name` is one the lab creates: `nettune-lab-PID-SEQ-TAG`, TAG of lower-case
+/// letters, digits and dashes. Nothing else is ever unmounted or deleted (a name from a
+/// state file could otherwise be `../../etc`).
+pub fn is_lab_ns_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(NS_PREFIX) else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, '-');
+    let digits = |p: Option<&str>| {
+        p.is_some_and(|p| !p.is_empty() && p.len() <= 10 && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    digits(parts.next())
+        && digits(parts.next())
+        && parts.next().is_some_and(|tag| {
+            !tag.is_empty()
+                && tag.len() <= 64
+                && tag
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+/// Remove the named namespace (its veths go with it once nothing holds it). A name that is
+/// not the lab's own ([`is_lab_ns_name`]) is left alone.
 pub fn delete_ns(name: &str) {
+    if !is_lab_ns_name(name) {
+        tracing::warn!("not deleting {name:?}: not a namespace the lab creates");
+        return;
+    }
     let path = Path::new(NETNS_DIR).join(name);
     let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
     let _ = std::fs::remove_file(&path);
@@ -371,6 +398,11 @@ pub struct LabState {
     pub namespaces: Vec<String>,
     /// Host-wide sysctls changed, with their original text.
     pub sysctls: BTreeMap<String, String>,
+    /// The value the lab wrote to each host-wide sysctl it set for a fault; the cleanup
+    /// restores the original only while this is still in place (absent in state files
+    /// written before, and for sysctls only remembered: restored only when unchanged).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub written: BTreeMap<String, String>,
     /// Tune transactions applied (ids in the journal).
     pub transactions: Vec<String>,
 }
@@ -405,7 +437,8 @@ impl Env {
     /// A new empty environment recorded under `state_dir`.
     pub fn new(state_dir: &Path) -> Result<Env> {
         let dir = lab_dir(state_dir);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        crate::durable::private_dir(state_dir, true)?;
+        crate::durable::private_dir(&dir, true)?;
         let pid = std::process::id();
         let env = Env {
             state_dir: state_dir.to_path_buf(),
@@ -423,9 +456,7 @@ impl Env {
     fn save(&self) -> Result<()> {
         let text = serde_json::to_string_pretty(&self.state)
             .map_err(|e| Error::io(&self.file, std::io::Error::other(e)))?;
-        let tmp = self.file.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &self.file).map_err(|e| Error::io(&self.file, e))
+        crate::durable::write_atomic(&self.file, text.as_bytes(), 0o600)
     }
 
     /// Create namespace `nettune-lab-PID-N-TAG`; returns its path.
@@ -442,8 +473,11 @@ impl Env {
         let old = read_sysctl(key)?;
         if !self.state.sysctls.contains_key(key) {
             self.state.sysctls.insert(key.to_string(), old);
-            self.save()?;
         }
+        self.state
+            .written
+            .insert(key.to_string(), value.trim().to_string());
+        self.save()?;
         write_sysctl(key, value)
     }
 
@@ -486,14 +520,41 @@ fn undo(state_dir: &Path, state: &LabState) -> Vec<String> {
         }
     }
     for (key, value) in &state.sysctls {
-        if let Err(e) = write_sysctl(key, value) {
+        if let Err(e) = restore_sysctl(key, value, state.written.get(key)) {
             errors.push(format!("restore {key}={value}: {e}"));
         }
     }
     for ns in state.namespaces.iter().rev() {
-        delete_ns(ns);
+        if is_lab_ns_name(ns) {
+            delete_ns(ns);
+        } else {
+            errors.push(format!(
+                "namespace {ns:?}: not a name the lab creates; not deleted"
+            ));
+        }
     }
     errors
+}
+
+/// Put host sysctl `key` back to `old`, the value before the lab, unless someone changed it
+/// since: the value now must be `written` (what the lab wrote) or already `old`. The key
+/// must be one nettune tunes ([`crate::tune::safety::owned_sysctl`]): a state file cannot
+/// make the cleanup write `kernel.core_pattern`.
+fn restore_sysctl(key: &str, old: &str, written: Option<&String>) -> Result<()> {
+    crate::tune::safety::owned_sysctl(key).map_err(Error::Refused)?;
+    let fold = crate::collect::sysctl::fold_value;
+    let now = read_sysctl(key)?;
+    if fold(&now) == fold(old) {
+        return Ok(());
+    }
+    match written {
+        Some(w) if fold(&now) == fold(w) => write_sysctl(key, old),
+        _ => Err(Error::Refused(format!(
+            "{key} in the host namespace is {now:?}, not {:?} the lab wrote: changed since by \
+             someone else; not restoring {old:?} over it",
+            written.map_or("(a value)", |w| w.as_str())
+        ))),
+    }
 }
 
 impl Drop for Env {
@@ -518,7 +579,11 @@ fn pid_alive(pid: u32) -> bool {
 pub fn cleanup_leftovers(state_dir: &Path) -> Vec<String> {
     let mut done = Vec::new();
     let me = std::process::id();
-    if let Ok(dir) = std::fs::read_dir(lab_dir(state_dir)) {
+    let trusted = crate::durable::private_dir(state_dir, false)
+        .and_then(|_| crate::durable::private_dir(&lab_dir(state_dir), false));
+    if let Err(e) = trusted {
+        done.push(format!("lab state not read: {e}"));
+    } else if let Ok(dir) = std::fs::read_dir(lab_dir(state_dir)) {
         for e in dir.filter_map(|e| e.ok()) {
             let path = e.path();
             let Some(pid) = path
@@ -611,6 +676,43 @@ mod tests {
         // The walker reads the attributes back.
         let attrs: Vec<u16> = crate::nla::attrs(&b[32..]).map(|(k, _)| k).collect();
         assert_eq!(attrs, vec![IFLA_IFNAME, IFLA_LINKINFO]);
+    }
+
+    #[test]
+    fn only_the_labs_own_namespace_names_match() {
+        assert!(is_lab_ns_name("nettune-lab-4242-1-bd-a"));
+        assert!(is_lab_ns_name("nettune-lab-1-12-rps-b"));
+        for bad in [
+            "nettune-lab-../../etc",
+            "nettune-lab-1-2-../x",
+            "nettune-lab-x-1-a",
+            "nettune-lab-1--a",
+            "nettune-lab-1-1-",
+            "nettune-lab-1-1-A",
+            "pod-web",
+            "",
+        ] {
+            assert!(!is_lab_ns_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_tampered_state_file_cannot_touch_foreign_sysctls_or_paths() {
+        let state = tempfile::tempdir().unwrap();
+        let bad = LabState {
+            pid: 1,
+            namespaces: vec!["../../etc/passwd".into()],
+            sysctls: BTreeMap::from([("kernel.core_pattern".into(), "|/tmp/x".into())]),
+            written: BTreeMap::new(),
+            transactions: vec!["../x".into()],
+        };
+        let errors = undo(state.path(), &bad);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors
+            .iter()
+            .any(|e| e.contains("kernel.core_pattern") && e.contains("outside")));
+        assert!(errors.iter().any(|e| e.contains("not deleted")));
+        assert!(Path::new("/etc/passwd").exists());
     }
 
     #[test]

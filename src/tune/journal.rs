@@ -89,6 +89,18 @@ pub struct FileRecord {
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// Appends left before the injected "disk full" (`NETTUNE_JOURNAL_FULL_AFTER`).
+    #[cfg(feature = "fault-injection")]
+    full_after: Option<usize>,
+}
+
+/// The injected "disk full" of `NETTUNE_JOURNAL_FULL_AFTER=N`: every append after the N-th
+/// of one open journal fails with ENOSPC (fault-injection builds only).
+#[cfg(feature = "fault-injection")]
+fn injected_full_after() -> Option<usize> {
+    std::env::var("NETTUNE_JOURNAL_FULL_AFTER")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -99,22 +111,49 @@ impl Journal {
     /// Create the journal of a new transaction `id` in `state_dir` (directories are created).
     pub fn create(state_dir: &Path, id: &str) -> Result<Journal> {
         let dir = state_dir.join("journal");
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        crate::durable::private_dir(state_dir, true)?;
+        crate::durable::private_dir(&dir, true)?;
         let path = dir.join(format!("{id}.jsonl"));
         // Exclusive, symlink-refusing, mode 0600, directory entry fsynced.
         let file = crate::durable::create_new(&path, 0o600)?;
-        Ok(Journal { path, file })
+        Ok(Journal {
+            path,
+            file,
+            #[cfg(feature = "fault-injection")]
+            full_after: injected_full_after(),
+        })
     }
 
-    /// Open an existing journal for appending.
+    /// Open an existing journal for appending. A torn last line (a crash during an append)
+    /// is cut off first, so the next record starts on a line of its own instead of being
+    /// merged into the torn one.
     pub fn open(path: &Path) -> Result<Journal> {
-        let file = OpenOptions::new()
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = OpenOptions::new()
+            .read(true)
             .append(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(path)
             .map_err(io(path))?;
+        let mut text = Vec::new();
+        file.read_to_end(&mut text).map_err(io(path))?;
+        if text.last().is_some_and(|b| *b != b'\n') {
+            let keep = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            tracing::warn!(
+                "{}: cutting a torn last record ({} bytes) before appending",
+                path.display(),
+                text.len() - keep
+            );
+            file.set_len(keep as u64)
+                .and_then(|()| file.sync_data())
+                .map_err(io(path))?;
+        }
         Ok(Journal {
             path: path.to_path_buf(),
             file,
+            #[cfg(feature = "fault-injection")]
+            full_after: injected_full_after(),
         })
     }
 
@@ -125,10 +164,77 @@ impl Journal {
 
     /// Append one record and fsync it.
     pub fn append(&mut self, record: &Record) -> Result<()> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(left) = self.full_after.as_mut() {
+            if *left == 0 {
+                return Err(Error::io(
+                    &self.path,
+                    std::io::Error::from_raw_os_error(nix::errno::Errno::ENOSPC as i32),
+                ));
+            }
+            *left -= 1;
+        }
         let mut line = serde_json::to_vec(record).map_err(|e| Error::io(&self.path, e.into()))?;
         line.push(b'\n');
         self.file.write_all(&line).map_err(io(&self.path))?;
         self.file.sync_data().map_err(io(&self.path))
+    }
+}
+
+/// A journal that collects its append failures instead of returning them: a restore goes on
+/// through a full disk and reports what could not be recorded at the end. Opening the
+/// journal may fail too; the restore then goes on unrecorded.
+pub struct Recorder {
+    journal: Option<Journal>,
+    path: PathBuf,
+    errors: Vec<String>,
+}
+
+impl Recorder {
+    /// Record into `journal`.
+    pub fn new(journal: Journal) -> Recorder {
+        Recorder {
+            path: journal.path.clone(),
+            journal: Some(journal),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Open the journal at `path` ([`Journal::open`]); a failure is kept as an error.
+    pub fn open(path: &Path) -> Recorder {
+        match Journal::open(path) {
+            Ok(j) => Recorder::new(j),
+            Err(e) => Recorder {
+                journal: None,
+                path: path.to_path_buf(),
+                errors: vec![e.to_string()],
+            },
+        }
+    }
+
+    /// Append `record`; a failure is kept, not returned.
+    pub fn record(&mut self, record: &Record) {
+        if let Some(j) = self.journal.as_mut() {
+            if let Err(e) = j.append(record) {
+                self.errors.push(e.to_string());
+            }
+        }
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What could not be recorded (each once: a full disk fails every append alike).
+    pub fn errors(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for e in &self.errors {
+            if !out.contains(e) {
+                out.push(e.clone());
+            }
+        }
+        out
     }
 }
 
@@ -239,7 +345,17 @@ pub fn parse(text: &str, path: &Path) -> Result<TransactionLog> {
             Ok(r) => r,
             // A torn final line is what a crash during append leaves.
             Err(_) if i + 1 == lines.len() => break,
-            Err(e) => return Err(bad(i + 1, e.to_string())),
+            // A torn record with the next one appended to it on the same line (journals
+            // written before `Journal::open` cut torn lines): the torn prefix never
+            // completed, so its write never happened; the record after it stands.
+            Err(e) => match line
+                .rfind("{\"record\":")
+                .filter(|&at| at > 0)
+                .and_then(|at| serde_json::from_str::<Record>(&line[at..]).ok())
+            {
+                Some(r) => r,
+                None => return Err(bad(i + 1, e.to_string())),
+            },
         };
         match (rec, log.as_mut()) {
             (
@@ -324,6 +440,9 @@ pub fn load(path: &Path) -> Result<TransactionLog> {
 /// are returned as errors in the second list.
 pub fn list(state_dir: &Path) -> (Vec<TransactionLog>, Vec<Error>) {
     let dir = state_dir.join("journal");
+    if let Err(e) = trusted(state_dir) {
+        return (Vec::new(), vec![e]);
+    }
     let mut paths: Vec<PathBuf> = match std::fs::read_dir(&dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -343,11 +462,21 @@ pub fn list(state_dir: &Path) -> (Vec<TransactionLog>, Vec<Error>) {
     (logs, errors)
 }
 
+/// The state directory and its `journal/`, when they exist, pass the trust check
+/// ([`crate::durable::private_dir`]): a journal someone else could plant is never read.
+fn trusted(state_dir: &Path) -> Result<()> {
+    if crate::durable::private_dir(state_dir, false)? {
+        crate::durable::private_dir(&state_dir.join("journal"), false)?;
+    }
+    Ok(())
+}
+
 /// The journal of transaction `id`.
 pub fn find(state_dir: &Path, id: &str) -> Result<TransactionLog> {
     if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
         return Err(Error::Input(format!("invalid transaction id {id:?}")));
     }
+    trusted(state_dir)?;
     let path = state_dir.join("journal").join(format!("{id}.jsonl"));
     if !path.exists() {
         return Err(Error::Transaction {
@@ -447,6 +576,14 @@ mod tests {
         assert_eq!(log.state(), "incomplete");
         let bad = text.replacen("{\"record\":\"intent\"", "garbage", 1);
         assert!(parse(&bad, p).is_err());
+        // A torn record merged with the next one (an older nettune appended to a torn
+        // line): the next record is read, the torn prefix dropped.
+        let merged = "{\"record\":\"begin\",\"id\":\"x\",\"netns\":null,\"host\":\"h\",\"time\":1}\n\
+                      {\"record\":\"intent\",\"seq\":1,\"kind\":\"sysctl\",\"target\":\"a.b\",\"old\":\"1\",\"new\":\"2\"}\n\
+                      {\"record\":\"do{\"record\":\"failed\",\"seq\":1,\"error\":\"x\"}\n\
+                      {\"record\":\"rolled_back\"}\n";
+        let log = parse(merged, p).unwrap();
+        assert!(log.failed && log.rolled_back && log.done.is_empty());
         assert!(parse("", p).is_err());
     }
 
@@ -509,6 +646,30 @@ mod tests {
             r#"{"seq":1,"kind":"sysctl","target":"a.b","old":"1","new":"2"}"#
         );
         assert_eq!(Place::Netns(pod).describe(), "pod-web (inode 4026532301)");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_on_open_never_merged_with_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::create(dir.path(), "T").unwrap();
+        j.append(&Record::Begin {
+            id: "T".into(),
+            netns: None,
+            host: "h".into(),
+            time: 1,
+        })
+        .unwrap();
+        drop(j);
+        let path = dir.path().join("journal/T.jsonl");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"record\":\"inte").unwrap();
+        drop(f);
+        let mut j = Journal::open(&path).unwrap();
+        j.append(&Record::Commit).unwrap();
+        let log = load(&path).unwrap();
+        assert!(log.committed, "{}", std::fs::read_to_string(&path).unwrap());
+        j.append(&Record::RolledBack).unwrap();
+        assert_eq!(load(&path).unwrap().state(), "rolled back");
     }
 
     proptest::proptest! {

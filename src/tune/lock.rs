@@ -114,27 +114,8 @@ fn one_line(s: &str) -> String {
 }
 
 fn ensure_dir(dir: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(dir) {
-        Ok(m) if m.file_type().is_symlink() => Err(Error::Refused(format!(
-            "state directory {} is a symlink; nettune refuses to follow it (remove it or set \
-             NETTUNE_STATE_DIR to a real directory)",
-            dir.display()
-        ))),
-        Ok(m) if !m.is_dir() => Err(Error::Input(format!(
-            "state directory {} is not a directory",
-            dir.display()
-        ))),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| Error::io(dir, e)),
-        Err(e) => Err(Error::io(dir, e)),
-    }
+    crate::durable::private_dir(dir, true).map(|_| ())
 }
-
-use std::os::unix::fs::DirBuilderExt;
 
 fn open_lock_file(path: &Path) -> Result<File> {
     let file = OpenOptions::new()

@@ -275,15 +275,33 @@ struct NetnsApplier {
 impl Applier for NetnsApplier {
     fn read(&mut self, knob: &Knob) -> Result<String> {
         let knob = knob.clone();
-        self.thread
-            .run(move |root| KernelApplier::new(root.clone()).read(&knob))?
+        self.thread.run(move |root| {
+            own_sysfs(&knob, root)?;
+            KernelApplier::new(root.clone()).read(&knob)
+        })?
     }
 
     fn write(&mut self, knob: &Knob, value: &str) -> Result<()> {
         let knob = knob.clone();
         let value = value.to_string();
-        self.thread
-            .run(move |root| KernelApplier::new(root.clone()).write(&knob, &value))?
+        self.thread.run(move |root| {
+            own_sysfs(&knob, root)?;
+            KernelApplier::new(root.clone()).write(&knob, &value)
+        })?
+    }
+}
+
+/// Refuse a sysfs knob (RPS, RFS, XPS, MTU, queue length) inside a namespace whose private
+/// sysfs could not be mounted: `root.sys` is then the host's `/sys` (`root.live` is false),
+/// and the write would change the host's same-named interface instead.
+fn own_sysfs(knob: &Knob, root: &Root) -> Result<()> {
+    match knob.file(root) {
+        Some(path) if path.starts_with(&root.sys) && !root.live => Err(Error::Refused(format!(
+            "{knob}: this namespace's own sysfs could not be mounted, so {} is the host's \
+             interface, not the namespace's; not changing it",
+            path.display()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -547,17 +565,25 @@ fn run_steps(
             restore_errors: Vec::new(),
         });
     };
-    j.append(&Record::Failed {
+    // From here on a journal that cannot be written (disk full) does not stop the restore:
+    // everything is restored and the journal's errors reported with the restore's.
+    let mut rec = journal::Recorder::new(j);
+    rec.record(&Record::Failed {
         seq,
         error: error.clone(),
-    })?;
-    let (restored, restore_errors) = restore(appliers, &mut j, &intents)?;
+    });
+    let (restored, mut restore_errors) = restore(appliers, &mut rec, &intents);
     if restore_errors.is_empty() {
-        j.append(&Record::RolledBack)?;
+        rec.record(&Record::RolledBack);
     }
+    restore_errors.extend(
+        rec.errors()
+            .into_iter()
+            .map(|e| format!("journal not updated: {e}")),
+    );
     Ok(TxOutcome {
         id,
-        journal: j.path().to_path_buf(),
+        journal: rec.path().to_path_buf(),
         applied: Vec::new(),
         error: Some(format!("change {seq} of {}: {error}", steps.len())),
         restored,
@@ -620,12 +646,13 @@ fn apply_one(
 
 /// Restore every intent's old value in its place, newest first, verifying each; journal
 /// each result. A place that is refused (namespace gone or replaced) fails its intents and
-/// the others are still restored. Returns what was restored and what could not be.
+/// the others are still restored; so does a journal that cannot be written (its errors stay
+/// in `j`). Returns what was restored and what could not be.
 fn restore(
     appliers: &mut dyn Appliers,
-    j: &mut Journal,
+    j: &mut journal::Recorder,
     intents: &[(Place, journal::Intent)],
-) -> Result<(Vec<Restored>, Vec<String>)> {
+) -> (Vec<Restored>, Vec<String>) {
     let mut restored = Vec::new();
     let mut errors = Vec::new();
     for (place, it) in intents.iter().rev() {
@@ -648,10 +675,10 @@ fn restore(
         });
         match result {
             Ok(value) => {
-                j.append(&Record::Restored {
+                j.record(&Record::Restored {
                     seq: it.seq,
                     value: value.clone(),
-                })?;
+                });
                 restored.push(Restored {
                     kind: it.kind,
                     target: it.target.clone(),
@@ -660,10 +687,10 @@ fn restore(
                 });
             }
             Err(e) => {
-                j.append(&Record::RestoreFailed {
+                j.record(&Record::RestoreFailed {
                     seq: it.seq,
                     error: e.to_string(),
-                })?;
+                });
                 errors.push(match e {
                     // Names its target itself.
                     Error::ReadBack { .. } => e.to_string(),
@@ -672,13 +699,92 @@ fn restore(
             }
         }
     }
-    Ok((restored, errors))
+    (restored, errors)
 }
 
 /// Roll back a journaled transaction (committed, failed half-way, or left incomplete by a
 /// crash) with `applier` for every change: see [`rollback_with`].
 pub fn rollback(applier: &mut dyn Applier, log: &TransactionLog) -> Result<Vec<Restored>> {
     rollback_with(&mut One(applier), log)
+}
+
+/// Options of a rollback, decided by the caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RollbackOptions {
+    /// Restore even over a value changed since the transaction wrote it, or one a newer
+    /// still-applied transaction changed (`rollback --force`).
+    pub force: bool,
+}
+
+/// Whether two places are the same namespace (same inode when both are recorded).
+fn same_place(a: &Place, b: &Place) -> bool {
+    match (a, b) {
+        (Place::Netns(x), Place::Netns(y)) => x.inode == y.inode,
+        (a, b) => a == b,
+    }
+}
+
+/// The state directory a journal lives in (`<state>/journal/<id>.jsonl`).
+fn state_dir_of(log: &TransactionLog) -> Option<&Path> {
+    log.path.parent()?.parent()
+}
+
+/// Why `log` must not be rolled back without `--force`, if it must not: a change a newer
+/// transaction (still applied, not rolled back) made to one of its targets in the same
+/// namespace, or a value changed since the transaction wrote it (an administrator's later
+/// change, which a restore would silently lose). A value already back at its old one is
+/// fine; so is an intent without a verified write still holding the old value. Places that
+/// cannot be entered are left to the restore, which reports them.
+fn newer_values(appliers: &mut dyn Appliers, log: &TransactionLog) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(state) = state_dir_of(log) {
+        let (logs, _) = journal::list(state);
+        for newer in logs.iter().filter(|l| l.id > log.id && !l.rolled_back) {
+            for it in &log.intents {
+                let place = log.place(it);
+                if let Some(n) = newer.intents.iter().find(|n| {
+                    n.kind == it.kind
+                        && n.target == it.target
+                        && same_place(&newer.place(n), &place)
+                }) {
+                    found.push(format!(
+                        "{} {} in {} was changed again by the newer transaction {} (to {:?}), \
+                         which is still applied; roll it back first",
+                        it.kind,
+                        it.target,
+                        place.describe(),
+                        newer.id,
+                        n.new
+                    ));
+                }
+            }
+        }
+    }
+    for it in &log.intents {
+        let place = log.place(it);
+        let Ok(knob) = Knob::new(it.kind, &it.target) else {
+            continue;
+        };
+        let Ok(applier) = appliers.get(&place) else {
+            continue;
+        };
+        let Ok(now) = applier.read(&knob) else {
+            continue;
+        };
+        if knob.same_value(&it.new, &now) || knob.same_value(&it.old, &now) {
+            continue;
+        }
+        found.push(format!(
+            "{} {} in {} is {now:?}, not {:?} as this transaction wrote it (changed since); \
+             restoring {:?} would overwrite it",
+            it.kind,
+            it.target,
+            place.describe(),
+            it.new,
+            it.old
+        ));
+    }
+    found
 }
 
 /// Roll back a journaled transaction (committed, failed half-way, or left incomplete by a
@@ -689,6 +795,19 @@ pub fn rollback(applier: &mut dyn Applier, log: &TransactionLog) -> Result<Vec<R
 /// restored; the error then lists what could not be restored (the journal stays open for
 /// another try).
 pub fn rollback_with(appliers: &mut dyn Appliers, log: &TransactionLog) -> Result<Vec<Restored>> {
+    rollback_with_options(appliers, log, &RollbackOptions::default())
+}
+
+/// [`rollback_with`], with options. Unless `opts.force`, every value is read first and the
+/// rollback is refused, with nothing touched, when one was changed since the transaction
+/// wrote it or a newer still-applied transaction changed the same target
+/// ([`Error::Refused`] naming each: kind, target, namespace, the value found and the value
+/// written).
+pub fn rollback_with_options(
+    appliers: &mut dyn Appliers,
+    log: &TransactionLog,
+    opts: &RollbackOptions,
+) -> Result<Vec<Restored>> {
     if log.rolled_back {
         return Err(Error::Transaction {
             id: log.id.clone(),
@@ -696,28 +815,63 @@ pub fn rollback_with(appliers: &mut dyn Appliers, log: &TransactionLog) -> Resul
         });
     }
     persist::check_files(&log.files)?;
-    let mut j = Journal::open(&log.path)?;
+    if !opts.force {
+        let newer = newer_values(appliers, log);
+        if !newer.is_empty() {
+            return Err(Error::Refused(format!(
+                "transaction {}: {}; nothing was restored (--force restores anyway)",
+                log.id,
+                newer.join("; ")
+            )));
+        }
+    }
+    // A journal that cannot be opened or written (disk full) does not stop the restore:
+    // every value and file is restored, then the journal's errors are reported (the
+    // transaction then stays open; another rollback finds the values restored already).
+    let mut j = journal::Recorder::open(&log.path);
     let intents: Vec<(Place, journal::Intent)> = log
         .intents
         .iter()
         .map(|i| (log.place(i), i.clone()))
         .collect();
-    let (restored, errors) = restore(appliers, &mut j, &intents)?;
+    let (restored, mut errors) = restore(appliers, &mut j, &intents);
     if errors.is_empty() {
-        persist::restore_files(&mut j, &log.files)?;
-        j.append(&Record::RolledBack)?;
-        Ok(restored)
-    } else {
+        let (_, file_errors) = persist::restore_files(&mut j, &log.files);
+        errors.extend(file_errors);
+    }
+    let journal_errors = j.errors();
+    if errors.is_empty() && journal_errors.is_empty() {
+        j.record(&Record::RolledBack);
+    }
+    let journal_errors = j.errors();
+    if errors.is_empty() && journal_errors.is_empty() {
+        return Ok(restored);
+    }
+    let mut what = Vec::new();
+    if !errors.is_empty() {
         let rest = if restored.is_empty() {
             String::new()
         } else {
             format!(" (the other {} change(s) were restored)", restored.len())
         };
-        Err(Error::Transaction {
-            id: log.id.clone(),
-            what: format!("could not restore {}{rest}", errors.join("; ")),
-        })
+        what.push(format!("could not restore {}{rest}", errors.join("; ")));
+    } else {
+        what.push(format!(
+            "every change ({}) and file was restored",
+            restored.len()
+        ));
     }
+    if !journal_errors.is_empty() {
+        what.push(format!(
+            "but the journal could not record it ({}); run the rollback again once it can be \
+             written",
+            journal_errors.join("; ")
+        ));
+    }
+    Err(Error::Transaction {
+        id: log.id.clone(),
+        what: what.join(", "),
+    })
 }
 
 /// Move the plan's sysctl changes that their namespace cannot write — host-wide keys such as
@@ -904,16 +1058,33 @@ pub fn persist_transaction(
     })
 }
 
-/// Roll back `log` on the live kernel, each change in the namespace it was made in.
+/// Roll back `log` on the live kernel, each change in the namespace it was made in; refused
+/// over values changed since ([`rollback_with_options`] without `force`).
 pub fn rollback_transaction(root: &Root, log: &TransactionLog) -> Result<Vec<Restored>> {
-    rollback_with(&mut KernelAppliers::new(root.clone()), log)
+    rollback_transaction_with(root, log, &RollbackOptions::default())
+}
+
+/// [`rollback_transaction`] with options (`--force`).
+pub fn rollback_transaction_with(
+    root: &Root,
+    log: &TransactionLog,
+    opts: &RollbackOptions,
+) -> Result<Vec<Restored>> {
+    rollback_with_options(&mut KernelAppliers::new(root.clone()), log, opts)
 }
 
 /// The newest transaction in `state_dir` that is not rolled back yet.
 pub fn last_open(state_dir: &Path) -> Result<TransactionLog> {
     let (logs, errors) = journal::list(state_dir);
-    if let Some(e) = errors.into_iter().next() {
-        tracing::warn!("unreadable journal: {e}");
+    // The newest open transaction may be the unreadable one: refuse rather than roll back
+    // an older one by mistake.
+    if !errors.is_empty() {
+        let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        return Err(Error::Refused(format!(
+            "--last cannot tell which transaction is newest while a journal is unreadable: {}; \
+             repair or move it, or roll back by id",
+            list.join("; ")
+        )));
     }
     logs.into_iter()
         .rev()
@@ -1023,6 +1194,63 @@ mod tests {
             "twice is refused: {twice:?}"
         );
         assert!(last_open(dir.path()).is_err());
+    }
+
+    #[test]
+    fn rollback_refuses_over_a_value_changed_since_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fake::new(dir.path(), &[("a", "1"), ("b", "2"), ("c", "3")]);
+        let out =
+            run_transaction(&mut f, dir.path(), None, &changes(), &TxOptions::default()).unwrap();
+        // An administrator sets b after the transaction; a is back at its old value already.
+        f.values.insert("b".into(), "25".into());
+        f.values.insert("a".into(), "1".into());
+        f.ops.clear();
+        let log = journal::find(dir.path(), &out.id).unwrap();
+        let e = rollback(&mut f, &log).unwrap_err();
+        assert!(matches!(e, Error::Refused(_)), "{e}");
+        let msg = e.to_string();
+        for want in ["sysctl b", "this namespace", "\"25\"", "\"20\"", "--force"] {
+            assert!(msg.contains(want), "{want} in {msg}");
+        }
+        assert!(!msg.contains("sysctl a "), "a is not a conflict: {msg}");
+        assert!(f.ops.is_empty(), "nothing touched: {:?}", f.ops);
+        let restored =
+            rollback_with_options(&mut One(&mut f), &log, &RollbackOptions { force: true })
+                .unwrap();
+        assert_eq!(restored.len(), 3);
+        assert_eq!(f.values["b"], "2");
+    }
+
+    #[test]
+    fn rollback_refuses_a_target_a_newer_applied_transaction_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fake::new(dir.path(), &[("a", "1"), ("b", "2"), ("c", "3")]);
+        let t1 =
+            run_transaction(&mut f, dir.path(), None, &changes(), &TxOptions::default()).unwrap();
+        let later = [Change::sysctl("b", Some("20"), "40")];
+        let t2 = run_transaction(&mut f, dir.path(), None, &later, &TxOptions::default()).unwrap();
+        let log1 = journal::find(dir.path(), &t1.id).unwrap();
+        let e = rollback(&mut f, &log1).unwrap_err().to_string();
+        assert!(e.contains(&t2.id) && e.contains("sysctl b"), "{e}");
+        assert_eq!(f.values["b"], "40");
+        // Newest first works.
+        rollback(&mut f, &journal::find(dir.path(), &t2.id).unwrap()).unwrap();
+        rollback(&mut f, &journal::find(dir.path(), &t1.id).unwrap()).unwrap();
+        assert_eq!((f.values["a"].as_str(), f.values["b"].as_str()), ("1", "2"));
+    }
+
+    #[test]
+    fn rollback_last_refuses_while_a_journal_is_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fake::new(dir.path(), &[("a", "1"), ("b", "2"), ("c", "3")]);
+        run_transaction(&mut f, dir.path(), None, &changes(), &TxOptions::default()).unwrap();
+        assert!(last_open(dir.path()).is_ok());
+        let bad = dir.path().join("journal/29991231T000000.000000000Z.jsonl");
+        std::fs::write(&bad, "garbage\n{}\n").unwrap();
+        let e = last_open(dir.path()).unwrap_err();
+        assert!(matches!(e, Error::Refused(_)), "{e}");
+        assert!(e.to_string().contains("29991231T"), "{e}");
     }
 
     #[test]
@@ -1559,6 +1787,30 @@ mod tests {
 
     /// As root: the inode check of the live kernel's appliers (a path that is no namespace,
     /// a namespace replaced) and the host's own namespace used without entering.
+    #[test]
+    fn sysfs_knobs_are_refused_in_a_namespace_without_its_own_sysfs() {
+        // What NetnsThread leaves when the private mount fails.
+        let fallback = Root {
+            live: false,
+            ..Root::default()
+        };
+        let rps = Knob::new(ChangeKind::Rps, "eth0 rx-0").unwrap();
+        let mtu = Knob::new(ChangeKind::Mtu, "eth0").unwrap();
+        for k in [&rps, &mtu] {
+            let e = own_sysfs(k, &fallback).unwrap_err();
+            assert!(matches!(e, Error::Refused(_)), "{e}");
+            assert!(e.to_string().contains("/sys/class/net/eth0"), "{e}");
+        }
+        // Sysctls are the namespace's through /proc/thread-self; a mounted private sysfs is fine.
+        let sysctl = Knob::new(ChangeKind::Sysctl, "net.core.somaxconn").unwrap();
+        assert!(own_sysfs(&sysctl, &fallback).is_ok());
+        let private = Root {
+            sys: PathBuf::from("/tmp/nettune-netns-sys-1-0"),
+            ..Root::default()
+        };
+        assert!(own_sysfs(&rps, &private).is_ok());
+    }
+
     #[test]
     fn kernel_appliers_check_inodes() {
         if !nix::unistd::geteuid().is_root() {

@@ -12,7 +12,7 @@
 //! Every file is announced in the journal (path, previous content or absence, new content,
 //! fsynced) before it is written, so `rollback` restores or removes exactly what was written.
 
-use super::journal::{FileRecord, Journal, Record};
+use super::journal::{FileRecord, Journal, Record, Recorder};
 use super::knob::{Knob, Persistent};
 use crate::change::Change;
 use crate::{Error, Result};
@@ -220,7 +220,64 @@ pub fn unit(exe: &str) -> String {
     )
 }
 
+/// Mode of every boot-time file (root writes, everyone reads, as packages install them).
+const FILE_MODE: u32 = 0o644;
+
+/// `path` names one of the files `--persist` writes: `SYSCTL_CONF`, `BOOT_PLAN`, `UNIT`,
+/// its `multi-user.target.wants` copy or `etc/systemd/network/60-nettune-IFACE.link`, under
+/// any root, without `..`. A journal record naming anything else (a tampered or foreign
+/// journal) is never written or deleted.
+pub fn known_path(path: &Path) -> bool {
+    use std::path::Component;
+    if path
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    {
+        return false;
+    }
+    let fixed = [
+        SYSCTL_CONF,
+        BOOT_PLAN,
+        UNIT,
+        "etc/systemd/system/multi-user.target.wants/nettune-apply.service",
+    ];
+    if fixed.iter().any(|f| path.ends_with(f)) {
+        return true;
+    }
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let iface = name
+        .strip_prefix("60-nettune-")
+        .and_then(|n| n.strip_suffix(".link"));
+    path.parent()
+        .is_some_and(|p| p.ends_with("etc/systemd/network"))
+        && iface.is_some_and(|i| {
+            !i.is_empty() && i.len() <= 15 && !i.starts_with('.') && !i.contains(['/', '\0'])
+        })
+}
+
+fn check_known(path: &Path) -> Result<()> {
+    if known_path(path) {
+        Ok(())
+    } else {
+        Err(Error::Refused(format!(
+            "{}: not a file nettune --persist writes; the journal naming it was not written \
+             by nettune, so nothing is written or deleted",
+            path.display()
+        )))
+    }
+}
+
+/// The file's text, `None` when it does not exist. A symlink is refused (its target would
+/// be journaled as the file's previous content and then overwritten).
 fn read_opt(path: &Path) -> Result<Option<String>> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::Refused(format!(
+            "{}: is a symlink; nettune does not write through symlinks (remove it)",
+            path.display()
+        )));
+    }
     match std::fs::read_to_string(path) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -228,18 +285,27 @@ fn read_opt(path: &Path) -> Result<Option<String>> {
     }
 }
 
-/// Write `text` to `path` durably (temporary file, fsync, rename).
+/// Write `text` to `path` durably with [`crate::durable::write_atomic`] (random temporary
+/// name created exclusively without following links, fsync, rename, fsync of the directory;
+/// a symlink at `path` is refused).
 fn write_file(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let tmp = path.with_extension("nettune-tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::durable::write_atomic(path, text.as_bytes(), FILE_MODE)
+}
+
+/// Remove `path` (a file `--persist` created) and fsync its directory; gone already is fine.
+fn remove_file(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => crate::durable::Dir::open(dir)?.sync(),
+        None => Ok(()),
+    }
 }
 
 /// Journal, then write, one file. Unchanged files are left alone (and not journaled).
@@ -302,6 +368,7 @@ pub fn persist(
 /// that rewrote it must be rolled back first).
 pub fn check_files(files: &[FileRecord]) -> Result<()> {
     for f in files {
+        check_known(&f.path)?;
         let now = read_opt(&f.path)?;
         if now.as_deref() != Some(f.written.as_str()) {
             return Err(Error::Refused(format!(
@@ -315,24 +382,28 @@ pub fn check_files(files: &[FileRecord]) -> Result<()> {
 }
 
 /// Restore every file of a transaction, newest first: its previous content, or removed when
-/// it did not exist. Each restore is journaled.
-pub fn restore_files(j: &mut Journal, files: &[FileRecord]) -> Result<Vec<PathBuf>> {
+/// it did not exist. Each restore is journaled. A file that fails does not stop the others;
+/// returns the files restored and what failed (a journal that cannot be written keeps its
+/// errors in `j`).
+pub fn restore_files(j: &mut Recorder, files: &[FileRecord]) -> (Vec<PathBuf>, Vec<String>) {
     let mut done = Vec::new();
+    let mut errors = Vec::new();
     for f in files.iter().rev() {
-        match &f.previous {
-            Some(text) => write_file(&f.path, text)?,
-            None => match std::fs::remove_file(&f.path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(&f.path, e)),
-            },
+        let result = check_known(&f.path).and_then(|()| match &f.previous {
+            Some(text) => write_file(&f.path, text),
+            None => remove_file(&f.path),
+        });
+        match result {
+            Ok(()) => {
+                j.record(&Record::FileRestored {
+                    path: f.path.display().to_string(),
+                });
+                done.push(f.path.clone());
+            }
+            Err(e) => errors.push(e.to_string()),
         }
-        j.append(&Record::FileRestored {
-            path: f.path.display().to_string(),
-        })?;
-        done.push(f.path.clone());
     }
-    Ok(done)
+    (done, errors)
 }
 
 #[cfg(test)]
@@ -503,7 +574,10 @@ mod tests {
         );
         assert_eq!(log.files[1].previous, None);
         check_files(&log.files).unwrap();
-        restore_files(&mut j, &log.files).unwrap();
+        let mut rec = Recorder::new(j);
+        let (done, errors) = restore_files(&mut rec, &log.files);
+        assert_eq!((done.len(), errors.len()), (5, 0), "{errors:?}");
+        assert!(rec.errors().is_empty());
         assert_eq!(
             std::fs::read_to_string(&conf).unwrap(),
             "net.core.rmem_max = 1\n"
@@ -517,5 +591,62 @@ mod tests {
         // A file changed since is not silently overwritten.
         std::fs::write(&conf, "edited\n").unwrap();
         assert!(check_files(&log.files).is_err());
+    }
+
+    #[test]
+    fn a_symlink_planted_at_a_persist_file_is_refused_before_it_is_journaled() {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let victim = root.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let conf = root.path().join(SYSCTL_CONF);
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&victim, &conf).unwrap();
+        let mut j = Journal::create(state.path(), "T1").unwrap();
+        let items = [item(ChangeKind::Sysctl, "net.core.somaxconn", "4096")];
+        let e = persist(root.path(), &mut j, &items, &prov("T1"), "/bin/nettune").unwrap_err();
+        assert!(matches!(e, Error::Refused(_)), "{e}");
+        assert!(e.to_string().contains("symlink"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let text = std::fs::read_to_string(j.path()).unwrap();
+        assert!(!text.contains("\"file\""), "nothing journaled: {text}");
+    }
+
+    #[test]
+    fn only_known_persist_paths_are_restored_from_a_journal() {
+        for ok in [
+            "/etc/sysctl.d/60-nettune.conf",
+            "/tmp/r/etc/nettune/boot-plan.json",
+            "/etc/systemd/system/nettune-apply.service",
+            "/etc/systemd/system/multi-user.target.wants/nettune-apply.service",
+            "/etc/systemd/network/60-nettune-eth0.link",
+            "rel/etc/sysctl.d/60-nettune.conf",
+        ] {
+            assert!(known_path(Path::new(ok)), "{ok}");
+        }
+        for bad in [
+            "/etc/shadow",
+            "/etc/sysctl.d/../../etc/shadow",
+            "/etc/sysctl.d/99-other.conf",
+            "/etc/systemd/network/60-nettune-.link",
+            "/etc/systemd/network/x/60-nettune-eth0.link",
+            "/root/.ssh/authorized_keys",
+        ] {
+            assert!(!known_path(Path::new(bad)), "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("authorized_keys");
+        std::fs::write(&target, "key").unwrap();
+        let forged = FileRecord {
+            path: target.clone(),
+            previous: None,
+            written: "key".into(),
+        };
+        let e = check_files(std::slice::from_ref(&forged)).unwrap_err();
+        assert!(matches!(e, Error::Refused(_)), "{e}");
+        let mut j = Recorder::new(Journal::create(dir.path(), "T").unwrap());
+        let (done, errors) = restore_files(&mut j, &[forged]);
+        assert!(done.is_empty() && errors.len() == 1, "{errors:?}");
+        assert!(target.exists(), "not deleted");
     }
 }

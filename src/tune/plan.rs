@@ -179,10 +179,15 @@ pub fn merge_profile(
     }
 }
 
+/// Largest plan file read (a plan of every knob of a large host is well below 1 MiB).
+pub const MAX_PLAN_BYTES: u64 = 16 << 20;
+
 /// Read a plan file: a JSON array of changes (`{"kind", "target", "current", "proposed",
 /// "finding"}`, and `"netns": {"inode", "name", "path"}` for a change made inside another
 /// network namespace) or a `nettune.tune/v1` report (its `changes`). Advice entries become advice;
-/// every other change gets its safety verdict. A bad file is an [`Error::Input`] naming it.
+/// every other change gets its safety verdict. A bad file is an [`Error::Input`] naming it
+/// (also one that is not a regular file or is larger than [`MAX_PLAN_BYTES`]); a sysctl
+/// outside the trees nettune owns or a value out of its key's range is [`Error::Refused`].
 pub fn load(file: &Path) -> Result<Plan> {
     #[derive(serde::Deserialize)]
     struct Item {
@@ -192,7 +197,7 @@ pub fn load(file: &Path) -> Result<Plan> {
         finding: Option<String>,
     }
     let bad = |e: String| Error::Input(format!("plan {}: {e}", file.display()));
-    let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+    let text = crate::durable::read_regular(file, MAX_PLAN_BYTES, "a plan").map_err(bad)?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
     let list = match value {
         serde_json::Value::Object(mut o) => o.remove("changes").unwrap_or_default(),
@@ -205,6 +210,14 @@ pub fn load(file: &Path) -> Result<Plan> {
     })?;
     let mut plan = Plan::default();
     for it in items {
+        // Only the sysctl trees nettune tunes, with values the kernel's field can hold: a
+        // plan naming anything else is refused whole, never applied in part.
+        if it.change.kind == ChangeKind::Sysctl {
+            let target = &it.change.target;
+            super::safety::owned_sysctl(target)
+                .and_then(|()| super::safety::sysctl_value_in_range(target, &it.change.proposed))
+                .map_err(|e| Error::Refused(format!("plan {}: {e}", file.display())))?;
+        }
         let finding = it.finding.unwrap_or_else(|| "manual".to_string());
         if it.change.kind == ChangeKind::Advice {
             plan.advice.push(AdviceItem {
@@ -461,5 +474,16 @@ mod tests {
         assert!(e.to_string().contains("p.json"), "{e}");
         let e = load(&dir.path().join("missing.json")).unwrap_err();
         assert!(e.to_string().contains("missing.json"), "{e}");
+        // Outside the trees nettune owns, or beyond what the kernel's field holds: refused.
+        std::fs::write(&f, r#"[{"kind":"sysctl","target":"net.core.somaxconn","proposed":"4096"},{"kind":"sysctl","target":"kernel.core_pattern","proposed":"|/tmp/x"}]"#).unwrap();
+        let e = load(&f).unwrap_err();
+        assert!(matches!(e, Error::Refused(_)), "{e}");
+        assert!(e.to_string().contains("kernel.core_pattern"), "{e}");
+        std::fs::write(
+            &f,
+            r#"[{"kind":"sysctl","target":"net.core.somaxconn","proposed":"9223372036854775807"}]"#,
+        )
+        .unwrap();
+        assert!(load(&f).unwrap_err().to_string().contains("out of range"));
     }
 }

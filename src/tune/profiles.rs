@@ -275,6 +275,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile> {
         if key.is_empty() || key.contains(['/', ' ', '*']) || !key.contains('.') {
             return Err(cx.err(s.key.span(), "key", format!("{key:?} is not a sysctl name")));
         }
+        super::safety::owned_sysctl(key).map_err(|e| cx.err(s.key.span(), "key", e))?;
         let rule = match (&s.value, &s.at_least) {
             (Some(_), Some(v)) => {
                 return Err(cx.err(v.span(), "at_least", "give either value or at_least"))
@@ -282,27 +283,32 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile> {
             (None, None) => {
                 return Err(cx.err(s.key.span(), key, "needs value or at_least"));
             }
-            (Some(v), None) => Rule::Value(match v.get_ref() {
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::String(t) => match number_unit(t) {
-                    // "64MiB": a size; "1024 65535" or "bbr": literal.
-                    Some((_, u))
-                        if !u.is_empty() && !u.starts_with(|c: char| c.is_ascii_digit()) =>
-                    {
-                        quantity(&cx, "value", v, size_unit, "B, KiB, MiB, GiB", BYTES_MAX)?
-                            .to_string()
+            (Some(v), None) => {
+                let text = match v.get_ref() {
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::String(t) => match number_unit(t) {
+                        // "64MiB": a size; "1024 65535" or "bbr": literal.
+                        Some((_, u))
+                            if !u.is_empty() && !u.starts_with(|c: char| c.is_ascii_digit()) =>
+                        {
+                            quantity(&cx, "value", v, size_unit, "B, KiB, MiB, GiB", BYTES_MAX)?
+                                .to_string()
+                        }
+                        _ => t.trim().to_string(),
+                    },
+                    toml::Value::Boolean(b) => u8::from(*b).to_string(),
+                    other => {
+                        return Err(cx.err(
+                            v.span(),
+                            "value",
+                            format!("expected a number or a string, not {}", other.type_str()),
+                        ))
                     }
-                    _ => t.trim().to_string(),
-                },
-                toml::Value::Boolean(b) => u8::from(*b).to_string(),
-                other => {
-                    return Err(cx.err(
-                        v.span(),
-                        "value",
-                        format!("expected a number or a string, not {}", other.type_str()),
-                    ))
-                }
-            }),
+                };
+                super::safety::sysctl_value_in_range(key, &text)
+                    .map_err(|e| cx.err(v.span(), "value", e))?;
+                Rule::Value(text)
+            }
             (None, Some(v)) => match v.get_ref() {
                 toml::Value::String(t) if t.trim() == "bdp" => Rule::AtLeastBdp,
                 _ => Rule::AtLeast(quantity(
@@ -311,7 +317,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile> {
                     v,
                     size_unit,
                     "B, KiB, MiB, GiB or \"bdp\"",
-                    BYTES_MAX,
+                    BYTES_MAX.min(super::safety::sysctl_field_max(key).unsigned_abs()),
                 )?),
             },
         };
@@ -460,7 +466,8 @@ pub fn load(arg: &str) -> Result<Profile> {
     }
     if arg.ends_with(".toml") || arg.contains('/') {
         let path = Path::new(arg);
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::durable::read_regular(path, 1 << 20, "a profile")
+            .map_err(|e| Error::Input(format!("profile {}: {e}", path.display())))?;
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())

@@ -15,6 +15,60 @@ pub struct ProfileChange {
     pub lower: bool,
 }
 
+/// The sysctl trees nettune tunes: every sysctl it proposes is under `net.`. A plan, a
+/// profile or a lab state file naming anything else (`kernel.core_pattern`,
+/// `vm.overcommit_memory`) is refused, never applied or skipped silently.
+pub const OWNED_SYSCTL_TREES: &[&str] = &["net."];
+
+/// Whether sysctl `key` (dotted or slashed) is in a tree nettune owns
+/// ([`OWNED_SYSCTL_TREES`]); the reason when it is not.
+pub fn owned_sysctl(key: &str) -> Result<(), String> {
+    let dotted = key.trim().replace('/', ".");
+    if dotted.contains("..") || dotted.starts_with('.') {
+        return Err(format!("{key:?} is not a sysctl name"));
+    }
+    if OWNED_SYSCTL_TREES.iter().any(|t| dotted.starts_with(t)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "sysctl {key} is outside the trees nettune tunes ({}); nettune does not change it",
+            OWNED_SYSCTL_TREES.join(", ")
+        ))
+    }
+}
+
+/// Largest number one field of sysctl `key` may be set to: the kernel stores most net
+/// sysctls as a C `int`; the memory-pressure triples (`tcp_mem`, `udp_mem`, `sctp_mem`) are
+/// `long` page counts, bounded here at 2^32 pages (16 TiB).
+pub fn sysctl_field_max(key: &str) -> i64 {
+    let dotted = key.trim().replace('/', ".");
+    match dotted.as_str() {
+        "net.ipv4.tcp_mem" | "net.ipv4.udp_mem" | "net.sctp.sctp_mem" => 1 << 32,
+        _ => i64::from(i32::MAX),
+    }
+}
+
+/// Whether every numeric field of `value` fits sysctl `key` ([`sysctl_field_max`]; at least
+/// `i32::MIN`); words (`bbr`, `fq`) are not numbers and pass. The reason when one does not.
+pub fn sysctl_value_in_range(key: &str, value: &str) -> Result<(), String> {
+    let max = sysctl_field_max(key);
+    for field in value.split_whitespace() {
+        let numeric = field
+            .strip_prefix('-')
+            .unwrap_or(field)
+            .bytes()
+            .all(|b| b.is_ascii_digit());
+        if !numeric || field == "-" {
+            continue;
+        }
+        match field.parse::<i64>() {
+            Ok(n) if (i64::from(i32::MIN)..=max).contains(&n) => {}
+            _ => return Err(format!("{key} = {field} is out of range (at most {max})")),
+        }
+    }
+    Ok(())
+}
+
 /// Why `c` is dangerous whatever the profile says, if it is.
 pub fn danger(c: &Change) -> Option<String> {
     if c.kind != ChangeKind::Sysctl {
@@ -147,5 +201,36 @@ mod tests {
         assert!(why.starts_with("bpftune and tuned"), "{why}");
         assert!(why.contains("exclude net.core.somaxconn"), "{why}");
         assert_eq!(refuse_daemons(&ring, &both), None);
+    }
+
+    #[test]
+    fn only_net_sysctls_are_owned() {
+        assert!(owned_sysctl("net.core.somaxconn").is_ok());
+        assert!(owned_sysctl("net/ipv4/tcp_rmem").is_ok());
+        let e = owned_sysctl("kernel.core_pattern").unwrap_err();
+        assert!(
+            e.contains("kernel.core_pattern") && e.contains("net."),
+            "{e}"
+        );
+        assert!(owned_sysctl("vm.overcommit_memory").is_err());
+        assert!(owned_sysctl("net..core").is_err());
+        assert!(owned_sysctl("network.x").is_err());
+    }
+
+    #[test]
+    fn values_are_bounded_per_key() {
+        assert!(sysctl_value_in_range("net.core.somaxconn", "4096").is_ok());
+        assert!(sysctl_value_in_range("net.core.somaxconn", "2147483647").is_ok());
+        let e = sysctl_value_in_range("net.core.somaxconn", "9223372036854775807").unwrap_err();
+        assert!(
+            e.contains("out of range") && e.contains("2147483647"),
+            "{e}"
+        );
+        assert!(sysctl_value_in_range("net.core.somaxconn", "99999999999999999999").is_err());
+        assert!(sysctl_value_in_range("net.ipv4.tcp_rmem", "4096 131072 6291456").is_ok());
+        assert!(sysctl_value_in_range("net.ipv4.tcp_rmem", "4096 131072 4294967296").is_err());
+        assert!(sysctl_value_in_range("net.ipv4.tcp_mem", "1 2 4294967296").is_ok());
+        assert!(sysctl_value_in_range("net.ipv4.tcp_congestion_control", "bbr").is_ok());
+        assert!(sysctl_value_in_range("net.ipv4.conf.all.rp_filter", "-1").is_ok());
     }
 }

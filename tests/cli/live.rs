@@ -61,6 +61,7 @@ fn test_config() -> http::ServerConfig {
         queue: 64,
         read_timeout: Duration::from_secs(1),
         write_timeout: Duration::from_secs(2),
+        ..http::ServerConfig::default()
     }
 }
 
@@ -177,14 +178,16 @@ fn concurrent_scrapes_all_succeed_while_slow_clients_hang() {
 }
 
 #[test]
-fn connections_beyond_workers_and_queue_get_503_at_once() {
+fn connections_beyond_the_per_address_cap_get_503_at_once() {
     let addr = server(http::ServerConfig {
         workers: 1,
         queue: 1,
         read_timeout: Duration::from_secs(3),
         write_timeout: Duration::from_secs(3),
+        per_address: 2,
+        ..http::ServerConfig::default()
     });
-    // One idle connection occupies the worker, one waits in the queue.
+    // Two idle connections hold this address's share (they no longer pin a worker).
     let _held: Vec<TcpStream> = (0..2)
         .map(|_| {
             let s = TcpStream::connect(addr).unwrap();

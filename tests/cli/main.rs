@@ -4,6 +4,7 @@
 mod bpf;
 mod e2e;
 mod golden;
+mod hardening;
 mod kmsg;
 mod lab;
 mod live;

@@ -301,6 +301,23 @@ fn bad_profiles_name_file_line_and_key() {
             4,
             "at_least",
         ),
+        // beyond what the kernel's int holds
+        (
+            "[[sysctl]]\nkey = \"net.core.somaxconn\"\nvalue = 9223372036854775807\n",
+            3,
+            "out of range",
+        ),
+        (
+            "[[sysctl]]\nkey = \"net.core.rmem_max\"\nat_least = \"4GiB\"\n",
+            3,
+            "out of range",
+        ),
+        // outside the sysctl trees nettune owns
+        (
+            "\n[[sysctl]]\nkey = \"kernel.core_pattern\"\nvalue = \"|/tmp/x\"\n",
+            3,
+            "kernel.core_pattern",
+        ),
     ];
     for (text, line, key) in cases {
         let e = parse("bad", "/etc/x/bad.toml", text)
