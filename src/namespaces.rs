@@ -263,14 +263,15 @@ const CAP_SYS_PTRACE: u32 = 19;
 /// not visible). A security module can still deny some; [`Discovery::partial`] reports what
 /// actually happened.
 pub fn can_run() -> std::result::Result<(), String> {
-    if !nix::unistd::geteuid().is_root() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if !may_enter_with(&status) {
         return Err(
-            "not root: the network namespaces of other users' processes (containers, pods) \
-             are not visible; run as root to see every namespace"
+            "no CAP_SYS_ADMIN (not root): other network namespaces (containers, pods) cannot be \
+             entered; run as root, or grant CAP_SYS_ADMIN and CAP_SYS_PTRACE to read every \
+             namespace"
                 .into(),
         );
     }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     if has_capability(&status, CAP_SYS_PTRACE) == Some(false) {
         return Err(
             "no CAP_SYS_PTRACE: the network namespaces of processes holding capabilities this \
@@ -280,6 +281,22 @@ pub fn can_run() -> std::result::Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// `CAP_SYS_ADMIN`: `setns` into another network namespace and the private sysfs mount there.
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// Whether this process may enter other network namespaces: it holds `CAP_SYS_ADMIN` (a
+/// capability check, not a uid check, so an unprivileged user granted the capability — the
+/// exporter unit's per-namespace drop-in — reads every namespace, and root without it, as in
+/// a container with Docker's default capabilities, does not try).
+pub fn may_enter() -> bool {
+    may_enter_with(&std::fs::read_to_string("/proc/self/status").unwrap_or_default())
+}
+
+/// [`may_enter`] for a `/proc/self/status` text; the uid decides when it has no `CapEff:`.
+fn may_enter_with(status: &str) -> bool {
+    has_capability(status, CAP_SYS_ADMIN).unwrap_or_else(|| nix::unistd::geteuid().is_root())
 }
 
 /// Whether the `CapEff:` line of a `/proc/PID/status` text has capability `bit`; `None` when
