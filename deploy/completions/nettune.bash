@@ -170,7 +170,7 @@ _nettune() {
             return 0
             ;;
         nettune__subcmd__check)
-            opts="-v -q -h --interval --from --profile --link-speed --rtt --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help"
+            opts="-v -q -h --interval --from --profile --link-speed --rtt --format --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,6 +194,10 @@ _nettune() {
                     ;;
                 --rtt)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json nagios" -- "${cur}"))
                     return 0
                     ;;
                 --proc-root)

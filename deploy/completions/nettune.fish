@@ -51,6 +51,9 @@ complete -c nettune -n "__fish_nettune_using_subcommand check" -l from -d 'Analy
 complete -c nettune -n "__fish_nettune_using_subcommand check" -l profile -d 'Tuning profile the findings are judged against (a shipped profile\'s name or a FILE.toml; its `intent` is what the rules use)' -r
 complete -c nettune -n "__fish_nettune_using_subcommand check" -l link-speed -d 'Link speed in Gbit/s, when ethtool cannot tell (virtual NICs)' -r
 complete -c nettune -n "__fish_nettune_using_subcommand check" -l rtt -d 'Round-trip time in ms to size TCP buffers for (default: measured from live sockets)' -r
+complete -c nettune -n "__fish_nettune_using_subcommand check" -l format -d 'Output format (`--json` is `--format json`); `nagios`: one monitoring-plugin line, `NETTUNE STATUS - summary | \'label\'=value;warn;crit;min ...`, same exit codes' -r -f -a "text\t'The human report'
+json\t'`nettune.check/v1`'
+nagios\t'The monitoring-plugin line with perfdata'"
 complete -c nettune -n "__fish_nettune_using_subcommand check" -l proc-root -d 'Read procfs from here' -r -F
 complete -c nettune -n "__fish_nettune_using_subcommand check" -l sys-root -d 'Read sysfs from here' -r -F
 complete -c nettune -n "__fish_nettune_using_subcommand check" -l netns -d 'Read per-namespace counters and sysctls inside this network namespace (a name under /run/netns or a path such as /proc/PID/ns/net)' -r
@@ -61,7 +64,7 @@ complete -c nettune -n "__fish_nettune_using_subcommand check" -l host-only -d '
 complete -c nettune -n "__fish_nettune_using_subcommand check" -l json -d 'Machine-readable JSON on stdout; logs go to stderr'
 complete -c nettune -n "__fish_nettune_using_subcommand check" -s v -l verbose -d 'More logging (repeat for more)'
 complete -c nettune -n "__fish_nettune_using_subcommand check" -s q -l quiet -d 'Less logging'
-complete -c nettune -n "__fish_nettune_using_subcommand check" -s h -l help -d 'Print help'
+complete -c nettune -n "__fish_nettune_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c nettune -n "__fish_nettune_using_subcommand snapshot" -l interval -d 'Time between the two snapshots' -r
 complete -c nettune -n "__fish_nettune_using_subcommand snapshot" -s o -l output -d 'Write the capture to this file instead of stdout' -r -F
 complete -c nettune -n "__fish_nettune_using_subcommand snapshot" -l proc-root -d 'Read procfs from here' -r -F

@@ -7,6 +7,8 @@ mod golden;
 mod lab;
 mod live;
 mod namespaces;
+mod packaging;
+mod privilege;
 mod tune;
 
 use serde_json::Value;
