@@ -15,12 +15,13 @@ fn capture() -> PathBuf {
     manifest().join("tests/fixtures/captures/softnet_backlog.json")
 }
 
-/// File name → content of every file in `dir`.
+/// File name → content of every regular file in `dir` (not its subdirectories).
 fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| {
-            let path = e.unwrap().path();
+        .map(|e| e.unwrap().path())
+        .filter(|path| path.is_file())
+        .map(|path| {
             (
                 path.file_name().unwrap().to_string_lossy().into_owned(),
                 std::fs::read(&path).unwrap(),
@@ -326,7 +327,8 @@ fn deb_installs_into_a_scratch_root_and_runs() {
         }
     }
 
-    // Installed, not enabled or started: the maintainer scripts never enable a unit.
+    // Installed, not enabled or started: the maintainer scripts reload systemd, re-enable
+    // only what the administrator had enabled before an upgrade, and restart only what runs.
     let control = tempfile::tempdir().unwrap();
     let st = Command::new("dpkg-deb")
         .arg("-e")
@@ -335,15 +337,29 @@ fn deb_installs_into_a_scratch_root_and_runs() {
         .status()
         .unwrap();
     assert!(st.success());
-    let postinst = std::fs::read_to_string(control.path().join("postinst")).unwrap_or_default();
-    for line in postinst.lines() {
+    let postinst = std::fs::read_to_string(control.path().join("postinst"))
+        .expect("a postinst (daemon-reload, state of the units)");
+    assert!(postinst.contains("daemon-reload"));
+    let code: Vec<&str> = postinst
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let mut enables = 0;
+    for (i, line) in code.iter().enumerate() {
+        if line.contains("deb-systemd-helper enable") || line.contains("systemctl enable") {
+            assert!(
+                i > 0 && code[i - 1].contains("was-enabled"),
+                "postinst enables a unit the administrator had not enabled: {line}"
+            );
+            enables += 1;
+        }
         assert!(
-            !(line.contains("deb-systemd-helper enable") || line.contains("systemctl enable")),
-            "postinst enables a unit: {line}"
-        );
-        assert!(
-            !(line.contains("deb-systemd-invoke start") || line.contains("systemctl start")),
+            !line.contains("deb-systemd-invoke start")
+                && !line.contains("systemctl start")
+                && !line.contains("_dh_action=start"),
             "postinst starts a unit: {line}"
         );
     }
+    assert!(enables >= 1, "the units' state is tracked: {postinst}");
 }

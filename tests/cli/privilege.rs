@@ -295,15 +295,13 @@ fn exporter_netns_dropin_reads_other_namespaces_with_exactly_its_capabilities() 
         return;
     };
     // A namespace only a process of another user holds (no bind mount), like a container's.
-    let mut holder = Command::new("setpriv")
+    let mut holder = Command::new("unshare")
         .args([
+            "--net",
+            "setpriv",
             "--reuid=4321",
             "--regid=4321",
             "--clear-groups",
-            "unshare",
-            "--net",
-            "--user",
-            "--map-root-user",
             "sleep",
             "60",
         ])
@@ -433,4 +431,87 @@ fn every_unit_and_dropin_runs_a_command_nettune_accepts() {
         }
     }
     assert!(checked >= 4, "{checked} ExecStart lines in {files:?}");
+}
+
+/// The boot-time applier's privileges (root with only the unit's `CapabilityBoundingSet`,
+/// as systemd starts it) apply a plan — a per-namespace sysctl and an RPS mask — inside a
+/// test namespace; with no capability at all the RPS write is refused (CAP_NET_ADMIN is
+/// needed, not just granted).
+#[test]
+fn apply_unit_privileges_apply_a_plan() {
+    if !can_run() || !require_tool("ip") {
+        return;
+    }
+    let Some(ns) = Netns::new("applyp") else {
+        return;
+    };
+    let unit = systemd_dir().join("nettune-apply.service");
+    let files = [unit.as_path()];
+    assert_eq!(unit_values(&files, "User"), ["root"]);
+    let bounding: Vec<String> = unit_values(&files, "CapabilityBoundingSet")
+        .iter()
+        .map(|c| c.trim_start_matches("CAP_").to_lowercase())
+        .collect();
+    assert_eq!(bounding, ["net_admin"]);
+    let read = |path: &str| {
+        let o = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "cat", path])
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    let apply = |caps: &[String], somaxconn: &str, rps: &str| {
+        let state = tempfile::tempdir().unwrap();
+        let plan = state.path().join("plan.json");
+        std::fs::write(
+            &plan,
+            serde_json::json!([
+                {"kind": "sysctl", "target": "net.core.somaxconn", "proposed": somaxconn, "finding": "test.raise"},
+                {"kind": "rps", "target": "lo rx-0", "proposed": rps, "finding": "test.raise"},
+            ])
+            .to_string(),
+        )
+        .unwrap();
+        let set: String = std::iter::once("-all".to_string())
+            .chain(caps.iter().map(|c| format!("+{c}")))
+            .collect::<Vec<_>>()
+            .join(",");
+        Command::new("ip")
+            .args(["netns", "exec", &ns.name, "setpriv"])
+            .arg(format!("--bounding-set={set}"))
+            .arg(format!("--inh-caps={set}"))
+            .arg("--no-new-privs")
+            .arg(env!("CARGO_BIN_EXE_nettune"))
+            .args(["tune", "--plan"])
+            .arg(&plan)
+            .args(["--apply", "--yes"])
+            .env("NETTUNE_STATE_DIR", state.path().join("state"))
+            .output()
+            .unwrap()
+    };
+    let rps = "/sys/class/net/lo/queues/rx-0/rps_cpus";
+    let o = apply(&bounding, "1234", "1");
+    assert!(o.status.success(), "{}", super::stderr(&o));
+    assert_eq!(read("/proc/sys/net/core/somaxconn"), "1234");
+    assert!(
+        read(rps).trim_start_matches(['0', ',']) == "1",
+        "{}",
+        read(rps)
+    );
+    // Without CAP_NET_ADMIN the RPS write (another CPU) fails and the transaction is undone.
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return;
+    }
+    let o = apply(&[], "2345", "2");
+    let err = super::stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("rps") || err.contains("rx-0"),
+        "refused for the RPS write: {err}"
+    );
+    assert!(
+        err.to_lowercase().contains("permi") || err.contains("EPERM"),
+        "refused for lack of permission: {err}"
+    );
+    assert_eq!(read("/proc/sys/net/core/somaxconn"), "1234");
 }
