@@ -515,3 +515,57 @@ fn apply_unit_privileges_apply_a_plan() {
     );
     assert_eq!(read("/proc/sys/net/core/somaxconn"), "1234");
 }
+
+/// The textfile writer as its unit runs it — an unprivileged account owning the textfile
+/// directory, no capability — writes a file with every source root reads.
+#[test]
+fn textfile_unit_writes_every_source_without_privileges() {
+    use std::os::unix::fs::PermissionsExt;
+    if !can_run() {
+        return;
+    }
+    let unit = systemd_dir().join("nettune-textfile.service");
+    let files = [unit.as_path()];
+    assert_eq!(unit_values(&files, "User"), ["prometheus"]);
+    assert!(unit_values(&files, "CapabilityBoundingSet").is_empty());
+    assert!(unit_values(&files, "AmbientCapabilities").is_empty());
+    let run = |privileges: Option<&Privileges>| -> String {
+        let (dir, bin) = reachable_binary();
+        // The textfile directory, owned by the writer (node_exporter's account on Debian).
+        let out_dir = dir.path().join("textfile");
+        std::fs::create_dir(&out_dir).unwrap();
+        std::fs::set_permissions(&out_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&out_dir, Some(NOBODY), Some(NOBODY)).unwrap();
+        let target = out_dir.join("nettune.prom");
+        let mut args = exec_start(&files)[1..].to_vec();
+        let i = args.iter().position(|a| a == "--textfile").unwrap();
+        args[i + 1] = target.display().to_string();
+        let i = args.iter().position(|a| a == "--interval").unwrap();
+        args[i + 1] = "200ms".into();
+        let mut cmd = match privileges {
+            Some(p) => {
+                let mut c = Command::new("setpriv");
+                c.args(p.setpriv_args()).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let o = cmd.args(&args).current_dir(dir.path()).output().unwrap();
+        assert!(o.status.success(), "{}", super::stderr(&o));
+        std::fs::read_to_string(&target).unwrap()
+    };
+    let unprivileged = run(Some(&Privileges {
+        uid: NOBODY,
+        caps: vec![],
+    }));
+    let root = run(None);
+    let got = sources_ok(&unprivileged);
+    assert_eq!(got.len(), nettune::snapshot::SOURCES.len(), "{got:?}");
+    for (source, ok_as_root) in sources_ok(&root) {
+        let ok = got.iter().any(|(s, ok)| *s == source && *ok);
+        assert!(
+            ok || !ok_as_root,
+            "source {source} reads as root but not as the textfile unit"
+        );
+    }
+}
