@@ -46,13 +46,24 @@ fn git_revision(dir: &Path) -> Option<String> {
     if Path::new(&top).canonicalize().ok()? != dir.canonicalize().ok()? {
         return None;
     }
-    // Rebuild when HEAD moves: HEAD itself, the branch it names, and packed refs.
+    // Rebuild when HEAD moves: HEAD itself, the branch it names, and packed refs — those of
+    // them that exist (cargo re-runs a script on every build for a path that does not).
+    let watch = |path: String| {
+        if Path::new(&path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    };
     if let Some(git_dir) = git(&["rev-parse", "--absolute-git-dir"]) {
-        println!("cargo:rerun-if-changed={git_dir}/HEAD");
+        watch(format!("{git_dir}/HEAD"));
         if let Some(common) = git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]) {
-            println!("cargo:rerun-if-changed={common}/packed-refs");
+            watch(format!("{common}/packed-refs"));
             if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {
-                println!("cargo:rerun-if-changed={common}/{head_ref}");
+                let loose = format!("{common}/{head_ref}");
+                // Its directory too: a packed branch's next commit creates the loose file.
+                if let Some(dir) = Path::new(&loose).parent() {
+                    watch(dir.display().to_string());
+                }
+                watch(loose);
             }
         }
     }
