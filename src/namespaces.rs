@@ -17,7 +17,8 @@
 //!
 //! Not seen: a namespace held only by an open file descriptor or by a single thread that
 //! `setns()`ed away from its process (only thread-group leaders' links are read), and, without
-//! root and `CAP_SYS_PTRACE`, other processes' namespaces ([`can_run`], [`Discovery::partial`]).
+//! `CAP_SYS_ADMIN` and `CAP_SYS_PTRACE` (root has both), other processes' namespaces
+//! ([`can_run`], [`Discovery::partial`]).
 
 use crate::collect::Warnings;
 use crate::root::{FileBuf, Root};
@@ -257,9 +258,10 @@ impl Discovery {
 /// holds this one.
 const CAP_SYS_PTRACE: u32 = 19;
 
-/// Human reason why discovery will be partial for the calling process, or `Ok`: not root
-/// (other users' processes are not visible), or root without `CAP_SYS_PTRACE` (as in a
-/// container with Docker's default capabilities: processes holding capabilities it lacks are
+/// Human reason why discovery will be partial for the calling process, or `Ok`: without
+/// `CAP_SYS_ADMIN` ([`may_enter`]: no namespace can be entered), or without `CAP_SYS_PTRACE`
+/// (other users' processes, and, as in a container with Docker's default capabilities,
+/// processes holding capabilities this one lacks are
 /// not visible). A security module can still deny some; [`Discovery::partial`] reports what
 /// actually happened.
 pub fn can_run() -> std::result::Result<(), String> {
