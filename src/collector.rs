@@ -52,7 +52,8 @@ pub enum Scope {
     HostOnly,
     /// The caller's namespace as the snapshot's own sources, and every other namespace found
     /// by [`crate::namespaces::discover`] in [`Snapshot::namespaces`], each read by a thread
-    /// kept inside it ([`crate::netns::NetnsSet`]). Without root, only the caller's, and
+    /// kept inside it ([`crate::netns::NetnsSet`]). Without `CAP_SYS_ADMIN` (root or granted:
+    /// [`crate::namespaces::may_enter`]), only the caller's, and
     /// every snapshot has a warning saying why.
     All,
     /// The per-namespace sources of the namespace at this path (`/run/netns/NAME`,
@@ -292,7 +293,7 @@ impl Collector {
             Scope::One(path) => Collector::in_netns(root, options, &path),
             Scope::All => {
                 let mut c = Collector::new(root.clone(), options);
-                if nix::unistd::geteuid().is_root() {
+                if crate::namespaces::may_enter() {
                     c.all = Some(crate::netns::NetnsSet::new(root));
                 } else {
                     c.all_unavailable = Some(match crate::namespaces::can_run() {
@@ -1059,7 +1060,7 @@ mod tests {
         assert_eq!(all.scope(), Scope::All);
         assert_eq!(
             all.namespace_set().is_some(),
-            nix::unistd::geteuid().is_root()
+            crate::namespaces::may_enter()
         );
         let mut c = c;
         assert!(c.snapshot().namespaces.is_empty());

@@ -5,6 +5,7 @@
 //! rates derived at read time) → diagnose → tune; renderers only render.
 
 pub mod bpf;
+pub mod build_info;
 pub mod change;
 pub mod cli;
 pub mod collect;

@@ -83,6 +83,7 @@ fn init_logging(global: &nettune::cli::GlobalArgs) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(global.use_color(std::io::IsTerminal::is_terminal(&std::io::stderr())))
         .with_target(false)
         .without_time()
         .init();

@@ -17,7 +17,8 @@
 //!
 //! Not seen: a namespace held only by an open file descriptor or by a single thread that
 //! `setns()`ed away from its process (only thread-group leaders' links are read), and, without
-//! root and `CAP_SYS_PTRACE`, other processes' namespaces ([`can_run`], [`Discovery::partial`]).
+//! `CAP_SYS_ADMIN` and `CAP_SYS_PTRACE` (root has both), other processes' namespaces
+//! ([`can_run`], [`Discovery::partial`]).
 
 use crate::collect::Warnings;
 use crate::root::{FileBuf, Root};
@@ -257,20 +258,22 @@ impl Discovery {
 /// holds this one.
 const CAP_SYS_PTRACE: u32 = 19;
 
-/// Human reason why discovery will be partial for the calling process, or `Ok`: not root
-/// (other users' processes are not visible), or root without `CAP_SYS_PTRACE` (as in a
-/// container with Docker's default capabilities: processes holding capabilities it lacks are
+/// Human reason why discovery will be partial for the calling process, or `Ok`: without
+/// `CAP_SYS_ADMIN` ([`may_enter`]: no namespace can be entered), or without `CAP_SYS_PTRACE`
+/// (other users' processes, and, as in a container with Docker's default capabilities,
+/// processes holding capabilities this one lacks are
 /// not visible). A security module can still deny some; [`Discovery::partial`] reports what
 /// actually happened.
 pub fn can_run() -> std::result::Result<(), String> {
-    if !nix::unistd::geteuid().is_root() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if !may_enter_with(&status) {
         return Err(
-            "not root: the network namespaces of other users' processes (containers, pods) \
-             are not visible; run as root to see every namespace"
+            "no CAP_SYS_ADMIN (not root): other network namespaces (containers, pods) cannot be \
+             entered; run as root, or grant CAP_SYS_ADMIN and CAP_SYS_PTRACE to read every \
+             namespace"
                 .into(),
         );
     }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     if has_capability(&status, CAP_SYS_PTRACE) == Some(false) {
         return Err(
             "no CAP_SYS_PTRACE: the network namespaces of processes holding capabilities this \
@@ -280,6 +283,22 @@ pub fn can_run() -> std::result::Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// `CAP_SYS_ADMIN`: `setns` into another network namespace and the private sysfs mount there.
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// Whether this process may enter other network namespaces: it holds `CAP_SYS_ADMIN` (a
+/// capability check, not a uid check, so an unprivileged user granted the capability — the
+/// exporter unit's per-namespace drop-in — reads every namespace, and root without it, as in
+/// a container with Docker's default capabilities, does not try).
+pub fn may_enter() -> bool {
+    may_enter_with(&std::fs::read_to_string("/proc/self/status").unwrap_or_default())
+}
+
+/// [`may_enter`] for a `/proc/self/status` text; the uid decides when it has no `CapEff:`.
+fn may_enter_with(status: &str) -> bool {
+    has_capability(status, CAP_SYS_ADMIN).unwrap_or_else(|| nix::unistd::geteuid().is_root())
 }
 
 /// Whether the `CapEff:` line of a `/proc/PID/status` text has capability `bit`; `None` when

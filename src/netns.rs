@@ -32,7 +32,7 @@ pub fn can_run(path: &Path) -> std::result::Result<(), String> {
             path.display()
         ));
     }
-    if !nix::unistd::geteuid().is_root() {
+    if !crate::namespaces::may_enter() {
         return Err("entering a network namespace needs CAP_SYS_ADMIN; run as root".into());
     }
     Ok(())

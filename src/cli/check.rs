@@ -2,7 +2,7 @@
 
 use super::{exit, parse_duration, GlobalArgs};
 use crate::diagnose::{self, Intent, Options, Severity};
-use crate::report::{json, text};
+use crate::report::{json, nagios, text};
 use crate::snapshot::Capture;
 use crate::tune::profiles;
 use clap::Args;
@@ -33,6 +33,21 @@ pub struct CheckArgs {
     /// lines written during the window.
     #[arg(long, conflicts_with = "from")]
     pub since_boot: bool,
+    /// Output format (`--json` is `--format json`); `nagios`: one monitoring-plugin line,
+    /// `NETTUNE STATUS - summary | 'label'=value;warn;crit;min ...`, same exit codes.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<CheckFormat>,
+}
+
+/// `check --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    /// The human report.
+    Text,
+    /// `nettune.check/v1`.
+    Json,
+    /// The monitoring-plugin line with perfdata.
+    Nagios,
 }
 
 impl CheckArgs {
@@ -74,6 +89,15 @@ pub fn exit_code(findings: &[diagnose::Finding]) -> u8 {
 
 /// Run `nettune check`.
 pub fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<u8> {
+    let result = run_check(global, args);
+    if let (Err(e), Some(CheckFormat::Nagios)) = (&result, args.format) {
+        // A plugin's first stdout line is what the monitoring system shows; exit 3 is UNKNOWN.
+        println!("NETTUNE UNKNOWN - {}", format!("{e:#}").replace('|', "/"));
+    }
+    result
+}
+
+fn run_check(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<u8> {
     if let Some(speed) = args.link_speed {
         anyhow::ensure!(
             speed > 0.0 && speed <= 1600.0,
@@ -95,7 +119,10 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<u8> {
     let (findings, notes) = diagnose::diagnose_capture(&cap, &options);
     let report = json::check_report(&cap, &findings, &notes);
     let mut out = std::io::stdout().lock();
-    if global.json {
+    if args.format == Some(CheckFormat::Nagios) {
+        let window = crate::window::Window::newest(&cap);
+        out.write_all(nagios::render(&report, window.as_ref()).as_bytes())?;
+    } else if global.json || args.format == Some(CheckFormat::Json) {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {

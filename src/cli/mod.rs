@@ -7,6 +7,7 @@ pub mod drops;
 pub mod export;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
+pub mod generate;
 pub mod lab;
 pub mod rollback;
 pub mod snapshot;
@@ -17,6 +18,7 @@ pub mod xdp;
 use crate::tune::TxOptions;
 use crate::Root;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,7 +36,7 @@ pub mod exit {
 
 /// nettune: why does this Linux host drop or delay packets, and what fixes it.
 #[derive(Debug, Parser)]
-#[command(name = "nettune", version, about, long_about = None)]
+#[command(name = "nettune", version = crate::build_info::LONG_VERSION, about, long_about = None)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -92,13 +94,25 @@ impl GlobalArgs {
         Root::new(&self.proc_root, &self.sys_root)
     }
 
-    /// Whether to colour output written to a stream that `is_terminal` describes.
+    /// Whether to colour output written to a stream that `is_terminal` describes: `--color`
+    /// wins, else a terminal without `NO_COLOR` (<https://no-color.org>). Every colour nettune
+    /// emits asks this: the check report, the `watch` screen, the log lines on stderr.
     pub fn use_color(&self, is_terminal: bool) -> bool {
-        match self.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => is_terminal && std::env::var_os("NO_COLOR").is_none(),
-        }
+        color_for(
+            self.color,
+            is_terminal,
+            std::env::var_os("NO_COLOR").as_deref(),
+        )
+    }
+}
+
+/// [`GlobalArgs::use_color`] for a `NO_COLOR` value: set to anything but the empty string
+/// turns colour off unless `--color always`.
+pub fn color_for(choice: ColorChoice, is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_terminal && no_color.is_none_or(|v| v.is_empty()),
     }
 }
 
@@ -123,6 +137,9 @@ pub enum Command {
     Drops(drops::DropsArgs),
     /// XDP early-drop filter: attach IFACE [--deny CIDR].. [--syn-rate N] | detach | stats.
     Xdp(xdp::XdpArgs),
+    /// Write the manual pages or shell completions into a directory (packaging).
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 /// Run the parsed command line; returns the exit code.
@@ -137,6 +154,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Export(args) => export::run(&cli.global, args),
         Command::Drops(args) => drops::run(&cli.global, args),
         Command::Xdp(args) => xdp::run(&cli.global, args),
+        Command::Generate(args) => generate::run(args),
     }
 }
 
@@ -201,5 +219,32 @@ mod tests {
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("1e9h").is_err());
+    }
+
+    /// `--color` wins over `NO_COLOR`; `auto` colours a terminal unless `NO_COLOR` is set to
+    /// something non-empty.
+    #[test]
+    fn color_choice() {
+        use ColorChoice::*;
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        assert!(color_for(Auto, true, None));
+        assert!(color_for(Auto, true, empty));
+        assert!(!color_for(Auto, true, set));
+        assert!(!color_for(Auto, false, None));
+        assert!(color_for(Always, false, set));
+        assert!(!color_for(Never, true, None));
+    }
+
+    /// `--version` names the version, the revision and eBPF support.
+    #[test]
+    fn version_line() {
+        let v = crate::build_info::LONG_VERSION;
+        assert!(v.starts_with(env!("CARGO_PKG_VERSION")), "{v}");
+        assert!(
+            v.contains(&format!("(revision {}, eBPF ", crate::build_info::REVISION)),
+            "{v}"
+        );
+        assert!(v.ends_with("eBPF built in)"), "{v}");
     }
 }

@@ -97,8 +97,9 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
     let mut term =
         ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
     term.clear()?;
+    let color = global.use_color(true);
     let mut frames = 0u64;
-    term.draw(|f| render::draw(f, &view))?;
+    term.draw(|f| draw(f, &view, color))?;
     while !stop.load(Ordering::Relaxed) && terminal_alive() {
         if event::poll(POLL)? {
             let mut redraw = true;
@@ -116,13 +117,13 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<u8> {
                 _ => redraw = false,
             }
             if redraw {
-                term.draw(|f| render::draw(f, &view))?;
+                term.draw(|f| draw(f, &view, color))?;
             }
         }
         match frames_rx.try_recv() {
             Ok(frame) => {
                 view.push(frame);
-                term.draw(|f| render::draw(f, &view))?;
+                term.draw(|f| draw(f, &view, color))?;
                 frames += 1;
                 if args.count.is_some_and(|n| frames >= n) {
                     break;
@@ -163,6 +164,27 @@ pub fn frame_of(
     match Window::new(older, newer, host) {
         Some(w) => Frame::from_window_labelled(&w, findings, primary),
         None => Frame::default(),
+    }
+}
+
+/// Draw the screen; without colour (`--color never`, `NO_COLOR`) the same screen with every
+/// cell's colours reset, a coloured background (the change highlight) shown reversed instead.
+fn draw(f: &mut ratatui::Frame, view: &View, color: bool) {
+    render::draw(f, view);
+    if !color {
+        uncolor(f.buffer_mut());
+    }
+}
+
+/// Reset every cell's colours, keeping emphasis; a coloured background becomes reverse video.
+fn uncolor(buf: &mut ratatui::buffer::Buffer) {
+    use ratatui::style::{Color, Modifier};
+    for cell in buf.content.iter_mut() {
+        if cell.bg != Color::Reset {
+            cell.modifier.insert(Modifier::REVERSED);
+        }
+        cell.set_fg(Color::Reset);
+        cell.set_bg(Color::Reset);
     }
 }
 
@@ -245,5 +267,35 @@ impl TerminalGuard {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore_terminal();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::style::{Color, Modifier, Style};
+
+    /// Without colour every cell's colours are reset, emphasis stays, and the change
+    /// highlight (a coloured background) is still visible as reverse video.
+    #[test]
+    fn uncolor_keeps_emphasis_and_highlight() {
+        let area = ratatui::layout::Rect::new(0, 0, 3, 1);
+        let mut buf = ratatui::buffer::Buffer::empty(area);
+        buf.set_string(
+            0,
+            0,
+            "a",
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        );
+        buf.set_string(1, 0, "b", Style::new().fg(Color::Black).bg(Color::Yellow));
+        buf.set_string(2, 0, "c", Style::new());
+        uncolor(&mut buf);
+        for cell in &buf.content {
+            assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset));
+        }
+        assert!(buf.content[0].modifier.contains(Modifier::BOLD));
+        assert!(!buf.content[0].modifier.contains(Modifier::REVERSED));
+        assert!(buf.content[1].modifier.contains(Modifier::REVERSED));
+        assert!(buf.content[2].modifier.is_empty());
     }
 }

@@ -25,7 +25,8 @@
 //! - ethtool driver statistics: `nettune_ethtool_stat_total{device,stat}` (one labelled family
 //!   instead of one metric per queue counter);
 //! - nettune's own: `nettune_finding{id,severity,scope,netns} 1` per active finding,
-//!   `nettune_collect_duration_seconds{source}`, `nettune_source_ok{source}` (1 read, 0 not).
+//!   `nettune_build_info{version,revision} 1`, `nettune_collect_duration_seconds{source}`,
+//!   `nettune_source_ok{source}` (1 read, 0 not; the last family).
 //!
 //! Network namespaces ([`super::netns`]): the per-namespace families — netdev, netstat,
 //! sockstat, conntrack — carry a `netns` label (`host` for the snapshot's primary sources,
@@ -851,6 +852,20 @@ fn own(e: &mut Enc, s: &Snapshot, findings: &[Finding], primary: &str) {
             );
         }
     }
+    let name = "nettune_build_info";
+    e.family(
+        name,
+        "The version and git revision nettune was built from (constant 1).",
+        Kind::Gauge,
+    );
+    e.sample(
+        name,
+        &[
+            ("version", crate::build_info::VERSION),
+            ("revision", crate::build_info::REVISION),
+        ],
+        Num::U(1),
+    );
     if !s.collect_seconds.is_empty() {
         let name = "nettune_collect_duration_seconds";
         e.family(

@@ -2,6 +2,7 @@
 //! decide nothing.
 
 pub mod json;
+pub mod nagios;
 pub mod rollback;
 pub mod text;
 pub mod tune;

@@ -200,23 +200,14 @@ pub fn boot_plan(existing: Option<&str>, items: &[Item], p: &Provenance) -> Stri
     s
 }
 
-/// The oneshot unit that applies the boot plan with `exe`.
+/// The oneshot unit that applies the boot plan with `exe`: the packaged, hardened
+/// `deploy/systemd/nettune-apply.service` (root with `CAP_NET_ADMIN` only, scored by
+/// `systemd-analyze security` in CI) with `exe` as its binary.
 pub fn unit(exe: &str) -> String {
+    const PACKAGED: &str = include_str!("../../deploy/systemd/nettune-apply.service");
     format!(
-        "# Written by nettune tune --persist: settings that neither sysctl.d nor a .link file\n\
-         # can express (RPS, RFS, XPS, IRQ affinity, ...), applied once at boot.\n\
-         [Unit]\n\
-         Description=nettune: apply persisted network tuning\n\
-         After=systemd-udev-settle.service network-pre.target\n\
-         Wants=network-pre.target\n\
-         \n\
-         [Service]\n\
-         Type=oneshot\n\
-         RemainAfterExit=yes\n\
-         ExecStart={exe} tune --plan /{BOOT_PLAN} --apply --yes\n\
-         \n\
-         [Install]\n\
-         WantedBy=multi-user.target\n"
+        "# Written by nettune tune --persist.\n{}",
+        PACKAGED.replace("ExecStart=/usr/bin/nettune ", &format!("ExecStart={exe} "))
     )
 }
 

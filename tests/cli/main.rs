@@ -9,6 +9,8 @@ mod kmsg;
 mod lab;
 mod live;
 mod namespaces;
+mod packaging;
+mod privilege;
 mod tune;
 
 use serde_json::Value;
