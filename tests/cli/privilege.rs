@@ -14,6 +14,13 @@ use std::time::{Duration, Instant};
 /// `nobody` has the same rights: none).
 const NOBODY: u32 = 65534;
 
+/// Sources the unprivileged units deliberately cannot read, and why (documented in the units).
+/// `kernel_log`: `/dev/kmsg` needs CAP_SYSLOG where `kernel.dmesg_restrict = 1` (Debian's
+/// default) and `PrivateDevices=yes` hides it anyway; granting it for log lines would double
+/// the exporter's privileges, so the metrics units go without kernel-log evidence (`check` as
+/// root and `autotune` read it).
+const UNIT_EXCEPTIONS: &[&str] = &["kernel_log"];
+
 fn systemd_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd")
 }
@@ -272,7 +279,7 @@ fn exporter_unit_reads_every_source_without_privileges() {
             .map(|(_, ok)| *ok)
             .unwrap_or(false);
         assert!(
-            ok || !ok_as_root,
+            ok || !ok_as_root || UNIT_EXCEPTIONS.contains(&source.as_str()),
             "source {source} reads as root but not under the unit's privileges"
         );
     }
@@ -564,7 +571,7 @@ fn textfile_unit_writes_every_source_without_privileges() {
     for (source, ok_as_root) in sources_ok(&root) {
         let ok = got.iter().any(|(s, ok)| *s == source && *ok);
         assert!(
-            ok || !ok_as_root,
+            ok || !ok_as_root || UNIT_EXCEPTIONS.contains(&source.as_str()),
             "source {source} reads as root but not as the textfile unit"
         );
     }
