@@ -264,6 +264,7 @@ mod tests {
             host: HostFacts::default(),
             netns: None,
             snapshots: vec![Snapshot::empty(1)],
+            archive: None,
             drops: Source::unsupported("not requested"),
         };
         let dir = tempfile::tempdir().unwrap();

@@ -14,8 +14,11 @@
 //!    archive's, `uptime` seconds apart, so every rate is an average since boot.
 
 pub mod facts;
+pub mod since_boot;
 pub mod supportconfig;
 pub mod tarball;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testkit;
 pub mod text;
 pub mod view;
 
@@ -212,7 +215,14 @@ pub fn open(path: &Path) -> Result<Archive, ArchiveError> {
 
 /// Files under `proc/` copied into the private root for the collectors (beside `proc/net`
 /// and `proc/sys`, copied whole).
-const PROC_FILES: [&str; 6] = ["interrupts", "softirqs", "stat", "meminfo", "cpuinfo", "uptime"];
+const PROC_FILES: [&str; 6] = [
+    "interrupts",
+    "softirqs",
+    "stat",
+    "meminfo",
+    "cpuinfo",
+    "uptime",
+];
 
 /// Each proc-read source's main file, to say "empty" or why it is bad instead of the
 /// collector's answer about a file it never saw.
@@ -225,6 +235,16 @@ const PRIMARY: [(&str, &str); 8] = [
     ("cpu_times", "proc/stat"),
     ("interrupts", "proc/interrupts"),
     ("conntrack", "proc/net/stat/nf_conntrack"),
+];
+
+/// Other proc files the collectors read (a bad one is a problem worth listing).
+const USED: [&str; 6] = [
+    "proc/net/netstat",
+    "proc/net/snmp6",
+    "proc/net/sockstat6",
+    "proc/net/netlink",
+    "proc/meminfo",
+    "proc/cpuinfo",
 ];
 
 /// Copies the tree's files into a plain root, as regular files.
@@ -265,10 +285,13 @@ impl Copier<'_> {
                     self.empty.insert(rel.to_string());
                 }
                 if bytes.contains(&0) && !rel.starts_with("proc/sys/") {
-                    self.bad.insert(
-                        rel.to_string(),
-                        ArchiveError::Binary(self.view.shown(rel)).to_string(),
-                    );
+                    // Binary proc files nettune does not read (`rt_acct`) are left out quietly.
+                    if PRIMARY.iter().any(|(_, f)| *f == rel) || USED.contains(&rel) {
+                        self.bad.insert(
+                            rel.to_string(),
+                            ArchiveError::Binary(self.view.shown(rel)).to_string(),
+                        );
+                    }
                     return;
                 }
                 let dest = self.dest.join(rel);
@@ -277,7 +300,8 @@ impl Copier<'_> {
                     .map_or(Ok(()), std::fs::create_dir_all)
                     .and_then(|()| std::fs::write(&dest, &bytes));
                 if let Err(e) = ok {
-                    self.bad.insert(rel.to_string(), format!("{}: {e}", self.view.shown(rel)));
+                    self.bad
+                        .insert(rel.to_string(), format!("{}: {e}", self.view.shown(rel)));
                 }
                 self.files += 1;
             }
@@ -344,11 +368,17 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
     let mut collector = Collector::new(root, options);
     let mut snap = collector.snapshot();
     let mut w = Warnings::default();
-    let mut hostfacts = host::read(&mut crate::root::FileBuf::new(), collector.root(), &mut w);
+    let mut hw = Warnings::default();
+    let mut hostfacts = host::read(&mut crate::root::FileBuf::new(), collector.root(), &mut hw);
+    snap.warnings.extend(hw.0);
     snap = relabel(snap, &root_dir);
     // The collector's warnings about files the archive does not hold (IRQ affinity lists,
     // sysfs attributes) say nothing about the host.
-    snap.warnings.retain(|x| !x.message.contains("No such file or directory"));
+    snap.warnings.retain(|x| {
+        !(x.message.contains("No such file or directory")
+            || x.message.contains("does not exist")
+            || x.message.contains("unreadable"))
+    });
 
     let shown = |rel: &str| v.shown(rel);
     let mut from: BTreeMap<String, String> = BTreeMap::new();
@@ -399,7 +429,10 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
             from.insert("netstat".into(), rel);
         } else if let Some((rel, t)) = first_text(
             v,
-            &[&format!("{net}/netstat_-s"), &format!("{net}/netstat_-W_-s")],
+            &[
+                &format!("{net}/netstat_-s"),
+                &format!("{net}/netstat_-W_-s"),
+            ],
             &mut problems,
         ) {
             snap.netstat = from_text(&rel, &t, text::parse_netstat_s, &shown);
@@ -467,7 +500,12 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
         Source::Ok(all)
     };
     if snap.sysctl_config.ok().is_some_and(|c| !c.is_empty()) {
-        from.insert("sysctl_config".into(), "etc/sysctl.conf, etc/sysctl.d".into());
+        from.insert(
+            "sysctl_config".into(),
+            "etc/sysctl.conf, etc/sysctl.d".into(),
+        );
+    } else if snap.sysctl_config.ok().is_some() {
+        snap.sysctl_config = Source::unsupported("not in archive (no sysctl.conf, no sysctl.d)");
     }
     for (name, outcome) in snap.sources() {
         if outcome.is_ok() && !from.contains_key(name) {
@@ -481,6 +519,16 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
     // Host facts: uname/hostname from the archive; the page size is this machine's.
     let uname = first_text(v, &["uname", "sos_commands/kernel/uname_-a"], &mut problems)
         .and_then(|(_, t)| text::parse_uname(&t));
+    if v.stat("proc/stat").is_none() {
+        // No /proc/stat to count CPUs in: `processor` lines of /proc/cpuinfo.
+        if let Ok(Some(t)) = v.text("proc/cpuinfo") {
+            let n = t.lines().filter(|l| l.starts_with("processor")).count();
+            if let Ok(n @ 1..) = u32::try_from(n) {
+                hostfacts.cpus = n;
+                hostfacts.cpus_online = (0..n).collect();
+            }
+        }
+    }
     if let Some((h, k)) = &uname {
         hostfacts.hostname = h.clone();
         hostfacts.kernel = k.clone();
@@ -637,7 +685,10 @@ fn ethtool_of(v: &View, dev: &str, w: &mut Warnings) -> Ethtool {
     let get = |opt: &str| -> Result<Option<String>, String> {
         v.text(&file(opt)).map_err(|e| e.to_string())
     };
-    fn pick<T>(r: Result<Option<String>, String>, parse: impl FnOnce(&str) -> Source<T>) -> Source<T> {
+    fn pick<T>(
+        r: Result<Option<String>, String>,
+        parse: impl FnOnce(&str) -> Source<T>,
+    ) -> Source<T> {
         match r {
             Ok(Some(t)) if t.trim().is_empty() => Source::error("empty output"),
             Ok(Some(t)) => parse(&t),

@@ -177,7 +177,10 @@ mod tests {
             Some("sos_commands/kernel/sysctl_-a")
         );
         assert_eq!(command_member(""), None);
-        assert_eq!(file_member("/proc/net/dev").as_deref(), Some("proc/net/dev"));
+        assert_eq!(
+            file_member("/proc/net/dev").as_deref(),
+            Some("proc/net/dev")
+        );
         assert_eq!(file_member("/proc/../x"), None);
         assert_eq!(file_member("/var/log/x"), None);
     }

@@ -64,7 +64,14 @@ pub fn sniff(magic: &[u8]) -> Option<Compression> {
 /// tarball's members usually sit under one top directory (`sosreport-host-…/`), so callers
 /// also ask with that component removed.
 pub fn wanted(rel: &str) -> bool {
-    const TOP: [&str; 6] = ["uptime", "uname", "hostname", "date", "version.txt", "environment"];
+    const TOP: [&str; 6] = [
+        "uptime",
+        "uname",
+        "hostname",
+        "date",
+        "version.txt",
+        "environment",
+    ];
     const PREFIXES: [&str; 11] = [
         "proc/",
         "etc/sysctl.d/",

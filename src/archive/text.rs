@@ -6,9 +6,7 @@
 use crate::collect::ethtool::{Channels, Coalesce, Feature, Features, Rings};
 use crate::collect::netdev::{NetDev, NetDevCounters};
 use crate::collect::snmp::{split_snmp6_name, NetStat};
-use crate::collect::sockets::{
-    DestinationCount, Listener, Owner, Sockets, TcpStates, TOP_N,
-};
+use crate::collect::sockets::{DestinationCount, Listener, Owner, Sockets, TcpStates, TOP_N};
 use crate::collect::sysctl::{fold_value, Sysctls};
 use crate::collect::{Source, Warnings};
 use std::collections::BTreeMap;
@@ -23,9 +21,10 @@ pub fn parse_uptime(text: &str) -> Option<u64> {
             return (secs.is_finite() && secs >= 0.0).then_some(secs as u64);
         }
     }
-    let rest = &line[line.find(" up ").map(|i| i + 4).or_else(|| {
-        line.starts_with("up ").then_some(3)
-    })?..];
+    let rest = &line[line
+        .find(" up ")
+        .map(|i| i + 4)
+        .or_else(|| line.starts_with("up ").then_some(3))?..];
     let mut total: u64 = 0;
     let mut found = false;
     for part in rest.split(',') {
@@ -156,7 +155,10 @@ pub fn parse_ip_link(text: &str, warnings: &mut Warnings) -> Source<NetDev> {
             let rx = t.starts_with("RX");
             if let Some(cols) = rest.strip_prefix(':') {
                 // `RX:  bytes packets …` or `RX errors: length crc …` (after `-s -s`)
-                header = Some((rx, cols.split_ascii_whitespace().map(str::to_string).collect()));
+                header = Some((
+                    rx,
+                    cols.split_ascii_whitespace().map(str::to_string).collect(),
+                ));
                 continue;
             }
             if let Some(cols) = rest.strip_prefix(" errors:") {
@@ -290,9 +292,17 @@ const NETSTAT_PHRASES: [(&str, &str, &str); 17] = [
     ("Udp", "packets sent", "OutDatagrams"),
     ("Udp", "receive buffer errors", "RcvbufErrors"),
     ("Udp", "send buffer errors", "SndbufErrors"),
-    ("TcpExt", "times the listen queue of a socket overflowed", "ListenOverflows"),
+    (
+        "TcpExt",
+        "times the listen queue of a socket overflowed",
+        "ListenOverflows",
+    ),
     ("TcpExt", "SYNs to LISTEN sockets dropped", "ListenDrops"),
-    ("TcpExt", "packets pruned from receive queue because of socket buffer overrun", "PruneCalled"),
+    (
+        "TcpExt",
+        "packets pruned from receive queue because of socket buffer overrun",
+        "PruneCalled",
+    ),
 ];
 
 /// `netstat -s` output, for the counters it names (`InCsumErrors: 3`) and the phrases of
@@ -311,7 +321,9 @@ pub fn parse_netstat_s(text: &str) -> Source<NetStat> {
         if let Some((name, v)) = t.split_once(": ") {
             if let Ok(v) = v.trim().parse::<i64>() {
                 if !name.contains(' ') {
-                    out.entry(section.clone()).or_default().insert(name.to_string(), v);
+                    out.entry(section.clone())
+                        .or_default()
+                        .insert(name.to_string(), v);
                 }
             }
             continue;
@@ -324,7 +336,9 @@ pub fn parse_netstat_s(text: &str) -> Source<NetStat> {
             .iter()
             .find(|(s, p, _)| *s == section && *p == phrase)
         {
-            out.entry(section.clone()).or_default().insert((*field).to_string(), n);
+            out.entry(section.clone())
+                .or_default()
+                .insert((*field).to_string(), n);
         }
     }
     if out.is_empty() {
@@ -423,7 +437,9 @@ pub fn parse_ss(text: &str, warnings: &mut Warnings) -> Source<Sockets> {
             accept_queue,
             backlog,
             inode: field("ino:").unwrap_or(0),
-            uid: field("uid:").and_then(|u| u32::try_from(u).ok()).unwrap_or(0),
+            uid: field("uid:")
+                .and_then(|u| u32::try_from(u).ok())
+                .unwrap_or(0),
             owner,
         });
     }
@@ -517,7 +533,9 @@ pub fn parse_ethtool_c(text: &str) -> Source<Coalesce> {
             c.use_adaptive_tx = w.nth(1).map(|v| v == "on");
             continue;
         }
-        let Some((k, v)) = t.split_once(':') else { continue };
+        let Some((k, v)) = t.split_once(':') else {
+            continue;
+        };
         let v = v.trim().parse::<u32>().ok();
         match k.trim() {
             "rx-usecs" => c.rx_usecs = v,
@@ -583,9 +601,15 @@ mod tests {
     #[test]
     fn uptime_forms() {
         for (text, want) in [
-            (" 09:39:55 up 11:01,  1 user,  load average: 2.00", 11 * 3600 + 60),
+            (
+                " 09:39:55 up 11:01,  1 user,  load average: 2.00",
+                11 * 3600 + 60,
+            ),
             (" 10:00:00 up 25 min,  2 users,  load average: 0.1", 1500),
-            ("10:00:00 up 3 days,  2:04,  0 users,  load average: 0", 3 * 86400 + 2 * 3600 + 240),
+            (
+                "10:00:00 up 3 days,  2:04,  0 users,  load average: 0",
+                3 * 86400 + 2 * 3600 + 240,
+            ),
             ("10:00:00 up 1 day, 5 min,  1 user", 86400 + 300),
             ("10:00:00 up 400 days, 10:00,  1 user", 400 * 86400 + 36000),
             ("12345.67 100.0\n", 12345),
@@ -654,7 +678,10 @@ mod tests {
         assert_eq!(s.listeners.len(), 2);
         let l = &s.listeners[1];
         assert_eq!(l.local.port(), 5672);
-        assert_eq!((l.accept_queue, l.backlog, l.inode, l.uid), (129, 128, 35123, 111));
+        assert_eq!(
+            (l.accept_queue, l.backlog, l.inode, l.uid),
+            (129, 128, 35123, 111)
+        );
         assert_eq!(
             l.owner,
             Owner::Process {
@@ -673,13 +700,23 @@ mod tests {
     fn ethtool_texts() {
         let g = parse_ethtool_g("Ring parameters for eth0:\nPre-set maximums:\nRX:\t\t4096\nRX Mini:\tn/a\nTX:\t\t4096\nCurrent hardware settings:\nRX:\t\t256\nRX Mini:\tn/a\nTX:\t\t512\n");
         let g = g.ok().unwrap();
-        assert_eq!((g.rx, g.rx_max, g.tx, g.rx_mini), (Some(256), Some(4096), Some(512), None));
+        assert_eq!(
+            (g.rx, g.rx_max, g.tx, g.rx_mini),
+            (Some(256), Some(4096), Some(512), None)
+        );
         let l = parse_ethtool_l("Channel parameters for eth0:\nPre-set maximums:\nCombined:\t8\nCurrent hardware settings:\nCombined:\t2\n");
         assert_eq!(l.ok().unwrap().combined, Some(2));
-        let c = parse_ethtool_c("Coalesce parameters for eth0:\nAdaptive RX: on  TX: off\nrx-usecs: 3\n");
+        let c = parse_ethtool_c(
+            "Coalesce parameters for eth0:\nAdaptive RX: on  TX: off\nrx-usecs: 3\n",
+        );
         let c = c.ok().unwrap();
-        assert_eq!((c.use_adaptive_rx, c.use_adaptive_tx, c.rx_usecs), (Some(true), Some(false), Some(3)));
-        let k = parse_ethtool_k("Features for eth0:\nrx-checksumming: on [fixed]\n\ttx-checksum-ipv4: off\n");
+        assert_eq!(
+            (c.use_adaptive_rx, c.use_adaptive_tx, c.rx_usecs),
+            (Some(true), Some(false), Some(3))
+        );
+        let k = parse_ethtool_k(
+            "Features for eth0:\nrx-checksumming: on [fixed]\n\ttx-checksum-ipv4: off\n",
+        );
         let k = k.ok().unwrap();
         assert!(k["rx-checksumming"].fixed && k["rx-checksumming"].active);
         assert!(!k["tx-checksum-ipv4"].active);

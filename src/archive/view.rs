@@ -13,12 +13,14 @@ use super::ArchiveError;
 use crate::root::open_at;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{fstatat, SFlag};
-use std::collections::{BTreeMap, VecDeque};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Symlinks followed while resolving one path before it counts as a loop (Linux's limit).
 pub const MAX_HOPS: usize = 40;
@@ -70,9 +72,7 @@ impl Index {
         let mut end = 0;
         while let Some(i) = path[end..].find('/') {
             let parent = &path[..end + i];
-            self.nodes
-                .entry(parent.to_string())
-                .or_insert(Node::Dir);
+            self.nodes.entry(parent.to_string()).or_insert(Node::Dir);
             end += i + 1;
         }
         self.nodes.insert(path.to_string(), node);
@@ -113,6 +113,11 @@ pub struct View {
     base: Vec<String>,
     /// What the user named, for messages.
     pub origin: PathBuf,
+    /// Resolved paths (relative path → backing path), so a walk of a tree resolves each
+    /// directory once.
+    resolved: RefCell<HashMap<String, Vec<String>>>,
+    /// Directories opened (`O_PATH`, never through a link) by backing path.
+    dirs: RefCell<HashMap<String, Rc<OwnedFd>>>,
 }
 
 fn split(path: &str) -> impl Iterator<Item = &str> {
@@ -133,6 +138,8 @@ impl View {
             backing: Backing::Dir(fd),
             base: Vec::new(),
             origin: dir.to_path_buf(),
+            resolved: RefCell::default(),
+            dirs: RefCell::default(),
         })
     }
 
@@ -142,12 +149,36 @@ impl View {
             backing: Backing::Index(index),
             base: Vec::new(),
             origin: origin.to_path_buf(),
+            resolved: RefCell::default(),
+            dirs: RefCell::default(),
         }
     }
 
     /// Make the directory `rel` (already inside the archive) the view's top.
     pub fn rebase(&mut self, rel: &str) {
         self.base.extend(split(rel).map(str::to_string));
+        self.resolved.borrow_mut().clear();
+    }
+
+    /// The directory at backing path `parents`, opened once (`None`: the backing's top).
+    fn open_parent(&self, root: &OwnedFd, parents: &[String]) -> io::Result<Option<Rc<OwnedFd>>> {
+        if parents.is_empty() {
+            return Ok(None);
+        }
+        let key = parents.join("/");
+        if let Some(fd) = self.dirs.borrow().get(&key) {
+            return Ok(Some(fd.clone()));
+        }
+        let (last, up) = parents.split_last().unwrap_or((&parents[0], &[]));
+        let parent = self.open_parent(root, up)?;
+        let at = parent.as_deref().unwrap_or(root);
+        let fd = Rc::new(open_at(
+            at.as_fd(),
+            &cstr(last)?,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+        )?);
+        self.dirs.borrow_mut().insert(key, fd.clone());
+        Ok(Some(fd))
     }
 
     /// The node at the symlink-free backing path `phys`, `None` when missing.
@@ -158,13 +189,13 @@ impl View {
                 let Some((last, parents)) = phys.split_last() else {
                     return Ok(Some(Node::Dir));
                 };
-                let dir = match open_dirs(root, parents) {
+                let dir = match self.open_parent(root, parents) {
                     Ok(d) => d,
                     Err(e) if missing(&e) => return Ok(None),
                     Err(e) => return Err(e),
                 };
                 let name = cstr(last)?;
-                let dirfd = dir.as_ref().unwrap_or(root).as_raw_fd();
+                let dirfd = dir.as_deref().unwrap_or(root).as_raw_fd();
                 let st = match fstatat(Some(dirfd), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
                     Ok(st) => st,
                     Err(nix::errno::Errno::ENOENT) | Err(nix::errno::Errno::ENOTDIR) => {
@@ -191,8 +222,34 @@ impl View {
 
     /// Resolve `rel` (relative to the archive's top) to a symlink-free backing path.
     pub fn resolve(&self, rel: &str) -> Result<Vec<String>, ArchiveError> {
-        let mut todo: VecDeque<String> = split(rel).map(str::to_string).collect();
-        let mut cur: Vec<String> = self.base.clone();
+        let comps: Vec<&str> = split(rel).collect();
+        let key = comps.join("/");
+        if let Some(hit) = self.resolved.borrow().get(&key) {
+            return Ok(hit.clone());
+        }
+        // The parent directory once (memoised), then the last component from there.
+        let (cur, todo) = match comps.split_last() {
+            Some((last, parent)) if !parent.is_empty() && *last != ".." => (
+                self.resolve(&parent.join("/"))?,
+                VecDeque::from([last.to_string()]),
+            ),
+            _ => (
+                self.base.clone(),
+                comps.iter().map(|c| c.to_string()).collect(),
+            ),
+        };
+        let out = self.walk(rel, cur, todo)?;
+        self.resolved.borrow_mut().insert(key, out.clone());
+        Ok(out)
+    }
+
+    /// Resolve the components `todo` from the resolved directory `cur`.
+    fn walk(
+        &self,
+        rel: &str,
+        mut cur: Vec<String>,
+        mut todo: VecDeque<String>,
+    ) -> Result<Vec<String>, ArchiveError> {
         let floor = self.base.len();
         let mut hops = 0;
         while let Some(comp) = todo.pop_front() {
@@ -243,7 +300,7 @@ impl View {
         };
         let mut names = match &self.backing {
             Backing::Index(ix) => ix.list(&phys.join("/")),
-            Backing::Dir(root) => list_dir(root, &phys).unwrap_or_default(),
+            Backing::Dir(root) => self.list_dir(root, &phys).unwrap_or_default(),
         };
         names.sort();
         names
@@ -268,10 +325,9 @@ impl View {
                     (Some(Node::File { .. }), Some(Stored::Skipped(why))) => {
                         Err(ArchiveError::Refused(shown, why.clone()))
                     }
-                    (Some(Node::File { .. }), None) => Err(ArchiveError::Refused(
-                        shown,
-                        "member not extracted".into(),
-                    )),
+                    (Some(Node::File { .. }), None) => {
+                        Err(ArchiveError::Refused(shown, "member not extracted".into()))
+                    }
                     _ => Err(ArchiveError::NotFile(shown)),
                 }
             }
@@ -279,10 +335,11 @@ impl View {
                 let Some((last, parents)) = phys.split_last() else {
                     return Err(ArchiveError::NotFile(shown));
                 };
-                let dir = open_dirs(root, parents).map_err(io_err)?;
-                let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+                let dir = self.open_parent(root, parents).map_err(io_err)?;
+                let flags =
+                    OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
                 let fd = open_at(
-                    dir.as_ref().unwrap_or(root).as_fd(),
+                    dir.as_deref().unwrap_or(root).as_fd(),
                     &cstr(last).map_err(io_err)?,
                     flags,
                 )
@@ -343,36 +400,22 @@ fn missing(e: &io::Error) -> bool {
     )
 }
 
-/// Open the directories `parents` below `root` one by one, never following a symlink;
-/// `None` for the root itself.
-fn open_dirs(root: &OwnedFd, parents: &[String]) -> io::Result<Option<OwnedFd>> {
-    let mut cur: Option<OwnedFd> = None;
-    for comp in parents {
-        let at = cur.as_ref().unwrap_or(root);
-        let next = open_at(
+impl View {
+    fn list_dir(&self, root: &OwnedFd, phys: &[String]) -> io::Result<Vec<String>> {
+        let parent = self.open_parent(root, phys)?;
+        let at = parent.as_deref().unwrap_or(root);
+        let fd = open_at(
             at.as_fd(),
-            &cstr(comp)?,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+            c".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
         )?;
-        cur = Some(next);
+        // The open directory itself, through its fd (no path walk that could follow a link).
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(format!("/proc/self/fd/{}", fd.as_raw_fd()))? {
+            names.push(entry?.file_name().to_string_lossy().into_owned());
+        }
+        Ok(names)
     }
-    Ok(cur)
-}
-
-fn list_dir(root: &OwnedFd, phys: &[String]) -> io::Result<Vec<String>> {
-    let parent = open_dirs(root, phys)?;
-    let at = parent.as_ref().unwrap_or(root);
-    let fd = open_at(
-        at.as_fd(),
-        c".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
-    )?;
-    // The open directory itself, through its fd (no path walk that could follow a link).
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(format!("/proc/self/fd/{}", fd.as_raw_fd()))? {
-        names.push(entry?.file_name().to_string_lossy().into_owned());
-    }
-    Ok(names)
 }
 
 #[cfg(test)]

@@ -19,6 +19,10 @@ pub struct CheckArgs {
     /// Analyse a saved capture (`nettune snapshot -o FILE`) instead of the live host.
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
+    /// Analyse a support archive (a sosreport, a supportconfig or a copied root; a directory
+    /// or a .tar[.gz|.xz|.bz2|.zst]): counters since boot, the window is the uptime.
+    #[arg(long, value_name = "PATH", conflicts_with = "from")]
+    pub archive: Option<PathBuf>,
     /// Tuning profile the findings are judged against (a shipped profile's name or a
     /// FILE.toml; its `intent` is what the rules use).
     #[arg(long, value_name = "P")]
@@ -84,8 +88,20 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<u8> {
     }
     // The profile first: a bad one fails before the sampling window.
     let options = args.options()?;
-    let cap = obtain_capture(global, args.from.as_ref(), args.interval)?;
-    let (findings, notes) = diagnose::diagnose_capture(&cap, &options);
+    let cap = match &args.archive {
+        Some(path) => super::common::archive_capture(path)?,
+        None => obtain_capture(global, args.from.as_ref(), args.interval)?,
+    };
+    let (mut findings, mut notes) = diagnose::diagnose_capture(&cap, &options);
+    if cap.archive.is_some() {
+        // Counters since boot: findings below the since-boot floor are lowered to info.
+        if let Some(w) = crate::window::Window::newest(&cap) {
+            notes.extend(crate::archive::since_boot::judge(
+                &mut findings,
+                w.seconds(),
+            ));
+        }
+    }
     let report = json::check_report(&cap, &findings, &notes);
     let mut out = std::io::stdout().lock();
     if global.json {
