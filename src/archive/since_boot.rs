@@ -100,7 +100,7 @@ mod tests {
     #[test]
     fn floor_uses_count_and_share() {
         let year = 365.0 * 86400.0;
-        let mut f = vec![
+        let mut f = [
             finding(Severity::Critical, 50.0 / year, 1e6 / year),
             finding(Severity::Critical, 1e4 / year, 1e6 / year),
             finding(Severity::Warning, 1e4 / year, 1e12 / year),

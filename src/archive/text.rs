@@ -446,8 +446,7 @@ pub fn parse_ss(text: &str, warnings: &mut Warnings) -> Source<Sockets> {
     if !seen {
         return Source::error("ss: no TCP socket line found");
     }
-    s.listeners
-        .sort_by(|a, b| (a.local.port(), a.local.ip()).cmp(&(b.local.port(), b.local.ip())));
+    s.listeners.sort_by_key(|l| (l.local.port(), l.local.ip()));
     let mut top: Vec<DestinationCount> = tw
         .into_iter()
         .map(|(remote, count)| DestinationCount { remote, count })
@@ -497,7 +496,6 @@ pub fn parse_ethtool_g(text: &str) -> Source<Rings> {
         rx_jumbo_max: max.get("RX Jumbo").copied(),
         tx_max: max.get("TX").copied(),
         rx_buf_len: cur.get("RX Buf Len").copied(),
-        ..Rings::default()
     })
 }
 
