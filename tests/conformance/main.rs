@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+mod archive;
 mod conntrack;
 mod ethtool;
 mod interrupts;
