@@ -462,6 +462,30 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
     } else if snap.sysctl.ok().is_some_and(|s| !s.is_empty()) {
         from.insert("sysctl".into(), "proc/sys".into());
     }
+    // conntrack: the table's fill from the sysctls when /proc/sys/net/netfilter is missing.
+    if snap.conntrack.ok().is_none() {
+        let get = |k: &str| {
+            snap.sysctl
+                .ok()
+                .and_then(|s| s.get(k))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        if let (Some(count), Some(max)) = (
+            get("net.netfilter.nf_conntrack_count"),
+            get("net.netfilter.nf_conntrack_max"),
+        ) {
+            snap.conntrack = Source::Ok(crate::collect::conntrack::Conntrack {
+                count: Some(count),
+                max: Some(max),
+                buckets: get("net.netfilter.nf_conntrack_buckets"),
+                stat: None,
+            });
+            from.insert(
+                "conntrack".into(),
+                "net.netfilter.nf_conntrack_{count,max} (sysctl)".into(),
+            );
+        }
+    }
     if snap.sysctl.ok().is_some_and(|s| s.is_empty()) {
         snap.sysctl = Source::unsupported("not in archive (no proc/sys, no sysctl -a)");
     }

@@ -114,7 +114,14 @@ fn openstack_sosreport_from_command_outputs() {
     assert_eq!(cap.host.hostname, "compute4");
     assert_eq!(a.uptime_seconds, Some(17 * 3600 + 41 * 60));
     let src = sources(cap);
-    for name in ["netdev", "netstat", "sysctl", "ethtool", "interrupts"] {
+    for name in [
+        "netdev",
+        "netstat",
+        "sysctl",
+        "ethtool",
+        "interrupts",
+        "conntrack",
+    ] {
         assert_eq!(src[name], "ok", "{name}: {src:?}");
     }
     assert_eq!(
@@ -129,6 +136,8 @@ fn openstack_sosreport_from_command_outputs() {
     assert!(eth.len() >= 20, "{}", eth.len());
     assert!(newest.netdev.ok().unwrap().contains_key("ens3"));
     assert!(newest.netstat.ok().unwrap()["TcpExt"].contains_key("ListenOverflows"));
+    let ct = newest.conntrack.ok().unwrap();
+    assert_eq!((ct.count, ct.max), (Some(1498), Some(1_000_000)));
     assert_eq!(a.kernel_log.as_deref(), Some("var/log/kern.log"));
     assert!(r
         .pending
