@@ -146,6 +146,24 @@ pub fn tree(view: &View, problems: &mut Vec<String>) -> Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Splitting and naming never panic, and every body is a slice of the input.
+        #[test]
+        fn sections_never_panic(lines in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "#==[ Command ]====#", "#==[ Configuration File ]===#", "#==[", "# /bin/x -a",
+                "# /proc/net/dev", "data 1 2", "", "#", "# ", "é\u{0}", "#==[ ]",
+            ]), 0..40)) {
+            let text = lines.join("\n");
+            for s in sections(&text) {
+                prop_assert!(text.contains(s.body));
+                let _ = command_member(s.what);
+                let _ = file_member(s.what);
+            }
+        }
+    }
 
     #[test]
     fn sections_split_at_headers() {

@@ -288,6 +288,20 @@ pub fn detect(path: &Path) -> Result<Option<Compression>, ArchiveError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A cleaned name never climbs out nor starts at `/`.
+        #[test]
+        fn clean_names_stay_inside(raw in "[a-z./]{0,30}") {
+            if let Ok(name) = clean_name(&raw) {
+                prop_assert!(!name.starts_with('/'));
+                prop_assert!(name.split('/').all(|c| !c.is_empty() && c != "." && c != ".."));
+            }
+            let _ = wanted(&raw);
+            let _ = sniff(raw.as_bytes());
+        }
+    }
 
     #[test]
     fn names_are_cleaned_or_refused() {
