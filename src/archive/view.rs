@@ -29,6 +29,9 @@ pub const MAX_HOPS: usize = 40;
 /// refused (a bounded read, never a huge allocation).
 pub const MEMBER_CAP: u64 = 64 * 1024 * 1024;
 
+/// Directory fds a [`View`] keeps open at most (well under the usual limit of 1,024).
+const DIR_FDS_KEPT: usize = 256;
+
 /// What is at a path of the tree (symlinks not followed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
@@ -177,7 +180,13 @@ impl View {
             &cstr(last)?,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
         )?);
-        self.dirs.borrow_mut().insert(key, fd.clone());
+        let mut dirs = self.dirs.borrow_mut();
+        if dirs.len() >= DIR_FDS_KEPT {
+            // A wide tree (a host with hundreds of interfaces' sysctl directories): start
+            // over rather than run out of file descriptors.
+            dirs.clear();
+        }
+        dirs.insert(key, fd.clone());
         Ok(Some(fd))
     }
 
@@ -461,6 +470,25 @@ mod tests {
         assert!(matches!(err, ArchiveError::Loop(_)), "{err}");
         assert_eq!(v.list("proc/net"), vec!["dev".to_string()]);
         assert_eq!(v.stat("proc/self"), Some(Node::Dir));
+    }
+
+    /// A tree wider than the directory fds kept open is read whole (the cache starts over).
+    #[test]
+    fn wide_trees_do_not_exhaust_descriptors() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..(DIR_FDS_KEPT * 2 + 10) {
+            let dir = d.path().join(format!("conf/eth{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("rp_filter"), format!("{i}\n")).unwrap();
+        }
+        let v = View::dir(d.path()).unwrap();
+        let names = v.list("conf");
+        assert_eq!(names.len(), DIR_FDS_KEPT * 2 + 10);
+        for n in &names {
+            let got = v.read(&format!("conf/{n}/rp_filter")).unwrap();
+            assert_eq!(String::from_utf8(got).unwrap().trim(), &n[3..]);
+        }
+        assert!(v.dirs.borrow().len() <= DIR_FDS_KEPT);
     }
 
     /// The same tree as an index resolves the same way.
