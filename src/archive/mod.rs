@@ -344,6 +344,7 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
         "proc/sys/fs/file-max",
         "proc/sys/kernel/hostname",
         "proc/sys/kernel/osrelease",
+        "proc/irq",
         "sys/devices/system/cpu/online",
         "sys/devices/system/cpu/possible",
         "sys/class/net",
@@ -461,6 +462,12 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
         }
     } else if snap.sysctl.ok().is_some_and(|s| !s.is_empty()) {
         from.insert("sysctl".into(), "proc/sys".into());
+    }
+    // IRQ affinity: the collector finds no `proc/irq/N/*` list in most archives.
+    for aff in [&mut snap.irq_affinity, &mut snap.irq_effective_affinity] {
+        if aff.ok().is_some_and(|m| m.is_empty()) {
+            *aff = Source::unsupported("not in archive (no proc/irq)");
+        }
     }
     // conntrack: the table's fill from the sysctls when /proc/sys/net/netfilter is missing.
     if snap.conntrack.ok().is_none() {
