@@ -515,6 +515,26 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
         }
         None => Source::unsupported("not in archive (no ss output)"),
     };
+    // interfaces: `ip -d link` when sysfs is missing; a device whose ethtool bus-info names
+    // a bus device is physical, its driver and speed from ethtool.
+    if snap.interfaces.ok().is_none() {
+        if let Some((rel, t)) = first_text(
+            v,
+            &[
+                &format!("{net}/ip_-s_-d_link"),
+                &format!("{net}/ip_-d_link"),
+                &format!("{net}/ip_-s_-s_-d_link"),
+                &format!("{net}/ip_-d_-s_link"),
+            ],
+            &mut problems,
+        ) {
+            let ifaces = text::parse_ip_link_config(&t);
+            if !ifaces.is_empty() {
+                snap.interfaces = Source::Ok(ifaces);
+                from.insert("interfaces".into(), format!("{rel} + ethtool -i"));
+            }
+        }
+    }
     // ethtool: the text outputs of every device that has one.
     let devices = ethtool_devices(v, &snap);
     let mut all = EthtoolAll::new();
@@ -522,6 +542,32 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
         let e = ethtool_of(v, &dev, &mut w);
         if e != Ethtool::default() {
             all.insert(dev, e);
+        }
+    }
+    if let (Some(ifaces), false) = (snap.interfaces.ok_mut(), all.is_empty()) {
+        if from
+            .get("interfaces")
+            .is_some_and(|f| f.ends_with("ethtool -i"))
+        {
+            for (name, i) in ifaces.iter_mut() {
+                let Some(e) = all.get(name) else { continue };
+                if let Some(d) = e.driver.ok() {
+                    i.driver = Some(d.driver.clone()).filter(|d| !d.is_empty());
+                    let bus = d.bus_info.trim();
+                    if !bus.is_empty()
+                        && bus != "N/A"
+                        && bus != "tap"
+                        && i.kind == Default::default()
+                    {
+                        i.kind = crate::collect::interfaces::InterfaceKind::Physical;
+                        i.device = Some(bus.to_string());
+                    }
+                }
+                if let Some(l) = e.link.ok() {
+                    i.speed_mbps = l.speed_mbps;
+                    i.duplex = l.duplex.clone();
+                }
+            }
         }
     }
     snap.ethtool = if all.is_empty() {

@@ -4,6 +4,7 @@
 //! never panics: what does not parse is skipped (with a warning where a caller can use one).
 
 use crate::collect::ethtool::{Channels, Coalesce, Feature, Features, Rings};
+use crate::collect::interfaces::{Interface, InterfaceKind, Interfaces, RxQueue, TxQueue};
 use crate::collect::netdev::{NetDev, NetDevCounters};
 use crate::collect::snmp::{split_snmp6_name, NetStat};
 use crate::collect::sockets::{DestinationCount, Listener, Owner, Sockets, TcpStates, TOP_N};
@@ -201,6 +202,112 @@ pub fn parse_ip_link(text: &str, warnings: &mut Warnings) -> Source<NetDev> {
         return Source::error("ip -s link: no interface found");
     }
     Source::Ok(out)
+}
+
+/// The device kind `ip -d link` names on the line after `link/…` (`veth`, `bridge`,
+/// `vxlan id 42 …`, `tun type tap …`); `None` for role words such as `bridge_slave`.
+fn ip_kind(words: &[&str]) -> Option<InterfaceKind> {
+    use InterfaceKind as K;
+    Some(match *words.first()? {
+        "veth" => K::Veth,
+        "bridge" => K::Bridge,
+        "bond" => K::Bond,
+        "vlan" => K::Vlan,
+        "macvlan" | "macvtap" => K::Macvlan,
+        "ipvlan" | "ipvtap" => K::Ipvlan,
+        "vxlan" => K::Vxlan,
+        "wireguard" => K::Wireguard,
+        "tun" if words.windows(2).any(|w| w == ["type", "tap"]) => K::Tap,
+        "tun" => K::Tun,
+        "ipip" | "sit" | "gre" | "gretap" | "ip6tnl" | "ip6gre" | "ip6gretap" | "geneve" => {
+            K::Tunnel
+        }
+        "ifb" => K::Ifb,
+        "dummy" => K::Dummy,
+        "openvswitch" => K::Virtual,
+        _ => return None,
+    })
+}
+
+/// `ip -d link` (also with `-s`) as interface facts: index, kind (from `-d`'s kind line, or
+/// loopback), MTU, `qlen`, state, address and the queue counts (`numrxqueues`,
+/// `numtxqueues`; RPS/XPS masks unknown). A device without a kind line is [`InterfaceKind::
+/// Virtual`] until its ethtool `bus-info` shows a bus device.
+pub fn parse_ip_link_config(text: &str) -> Interfaces {
+    let mut out = Interfaces::new();
+    let mut cur: Option<String> = None;
+    let mut after_link = false;
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_ascii_whitespace().collect();
+        if !line.starts_with(char::is_whitespace) {
+            let mut parts = line.trim().splitn(3, ": ");
+            let (Some(idx), Some(name)) = (parts.next(), parts.next()) else {
+                cur = None;
+                continue;
+            };
+            let (Ok(index), false) = (idx.parse::<u32>(), name.is_empty()) else {
+                cur = None;
+                continue;
+            };
+            let name = name.split('@').next().unwrap_or(name).to_string();
+            let after = |key: &str| w.windows(2).find(|p| p[0] == key).map(|p| p[1].to_string());
+            let i = Interface {
+                ifindex: Some(index),
+                mtu: after("mtu").and_then(|v| v.parse().ok()),
+                tx_queue_len: after("qlen").and_then(|v| v.parse().ok()),
+                operstate: after("state").map(|s| s.to_ascii_lowercase()),
+                ..Interface::default()
+            };
+            out.insert(name.clone(), i);
+            cur = Some(name);
+            after_link = false;
+            continue;
+        }
+        let Some(i) = cur.as_ref().and_then(|n| out.get_mut(n)) else {
+            continue;
+        };
+        if let Some(kind) = w.first().and_then(|f| f.strip_prefix("link/")) {
+            i.link_type = match kind {
+                "loopback" => Some(772),
+                "ether" => Some(1),
+                "none" => Some(65534),
+                _ => None,
+            };
+            if kind == "loopback" {
+                i.kind = InterfaceKind::Loopback;
+            }
+            i.address = w.get(1).map(|a| a.to_string());
+            after_link = true;
+        } else if after_link {
+            if let Some(k) = ip_kind(&w) {
+                i.kind = k;
+            }
+            after_link = false;
+        }
+        for p in w.windows(2) {
+            let n = p[1].parse::<u32>().ok();
+            match (p[0], n) {
+                ("numrxqueues", Some(n)) => {
+                    i.rx_queues = (0..n.min(4096))
+                        .map(|index| RxQueue {
+                            index,
+                            ..RxQueue::default()
+                        })
+                        .collect()
+                }
+                ("numtxqueues", Some(n)) => {
+                    i.tx_queues = (0..n.min(4096))
+                        .map(|index| TxQueue {
+                            index,
+                            ..TxQueue::default()
+                        })
+                        .collect()
+                }
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 fn apply_ip_counter(c: &mut NetDevCounters, rx: bool, col: &str, v: u64) {
@@ -647,6 +754,30 @@ mod tests {
     }
 
     #[test]
+    fn ip_link_config() {
+        let text = "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00 promiscuity 0 numtxqueues 1 numrxqueues 1 gso_max_size 65536\n2: ens3: <BROADCAST,UP> mtu 1500 qdisc fq_codel master br-ens3 state UP mode DEFAULT group default qlen 1000\n    link/ether 52:54:00:e2:28:a3 brd ff:ff:ff:ff:ff:ff promiscuity 1 minmtu 68 maxmtu 65535\n    bridge_slave state forwarding priority 32 addrgenmode none numtxqueues 4 numrxqueues 4 gso_max_size 65536\n    RX: bytes packets\n    1 2\n3: veth1@if2: <UP> mtu 1450 qdisc noqueue state UP qlen 1000\n    link/ether aa:bb:cc:dd:ee:ff brd ff:ff:ff:ff:ff:ff link-netnsid 0\n    veth addrgenmode eui64 numtxqueues 2 numrxqueues 2\n4: tap0: <UP> mtu 1500 state DOWN\n    link/ether 00:11:22:33:44:55 brd ff:ff:ff:ff:ff:ff\n    tun type tap pi off vnet_hdr on\n";
+        let i = parse_ip_link_config(text);
+        assert_eq!(i["lo"].kind, InterfaceKind::Loopback);
+        let ens3 = &i["ens3"];
+        assert_eq!(
+            ens3.kind,
+            InterfaceKind::Virtual,
+            "physical only with a bus device"
+        );
+        assert_eq!(
+            (ens3.mtu, ens3.tx_queue_len, ens3.ifindex),
+            (Some(1500), Some(1000), Some(2))
+        );
+        assert_eq!(ens3.rx_queues.len(), 4);
+        assert_eq!(ens3.operstate.as_deref(), Some("up"));
+        assert_eq!(ens3.address.as_deref(), Some("52:54:00:e2:28:a3"));
+        assert_eq!(i["veth1"].kind, InterfaceKind::Veth);
+        assert_eq!(i["veth1"].tx_queues.len(), 2);
+        assert_eq!(i["tap0"].kind, InterfaceKind::Tap);
+        assert_eq!(i["tap0"].operstate.as_deref(), Some("down"));
+    }
+
+    #[test]
     fn nstat_and_netstat() {
         let mut w = Warnings::default();
         let n = parse_nstat(
@@ -741,6 +872,7 @@ mod tests {
             let _ = parse_ethtool_l(&text);
             let _ = parse_ethtool_c(&text);
             let _ = parse_ethtool_k(&text);
+            let _ = parse_ip_link_config(&text);
         }
 
         /// Structured junk: lines built from the tokens the parsers look for.
