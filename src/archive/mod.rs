@@ -900,6 +900,12 @@ pub fn at_boot(snap: &Snapshot) -> Snapshot {
         for l in &mut s.listeners {
             l.accept_queue = 0;
         }
+        if let Some(u) = s.udp.ok_mut() {
+            u.drops_total = 0;
+            for sock in &mut u.top_drops {
+                sock.drops = sock.drops.map(|_| 0);
+            }
+        }
     }
     b
 }

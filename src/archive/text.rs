@@ -7,7 +7,9 @@ use crate::collect::ethtool::{Channels, Coalesce, Feature, Features, Rings};
 use crate::collect::interfaces::{Interface, InterfaceKind, Interfaces, RxQueue, TxQueue};
 use crate::collect::netdev::{NetDev, NetDevCounters};
 use crate::collect::snmp::{split_snmp6_name, NetStat};
-use crate::collect::sockets::{DestinationCount, Listener, Owner, Sockets, TcpStates, TOP_N};
+use crate::collect::sockets::{
+    DestinationCount, Listener, Owner, Sockets, TcpStates, UdpSocket, UdpSummary, TOP_N,
+};
 use crate::collect::sysctl::{fold_value, Sysctls};
 use crate::collect::{Source, Warnings};
 use std::collections::BTreeMap;
@@ -482,11 +484,43 @@ pub fn parse_ss(text: &str, warnings: &mut Warnings) -> Source<Sockets> {
     };
     let mut tw: BTreeMap<SocketAddr, u64> = BTreeMap::new();
     let mut seen = false;
+    let mut udp: Vec<UdpSocket> = Vec::new();
+    let mut udp_mem = false;
+    // The UDP socket the next `skmem:(…)` continuation line belongs to.
+    let mut last_udp: Option<usize> = None;
     for (i, line) in text.lines().enumerate() {
-        if line.starts_with(char::is_whitespace) || line.starts_with("Netid") {
+        if line.starts_with(char::is_whitespace) {
+            if let (Some(idx), Some(mem)) = (last_udp, skmem(line)) {
+                if let Some(u) = udp.get_mut(idx) {
+                    udp_mem = true;
+                    u.rcvbuf_bytes = mem.get("rb").and_then(|v| u32::try_from(*v).ok());
+                    u.drops = mem.get("d").and_then(|v| u32::try_from(*v).ok());
+                }
+            }
+            continue;
+        }
+        last_udp = None;
+        if line.starts_with("Netid") {
             continue;
         }
         let w: Vec<&str> = line.split_ascii_whitespace().collect();
+        if w.len() >= 6 && w[0] == "udp" {
+            seen = true;
+            if let (Ok(rq), Some(local)) = (w[2].parse::<u32>(), parse_ss_addr(w[4])) {
+                let field = |key: &str| w.iter().find_map(|x| x.strip_prefix(key));
+                udp.push(UdpSocket {
+                    local,
+                    remote: parse_ss_addr(w[5]).filter(|p| p.port() != 0),
+                    rx_queue_bytes: rq,
+                    rcvbuf_bytes: None,
+                    drops: None,
+                    inode: field("ino:").and_then(|v| v.parse().ok()).unwrap_or(0),
+                    uid: field("uid:").and_then(|v| v.parse().ok()).unwrap_or(0),
+                });
+                last_udp = Some(udp.len() - 1);
+            }
+            continue;
+        }
         if w.len() < 6 || w[0] != "tcp" {
             continue;
         }
@@ -551,7 +585,22 @@ pub fn parse_ss(text: &str, warnings: &mut Warnings) -> Source<Sockets> {
         });
     }
     if !seen {
-        return Source::error("ss: no TCP socket line found");
+        return Source::error("ss: no TCP or UDP socket line found");
+    }
+    if udp_mem {
+        let drops_total = udp.iter().filter_map(|u| u.drops).map(u64::from).sum();
+        let count = udp.len() as u64;
+        let mut top: Vec<UdpSocket> = udp.into_iter().filter(|u| u.drops > Some(0)).collect();
+        top.sort_by(|a, b| b.drops.cmp(&a.drops).then(a.inode.cmp(&b.inode)));
+        top.truncate(TOP_N);
+        s.udp = Source::Ok(UdpSummary {
+            count,
+            drops_reported: true,
+            drops_total,
+            top_drops: top,
+        });
+    } else if !udp.is_empty() {
+        s.udp = Source::unsupported("ss output without `-m`: no per-socket UDP drops");
     }
     s.listeners.sort_by_key(|l| (l.local.port(), l.local.ip()));
     let mut top: Vec<DestinationCount> = tw
@@ -562,6 +611,21 @@ pub fn parse_ss(text: &str, warnings: &mut Warnings) -> Source<Sockets> {
     top.truncate(TOP_N);
     s.time_wait_top = top;
     Source::Ok(s)
+}
+
+/// The fields of an `skmem:(r0,rb212992,t0,tb212992,f0,w0,o0,bl0,d12)` line.
+fn skmem(line: &str) -> Option<BTreeMap<String, u64>> {
+    let inner = line.trim().strip_prefix("skmem:(")?.split(')').next()?;
+    Some(
+        inner
+            .split(',')
+            .filter_map(|kv| {
+                let digits = kv.find(|c: char| c.is_ascii_digit())?;
+                let (k, v) = kv.split_at(digits);
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect(),
+    )
 }
 
 /// `Label:  value` lines of ethtool's text, split at the `Current hardware settings:` line:
@@ -823,6 +887,19 @@ mod tests {
         assert_eq!(s.tcp_states.time_wait, 1);
         assert_eq!(s.tcp_states.established, 1);
         assert_eq!(s.time_wait_top[0].count, 1);
+        assert!(matches!(s.udp, Source::Unsupported { .. }), "{:?}", s.udp);
+        let with_mem = format!(
+            "{text}udp UNCONN 0 0 0.0.0.0:514 0.0.0.0:* ino:77 sk:9\n\t skmem:(r0,rb212992,t0,tb212992,f0,w0,o0,bl0,d1234)\n"
+        );
+        let s = parse_ss(&with_mem, &mut w).ok().cloned().unwrap();
+        let u = s.udp.ok().unwrap();
+        assert_eq!((u.count, u.drops_total, u.drops_reported), (2, 1234, true));
+        assert_eq!(u.top_drops.len(), 1);
+        assert_eq!(u.top_drops[0].local.port(), 514);
+        assert_eq!(
+            (u.top_drops[0].rcvbuf_bytes, u.top_drops[0].inode),
+            (Some(212992), 77)
+        );
     }
 
     #[test]
