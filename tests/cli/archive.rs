@@ -123,3 +123,71 @@ fn bad_archives_fail_with_one_line() {
     assert_eq!(o.status.code(), Some(3), "both refused: {}", stderr(&o));
     assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
 }
+
+/// Set `TcpExt field` of the fixture's `proc/net/netstat` (header/value line pair).
+fn set_netstat(dir: &std::path::Path, field: &str, value: u64) {
+    let path = dir.join("proc/123803/net/netstat");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let h = lines
+        .iter()
+        .position(|l| l.starts_with("TcpExt:"))
+        .expect("TcpExt header");
+    let col = lines[h]
+        .split_ascii_whitespace()
+        .position(|c| c == field)
+        .expect("field");
+    let mut vals: Vec<String> = lines[h + 1]
+        .split_ascii_whitespace()
+        .map(str::to_string)
+        .collect();
+    vals[col] = value.to_string();
+    lines[h + 1] = vals.join(" ");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+}
+
+/// Since-boot judgement end to end: 40 accept-queue overflows in 11 hours of uptime are
+/// below the since-boot floor (info, saying so); 500,000 are a finding at full severity.
+#[test]
+fn since_boot_counts_are_judged_by_count_and_share() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(dir) = testkit::sos_fixture("hotsos-rabbitmq", d.path(), "sos") else {
+        return;
+    };
+    let path = dir.to_str().unwrap();
+    let listen = |v: &Value| -> Option<Value> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == "tcp.listen_overflow")
+            .cloned()
+    };
+    set_netstat(&dir, "ListenOverflows", 40);
+    set_netstat(&dir, "ListenDrops", 40);
+    let (v, code) = json(&["check", "--archive", path, "--json"]);
+    let f = listen(&v).unwrap_or_else(|| panic!("no listen finding: {v:#}"));
+    assert_eq!(f["severity"], "info", "{f:#}");
+    assert!(
+        f["detail"]
+            .as_str()
+            .unwrap()
+            .contains("below the since-boot floor"),
+        "{f:#}"
+    );
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("tcp.listen_overflow")),
+        "{v:#}"
+    );
+    assert_eq!(code, Some(0));
+    set_netstat(&dir, "ListenOverflows", 500_000);
+    set_netstat(&dir, "ListenDrops", 500_000);
+    let (v, code) = json(&["check", "--archive", path, "--json"]);
+    let f = listen(&v).unwrap_or_else(|| panic!("no listen finding: {v:#}"));
+    assert_ne!(f["severity"], "info", "{f:#}");
+    assert!(matches!(code, Some(1 | 2)), "{code:?}");
+}
