@@ -481,3 +481,40 @@ fn every_snapshot_source_is_classified() {
         );
     }
 }
+
+/// A plain copied root (`proc/`, `sys/`, `etc/`): host facts from `proc/sys/kernel`, the
+/// uptime from `proc/uptime`, no collection date.
+#[test]
+fn copied_root() {
+    let d = tempfile::tempdir().unwrap();
+    let top = d.path().join("host-copy");
+    let net = top.join("proc/net");
+    std::fs::create_dir_all(&net).unwrap();
+    std::fs::create_dir_all(top.join("proc/sys/kernel")).unwrap();
+    std::fs::create_dir_all(top.join("etc/sysctl.d")).unwrap();
+    std::fs::write(
+        net.join("dev"),
+        "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n  eth0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n",
+    )
+    .unwrap();
+    std::fs::write(top.join("proc/uptime"), "3600.52 7000.00\n").unwrap();
+    std::fs::write(top.join("proc/sys/kernel/hostname"), "copied-host\n").unwrap();
+    std::fs::write(top.join("proc/sys/kernel/osrelease"), "6.1.0-13-amd64\n").unwrap();
+    std::fs::write(
+        top.join("etc/sysctl.d/90-net.conf"),
+        "net.core.somaxconn = 8192\n",
+    )
+    .unwrap();
+    let r = read_ok(&top);
+    let a = r.capture.archive.as_ref().unwrap();
+    assert_eq!(a.kind, ArchiveKind::Root);
+    assert_eq!(a.uptime_seconds, Some(3600));
+    assert_eq!(a.collected, None);
+    assert_eq!(r.capture.host.hostname, "copied-host");
+    assert_eq!(r.capture.host.kernel, "6.1.0-13-amd64");
+    let src = sources(&r.capture);
+    assert_eq!(src["netdev"], "ok");
+    assert_eq!(src["sysctl_config"], "ok");
+    let cfg = r.capture.snapshots[1].sysctl_config.ok().unwrap();
+    assert_eq!(cfg[0].file, Path::new("etc/sysctl.d/90-net.conf"));
+}
