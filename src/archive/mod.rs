@@ -389,10 +389,17 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
         } else {
             bad.get(file).cloned()
         };
+        let unsupported = snap
+            .sources()
+            .iter()
+            .any(|(n, o)| *n == source && matches!(o, crate::collect::Outcome::Unsupported(_)));
         if let Some(why) = why {
             set_error(&mut snap, source, why);
         } else if v.stat(file).is_some() {
             from.insert(source.to_string(), file.to_string());
+        } else if unsupported {
+            // The collector's reason speaks of a kernel; the archive simply lacks the file.
+            set_outcome(&mut snap, source, format!("{file}: not in archive"), true);
         }
     }
     let net = "sos_commands/networking";
@@ -792,15 +799,27 @@ fn ethtool_of(v: &View, dev: &str, w: &mut Warnings) -> Ethtool {
 
 /// Set source `name`'s outcome to an error.
 fn set_error(snap: &mut Snapshot, name: &str, why: String) {
+    set_outcome(snap, name, why, false);
+}
+
+/// Set source `name` (one of [`PRIMARY`]'s) to an error, or to unsupported.
+fn set_outcome(snap: &mut Snapshot, name: &str, why: String, unsupported: bool) {
+    fn mk<T>(why: String, unsupported: bool) -> Source<T> {
+        if unsupported {
+            Source::unsupported(why)
+        } else {
+            Source::error(why)
+        }
+    }
     match name {
-        "softnet" => snap.softnet = Source::error(why),
-        "netdev" => snap.netdev = Source::error(why),
-        "netstat" => snap.netstat = Source::error(why),
-        "sockstat" => snap.sockstat = Source::error(why),
-        "softirqs" => snap.softirqs = Source::error(why),
-        "cpu_times" => snap.cpu_times = Source::error(why),
-        "interrupts" => snap.interrupts = Source::error(why),
-        "conntrack" => snap.conntrack = Source::error(why),
+        "softnet" => snap.softnet = mk(why, unsupported),
+        "netdev" => snap.netdev = mk(why, unsupported),
+        "netstat" => snap.netstat = mk(why, unsupported),
+        "sockstat" => snap.sockstat = mk(why, unsupported),
+        "softirqs" => snap.softirqs = mk(why, unsupported),
+        "cpu_times" => snap.cpu_times = mk(why, unsupported),
+        "interrupts" => snap.interrupts = mk(why, unsupported),
+        "conntrack" => snap.conntrack = mk(why, unsupported),
         _ => {}
     }
 }
