@@ -382,12 +382,28 @@ impl View {
     }
 }
 
-/// Bytes as text, or why they are not text.
+/// Bytes as text, or why they are not text: a NUL byte, or more than 1 % of the text not
+/// UTF-8, is binary; a few stray bytes (a Latin-1 interface alias) are replaced.
 pub fn text_of(bytes: Vec<u8>, shown: &str) -> Result<String, ArchiveError> {
     if bytes.contains(&0) {
         return Err(ArchiveError::Binary(shown.to_string()));
     }
-    String::from_utf8(bytes).map_err(|_| ArchiveError::Binary(shown.to_string()))
+    match String::from_utf8(bytes) {
+        Ok(t) => Ok(t),
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let bad = text
+                .chars()
+                .filter(|&c| c == char::REPLACEMENT_CHARACTER)
+                .count();
+            if bad * 100 > bytes.len() {
+                Err(ArchiveError::Binary(shown.to_string()))
+            } else {
+                Ok(text)
+            }
+        }
+    }
 }
 
 /// Read at most [`MEMBER_CAP`] bytes; more is an error (a file that grew past its size).
@@ -489,6 +505,24 @@ mod tests {
             assert_eq!(String::from_utf8(got).unwrap().trim(), &n[3..]);
         }
         assert!(v.dirs.borrow().len() <= DIR_FDS_KEPT);
+    }
+
+    /// NUL bytes or mostly invalid UTF-8 are binary; a stray Latin-1 byte is replaced.
+    #[test]
+    fn text_or_binary() {
+        assert!(text_of(b"ok\n".to_vec(), "f").is_ok());
+        assert!(matches!(
+            text_of(b"a\0b".to_vec(), "f"),
+            Err(ArchiveError::Binary(_))
+        ));
+        let mut latin = b"eth0 alias caf".to_vec();
+        latin.push(0xe9);
+        latin.extend_from_slice(&[b'x'; 200]);
+        assert!(text_of(latin, "f").unwrap().contains('\u{fffd}'));
+        assert!(matches!(
+            text_of(vec![0xff; 64], "f"),
+            Err(ArchiveError::Binary(_))
+        ));
     }
 
     /// The same tree as an index resolves the same way.
