@@ -659,8 +659,21 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
         &["var/log/kern.log", "sos_commands/kernel/dmesg"],
         &mut problems,
     );
-    // INTEGRATION(helper C): snap.qdisc = collect::qdisc::parse_tc_text(&pending.tc_qdisc…)
-    // and snap.kernel_log = collect::kmsg::parse_log_text(&pending.kernel_log…) go here.
+    // INTEGRATION(helper C), after merging the `qdisc` and `kernel_log` sources:
+    //   snap.qdisc = match pending.tc_qdisc.first() {
+    //       Some((rel, t)) => { from.insert("qdisc".into(), rel.clone());
+    //                           from_text(rel, t, |t| crate::collect::qdisc::parse_tc_text(t, &mut w), &shown) }
+    //       None => Source::unsupported("not in archive (no tc -s qdisc output)"),
+    //   };
+    //   snap.kernel_log = match &pending.kernel_log {
+    //       Some((rel, t)) => { from.insert("kernel_log".into(), rel.clone());
+    //                           from_text(rel, t, crate::collect::kmsg::parse_log_text, &shown) }
+    //       None => Source::unsupported("not in archive (no kern.log, no dmesg)"),
+    //   };
+    // (always replace both: the collector above must never leave this machine's qdiscs or
+    // /dev/kmsg in an archive's snapshot), zero the qdisc and netlink drop counters in
+    // `at_boot`, and classify the three new sources in
+    // `tests::every_snapshot_source_is_classified`.
 
     snap.warnings.extend(w.0);
     let read_any = snap.sources().iter().any(|(_, o)| o.is_ok());
