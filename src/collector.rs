@@ -857,6 +857,7 @@ impl Collector {
             host,
             netns: self.netns.as_ref().map(|t| t.name().to_string()),
             snapshots: vec![first, second],
+            archive: None,
             drops,
         }
     }

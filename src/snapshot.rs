@@ -197,6 +197,9 @@ pub struct Capture {
     /// captures written before nettune counted them.
     #[serde(default = "not_collected")]
     pub drops: Source<DropReasons>,
+    /// The support archive this capture was read from (`check --archive`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<crate::archive::ArchiveFacts>,
 }
 
 impl Capture {
@@ -329,6 +332,7 @@ mod tests {
             host: HostFacts::default(),
             netns: None,
             snapshots: vec![Snapshot::empty(1), Snapshot::empty(2)],
+            archive: None,
             drops: Source::Ok(DropReasons {
                 window_seconds: 1.0,
                 lost: 0,
@@ -366,6 +370,7 @@ mod tests {
             host: HostFacts::default(),
             netns: None,
             snapshots: vec![Snapshot::empty(1)],
+            archive: None,
             drops: Source::unsupported("not requested"),
         };
         let dir = tempfile::tempdir().unwrap();
@@ -398,6 +403,7 @@ mod tests {
             netns: None,
             snapshots: vec![Snapshot::empty(1), Snapshot::empty(2)],
             drops: not_collected(),
+            archive: None,
         };
         base.save(&path).unwrap();
         assert!(Capture::load(&path).is_ok());

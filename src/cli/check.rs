@@ -19,6 +19,10 @@ pub struct CheckArgs {
     /// Analyse a saved capture (`nettune snapshot -o FILE`) instead of the live host.
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
+    /// Analyse a support archive (a sosreport, a supportconfig or a copied root; a directory
+    /// or a .tar[.gz|.xz|.bz2|.zst]): counters since boot, the window is the uptime.
+    #[arg(long, value_name = "PATH", conflicts_with = "from")]
+    pub archive: Option<PathBuf>,
     /// Tuning profile the findings are judged against (a shipped profile's name or a
     /// FILE.toml; its `intent` is what the rules use).
     #[arg(long, value_name = "P")]
@@ -31,7 +35,7 @@ pub struct CheckArgs {
     pub rtt: Option<f64>,
     /// Read the kernel log from boot on (every record the kernel still holds), not only the
     /// lines written during the window.
-    #[arg(long, conflicts_with = "from")]
+    #[arg(long, conflicts_with_all = ["from", "archive"])]
     pub since_boot: bool,
     /// Output format (`--json` is `--format json`); `nagios`: one monitoring-plugin line,
     /// `NETTUNE STATUS - summary | 'label'=value;warn;crit;min ...`, same exit codes.
@@ -112,11 +116,21 @@ fn run_check(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<u8> {
     }
     // The profile first: a bad one fails before the sampling window.
     let options = args.options()?;
-    let cap = match args.since_boot {
-        true => super::common::capture_since(global, args.interval, true)?,
-        false => obtain_capture(global, args.from.as_ref(), args.interval)?,
+    let cap = match (&args.archive, args.since_boot) {
+        (Some(path), _) => super::common::archive_capture(path)?,
+        (None, true) => super::common::capture_since(global, args.interval, true)?,
+        (None, false) => obtain_capture(global, args.from.as_ref(), args.interval)?,
     };
-    let (findings, notes) = diagnose::diagnose_capture(&cap, &options);
+    let (mut findings, mut notes) = diagnose::diagnose_capture(&cap, &options);
+    if cap.archive.is_some() {
+        // Counters since boot: findings below the since-boot floor are lowered to info.
+        if let Some(w) = crate::window::Window::newest(&cap) {
+            notes.extend(crate::archive::since_boot::judge(
+                &mut findings,
+                w.seconds(),
+            ));
+        }
+    }
     let report = json::check_report(&cap, &findings, &notes);
     let mut out = std::io::stdout().lock();
     if args.format == Some(CheckFormat::Nagios) {

@@ -82,6 +82,12 @@ pub fn capture_since(
     Ok(cap)
 }
 
+/// Read a support archive (`--archive PATH`) into a capture: counters since boot, an
+/// all-zero snapshot at boot and the archive's, the uptime apart.
+pub fn archive_capture(path: &std::path::Path) -> crate::Result<Capture> {
+    Ok(crate::archive::read(path)?.capture)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

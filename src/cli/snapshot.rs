@@ -15,20 +15,32 @@ pub struct SnapshotArgs {
     /// Write the capture to this file instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Turn a support archive (sosreport, supportconfig, copied root; directory or tarball)
+    /// into a capture instead of sampling the live host.
+    #[arg(long, value_name = "PATH")]
+    pub archive: Option<PathBuf>,
 }
 
 /// Run `nettune snapshot`.
 pub fn run(global: &GlobalArgs, args: &SnapshotArgs) -> anyhow::Result<u8> {
-    let cap = super::common::capture(global, args.interval)?;
+    let cap = match &args.archive {
+        Some(path) => super::common::archive_capture(path)?,
+        None => super::common::capture(global, args.interval)?,
+    };
     match &args.output {
         Some(path) => {
             cap.save(path)?;
             if !global.quiet {
+                let apart = match (&args.archive, crate::window::Window::newest(&cap)) {
+                    (Some(_), Some(w)) => w.seconds(),
+                    (Some(_), None) => 0.0,
+                    (None, _) => args.interval.as_secs_f64(),
+                };
                 eprintln!(
                     "wrote {} ({} snapshots, {:.1} s apart)",
                     path.display(),
                     cap.snapshots.len(),
-                    args.interval.as_secs_f64()
+                    apart
                 );
             }
         }

@@ -316,6 +316,7 @@ pub(crate) mod tests {
             host: host(),
             netns: None,
             snapshots: vec![older, newer],
+            archive: None,
             drops: Source::unsupported("not requested"),
         }
     }

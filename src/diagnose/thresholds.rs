@@ -566,3 +566,23 @@ pub const DROP_REASON_NOISY_RATE_MIN: f64 = 200.0;
 /// by many paths that are not errors) needs at least this rate (drops per second) and
 /// [`DROP_REASON_RX_SHARE_MIN`] of received packets (when known).
 pub const DROP_REASON_UNSPECIFIED_RATE_MIN: f64 = 1000.0;
+
+// ---- since-boot totals (support archives: `check --archive`) ----
+// Kept apart from the rules' own thresholds: applied after the rules by
+// `archive::since_boot::judge` to captures whose window is the uptime.
+
+/// A since-boot finding stays a warning or critical only when its event counter reached at
+/// least this many events since boot (a rule whose rate threshold is 0/s would otherwise
+/// fire on one drop in two years of uptime).
+pub const SINCE_BOOT_MIN_COUNT: f64 = 100.0;
+
+/// ... and at least this share of the traffic it is counted against (packets, segments,
+/// datagrams processed since boot; 1e-4 = one in 10,000), when the finding names it.
+pub const SINCE_BOOT_MIN_SHARE: f64 = 1e-4;
+
+/// Whether `count` events since boot, out of `total` (when known), are significant: both an
+/// absolute count and a share, so a 25-minute uptime and a 2-year one are judged alike.
+pub fn since_boot_significant(count: f64, total: Option<f64>) -> bool {
+    count >= SINCE_BOOT_MIN_COUNT
+        && total.is_none_or(|t| t <= 0.0 || count / t >= SINCE_BOOT_MIN_SHARE)
+}

@@ -310,6 +310,7 @@ fn measure(
         host,
         netns: None,
         snapshots,
+        archive: None,
         drops: crate::collect::Source::unsupported("drop reasons are not counted by the lab"),
     };
     Ok((cap, series, whole))

@@ -36,6 +36,10 @@ pub struct CheckReport<'a> {
     /// `--netns` one), with the outcome of their per-namespace sources; omitted when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<CheckNamespace<'a>>,
+    /// The support archive analysed (`check --archive`): kind, collection time, uptime
+    /// (the window: counters since boot), which file each source came from, problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<&'a crate::archive::ArchiveFacts>,
 }
 
 /// One other namespace the check read.
@@ -95,6 +99,7 @@ pub fn check_report<'a>(
             })
             .unwrap_or_default(),
         notes,
+        archive: capture.archive.as_ref(),
     }
 }
 

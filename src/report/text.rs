@@ -61,6 +61,9 @@ pub fn render_check(report: &CheckReport, style: Style) -> String {
             let _ = writeln!(out, "), single snapshot");
         }
     }
+    if let Some(a) = report.archive {
+        render_archive(&mut out, a);
+    }
     for note in report.notes {
         let _ = writeln!(out, "note: {note}");
     }
@@ -102,6 +105,46 @@ pub fn render_check(report: &CheckReport, style: Style) -> String {
     }
     let _ = writeln!(out, "\nstatus: {}", report.status);
     out
+}
+
+/// The archive's header lines: kind, collection time, the since-boot window, problems.
+fn render_archive(out: &mut String, a: &crate::archive::ArchiveFacts) {
+    let _ = writeln!(
+        out,
+        "archive: {} ({}, {}), collected {}",
+        a.kind.as_str(),
+        a.format,
+        a.path,
+        a.collected.as_deref().unwrap_or("at an unknown time")
+    );
+    match a.uptime_seconds {
+        Some(s) => {
+            let _ = writeln!(
+                out,
+                "counters since boot, window = uptime ({}): rates are averages since boot",
+                uptime_text(s)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "no uptime in the archive: only levels and configuration are judged"
+            );
+        }
+    }
+    for p in &a.problems {
+        let _ = writeln!(out, "archive problem: {p}");
+    }
+}
+
+/// `3 d 4 h 5 min`.
+fn uptime_text(s: u64) -> String {
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (d, h) {
+        (0, 0) => format!("{m} min"),
+        (0, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h {m} min"),
+    }
 }
 
 fn render_finding(out: &mut String, f: &Finding, style: Style) {
@@ -216,6 +259,7 @@ mod tests {
             sources: BTreeMap::new(),
             notes: &[],
             namespaces: Vec::new(),
+            archive: None,
         };
         let text = render_check(&report, Style { color: false });
         assert!(

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+mod archive;
 mod archive_sources;
 mod conntrack;
 mod ethtool;

@@ -1,0 +1,520 @@
+//! The archive reader against the shared sosreports, tarballs of them, a synthetic
+//! supportconfig and bad input.
+
+use super::testkit::{self, COMPRESSIONS};
+use super::*;
+use crate::diagnose::{diagnose_capture, Options};
+
+fn read_ok(path: &Path) -> ArchiveRead {
+    read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// (id, severity, title) of every finding, sorted: what "the same findings" compares.
+fn findings(cap: &Capture) -> Vec<(String, String, String)> {
+    let (f, _) = diagnose_capture(cap, &Options::default());
+    let mut out: Vec<_> = f
+        .iter()
+        .map(|f| {
+            (
+                f.id.clone(),
+                f.severity.as_str().to_string(),
+                f.title.clone(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn sources(cap: &Capture) -> BTreeMap<&'static str, String> {
+    cap.snapshots
+        .last()
+        .map(|s| {
+            s.sources()
+                .into_iter()
+                .map(|(n, o)| (n, o.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The rabbitmq sosreport: every source it holds is read (proc/net through its
+/// `proc/net -> self/net -> 123803/net` links), host, kernel, uptime and date right, the
+/// window is the uptime and its rates are averages since boot.
+#[test]
+fn rabbitmq_sosreport_directory() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(dir) = testkit::sos_fixture("hotsos-rabbitmq", d.path(), "sos") else {
+        return;
+    };
+    let r = read_ok(&dir);
+    let cap = &r.capture;
+    let a = cap.archive.as_ref().unwrap();
+    assert_eq!(a.kind, ArchiveKind::Sosreport);
+    assert_eq!(a.format, "directory");
+    assert_eq!(cap.host.hostname, "juju-04f1e3-1-lxd-5");
+    assert_eq!(cap.host.kernel, "5.4.0-97-generic");
+    assert_eq!(a.uptime_seconds, Some(11 * 3600 + 60));
+    assert_eq!(a.collected.as_deref(), Some("Thu Feb 10 09:39:52 UTC 2022"));
+    assert_eq!(a.collected_unix, Some(1_644_485_992));
+    assert!(a.problems.is_empty(), "{:?}", a.problems);
+    let src = sources(cap);
+    for name in [
+        "softnet",
+        "netdev",
+        "netstat",
+        "sockstat",
+        "softirqs",
+        "cpu_times",
+        "interrupts",
+        "sysctl",
+        "sysctl_config",
+        "ethtool",
+    ] {
+        assert_eq!(src[name], "ok", "{name}: {src:?}");
+    }
+    assert_eq!(a.read_from["netdev"], "proc/net/dev");
+    // No sysfs in the archive: interfaces from `ip -s -d link` and `ethtool -i`.
+    assert_eq!(src["interfaces"], "ok", "{src:?}");
+    assert_eq!(
+        a.read_from["interfaces"],
+        "sos_commands/networking/ip_-s_-d_link + ethtool -i"
+    );
+    assert_eq!(
+        a.tc_qdisc,
+        vec!["sos_commands/networking/tc_-s_qdisc_show".to_string()]
+    );
+    let w = crate::window::Window::newest(cap).unwrap();
+    assert_eq!(w.seconds(), 39_660.0);
+    // eth0's counters since boot over the uptime.
+    let newest = cap.snapshots.last().unwrap();
+    let eth0 = &newest.netdev.ok().unwrap()["eth0"];
+    let rate = w.netdev()["eth0"].rx_packets;
+    assert!((rate - eth0.rx_packets as f64 / 39_660.0).abs() < 1e-9);
+    assert_eq!(cap.snapshots[0].unix_time, (1_644_485_992 - 39_660) as f64);
+    // sysctl.d provenance names archive paths, never the private directory.
+    let cfg = newest.sysctl_config.ok().unwrap();
+    assert!(!cfg.is_empty());
+    assert!(cfg.iter().all(|e| e.file.starts_with("etc/")), "{cfg:?}");
+    let eth = &newest.ethtool.ok().unwrap()["eth0"];
+    assert!(eth.driver.ok().is_some(), "{:?}", eth.driver);
+    assert!(eth.stats.ok().is_some(), "{:?}", eth.stats);
+}
+
+/// The openstack sosreport has no proc/net: its counters come from `ip -s -d link` and
+/// `nstat -zas`, its sysctls from `sysctl -a`, 34 interfaces' ethtool outputs, the kernel
+/// log is found.
+#[test]
+fn openstack_sosreport_from_command_outputs() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(dir) = testkit::sos_fixture("hotsos-openstack", d.path(), "sos") else {
+        return;
+    };
+    let r = read_ok(&dir);
+    let cap = &r.capture;
+    let a = cap.archive.as_ref().unwrap();
+    assert_eq!(cap.host.hostname, "compute4");
+    assert_eq!(a.uptime_seconds, Some(17 * 3600 + 41 * 60));
+    let src = sources(cap);
+    for name in [
+        "netdev",
+        "netstat",
+        "sysctl",
+        "ethtool",
+        "interrupts",
+        "conntrack",
+    ] {
+        assert_eq!(src[name], "ok", "{name}: {src:?}");
+    }
+    assert_eq!(
+        a.read_from["netdev"],
+        "sos_commands/networking/ip_-s_-d_link"
+    );
+    assert_eq!(a.read_from["netstat"], "sos_commands/networking/nstat_-zas");
+    assert_eq!(a.read_from["sysctl"], "sos_commands/kernel/sysctl_-a");
+    assert!(src["softnet"].contains("not in archive"), "{src:?}");
+    let newest = cap.snapshots.last().unwrap();
+    let eth = newest.ethtool.ok().unwrap();
+    assert!(eth.len() >= 20, "{}", eth.len());
+    assert!(newest.netdev.ok().unwrap().contains_key("ens3"));
+    assert!(newest.netstat.ok().unwrap()["TcpExt"].contains_key("ListenOverflows"));
+    let ifaces = newest.interfaces.ok().unwrap();
+    let ens3 = &ifaces["ens3"];
+    assert_eq!(
+        ens3.kind,
+        crate::collect::interfaces::InterfaceKind::Physical
+    );
+    assert_eq!(ens3.driver.as_deref(), Some("virtio_net"));
+    assert_eq!(
+        (ens3.mtu, ens3.operstate.as_deref()),
+        (Some(1500), Some("up"))
+    );
+    assert_eq!(
+        ifaces["veth0d284c32"].kind,
+        crate::collect::interfaces::InterfaceKind::Veth
+    );
+    assert_eq!(ifaces["veth0d284c32"].speed_mbps, Some(10_000));
+    assert_eq!(
+        ifaces["br-int"].kind,
+        crate::collect::interfaces::InterfaceKind::Virtual
+    );
+    let ct = newest.conntrack.ok().unwrap();
+    assert_eq!((ct.count, ct.max), (Some(1498), Some(1_000_000)));
+    assert_eq!(a.kernel_log.as_deref(), Some("var/log/kern.log"));
+    assert!(r
+        .pending
+        .kernel_log
+        .as_ref()
+        .is_some_and(|(_, t)| !t.is_empty()));
+    assert_eq!(r.pending.tc_qdisc.len(), 1);
+}
+
+/// A tarball of each fixture, in every compression, under a `sosreport-…/` top directory,
+/// gives the same capture (but for path and format) and findings as the directory.
+#[test]
+fn tarballs_match_the_directory() {
+    let d = tempfile::tempdir().unwrap();
+    for name in ["hotsos-rabbitmq", "hotsos-openstack"] {
+        let Some(dir) = testkit::sos_fixture(name, d.path(), name) else {
+            return;
+        };
+        let want = read_ok(&dir).capture;
+        for c in COMPRESSIONS {
+            let tb = d.path().join(format!("{name}.{}", testkit::extension(c)));
+            testkit::tarball(&dir, "sosreport-host-2022-02-10", &tb, c, &[]);
+            let got = read_ok(&tb).capture;
+            let a = got.archive.as_ref().unwrap();
+            assert_eq!(a.format, c.as_str());
+            assert!(a.problems.is_empty(), "{:?}", a.problems);
+            assert_eq!(findings(&got), findings(&want), "{name} {c:?}");
+            assert_eq!(sources(&got), sources(&want), "{name} {c:?}");
+            assert_eq!(got.snapshots, want.snapshots, "{name} {c:?}");
+            assert_eq!(got.host, want.host);
+            assert_eq!(a.read_from, want.archive.as_ref().unwrap().read_from);
+        }
+    }
+}
+
+/// Links are followed inside the archive and never outside: an absolute target is
+/// re-rooted at the archive, a `..` chain stops at its top, a loop is a problem.
+#[test]
+fn links_never_leave_the_archive() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(dir) = testkit::sos_fixture("hotsos-rabbitmq", d.path(), "sos") else {
+        return;
+    };
+    // A file outside the archive that would change the facts if it were read.
+    let outside = d.path().join("uptime-outside");
+    std::fs::write(&outside, " 10:00:00 up 999 days,  1:00,  1 user\n").unwrap();
+    std::fs::remove_file(dir.join("uptime")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("uptime")).unwrap();
+    std::fs::remove_file(dir.join("sos_commands/host/uptime")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../uptime-outside",
+        dir.join("sos_commands/host/uptime"),
+    )
+    .unwrap();
+    // hostname: a loop.
+    std::fs::remove_file(dir.join("sos_commands/host/hostname")).unwrap();
+    std::os::unix::fs::symlink("hostname", dir.join("sos_commands/host/hostname")).unwrap();
+    let r = read_ok(&dir);
+    let a = r.capture.archive.as_ref().unwrap();
+    assert_ne!(a.uptime_seconds, Some(999 * 86400 + 3600));
+    assert_eq!(a.uptime_seconds, None, "nothing inside says the uptime");
+    assert_eq!(
+        r.capture.snapshots.len(),
+        1,
+        "no since-boot window without uptime"
+    );
+    assert!(
+        a.problems.iter().any(|p| p.contains("symlink loop")),
+        "{:?}",
+        a.problems
+    );
+    // The name still comes from uname.
+    assert_eq!(r.capture.host.hostname, "juju-04f1e3-1-lxd-5");
+}
+
+/// A supportconfig written from the rabbitmq sosreport's files gives the same counters and
+/// findings as the sosreport, as a directory and as a tarball.
+#[test]
+fn supportconfig_matches_the_sosreport() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(sos) = testkit::sos_fixture("hotsos-rabbitmq", d.path(), "sos") else {
+        return;
+    };
+    let sc = d.path().join("scc_host_220210_0939");
+    testkit::supportconfig_from(&sos, &sc);
+    let want = read_ok(&sos).capture;
+    let got = read_ok(&sc).capture;
+    let a = got.archive.as_ref().unwrap();
+    assert_eq!(a.kind, ArchiveKind::Supportconfig);
+    assert_eq!(a.uptime_seconds, Some(39_660));
+    assert_eq!(got.host.hostname, want.host.hostname);
+    assert_eq!(got.host.kernel, want.host.kernel);
+    let (gs, ws) = (sources(&got), sources(&want));
+    for name in [
+        "softnet",
+        "netdev",
+        "netstat",
+        "sockstat",
+        "softirqs",
+        "cpu_times",
+        "interrupts",
+        "ethtool",
+    ] {
+        assert_eq!(gs[name], "ok", "{name}: {gs:?}");
+    }
+    let (g, w) = (
+        got.snapshots.last().unwrap(),
+        want.snapshots.last().unwrap(),
+    );
+    assert_eq!(g.netdev, w.netdev);
+    assert_eq!(g.netstat, w.netstat);
+    assert_eq!(g.softnet, w.softnet);
+    assert_eq!(
+        g.ethtool.ok().unwrap()["eth0"].stats,
+        w.ethtool.ok().unwrap()["eth0"].stats
+    );
+    assert_eq!(ws["sysctl"], "ok");
+    assert_eq!(findings(&got), findings(&want));
+    let tb = d.path().join("scc.tar.xz");
+    testkit::tarball(
+        &sc,
+        "scc_host_220210_0939",
+        &tb,
+        tarball::Compression::Xz,
+        &[],
+    );
+    let from_tar = read_ok(&tb).capture;
+    assert_eq!(from_tar.snapshots, got.snapshots);
+}
+
+/// Bad input: a file that is no tarball, a directory with no known layout, and an archive
+/// of which nothing can be read fail with one line naming PATH.
+#[test]
+fn not_an_archive_fails_naming_the_file() {
+    let d = tempfile::tempdir().unwrap();
+    let junk = d.path().join("junk.tar.gz");
+    std::fs::write(&junk, b"this is not a tarball\n").unwrap();
+    let e = read(&junk).unwrap_err();
+    assert!(matches!(e, ArchiveError::NotArchive(_)), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("junk.tar.gz") && !msg.contains('\n'), "{msg}");
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let e = read(&empty).unwrap_err();
+    assert!(matches!(e, ArchiveError::NotArchive(_)), "{e}");
+    // A root whose proc holds nothing nettune reads.
+    std::fs::create_dir_all(empty.join("proc")).unwrap();
+    let e = read(&empty).unwrap_err();
+    assert!(matches!(e, ArchiveError::Empty(..)), "{e}");
+    let missing = d.path().join("nope");
+    assert!(matches!(read(&missing), Err(ArchiveError::Io { .. })));
+    // Into the library's error: bad input, one line.
+    let lib: crate::Error = read(&junk).unwrap_err().into();
+    assert!(matches!(lib, crate::Error::Input(_)));
+}
+
+/// Members with absolute or `..` names and a member claiming gigabytes are refused and
+/// listed; a truncated tarball keeps the members before the cut; the rest is read.
+#[test]
+fn hostile_tarballs_are_read_safely() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(dir) = testkit::sos_fixture("hotsos-rabbitmq", d.path(), "sos") else {
+        return;
+    };
+    let clean = d.path().join("clean.tar");
+    testkit::tarball(&dir, "sos", &clean, tarball::Compression::None, &[]);
+    let mut bytes = std::fs::read(&clean).unwrap();
+    // Drop the two zero end blocks, append hostile members.
+    while bytes.len() >= 512 && bytes[bytes.len() - 512..].iter().all(|&b| b == 0) {
+        bytes.truncate(bytes.len() - 512);
+    }
+    bytes.extend(testkit::raw_member("/etc/evil", b"x"));
+    bytes.extend(testkit::raw_member("sos/../../evil", b"x"));
+    bytes.extend(testkit::raw_member("sos/proc/net/../../../escape", b"x"));
+    // A needed member claiming 5 GiB, with only a few bytes behind it.
+    bytes.extend(testkit::raw_header(
+        "sos/sos_commands/networking/ss_-peaonmi",
+        5 << 30,
+    ));
+    bytes.extend([b'x'; 1024]);
+    let hostile = d.path().join("hostile.tar");
+    std::fs::write(&hostile, &bytes).unwrap();
+    let r = read_ok(&hostile);
+    let a = r.capture.archive.as_ref().unwrap();
+    let all = a.problems.join("\n");
+    assert!(
+        all.contains("\"/etc/evil\" refused: absolute member name"),
+        "{all}"
+    );
+    assert!(
+        all.contains("\"sos/../../evil\" refused: member name with `..`"),
+        "{all}"
+    );
+    assert!(
+        all.contains("ss_-peaonmi refused: claims 5368709120 bytes"),
+        "{all}"
+    );
+    assert!(!d.path().join("evil").exists() && !Path::new("/etc/evil").exists());
+    assert_eq!(sources(&r.capture)["netdev"], "ok");
+    // The same, gzipped and cut in the middle: what came before the cut is read.
+    let gz = d.path().join("cut.tar.gz");
+    {
+        let f = std::fs::File::create(&gz).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, &bytes).unwrap();
+        enc.finish().unwrap();
+    }
+    let full = std::fs::read(&gz).unwrap();
+    std::fs::write(&gz, &full[..full.len() - 200]).unwrap();
+    let r = read_ok(&gz);
+    let a = r.capture.archive.as_ref().unwrap();
+    assert!(
+        a.problems
+            .iter()
+            .any(|p| p.contains("truncated or corrupt")),
+        "{:?}",
+        a.problems
+    );
+    assert_eq!(sources(&r.capture)["netdev"], "ok");
+    // Cut right after the first block: nothing to read.
+    std::fs::write(&gz, &full[..64]).unwrap();
+    assert!(read(&gz).is_err());
+}
+
+/// Binary junk in a text output and an empty proc file: the source says which file and
+/// why ("empty", not zero); the rest of the report is read.
+#[test]
+fn junk_and_empty_files_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(dir) = testkit::sos_fixture("hotsos-openstack", d.path(), "sos") else {
+        return;
+    };
+    std::fs::write(
+        dir.join("sos_commands/networking/ip_-s_-d_link"),
+        b"\x7fELF\x02\x01\x01\x00\x00junk",
+    )
+    .unwrap();
+    std::fs::write(dir.join("sos_commands/networking/nstat_-zas"), b"").unwrap();
+    std::fs::write(dir.join("proc/interrupts"), b"").unwrap();
+    let r = read_ok(&dir);
+    let src = sources(&r.capture);
+    let a = r.capture.archive.as_ref().unwrap();
+    assert!(
+        a.problems
+            .iter()
+            .any(|p| p.contains("ip_-s_-d_link: binary data in a text output")),
+        "{:?}",
+        a.problems
+    );
+    assert!(
+        src["netdev"].contains("not in archive") || src["netdev"].starts_with("error"),
+        "{src:?}"
+    );
+    assert!(src["netstat"].contains("nstat_-zas is empty"), "{src:?}");
+    assert!(
+        src["interrupts"].contains("proc/interrupts is empty"),
+        "{src:?}"
+    );
+    assert_eq!(src["sysctl"], "ok");
+    assert_eq!(src["ethtool"], "ok");
+}
+
+/// The "at boot" snapshot has every counter zero and the configuration of the archive's.
+#[test]
+fn at_boot_zeroes_counters_only() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(dir) = testkit::sos_fixture("hotsos-rabbitmq", d.path(), "sos") else {
+        return;
+    };
+    let cap = read_ok(&dir).capture;
+    let [boot, snap] = cap.snapshots.as_slice() else {
+        panic!("two snapshots");
+    };
+    assert_eq!(boot.sysctl, snap.sysctl);
+    assert!(boot
+        .netdev
+        .ok()
+        .unwrap()
+        .values()
+        .all(|c| c.rx_packets == 0));
+    assert!(boot
+        .netstat
+        .ok()
+        .unwrap()
+        .values()
+        .all(|s| s.values().all(|v| *v == 0)));
+    let cpus: Vec<u32> = boot.softnet.ok().unwrap().iter().map(|c| c.cpu).collect();
+    let want: Vec<u32> = snap.softnet.ok().unwrap().iter().map(|c| c.cpu).collect();
+    assert_eq!(cpus, want);
+    assert!(boot.softnet.ok().unwrap().iter().all(|c| c.processed == 0));
+}
+
+/// Every snapshot source is classified here: read from the archive's files through the
+/// private root, or filled by the archive reader from text outputs. A source added later
+/// fails this test until it is classified, so that a reader of live kernel state (rtnetlink,
+/// `/dev/kmsg`, ioctls) never fills an archive's snapshot with this machine's state.
+#[test]
+fn every_snapshot_source_is_classified() {
+    const FROM_ROOT: [&str; 13] = [
+        "softnet",
+        "netdev",
+        "netstat",
+        "sockstat",
+        "softirqs",
+        "cpu_times",
+        "interrupts",
+        "irq_affinity",
+        "irq_effective_affinity",
+        "sysctl",
+        "sysctl_config",
+        "conntrack",
+        "interfaces",
+    ];
+    const FROM_TEXT: [&str; 2] = ["ethtool", "sockets"];
+    for s in crate::snapshot::SOURCES {
+        assert!(
+            FROM_ROOT.contains(&s) || FROM_TEXT.contains(&s),
+            "source {s} is not classified for archives: fill it in archive::read (see PendingTexts) or list it as read from the private root"
+        );
+    }
+}
+
+/// A plain copied root (`proc/`, `sys/`, `etc/`): host facts from `proc/sys/kernel`, the
+/// uptime from `proc/uptime`, no collection date.
+#[test]
+fn copied_root() {
+    let d = tempfile::tempdir().unwrap();
+    let top = d.path().join("host-copy");
+    let net = top.join("proc/net");
+    std::fs::create_dir_all(&net).unwrap();
+    std::fs::create_dir_all(top.join("proc/sys/kernel")).unwrap();
+    std::fs::create_dir_all(top.join("etc/sysctl.d")).unwrap();
+    std::fs::write(
+        net.join("dev"),
+        "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n  eth0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n",
+    )
+    .unwrap();
+    std::fs::write(top.join("proc/uptime"), "3600.52 7000.00\n").unwrap();
+    std::fs::write(top.join("proc/sys/kernel/hostname"), "copied-host\n").unwrap();
+    std::fs::write(top.join("proc/sys/kernel/osrelease"), "6.1.0-13-amd64\n").unwrap();
+    std::fs::write(
+        top.join("etc/sysctl.d/90-net.conf"),
+        "net.core.somaxconn = 8192\n",
+    )
+    .unwrap();
+    let r = read_ok(&top);
+    let a = r.capture.archive.as_ref().unwrap();
+    assert_eq!(a.kind, ArchiveKind::Root);
+    assert_eq!(a.uptime_seconds, Some(3600));
+    assert_eq!(a.collected, None);
+    assert_eq!(r.capture.host.hostname, "copied-host");
+    assert_eq!(r.capture.host.kernel, "6.1.0-13-amd64");
+    let src = sources(&r.capture);
+    assert_eq!(src["netdev"], "ok");
+    assert_eq!(src["sysctl_config"], "ok");
+    let cfg = r.capture.snapshots[1].sysctl_config.ok().unwrap();
+    assert_eq!(cfg[0].file, Path::new("etc/sysctl.d/90-net.conf"));
+}
