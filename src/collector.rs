@@ -441,6 +441,8 @@ struct NsPass {
     warnings: Warnings,
     /// Seconds the discovery (and starting the new namespaces' threads) took.
     discovery_seconds: f64,
+    /// Seconds the whole pass took.
+    seconds: f64,
 }
 
 impl Collector {
@@ -533,15 +535,18 @@ impl Collector {
                         w
                     },
                     discovery_seconds: 0.0,
+                    seconds: 0.0,
                 },
             };
             (host, ns, pass)
         });
         tracing::debug!(
-            "{} other namespaces read in {:.1} ms (discovery and entering {:.1} ms)",
+            "{} other namespaces read in {:.1} ms (discovery and entering {:.1} ms), \
+             snapshot done {:.1} ms after its start",
             pass.read.len(),
+            pass.seconds * 1e3,
+            pass.discovery_seconds * 1e3,
             started.elapsed().as_secs_f64() * 1e3,
-            pass.discovery_seconds * 1e3
         );
         times.insert("netns_discovery".into(), pass.discovery_seconds);
         let mut discovery = pass.discovery;
@@ -690,6 +695,7 @@ fn read_namespaces(
         discovery,
         warnings,
         discovery_seconds,
+        seconds: started.elapsed().as_secs_f64(),
     }
 }
 
@@ -1240,6 +1246,57 @@ mod tests {
                 snap.warnings
             );
         }
+    }
+
+    /// The newer snapshot of a capture takes over the configuration the older one read for
+    /// a namespace in both, leaving the older one's as not requested; what the newer read
+    /// itself, and a namespace new in it, are left alone.
+    #[test]
+    fn configuration_read_during_the_window_moves_to_the_newer_snapshot() {
+        let ns = |inode: u64, sysctl: Source<Sysctls>| {
+            let mut snapshot = Snapshot::empty(inode);
+            snapshot.sysctl = sysctl;
+            snapshot.interfaces = Source::Ok(Interfaces::new());
+            snapshot.collect_seconds.insert("sysctl".into(), 0.5);
+            NetnsSnapshot {
+                netns: crate::namespaces::NetnsRef {
+                    inode,
+                    name: format!("ns{inode}"),
+                    path: format!("/run/netns/ns{inode}").into(),
+                },
+                snapshot,
+            }
+        };
+        let keys = |v: &str| -> Source<Sysctls> {
+            Source::Ok([("net.core.somaxconn".to_string(), v.to_string())].into())
+        };
+        let mut older = Snapshot::empty(1);
+        older.namespaces = vec![ns(1, keys("4")), ns(3, keys("8"))];
+        let mut newer = Snapshot::empty(2);
+        let unread = |inode| {
+            let mut n = ns(inode, not_requested());
+            n.snapshot.interfaces = not_requested();
+            n.snapshot.collect_seconds.clear();
+            n
+        };
+        // 1: read in the older only; 2: new in the newer; 3: read in both.
+        newer.namespaces = vec![unread(1), unread(2), ns(3, keys("9"))];
+        carry_config(&mut older, &mut newer);
+        let n = &newer.namespaces;
+        assert_eq!(n[0].snapshot.sysctl, keys("4"));
+        assert_eq!(n[0].snapshot.interfaces, Source::Ok(Interfaces::new()));
+        assert_eq!(n[0].snapshot.collect_seconds.get("sysctl"), Some(&0.5));
+        assert_eq!(
+            older.namespaces[0].snapshot.sysctl.outcome(),
+            Outcome::Unsupported(NOT_REQUESTED_CONFIG)
+        );
+        assert!(older.namespaces[0].snapshot.collect_seconds.is_empty());
+        assert_eq!(
+            n[1].snapshot.sysctl.outcome(),
+            Outcome::Unsupported(NOT_REQUESTED_CONFIG)
+        );
+        assert_eq!(n[2].snapshot.sysctl, keys("9"));
+        assert_eq!(older.namespaces[1].snapshot.sysctl, keys("8"));
     }
 
     fn config_only() -> CaptureOptions {

@@ -593,3 +593,120 @@ pub fn stop_all(threads: impl IntoIterator<Item = NetnsThread>) {
         start.elapsed().as_secs_f64() * 1e3
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A thread in a new network namespace, alive until the returned sender is dropped;
+    /// its `ns/net` path.
+    fn holder() -> Option<(PathBuf, mpsc::Sender<()>, JoinHandle<()>)> {
+        let (ready_tx, ready) = mpsc::channel();
+        let (done, done_rx) = mpsc::channel::<()>();
+        let h = std::thread::spawn(move || {
+            let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok();
+            let _ = ready_tx.send(ok.then(nix::unistd::gettid));
+            let _ = done_rx.recv();
+        });
+        let tid = ready.recv().ok().flatten()?;
+        Some((
+            PathBuf::from(format!("/proc/self/task/{tid}/ns/net")),
+            done,
+            h,
+        ))
+    }
+
+    fn link(path: &str) -> String {
+        std::fs::read_link(path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The thread's sysfs shows its namespace's devices (only `lo` in a new one), from a
+    /// mount attached nowhere: the thread shares the process's mount namespace (no copy of
+    /// the mount table per thread) and the process's mount table does not grow.
+    #[test]
+    fn namespace_sysfs_is_a_detached_mount_of_that_namespace() {
+        if !crate::testing::require_root() {
+            return;
+        }
+        let Some((path, done, h)) = holder() else {
+            crate::testing::require("a new network namespace", false);
+            return;
+        };
+        // sysfs mounts only: other tests add `ip netns` bind mounts meanwhile.
+        let mounts = || {
+            std::fs::read_to_string("/proc/self/mountinfo")
+                .map(|m| m.lines().filter(|l| l.contains(" - sysfs ")).count())
+        };
+        let before = mounts().unwrap();
+        let t = NetnsThread::spawn(&path, &Root::default()).unwrap();
+        let (devices, mnt, live) = t
+            .run(|root| {
+                let mut devices: Vec<String> = std::fs::read_dir(root.sys("class/net"))
+                    .map(|d| {
+                        d.filter_map(|e| e.ok())
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                devices.sort();
+                (devices, link("/proc/thread-self/ns/mnt"), root.live)
+            })
+            .unwrap();
+        assert_eq!(devices, ["lo"]);
+        assert!(live);
+        assert_eq!(
+            mnt,
+            link("/proc/thread-self/ns/mnt"),
+            "a mount namespace of its own"
+        );
+        assert_eq!(
+            mounts().unwrap(),
+            before,
+            "a sysfs mount attached somewhere"
+        );
+        drop(t);
+        drop(done);
+        h.join().unwrap();
+    }
+
+    /// Stopping many threads together takes about as long as stopping one, far below
+    /// [`JOIN_WAIT`], and leaves none behind.
+    #[test]
+    fn threads_stop_together() {
+        if !crate::testing::require_root() {
+            return;
+        }
+        let Some((path, done, h)) = holder() else {
+            crate::testing::require("a new network namespace", false);
+            return;
+        };
+        thread_local! {
+            static HELD: std::cell::RefCell<Option<std::sync::Arc<()>>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        // Each thread holds a clone until it exits (thread-locals go at thread exit).
+        let alive = std::sync::Arc::new(());
+        let many: Vec<NetnsThread> = (0..20)
+            .map(|_| {
+                let t = NetnsThread::spawn(&path, &Root::default()).unwrap();
+                let held = alive.clone();
+                t.run(move |_| HELD.with(|h| *h.borrow_mut() = Some(held)))
+                    .unwrap();
+                t
+            })
+            .collect();
+        assert_eq!(std::sync::Arc::strong_count(&alive), 21);
+        let t = Instant::now();
+        stop_all(many);
+        assert!(t.elapsed() < JOIN_WAIT / 2, "{:?}", t.elapsed());
+        assert_eq!(
+            std::sync::Arc::strong_count(&alive),
+            1,
+            "a thread still runs"
+        );
+        drop(done);
+        h.join().unwrap();
+    }
+}
