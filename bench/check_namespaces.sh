@@ -33,7 +33,10 @@ run() {
   # CPU of the child from its own rusage, printed by GNU time.
   /usr/bin/time -f '%U %S' -o "$OUT/time" "$bin" "$@" check --interval 1s --json >/dev/null 2>&1 || true
   t1=$(date +%s%N)
-  awk -v t0="$t0" -v t1="$t1" '{printf "%.1f %.1f\n", (t1-t0)/1e6-1000, ($1+$2)*1000}' "$OUT/time"
+  # (GNU time puts "Command exited with non-zero status N" first: check exits 1 or 2 with
+  # findings.)
+  tail -1 "$OUT/time" |
+    awk -v t0="$t0" -v t1="$t1" '{printf "%.1f %.1f\n", (t1-t0)/1e6-1000, ($1+$2)*1000}'
 }
 echo "namespaces on the host: $(ip netns list | wc -l) (of which $N made here), $(nproc) CPUs, $(uname -r)"
 for r in $(seq "$ROUNDS"); do

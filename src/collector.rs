@@ -111,6 +111,8 @@ pub struct Collector {
     /// older snapshot (during the window): the newer one reads only their counters and
     /// takes those two sources over ([`carry_config`]).
     ns_config_known: Option<std::collections::BTreeSet<u64>>,
+    /// Keep the other namespaces' threads between snapshots ([`Collector::with_namespace_threads_kept`]).
+    keep_namespace_threads: bool,
     /// Owners of the other namespaces' listeners: one /proc pass per snapshot for all of
     /// them (socket inodes are unique host-wide), remembered between snapshots.
     owners: collect::sockets::OwnerCache,
@@ -266,6 +268,7 @@ impl Collector {
             all: None,
             all_unavailable: None,
             ns_config_known: None,
+            keep_namespace_threads: true,
             owners: collect::sockets::OwnerCache::new(),
         }
     }
@@ -297,6 +300,15 @@ impl Collector {
         if let Some(set) = &mut self.all {
             set.set_filter(filter);
         }
+        self
+    }
+
+    /// With [`Scope::All`], whether the other namespaces' threads (and their readers and
+    /// fds) are kept between snapshots (the default: a snapshot then costs no discovery and
+    /// no entering). A collector that snapshots rarely passes `false`: its threads are
+    /// stopped after each snapshot, so it holds nothing of namespaces deleted meanwhile.
+    pub fn with_namespace_threads_kept(mut self, keep: bool) -> Self {
+        self.keep_namespace_threads = keep;
         self
     }
 
@@ -591,6 +603,11 @@ impl Collector {
                         .filter_map(|n| n.snapshot.sockets.ok_mut()),
                 )
             });
+        }
+        if !self.keep_namespace_threads {
+            if let Some(set) = self.all.as_mut() {
+                set.clear();
+            }
         }
         times.insert("namespaces".into(), started.elapsed().as_secs_f64());
         let mut snap = assemble(taken_at_ns, unix, host, ns, warnings, times);

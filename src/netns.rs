@@ -556,6 +556,20 @@ impl NetnsSet {
         Err(why)
     }
 
+    /// Stop every member's thread (together, [`stop_all`]) and forget the discovery, so the
+    /// next [`NetnsSet::refresh`] discovers and enters again: for a caller that reads
+    /// rarely (the exporter's configuration, every 30 s), whose kept threads would hold the
+    /// fds of namespaces deleted since until its next read.
+    pub fn clear(&mut self) {
+        stop_all(
+            std::mem::take(&mut self.members)
+                .into_values()
+                .map(|m| m.thread),
+        );
+        self.failed.clear();
+        self.discovered_at = None;
+    }
+
     /// Stop reading member `inode` (its thread is stopped and joined).
     pub fn remove(&mut self, inode: u64) -> Option<NetnsRef> {
         self.members.remove(&inode).map(|m| m.netns)
