@@ -130,7 +130,7 @@ fn main() {
     for n in sizes {
         let prefix = format!("nettune-b-coll-{}-{n}", std::process::id());
         let many = Many::new(&prefix, n);
-        // Entering each namespace (thread, setns, private mount namespace, sysfs mount).
+        // Entering each namespace (thread, setns, a detached sysfs mount).
         let t = Instant::now();
         let threads: Vec<NetnsThread> = many
             .0

@@ -15,6 +15,7 @@ use crate::snapshot::{Capture, NetnsSnapshot, Snapshot, CAPTURE_SCHEMA};
 use crate::{Error, Result, Root};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// What to collect besides the cheap text sources.
@@ -107,9 +108,12 @@ pub struct Collector {
     /// Why [`Scope::All`] reads only the caller's namespace (not root), said in every
     /// snapshot.
     all_unavailable: Option<String>,
-    /// Read other namespaces without their configuration sources (the older snapshot of
-    /// [`Collector::capture`]).
-    ns_counters_only: bool,
+    /// Other namespaces whose sysctls and interfaces [`Collector::capture`] read in its
+    /// older snapshot (during the window): the newer one reads only their counters and
+    /// takes those two sources over ([`carry_config`]).
+    ns_config_known: Option<std::collections::BTreeSet<u64>>,
+    /// Keep the other namespaces' threads between snapshots ([`Collector::with_namespace_threads_kept`]).
+    keep_namespace_threads: bool,
     /// Owners of the other namespaces' listeners: one /proc pass per snapshot for all of
     /// them (socket inodes are unique host-wide), remembered between snapshots.
     owners: collect::sockets::OwnerCache,
@@ -272,7 +276,8 @@ impl Collector {
             drops: false,
             all: None,
             all_unavailable: None,
-            ns_counters_only: false,
+            ns_config_known: None,
+            keep_namespace_threads: true,
             owners: collect::sockets::OwnerCache::new(),
             kmsg: collect::kmsg::Reader::new(false),
         }
@@ -312,6 +317,15 @@ impl Collector {
         if let Some(set) = &mut self.all {
             set.set_filter(filter);
         }
+        self
+    }
+
+    /// With [`Scope::All`], whether the other namespaces' threads (and their readers and
+    /// fds) are kept between snapshots (the default: a snapshot then costs no discovery and
+    /// no entering). A collector that snapshots rarely passes `false`: its threads are
+    /// stopped after each snapshot, so it holds nothing of namespaces deleted meanwhile.
+    pub fn with_namespace_threads_kept(mut self, keep: bool) -> Self {
+        self.keep_namespace_threads = keep;
         self
     }
 
@@ -367,6 +381,7 @@ impl Collector {
             &mut self.readers,
             &self.root,
             &self.options,
+            false,
             warnings,
             times,
         );
@@ -393,7 +408,7 @@ impl Collector {
         let mut warnings = Warnings::default();
         let mut times = BTreeMap::new();
         if self.all.is_some() {
-            return self.snapshot_all(taken_at_ns, unix, warnings, times);
+            return self.snapshot_all(taken_at_ns, unix, warnings, times, None);
         }
         if let Some(reason) = &self.all_unavailable {
             warnings.push(
@@ -414,7 +429,7 @@ impl Collector {
                 let mut t = BTreeMap::new();
                 let (buf, readers) = &mut *state.borrow_mut();
                 let readers = readers.get_or_insert_with(|| NsReaders::new(false));
-                let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
+                let part = netns_part(buf, readers, root, &options, false, &mut w, &mut t);
                 (part, w, t)
             })
         });
@@ -457,63 +472,129 @@ impl Collector {
 /// their warnings and times.
 type NsRead = (u64, NetnsPart, Warnings, BTreeMap<String, f64>);
 
+/// What one pass over the other namespaces gives ([`read_namespaces`]): each namespace read,
+/// with when its read started (CLOCK_MONOTONIC ns) and its sources, warnings and times.
+struct NsPass {
+    /// The namespaces read, in the order they were read.
+    read: Vec<(crate::namespaces::NetnsRef, NsRead)>,
+    /// The discovery's warnings (said before the host's).
+    discovery: Warnings,
+    /// Namespaces gone, vanished or not entered (said after the host's).
+    warnings: Warnings,
+    /// Seconds the discovery (and starting the new namespaces' threads) took.
+    discovery_seconds: f64,
+    /// Seconds the whole pass took.
+    seconds: f64,
+}
+
 impl Collector {
-    /// A snapshot with [`Scope::All`]: every other namespace's thread reads its part while
-    /// this thread reads the host's; a namespace gone meanwhile is left out with a warning.
+    /// A snapshot with [`Scope::All`]: the other namespaces are discovered, entered and read
+    /// ([`read_namespaces`], on a thread of its own, each namespace's read on that
+    /// namespace's thread) while this thread reads the host's part; a namespace gone
+    /// meanwhile is left out with a warning. `during`, when given, runs on this thread once
+    /// the host's part is read, while the namespaces are still being read ([`Self::capture`]
+    /// runs its window there: each namespace's own window starts at its own read); its
+    /// argument turns true once every namespace has been read.
     fn snapshot_all(
         &mut self,
         taken_at_ns: u64,
         unix: f64,
         mut warnings: Warnings,
         mut times: BTreeMap<String, f64>,
+        during: Option<&mut dyn FnMut(&AtomicBool)>,
     ) -> Snapshot {
         let Some(set) = self.all.as_mut() else {
             let (host, ns) = self.read_here(&mut warnings, &mut times);
+            if let Some(during) = during {
+                during(&AtomicBool::new(true));
+            }
             return assemble(taken_at_ns, unix, host, ns, warnings, times);
         };
         let started = Instant::now();
-        timed(&mut times, "netns_discovery", || set.refresh(&mut warnings));
         // Owners of a namespace's listeners are not looked up per namespace: that walks
         // every process's fds once per namespace.
         let ns_options = CaptureOptions {
             socket_processes: false,
-            // The older snapshot of a capture reads the namespaces' counters only: rules
-            // take configuration from the newest, and reading every namespace's sysctl tree
-            // is most of a namespace's cost.
-            config: self.options.config && !self.ns_counters_only,
             ..self.options.clone()
         };
-        // At most a few reads in flight (they contend for the same CPUs and kernel locks):
-        // the next is submitted as each result is taken.
-        let inodes: Vec<u64> = set.members().map(|m| m.netns.inode).collect();
-        let in_flight = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(2, 16);
-        let mut pending: std::collections::VecDeque<(
-            u64,
-            Result<std::sync::mpsc::Receiver<NsRead>>,
-        )> = std::collections::VecDeque::with_capacity(in_flight);
-        let mut next = 0;
-        while next < inodes.len() && pending.len() < in_flight {
-            pending.push_back((inodes[next], submit_read(set, inodes[next], &ns_options)));
-            next += 1;
-        }
+        let known = self.ns_config_known.as_ref();
         // `set` borrows `self.all`: the fields are named one by one.
-        let host = host_part(
-            &mut self.buf,
-            &self.root,
-            &self.options,
-            &mut warnings,
-            &mut times,
+        let (buf, readers, root, options) =
+            (&mut self.buf, &mut self.readers, &self.root, &self.options);
+        // Taken by the worker, or back here when no thread could be started.
+        let slot = std::sync::Mutex::new(Some(set));
+        let take = || slot.lock().ok().and_then(|mut s| s.take());
+        let all_read = AtomicBool::new(false);
+        let (host, ns, pass) = std::thread::scope(|s| {
+            let mut pass = None;
+            let worker = std::thread::Builder::new()
+                .name("nettune-netns-all".into())
+                .spawn_scoped(s, || {
+                    let pass = take().map(|set| read_namespaces(set, &ns_options, known));
+                    all_read.store(true, Ordering::Release);
+                    pass
+                });
+            let worker = match worker {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::debug!("no thread for the namespace reads ({e}); read first");
+                    pass = take().map(|set| read_namespaces(set, &ns_options, known));
+                    all_read.store(true, Ordering::Release);
+                    None
+                }
+            };
+            let host = host_part(buf, root, options, &mut warnings, &mut times);
+            let ns = netns_part(
+                buf,
+                readers,
+                root,
+                options,
+                false,
+                &mut warnings,
+                &mut times,
+            );
+            if let Some(during) = during {
+                tracing::debug!(
+                    "host part read in {:.1} ms; other namespaces being read",
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+                during(&all_read);
+            }
+            let pass = match (pass, worker.map(|w| w.join())) {
+                (Some(p), _) => p,
+                (None, Some(Ok(Some(p)))) => p,
+                // A panic in the pass (none is known): the snapshot says so.
+                (None, _) => NsPass {
+                    read: Vec::new(),
+                    discovery: Warnings::default(),
+                    warnings: {
+                        let mut w = Warnings::default();
+                        w.push(
+                            crate::netns::SOURCE,
+                            None,
+                            "reading the other namespaces failed (the thread panicked); left out",
+                        );
+                        w
+                    },
+                    discovery_seconds: 0.0,
+                    seconds: 0.0,
+                },
+            };
+            (host, ns, pass)
+        });
+        tracing::debug!(
+            "{} other namespaces read in {:.1} ms (discovery and entering {:.1} ms), \
+             snapshot done {:.1} ms after its start",
+            pass.read.len(),
+            pass.seconds * 1e3,
+            pass.discovery_seconds * 1e3,
+            started.elapsed().as_secs_f64() * 1e3,
         );
-        let ns = netns_part(
-            &mut self.buf,
-            &mut self.readers,
-            &self.root,
-            &self.options,
-            &mut warnings,
-            &mut times,
-        );
+        times.insert("netns_discovery".into(), pass.discovery_seconds);
+        let mut discovery = pass.discovery;
+        discovery.0.append(&mut warnings.0);
+        let mut warnings = discovery;
+        warnings.0.extend(pass.warnings.0);
         // Host-wide `net.core` keys exist only in the host's tree: each namespace gets them.
         let host_core: Vec<(String, String)> = ns
             .sysctl
@@ -525,82 +606,21 @@ impl Collector {
                     .collect()
             })
             .unwrap_or_default();
-        let mut namespaces = Vec::with_capacity(pending.len());
-        let mut rediscover = true;
-        while let Some((inode, rx)) = pending.pop_front() {
-            // Started before this one is waited for, so the pipeline stays full.
-            if next < inodes.len() {
-                pending.push_back((inodes[next], submit_read(set, inodes[next], &ns_options)));
-                next += 1;
-            }
-            // A thread that does not answer in time stays (dropping it would wait for it);
-            // one that is gone is removed.
-            let got = match rx {
-                Ok(rx) => rx.recv_timeout(NETNS_READ_TIMEOUT).map_err(|e| match e {
-                    std::sync::mpsc::RecvTimeoutError::Timeout => (
-                        format!("no answer within {} s", NETNS_READ_TIMEOUT.as_secs()),
-                        false,
-                    ),
-                    std::sync::mpsc::RecvTimeoutError::Disconnected => {
-                        ("namespace thread is gone".to_string(), true)
+        let mut namespaces: Vec<NetnsSnapshot> = pass
+            .read
+            .into_iter()
+            .map(|(netns, (started_ns, mut part, w, t))| {
+                if let Source::Ok(s) = &mut part.sysctl {
+                    for (k, v) in &host_core {
+                        s.entry(k.clone()).or_insert_with(|| v.clone());
                     }
-                }),
-                Err(Error::Netns { what, .. }) => Err((what, true)),
-                Err(e) => Err((e.to_string(), true)),
-            };
-            let Some(netns) = set.get(inode).map(|m| m.netns.clone()) else {
-                continue;
-            };
-            let read = match got {
-                Ok(read) => set
-                    .check_alive(inode, &mut rediscover, &mut warnings)
-                    .map(|()| read),
-                Err((what, remove)) => {
-                    if remove {
-                        set.remove(inode);
-                    }
-                    Err(what)
                 }
-            };
-            match read {
-                Ok((started_ns, mut part, w, t)) => {
-                    if let Source::Ok(s) = &mut part.sysctl {
-                        for (k, v) in &host_core {
-                            s.entry(k.clone()).or_insert_with(|| v.clone());
-                        }
-                    }
-                    // The namespace's name and path as now known (a re-discovery may
-                    // have found it under another path).
-                    let netns = set
-                        .members()
-                        .find(|m| m.netns.inode == inode)
-                        .map_or(netns, |m| m.netns.clone());
-                    namespaces.push(NetnsSnapshot {
-                        netns,
-                        snapshot: assemble(started_ns, unix, HostPart::elsewhere(), part, w, t),
-                    });
+                NetnsSnapshot {
+                    netns,
+                    snapshot: assemble(started_ns, unix, HostPart::elsewhere(), part, w, t),
                 }
-                Err(why) => warnings.push(
-                    crate::netns::SOURCE,
-                    None,
-                    format!(
-                        "namespace {} (net:[{inode}]) vanished or could not be read ({why}); \
-                         left out of this snapshot",
-                        netns.name
-                    ),
-                ),
-            }
-        }
-        for (netns, why) in set.failed() {
-            warnings.push(
-                crate::netns::SOURCE,
-                None,
-                format!(
-                    "namespace {} (net:[{}]) could not be entered ({why}); left out",
-                    netns.name, netns.inode
-                ),
-            );
-        }
+            })
+            .collect();
         namespaces.sort_by(|a, b| a.netns.name.cmp(&b.netns.name));
         if self.options.socket_processes {
             let root = &self.root;
@@ -614,10 +634,115 @@ impl Collector {
                 )
             });
         }
+        if !self.keep_namespace_threads {
+            if let Some(set) = self.all.as_mut() {
+                set.clear();
+            }
+        }
         times.insert("namespaces".into(), started.elapsed().as_secs_f64());
         let mut snap = assemble(taken_at_ns, unix, host, ns, warnings, times);
         snap.namespaces = namespaces;
         snap
+    }
+}
+
+/// Bring `set` up to date (discovery when due, threads started for new namespaces) and read
+/// every member's per-namespace sources on its thread, a few at a time; the sysctls and
+/// interfaces of the namespaces in `known` are not read (see [`carry_config`]).
+fn read_namespaces(
+    set: &mut crate::netns::NetnsSet,
+    ns_options: &CaptureOptions,
+    known: Option<&std::collections::BTreeSet<u64>>,
+) -> NsPass {
+    let skip = |inode: &u64| known.is_some_and(|k| k.contains(inode));
+    let mut discovery = Warnings::default();
+    let mut warnings = Warnings::default();
+    let started = Instant::now();
+    set.refresh(&mut discovery);
+    let discovery_seconds = started.elapsed().as_secs_f64();
+    // At most a few reads in flight (they contend for the same CPUs and kernel locks):
+    // the next is submitted as each result is taken.
+    let inodes: Vec<u64> = set.members().map(|m| m.netns.inode).collect();
+    let in_flight = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 16);
+    let mut pending: std::collections::VecDeque<(u64, Result<std::sync::mpsc::Receiver<NsRead>>)> =
+        std::collections::VecDeque::with_capacity(in_flight);
+    let mut next = 0;
+    while next < inodes.len() && pending.len() < in_flight {
+        let inode = inodes[next];
+        pending.push_back((inode, submit_read(set, inode, ns_options, skip(&inode))));
+        next += 1;
+    }
+    let mut read = Vec::with_capacity(inodes.len());
+    let mut rediscover = true;
+    while let Some((inode, rx)) = pending.pop_front() {
+        // Started before this one is waited for, so the pipeline stays full.
+        if next < inodes.len() {
+            let inode = inodes[next];
+            pending.push_back((inode, submit_read(set, inode, ns_options, skip(&inode))));
+            next += 1;
+        }
+        // A thread that does not answer in time stays (dropping it would wait for it);
+        // one that is gone is removed.
+        let got = match rx {
+            Ok(rx) => rx.recv_timeout(NETNS_READ_TIMEOUT).map_err(|e| match e {
+                std::sync::mpsc::RecvTimeoutError::Timeout => (
+                    format!("no answer within {} s", NETNS_READ_TIMEOUT.as_secs()),
+                    false,
+                ),
+                std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                    ("namespace thread is gone".to_string(), true)
+                }
+            }),
+            Err(Error::Netns { what, .. }) => Err((what, true)),
+            Err(e) => Err((e.to_string(), true)),
+        };
+        let Some(netns) = set.get(inode).map(|m| m.netns.clone()) else {
+            continue;
+        };
+        let result = match got {
+            Ok(r) => set
+                .check_alive(inode, &mut rediscover, &mut warnings)
+                .map(|()| r),
+            Err((what, remove)) => {
+                if remove {
+                    set.remove(inode);
+                }
+                Err(what)
+            }
+        };
+        match result {
+            // The namespace's name and path as now known (a re-discovery may have found it
+            // under another path).
+            Ok(r) => read.push((set.get(inode).map_or(netns, |m| m.netns.clone()), r)),
+            Err(why) => warnings.push(
+                crate::netns::SOURCE,
+                None,
+                format!(
+                    "namespace {} (net:[{inode}]) vanished or could not be read ({why}); \
+                     left out of this snapshot",
+                    netns.name
+                ),
+            ),
+        }
+    }
+    for (netns, why) in set.failed() {
+        warnings.push(
+            crate::netns::SOURCE,
+            None,
+            format!(
+                "namespace {} (net:[{}]) could not be entered ({why}); left out",
+                netns.name, netns.inode
+            ),
+        );
+    }
+    NsPass {
+        read,
+        discovery,
+        warnings,
+        discovery_seconds,
+        seconds: started.elapsed().as_secs_f64(),
     }
 }
 
@@ -626,6 +751,7 @@ fn submit_read(
     set: &crate::netns::NetnsSet,
     inode: u64,
     options: &CaptureOptions,
+    skip_config_files: bool,
 ) -> Result<std::sync::mpsc::Receiver<NsRead>> {
     let Some(m) = set.get(inode) else {
         return Err(Error::Netns {
@@ -641,10 +767,49 @@ fn submit_read(
             let mut t = BTreeMap::new();
             let (buf, readers) = &mut *state.borrow_mut();
             let readers = readers.get_or_insert_with(|| NsReaders::new(true));
-            let part = netns_part(buf, readers, root, &options, &mut w, &mut t);
+            let part = netns_part(
+                buf,
+                readers,
+                root,
+                &options,
+                skip_config_files,
+                &mut w,
+                &mut t,
+            );
             (started_ns, part, w, t)
         })
     })
+}
+
+/// Move the sysctls and interfaces of every other namespace from `older` into `newer` where
+/// `newer` did not read them (see [`Collector::capture`]): configuration read during the
+/// window, the rules read it from the newest snapshot. `older` keeps them as not requested
+/// (as when it read counters only), so nothing is copied.
+fn carry_config(older: &mut Snapshot, newer: &mut Snapshot) {
+    let not_read = |outcome: Outcome<'_>| outcome == Outcome::Unsupported(NOT_REQUESTED_CONFIG);
+    let mut by_inode: BTreeMap<u64, &mut NetnsSnapshot> = older
+        .namespaces
+        .iter_mut()
+        .map(|n| (n.netns.inode, n))
+        .collect();
+    for n in &mut newer.namespaces {
+        let Some(old) = by_inode.get_mut(&n.netns.inode) else {
+            continue;
+        };
+        let (new, old) = (&mut n.snapshot, &mut old.snapshot);
+        if not_read(new.sysctl.outcome()) {
+            new.sysctl = std::mem::replace(&mut old.sysctl, not_requested());
+            if let Some(s) = old.collect_seconds.remove("sysctl") {
+                new.collect_seconds.insert("sysctl".into(), s);
+            }
+        }
+        if not_read(new.interfaces.outcome()) {
+            new.interfaces = std::mem::replace(&mut old.interfaces, not_requested());
+            if let Some(s) = old.collect_seconds.remove("interfaces") {
+                new.collect_seconds.insert("interfaces".into(), s);
+            }
+        }
+    }
 }
 
 fn assemble(
@@ -731,16 +896,19 @@ fn host_part(
     }
 }
 
+/// The per-namespace sources of the calling thread's namespace; with `skip_config_files`
+/// the sysctls and interfaces are left unread (not requested) whatever `options` say.
 fn netns_part(
     buf: &mut FileBuf,
     readers: &mut NsReaders,
     root: &Root,
     options: &CaptureOptions,
+    skip_config_files: bool,
     w: &mut Warnings,
     t: &mut BTreeMap<String, f64>,
 ) -> NetnsPart {
     let netdev = timed(t, "netdev", || collect::netdev::read(buf, root, w));
-    let interfaces = if options.config {
+    let interfaces = if options.config && !skip_config_files {
         timed(t, "interfaces", || collect::interfaces::read(buf, root, w))
     } else {
         not_requested()
@@ -785,7 +953,7 @@ fn netns_part(
         netdev,
         netstat: timed(t, "netstat", || readers.netstat.read(buf, root, w)),
         sockstat,
-        sysctl: if options.config {
+        sysctl: if options.config && !skip_config_files {
             timed(t, "sysctl", || readers.sysctl.read(buf, root, w))
         } else {
             not_requested()
@@ -804,6 +972,14 @@ fn netns_part(
 impl Collector {
     /// Host facts, then a snapshot, a pause of `interval` (calling `tick` with the time
     /// elapsed about ten times a second), and a second snapshot.
+    ///
+    /// With [`Scope::All`] the pause starts once the host's part of the first snapshot is
+    /// read; the other namespaces are discovered, entered and read during it (their
+    /// configuration too, which the second snapshot then takes over instead of reading it
+    /// again), so each namespace's window runs from its own first read to its own second one
+    /// and what reading them costs is not added to the window. `tick` is called only once
+    /// the first snapshot is complete, namespaces included (at least once, at the end of
+    /// the pause or after it), so a caller acting in `tick` acts after the first snapshot.
     pub fn capture(
         &mut self,
         interval: std::time::Duration,
@@ -829,14 +1005,39 @@ impl Collector {
         });
         // Other namespaces' configuration (sysctls, interfaces, ethtool settings) is read in
         // the newest snapshot only, which is the one the rules read it from.
-        self.ns_counters_only = true;
-        let first = self.snapshot();
-        self.ns_counters_only = false;
-        let start = Instant::now();
-        while start.elapsed() < interval {
-            let left = interval.saturating_sub(start.elapsed());
-            std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
-            tick(start.elapsed().min(interval));
+        // With every namespace, the window starts once the host's part of the first
+        // snapshot is read: the other namespaces are discovered, entered and read meanwhile
+        // (each namespace's window runs from its own first read to its own second one).
+        let ticked = std::cell::Cell::new(false);
+        let start = std::cell::Cell::new(Instant::now());
+        let mut window = |all_read: &AtomicBool| {
+            start.set(Instant::now());
+            let start = start.get();
+            while start.elapsed() < interval {
+                let left = interval.saturating_sub(start.elapsed());
+                std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
+                if all_read.load(Ordering::Acquire) {
+                    tick(start.elapsed().min(interval));
+                    ticked.set(true);
+                }
+            }
+        };
+        let mut first = if self.all.is_some() {
+            self.snapshot_all(
+                monotonic_ns(),
+                unix_time(),
+                Warnings::default(),
+                BTreeMap::new(),
+                Some(&mut window),
+            )
+        } else {
+            let first = self.snapshot();
+            window(&AtomicBool::new(true));
+            first
+        };
+        if !ticked.get() {
+            // The namespaces were read after the pause ended.
+            tick(start.get().elapsed().min(interval));
         }
         let drops = match loader {
             None if self.drops => Source::unsupported(format!(
@@ -851,7 +1052,28 @@ impl Collector {
                 Err(_) => Source::error("the drop monitor thread panicked"),
             },
         };
-        let second = self.snapshot();
+        // The namespaces' configuration was read during the window: the newer snapshot reads
+        // their counters and takes it over.
+        if self.options.config && self.all.is_some() {
+            self.ns_config_known = Some(
+                first
+                    .namespaces
+                    .iter()
+                    .filter(|n| n.snapshot.sysctl.ok().is_some())
+                    .map(|n| n.netns.inode)
+                    .collect(),
+            );
+        }
+        let t = Instant::now();
+        let mut second = self.snapshot();
+        if self.ns_config_known.take().is_some() {
+            carry_config(&mut first, &mut second);
+        }
+        tracing::debug!(
+            "capture: second snapshot in {:.1} ms ({} other namespaces)",
+            t.elapsed().as_secs_f64() * 1e3,
+            second.namespaces.len()
+        );
         Capture {
             schema: CAPTURE_SCHEMA.to_string(),
             host,
@@ -1084,6 +1306,57 @@ mod tests {
                 snap.warnings
             );
         }
+    }
+
+    /// The newer snapshot of a capture takes over the configuration the older one read for
+    /// a namespace in both, leaving the older one's as not requested; what the newer read
+    /// itself, and a namespace new in it, are left alone.
+    #[test]
+    fn configuration_read_during_the_window_moves_to_the_newer_snapshot() {
+        let ns = |inode: u64, sysctl: Source<Sysctls>| {
+            let mut snapshot = Snapshot::empty(inode);
+            snapshot.sysctl = sysctl;
+            snapshot.interfaces = Source::Ok(Interfaces::new());
+            snapshot.collect_seconds.insert("sysctl".into(), 0.5);
+            NetnsSnapshot {
+                netns: crate::namespaces::NetnsRef {
+                    inode,
+                    name: format!("ns{inode}"),
+                    path: format!("/run/netns/ns{inode}").into(),
+                },
+                snapshot,
+            }
+        };
+        let keys = |v: &str| -> Source<Sysctls> {
+            Source::Ok([("net.core.somaxconn".to_string(), v.to_string())].into())
+        };
+        let mut older = Snapshot::empty(1);
+        older.namespaces = vec![ns(1, keys("4")), ns(3, keys("8"))];
+        let mut newer = Snapshot::empty(2);
+        let unread = |inode| {
+            let mut n = ns(inode, not_requested());
+            n.snapshot.interfaces = not_requested();
+            n.snapshot.collect_seconds.clear();
+            n
+        };
+        // 1: read in the older only; 2: new in the newer; 3: read in both.
+        newer.namespaces = vec![unread(1), unread(2), ns(3, keys("9"))];
+        carry_config(&mut older, &mut newer);
+        let n = &newer.namespaces;
+        assert_eq!(n[0].snapshot.sysctl, keys("4"));
+        assert_eq!(n[0].snapshot.interfaces, Source::Ok(Interfaces::new()));
+        assert_eq!(n[0].snapshot.collect_seconds.get("sysctl"), Some(&0.5));
+        assert_eq!(
+            older.namespaces[0].snapshot.sysctl.outcome(),
+            Outcome::Unsupported(NOT_REQUESTED_CONFIG)
+        );
+        assert!(older.namespaces[0].snapshot.collect_seconds.is_empty());
+        assert_eq!(
+            n[1].snapshot.sysctl.outcome(),
+            Outcome::Unsupported(NOT_REQUESTED_CONFIG)
+        );
+        assert_eq!(n[2].snapshot.sysctl, keys("9"));
+        assert_eq!(older.namespaces[1].snapshot.sysctl, keys("8"));
     }
 
     fn config_only() -> CaptureOptions {

@@ -3,8 +3,12 @@
 //! A dedicated thread enters the namespace with `setns(CLONE_NEWNET)`; netlink sockets it opens
 //! and `/proc/sys/net` files it opens then belong to that namespace. `/proc/net` follows the
 //! process leader, so the thread reads `/proc/thread-self/net` instead; and sysfs shows the
-//! namespace of whoever mounted it, so the thread unshares its mount namespace and mounts a
-//! private sysfs (as `ip netns exec` does). Host-wide sources are read by the caller.
+//! namespace of whoever mounted it, so the thread makes a sysfs mount of its own: a detached
+//! one (`fsopen`/`fsmount`, attached nowhere, read through `/proc/self/fd/N`), or, where the
+//! kernel lacks those calls (before 5.2), a private mount namespace with sysfs mounted in it
+//! (as `ip netns exec` does; that copies the caller's whole mount table, every `/run/netns`
+//! bind mount included, so it costs O(mounts) per thread). Host-wide sources are read by the
+//! caller.
 
 use crate::collect::Warnings;
 use crate::namespaces::{Fingerprint, NetnsRef};
@@ -45,7 +49,10 @@ type Job = Box<dyn FnOnce(&Root) + Send>;
 pub struct NetnsThread {
     name: String,
     jobs: Option<mpsc::Sender<Job>>,
+    /// Disconnected when the thread's function has returned (its sender is dropped last).
+    done: Option<mpsc::Receiver<()>>,
     handle: Option<JoinHandle<()>>,
+    /// Where the fallback private sysfs is mounted (made only when `fsmount` is refused).
     sys_dir: Option<PathBuf>,
 }
 
@@ -71,16 +78,18 @@ impl NetnsThread {
             std::process::id(),
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        std::fs::create_dir_all(&sys_dir)
-            .map_err(|e| fail(format!("{}: {e}", sys_dir.display())))?;
         let mut inner = root.clone();
         inner.proc_net = root.proc.join("thread-self/net");
         let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
         let (job_tx, job_rx) = mpsc::channel::<Job>();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
         let thread_sys = sys_dir.clone();
         let handle = std::thread::Builder::new()
             .name("nettune-netns".into())
             .spawn(move || {
+                // Dropped when this function returns or unwinds: the owner's sign that the
+                // thread is ending.
+                let _done = done_tx;
                 use nix::sched::{setns, CloneFlags};
                 if let Err(e) = setns(&file, CloneFlags::CLONE_NEWNET) {
                     let _ = ready_tx.send(Err(format!("setns: {e}")));
@@ -88,41 +97,87 @@ impl NetnsThread {
                 }
                 // The thread now holds the namespace; the file is not needed any more.
                 drop(file);
-                // A private sysfs for this namespace; without it interfaces come from the host.
-                match mount_private_sysfs(&thread_sys) {
-                    Ok(()) => {
-                        // The private mount is the live kernel's view of this namespace.
-                        inner.sys = thread_sys;
+                // A sysfs of this namespace; without it interfaces come from the host. The
+                // detached mount's fd lives as long as this thread.
+                let _sysfs = match detached_sysfs() {
+                    Ok(fd) => {
+                        use std::os::fd::AsRawFd;
+                        inner.sys = inner.proc.join(format!("self/fd/{}", fd.as_raw_fd()));
                         inner.live = true;
+                        Some(fd)
                     }
-                    Err(e) => {
-                        tracing::warn!("namespace sysfs unavailable ({e}); interface facts read from the host's /sys");
-                        // The host's sysfs does not describe this namespace's devices.
-                        inner.live = false;
+                    Err(detached) => {
+                        match std::fs::create_dir_all(&thread_sys)
+                            .map_err(|e| format!("{}: {e}", thread_sys.display()))
+                            .and_then(|()| mount_private_sysfs(&thread_sys))
+                        {
+                            Ok(()) => {
+                                // The private mount is the live kernel's view of this namespace.
+                                inner.sys = thread_sys;
+                                inner.live = true;
+                            }
+                            Err(e) => {
+                                tracing::warn!("namespace sysfs unavailable ({detached}; {e}); interface facts read from the host's /sys");
+                                // The host's sysfs does not describe this namespace's devices.
+                                inner.live = false;
+                            }
+                        }
+                        None
                     }
-                }
+                };
                 let _ = ready_tx.send(Ok(()));
                 while let Ok(job) = job_rx.recv() {
                     job(&inner);
                 }
             });
-        let handle = match handle {
-            Ok(h) => h,
-            Err(e) => {
-                let _ = std::fs::remove_dir(&sys_dir);
-                return Err(fail(e.to_string()));
-            }
-        };
+        let handle = handle.map_err(|e| fail(e.to_string()))?;
         Ok(Starting {
             name,
             ready: ready_rx,
             thread: NetnsThread {
                 name: String::new(),
                 jobs: Some(job_tx),
+                done: Some(done_rx),
                 handle: Some(handle),
                 sys_dir: Some(sys_dir),
             },
         })
+    }
+
+    /// Ask the thread to end once the jobs already submitted are done, without waiting
+    /// (dropping it then waits): stopping many threads first lets them end in parallel.
+    pub fn stop(&mut self) {
+        self.jobs.take();
+    }
+
+    /// Stop the thread and wait for it until `deadline`; one still running then (stuck in a
+    /// read: a namespace being torn down, a netlink peer that never answers) is left to end
+    /// on its own, so its owner never hangs.
+    fn finish(&mut self, deadline: Instant) {
+        self.stop();
+        if let Some(h) = self.handle.take() {
+            let ended = match self.done.take() {
+                Some(done) => matches!(
+                    done.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+                    Err(mpsc::RecvTimeoutError::Disconnected)
+                ),
+                None => h.is_finished(),
+            };
+            if ended {
+                // The thread's function has returned: only its exit is left.
+                let _ = h.join();
+            } else {
+                tracing::warn!(
+                    "namespace thread for {} did not stop within {} s; left to end on its own",
+                    self.name,
+                    JOIN_WAIT.as_secs()
+                );
+            }
+        }
+        if let Some(dir) = self.sys_dir.take() {
+            // Made only by the fallback (private mount namespace): usually absent.
+            let _ = std::fs::remove_dir(&dir);
+        }
     }
 
     /// The namespace path as given.
@@ -194,6 +249,64 @@ impl Starting {
 
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
+/// A sysfs mount of the calling thread's network namespace that is attached nowhere
+/// (`fsopen("sysfs")`, `fsmount`): no mount namespace of its own, no copy of the mount table,
+/// nothing any other process sees, gone when the fd is closed. Its files are read through
+/// `/proc/self/fd/N/...`. `Err` on kernels before 5.2 (or where a seccomp filter refuses
+/// the calls): the caller falls back to [`mount_private_sysfs`].
+fn detached_sysfs() -> std::result::Result<std::os::fd::OwnedFd, String> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
+    const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
+    const MOUNT_ATTR_NOEXEC: libc::c_uint = 0x8;
+    let take = |r: libc::c_long, what: &str| -> std::result::Result<OwnedFd, String> {
+        match libc::c_int::try_from(r) {
+            // SAFETY: a non-negative return of fsopen/fsmount is a new fd owned by nobody else.
+            Ok(fd) if fd >= 0 => Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+            _ => Err(format!("{what}: {}", std::io::Error::last_os_error())),
+        }
+    };
+    // SAFETY: fsopen reads the NUL-terminated file system name and takes flags; no memory is
+    // written.
+    let fs = take(
+        unsafe { libc::syscall(libc::SYS_fsopen, c"sysfs".as_ptr(), FSOPEN_CLOEXEC) },
+        "fsopen sysfs",
+    )?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: FSCONFIG_CMD_CREATE takes no key or value (null pointers, 0) on a valid fs fd.
+    let created = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    if created != 0 {
+        return Err(format!(
+            "fsconfig create sysfs: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: fsmount takes a valid fs fd and flags; it returns a new fd.
+    take(
+        unsafe {
+            libc::syscall(
+                libc::SYS_fsmount,
+                fs.as_raw_fd(),
+                FSMOUNT_CLOEXEC,
+                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+            )
+        },
+        "fsmount sysfs",
+    )
+}
+
 fn mount_private_sysfs(dir: &Path) -> std::result::Result<(), String> {
     use nix::mount::{mount, MsFlags};
     use nix::sched::{unshare, CloneFlags};
@@ -218,30 +331,9 @@ fn mount_private_sysfs(dir: &Path) -> std::result::Result<(), String> {
 
 impl Drop for NetnsThread {
     fn drop(&mut self) {
-        // Closing the channel ends the thread; its mount namespace (and the private sysfs
-        // mount) goes with it.
-        self.jobs.take();
-        if let Some(h) = self.handle.take() {
-            // An idle thread ends at once; one stuck in a read (a namespace being torn down, a
-            // netlink peer that never answers) must not hang its owner: after a bounded wait
-            // it is left to end on its own.
-            let deadline = std::time::Instant::now() + JOIN_WAIT;
-            while !h.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if h.is_finished() {
-                let _ = h.join();
-            } else {
-                tracing::warn!(
-                    "namespace thread for {} did not stop within {} s; left to end on its own",
-                    self.name,
-                    JOIN_WAIT.as_secs()
-                );
-            }
-        }
-        if let Some(dir) = self.sys_dir.take() {
-            let _ = std::fs::remove_dir(&dir);
-        }
+        // Closing the channel ends the thread (and its sysfs mount with it); an idle thread
+        // ends at once.
+        self.finish(Instant::now() + JOIN_WAIT);
     }
 }
 
@@ -388,8 +480,10 @@ impl NetnsSet {
             .filter(|i| !found.contains_key(i))
             .copied()
             .collect();
+        let mut stopped = Vec::new();
         for inode in gone {
             if let Some(m) = self.members.remove(&inode) {
+                stopped.push(m.thread);
                 w.push(
                     SOURCE,
                     None,
@@ -400,6 +494,7 @@ impl NetnsSet {
                 );
             }
         }
+        stop_all(stopped);
         self.failed.clear();
         let mut starting = Vec::new();
         for (inode, netns) in found {
@@ -461,8 +556,171 @@ impl NetnsSet {
         Err(why)
     }
 
+    /// Stop every member's thread (together, [`stop_all`]) and forget the discovery, so the
+    /// next [`NetnsSet::refresh`] discovers and enters again: for a caller that reads
+    /// rarely (the exporter's configuration, every 30 s), whose kept threads would hold the
+    /// fds of namespaces deleted since until its next read.
+    pub fn clear(&mut self) {
+        stop_all(
+            std::mem::take(&mut self.members)
+                .into_values()
+                .map(|m| m.thread),
+        );
+        self.failed.clear();
+        self.discovered_at = None;
+    }
+
     /// Stop reading member `inode` (its thread is stopped and joined).
     pub fn remove(&mut self, inode: u64) -> Option<NetnsRef> {
         self.members.remove(&inode).map(|m| m.netns)
+    }
+}
+
+impl Drop for NetnsSet {
+    fn drop(&mut self) {
+        stop_all(
+            std::mem::take(&mut self.members)
+                .into_values()
+                .map(|m| m.thread),
+        );
+    }
+}
+
+/// Stop every thread first, then wait for them against one deadline ([`JOIN_WAIT`] from
+/// now): they end in parallel, not one after the other.
+pub fn stop_all(threads: impl IntoIterator<Item = NetnsThread>) {
+    let mut threads: Vec<NetnsThread> = threads.into_iter().collect();
+    if threads.is_empty() {
+        return;
+    }
+    for t in &mut threads {
+        t.stop();
+    }
+    let start = Instant::now();
+    let deadline = start + JOIN_WAIT;
+    for t in &mut threads {
+        t.finish(deadline);
+    }
+    tracing::debug!(
+        "{} namespace threads stopped in {:.1} ms",
+        threads.len(),
+        start.elapsed().as_secs_f64() * 1e3
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A thread in a new network namespace, alive until the returned sender is dropped;
+    /// its `ns/net` path.
+    fn holder() -> Option<(PathBuf, mpsc::Sender<()>, JoinHandle<()>)> {
+        let (ready_tx, ready) = mpsc::channel();
+        let (done, done_rx) = mpsc::channel::<()>();
+        let h = std::thread::spawn(move || {
+            let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok();
+            let _ = ready_tx.send(ok.then(nix::unistd::gettid));
+            let _ = done_rx.recv();
+        });
+        let tid = ready.recv().ok().flatten()?;
+        Some((
+            PathBuf::from(format!("/proc/self/task/{tid}/ns/net")),
+            done,
+            h,
+        ))
+    }
+
+    fn link(path: &str) -> String {
+        std::fs::read_link(path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The thread's sysfs shows its namespace's devices (only `lo` in a new one), from a
+    /// mount attached nowhere: the thread shares the process's mount namespace (no copy of
+    /// the mount table per thread) and the process's mount table does not grow.
+    #[test]
+    fn namespace_sysfs_is_a_detached_mount_of_that_namespace() {
+        if !crate::testing::require_root() {
+            return;
+        }
+        let Some((path, done, h)) = holder() else {
+            crate::testing::require("a new network namespace", false);
+            return;
+        };
+        // sysfs mounts only: other tests add `ip netns` bind mounts meanwhile.
+        let mounts = || {
+            std::fs::read_to_string("/proc/self/mountinfo")
+                .map(|m| m.lines().filter(|l| l.contains(" - sysfs ")).count())
+        };
+        let before = mounts().unwrap();
+        let t = NetnsThread::spawn(&path, &Root::default()).unwrap();
+        let (devices, mnt, live) = t
+            .run(|root| {
+                let mut devices: Vec<String> = std::fs::read_dir(root.sys("class/net"))
+                    .map(|d| {
+                        d.filter_map(|e| e.ok())
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                devices.sort();
+                (devices, link("/proc/thread-self/ns/mnt"), root.live)
+            })
+            .unwrap();
+        assert_eq!(devices, ["lo"]);
+        assert!(live);
+        assert_eq!(
+            mnt,
+            link("/proc/thread-self/ns/mnt"),
+            "a mount namespace of its own"
+        );
+        assert_eq!(
+            mounts().unwrap(),
+            before,
+            "a sysfs mount attached somewhere"
+        );
+        drop(t);
+        drop(done);
+        h.join().unwrap();
+    }
+
+    /// Stopping many threads together takes about as long as stopping one, far below
+    /// [`JOIN_WAIT`], and leaves none behind.
+    #[test]
+    fn threads_stop_together() {
+        if !crate::testing::require_root() {
+            return;
+        }
+        let Some((path, done, h)) = holder() else {
+            crate::testing::require("a new network namespace", false);
+            return;
+        };
+        thread_local! {
+            static HELD: std::cell::RefCell<Option<std::sync::Arc<()>>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        // Each thread holds a clone until it exits (thread-locals go at thread exit).
+        let alive = std::sync::Arc::new(());
+        let many: Vec<NetnsThread> = (0..20)
+            .map(|_| {
+                let t = NetnsThread::spawn(&path, &Root::default()).unwrap();
+                let held = alive.clone();
+                t.run(move |_| HELD.with(|h| *h.borrow_mut() = Some(held)))
+                    .unwrap();
+                t
+            })
+            .collect();
+        assert_eq!(std::sync::Arc::strong_count(&alive), 21);
+        let t = Instant::now();
+        stop_all(many);
+        assert!(t.elapsed() < JOIN_WAIT / 2, "{:?}", t.elapsed());
+        assert_eq!(
+            std::sync::Arc::strong_count(&alive),
+            1,
+            "a thread still runs"
+        );
+        drop(done);
+        h.join().unwrap();
     }
 }

@@ -41,7 +41,8 @@ pub fn live_exporter(
     max_netns: usize,
 ) -> anyhow::Result<Exporter> {
     let fast = super::common::collector(global, export::fast_options())?;
-    let slow = super::common::collector(global, export::slow_options())?;
+    let slow = super::common::collector(global, export::slow_options())?
+        .with_namespace_threads_kept(false);
     // With --netns the primary sources are that namespace's.
     let primary = global.netns.as_deref().unwrap_or(export::netns::HOST_LABEL);
     Ok(Exporter::live(fast, slow, max_age).with_netns(max_netns, primary))

@@ -375,3 +375,28 @@ fn collector_fds_and_threads_stay_flat() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A collector that does not keep its namespaces' threads (the exporter's 30-second
+/// configuration collector) reads every namespace in each snapshot and holds none between.
+#[test]
+fn a_collector_without_kept_threads_holds_no_namespace_between_snapshots() {
+    if !super::require_root() || !super::require_tool("ip") {
+        return;
+    }
+    let prefix = format!("nettune-t-coll-nokeep-{}", std::process::id());
+    let many = Many::new(&prefix, 3);
+    let mine = prefix.clone();
+    let mut c = Collector::with_scope(Root::default(), CaptureOptions::default(), Scope::All)
+        .expect("collector")
+        .with_namespace_filter(Box::new(move |n| n.name.starts_with(&mine)))
+        .with_namespace_threads_kept(false);
+    for round in 0..2 {
+        let snap = c.snapshot();
+        assert_eq!(snap.namespaces.len(), many.names.len(), "round {round}");
+        assert!(snap
+            .namespaces
+            .iter()
+            .all(|n| n.snapshot.sysctl.ok().is_some()));
+        assert_eq!(c.namespace_set().map(|s| s.len()), Some(0), "round {round}");
+    }
+}
