@@ -4,6 +4,7 @@
 //! (reads them all) → [`snapshot`] (raw counters of every source at one instant) → [`window`] (two snapshots,
 //! rates derived at read time) → diagnose → tune; renderers only render.
 
+pub mod autotune;
 pub mod bpf;
 pub mod change;
 pub mod cli;

@@ -1,0 +1,3 @@
+//! `nettune autotune`: the closed-loop daemon (see [`decide`] for the decision engine).
+
+pub mod decide;
