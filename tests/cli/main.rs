@@ -1,6 +1,7 @@
 //! End-to-end tests of the `nettune` binary: exit codes, captures, bad input, namespaces,
 //! agreement with independent tools; `e2e` drives real faults in namespaces through `check`.
 
+mod autotune;
 mod bpf;
 mod e2e;
 mod golden;
