@@ -412,7 +412,8 @@ pub struct Guard {
 
 impl Guard {
     /// Why `after` is worse than `self`, if it is: retransmits more than doubled (and up by
-    /// at least 10/s), or softirq time per packet up by more than half.
+    /// at least 10/s), or softirq time per packet more than doubled (and up by at least 1 µs
+    /// per packet).
     pub fn worse(&self, after: &Guard) -> Option<String> {
         if after.retrans_per_s > 2.0 * self.retrans_per_s + 10.0 {
             return Some(format!(
@@ -420,8 +421,11 @@ impl Guard {
                 self.retrans_per_s, after.retrans_per_s
             ));
         }
+        // Per packet: a bigger queue lets a CPU process more packets, and its softirq share
+        // rises with them; only a costlier packet is worse. /proc/stat counts in 10 ms
+        // ticks, so a before-value of (near) zero is not a measurement.
         if let (Some(b), Some(a)) = (self.softirq_per_mpkt, after.softirq_per_mpkt) {
-            if a > 1.5 * b && a - b > 0.05 {
+            if b >= 0.1 && a > 2.0 * b && a - b > 1.0 {
                 return Some(format!(
                     "softirq CPU per million packets rose from {b:.2} s to {a:.2} s"
                 ));
@@ -1303,6 +1307,14 @@ mod tests {
         e.applied(&k, "tx1", "1000");
         let mut o = obs(1.0, Vec::new(), "1000");
         o.guard.retrans_per_s = 500.0;
+        // Softirq cost per packet: unmeasured before (0 ticks) is no verdict; doubled is.
+        let g = |v| Guard {
+            retrans_per_s: 0.0,
+            softirq_per_mpkt: Some(v),
+        };
+        assert_eq!(g(0.0).worse(&g(1.8)), None);
+        assert_eq!(g(1.5).worse(&g(2.9)), None);
+        assert!(g(1.5).worse(&g(3.2)).is_some());
         let a = e.step(&o);
         assert!(
             matches!(&a[0], Action::Rollback { why, .. } if why.contains("retransmits")),

@@ -149,7 +149,7 @@ pub fn guard(w: Option<&Window>) -> Guard {
     let share: f64 = w.softirq_time_share().iter().map(|(_, s)| s).sum();
     Guard {
         retrans_per_s: w.netstat_rate("Tcp", "RetransSegs").unwrap_or(0.0).max(0.0),
-        softirq_per_mpkt: (processed >= 1000.0).then(|| share / processed * 1e6),
+        softirq_per_mpkt: (processed >= 1000.0 && share > 0.0).then(|| share / processed * 1e6),
     }
 }
 
