@@ -52,7 +52,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A full snapshot (configuration, sockets) at least this often.
-pub const FULL_EVERY: Duration = Duration::from_secs(30);
+pub const FULL_EVERY: Duration = Duration::from_secs(10);
 
 /// What the daemon does, decided by the caller (the CLI validates the flags into it).
 #[derive(Debug, Clone)]
