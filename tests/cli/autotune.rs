@@ -252,7 +252,10 @@ fn backlog_flood_is_fixed_in_few_writes_then_yields_to_an_admin_pin() {
     let _backlog = GlobalSysctl::set(BACKLOG, "32");
     let state = tempfile::tempdir().unwrap();
     let prefix = "nettune-t-atb-".to_string();
-    let mut d = Daemon::start(state.path(), &prefix, &[], &[]);
+    // `--only softnet`: the machine is shared, and other traffic on it must not make this
+    // test change other host-wide keys; `--rollback-on-exit` undoes whatever it wrote.
+    let args = ["--only", "softnet", "--rollback-on-exit"];
+    let mut d = Daemon::start(state.path(), &prefix, &args, &[]);
     std::thread::sleep(Duration::from_millis(1500));
 
     let t0 = Instant::now();
@@ -274,10 +277,20 @@ fn backlog_flood_is_fixed_in_few_writes_then_yields_to_an_admin_pin() {
     let late: u64 = drops[10..].iter().sum();
     assert_eq!(late, 0, "drops after 10 s: {drops:?}\n{}", d.text());
     let value: u64 = sysctl(BACKLOG).parse().unwrap();
-    assert!(value > 32 && value <= the_ceiling(), "{value} vs ceiling {}", the_ceiling());
+    assert!(
+        value > 32 && value <= the_ceiling(),
+        "{value} vs ceiling {}",
+        the_ceiling()
+    );
     // Each write names the finding, its evidence, old -> new, why and the transaction.
     let l = &writes[0].1;
-    for w in ["softnet.backlog_drops", "softnet.dropped cpu", "(host) 32 -> ", "why: ", "tx "] {
+    for w in [
+        "softnet.backlog_drops",
+        "softnet.dropped cpu",
+        "(host) 32 -> ",
+        "why: ",
+        "tx ",
+    ] {
         assert!(l.contains(w), "{w:?} missing in {l}");
     }
 
@@ -290,16 +303,31 @@ fn backlog_flood_is_fixed_in_few_writes_then_yields_to_an_admin_pin() {
         assert!(pin.contains(w), "{w:?} missing in {pin}");
     }
     std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(sysctl(BACKLOG), admin, "written over the pin:\n{}", d.text());
+    assert_eq!(
+        sysctl(BACKLOG),
+        admin,
+        "written over the pin:\n{}",
+        d.text()
+    );
     assert_eq!(d.writes(BACKLOG).len(), writes.len());
     assert!(!d.exited(), "the daemon stopped:\n{}", d.text());
     assert!(d.stop(), "unclean exit:\n{}", d.text());
 
     // After a restart the pin holds, and `status` shows it.
-    let mut d2 = Daemon::start(state.path(), &prefix, &[], &[]);
-    assert!(d2.wait_for("stays pinned", Duration::from_secs(1)).is_some(), "{}", d2.text());
+    let mut d2 = Daemon::start(state.path(), &prefix, &args, &[]);
+    assert!(
+        d2.wait_for("stays pinned", Duration::from_secs(1))
+            .is_some(),
+        "{}",
+        d2.text()
+    );
     std::thread::sleep(Duration::from_secs(4));
-    assert_eq!(sysctl(BACKLOG), admin, "written over the pin after a restart:\n{}", d2.text());
+    assert_eq!(
+        sysctl(BACKLOG),
+        admin,
+        "written over the pin after a restart:\n{}",
+        d2.text()
+    );
     assert!(d2.writes(BACKLOG).is_empty(), "{}", d2.text());
     let st = nettune()
         .args(["autotune", "status"])
@@ -307,8 +335,14 @@ fn backlog_flood_is_fixed_in_few_writes_then_yields_to_an_admin_pin() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&st.stdout);
-    assert!(st.status.success() && text.contains("running: pid"), "{text}");
-    assert!(text.contains("now 64, baseline 64") && text.contains("PINNED"), "{text}");
+    assert!(
+        st.status.success() && text.contains("running: pid"),
+        "{text}"
+    );
+    assert!(
+        text.contains("now 64, baseline 64") && text.contains("PINNED"),
+        "{text}"
+    );
 
     // Unpinned: tuned again.
     let un = nettune()
@@ -316,10 +350,17 @@ fn backlog_flood_is_fixed_in_few_writes_then_yields_to_an_admin_pin() {
         .env("NETTUNE_STATE_DIR", state.path())
         .output()
         .unwrap();
-    assert!(un.status.success(), "{}", String::from_utf8_lossy(&un.stderr));
     assert!(
-        d2.wait_for("autotune: write net.core.netdev_max_backlog", Duration::from_secs(8))
-            .is_some(),
+        un.status.success(),
+        "{}",
+        String::from_utf8_lossy(&un.stderr)
+    );
+    assert!(
+        d2.wait_for(
+            "autotune: write net.core.netdev_max_backlog",
+            Duration::from_secs(8)
+        )
+        .is_some(),
         "not tuned after unpin:\n{}",
         d2.text()
     );
@@ -334,7 +375,13 @@ fn idle_host_nothing_written() {
     }
     let _s = serial();
     let state = tempfile::tempdir().unwrap();
-    let mut d = Daemon::start(state.path(), "nettune-t-atidle-none", &[], &[]);
+    // Whatever it might write is undone on exit (and fails the test).
+    let mut d = Daemon::start(
+        state.path(),
+        "nettune-t-atidle-none",
+        &["--rollback-on-exit"],
+        &[],
+    );
     std::thread::sleep(Duration::from_secs(30));
     assert!(d.stop());
     let text = d.text();
@@ -358,8 +405,18 @@ fn alternating_load_no_oscillation_and_dry_run_decides_the_same() {
     let real_state = tempfile::tempdir().unwrap();
     let dry_state = tempfile::tempdir().unwrap();
     let prefix = "nettune-t-ata-".to_string();
-    let mut dry = Daemon::start(dry_state.path(), &prefix, &["--dry-run"], &[]);
-    let mut real = Daemon::start(real_state.path(), &prefix, &[], &[]);
+    let mut dry = Daemon::start(
+        dry_state.path(),
+        &prefix,
+        &["--dry-run", "--only", "softnet"],
+        &[],
+    );
+    let mut real = Daemon::start(
+        real_state.path(),
+        &prefix,
+        &["--only", "softnet", "--rollback-on-exit"],
+        &[],
+    );
     std::thread::sleep(Duration::from_millis(1500));
     // Bulk-like flood 8 s, quiet 6 s, five times (shortened from 60 s / 60 s x 10: the
     // episode logic only sees "symptom" / "no symptom" windows either way).
@@ -377,7 +434,15 @@ fn alternating_load_no_oscillation_and_dry_run_decides_the_same() {
     // Every write only raises the value.
     let to: Vec<u64> = writes
         .iter()
-        .filter_map(|(_, l)| l.split(" -> ").nth(1)?.split(';').next()?.trim().parse().ok())
+        .filter_map(|(_, l)| {
+            l.split(" -> ")
+                .nth(1)?
+                .split(';')
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        })
         .collect();
     assert!(to.windows(2).all(|w| w[1] > w[0]), "{to:?}");
 
@@ -385,12 +450,22 @@ fn alternating_load_no_oscillation_and_dry_run_decides_the_same() {
     let dtext = dry.text();
     let would = dtext
         .lines()
-        .find(|l| l.starts_with("autotune: dry-run: would write net.core.netdev_max_backlog (host) 32 -> "))
+        .find(|l| {
+            l.starts_with(
+                "autotune: dry-run: would write net.core.netdev_max_backlog (host) 32 -> ",
+            )
+        })
         .unwrap_or_else(|| panic!("no dry-run decision:\n{dtext}"));
     assert!(would.contains("saw softnet.backlog_drops"), "{would}");
     assert!(writes[0].1.contains("(host) 32 -> "), "{}", writes[0].1);
-    assert!(!dry_state.path().join("journal").exists(), "dry run journaled");
-    assert!(!dry_state.path().join("autotune.json").exists(), "dry run saved state");
+    assert!(
+        !dry_state.path().join("journal").exists(),
+        "dry run journaled"
+    );
+    assert!(
+        !dry_state.path().join("autotune.json").exists(),
+        "dry run saved state"
+    );
 }
 
 #[test]
@@ -404,7 +479,13 @@ fn crash_mid_transaction_is_reconciled_and_rollback_restores_exactly() {
     let prefix = "nettune-t-atc-".to_string();
     let traffic = flood(&pair, Duration::from_secs(40));
     // The first kernel write is made, then the process aborts before the journal says done.
-    let mut d = Daemon::start(state.path(), &prefix, &[], &[("NETTUNE_FAULT_AFTER", "1")]);
+    let only = ["--only", "softnet"];
+    let mut d = Daemon::start(
+        state.path(),
+        &prefix,
+        &only,
+        &[("NETTUNE_FAULT_AFTER", "1")],
+    );
     let st = d.wait_exit(Duration::from_secs(15));
     assert!(
         st.is_some_and(|s| !s.success()),
@@ -415,9 +496,13 @@ fn crash_mid_transaction_is_reconciled_and_rollback_restores_exactly() {
 
     // Restart: the half-applied transaction is rolled back before any tuning; a second
     // instance is refused while it runs.
-    let mut d2 = Daemon::start(state.path(), &prefix, &[], &[]);
+    let mut d2 = Daemon::start(state.path(), &prefix, &only, &[]);
     let rec = d2.wait_for("reconciled: transaction", Duration::from_secs(1));
-    assert!(rec.is_some_and(|(_, l)| l.contains("incomplete")), "{}", d2.text());
+    assert!(
+        rec.is_some_and(|(_, l)| l.contains("incomplete")),
+        "{}",
+        d2.text()
+    );
     let second = nettune()
         .args(["autotune", "--netns-prefix", &prefix])
         .env("NETTUNE_STATE_DIR", state.path())
@@ -425,10 +510,16 @@ fn crash_mid_transaction_is_reconciled_and_rollback_restores_exactly() {
         .unwrap();
     assert_eq!(second.status.code(), Some(3));
     let err = String::from_utf8_lossy(&second.stderr);
-    assert!(err.contains(&format!("pid {}", d2.child.as_ref().unwrap().id())), "{err}");
     assert!(
-        d2.wait_for("autotune: write net.core.netdev_max_backlog", Duration::from_secs(8))
-            .is_some(),
+        err.contains(&format!("pid {}", d2.child.as_ref().unwrap().id())),
+        "{err}"
+    );
+    assert!(
+        d2.wait_for(
+            "autotune: write net.core.netdev_max_backlog",
+            Duration::from_secs(8)
+        )
+        .is_some(),
         "{}",
         d2.text()
     );
@@ -442,7 +533,11 @@ fn crash_mid_transaction_is_reconciled_and_rollback_restores_exactly() {
         .env("NETTUNE_STATE_DIR", state.path())
         .output()
         .unwrap();
-    assert!(rb.status.success(), "{}", String::from_utf8_lossy(&rb.stderr));
+    assert!(
+        rb.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rb.stderr)
+    );
     assert_eq!(sysctl(BACKLOG), "32");
 }
 
@@ -455,7 +550,13 @@ fn a_fault_in_a_namespace_is_tuned_in_that_namespace_only() {
     const RANGE: &str = "net.ipv4.ip_local_port_range";
     let ns_range = |ns: &str| {
         let o = std::process::Command::new("ip")
-            .args(["netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ip_local_port_range"])
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "cat",
+                "/proc/sys/net/ipv4/ip_local_port_range",
+            ])
             .output()
             .unwrap();
         String::from_utf8_lossy(&o.stdout)
@@ -508,18 +609,33 @@ fn a_fault_in_a_namespace_is_tuned_in_that_namespace_only() {
     .unwrap();
     let state = tempfile::tempdir().unwrap();
     let prefix = "nettune-t-atn-".to_string();
-    let mut d = Daemon::start(state.path(), &prefix, &[], &[]);
-    let w = d.wait_for(&format!("autotune: write {RANGE} ({})", pair.a.name), Duration::from_secs(30));
+    let mut d = Daemon::start(
+        state.path(),
+        &prefix,
+        &["--only", "tcp.port_exhaustion", "--rollback-on-exit"],
+        &[],
+    );
+    let w = d.wait_for(
+        &format!("autotune: write {RANGE} ({})", pair.a.name),
+        Duration::from_secs(30),
+    );
     assert!(d.stop());
     t.finish();
     let (_, line) = w.unwrap_or_else(|| panic!("no write in {}:\n{}", pair.a.name, d.text()));
     assert!(line.contains("saw tcp.port_exhaustion"), "{line}");
-    let a_now = ns_range(&pair.a.name);
-    assert_ne!(a_now, "40000 40199", "{line}");
+    // Written in `a` (and restored there on exit), nowhere else.
+    assert!(line.contains("40000 40199 -> "), "{line}");
+    assert!(d.text().contains("exit: rolled back tx"), "{}", d.text());
+    assert_eq!(ns_range(&pair.a.name), "40000 40199");
     assert_eq!(sysctl(RANGE), host_before, "the host's range changed");
-    assert_eq!(ns_range(&pair.b.name), b_before, "the other namespace's range changed");
+    assert_eq!(
+        ns_range(&pair.b.name),
+        b_before,
+        "the other namespace's range changed"
+    );
     assert!(
-        !d.text().contains(&format!("autotune: write {RANGE} (host)")),
+        !d.text()
+            .contains(&format!("autotune: write {RANGE} (host)")),
         "{}",
         d.text()
     );
@@ -535,7 +651,10 @@ fn status_and_unpin_without_a_daemon() {
         .unwrap();
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("not running") && text.contains("pins:\n  none"), "{text}");
+    assert!(
+        text.contains("not running") && text.contains("pins:\n  none"),
+        "{text}"
+    );
     let o = nettune()
         .args(["autotune", "unpin", BACKLOG])
         .env("NETTUNE_STATE_DIR", state.path())
