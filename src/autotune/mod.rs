@@ -76,6 +76,9 @@ pub struct Config {
     pub command: String,
     /// Engine parameters (`dry_run` is taken from above).
     pub tuning: Tuning,
+    /// The namespace whose own sources the collectors read (`--netns`: its path and how it
+    /// was given); `None` for the host's. Changes that name no namespace are made there.
+    pub netns: Option<(PathBuf, String)>,
 }
 
 /// What a run did, for the caller.
@@ -298,7 +301,10 @@ pub struct Daemon {
     /// The state file's modification time after our last save (an `unpin` changes it).
     saved_mtime: Option<SystemTime>,
     namespaces: BTreeMap<String, NetnsRef>,
+    /// The default namespace: the host's, or `--netns`'s (the label [`HOST`] in keys).
     host: NetnsRef,
+    /// The host's namespace (host-wide keys are written there).
+    real_host: NetnsRef,
     /// Transactions this run committed, oldest first.
     ours: Vec<(KeyRef, String)>,
     metrics: Arc<metrics::Metrics>,
@@ -352,7 +358,11 @@ impl Daemon {
                 ),
             );
         }
-        let host = tune::host_netns(&cfg.root)?;
+        let real_host = tune::host_netns(&cfg.root)?;
+        let host = match &cfg.netns {
+            Some((path, spec)) => tune::netns_ref(path, spec)?,
+            None => real_host.clone(),
+        };
         let metrics = Arc::new(metrics::Metrics::default());
         metrics.load(&st);
         let saved_mtime = mtime(&cfg.state_dir);
@@ -366,6 +376,7 @@ impl Daemon {
                 saved_mtime,
                 namespaces: BTreeMap::new(),
                 host,
+                real_host,
                 ours: Vec::new(),
                 metrics,
                 start: Instant::now(),
@@ -452,7 +463,7 @@ impl Daemon {
         let mut appliers = KernelAppliers::new(self.cfg.root.clone());
         let mut plan = tune::plan_for(cap, findings, &self.cfg.profile, &self.cfg.plan);
         if !plan.items.is_empty() {
-            tune::route_host_wide(&mut plan, &mut appliers, &self.host, &self.host);
+            tune::route_host_wide(&mut plan, &mut appliers, &self.host, &self.real_host);
         }
         let now = self.now();
         let mut obs = observe(cap, findings, &plan, now, &mut self.namespaces);
@@ -504,7 +515,11 @@ impl Daemon {
     /// Where `key` lives: the host's namespace (this one) or a namespace seen in a plan.
     fn place(&self, key: &KeyRef) -> Option<Place> {
         if key.ns == HOST {
-            Some(Place::Own)
+            Some(if self.host.inode == self.real_host.inode {
+                Place::Own
+            } else {
+                Place::Netns(self.host.clone())
+            })
         } else {
             self.namespaces.get(&key.ns).cloned().map(Place::Netns)
         }

@@ -122,6 +122,10 @@ impl AutotuneConfig {
                 root: global.root(),
                 command: super::tune::command_line(),
                 tuning: autotune::decide::Tuning::default(),
+                netns: global
+                    .netns
+                    .as_ref()
+                    .map(|spec| (crate::netns::resolve(spec), spec.clone())),
             },
             listen,
             ebpf: !args.no_ebpf,
