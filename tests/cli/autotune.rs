@@ -369,7 +369,7 @@ fn backlog_flood_is_fixed_in_few_writes_then_yields_to_an_admin_pin() {
 }
 
 #[test]
-fn idle_host_nothing_written() {
+fn idle_nothing_written() {
     if !nettune::testing::require_root() {
         return;
     }
