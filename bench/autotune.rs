@@ -86,8 +86,8 @@ impl Daemon {
             .count()
     }
 
-    /// (utime + stime) in seconds, and VmHWM in KiB.
-    fn usage(&self) -> (f64, u64) {
+    /// (utime + stime) in seconds, VmHWM and VmRSS in KiB.
+    fn usage(&self) -> (f64, u64, u64) {
         let pid = self.child.id();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -100,12 +100,14 @@ impl Daemon {
             .unwrap_or(100) as f64;
         let cpu = (ticks(11) + ticks(12)) / hz;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let hwm = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0);
-        (cpu, hwm)
+        let kib = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (cpu, kib("VmHWM:"), kib("VmRSS:"))
     }
 
     fn stop(mut self) {
@@ -141,17 +143,18 @@ fn idle(ebpf: bool, secs: u64) {
     let d = Daemon::start(state.path(), &args);
     // Skip the start (first snapshots, BTF parsing) and measure the steady state.
     std::thread::sleep(Duration::from_secs(3));
-    let (c0, _) = d.usage();
+    let (c0, _, _) = d.usage();
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));
-    let (c1, hwm) = d.usage();
+    let (c1, hwm, rss) = d.usage();
     let wall = t0.elapsed().as_secs_f64();
     let writes = d.count("autotune: write ");
     d.stop();
     println!(
-        "idle {:<8} {secs:>3} s: CPU {:.3} % of one core, peak RSS {:.1} MiB, writes {writes}",
+        "idle {:<8} {secs:>3} s: CPU {:.3} % of one core, RSS {:.1} MiB (peak {:.1} MiB), writes {writes}",
         if ebpf { "eBPF" } else { "polling" },
         (c1 - c0) / wall * 100.0,
+        rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
 }
@@ -214,7 +217,7 @@ fn drop_free_at(d: &[u64]) -> Option<usize> {
     }
 }
 
-fn reaction(p: &scenarios::Pair, ebpf: bool) -> Option<f64> {
+fn reaction(p: &scenarios::Pair, ebpf: bool, run: u64) -> Option<f64> {
     let state = tempfile::tempdir().unwrap();
     let mut args = vec![
         "--netns-prefix",
@@ -227,10 +230,8 @@ fn reaction(p: &scenarios::Pair, ebpf: bool) -> Option<f64> {
         args.push("--no-ebpf");
     }
     let d = Daemon::start(state.path(), &args);
-    // Start the flood at a random point of the daemon's interval.
-    std::thread::sleep(Duration::from_millis(
-        1500 + u64::from(std::process::id() % 7) * 97,
-    ));
+    // Start the flood at a different point of the daemon's 1 s interval each run.
+    std::thread::sleep(Duration::from_millis(1500 + (run * 337) % 1000));
     let t0 = Instant::now();
     let t = flood(p, 10);
     let start = Instant::now();
@@ -322,7 +323,7 @@ fn main() {
     println!("== reaction time (flood start -> write) ==");
     for ebpf in [false, true] {
         let times: Vec<String> = (0..runs)
-            .map(|_| reaction(&p, ebpf).map_or("none".into(), |t| format!("{t:.3}")))
+            .map(|run| reaction(&p, ebpf, run).map_or("none".into(), |t| format!("{t:.3}")))
             .collect();
         println!(
             "{:<8}: {} s",

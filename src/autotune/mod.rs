@@ -407,7 +407,7 @@ impl Daemon {
         let mut last_wake: Option<Instant> = None;
         // An eBPF wake-up ends the window early, but never before this much of it has run
         // (rates over a sliver are noise; a burst is seen within this bound).
-        let min_window = (self.cfg.interval / 4).max(Duration::from_millis(100));
+        let min_window = (self.cfg.interval / 10).max(Duration::from_millis(100));
         while !stop.load(Ordering::Relaxed) {
             let woke = waker.wait_until(next, stop);
             if stop.load(Ordering::Relaxed) {
