@@ -14,6 +14,8 @@
 //!    which no backlog drop happens until the end of the `BENCH_FLOOD_SECS` (default 25 s)
 //!    flood.
 //!
+//! `BENCH_FLOOD_SECS=0` runs the idle part only.
+//!
 //! `cargo build --benches` (the dev profile: this machine's disk rules out release builds;
 //! the numbers of a release build are lower), then run `target/debug/deps/autotune-*`
 //! as root. Host sysctls are restored by the lab environment's guard, even on a panic.
@@ -149,6 +151,12 @@ fn idle(ebpf: bool, secs: u64) {
     let (c1, hwm, rss) = d.usage();
     let wall = t0.elapsed().as_secs_f64();
     let writes = d.count("autotune: write ");
+    // On a shared machine other sessions' traffic can be a real symptom: say what it was.
+    for (_, l) in d.lines.lock().unwrap().iter() {
+        if l.contains("autotune: write ") {
+            println!("  {l}");
+        }
+    }
     d.stop();
     println!(
         "idle {:<8} {secs:>3} s: CPU {:.3} % of one core, RSS {:.1} MiB (peak {:.1} MiB), writes {writes}",
@@ -313,6 +321,9 @@ fn main() {
     println!("== idle ==");
     idle(false, idle_secs);
     idle(true, idle_secs);
+    if flood_secs == 0 {
+        return;
+    }
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
         println!("skipped: the flood benchmarks need 2 CPUs");
         return;

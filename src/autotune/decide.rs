@@ -201,6 +201,14 @@ pub const POLICIES: &[Policy] = &[
         },
         ..capacity("net.ipv4.ip_local_port_range", Ceiling::Hard, 65_535)
     },
+    // Neighbour tables (per namespace): for the `neigh.table_overflow` rule; an entry pins
+    // about 512 bytes.
+    capacity("net.ipv4.neigh.default.gc_thresh1", NEIGH, 1 << 20),
+    capacity("net.ipv4.neigh.default.gc_thresh2", NEIGH, 1 << 20),
+    capacity("net.ipv4.neigh.default.gc_thresh3", NEIGH, 1 << 20),
+    capacity("net.ipv6.neigh.default.gc_thresh1", NEIGH, 1 << 20),
+    capacity("net.ipv6.neigh.default.gc_thresh2", NEIGH, 1 << 20),
+    capacity("net.ipv6.neigh.default.gc_thresh3", NEIGH, 1 << 20),
     // The accept queue of a listener is fixed when it calls listen(): advice.
     Policy {
         live: false,
@@ -211,6 +219,12 @@ pub const POLICIES: &[Policy] = &[
 const RAM_64: Ceiling = Ceiling::Ram {
     share: 1.0 / 64.0,
     unit: 1,
+    per_cpu: false,
+};
+
+const NEIGH: Ceiling = Ceiling::Ram {
+    share: 0.01,
+    unit: 512,
     per_cpu: false,
 };
 
@@ -1399,7 +1413,7 @@ mod tests {
         s.current = Some("4096".into());
         s.proposed = "8192".into();
         let mut u = s.clone();
-        u.key = KeyRef::new("net.ipv4.neigh.default.gc_thresh3", HOST);
+        u.key = KeyRef::new("net.ipv4.tcp_no_such_key", HOST);
         let a = e.step(&obs(0.0, vec![s.clone(), u.clone()], "32"));
         assert_eq!(a.len(), 2);
         assert!(a.iter().all(|a| matches!(a, Action::Advise(_))));

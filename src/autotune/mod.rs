@@ -210,7 +210,7 @@ pub fn observe(
         let f = finding_of(&item.finding, &ns);
         if ns == HOST {
             if let Some(e) =
-                config.and_then(|c| crate::collect::sysctl::config_for_key(c, &c_key(&key)))
+                config.and_then(|c| crate::collect::sysctl::config_for_key(c, &key.key))
             {
                 obs.configured
                     .insert(key.key.clone(), format!("{}:{}", e.file.display(), e.line));
@@ -237,10 +237,6 @@ pub fn observe(
         });
     }
     obs
-}
-
-fn c_key(k: &KeyRef) -> String {
-    k.key.clone()
 }
 
 /// The one decision line of `action` (without the `autotune: ` prefix).
@@ -469,7 +465,6 @@ impl Daemon {
         let mut obs = observe(cap, findings, &plan, now, &mut self.namespaces);
         obs.values = self.read_back(&mut appliers);
         let actions = self.engine.step(&obs);
-        let mut changed = !actions.is_empty();
         for a in &actions {
             self.act(a, &mut appliers, log);
         }
@@ -483,11 +478,9 @@ impl Daemon {
             self.metrics.set_value(k, v);
         }
         self.metrics.set_pins(&self.engine.pins);
-        if changed && !self.cfg.dry_run {
-            changed = false;
+        if !actions.is_empty() && !self.cfg.dry_run {
             self.save(log);
         }
-        let _ = changed;
     }
 
     /// The current value of every key nettune wrote (and still owns).
@@ -615,12 +608,11 @@ impl Daemon {
                     }
                 }
             }
-            Action::Pinned { key, pin } => {
+            Action::Pinned { key, .. } => {
                 if let Some(p) = self.engine.pins.get_mut(key) {
                     p.since = epoch();
                 }
                 self.ours.retain(|(k, _)| k != key);
-                let _ = pin;
                 let prefix = if dry { "dry-run: " } else { "" };
                 self.say(log, &format!("{prefix}{}", describe(a, None)));
             }
