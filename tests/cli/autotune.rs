@@ -668,3 +668,54 @@ fn status_and_unpin_without_a_daemon() {
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not pinned"));
 }
+
+#[test]
+fn listen_serves_the_exporter_and_the_autotune_families() {
+    if !nettune::testing::require_root() {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    // A free port: bind, note it, release.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut d = Daemon::start(
+        state.path(),
+        "nettune-t-atlisten-none",
+        &["--dry-run", "--listen", &addr],
+        &[],
+    );
+    assert!(
+        d.wait_for("serving http://", Duration::from_secs(10))
+            .is_some(),
+        "{}",
+        d.text()
+    );
+    let body = (|| -> std::io::Result<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(20)))?;
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    })()
+    .expect("scrape");
+    assert!(d.stop());
+    assert!(body.starts_with("HTTP/1.1 200"), "{body:.300}");
+    for family in [
+        "# TYPE nettune_autotune_changes_total counter",
+        "# TYPE nettune_autotune_value gauge",
+        "# TYPE nettune_autotune_pinned gauge",
+        "nettune_autotune_rollbacks_total 0",
+        "nettune_softnet_dropped_total",
+    ] {
+        assert!(body.contains(family), "{family} missing:\n{body:.2000}");
+    }
+}
