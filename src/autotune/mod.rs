@@ -457,7 +457,12 @@ impl Daemon {
     fn tick(&mut self, cap: &Capture, findings: &[Finding], log: &mut dyn Write) {
         self.summary.windows += 1;
         let mut appliers = KernelAppliers::new(self.cfg.root.clone());
-        let mut plan = tune::plan_for(cap, findings, &self.cfg.profile, &self.cfg.plan);
+        // Nothing proposed: no plan (the profile's own settings are `tune`'s business).
+        let mut plan = if findings.iter().any(|f| !f.changes.is_empty()) {
+            tune::plan_for(cap, findings, &self.cfg.profile, &self.cfg.plan)
+        } else {
+            Plan::default()
+        };
         if !plan.items.is_empty() {
             tune::route_host_wide(&mut plan, &mut appliers, &self.host, &self.real_host);
         }
