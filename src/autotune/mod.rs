@@ -617,7 +617,6 @@ impl Daemon {
                 if let Some(p) = self.engine.pins.get_mut(key) {
                     p.since = epoch();
                 }
-                self.ours.retain(|(k, _)| k != key);
                 let prefix = if dry { "dry-run: " } else { "" };
                 self.say(log, &format!("{prefix}{}", describe(a, None)));
             }
@@ -666,6 +665,9 @@ impl Daemon {
             .collect();
         for k in gone {
             self.engine.unpin(&k);
+            // The administrator's value replaced what those transactions wrote: undoing them
+            // on exit would write over it.
+            self.ours.retain(|(key, _)| key != &k);
             line(
                 log,
                 &format!("unpinned {} ({}): tuned again from now on", k.key, k.ns),

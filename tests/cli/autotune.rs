@@ -312,6 +312,13 @@ fn backlog_flood_is_fixed_in_few_writes_then_yields_to_an_admin_pin() {
     assert_eq!(d.writes(BACKLOG).len(), writes.len());
     assert!(!d.exited(), "the daemon stopped:\n{}", d.text());
     assert!(d.stop(), "unclean exit:\n{}", d.text());
+    // `--rollback-on-exit` left the pinned key alone.
+    assert_eq!(sysctl(BACKLOG), admin);
+    assert!(
+        d.text().contains("is pinned by the administrator; tx"),
+        "{}",
+        d.text()
+    );
 
     // After a restart the pin holds, and `status` shows it.
     let mut d2 = Daemon::start(state.path(), &prefix, &args, &[]);
