@@ -701,20 +701,28 @@ fn listen_serves_the_exporter_and_the_autotune_families() {
         "{}",
         d.text()
     );
-    let body = (|| -> std::io::Result<String> {
+    let get = |accept: &str| -> std::io::Result<String> {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(&addr)?;
         s.set_read_timeout(Some(Duration::from_secs(20)))?;
         write!(
             s,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
         )?;
         let mut out = String::new();
         s.read_to_string(&mut out)?;
         Ok(out)
-    })()
-    .expect("scrape");
+    };
+    let body = get("text/plain").expect("scrape");
+    let om = get("application/openmetrics-text; version=1.0.0").expect("scrape");
     assert!(d.stop());
+    // OpenMetrics: the daemon's families come before the closing `# EOF`.
+    assert!(om.trim_end().ends_with("# EOF"), "{om:.300}");
+    assert_eq!(om.matches("# EOF").count(), 1);
+    assert!(
+        om.contains("# TYPE nettune_autotune_changes counter"),
+        "{om:.300}"
+    );
     assert!(body.starts_with("HTTP/1.1 200"), "{body:.300}");
     for family in [
         "# TYPE nettune_autotune_changes_total counter",
