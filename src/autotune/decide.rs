@@ -8,8 +8,10 @@
 //! back-off when it did not improve or a guard metric got worse. After the symptom has been
 //! absent for [`Tuning::quiet_secs`] the episode ends (its write count resets). Hysteresis:
 //! a settled key is written again only when its finding fires again (its symptom above the
-//! rule's threshold). Values only go up (decay is not implemented; the rollback of a failed
-//! write is the only step down), so alternating load cannot make a key oscillate.
+//! rule's threshold). Values only go up (the rollback of a failed write is the only step down),
+//! so alternating load cannot make a key oscillate — unless decay ([`Tuning::decay_after_secs`],
+//! off by default) is on: a quiet key then steps halfway back toward its baseline, verified,
+//! and a step that brings the symptom back is rolled back and not tried again.
 //!
 //! Sizing: `net.core.netdev_max_backlog` from demand — the arrivals per second of the worst
 //! dropping CPU (processed + dropped, the finding's evidence) times a hold time
@@ -572,7 +574,15 @@ pub struct Tuning {
     /// A write is judged on a window that starts at least this long after it (seconds; the
     /// loop sets about one interval, so an early eBPF wake-up cannot judge on a sliver).
     pub verify_after_secs: f64,
+    /// Decay (off by default: capacity limits stay where demand put them): after this many
+    /// seconds without its symptom, a key nettune raised steps halfway back toward the
+    /// baseline, verified like any write (the symptom back: rolled back, and no more decay
+    /// of that key while it runs).
+    pub decay_after_secs: Option<f64>,
 }
+
+/// The finding id of a decay write.
+pub const DECAY: &str = "autotune.decay";
 
 impl Default for Tuning {
     fn default() -> Self {
@@ -583,6 +593,7 @@ impl Default for Tuning {
             improved_share: 0.9,
             dry_run: false,
             verify_after_secs: 0.5,
+            decay_after_secs: None,
         }
     }
 }
@@ -626,6 +637,15 @@ pub struct KeyState {
     pub last_dir: i8,
     /// Changes of direction so far (a rollback after a write, a write after a rollback).
     pub reversals: u32,
+    /// The last decay step (engine seconds).
+    #[serde(default)]
+    pub last_decay: f64,
+    /// A decay step was rolled back: this key is not decayed again.
+    #[serde(default)]
+    pub no_decay: bool,
+    /// The last write lowered the value (a decay step): its rollback raises it.
+    #[serde(default)]
+    pub last_write_down: bool,
 }
 
 impl KeyState {
@@ -649,6 +669,9 @@ impl Default for KeyState {
             said: false,
             last_dir: 0,
             reversals: 0,
+            last_decay: f64::NEG_INFINITY,
+            no_decay: false,
+            last_write_down: false,
         }
     }
 }
@@ -687,6 +710,7 @@ impl Engine {
         for s in &obs.symptoms {
             self.decide(obs, s, &mut out);
         }
+        self.decay(obs, &seen, &mut out);
         self.advise(obs, &mut out);
         out
     }
@@ -762,7 +786,7 @@ impl Engine {
             if obs.now - *at < self.tuning.verify_after_secs {
                 continue;
             }
-            let (tx, before, guard) = (tx.clone(), *before, *guard);
+            let (tx, before, guard, at) = (tx.clone(), *before, *guard, *at);
             let after = seen.get(k).map_or(0.0, |s| s.magnitude);
             let worse = guard.worse(&obs.guard);
             let improved = after <= before * self.tuning.improved_share;
@@ -771,6 +795,10 @@ impl Engine {
                     format!("the symptom did not improve ({before:.0} before, {after:.0} after)")
                 })
             }) {
+                // A decay step that brought the symptom back: no more decay of this key.
+                if st.last_decay >= at {
+                    st.no_decay = true;
+                }
                 st.phase = Phase::Idle;
                 st.backoff_until = obs.now + self.tuning.backoff_secs;
                 out.push(Action::Rollback {
@@ -987,6 +1015,73 @@ impl Engine {
         };
     }
 
+    /// Decay ([`Tuning::decay_after_secs`]): a key nettune raised, quiet long enough, steps
+    /// halfway back toward its baseline (all the way when within 10 % of it).
+    fn decay(
+        &mut self,
+        obs: &Observation,
+        seen: &BTreeMap<&KeyRef, &Symptom>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(after) = self.tuning.decay_after_secs else {
+            return;
+        };
+        for (k, st) in self.keys.iter_mut() {
+            if seen.contains_key(k)
+                || self.pins.contains_key(k)
+                || st.no_decay
+                || !matches!(st.phase, Phase::Idle | Phase::Settled)
+                || obs.now < st.backoff_until
+                || obs.now - st.last_symptom.max(st.last_decay) < after
+            {
+                continue;
+            }
+            let (Some(ours), Some(base)) = (st.written.clone(), self.baseline.get(k)) else {
+                continue;
+            };
+            let (Some(v), Some(b)) = (fields(&ours), fields(base)) else {
+                continue;
+            };
+            if v.len() != b.len() || v.iter().zip(&b).all(|(v, b)| v <= b) {
+                continue;
+            }
+            let target: Vec<u64> = v
+                .iter()
+                .zip(&b)
+                .map(|(&v, &b)| {
+                    if v <= b {
+                        return v;
+                    }
+                    let half = b + (v - b) / 2;
+                    if (half - b) as f64 <= b as f64 * 0.1 {
+                        b
+                    } else {
+                        half
+                    }
+                })
+                .collect();
+            st.last_decay = obs.now;
+            out.push(Action::Write {
+                key: k.clone(),
+                finding: DECAY.into(),
+                evidence: format!("no symptom for {:.0} s", obs.now - st.last_symptom.max(0.0)),
+                from: ours,
+                to: join(&target),
+                why: format!(
+                    "decay: halfway back toward the baseline {}",
+                    base.replace('\t', " ")
+                ),
+                nth: 0,
+            });
+            st.phase = Phase::Verifying {
+                tx: String::new(),
+                before: 0.0,
+                guard: obs.guard,
+                at: obs.now,
+            };
+        }
+    }
+
     fn advise_one(&mut self, obs: &Observation, a: Advice, out: &mut Vec<Action>) {
         let fresh = !self.advised.contains_key(&a.key);
         self.advised.insert(a.key.clone(), obs.now);
@@ -1005,7 +1100,9 @@ impl Engine {
     pub fn applied(&mut self, key: &KeyRef, tx: &str, value: &str) {
         let dry = self.tuning.dry_run;
         let st = self.keys.entry(key.clone()).or_default();
-        st.moved(1);
+        let down = matches!(st.phase, Phase::Verifying { at, .. } if st.last_decay >= at);
+        st.moved(if down { -1 } else { 1 });
+        st.last_write_down = down;
         if dry {
             st.phase = Phase::Held;
             return;
@@ -1028,7 +1125,8 @@ impl Engine {
     /// nettune does not own.
     pub fn rolled_back(&mut self, key: &KeyRef) {
         let st = self.keys.entry(key.clone()).or_default();
-        st.moved(-1);
+        st.moved(if st.last_write_down { 1 } else { -1 });
+        st.last_write_down = false;
         st.written = None;
         st.tx = None;
     }
@@ -1438,6 +1536,71 @@ mod tests {
         assert_eq!(w, [("32".into(), "2000".into())], "the backlog only");
         let alone = writes(&e.step(&obs(1.0, vec![s], "2000")));
         assert_eq!(alone, [("300".into(), "600".into())]);
+    }
+
+    #[test]
+    fn decay_is_off_by_default_and_steps_back_verified_when_on() {
+        let k = KeyRef::new(BACKLOG, HOST);
+        let run = |decay: Option<f64>, symptom_back: bool| {
+            let mut e = Engine::new(Tuning {
+                decay_after_secs: decay,
+                ..Tuning::default()
+            });
+            let mut value = "32".to_string();
+            let mut before = value.clone();
+            let mut log = Vec::new();
+            for t in 0..400 {
+                let now = f64::from(t);
+                // Drops at t = 0; and, with `symptom_back`, whenever the value is under the
+                // demand of 1500.
+                let v: u64 = value.parse().unwrap();
+                let dropping = t == 0 || (symptom_back && v < 1500);
+                let symptoms = if dropping {
+                    vec![backlog_symptom(&value, 40_000.0, 60_000.0)]
+                } else {
+                    Vec::new()
+                };
+                for a in e.step(&obs(now, symptoms, &value)) {
+                    match &a {
+                        Action::Write {
+                            key, to, finding, ..
+                        } => {
+                            before = std::mem::replace(&mut value, to.clone());
+                            e.applied(key, "tx", to);
+                            log.push(format!("{t} {finding} {to}"));
+                        }
+                        Action::Rollback { key, .. } => {
+                            e.rolled_back(key);
+                            value = before.clone();
+                            log.push(format!("{t} rollback"));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            (log, value, e.reversals(&k))
+        };
+        // Off: one write, never lowered.
+        let (log, value, rev) = run(None, false);
+        assert_eq!(log, ["0 softnet.backlog_drops 2000"]);
+        assert_eq!((value.as_str(), rev), ("2000", 0));
+        // On, quiet: halfway steps, verified, down to the baseline 32 and never below.
+        let (log, value, _) = run(Some(30.0), false);
+        assert_eq!(log[1], "30 autotune.decay 1016", "{log:?}");
+        assert_eq!(value, "32", "{log:?}");
+        assert!(log.iter().all(|l| !l.contains("rollback")), "{log:?}");
+        // On, but the symptom comes back at the lower value: the decay step is rolled back
+        // and the key is not decayed again.
+        let (log, value, rev) = run(Some(30.0), true);
+        assert_eq!(
+            log,
+            [
+                "0 softnet.backlog_drops 2000",
+                "30 autotune.decay 1016",
+                "31 rollback"
+            ]
+        );
+        assert_eq!((value.as_str(), rev), ("2000", 2));
     }
 
     #[test]

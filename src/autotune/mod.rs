@@ -563,8 +563,14 @@ impl Daemon {
                         self.engine.applied(key, &out.id, &value);
                         self.ours.push((key.clone(), out.id.clone()));
                         self.summary.writes += 1;
-                        self.state.count(key, "up");
-                        self.metrics.changed(key, "up");
+                        let dir = if matches!(a, Action::Write { finding, .. } if finding == decide::DECAY)
+                        {
+                            "down"
+                        } else {
+                            "up"
+                        };
+                        self.state.count(key, dir);
+                        self.metrics.changed(key, dir);
                         self.say(log, &describe(a, Some(&out.id)));
                     }
                     Ok(out) => {
@@ -596,12 +602,16 @@ impl Daemon {
                     .and_then(|l| tune::rollback_transaction(&self.cfg.root, &l));
                 match result {
                     Ok(_) => {
+                        let dir = match self.engine.keys.get(key) {
+                            Some(s) if s.last_write_down => "up",
+                            _ => "down",
+                        };
                         self.engine.rolled_back(key);
                         self.ours.retain(|(_, t)| t != tx);
                         self.summary.rollbacks += 1;
-                        self.state.count(key, "down");
+                        self.state.count(key, dir);
                         self.state.rollbacks += 1;
-                        self.metrics.changed(key, "down");
+                        self.metrics.changed(key, dir);
                         self.metrics.rolled_back();
                         self.say(log, &describe(a, None));
                     }

@@ -47,6 +47,11 @@ pub struct AutotuneArgs {
     /// Do not start the eBPF drop watch: wake at the interval only.
     #[arg(long)]
     pub no_ebpf: bool,
+    /// Decay: after this long without its symptom, a key autotune raised steps halfway back
+    /// toward the administrator's baseline (verified; off by default: capacity limits stay
+    /// where demand put them).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub decay: Option<Duration>,
     /// Watch only the other namespaces whose name starts with PREFIX (the host's is always
     /// watched), e.g. `pod ` for pods only.
     #[arg(long, value_name = "PREFIX")]
@@ -121,7 +126,10 @@ impl AutotuneConfig {
                 tx: super::tx_options(),
                 root: global.root(),
                 command: super::tune::command_line(),
-                tuning: autotune::decide::Tuning::default(),
+                tuning: autotune::decide::Tuning {
+                    decay_after_secs: args.decay.map(|d| d.as_secs_f64()),
+                    ..autotune::decide::Tuning::default()
+                },
                 netns: global
                     .netns
                     .as_ref()
@@ -428,6 +436,12 @@ mod tests {
         assert_eq!(c.listen, Some("127.0.0.1:9470".parse().unwrap()));
         assert_eq!(c.daemon.profile.name, "cdn");
         assert!(c.ebpf);
+        assert_eq!(
+            c.daemon.tuning.decay_after_secs, None,
+            "decay is off by default"
+        );
+        let c = config(&["autotune", "--dry-run", "--decay", "10m"]).unwrap();
+        assert_eq!(c.daemon.tuning.decay_after_secs, Some(600.0));
         let err = |a: &[&str]| config(a).unwrap_err().to_string();
         assert!(err(&["autotune", "--dry-run", "--interval", "10ms"]).contains("at least 100ms"));
         assert!(err(&["autotune", "--dry-run", "--listen", "nope"]).contains("--listen"));
