@@ -5,6 +5,7 @@
 //! rates derived at read time) → diagnose → tune; renderers only render.
 
 pub mod archive;
+pub mod autotune;
 pub mod bpf;
 pub mod build_info;
 pub mod change;

@@ -16,6 +16,9 @@ _nettune() {
             ",$1")
                 cmd="nettune"
                 ;;
+            nettune,autotune)
+                cmd="nettune__subcmd__autotune"
+                ;;
             nettune,check)
                 cmd="nettune__subcmd__check"
                 ;;
@@ -46,6 +49,27 @@ _nettune() {
             nettune,xdp)
                 cmd="nettune__subcmd__xdp"
                 ;;
+            nettune__subcmd__autotune,help)
+                cmd="nettune__subcmd__autotune__subcmd__help"
+                ;;
+            nettune__subcmd__autotune,status)
+                cmd="nettune__subcmd__autotune__subcmd__status"
+                ;;
+            nettune__subcmd__autotune,unpin)
+                cmd="nettune__subcmd__autotune__subcmd__unpin"
+                ;;
+            nettune__subcmd__autotune__subcmd__help,help)
+                cmd="nettune__subcmd__autotune__subcmd__help__subcmd__help"
+                ;;
+            nettune__subcmd__autotune__subcmd__help,status)
+                cmd="nettune__subcmd__autotune__subcmd__help__subcmd__status"
+                ;;
+            nettune__subcmd__autotune__subcmd__help,unpin)
+                cmd="nettune__subcmd__autotune__subcmd__help__subcmd__unpin"
+                ;;
+            nettune__subcmd__help,autotune)
+                cmd="nettune__subcmd__help__subcmd__autotune"
+                ;;
             nettune__subcmd__help,check)
                 cmd="nettune__subcmd__help__subcmd__check"
                 ;;
@@ -75,6 +99,12 @@ _nettune() {
                 ;;
             nettune__subcmd__help,xdp)
                 cmd="nettune__subcmd__help__subcmd__xdp"
+                ;;
+            nettune__subcmd__help__subcmd__autotune,status)
+                cmd="nettune__subcmd__help__subcmd__autotune__subcmd__status"
+                ;;
+            nettune__subcmd__help__subcmd__autotune,unpin)
+                cmd="nettune__subcmd__help__subcmd__autotune__subcmd__unpin"
                 ;;
             nettune__subcmd__help__subcmd__lab,list)
                 cmd="nettune__subcmd__help__subcmd__lab__subcmd__list"
@@ -140,7 +170,7 @@ _nettune() {
 
     case "${cmd}" in
         nettune)
-            opts="-v -q -h -V --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help --version check snapshot tune rollback lab watch export drops xdp help"
+            opts="-v -q -h -V --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help --version check snapshot tune rollback lab watch export drops xdp autotune help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -169,8 +199,182 @@ _nettune() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nettune__subcmd__autotune)
+            opts="-v -q -h --interval --profile --only --dry-run --listen --rollback-on-exit --no-ebpf --decay --netns-prefix --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help status unpin help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --only)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --decay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sys-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nettune__subcmd__autotune__subcmd__help)
+            opts="status unpin help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nettune__subcmd__autotune__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nettune__subcmd__autotune__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nettune__subcmd__autotune__subcmd__help__subcmd__unpin)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nettune__subcmd__autotune__subcmd__status)
+            opts="-v -q -h --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sys-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nettune__subcmd__autotune__subcmd__unpin)
+            opts="-v -q -h --namespace --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sys-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nettune__subcmd__check)
-            opts="-v -q -h --interval --from --profile --link-speed --rtt --format --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help"
+            opts="-v -q -h --interval --from --archive --profile --link-speed --rtt --since-boot --format --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -181,6 +385,10 @@ _nettune() {
                     return 0
                     ;;
                 --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --archive)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -312,8 +520,50 @@ _nettune() {
             return 0
             ;;
         nettune__subcmd__help)
-            opts="check snapshot tune rollback lab watch export drops xdp help"
+            opts="check snapshot tune rollback lab watch export drops xdp autotune help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nettune__subcmd__help__subcmd__autotune)
+            opts="status unpin"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nettune__subcmd__help__subcmd__autotune__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nettune__subcmd__help__subcmd__autotune__subcmd__unpin)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -690,7 +940,7 @@ _nettune() {
             return 0
             ;;
         nettune__subcmd__rollback)
-            opts="-v -q -h --list --last --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help"
+            opts="-v -q -h --list --last --force --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -720,7 +970,7 @@ _nettune() {
             return 0
             ;;
         nettune__subcmd__snapshot)
-            opts="-o -v -q -h --interval --output --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help"
+            opts="-o -v -q -h --interval --output --archive --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -735,6 +985,10 @@ _nettune() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --archive)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -888,7 +1142,7 @@ _nettune() {
             return 0
             ;;
         nettune__subcmd__xdp__subcmd__attach)
-            opts="-v -q -h --deny --syn-rate --mode --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help"
+            opts="-v -q -h --deny --syn-rate --force --mode --proc-root --sys-root --netns --host-only --json --color --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -1,6 +1,7 @@
 //! Command-line interface: argument structs and dispatch, one module per subcommand.
 //! Everything here is thin; the work happens in the library layers.
 
+pub mod autotune;
 pub mod check;
 pub mod common;
 pub mod drops;
@@ -137,6 +138,8 @@ pub enum Command {
     Drops(drops::DropsArgs),
     /// XDP early-drop filter: attach IFACE [--deny CIDR].. [--syn-rate N] | detach | stats.
     Xdp(xdp::XdpArgs),
+    /// Closed-loop daemon: fix what it measures, bounded and verified (`status`, `unpin KEY`).
+    Autotune(autotune::AutotuneArgs),
     /// Write the manual pages or shell completions into a directory (packaging).
     #[command(hide = true)]
     Generate(generate::GenerateArgs),
@@ -154,6 +157,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Export(args) => export::run(&cli.global, args),
         Command::Drops(args) => drops::run(&cli.global, args),
         Command::Xdp(args) => xdp::run(&cli.global, args),
+        Command::Autotune(args) => autotune::run(&cli.global, args),
         Command::Generate(args) => generate::run(args),
     }
 }

@@ -72,7 +72,13 @@ pub struct Scrape {
     host: Arc<HostFacts>,
     text: OnceLock<String>,
     openmetrics: OnceLock<String>,
+    /// Families another part appends ([`Exporter::with_extra`]).
+    extra: Option<Extra>,
 }
+
+/// Families appended to every exposition (before OpenMetrics' `# EOF`), such as
+/// `nettune autotune --listen`'s own.
+pub type Extra = Arc<dyn Fn(Format) -> String + Send + Sync>;
 
 impl Scrape {
     /// The exposition in `format` as two parts to send one after the other: the counters
@@ -83,7 +89,7 @@ impl Scrape {
             Format::OpenMetrics => &self.openmetrics,
         };
         let own = cell.get_or_init(|| {
-            encode::encode_own(
+            let own = encode::encode_own(
                 &Input {
                     snapshot: &self.snapshot,
                     host: &self.host,
@@ -91,7 +97,8 @@ impl Scrape {
                 },
                 &self.collection.layout.primary,
                 format,
-            )
+            );
+            with_extra(own, self.extra.as_ref(), format)
         });
         [self.collection.counters(&self.host, format), own]
     }
@@ -100,6 +107,22 @@ impl Scrape {
     pub fn body(&self, format: Format) -> String {
         self.parts(format).concat()
     }
+}
+
+/// `own` with `extra`'s families appended (before OpenMetrics' closing `# EOF`).
+fn with_extra(mut own: String, extra: Option<&Extra>, format: Format) -> String {
+    let Some(extra) = extra else {
+        return own;
+    };
+    let eof = own.ends_with("# EOF\n");
+    if eof {
+        own.truncate(own.len() - "# EOF\n".len());
+    }
+    own.push_str(&extra(format));
+    if eof {
+        own.push_str("# EOF\n");
+    }
+    own
 }
 
 /// Where snapshots come from: a live collector, or anything else (tests feed fixed ones).
@@ -159,6 +182,8 @@ pub struct Exporter {
     host: Arc<HostFacts>,
     options: Options,
     max_age: Duration,
+    /// Families appended to every exposition ([`Exporter::with_extra`]).
+    extra: Option<Extra>,
 }
 
 /// How often the expensive sources (configuration: sysctls, sysfs interfaces, IRQ affinity;
@@ -194,6 +219,7 @@ impl Exporter {
             host: Arc::new(host),
             options: Options::default(),
             max_age,
+            extra: None,
         }
     }
 
@@ -223,6 +249,12 @@ impl Exporter {
     /// the `--netns` name). Call before the first collection.
     pub fn with_netns(self, max: usize, primary: &str) -> Exporter {
         *lock(&self.folder) = Folder::new(max, primary);
+        self
+    }
+
+    /// Append `extra`'s families to every exposition (`nettune autotune --listen`).
+    pub fn with_extra(mut self, extra: Extra) -> Exporter {
+        self.extra = Some(extra);
         self
     }
 
@@ -346,6 +378,7 @@ impl Exporter {
             host: self.host.clone(),
             text: OnceLock::new(),
             openmetrics: OnceLock::new(),
+            extra: self.extra.clone(),
         });
         scrape.parts(Format::Text);
         scrape

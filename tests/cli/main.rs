@@ -2,6 +2,7 @@
 //! agreement with independent tools; `e2e` drives real faults in namespaces through `check`.
 
 mod archive;
+mod autotune;
 mod bpf;
 mod e2e;
 mod golden;

@@ -1,0 +1,348 @@
+//! `nettune autotune` benchmarks (root, 2+ CPUs; the lab's namespaces and generators):
+//!
+//! 1. idle cost: the daemon on this host, reading the host only (`--netns-prefix` naming no
+//!    namespace: other sessions' test namespaces are not "this host's" load), for
+//!    `BENCH_IDLE_SECS` (default 60): CPU (utime + stime from /proc/PID/stat) as a share of one
+//!    core, peak RSS (VmHWM), writes (must be 0); with and without the eBPF drop watch.
+//! 2. reaction time: backlog 32, a veth's receive steered by RPS to CPU 1, the lab's UDP
+//!    flood from CPU 0; time from the flood's first datagram to the daemon's `write` line,
+//!    polling at 1 s (`--no-ebpf`) and with the eBPF wake-up, `BENCH_RUNS` (default 3) each.
+//! 3. writes and time to drop-free on the same fault: nettune autotune vs a model of
+//!    bpftune's rule run live on the same flood (every 1 s window in which the backlog
+//!    dropped, `netdev_max_backlog` × 1.25 — one event per window, the most generous rate
+//!    limit; bpftune grows by a quarter per event). Drop-free = the first second after
+//!    which no backlog drop happens until the end of the `BENCH_FLOOD_SECS` (default 25 s)
+//!    flood.
+//!
+//! `BENCH_FLOOD_SECS=0` runs the idle part only.
+//!
+//! `cargo build --benches` (the dev profile: this machine's disk rules out release builds;
+//! the numbers of a release build are lower), then run `target/debug/deps/autotune-*`
+//! as root. Host sysctls are restored by the lab environment's guard, even on a panic.
+
+use nettune::lab::env::{self, Env};
+use nettune::lab::scenarios;
+use nettune::lab::traffic::{self, Traffic, UdpFlood};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddrV4;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BACKLOG: &str = "net.core.netdev_max_backlog";
+
+fn env_num(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Daemon {
+    child: Child,
+    lines: Arc<Mutex<Vec<(Instant, String)>>>,
+}
+
+impl Daemon {
+    fn start(state: &Path, args: &[&str]) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nettune"))
+            .args(["autotune", "--interval", "1s"])
+            .args(args)
+            .env("NETTUNE_STATE_DIR", state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn nettune autotune");
+        let err = child.stderr.take().expect("stderr");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push((Instant::now(), l));
+            }
+        });
+        let d = Daemon { child, lines };
+        let start = Instant::now();
+        while d.first("started").is_none() && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    fn first(&self, what: &str) -> Option<(Instant, String)> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, l)| l.contains(what))
+            .cloned()
+    }
+
+    fn count(&self, what: &str) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, l)| l.contains(what))
+            .count()
+    }
+
+    /// (utime + stime) in seconds, VmHWM and VmRSS in KiB.
+    fn usage(&self) -> (f64, u64, u64) {
+        let pid = self.child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command.
+        let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .unwrap_or(100) as f64;
+        let cpu = (ticks(11) + ticks(12)) / hz;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kib = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (cpu, kib("VmHWM:"), kib("VmRSS:"))
+    }
+
+    fn stop(mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn softnet_dropped() -> u64 {
+    std::fs::read_to_string("/proc/net/softnet_stat")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter_map(|h| u64::from_str_radix(h, 16).ok())
+        .sum()
+}
+
+fn idle(ebpf: bool, secs: u64) {
+    let state = tempfile::tempdir().unwrap();
+    let mut args = vec!["--netns-prefix", "nettune-bench-none", "--rollback-on-exit"];
+    if !ebpf {
+        args.push("--no-ebpf");
+    }
+    let d = Daemon::start(state.path(), &args);
+    // Skip the start (first snapshots, BTF parsing) and measure the steady state.
+    std::thread::sleep(Duration::from_secs(3));
+    let (c0, _, _) = d.usage();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(secs));
+    let (c1, hwm, rss) = d.usage();
+    let wall = t0.elapsed().as_secs_f64();
+    let writes = d.count("autotune: write ");
+    // On a shared machine other sessions' traffic can be a real symptom: say what it was.
+    for (_, l) in d.lines.lock().unwrap().iter() {
+        if l.contains("autotune: write ") {
+            println!("  {l}");
+        }
+    }
+    d.stop();
+    println!(
+        "idle {:<8} {secs:>3} s: CPU {:.3} % of one core, RSS {:.1} MiB (peak {:.1} MiB), writes {writes}",
+        if ebpf { "eBPF" } else { "polling" },
+        (c1 - c0) / wall * 100.0,
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+}
+
+/// The backlog fault: a pair with `vb`'s receive steered to CPU 1, the backlog at 32.
+fn fault(env: &mut Env, subnet: u8) -> scenarios::Pair {
+    let p = scenarios::pair(env, "atbench", subnet).expect("pair");
+    // Through a namespace thread with its own sysfs, as the lab does.
+    let t = nettune::netns::NetnsThread::spawn(&p.b, &nettune::Root::default()).expect("enter");
+    t.run(|root| {
+        let path = root.sys.join("class/net/vb/queues/rx-0/rps_cpus");
+        std::fs::write(&path, "2").expect("rps_cpus");
+    })
+    .expect("rps");
+    env.host_sysctl(BACKLOG, "32").expect("backlog 32");
+    p
+}
+
+fn flood(p: &scenarios::Pair, secs: u64) -> Traffic {
+    let mut t = Traffic::new();
+    let f = UdpFlood {
+        from: SocketAddrV4::new(p.a_addr, 0),
+        to: SocketAddrV4::new(p.b_addr, 9),
+        payload: 64,
+        burst: 512,
+        rate: None,
+        pause: Duration::from_millis(10),
+        max_packets: 100_000_000,
+        max_time: Duration::from_secs(secs),
+        cpu: Some(0),
+    };
+    for _ in 0..2 {
+        t.spawn_in(&p.a, move |stop| traffic::udp_flood(f, stop))
+            .expect("flood");
+    }
+    t
+}
+
+/// Per-second backlog drops for `secs` from now.
+fn drops(secs: u64, mut each: impl FnMut(u64)) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut last = softnet_dropped();
+    for _ in 0..secs {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = softnet_dropped();
+        out.push(now - last);
+        each(now - last);
+        last = now;
+    }
+    out
+}
+
+/// Seconds until the first second after which no drop happens (`None`: never).
+fn drop_free_at(d: &[u64]) -> Option<usize> {
+    let last_drop = d.iter().rposition(|&x| x > 0);
+    match last_drop {
+        None => Some(0),
+        Some(i) if i + 1 < d.len() => Some(i + 1),
+        _ => None,
+    }
+}
+
+fn reaction(p: &scenarios::Pair, ebpf: bool, run: u64) -> Option<f64> {
+    let state = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--netns-prefix",
+        "nettune-lab-",
+        "--only",
+        "softnet",
+        "--rollback-on-exit",
+    ];
+    if !ebpf {
+        args.push("--no-ebpf");
+    }
+    let d = Daemon::start(state.path(), &args);
+    // Start the flood at a different point of the daemon's 1 s interval each run.
+    std::thread::sleep(Duration::from_millis(1500 + (run * 337) % 1000));
+    let t0 = Instant::now();
+    let t = flood(p, 10);
+    let start = Instant::now();
+    let mut hit = None;
+    while start.elapsed() < Duration::from_secs(8) {
+        if let Some((at, _)) = d.first("autotune: write ") {
+            hit = Some(at.duration_since(t0).as_secs_f64());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t.finish();
+    d.stop();
+    // The daemon rolled its write back on exit; the backlog is 32 again.
+    std::thread::sleep(Duration::from_secs(1));
+    hit
+}
+
+fn versus(p: &scenarios::Pair, secs: u64) {
+    // nettune autotune.
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(
+        state.path(),
+        &[
+            "--netns-prefix",
+            "nettune-lab-",
+            "--only",
+            "softnet",
+            "--rollback-on-exit",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = flood(p, secs);
+    let dn = drops(secs, |_| {});
+    t.finish();
+    let writes = d.count("autotune: write ");
+    let value = env::read_sysctl(BACKLOG).unwrap_or_default();
+    d.stop();
+    std::thread::sleep(Duration::from_secs(1));
+    println!(
+        "nettune autotune : writes {writes:>2}, final backlog {value:>6}, drop-free after {:>4} s, drops {:?}",
+        drop_free_at(&dn).map_or("never".into(), |s| s.to_string()),
+        dn
+    );
+
+    // The bpftune rule: x1.25 per window with backlog drops.
+    nettune::tune::apply::write_sysctl(&nettune::Root::default(), BACKLOG, "32").expect("reset");
+    let t = flood(p, secs);
+    let mut value: u64 = 32;
+    let mut writes = 0;
+    let db = drops(secs, |d| {
+        if d > 0 {
+            value += value / 4;
+            writes += 1;
+            let _ = nettune::tune::apply::write_sysctl(
+                &nettune::Root::default(),
+                BACKLOG,
+                &value.to_string(),
+            );
+        }
+    });
+    t.finish();
+    println!(
+        "bpftune x1.25    : writes {writes:>2}, final backlog {value:>6}, drop-free after {:>4} s, drops {:?}",
+        drop_free_at(&db).map_or("never".into(), |s| s.to_string()),
+        db
+    );
+    nettune::tune::apply::write_sysctl(&nettune::Root::default(), BACKLOG, "32").expect("reset");
+}
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: the autotune benchmarks need root");
+        return;
+    }
+    let idle_secs = env_num("BENCH_IDLE_SECS", 60);
+    let runs = env_num("BENCH_RUNS", 3);
+    let flood_secs = env_num("BENCH_FLOOD_SECS", 25);
+    println!("== idle ==");
+    idle(false, idle_secs);
+    idle(true, idle_secs);
+    if flood_secs == 0 {
+        return;
+    }
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        println!("skipped: the flood benchmarks need 2 CPUs");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let mut env = Env::new(state.path()).expect("lab environment");
+    let p = fault(&mut env, 121);
+    println!("== reaction time (flood start -> write) ==");
+    for ebpf in [false, true] {
+        let times: Vec<String> = (0..runs)
+            .map(|run| reaction(&p, ebpf, run).map_or("none".into(), |t| format!("{t:.3}")))
+            .collect();
+        println!(
+            "{:<8}: {} s",
+            if ebpf { "eBPF" } else { "polling" },
+            times.join(", ")
+        );
+    }
+    println!("== writes and time to drop-free, backlog 32, same flood ==");
+    versus(&p, flood_secs);
+    drop(env);
+}
