@@ -659,21 +659,55 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
         &["var/log/kern.log", "sos_commands/kernel/dmesg"],
         &mut problems,
     );
-    // INTEGRATION(helper C), after merging the `qdisc` and `kernel_log` sources:
-    //   snap.qdisc = match pending.tc_qdisc.first() {
-    //       Some((rel, t)) => { from.insert("qdisc".into(), rel.clone());
-    //                           from_text(rel, t, |t| crate::collect::qdisc::parse_tc_text(t, &mut w), &shown) }
-    //       None => Source::unsupported("not in archive (no tc -s qdisc output)"),
-    //   };
-    //   snap.kernel_log = match &pending.kernel_log {
-    //       Some((rel, t)) => { from.insert("kernel_log".into(), rel.clone());
-    //                           from_text(rel, t, crate::collect::kmsg::parse_log_text, &shown) }
-    //       None => Source::unsupported("not in archive (no kern.log, no dmesg)"),
-    //   };
-    // (always replace both: the collector above must never leave this machine's qdiscs or
-    // /dev/kmsg in an archive's snapshot), zero the qdisc and netlink drop counters in
-    // `at_boot`, and classify the three new sources in
-    // `tests::every_snapshot_source_is_classified`.
+    // The qdiscs and the kernel log come from the archive's text outputs only: the
+    // collector above said "live host only" for both (it never dumps this machine's qdiscs
+    // nor reads its /dev/kmsg for a fixture root), and both are always replaced here.
+    snap.qdisc = match pending.tc_qdisc.first() {
+        Some((rel, t)) => {
+            from.insert("qdisc".into(), rel.clone());
+            from_text(
+                rel,
+                t,
+                |t| crate::collect::qdisc::parse_tc_text(t, &mut w),
+                &shown,
+            )
+        }
+        None => Source::unsupported("not in archive (no tc -s qdisc output)"),
+    };
+    snap.kernel_log = match &pending.kernel_log {
+        Some((rel, t)) => {
+            from.insert("kernel_log".into(), rel.clone());
+            from_text(rel, t, crate::collect::kmsg::parse_log_text, &shown)
+        }
+        None => Source::unsupported("not in archive (no kern.log, no dmesg)"),
+    };
+    // netlink and neigh are read from the archive's proc/net through the private root.
+    for (source, files) in [
+        ("netlink", &["proc/net/netlink"][..]),
+        (
+            "neigh",
+            &["proc/net/stat/arp_cache", "proc/net/stat/ndisc_cache"][..],
+        ),
+    ] {
+        let ok = snap
+            .sources()
+            .iter()
+            .any(|(n, o)| *n == source && o.is_ok());
+        if ok {
+            let held: Vec<&str> = files
+                .iter()
+                .copied()
+                .filter(|f| v.stat(f).is_some())
+                .collect();
+            from.insert(source.into(), held.join(", "));
+        } else if files.iter().all(|f| v.stat(f).is_none()) {
+            let why = format!("not in archive (no {})", files.join(", no "));
+            match source {
+                "netlink" => snap.netlink = Source::unsupported(why),
+                _ => snap.neigh = Source::unsupported(why),
+            }
+        }
+    }
 
     snap.warnings.extend(w.0);
     let read_any = snap.sources().iter().any(|(_, o)| o.is_ok());
@@ -927,6 +961,25 @@ pub fn at_boot(snap: &Snapshot) -> Snapshot {
                 s.0.iter_mut().for_each(|(_, v)| *v = 0);
             }
         }
+    }
+    if let Some(q) = b.qdisc.ok_mut() {
+        for x in q.iter_mut() {
+            (x.bytes, x.packets, x.drops, x.overlimits, x.requeues) = (0, 0, 0, 0, 0);
+            (x.backlog_bytes, x.backlog_packets) = (0, 0);
+        }
+    }
+    if let Some(n) = b.netlink.ok_mut() {
+        for s in &mut n.dropping {
+            (s.drops, s.rmem) = (0, 0);
+        }
+    }
+    if let Some(n) = b.neigh.ok_mut() {
+        // Empty tables, no event counted yet.
+        n.values_mut().for_each(|t| *t = Default::default());
+    }
+    if let Some(l) = b.kernel_log.ok_mut() {
+        // Nothing was logged before boot.
+        *l = crate::collect::kmsg::KernelLog::new(l.span);
     }
     if let Some(s) = b.sockets.ok_mut() {
         for l in &mut s.listeners {

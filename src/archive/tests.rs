@@ -458,7 +458,7 @@ fn at_boot_zeroes_counters_only() {
 /// `/dev/kmsg`, ioctls) never fills an archive's snapshot with this machine's state.
 #[test]
 fn every_snapshot_source_is_classified() {
-    const FROM_ROOT: [&str; 13] = [
+    const FROM_ROOT: [&str; 15] = [
         "softnet",
         "netdev",
         "netstat",
@@ -472,8 +472,10 @@ fn every_snapshot_source_is_classified() {
         "sysctl_config",
         "conntrack",
         "interfaces",
+        "netlink",
+        "neigh",
     ];
-    const FROM_TEXT: [&str; 2] = ["ethtool", "sockets"];
+    const FROM_TEXT: [&str; 4] = ["ethtool", "sockets", "qdisc", "kernel_log"];
     for s in crate::snapshot::SOURCES {
         assert!(
             FROM_ROOT.contains(&s) || FROM_TEXT.contains(&s),
