@@ -112,11 +112,10 @@ pub struct Archive {
     pub stage: tempfile::TempDir,
 }
 
-/// The files an archive holds for the sources helper parsers read after merging (the
-/// qdisc statistics and the kernel log): archive path and text. INTEGRATION: once
-/// `crate::collect::qdisc::parse_tc_text` and `crate::collect::kmsg::parse_log_text` exist,
-/// [`read`] turns these into the snapshot's `qdisc` and `kernel_log` sources (see the marked
-/// line there).
+/// The text outputs an archive holds for the sources the collector reads live only (the
+/// qdisc statistics and the kernel log): archive path and text. [`read`] parses them into
+/// the snapshot's `qdisc` ([`crate::collect::qdisc::parse_tc_text`]) and `kernel_log`
+/// ([`crate::collect::kmsg::parse_log_text`]) sources, always replacing the collector's.
 #[derive(Debug, Default, Clone)]
 pub struct PendingTexts {
     /// `tc -s qdisc` outputs (`sos_commands/networking/tc_-s_qdisc*`).
@@ -316,7 +315,8 @@ pub struct ArchiveRead {
     /// `nettune.capture/v1`: an all-zero snapshot at boot and the archive's (one snapshot
     /// when the uptime is unknown), with [`Capture::archive`] set.
     pub capture: Capture,
-    /// The qdisc and kernel-log texts (see [`PendingTexts`]).
+    /// The qdisc and kernel-log texts the snapshot's sources were parsed from (see
+    /// [`PendingTexts`]).
     pub pending: PendingTexts,
 }
 
@@ -656,7 +656,13 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
     }
     pending.kernel_log = first_text(
         v,
-        &["var/log/kern.log", "sos_commands/kernel/dmesg"],
+        &[
+            "var/log/kern.log",
+            "sos_commands/kernel/dmesg",
+            // A supportconfig's `/bin/dmesg -T`, sos's `dmesg -T` / `dmesg -r` variants.
+            "sos_commands/kernel/dmesg_-T",
+            "sos_commands/kernel/dmesg_-r",
+        ],
         &mut problems,
     );
     // The qdiscs and the kernel log come from the archive's text outputs only: the

@@ -520,3 +520,169 @@ fn copied_root() {
     let cfg = r.capture.snapshots[1].sysctl_config.ok().unwrap();
     assert_eq!(cfg[0].file, Path::new("etc/sysctl.d/90-net.conf"));
 }
+
+/// The sources the live collector reads over rtnetlink or `/dev/kmsg` come from the
+/// archive's text outputs only (qdiscs from `tc -s qdisc`, the log from kern.log); netlink
+/// and the neighbour tables from its proc files; the "at boot" snapshot has their counters
+/// zero and an empty log.
+#[test]
+fn qdisc_kernel_log_netlink_and_neigh_from_the_archive() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(os) = testkit::sos_fixture("hotsos-openstack", d.path(), "os") else {
+        return;
+    };
+    let Some(rq) = testkit::sos_fixture("hotsos-rabbitmq", d.path(), "rq") else {
+        return;
+    };
+    let kern = std::fs::read_to_string(os.join("var/log/kern.log")).unwrap();
+    let r = read_ok(&os);
+    let a = r.capture.archive.as_ref().unwrap();
+    let src = sources(&r.capture);
+    let [boot, snap] = r.capture.snapshots.as_slice() else {
+        panic!("two snapshots");
+    };
+    assert_eq!(src["qdisc"], "ok");
+    assert_eq!(
+        a.read_from["qdisc"],
+        "sos_commands/networking/tc_-s_qdisc_show"
+    );
+    let q = snap.qdisc.ok().unwrap();
+    assert_eq!(q.len(), 19);
+    // Every qdisc is one of the archive's devices, never one of this machine's.
+    let devs = snap.netdev.ok().unwrap();
+    assert!(q.iter().all(|x| devs.contains_key(&x.device)), "{q:?}");
+    let ens3 = q.iter().find(|x| x.device == "ens3" && x.is_top()).unwrap();
+    assert_eq!(ens3.packets, 31_001_186);
+    assert_eq!(src["kernel_log"], "ok");
+    assert_eq!(a.read_from["kernel_log"], "var/log/kern.log");
+    let log = snap.kernel_log.ok().unwrap();
+    assert_eq!(log.span, crate::collect::kmsg::LogSpan::File);
+    assert_eq!(log.scanned, kern.lines().count() as u64);
+    assert_eq!(
+        src["netlink"],
+        "unsupported: not in archive (no proc/net/netlink)"
+    );
+    assert!(
+        src["neigh"].starts_with("unsupported: not in archive"),
+        "{src:?}"
+    );
+    // At boot: the same qdiscs with zero counters, an empty log.
+    let bq = boot.qdisc.ok().unwrap();
+    assert_eq!(bq.len(), q.len());
+    assert!(bq
+        .iter()
+        .all(|x| x.packets == 0 && x.bytes == 0 && x.drops == 0));
+    let bl = boot.kernel_log.ok().unwrap();
+    assert!(bl.records.is_empty() && bl.scanned == 0);
+
+    let r = read_ok(&rq);
+    let a = r.capture.archive.as_ref().unwrap();
+    let src = sources(&r.capture);
+    let [boot, snap] = r.capture.snapshots.as_slice() else {
+        panic!("two snapshots");
+    };
+    assert_eq!(src["netlink"], "ok");
+    assert_eq!(a.read_from["netlink"], "proc/net/netlink");
+    assert_eq!(snap.netlink.ok().unwrap().sockets, 23);
+    assert_eq!(boot.netlink.ok().unwrap().sockets, 23);
+    assert_eq!(snap.qdisc.ok().unwrap().len(), 2);
+    assert_eq!(
+        src["kernel_log"],
+        "unsupported: not in archive (no kern.log, no dmesg)"
+    );
+    assert!(
+        src["neigh"].starts_with("unsupported: not in archive"),
+        "{src:?}"
+    );
+}
+
+/// ids of the findings of a capture.
+fn ids(cap: &Capture) -> Vec<String> {
+    findings(cap).into_iter().map(|(id, _, _)| id).collect()
+}
+
+/// The kernel-log rules on an archive. The openstack sosreport's kern.log (two boots,
+/// 2,831 lines) holds no line a rule reads: its only rate-limiter lines are kauditd's
+/// `callbacks suppressed`, so no `log.*`, `nic.tx_timeout` or `neigh.table_overflow`
+/// finding. With network lines appended to it (as a directory and as a tarball) each
+/// becomes its finding, naming what the line names.
+#[test]
+fn kernel_log_rules_on_an_archive() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(dir) = testkit::sos_fixture("hotsos-openstack", d.path(), "sos") else {
+        return;
+    };
+    let kern = dir.join("var/log/kern.log");
+    let text = std::fs::read_to_string(&kern).unwrap();
+    assert!(!text.contains("table full, dropping packet"));
+    assert!(!text.contains("NETDEV WATCHDOG"));
+    assert_eq!(text.matches("callbacks suppressed").count(), 15);
+    assert!(text
+        .lines()
+        .filter(|l| l.contains("callbacks suppressed"))
+        .all(|l| l.contains("kauditd_printk_skb")));
+    let got = ids(&read_ok(&dir).capture);
+    let log_ids = |ids: &[String]| -> Vec<String> {
+        ids.iter()
+            .filter(|i| {
+                i.starts_with("log.") || *i == "nic.tx_timeout" || *i == "neigh.table_overflow"
+            })
+            .cloned()
+            .collect()
+    };
+    assert!(log_ids(&got).is_empty(), "{got:?}");
+    assert!(got.contains(&"ip.rp_filter_drops".to_string()), "{got:?}");
+
+    let extra = "\
+Feb 10 15:00:01 compute4 kernel: [59000.100000] net_ratelimit: 57 callbacks suppressed
+Feb 10 15:00:01 compute4 kernel: [59000.100100] nf_conntrack: nf_conntrack: table full, dropping packet
+Feb 10 15:01:00 compute4 kernel: [59060.000000] TCP: request_sock_TCP: Possible SYN flooding on port 8774. Sending cookies.  Check SNMP counters.
+Feb 10 15:02:00 compute4 kernel: [59120.000000] NETDEV WATCHDOG: ens3 (virtio_net): transmit queue 0 timed out
+Feb 10 15:03:00 compute4 kernel: [59180.000000] br-int: dropped over-mtu packet: 1554 > 1500
+Feb 10 15:04:00 compute4 kernel: [59240.000000] neighbour: arp_cache: neighbor table overflow!
+";
+    // The file does not end with a newline.
+    std::fs::write(&kern, format!("{}\n{extra}", text.trim_end())).unwrap();
+    let cap = read_ok(&dir).capture;
+    let (f, _) = diagnose_capture(&cap, &Options::default());
+    let find = |id: &str| {
+        f.iter()
+            .find(|x| x.id == id)
+            .unwrap_or_else(|| panic!("no {id}: {:?}", ids(&cap)))
+    };
+    let ct = find("log.conntrack_table_full");
+    assert!(
+        ct.evidence
+            .iter()
+            .any(|e| e.metric == "kernel_log.callbacks_suppressed" && e.value == 57.0),
+        "{:?}",
+        ct.evidence
+    );
+    assert!(
+        ct.title.contains("in the archive's kernel log"),
+        "{}",
+        ct.title
+    );
+    assert!(find("log.syn_flooding").title.contains("8774"));
+    let tx = find("nic.tx_timeout");
+    assert!(
+        tx.evidence.iter().any(|e| e.scope.contains("ens3")),
+        "{tx:?}"
+    );
+    let mtu = find("log.over_mtu");
+    assert!(
+        mtu.evidence.iter().any(|e| e.scope.contains("br-int")),
+        "{mtu:?}"
+    );
+    find("neigh.table_overflow");
+    // A tarball of it gives the same findings.
+    let tb = d.path().join("sos.tar.gz");
+    testkit::tarball(
+        &dir,
+        "sosreport-compute4",
+        &tb,
+        tarball::Compression::Gzip,
+        &[],
+    );
+    assert_eq!(findings(&read_ok(&tb).capture), findings(&cap));
+}
