@@ -517,6 +517,19 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
     ) {
         Some((rel, t)) => {
             let s = from_text(&rel, &t, |t| text::parse_ss(t, &mut w), &shown);
+            // The processes holding the netlink sockets that dropped, where `ss -p -e`
+            // shows them (the live collector looks them up in /proc/*/fd).
+            if let Some(n) = snap.netlink.ok_mut().filter(|n| !n.dropping.is_empty()) {
+                let owners = text::ss_netlink_owners(&t);
+                if !owners.is_empty() {
+                    for d in &mut n.dropping {
+                        d.owner = owners
+                            .get(&d.inode)
+                            .cloned()
+                            .unwrap_or(crate::collect::sockets::Owner::NotFound);
+                    }
+                }
+            }
             from.insert("sockets".into(), rel);
             s
         }

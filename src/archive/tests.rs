@@ -761,3 +761,58 @@ fn count_thresholds_and_the_since_boot_floor_compose() {
     let rp = f.iter().find(|x| x.id == "ip.rp_filter_drops").unwrap();
     assert_eq!(rp.severity, crate::diagnose::Severity::Warning);
 }
+
+/// A netlink socket that dropped is named with the process `ss -p -e` shows holding it
+/// (matched by inode); one `ss` does not show is "not found".
+#[test]
+fn netlink_owner_from_ss() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(rq) = testkit::sos_fixture("hotsos-rabbitmq", d.path(), "rq") else {
+        return;
+    };
+    let netlink = rq.join("proc/123803/net/netlink");
+    let text = std::fs::read_to_string(&netlink).unwrap();
+    // Two sockets dropped: inode 89710 (portid 4175571959) and 6101470 (portid 123717).
+    let edited: String = text
+        .lines()
+        .map(|l| {
+            let mut f: Vec<String> = l.split_ascii_whitespace().map(str::to_string).collect();
+            if f.get(9).is_some_and(|i| i == "89710" || i == "6101470") {
+                f[8] = "500".into();
+                f.join(" ")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&netlink, edited + "\n").unwrap();
+    std::fs::write(
+        rq.join("sos_commands/networking/ss_-peaonmi"),
+        "Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n\
+nl UNCONN 0 0 kobject_uevent:-119395337 * users:((\"systemd-udevd\",pid=372,fd=3)) ino:89710 sk:2 <->\n\
+tcp LISTEN 0 128 0.0.0.0:5672 0.0.0.0:* users:((\"beam.smp\",pid=4242,fd=50)) ino:35123 sk:1\n",
+    )
+    .unwrap();
+    let cap = read_ok(&rq).capture;
+    let n = cap.snapshots[1].netlink.ok().unwrap();
+    let owner = |inode: u64| {
+        n.dropping
+            .iter()
+            .find(|s| s.inode == inode)
+            .map(|s| s.owner.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        owner(89710),
+        crate::collect::sockets::Owner::Process {
+            pid: 372,
+            comm: "systemd-udevd".into()
+        }
+    );
+    assert_eq!(owner(6101470), crate::collect::sockets::Owner::NotFound);
+    let (f, _) = diagnose_capture(&cap, &Options::default());
+    let nl = f.iter().find(|x| x.id == "netlink.socket_drops").unwrap();
+    let all = format!("{} {:?}", nl.title, nl.evidence);
+    assert!(all.contains("systemd-udevd, pid 372"), "{all}");
+}
