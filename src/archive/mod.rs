@@ -695,7 +695,15 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
     };
     snap.kernel_log = match &pending.kernel_log {
         Some((rel, t)) => {
-            from.insert("kernel_log".into(), rel.clone());
+            // The counters are since boot: so is the log (kern.log keeps earlier boots).
+            let (t, first) = current_boot(t);
+            from.insert(
+                "kernel_log".into(),
+                match first {
+                    Some(n) => format!("{rel} (current boot: from line {n})"),
+                    None => rel.clone(),
+                },
+            );
             from_text(rel, t, crate::collect::kmsg::parse_log_text, &shown)
         }
         None => Source::unsupported("not in archive (no kern.log, no dmesg)"),
@@ -793,6 +801,24 @@ fn first_text(
         }
     }
     None
+}
+
+/// The part of a kernel log from the current boot on: from its last `Linux version …`
+/// banner (the kernel's first line at boot), with that line's number when earlier boots
+/// precede it; the whole text when it holds one boot or no banner.
+fn current_boot(text: &str) -> (&str, Option<usize>) {
+    let mut start = None;
+    let mut at = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if line.contains("] Linux version ") || line.contains(" kernel: Linux version ") {
+            start = Some((at, i + 1));
+        }
+        at += line.len();
+    }
+    match start {
+        Some((offset, line)) if offset > 0 => (&text[offset..], Some(line)),
+        _ => (text, None),
+    }
 }
 
 /// Parse `t` from `rel`, or say it is empty.

@@ -554,10 +554,19 @@ fn qdisc_kernel_log_netlink_and_neigh_from_the_archive() {
     let ens3 = q.iter().find(|x| x.device == "ens3" && x.is_top()).unwrap();
     assert_eq!(ens3.packets, 31_001_186);
     assert_eq!(src["kernel_log"], "ok");
-    assert_eq!(a.read_from["kernel_log"], "var/log/kern.log");
+    // kern.log holds two boots (Feb 4 and Feb 9 22:38, 17 h 41 min before collection): the
+    // lines of the current one are read, like the counters.
+    assert_eq!(
+        a.read_from["kernel_log"],
+        "var/log/kern.log (current boot: from line 1077)"
+    );
+    assert_eq!(
+        kern.lines().nth(1076).map(|l| l.contains("Linux version")),
+        Some(true)
+    );
     let log = snap.kernel_log.ok().unwrap();
     assert_eq!(log.span, crate::collect::kmsg::LogSpan::File);
-    assert_eq!(log.scanned, kern.lines().count() as u64);
+    assert_eq!(log.scanned, kern.lines().count() as u64 - 1076);
     assert_eq!(
         src["netlink"],
         "unsupported: not in archive (no proc/net/netlink)"
@@ -641,8 +650,14 @@ Feb 10 15:02:00 compute4 kernel: [59120.000000] NETDEV WATCHDOG: ens3 (virtio_ne
 Feb 10 15:03:00 compute4 kernel: [59180.000000] br-int: dropped over-mtu packet: 1554 > 1500
 Feb 10 15:04:00 compute4 kernel: [59240.000000] neighbour: arp_cache: neighbor table overflow!
 ";
+    // A network line of the previous boot (before line 1077) is not this boot's.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(
+        500,
+        "Feb  5 10:00:00 compute4 kernel: [88000.000000] NETDEV WATCHDOG: ens4 (virtio_net): transmit queue 1 timed out",
+    );
     // The file does not end with a newline.
-    std::fs::write(&kern, format!("{}\n{extra}", text.trim_end())).unwrap();
+    std::fs::write(&kern, format!("{}\n{extra}", lines.join("\n"))).unwrap();
     let cap = read_ok(&dir).capture;
     let (f, _) = diagnose_capture(&cap, &Options::default());
     let find = |id: &str| {
@@ -669,6 +684,7 @@ Feb 10 15:04:00 compute4 kernel: [59240.000000] neighbour: arp_cache: neighbor t
         tx.evidence.iter().any(|e| e.scope.contains("ens3")),
         "{tx:?}"
     );
+    assert!(!format!("{tx:?}").contains("ens4"), "{tx:?}");
     let mtu = find("log.over_mtu");
     assert!(
         mtu.evidence.iter().any(|e| e.scope.contains("br-int")),
