@@ -832,3 +832,29 @@ tcp LISTEN 0 128 0.0.0.0:5672 0.0.0.0:* users:((\"beam.smp\",pid=4242,fd=50)) in
     let all = format!("{} {:?}", nl.title, nl.evidence);
     assert!(all.contains("systemd-udevd, pid 372"), "{all}");
 }
+
+/// The collector run over an archive's private root never reads this machine's live state:
+/// the qdisc dump (rtnetlink) and `/dev/kmsg` answer "live host only" for a fixture root,
+/// before `read` replaces both with the archive's texts.
+#[test]
+fn the_collector_over_a_fixture_root_reads_no_live_state() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("proc/net")).unwrap();
+    let root = crate::Root::fixture(d.path());
+    assert!(!root.live);
+    let options = CaptureOptions {
+        config: true,
+        ethtool: false,
+        sockets: false,
+        socket_processes: false,
+    };
+    let snap = Collector::new(root, options).snapshot();
+    let src: BTreeMap<&str, String> = snap
+        .sources()
+        .into_iter()
+        .map(|(n, o)| (n, o.to_string()))
+        .collect();
+    assert!(src["qdisc"].contains("live host only"), "{src:?}");
+    assert!(src["kernel_log"].contains("live host only"), "{src:?}");
+    assert!(snap.qdisc.ok().is_none() && snap.kernel_log.ok().is_none());
+}
