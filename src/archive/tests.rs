@@ -272,6 +272,10 @@ fn supportconfig_matches_the_sosreport() {
     assert_eq!(g.netdev, w.netdev);
     assert_eq!(g.netstat, w.netstat);
     assert_eq!(g.softnet, w.softnet);
+    assert_eq!(gs["netlink"], "ok");
+    assert_eq!(g.netlink, w.netlink);
+    assert_eq!(gs["qdisc"], "ok");
+    assert_eq!(g.qdisc, w.qdisc);
     assert_eq!(
         g.ethtool.ok().unwrap()["eth0"].stats,
         w.ethtool.ok().unwrap()["eth0"].stats
