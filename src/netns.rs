@@ -15,7 +15,7 @@ use crate::namespaces::{Fingerprint, NetnsRef};
 use crate::{Error, Result, Root};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -52,8 +52,9 @@ pub struct NetnsThread {
     /// Disconnected when the thread's function has returned (its sender is dropped last).
     done: Option<mpsc::Receiver<()>>,
     handle: Option<JoinHandle<()>>,
-    /// Where the fallback private sysfs is mounted (made only when `fsmount` is refused).
-    sys_dir: Option<PathBuf>,
+    /// Where the fallback private sysfs is mounted: a directory with a random name (mode
+    /// 0700) the thread makes only when `fsmount` is refused, removed with the thread.
+    sys_dir: Arc<Mutex<Option<PathBuf>>>,
 }
 
 impl NetnsThread {
@@ -73,11 +74,7 @@ impl NetnsThread {
         };
         can_run(path).map_err(fail)?;
         let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-        let sys_dir = std::env::temp_dir().join(format!(
-            "nettune-netns-sys-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
+        let sys_dir: Arc<Mutex<Option<PathBuf>>> = Arc::default();
         let mut inner = root.clone();
         inner.proc_net = root.proc.join("thread-self/net");
         let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
@@ -107,13 +104,20 @@ impl NetnsThread {
                         Some(fd)
                     }
                     Err(detached) => {
-                        match std::fs::create_dir_all(&thread_sys)
-                            .map_err(|e| format!("{}: {e}", thread_sys.display()))
-                            .and_then(|()| mount_private_sysfs(&thread_sys))
-                        {
-                            Ok(()) => {
+                        // A fresh directory of a name nobody can guess or pre-create (mode
+                        // 0700), kept for the owner to remove once the thread is gone.
+                        let made = tempfile::Builder::new()
+                            .prefix("nettune-netns-sys-")
+                            .tempdir()
+                            .map(tempfile::TempDir::keep)
+                            .map_err(|e| format!("{}: {e}", std::env::temp_dir().display()));
+                        if let (Ok(dir), Ok(mut slot)) = (&made, thread_sys.lock()) {
+                            *slot = Some(dir.clone());
+                        }
+                        match made.and_then(|dir| mount_private_sysfs(&dir).map(|()| dir)) {
+                            Ok(dir) => {
                                 // The private mount is the live kernel's view of this namespace.
-                                inner.sys = thread_sys;
+                                inner.sys = dir;
                                 inner.live = true;
                             }
                             Err(e) => {
@@ -139,7 +143,7 @@ impl NetnsThread {
                 jobs: Some(job_tx),
                 done: Some(done_rx),
                 handle: Some(handle),
-                sys_dir: Some(sys_dir),
+                sys_dir,
             },
         })
     }
@@ -174,7 +178,8 @@ impl NetnsThread {
                 );
             }
         }
-        if let Some(dir) = self.sys_dir.take() {
+        let made = self.sys_dir.lock().ok().and_then(|mut d| d.take());
+        if let Some(dir) = made {
             // Made only by the fallback (private mount namespace): usually absent.
             let _ = std::fs::remove_dir(&dir);
         }
@@ -246,8 +251,6 @@ impl Starting {
         Err(Error::Netns { name, what })
     }
 }
-
-static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// A sysfs mount of the calling thread's network namespace that is attached nowhere
 /// (`fsopen("sysfs")`, `fsmount`): no mount namespace of its own, no copy of the mount table,

@@ -112,11 +112,10 @@ pub struct Archive {
     pub stage: tempfile::TempDir,
 }
 
-/// The files an archive holds for the sources helper parsers read after merging (the
-/// qdisc statistics and the kernel log): archive path and text. INTEGRATION: once
-/// `crate::collect::qdisc::parse_tc_text` and `crate::collect::kmsg::parse_log_text` exist,
-/// [`read`] turns these into the snapshot's `qdisc` and `kernel_log` sources (see the marked
-/// line there).
+/// The text outputs an archive holds for the sources the collector reads live only (the
+/// qdisc statistics and the kernel log): archive path and text. [`read`] parses them into
+/// the snapshot's `qdisc` ([`crate::collect::qdisc::parse_tc_text`]) and `kernel_log`
+/// ([`crate::collect::kmsg::parse_log_text`]) sources, always replacing the collector's.
 #[derive(Debug, Default, Clone)]
 pub struct PendingTexts {
     /// `tc -s qdisc` outputs (`sos_commands/networking/tc_-s_qdisc*`).
@@ -316,7 +315,8 @@ pub struct ArchiveRead {
     /// `nettune.capture/v1`: an all-zero snapshot at boot and the archive's (one snapshot
     /// when the uptime is unknown), with [`Capture::archive`] set.
     pub capture: Capture,
-    /// The qdisc and kernel-log texts (see [`PendingTexts`]).
+    /// The qdisc and kernel-log texts the snapshot's sources were parsed from (see
+    /// [`PendingTexts`]).
     pub pending: PendingTexts,
 }
 
@@ -517,6 +517,19 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
     ) {
         Some((rel, t)) => {
             let s = from_text(&rel, &t, |t| text::parse_ss(t, &mut w), &shown);
+            // The processes holding the netlink sockets that dropped, where `ss -p -e`
+            // shows them (the live collector looks them up in /proc/*/fd).
+            if let Some(n) = snap.netlink.ok_mut().filter(|n| !n.dropping.is_empty()) {
+                let owners = text::ss_netlink_owners(&t);
+                if !owners.is_empty() {
+                    for d in &mut n.dropping {
+                        d.owner = owners
+                            .get(&d.inode)
+                            .cloned()
+                            .unwrap_or(crate::collect::sockets::Owner::NotFound);
+                    }
+                }
+            }
             from.insert("sockets".into(), rel);
             s
         }
@@ -656,24 +669,72 @@ pub fn read(path: &Path) -> Result<ArchiveRead, ArchiveError> {
     }
     pending.kernel_log = first_text(
         v,
-        &["var/log/kern.log", "sos_commands/kernel/dmesg"],
+        &[
+            "var/log/kern.log",
+            "sos_commands/kernel/dmesg",
+            // A supportconfig's `/bin/dmesg -T`, sos's `dmesg -T` / `dmesg -r` variants.
+            "sos_commands/kernel/dmesg_-T",
+            "sos_commands/kernel/dmesg_-r",
+        ],
         &mut problems,
     );
-    // INTEGRATION(helper C), after merging the `qdisc` and `kernel_log` sources:
-    //   snap.qdisc = match pending.tc_qdisc.first() {
-    //       Some((rel, t)) => { from.insert("qdisc".into(), rel.clone());
-    //                           from_text(rel, t, |t| crate::collect::qdisc::parse_tc_text(t, &mut w), &shown) }
-    //       None => Source::unsupported("not in archive (no tc -s qdisc output)"),
-    //   };
-    //   snap.kernel_log = match &pending.kernel_log {
-    //       Some((rel, t)) => { from.insert("kernel_log".into(), rel.clone());
-    //                           from_text(rel, t, crate::collect::kmsg::parse_log_text, &shown) }
-    //       None => Source::unsupported("not in archive (no kern.log, no dmesg)"),
-    //   };
-    // (always replace both: the collector above must never leave this machine's qdiscs or
-    // /dev/kmsg in an archive's snapshot), zero the qdisc and netlink drop counters in
-    // `at_boot`, and classify the three new sources in
-    // `tests::every_snapshot_source_is_classified`.
+    // The qdiscs and the kernel log come from the archive's text outputs only: the
+    // collector above said "live host only" for both (it never dumps this machine's qdiscs
+    // nor reads its /dev/kmsg for a fixture root), and both are always replaced here.
+    snap.qdisc = match pending.tc_qdisc.first() {
+        Some((rel, t)) => {
+            from.insert("qdisc".into(), rel.clone());
+            from_text(
+                rel,
+                t,
+                |t| crate::collect::qdisc::parse_tc_text(t, &mut w),
+                &shown,
+            )
+        }
+        None => Source::unsupported("not in archive (no tc -s qdisc output)"),
+    };
+    snap.kernel_log = match &pending.kernel_log {
+        Some((rel, t)) => {
+            // The counters are since boot: so is the log (kern.log keeps earlier boots).
+            let (t, first) = current_boot(t);
+            from.insert(
+                "kernel_log".into(),
+                match first {
+                    Some(n) => format!("{rel} (current boot: from line {n})"),
+                    None => rel.clone(),
+                },
+            );
+            from_text(rel, t, crate::collect::kmsg::parse_log_text, &shown)
+        }
+        None => Source::unsupported("not in archive (no kern.log, no dmesg)"),
+    };
+    // netlink and neigh are read from the archive's proc/net through the private root.
+    for (source, files) in [
+        ("netlink", &["proc/net/netlink"][..]),
+        (
+            "neigh",
+            &["proc/net/stat/arp_cache", "proc/net/stat/ndisc_cache"][..],
+        ),
+    ] {
+        let ok = snap
+            .sources()
+            .iter()
+            .any(|(n, o)| *n == source && o.is_ok());
+        if ok {
+            let held: Vec<&str> = files
+                .iter()
+                .copied()
+                .filter(|f| v.stat(f).is_some())
+                .collect();
+            from.insert(source.into(), held.join(", "));
+        } else if files.iter().all(|f| v.stat(f).is_none()) {
+            let why = format!("not in archive (no {})", files.join(", no "));
+            match source {
+                "netlink" => snap.netlink = Source::unsupported(why),
+                _ => snap.neigh = Source::unsupported(why),
+            }
+        }
+    }
 
     snap.warnings.extend(w.0);
     let read_any = snap.sources().iter().any(|(_, o)| o.is_ok());
@@ -740,6 +801,24 @@ fn first_text(
         }
     }
     None
+}
+
+/// The part of a kernel log from the current boot on: from its last `Linux version …`
+/// banner (the kernel's first line at boot), with that line's number when earlier boots
+/// precede it; the whole text when it holds one boot or no banner.
+fn current_boot(text: &str) -> (&str, Option<usize>) {
+    let mut start = None;
+    let mut at = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if line.contains("] Linux version ") || line.contains(" kernel: Linux version ") {
+            start = Some((at, i + 1));
+        }
+        at += line.len();
+    }
+    match start {
+        Some((offset, line)) if offset > 0 => (&text[offset..], Some(line)),
+        _ => (text, None),
+    }
 }
 
 /// Parse `t` from `rel`, or say it is empty.
@@ -927,6 +1006,25 @@ pub fn at_boot(snap: &Snapshot) -> Snapshot {
                 s.0.iter_mut().for_each(|(_, v)| *v = 0);
             }
         }
+    }
+    if let Some(q) = b.qdisc.ok_mut() {
+        for x in q.iter_mut() {
+            (x.bytes, x.packets, x.drops, x.overlimits, x.requeues) = (0, 0, 0, 0, 0);
+            (x.backlog_bytes, x.backlog_packets) = (0, 0);
+        }
+    }
+    if let Some(n) = b.netlink.ok_mut() {
+        for s in &mut n.dropping {
+            (s.drops, s.rmem) = (0, 0);
+        }
+    }
+    if let Some(n) = b.neigh.ok_mut() {
+        // Empty tables, no event counted yet.
+        n.values_mut().for_each(|t| *t = Default::default());
+    }
+    if let Some(l) = b.kernel_log.ok_mut() {
+        // Nothing was logged before boot.
+        *l = crate::collect::kmsg::KernelLog::new(l.span);
     }
     if let Some(s) = b.sockets.ok_mut() {
         for l in &mut s.listeners {

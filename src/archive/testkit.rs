@@ -193,6 +193,7 @@ pub fn supportconfig_from(sos: &Path, dest: &Path) {
         "net/snmp6",
         "net/sockstat",
         "net/sockstat6",
+        "net/netlink",
         "interrupts",
         "softirqs",
         "stat",

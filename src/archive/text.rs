@@ -651,6 +651,43 @@ fn ethtool_two_blocks(text: &str) -> (BTreeMap<String, u32>, BTreeMap<String, u3
     (max, cur)
 }
 
+/// The processes `ss -p -e` (`ss -peaonmi`) shows holding netlink sockets (`nl` lines):
+/// socket inode (`ino:`) → the first process of `users:((…))`. Lines without both are
+/// skipped.
+pub fn ss_netlink_owners(text: &str) -> BTreeMap<u64, Owner> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_ascii_whitespace().collect();
+        if w.first() != Some(&"nl") {
+            continue;
+        }
+        let Some(inode) = w
+            .iter()
+            .find_map(|x| x.strip_prefix("ino:"))
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|i| *i != 0)
+        else {
+            continue;
+        };
+        let owner = w
+            .iter()
+            .find_map(|x| x.strip_prefix("users:((\""))
+            .and_then(|rest| {
+                let (comm, rest) = rest.split_once('"')?;
+                let pid = rest.split("pid=").nth(1)?;
+                let pid: u32 = pid.split([',', ')']).next()?.parse().ok()?;
+                Some(Owner::Process {
+                    pid,
+                    comm: comm.to_string(),
+                })
+            });
+        if let Some(o) = owner {
+            out.insert(inode, o);
+        }
+    }
+    out
+}
+
 /// `ethtool -g DEV` text.
 pub fn parse_ethtool_g(text: &str) -> Source<Rings> {
     if !text.contains("Current hardware settings") {
@@ -972,5 +1009,24 @@ mod tests {
             let _ = parse_ethtool_k(&text);
             let _ = parse_sysctl_a(&text);
         }
+    }
+
+    #[test]
+    fn ss_netlink_owners_by_inode() {
+        let text = "Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n\
+nl UNCONN 0 0 rtnl:kernel * ino:0 sk:1\n\
+nl UNCONN 0 0 kobject_uevent:-119395337 * users:((\"systemd-udevd\",pid=372,fd=3)) ino:89710 sk:2 <->\n\
+\t skmem:(r0,rb4194304,t0,tb212992,f0,w0,o0,bl0,d500)\n\
+nl UNCONN 0 0 rtnl:625 * ino:21456 sk:3\n\
+tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:((\"sshd\",pid=9,fd=3)) ino:77 sk:4\n";
+        let o = ss_netlink_owners(text);
+        assert_eq!(o.len(), 1, "{o:?}");
+        assert_eq!(
+            o[&89710],
+            Owner::Process {
+                pid: 372,
+                comm: "systemd-udevd".into()
+            }
+        );
     }
 }

@@ -191,3 +191,62 @@ fn since_boot_counts_are_judged_by_count_and_share() {
     assert_ne!(f["severity"], "info", "{f:#}");
     assert!(matches!(code, Some(1 | 2)), "{code:?}");
 }
+
+/// hotsos's published expectation for the openstack sosreport, "Failed reverse path filter
+/// test (drops=2124)", is nettune's `ip.rp_filter_drops`: a warning the since-boot
+/// judgement keeps (2,124 in 17 h 41 min, 0.098 % of the packets received), naming the
+/// interfaces with their mode (all loose here) and the asymmetric route to look for. Its
+/// other findings are the OVS bridges' info-level drops; the kern.log yields none.
+#[test]
+fn openstack_reverse_path_filter_drops_as_hotsos_expects() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(dir) = testkit::sos_fixture("hotsos-openstack", d.path(), "sos") else {
+        return;
+    };
+    let (v, code) = json(&["check", "--archive", dir.to_str().unwrap(), "--json"]);
+    let all = v["findings"].as_array().unwrap();
+    let f = all
+        .iter()
+        .find(|f| f["id"] == "ip.rp_filter_drops")
+        .unwrap_or_else(|| panic!("no ip.rp_filter_drops: {v:#}"));
+    assert_eq!(f["severity"], "warning", "{f:#}");
+    assert_eq!(code, Some(1));
+    let title = f["title"].as_str().unwrap();
+    assert!(title.contains("2124 in the window"), "{title}");
+    assert!(title.contains("br-data (loose)"), "{title}");
+    let ev = f["evidence"].as_array().unwrap();
+    let get = |metric: &str, scope: &str| {
+        ev.iter()
+            .find(|e| e["metric"] == metric && e["scope"] == scope)
+            .and_then(|e| e["value"].as_f64())
+    };
+    let rate = get("TcpExt.IPReversePathFilter", "host").unwrap();
+    assert!((rate * 63_660.0 - 2124.0).abs() < 0.5, "{rate}");
+    assert_eq!(get("net.ipv4.conf.all.rp_filter", "all"), Some(2.0));
+    for iface in ["ens3", "br-ex", "vxlan_sys_4789"] {
+        assert_eq!(get("net.ipv4.conf.rp_filter", iface), Some(2.0), "{iface}");
+    }
+    assert!(
+        f["detail"].as_str().unwrap().contains("already loose"),
+        "{f:#}"
+    );
+    assert!(
+        !f["detail"].as_str().unwrap().contains("since-boot floor"),
+        "{f:#}"
+    );
+    let mut ids: Vec<(&str, &str)> = all
+        .iter()
+        .map(|f| (f["id"].as_str().unwrap(), f["severity"].as_str().unwrap()))
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            ("ip.rp_filter_drops", "warning"),
+            ("nic.rx_drops", "info"),
+            ("nic.rx_drops", "info")
+        ]
+    );
+    assert_eq!(v["sources"]["qdisc"], "ok");
+    assert_eq!(v["sources"]["kernel_log"], "ok");
+}
