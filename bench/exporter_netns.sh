@@ -7,7 +7,8 @@
 # samples the exporter's open fds, threads and VmRSS. Other sessions' namespaces on the host
 # are read too: each sample says how many `ip netns` namespaces exist.
 # Needs root, `ip` and curl. Usage: bash bench/exporter_netns.sh BIN
-#   (ROUNDS=50 BATCH=20 PORT=19479 MAXNETNS=512 PREFIX=ntexp-$$; 50 x 20 = 1,000 namespaces)
+#   (ROUNDS=50 BATCH=20 PORT=19479 MAXNETNS=512 PREFIX=ntexp-$$ SETTLE=0; 50 x 20 = 1,000
+#   namespaces; SETTLE=N also samples N s after each round's namespaces are gone)
 set -euo pipefail
 BIN=${1:?nettune binary}
 ROUNDS=${ROUNDS:-50}
@@ -52,4 +53,6 @@ for r in $(seq "$ROUNDS"); do
   for i in $(seq "$BATCH"); do echo "netns del $PREFIX-$r-$i"; done | ip -force -batch - 2>/dev/null
   wait_for "$r" 0
   sample "round $r after"
+  # SETTLE seconds later: the exporter has forgotten them (5 collections) and trimmed its heap.
+  if [ "${SETTLE:-0}" != 0 ]; then sleep "$SETTLE"; sample "round $r settled"; fi
 done

@@ -184,6 +184,11 @@ pub struct Exporter {
     max_age: Duration,
     /// Families appended to every exposition ([`Exporter::with_extra`]).
     extra: Option<Extra>,
+    /// Other namespaces in the previous collection: when fewer are read, the memory their
+    /// readers and texts held is handed back to the kernel ([`trim_heap`]).
+    previous_netns: std::sync::atomic::AtomicUsize,
+    /// Collections until [`trim_heap`] runs (0: none due).
+    trim_in: std::sync::atomic::AtomicUsize,
 }
 
 /// How often the expensive sources (configuration: sysctls, sysfs interfaces, IRQ affinity;
@@ -195,6 +200,17 @@ pub const SLOW_REFRESH: Duration = Duration::from_secs(30);
 /// The refresher stops collecting when nobody has scraped for this long, and resumes at the
 /// next scrape (which then collects itself).
 pub const REFRESH_IDLE_AFTER: Duration = Duration::from_secs(300);
+
+/// Give free heap pages back to the kernel. glibc keeps what a burst of namespaces (their
+/// readers, snapshots and text) freed, so without this the exporter's RSS stays at its peak
+/// (measured: 113 MB with 220 namespaces, still 89 MB after they were gone).
+fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -220,6 +236,8 @@ impl Exporter {
             options: Options::default(),
             max_age,
             extra: None,
+            previous_netns: std::sync::atomic::AtomicUsize::new(0),
+            trim_in: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -276,9 +294,29 @@ impl Exporter {
     /// (scrapes served from the current collection never wait for it).
     fn collect(&self, source: &mut SnapshotSource) -> Arc<Collection> {
         let snapshot = source();
+        let netns = snapshot.namespaces.len();
         let layout = lock(&self.folder).layout(&snapshot);
         let collection = Collection::new(snapshot, layout);
         collection.counters(&self.host, Format::Text);
+        let before = self
+            .previous_netns
+            .swap(netns, std::sync::atomic::Ordering::Relaxed);
+        // Trim when namespaces are gone (their readers and texts are freed now), and again
+        // once the folder has forgotten them too (it keeps their counters for
+        // `netns::FORGET_AFTER` collections); never at every collection.
+        use std::sync::atomic::Ordering::Relaxed;
+        if netns < before {
+            trim_heap();
+            self.trim_in
+                .store(netns::FORGET_AFTER as usize + 2, Relaxed);
+        }
+        let due = self.trim_in.load(Relaxed);
+        if due > 0 {
+            self.trim_in.store(due - 1, Relaxed);
+            if due == 1 {
+                trim_heap();
+            }
+        }
         collection
     }
 

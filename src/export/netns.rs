@@ -53,7 +53,7 @@ const HYSTERESIS: u64 = 2;
 /// A namespace not seen for this many collections is forgotten (its last values dropped), so
 /// memory stays flat while namespaces come and go; a brief absence (a read that failed once)
 /// does not make its next values count twice in `other`.
-const FORGET_AFTER: u64 = 5;
+pub const FORGET_AFTER: u64 = 5;
 
 /// What one exposition shows of the namespaces of its snapshot.
 #[derive(Debug, Clone, Default, PartialEq)]
