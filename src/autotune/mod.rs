@@ -341,7 +341,7 @@ impl Daemon {
         let mut engine = Engine::new(Tuning {
             dry_run: cfg.dry_run,
             verify_after_secs: cfg.interval.as_secs_f64() * 0.9,
-            ..cfg.tuning
+            ..cfg.tuning.clone()
         });
         st.restore(&mut engine);
         for p in &st.pins {
