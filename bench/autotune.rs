@@ -18,8 +18,8 @@
 //!
 //! `BENCH_FLOOD_SECS=0` runs the idle part only.
 //!
-//! `cargo build --benches` (the dev profile: this machine's disk rules out release builds;
-//! the numbers of a release build are lower), then run `target/debug/deps/autotune-*`
+//! `cargo build --benches` (or `cargo build --release --bench autotune`: a release build's
+//! numbers are lower, see bench/RESULTS.md), then run `target/{debug,release}/deps/autotune-*`
 //! as root. Host sysctls are restored by the lab environment's guard, even on a panic.
 
 use nettune::lab::env::{self, Env};
