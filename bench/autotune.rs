@@ -3,7 +3,9 @@
 //! 1. idle cost: the daemon on this host, reading the host only (`--netns-prefix` naming no
 //!    namespace: other sessions' test namespaces are not "this host's" load), for
 //!    `BENCH_IDLE_SECS` (default 60): CPU (utime + stime from /proc/PID/stat) as a share of one
-//!    core, peak RSS (VmHWM), writes (must be 0); with and without the eBPF drop watch.
+//!    core (and the eBPF drop watch thread's own share), peak RSS (VmHWM), decisions to write
+//!    (must be 0; `--dry-run`, so another session's fault on a shared host is not written
+//!    under its test); with and without the eBPF drop watch.
 //! 2. reaction time: backlog 32, a veth's receive steered by RPS to CPU 1, the lab's UDP
 //!    flood from CPU 0; time from the flood's first datagram to the daemon's `write` line,
 //!    polling at 1 s (`--no-ebpf`) and with the eBPF wake-up, `BENCH_RUNS` (default 3) each.
@@ -16,8 +18,8 @@
 //!
 //! `BENCH_FLOOD_SECS=0` runs the idle part only.
 //!
-//! `cargo build --benches` (the dev profile: this machine's disk rules out release builds;
-//! the numbers of a release build are lower), then run `target/debug/deps/autotune-*`
+//! `cargo build --benches` (or `cargo build --release --bench autotune`: a release build's
+//! numbers are lower, see bench/RESULTS.md), then run `target/{debug,release}/deps/autotune-*`
 //! as root. Host sysctls are restored by the lab environment's guard, even on a panic.
 
 use nettune::lab::env::{self, Env};
@@ -112,6 +114,36 @@ impl Daemon {
         (cpu, kib("VmHWM:"), kib("VmRSS:"))
     }
 
+    /// utime + stime (seconds) of the threads whose name starts with `name` (`comm` is cut
+    /// at 15 bytes: `nettune-autotun` is the drop watch, `nettune-autotune-drops`).
+    fn thread_cpu(&self, name: &str) -> f64 {
+        let pid = self.child.id();
+        let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .unwrap_or(100) as f64;
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return 0.0;
+        };
+        let mut total = 0.0;
+        for t in tasks.flatten() {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            let Some((head, after)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            if !head
+                .split_once('(')
+                .is_some_and(|(_, c)| c.starts_with(name))
+            {
+                continue;
+            }
+            let f: Vec<&str> = after.split_whitespace().collect();
+            let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            total += (ticks(11) + ticks(12)) / hz;
+        }
+        total
+    }
+
     fn stop(mut self) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
@@ -138,7 +170,9 @@ fn softnet_dropped() -> u64 {
 
 fn idle(ebpf: bool, secs: u64) {
     let state = tempfile::tempdir().unwrap();
-    let mut args = vec!["--netns-prefix", "nettune-bench-none", "--rollback-on-exit"];
+    // `--dry-run`: on a shared host another session's test can be a real symptom (its backlog
+    // lowered on purpose); a dry run decides the same but cannot write under that test.
+    let mut args = vec!["--netns-prefix", "nettune-bench-none", "--dry-run"];
     if !ebpf {
         args.push("--no-ebpf");
     }
@@ -146,22 +180,25 @@ fn idle(ebpf: bool, secs: u64) {
     // Skip the start (first snapshots, BTF parsing) and measure the steady state.
     std::thread::sleep(Duration::from_secs(3));
     let (c0, _, _) = d.usage();
+    let w0 = d.thread_cpu("nettune-autotun");
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));
     let (c1, hwm, rss) = d.usage();
+    let w1 = d.thread_cpu("nettune-autotun");
     let wall = t0.elapsed().as_secs_f64();
-    let writes = d.count("autotune: write ");
+    let writes = d.count("would write ");
     // On a shared machine other sessions' traffic can be a real symptom: say what it was.
     for (_, l) in d.lines.lock().unwrap().iter() {
-        if l.contains("autotune: write ") {
+        if l.contains("would write ") {
             println!("  {l}");
         }
     }
     d.stop();
     println!(
-        "idle {:<8} {secs:>3} s: CPU {:.3} % of one core, RSS {:.1} MiB (peak {:.1} MiB), writes {writes}",
+        "idle {:<8} {secs:>3} s: CPU {:.3} % of one core (drop watch thread {:.3} %), RSS {:.1} MiB (peak {:.1} MiB), writes (dry run) {writes}",
         if ebpf { "eBPF" } else { "polling" },
         (c1 - c0) / wall * 100.0,
+        (w1 - w0) / wall * 100.0,
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );

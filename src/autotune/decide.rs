@@ -558,7 +558,7 @@ pub enum Action {
 }
 
 /// Parameters of the engine.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tuning {
     /// Writes per key per episode.
     pub max_writes: u32,
@@ -577,8 +577,38 @@ pub struct Tuning {
     /// Decay (off by default: capacity limits stay where demand put them): after this many
     /// seconds without its symptom, a key nettune raised steps halfway back toward the
     /// baseline, verified like any write (the symptom back: rolled back, and no more decay
-    /// of that key while it runs).
+    /// of that key while it runs). Capacity limits ([`CAPACITY_LIMITS`]) are not decayed
+    /// unless listed in [`Tuning::decay_limits`].
     pub decay_after_secs: Option<f64>,
+    /// The capacity limits that decay too (a profile's `decay_limits`; empty by default).
+    pub decay_limits: Vec<String>,
+}
+
+/// Capacity limits (queue and table sizes: the backlog, SYN backlog, somaxconn, conntrack
+/// max, neighbour `gc_thresh*`, the ephemeral port range). Stepping one back under demand
+/// drops packets or refuses connections before the verification can notice, so decay leaves
+/// them where demand put them unless the profile lists them in `decay_limits`.
+pub const CAPACITY_LIMITS: &[&str] = &[
+    "net.core.netdev_max_backlog",
+    "net.core.somaxconn",
+    "net.ipv4.tcp_max_syn_backlog",
+    "net.netfilter.nf_conntrack_max",
+    "net.nf_conntrack_max",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.neigh.default.gc_thresh1",
+    "net.ipv4.neigh.default.gc_thresh2",
+    "net.ipv4.neigh.default.gc_thresh3",
+    "net.ipv6.neigh.default.gc_thresh1",
+    "net.ipv6.neigh.default.gc_thresh2",
+    "net.ipv6.neigh.default.gc_thresh3",
+];
+
+impl Tuning {
+    /// Whether decay (when on) may step `key` back: any key but a capacity limit the
+    /// profile did not list.
+    pub fn decays(&self, key: &str) -> bool {
+        !CAPACITY_LIMITS.contains(&key) || self.decay_limits.iter().any(|k| k == key)
+    }
 }
 
 /// The finding id of a decay write.
@@ -594,6 +624,7 @@ impl Default for Tuning {
             dry_run: false,
             verify_after_secs: 0.5,
             decay_after_secs: None,
+            decay_limits: Vec::new(),
         }
     }
 }
@@ -885,7 +916,7 @@ impl Engine {
             .entry(k.clone())
             .or_insert_with(|| current.clone())
             .clone();
-        let tuning = self.tuning;
+        let max_writes = self.tuning.max_writes;
         let st = self.keys.entry(k.clone()).or_default();
         st.last_symptom = obs.now;
         let hold = |st: &mut KeyState, why: String, out: &mut Vec<Action>| {
@@ -917,12 +948,12 @@ impl Engine {
             );
             return;
         }
-        if st.writes >= tuning.max_writes {
+        if st.writes >= max_writes {
             hold(
                 st,
                 format!(
                     "{} writes this episode already (the most per episode)",
-                    tuning.max_writes
+                    max_writes
                 ),
                 out,
             );
@@ -1027,7 +1058,8 @@ impl Engine {
             return;
         };
         for (k, st) in self.keys.iter_mut() {
-            if seen.contains_key(k)
+            if !self.tuning.decays(&k.key)
+                || seen.contains_key(k)
                 || self.pins.contains_key(k)
                 || st.no_decay
                 || !matches!(st.phase, Phase::Idle | Phase::Settled)
@@ -1541,9 +1573,11 @@ mod tests {
     #[test]
     fn decay_is_off_by_default_and_steps_back_verified_when_on() {
         let k = KeyRef::new(BACKLOG, HOST);
-        let run = |decay: Option<f64>, symptom_back: bool| {
+        // The backlog is a capacity limit: it decays only when listed (`decay_limits`).
+        let run_with = |decay: Option<f64>, symptom_back: bool, limits: Vec<String>| {
             let mut e = Engine::new(Tuning {
                 decay_after_secs: decay,
+                decay_limits: limits,
                 ..Tuning::default()
             });
             let mut value = "32".to_string();
@@ -1580,6 +1614,11 @@ mod tests {
             }
             (log, value, e.reversals(&k))
         };
+        let run = |decay, symptom_back| run_with(decay, symptom_back, vec![BACKLOG.into()]);
+        // On but the capacity limit not listed: never lowered.
+        let (log, value, rev) = run_with(Some(30.0), false, Vec::new());
+        assert_eq!(log, ["0 softnet.backlog_drops 2000"]);
+        assert_eq!((value.as_str(), rev), ("2000", 0));
         // Off: one write, never lowered.
         let (log, value, rev) = run(None, false);
         assert_eq!(log, ["0 softnet.backlog_drops 2000"]);
@@ -1601,6 +1640,37 @@ mod tests {
             ]
         );
         assert_eq!((value.as_str(), rev), ("2000", 2));
+    }
+
+    #[test]
+    fn only_listed_capacity_limits_decay() {
+        let t = Tuning {
+            decay_after_secs: Some(600.0),
+            decay_limits: vec!["net.ipv4.ip_local_port_range".into()],
+            ..Tuning::default()
+        };
+        assert!(t.decays("net.core.rmem_max"), "not a limit: decays");
+        assert!(t.decays("net.ipv4.tcp_rmem"));
+        assert!(
+            t.decays("net.ipv4.ip_local_port_range"),
+            "a listed limit decays"
+        );
+        for k in [
+            BACKLOG,
+            "net.core.somaxconn",
+            "net.netfilter.nf_conntrack_max",
+            "net.ipv4.neigh.default.gc_thresh3",
+            "net.ipv4.tcp_max_syn_backlog",
+        ] {
+            assert!(!t.decays(k), "{k}: an unlisted limit stays");
+        }
+        // Every listed limit is a key autotune writes (or the legacy conntrack name).
+        for k in CAPACITY_LIMITS {
+            assert!(
+                policy(k).is_some() || *k == "net.nf_conntrack_max",
+                "{k} has no policy"
+            );
+        }
     }
 
     #[test]

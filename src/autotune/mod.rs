@@ -341,7 +341,7 @@ impl Daemon {
         let mut engine = Engine::new(Tuning {
             dry_run: cfg.dry_run,
             verify_after_secs: cfg.interval.as_secs_f64() * 0.9,
-            ..cfg.tuning
+            ..cfg.tuning.clone()
         });
         st.restore(&mut engine);
         for p in &st.pins {
@@ -396,23 +396,33 @@ impl Daemon {
     ) -> Result<Summary> {
         let host_facts = self.slow.host_facts();
         let mut prev = self.slow.snapshot();
+        // The start of the last window (the snapshot before `prev`): an eBPF wake-up right
+        // after a tick diagnoses from here instead of waiting for the window to grow.
+        let mut older: Option<Snapshot> = None;
         let mut slow_snap = prev.clone();
         let mut slow_at = Instant::now();
         let mut next = Instant::now() + self.cfg.interval;
         let mut last_tick = Instant::now();
         let mut last_wake: Option<Instant> = None;
-        // An eBPF wake-up ends the window early, but never before this much of it has run
-        // (rates over a sliver are noise; a burst is seen within this bound).
+        // An eBPF wake-up ends the window early, but a window is never shorter than this
+        // (rates over a sliver are noise): a wake-up less than this after a tick diagnoses
+        // from the start of the last window, at once; only a second wake-up within this
+        // bound waits (at most one early window per `min_window` under sustained drops).
         let min_window = (self.cfg.interval / 10).max(Duration::from_millis(100));
         while !stop.load(Ordering::Relaxed) {
             let woke = waker.wait_until(next, stop);
             if stop.load(Ordering::Relaxed) {
                 break;
             }
+            let mut base = None;
             if woke {
                 let ran = last_tick.elapsed();
+                let rewoken = last_wake.is_some_and(|t| t.elapsed() < min_window);
                 if ran < min_window {
-                    std::thread::sleep(min_window - ran);
+                    match older.take() {
+                        Some(o) if !rewoken => base = Some(o),
+                        _ => std::thread::sleep(min_window - ran),
+                    }
                 }
                 if last_wake.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                     line(
@@ -428,7 +438,7 @@ impl Daemon {
             self.reload_pins(log);
             let mut newest = self.fast.snapshot();
             crate::export::carry_slow_sources(&mut newest, &slow_snap);
-            let mut cap = capture(&host_facts, prev, newest);
+            let mut cap = capture(&host_facts, base.unwrap_or(prev), newest);
             let (mut findings, _) = diagnose_capture(&cap, &self.cfg.diagnose);
             let actionable = findings.iter().any(|f| {
                 f.changes
@@ -444,6 +454,7 @@ impl Daemon {
             }
             self.tick(&cap, &findings, log);
             prev = cap.snapshots.pop().unwrap_or_else(|| self.fast.snapshot());
+            older = cap.snapshots.pop();
         }
         self.exit(log);
         Ok(self.summary.clone())

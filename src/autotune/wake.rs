@@ -1,6 +1,6 @@
 //! Waking the loop before its interval: [`Waker`] (a condition variable the loop waits on)
 //! and, where eBPF can run, [`spawn_drop_watch`]: a thread that reads the drop monitor's
-//! per-CPU counts every [`POLL`] and wakes the loop on a burst of the drop reasons autotune
+//! per-CPU count of the watched reasons (one map slot) every [`POLL`] and wakes the loop on a burst of the drop reasons autotune
 //! can fix (`CPU_BACKLOG`, `SOCKET_RCVBUFF`, `TCP_LISTEN_OVERFLOW`). Without eBPF the loop
 //! polls at its interval: nothing depends on this.
 
@@ -57,41 +57,20 @@ impl Waker {
     }
 }
 
-/// The reason numbers of [`REASONS`] on this kernel (from its BTF).
-fn watched_codes(m: &DropMonitor) -> Vec<u32> {
-    m.names
-        .names
-        .iter()
-        .filter(|(_, n)| REASONS.contains(&n.as_str()))
-        .map(|(code, _)| *code)
-        .collect()
-}
-
-/// Start the drop monitor and a thread that wakes `waker` when the watched reasons count at
-/// least [`BURST`] drops within one [`POLL`]; it stops with `stop`. `Err` (with the reason)
-/// when eBPF cannot run here: the loop then polls.
+/// Start the drop monitor (also counting [`REASONS`] in one per-CPU slot) and a thread that
+/// wakes `waker` when those reasons count at least [`BURST`] drops within one [`POLL`] (one
+/// map lookup per poll); it stops with `stop`. `Err` (with the reason) when eBPF cannot run
+/// here: the loop then polls.
 pub fn spawn_drop_watch(
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, String> {
     crate::bpf::can_run_drops()?;
-    let monitor = DropMonitor::start(None).map_err(|e| e.to_string())?;
-    let codes = watched_codes(&monitor);
-    if codes.is_empty() {
-        return Err("the kernel names none of the watched drop reasons".into());
-    }
+    let monitor = DropMonitor::start_watching(None, REASONS).map_err(|e| e.to_string())?;
     std::thread::Builder::new()
         .name("nettune-autotune-drops".into())
         .spawn(move || {
-            let count = |m: &DropMonitor| -> u64 {
-                m.read().map_or(0, |(drops, _)| {
-                    drops
-                        .iter()
-                        .filter(|d| codes.contains(&d.reason))
-                        .map(|d| d.count)
-                        .sum()
-                })
-            };
+            let count = |m: &DropMonitor| m.watched().unwrap_or(0);
             let mut last = count(&monitor);
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(POLL);

@@ -115,12 +115,17 @@ fn expected() -> Vec<Expected> {
                 ("DROPS_LOST", layout!(u32), layout!(u64)),
                 // PerCpuArray<_, Pending>
                 ("PENDING", layout!(u32), layout!(Pending { key, count })),
+                // PerCpuArray<_, u64>
+                ("WATCHED", layout!(u32), layout!(u64)),
             ],
             unused: &[],
-            // `skip` and `inum` in DropMonitor::start, both u32.
+            // `skip`, `inum` and `codes[..]` in DropMonitor::start_watching, all u32.
             globals: vec![
                 ("SKIP_REASON", size_of::<u32>()),
                 ("NETNS_INUM", size_of::<u32>()),
+                ("WATCH_A", size_of::<u32>()),
+                ("WATCH_B", size_of::<u32>()),
+                ("WATCH_C", size_of::<u32>()),
             ],
         },
         Expected {

@@ -69,10 +69,23 @@ struct {
 	__type(value, struct pending);
 } PENDING SEC(".maps");
 
+// Index 0, per CPU: drops of the reasons the loader names in WATCH_A..C (autotune's wake-up
+// reasons), so a poller reads one array slot instead of walking DROPS.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} WATCHED SEC(".maps");
+
 // Set by the loader from the running kernel's BTF (SKB_CONSUMED): not a drop.
 volatile const __u32 SKIP_REASON = 0xffffffff;
 // Set by the loader to count only skbs of one network namespace (its inode number); 0 = all.
 volatile const __u32 NETNS_INUM = 0;
+// Set by the loader: up to three reasons also counted in WATCHED; 0xffffffff = none.
+volatile const __u32 WATCH_A = 0xffffffff;
+volatile const __u32 WATCH_B = 0xffffffff;
+volatile const __u32 WATCH_C = 0xffffffff;
 
 // Inode number of the namespace of the skb's device, else of its socket; 0 when neither.
 // tp_btf arguments are typed kernel pointers: plain loads (relocated by CO-RE, checked by the
@@ -126,6 +139,12 @@ int kfree_skb(__u64 *ctx)
 		return 0;
 	if (NETNS_INUM && skb_netns((struct sk_buff *)ctx[0]) != NETNS_INUM)
 		return 0;
+	if (key.reason == WATCH_A || key.reason == WATCH_B || key.reason == WATCH_C) {
+		__u64 *watched = bpf_map_lookup_elem(&WATCHED, &zero);
+
+		if (watched)
+			*watched += 1;
+	}
 	last = bpf_map_lookup_elem(&PENDING, &zero);
 	if (!last)
 		return 0;

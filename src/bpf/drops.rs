@@ -48,6 +48,10 @@ pub struct RawDrop {
     pub count: u64,
 }
 
+/// How many drop reasons [`DropMonitor::start_watching`] can watch (`WATCH_A..C` in
+/// `drops.bpf.c`).
+pub const MAX_WATCHED: usize = 3;
+
 /// A running drop monitor; dropping it detaches the program.
 pub struct DropMonitor {
     ebpf: Ebpf,
@@ -66,9 +70,39 @@ impl DropMonitor {
     /// namespace file such as `/run/netns/NAME`), only skbs whose device (or, without one,
     /// socket) belongs to that namespace are counted.
     pub fn start(netns: Option<&Path>) -> Result<Self, BpfError> {
+        Self::start_watching(netns, &[])
+    }
+
+    /// [`DropMonitor::start`], also counting the drops of up to [`MAX_WATCHED`] reasons
+    /// (`SKB_DROP_REASON_` names without the prefix, as this kernel spells them) in one
+    /// per-CPU slot that [`DropMonitor::watched`] reads with a single lookup. A name this
+    /// kernel lacks is left out; none known: `Unsupported`.
+    pub fn start_watching(netns: Option<&Path>, watch: &[&str]) -> Result<Self, BpfError> {
         super::can_run_drops().map_err(BpfError::Unsupported)?;
         let names =
             ReasonNames::from_btf_file(Path::new(VMLINUX_BTF)).map_err(BpfError::Unsupported)?;
+        if watch.len() > MAX_WATCHED {
+            return Err(BpfError::Input(format!(
+                "at most {MAX_WATCHED} watched drop reasons, not {}",
+                watch.len()
+            )));
+        }
+        let mut codes = [u32::MAX; MAX_WATCHED];
+        let known: Vec<u32> = names
+            .names
+            .iter()
+            .filter(|(_, n)| watch.contains(&n.as_str()))
+            .map(|(code, _)| *code)
+            .collect();
+        if !watch.is_empty() && known.is_empty() {
+            return Err(BpfError::Unsupported(format!(
+                "this kernel names none of the drop reasons {}",
+                watch.join(", ")
+            )));
+        }
+        for (slot, code) in codes.iter_mut().zip(known) {
+            *slot = code;
+        }
         let btf = Btf::from_sys_fs().map_err(|e| BpfError::kernel("reading kernel BTF", e))?;
         let skip = names.consumed.unwrap_or(u32::MAX);
         let inum: u32 = match netns {
@@ -87,6 +121,9 @@ impl DropMonitor {
             .btf(Some(&btf))
             .override_global("SKIP_REASON", &skip, true)
             .override_global("NETNS_INUM", &inum, true)
+            .override_global("WATCH_A", &codes[0], true)
+            .override_global("WATCH_B", &codes[1], true)
+            .override_global("WATCH_C", &codes[2], true)
             .load(DROPS_OBJ)
             .map_err(|e| BpfError::kernel("loading the drop monitor", e))?;
         let prog: &mut BtfTracePoint = ebpf
@@ -99,6 +136,21 @@ impl DropMonitor {
         prog.attach()
             .map_err(|e| BpfError::kernel("attaching to tp_btf/kfree_skb", e))?;
         Ok(DropMonitor { ebpf, names })
+    }
+
+    /// Drops so far of the reasons given to [`DropMonitor::start_watching`], summed over
+    /// CPUs: one map lookup (for a poller; [`DropMonitor::read`] walks every key).
+    pub fn watched(&self) -> Result<u64, BpfError> {
+        let map = self
+            .ebpf
+            .map("WATCHED")
+            .ok_or_else(|| BpfError::kernel("drop monitor", "map WATCHED missing"))?;
+        let arr: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(map).map_err(|e| BpfError::kernel("map WATCHED", e))?;
+        let values = arr
+            .get(&0, 0)
+            .map_err(|e| BpfError::kernel("reading WATCHED", e))?;
+        Ok(values.iter().copied().fold(0u64, u64::saturating_add))
     }
 
     /// The counts so far, summed over CPUs, and the events lost because the map was full.

@@ -48,8 +48,9 @@ pub struct AutotuneArgs {
     #[arg(long)]
     pub no_ebpf: bool,
     /// Decay: after this long without its symptom, a key autotune raised steps halfway back
-    /// toward the administrator's baseline (verified; off by default: capacity limits stay
-    /// where demand put them).
+    /// toward the administrator's baseline (verified; off by default; overrides the profile's
+    /// `decay`). Capacity limits (backlog, somaxconn, conntrack max, gc_thresh, port range)
+    /// decay only when the profile lists them in `decay_limits`.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub decay: Option<Duration>,
     /// Watch only the other namespaces whose name starts with PREFIX (the host's is always
@@ -105,6 +106,13 @@ impl AutotuneConfig {
                 })
             })
             .transpose()?;
+        // Decay: the flag overrides the profile's `decay`; the capacity limits that decay
+        // too come from the profile alone.
+        let decay_after_secs = args
+            .decay
+            .map(|d| d.as_secs_f64())
+            .or(profile.decay_secs.map(|s| s as f64));
+        let decay_limits = profile.decay_limits.clone();
         let diagnose = Options {
             intent: profile.intent,
             ..Options::default()
@@ -127,7 +135,8 @@ impl AutotuneConfig {
                 root: global.root(),
                 command: super::tune::command_line(),
                 tuning: autotune::decide::Tuning {
-                    decay_after_secs: args.decay.map(|d| d.as_secs_f64()),
+                    decay_after_secs,
+                    decay_limits,
                     ..autotune::decide::Tuning::default()
                 },
                 netns: global
@@ -442,6 +451,30 @@ mod tests {
         );
         let c = config(&["autotune", "--dry-run", "--decay", "10m"]).unwrap();
         assert_eq!(c.daemon.tuning.decay_after_secs, Some(600.0));
+        assert!(c.daemon.tuning.decay_limits.is_empty());
+        // From the profile (`decay`, `decay_limits`); the flag overrides the duration only.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("decay.toml");
+        std::fs::write(
+            &file,
+            "decay = \"20m\"\ndecay_limits = [\"net.core.netdev_max_backlog\"]\n",
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        let c = config(&["autotune", "--dry-run", "--profile", file]).unwrap();
+        assert_eq!(c.daemon.tuning.decay_after_secs, Some(1200.0));
+        assert_eq!(
+            c.daemon.tuning.decay_limits,
+            ["net.core.netdev_max_backlog"]
+        );
+        assert!(c.daemon.tuning.decays("net.core.netdev_max_backlog"));
+        assert!(!c.daemon.tuning.decays("net.core.somaxconn"));
+        let c = config(&["autotune", "--dry-run", "--profile", file, "--decay", "1m"]).unwrap();
+        assert_eq!(c.daemon.tuning.decay_after_secs, Some(60.0));
+        assert_eq!(
+            c.daemon.tuning.decay_limits,
+            ["net.core.netdev_max_backlog"]
+        );
         let err = |a: &[&str]| config(a).unwrap_err().to_string();
         assert!(err(&["autotune", "--dry-run", "--interval", "10ms"]).contains("at least 100ms"));
         assert!(err(&["autotune", "--dry-run", "--listen", "nope"]).contains("--listen"));

@@ -24,6 +24,21 @@
 //!                                # tx_frames, adaptive_rx, adaptive_tx, lower
 //! [features]                     # kernel feature name = true | false
 //! ```
+//!
+//! Two top-level keys are read by `nettune autotune` only (`tune` ignores them):
+//!
+//! ```toml
+//! decay = "10m"                  # after this long without its symptom, a key autotune
+//!                                # raised steps halfway back toward the administrator's
+//!                                # baseline, verified (s, m, h; a number is seconds; off
+//!                                # when absent; `--decay` overrides it)
+//! decay_limits = ["net.ipv4.ip_local_port_range"]
+//!                                # capacity limits that decay too: the backlog, SYN
+//!                                # backlog, somaxconn, conntrack max, gc_thresh*, port
+//!                                # range stay where demand put them unless listed here
+//! ```
+//!
+//! The shipped profiles set neither.
 
 pub use super::safety::ProfileChange;
 use crate::change::{Change, ChangeKind};
@@ -73,6 +88,9 @@ struct RawProfile {
     coalesce: Option<BTreeMap<String, Spanned<toml::Value>>>,
     #[serde(default)]
     features: BTreeMap<String, bool>,
+    decay: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    decay_limits: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +142,24 @@ pub struct Profile {
     /// Devices the per-device settings apply to; empty means every device that has them.
     pub interfaces: Vec<String>,
     pub settings: Vec<Setting>,
+    /// `nettune autotune`'s decay (`decay = "10m"`): seconds without its symptom after which
+    /// a raised key steps back toward the baseline; `None` (the default): no decay.
+    pub decay_secs: Option<u64>,
+    /// Capacity limits (`crate::autotune::decide::CAPACITY_LIMITS`) that decay too
+    /// (`decay_limits = [...]`); the others never decay.
+    pub decay_limits: Vec<String>,
+}
+
+/// Longest `decay` (7 days, in seconds).
+const DECAY_MAX_SECS: u64 = 7 * 86_400;
+
+fn duration_unit(u: &str) -> Option<u64> {
+    Some(match u {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        _ => return None,
+    })
 }
 
 /// What the kernel has now, for [`Profile::changes`].
@@ -444,12 +480,40 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile> {
             if_available: false,
         });
     }
+    let decay_secs = match &raw.decay {
+        Some(v) => {
+            let secs = quantity(&cx, "decay", v, duration_unit, "s, m or h", DECAY_MAX_SECS)?;
+            if secs == 0 {
+                return Err(cx.err(v.span(), "decay", "must be longer than 0 s"));
+            }
+            Some(secs)
+        }
+        None => None,
+    };
+    let mut decay_limits = Vec::new();
+    for k in &raw.decay_limits {
+        let key = k.get_ref().trim();
+        if !crate::autotune::decide::CAPACITY_LIMITS.contains(&key) {
+            return Err(cx.err(
+                k.span(),
+                "decay_limits",
+                format!(
+                    "{key:?} is not a capacity limit (one of: {}); other keys decay with \
+                     `decay` alone",
+                    crate::autotune::decide::CAPACITY_LIMITS.join(", ")
+                ),
+            ));
+        }
+        decay_limits.push(key.to_string());
+    }
     Ok(Profile {
         name: name.to_string(),
         description: raw.description,
         intent,
         interfaces: raw.interfaces,
         settings,
+        decay_secs,
+        decay_limits,
     })
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 fn committed_objects_parse_with_their_programs_and_maps() {
     let drops = aya_obj::Object::parse(nettune::bpf::DROPS_OBJ).expect("drops.bpf.o parses");
     assert!(drops.programs.contains_key("kfree_skb"));
-    for m in ["DROPS", "DROPS_LOST", "PENDING"] {
+    for m in ["DROPS", "DROPS_LOST", "PENDING", "WATCHED"] {
         assert!(drops.maps.contains_key(m), "map {m} in drops.bpf.o");
     }
     let xdp = aya_obj::Object::parse(nettune::bpf::XDP_OBJ).expect("xdp_filter.bpf.o parses");
@@ -103,6 +103,53 @@ fn drops_counts_udp_to_a_closed_port_as_no_socket_with_a_symbol() {
     let sym = r["locations"][0]["symbol"].as_str().unwrap();
     assert!(sym.starts_with("__udp4_lib_rcv+0x"), "location {sym}");
     assert!(reason(&report, "CONSUMED").is_none());
+}
+
+/// The watched-reasons slot (autotune's wake-up reads it with one lookup) counts exactly the
+/// drops of the named reasons in the namespace, and nothing else.
+#[test]
+fn the_watched_slot_counts_only_the_named_reasons() {
+    use nettune::bpf::drops::DropMonitor;
+    let _g = serial();
+    let Some(ns) = Netns::new("bpfwatch") else {
+        return;
+    };
+    let st = Command::new("ip")
+        .args(["-n", &ns.name, "addr", "add", "198.18.9.1/32", "dev", "lo"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let path = ns.path();
+    let no_socket = DropMonitor::start_watching(Some(&path), &["NO_SOCKET", "NO_SUCH_REASON"])
+        .expect("drop monitor watching NO_SOCKET");
+    let backlog = DropMonitor::start_watching(Some(&path), &["CPU_BACKLOG"])
+        .expect("drop monitor watching CPU_BACKLOG");
+    assert_eq!(no_socket.watched().unwrap(), 0);
+    let thread = nettune::netns::NetnsThread::spawn(&path, &nettune::Root::default())
+        .expect("enter namespace");
+    let sent: u64 = thread
+        .run(|_| {
+            let s = UdpSocket::bind("198.18.9.1:0").expect("bind");
+            let to = SocketAddrV4::new([198, 18, 9, 1].into(), 9);
+            (0..40u64)
+                .filter(|_| s.send_to(b"nettune", to).is_ok())
+                .count() as u64
+        })
+        .expect("send in namespace");
+    drop(thread);
+    assert_eq!(sent, 40);
+    assert_eq!(no_socket.watched().unwrap(), 40);
+    assert_eq!(
+        backlog.watched().unwrap(),
+        0,
+        "another reason is not counted"
+    );
+    let (raw, _) = no_socket.read().unwrap();
+    assert_eq!(raw.iter().map(|d| d.count).sum::<u64>(), 40, "{raw:?}");
+    let e = DropMonitor::start_watching(Some(&path), &["NO_SUCH_REASON"]).unwrap_err();
+    assert!(e.to_string().contains("NO_SUCH_REASON"), "{e}");
+    let e = DropMonitor::start_watching(Some(&path), &["A", "B", "C", "D"]).unwrap_err();
+    assert!(e.to_string().contains("at most 3"), "{e}");
 }
 
 /// A real accept-queue overflow on the ACK path: 20 handshakes wait in the SYN queue

@@ -399,3 +399,44 @@ proptest::proptest! {
         let _ = parse("p", "p.toml", &text);
     }
 }
+
+#[test]
+fn decay_is_off_in_shipped_profiles_and_parsed_with_its_limits() {
+    for (name, _) in BUILTIN {
+        let p = load(name).unwrap();
+        assert_eq!((p.decay_secs, p.decay_limits.len()), (None, 0), "{name}");
+    }
+    let p = parse(
+        "d",
+        "d.toml",
+        "decay = \"10m\"\ndecay_limits = [\"net.ipv4.ip_local_port_range\"]\n",
+    )
+    .unwrap();
+    assert_eq!(p.decay_secs, Some(600));
+    assert_eq!(p.decay_limits, ["net.ipv4.ip_local_port_range"]);
+    assert_eq!(
+        parse("d", "d.toml", "decay = 90\n").unwrap().decay_secs,
+        Some(90)
+    );
+    assert_eq!(
+        parse("d", "d.toml", "decay = \"2h\"\n").unwrap().decay_secs,
+        Some(7200)
+    );
+    for (text, line, what) in [
+        ("decay = \"10 parsecs\"\n", 1, "unknown unit"),
+        ("\ndecay = \"0s\"\n", 2, "longer than 0"),
+        ("decay = \"8000h\"\n", 1, "out of range"),
+        ("decay = true\n", 1, "expected a number"),
+        (
+            "decay = \"1m\"\ndecay_limits = [\"net.core.rmem_max\"]\n",
+            2,
+            "not a capacity limit",
+        ),
+    ] {
+        let e = parse("d", "d.toml", text).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("d.toml:{line}:")) && e.contains(what),
+            "{text}: {e}"
+        );
+    }
+}
