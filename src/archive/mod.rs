@@ -875,10 +875,10 @@ fn ethtool_of(v: &View, dev: &str, w: &mut Warnings) -> Ethtool {
     Ethtool {
         driver: pick(get("-i_"), parse_ethtool_i_text),
         link: pick(get(""), |t| Source::Ok(parse_ethtool_settings_text(t))),
-        rings: pick(get("-g_"), text::parse_ethtool_g),
-        channels: pick(get("-l_"), text::parse_ethtool_l),
-        coalesce: pick(get("-c_"), text::parse_ethtool_c),
-        features: pick(get("-k_"), text::parse_ethtool_k),
+        rings: pick(get("-g_"), crate::collect::ethtool::text::parse_ethtool_g),
+        channels: pick(get("-l_"), crate::collect::ethtool::text::parse_ethtool_l),
+        coalesce: pick(get("-c_"), crate::collect::ethtool::text::parse_ethtool_c),
+        features: pick(get("-k_"), crate::collect::ethtool::text::parse_ethtool_k),
         stats: pick(get("-S_"), |t| {
             if t.contains("no stats available") {
                 Source::unsupported("no driver statistics")

@@ -1,12 +1,15 @@
-//! `ethtool -S` text and node_exporter metric names for driver statistics.
+//! ethtool's text outputs (`-S`, `-i`, settings, and `-g`/`-l`/`-c`/`-k`, which support archives
+//! hold) and node_exporter metric names for driver statistics.
 //!
 //! The product reads statistics with the ioctl, never by running `ethtool`; the text parser
 //! exists for tests (an independent oracle, and node_exporter's fixtures, which are text
 //! captures) and to import such captures.
 
-use super::{DriverInfo, DriverStats, LinkInfo, Source};
+use super::{
+    Channels, Coalesce, DriverInfo, DriverStats, Feature, Features, LinkInfo, Rings, Source,
+};
 use crate::collect::Warnings;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 const SOURCE: &str = "ethtool -S";
@@ -234,6 +237,140 @@ pub fn parse_ethtool_settings_text(text: &str) -> LinkInfo {
         }
     }
     l
+}
+
+/// `Label:  value` lines of ethtool's text, split at the `Current hardware settings:` line:
+/// (pre-set maximums, current). `n/a` is `None`.
+fn ethtool_two_blocks(text: &str) -> (BTreeMap<String, u32>, BTreeMap<String, u32>) {
+    let mut max = BTreeMap::new();
+    let mut cur = BTreeMap::new();
+    let mut in_current = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("Current hardware settings") {
+            in_current = true;
+            continue;
+        }
+        let Some((k, v)) = t.split_once(':') else {
+            continue;
+        };
+        let Ok(v) = v.trim().parse::<u32>() else {
+            continue;
+        };
+        if in_current { &mut cur } else { &mut max }.insert(k.trim().to_string(), v);
+    }
+    (max, cur)
+}
+
+/// `ethtool -g DEV` text.
+pub fn parse_ethtool_g(text: &str) -> Source<Rings> {
+    if !text.contains("Current hardware settings") {
+        return Source::unsupported(first_line_or(text, "ethtool -g: no ring parameters"));
+    }
+    let (max, cur) = ethtool_two_blocks(text);
+    Source::Ok(Rings {
+        rx: cur.get("RX").copied(),
+        rx_mini: cur.get("RX Mini").copied(),
+        rx_jumbo: cur.get("RX Jumbo").copied(),
+        tx: cur.get("TX").copied(),
+        rx_max: max.get("RX").copied(),
+        rx_mini_max: max.get("RX Mini").copied(),
+        rx_jumbo_max: max.get("RX Jumbo").copied(),
+        tx_max: max.get("TX").copied(),
+        rx_buf_len: cur.get("RX Buf Len").copied(),
+    })
+}
+
+/// `ethtool -l DEV` text.
+pub fn parse_ethtool_l(text: &str) -> Source<Channels> {
+    if !text.contains("Current hardware settings") {
+        return Source::unsupported(first_line_or(text, "ethtool -l: no channel parameters"));
+    }
+    let (max, cur) = ethtool_two_blocks(text);
+    Source::Ok(Channels {
+        rx: cur.get("RX").copied(),
+        tx: cur.get("TX").copied(),
+        other: cur.get("Other").copied(),
+        combined: cur.get("Combined").copied(),
+        rx_max: max.get("RX").copied(),
+        tx_max: max.get("TX").copied(),
+        other_max: max.get("Other").copied(),
+        combined_max: max.get("Combined").copied(),
+    })
+}
+
+/// `ethtool -c DEV` text (`rx-usecs: 3`, `Adaptive RX: on  TX: off`).
+pub fn parse_ethtool_c(text: &str) -> Source<Coalesce> {
+    if !text.contains("Coalesce parameters") {
+        return Source::unsupported(first_line_or(text, "ethtool -c: no coalescing parameters"));
+    }
+    let mut c = Coalesce::default();
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("Adaptive RX:") {
+            let mut w = rest.split_ascii_whitespace();
+            c.use_adaptive_rx = w.next().map(|v| v == "on");
+            c.use_adaptive_tx = w.nth(1).map(|v| v == "on");
+            continue;
+        }
+        let Some((k, v)) = t.split_once(':') else {
+            continue;
+        };
+        let v = v.trim().parse::<u32>().ok();
+        match k.trim() {
+            "rx-usecs" => c.rx_usecs = v,
+            "rx-frames" => c.rx_max_frames = v,
+            "rx-usecs-irq" => c.rx_usecs_irq = v,
+            "rx-frames-irq" => c.rx_max_frames_irq = v,
+            "tx-usecs" => c.tx_usecs = v,
+            "tx-frames" => c.tx_max_frames = v,
+            "tx-usecs-irq" => c.tx_usecs_irq = v,
+            "tx-frames-irq" => c.tx_max_frames_irq = v,
+            "stats-block-usecs" => c.stats_block_usecs = v,
+            "pkt-rate-low" => c.pkt_rate_low = v,
+            "pkt-rate-high" => c.pkt_rate_high = v,
+            "sample-interval" => c.rate_sample_interval = v,
+            _ => {}
+        }
+    }
+    Source::Ok(c)
+}
+
+/// `ethtool -k DEV` text (`rx-checksumming: on [fixed]`); a feature's requested state is
+/// not printed and is taken as its active one.
+pub fn parse_ethtool_k(text: &str) -> Source<Features> {
+    let mut f = Features::new();
+    for line in text.lines() {
+        let Some((k, v)) = line.trim().split_once(": ") else {
+            continue;
+        };
+        let mut w = v.split_ascii_whitespace();
+        let active = match w.next() {
+            Some("on") => true,
+            Some("off") => false,
+            _ => continue,
+        };
+        let fixed = v.contains("[fixed]");
+        f.insert(
+            k.trim().to_string(),
+            Feature {
+                active,
+                fixed,
+                requested: active,
+            },
+        );
+    }
+    if f.is_empty() {
+        return Source::unsupported(first_line_or(text, "ethtool -k: no feature"));
+    }
+    Source::Ok(f)
+}
+
+fn first_line_or(text: &str, default: &str) -> String {
+    match text.lines().map(str::trim).find(|l| !l.is_empty()) {
+        Some(l) => format!("ethtool: {}", l.chars().take(120).collect::<String>()),
+        None => default.to_string(),
+    }
 }
 
 #[cfg(test)]
