@@ -7,7 +7,9 @@
 //!    (must be 0; `--dry-run`, so another session's fault on a shared host is not written
 //!    under its test); with and without the eBPF drop watch.
 //! 2. reaction time: backlog 32, a veth's receive steered by RPS to CPU 1, the lab's UDP
-//!    flood from CPU 0; time from the flood's first datagram to the daemon's `write` line,
+//!    flood from CPU 0; time from the burst's start (the first backlog drop in
+//!    /proc/net/softnet_stat, read every 1 ms) to the daemon's `write` line (and, for
+//!    reference, from the flood's start, which adds the generator's start-up),
 //!    polling at 1 s (`--no-ebpf`) and with the eBPF wake-up, `BENCH_RUNS` (default 3) each.
 //! 3. writes and time to drop-free on the same fault: nettune autotune vs a model of
 //!    bpftune's rule run live on the same flood (every 1 s window in which the backlog
@@ -16,7 +18,9 @@
 //!    which no backlog drop happens until the end of the `BENCH_FLOOD_SECS` (default 25 s)
 //!    flood.
 //!
-//! `BENCH_FLOOD_SECS=0` runs the idle part only.
+//! `BENCH_FLOOD_SECS=0` runs the idle part only, `BENCH_IDLE_SECS=0` skips it;
+//! `BENCH_REACTION=ebpf|polling` measures one way only; `BENCH_VERBOSE=1` prints the daemon's
+//! lines around each reaction run (with `NETTUNE_LOG=nettune=debug`: the loop's timings).
 //!
 //! `cargo build --benches` (or `cargo build --release --bench autotune`: a release build's
 //! numbers are lower, see bench/RESULTS.md), then run `target/{debug,release}/deps/autotune-*`
@@ -262,7 +266,7 @@ fn drop_free_at(d: &[u64]) -> Option<usize> {
     }
 }
 
-fn reaction(p: &scenarios::Pair, ebpf: bool, run: u64) -> Option<f64> {
+fn reaction(p: &scenarios::Pair, ebpf: bool, run: u64) -> Option<Reaction> {
     let state = tempfile::tempdir().unwrap();
     let mut args = vec![
         "--netns-prefix",
@@ -277,22 +281,62 @@ fn reaction(p: &scenarios::Pair, ebpf: bool, run: u64) -> Option<f64> {
     let d = Daemon::start(state.path(), &args);
     // Start the flood at a different point of the daemon's 1 s interval each run.
     std::thread::sleep(Duration::from_millis(1500 + (run * 337) % 1000));
+    // The burst's start: the first backlog drop, seen by reading softnet_stat every 1 ms
+    // (bounded: 8 s). The flood's own start-up (entering the namespace, the first sends)
+    // comes before it and is not the daemon's reaction.
+    let base = softnet_dropped();
+    let first_drop = std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(8) {
+            if softnet_dropped() > base {
+                return Some(Instant::now());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    });
     let t0 = Instant::now();
     let t = flood(p, 10);
     let start = Instant::now();
-    let mut hit = None;
+    let mut write = None;
     while start.elapsed() < Duration::from_secs(8) {
         if let Some((at, _)) = d.first("autotune: write ") {
-            hit = Some(at.duration_since(t0).as_secs_f64());
+            write = Some(at);
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    let first_drop = first_drop.join().ok().flatten();
     t.finish();
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        // The daemon's lines around the flood (run it with NETTUNE_LOG=debug for timings).
+        for (at, l) in d.lines.lock().unwrap().iter() {
+            let ms = if *at >= t0 {
+                at.duration_since(t0).as_secs_f64() * 1e3
+            } else {
+                -(t0.duration_since(*at).as_secs_f64() * 1e3)
+            };
+            if ms > -1500.0 && ms < 3000.0 {
+                println!("  {ms:>8.1} ms  {l}");
+            }
+        }
+    }
     d.stop();
     // The daemon rolled its write back on exit; the backlog is 32 again.
     std::thread::sleep(Duration::from_secs(1));
-    hit
+    let w = write?;
+    Some(Reaction {
+        from_first_drop: first_drop.map(|f| w.saturating_duration_since(f).as_secs_f64()),
+        from_flood: w.duration_since(t0).as_secs_f64(),
+    })
+}
+
+/// One reaction run, in seconds.
+struct Reaction {
+    /// From the first backlog drop (the burst's start) to the `write` line.
+    from_first_drop: Option<f64>,
+    /// From the flood's start (before its namespace thread is entered) to the `write` line.
+    from_flood: f64,
 }
 
 fn versus(p: &scenarios::Pair, secs: u64) {
@@ -355,9 +399,11 @@ fn main() {
     let idle_secs = env_num("BENCH_IDLE_SECS", 60);
     let runs = env_num("BENCH_RUNS", 3);
     let flood_secs = env_num("BENCH_FLOOD_SECS", 25);
-    println!("== idle ==");
-    idle(false, idle_secs);
-    idle(true, idle_secs);
+    if idle_secs > 0 {
+        println!("== idle ==");
+        idle(false, idle_secs);
+        idle(true, idle_secs);
+    }
     if flood_secs == 0 {
         return;
     }
@@ -369,14 +415,31 @@ fn main() {
     let mut env = Env::new(state.path()).expect("lab environment");
     let p = fault(&mut env, 121);
     println!("== reaction time (flood start -> write) ==");
-    for ebpf in [false, true] {
-        let times: Vec<String> = (0..runs)
-            .map(|run| reaction(&p, ebpf, run).map_or("none".into(), |t| format!("{t:.3}")))
-            .collect();
+    let modes = match std::env::var("BENCH_REACTION").as_deref() {
+        Ok("ebpf") => vec![true],
+        Ok("polling") => vec![false],
+        _ => vec![false, true],
+    };
+    for ebpf in modes {
+        let runs: Vec<Option<Reaction>> = (0..runs).map(|run| reaction(&p, ebpf, run)).collect();
+        let show = |f: &dyn Fn(&Reaction) -> Option<f64>| {
+            runs.iter()
+                .map(|r| {
+                    r.as_ref()
+                        .and_then(f)
+                        .map_or("none".into(), |t| format!("{t:.3}"))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let name = if ebpf { "eBPF" } else { "polling" };
         println!(
-            "{:<8}: {} s",
-            if ebpf { "eBPF" } else { "polling" },
-            times.join(", ")
+            "{name:<8}: first drop -> write {} s",
+            show(&|r| r.from_first_drop)
+        );
+        println!(
+            "{name:<8}: flood start -> write {} s",
+            show(&|r| Some(r.from_flood))
         );
     }
     println!("== writes and time to drop-free, backlog 32, same flood ==");

@@ -433,10 +433,14 @@ impl Daemon {
                 }
                 last_wake = Some(Instant::now());
             }
-            next = Instant::now() + self.cfg.interval;
-            last_tick = Instant::now();
+            let began = Instant::now();
+            next = began + self.cfg.interval;
+            let since_tick = last_tick.elapsed();
+            last_tick = began;
             self.reload_pins(log);
+            let early = base.is_some();
             let mut newest = self.fast.snapshot();
+            let fast_ms = began.elapsed().as_secs_f64() * 1e3;
             crate::export::carry_slow_sources(&mut newest, &slow_snap);
             let mut cap = capture(&host_facts, base.unwrap_or(prev), newest);
             let (mut findings, _) = diagnose_capture(&cap, &self.cfg.diagnose);
@@ -445,6 +449,7 @@ impl Daemon {
                     .iter()
                     .any(|c| c.kind == ChangeKind::Sysctl && decide::policy(&c.target).is_some())
             });
+            let diagnosed_ms = began.elapsed().as_secs_f64() * 1e3;
             if actionable || slow_at.elapsed() >= FULL_EVERY {
                 // A full snapshot now: the window ends at it, its configuration is current.
                 slow_snap = self.slow.snapshot();
@@ -452,7 +457,26 @@ impl Daemon {
                 cap.snapshots[1] = slow_snap.clone();
                 findings = diagnose_capture(&cap, &self.cfg.diagnose).0;
             }
+            let full_ms = began.elapsed().as_secs_f64() * 1e3;
             self.tick(&cap, &findings, log);
+            tracing::debug!(
+                woke,
+                early,
+                since_tick_ms = since_tick.as_secs_f64() * 1e3,
+                window_ms = Window::newest(&cap).map_or(0.0, |w| w.seconds() * 1e3),
+                softnet_dropped = Window::newest(&cap).map_or(0.0, |w| w
+                    .softnet()
+                    .iter()
+                    .map(|r| r.dropped)
+                    .sum::<f64>()),
+                actionable,
+                findings = findings.len(),
+                fast_ms,
+                diagnosed_ms,
+                full_ms,
+                total_ms = began.elapsed().as_secs_f64() * 1e3,
+                "autotune window"
+            );
             prev = cap.snapshots.pop().unwrap_or_else(|| self.fast.snapshot());
             older = cap.snapshots.pop();
         }

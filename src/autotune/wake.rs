@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// How often the drop watch reads the monitor's counts.
 pub const POLL: Duration = Duration::from_millis(50);
 
-/// Drops of the watched reasons within one [`POLL`] that make a burst.
+/// Drops of the watched reasons within two [`POLL`]s (100 ms) that make a burst.
 pub const BURST: u64 = 50;
 
 /// The kernel drop reasons (`SKB_DROP_REASON_` names) that wake the loop.
@@ -58,8 +58,8 @@ impl Waker {
 }
 
 /// Start the drop monitor (also counting [`REASONS`] in one per-CPU slot) and a thread that
-/// wakes `waker` when those reasons count at least [`BURST`] drops within one [`POLL`] (one
-/// map lookup per poll); it stops with `stop`. `Err` (with the reason) when eBPF cannot run
+/// wakes `waker` on a [`Burst`] of those reasons (an episode's first drop, or [`BURST`]
+/// drops within two [`POLL`]s; one map lookup per poll); it stops with `stop`. `Err` (with the reason) when eBPF cannot run
 /// here: the loop then polls.
 pub fn spawn_drop_watch(
     waker: Arc<Waker>,
@@ -71,22 +71,108 @@ pub fn spawn_drop_watch(
         .name("nettune-autotune-drops".into())
         .spawn(move || {
             let count = |m: &DropMonitor| m.watched().unwrap_or(0);
-            let mut last = count(&monitor);
+            let mut burst = Burst::new(count(&monitor));
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(POLL);
-                let now = count(&monitor);
-                if now.saturating_sub(last) >= BURST {
+                if let Some(drops) = burst.feed(count(&monitor)) {
+                    tracing::debug!(drops, "drop watch: burst, waking the loop");
                     waker.wake();
                 }
-                last = now;
             }
         })
         .map_err(|e| format!("cannot start the drop watch thread: {e}"))
 }
 
+/// Polls without a watched drop after which the next drop starts a new episode (1 s).
+pub const QUIET_POLLS: u32 = 20;
+
+/// The burst test over the monitor's running count. The loop is woken by
+/// - the first watched drop after [`QUIET_POLLS`] polls (1 s) without one: an episode's
+///   start, so a burst that begins as a trickle is seen at its first drop (the rules fire on
+///   any backlog drop; polling would see the same at the next tick, only later); at most one
+///   such wake-up per second under sporadic drops, none under a steady trickle;
+/// - [`BURST`] drops within the last two polls (100 ms): a burst that straddles a poll, or
+///   a steady 500 drops/s. After a wake-up the count starts afresh.
+#[derive(Debug, Clone)]
+pub struct Burst {
+    last: u64,
+    /// Drops counted in the poll before the last one.
+    previous: u64,
+    /// Polls in a row without a watched drop.
+    quiet: u32,
+}
+
+impl Burst {
+    /// Start from the monitor's count now (the time before it counts as quiet).
+    pub fn new(count: u64) -> Burst {
+        Burst {
+            last: count,
+            previous: 0,
+            quiet: QUIET_POLLS,
+        }
+    }
+
+    /// The count at the next poll; `Some(drops)` (the drops that made the wake-up) wakes
+    /// the loop.
+    pub fn feed(&mut self, count: u64) -> Option<u64> {
+        // A count that went backwards (the monitor restarted) counts as nothing.
+        let delta = count.saturating_sub(self.last);
+        self.last = count;
+        let starts = delta > 0 && self.quiet >= QUIET_POLLS;
+        self.quiet = if delta == 0 {
+            self.quiet.saturating_add(1)
+        } else {
+            0
+        };
+        let recent = delta.saturating_add(self.previous);
+        if starts || recent >= BURST {
+            self.previous = 0;
+            Some(recent)
+        } else {
+            self.previous = delta;
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_burst_is_counted_over_two_polls_and_an_episode_starts_at_its_first_drop() {
+        // The first drop after a quiet second wakes at once.
+        let mut b = Burst::new(1000);
+        assert_eq!(b.feed(1000), None);
+        assert_eq!(b.feed(1001), Some(1));
+        // Then a trickle does not wake: 30 + 30 straddling two polls does.
+        assert_eq!(b.feed(1031), None);
+        assert_eq!(b.feed(1061), Some(60));
+        // Counted afresh after a wake-up: 30 more is not a burst.
+        assert_eq!(b.feed(1091), None);
+        // One poll with enough drops (with the 30 before it).
+        assert_eq!(b.feed(1091 + BURST), Some(BURST + 30));
+        // A steady trickle spread wider than two polls never wakes.
+        let mut n = 1091 + BURST;
+        for _ in 0..40 {
+            n += BURST / 3;
+            assert_eq!(b.feed(n), None, "{n}");
+        }
+        // Quiet for less than a second: the next drop is the same episode.
+        for _ in 0..QUIET_POLLS - 1 {
+            assert_eq!(b.feed(n), None);
+        }
+        assert_eq!(b.feed(n + 1), None);
+        // Quiet for a second: a new episode.
+        for _ in 0..QUIET_POLLS {
+            assert_eq!(b.feed(n + 1), None);
+        }
+        assert_eq!(b.feed(n + 2), Some(1));
+        // A monitor restarted (count lower): no wake-up, no wrap.
+        let mut b = Burst::new(500);
+        assert_eq!(b.feed(0), None);
+        assert_eq!(b.feed(u64::MAX), Some(u64::MAX));
+    }
 
     #[test]
     fn a_wake_cuts_the_wait_short_and_stop_ends_it() {
