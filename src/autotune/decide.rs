@@ -424,13 +424,33 @@ pub struct Guard {
     /// time divided by the packets processed per second, × 10⁶ (CPU-seconds per million
     /// packets); `None` when too few packets were processed to tell.
     pub softirq_per_mpkt: Option<f64>,
+    /// Latency where measured: the 90th percentile of the smoothed RTT (`tcpi_rtt`) of
+    /// established TCP sockets, µs, in the worst namespace with at least
+    /// [`RTT_GUARD_MIN_SAMPLES`] of them; `None` when the window read no socket dump of its
+    /// own (a counters-only window carries the last one's) or too few sockets to tell.
+    #[serde(default)]
+    pub rtt_p90_us: Option<f64>,
 }
+
+/// Established sockets with an RTT sample a namespace needs for its latency to count.
+pub const RTT_GUARD_MIN_SAMPLES: u64 = 4;
 
 impl Guard {
     /// Why `after` is worse than `self`, if it is: retransmits more than doubled (and up by
-    /// at least 10/s), or softirq time per packet more than doubled (and up by at least 1 µs
-    /// per packet).
+    /// at least 10/s), softirq time per packet more than doubled (and up by at least 1 µs
+    /// per packet), or latency (p90 smoothed RTT) up by more than half and by at least 2 ms
+    /// (a longer queue may add its own drain time; the kernel's smoothing and a handful of
+    /// sockets make smaller moves noise).
     pub fn worse(&self, after: &Guard) -> Option<String> {
+        if let (Some(b), Some(a)) = (self.rtt_p90_us, after.rtt_p90_us) {
+            if a > 1.5 * b && a - b >= 2000.0 {
+                return Some(format!(
+                    "latency rose: p90 smoothed RTT of established TCP sockets {:.1} ms -> {:.1} ms",
+                    b / 1000.0,
+                    a / 1000.0
+                ));
+            }
+        }
         if after.retrans_per_s > 2.0 * self.retrans_per_s + 10.0 {
             return Some(format!(
                 "retransmits rose from {:.0}/s to {:.0}/s",
@@ -1169,6 +1189,14 @@ impl Engine {
     }
 
     /// Direction reversals of `key` so far.
+    /// Whether a write waits for its verdict (the next windows should measure everything,
+    /// latency included).
+    pub fn verifying(&self) -> bool {
+        self.keys
+            .values()
+            .any(|s| matches!(s.phase, Phase::Verifying { .. }))
+    }
+
     pub fn reversals(&self, key: &KeyRef) -> u32 {
         self.keys.get(key).map_or(0, |s| s.reversals)
     }
@@ -1453,12 +1481,24 @@ mod tests {
         o.guard.retrans_per_s = 500.0;
         // Softirq cost per packet: unmeasured before (0 ticks) is no verdict; doubled is.
         let g = |v| Guard {
-            retrans_per_s: 0.0,
             softirq_per_mpkt: Some(v),
+            ..Guard::default()
         };
         assert_eq!(g(0.0).worse(&g(1.8)), None);
         assert_eq!(g(1.5).worse(&g(2.9)), None);
         assert!(g(1.5).worse(&g(3.2)).is_some());
+        // Latency: up by half and 2 ms is worse; less, or unmeasured on either side, is not.
+        let r = |us| Guard {
+            rtt_p90_us: us,
+            ..Guard::default()
+        };
+        assert_eq!(r(Some(1000.0)).worse(&r(Some(2900.0))), None);
+        assert_eq!(r(Some(10_000.0)).worse(&r(Some(14_000.0))), None);
+        let why = r(Some(1000.0)).worse(&r(Some(3100.0))).unwrap();
+        assert!(why.contains("1.0 ms -> 3.1 ms"), "{why}");
+        assert!(r(Some(10_000.0)).worse(&r(Some(15_500.0))).is_some());
+        assert_eq!(r(None).worse(&r(Some(50_000.0))), None);
+        assert_eq!(r(Some(1000.0)).worse(&r(None)), None);
         let a = e.step(&o);
         assert!(
             matches!(&a[0], Action::Rollback { why, .. } if why.contains("retransmits")),

@@ -143,8 +143,9 @@ pub fn arrivals(f: &Finding) -> Option<f64> {
     per.values().copied().reduce(f64::max)
 }
 
-/// The guard metrics of a window.
-pub fn guard(w: Option<&Window>) -> Guard {
+/// The guard metrics of a window; latency only when `sockets_read` (the window's newer
+/// snapshot dumped the sockets itself).
+pub fn guard(w: Option<&Window>, sockets_read: bool) -> Guard {
     let Some(w) = w else {
         return Guard::default();
     };
@@ -153,7 +154,25 @@ pub fn guard(w: Option<&Window>) -> Guard {
     Guard {
         retrans_per_s: w.netstat_rate("Tcp", "RetransSegs").unwrap_or(0.0).max(0.0),
         softirq_per_mpkt: (processed >= 1000.0 && share > 0.0).then(|| share / processed * 1e6),
+        rtt_p90_us: if sockets_read {
+            rtt_p90_us(w.newer)
+        } else {
+            None
+        },
     }
+}
+
+/// The worst p90 smoothed RTT (µs) over the snapshot's namespaces (its own and those it
+/// carries) with at least [`decide::RTT_GUARD_MIN_SAMPLES`] established sockets.
+pub fn rtt_p90_us(s: &Snapshot) -> Option<f64> {
+    std::iter::once(s)
+        .chain(s.namespaces.iter().map(|n| &n.snapshot))
+        .filter_map(|s| s.sockets.ok())
+        .map(|k| &k.rtt.all)
+        .filter(|r| r.samples >= decide::RTT_GUARD_MIN_SAMPLES)
+        .filter_map(|r| r.p90_us)
+        .map(f64::from)
+        .reduce(f64::max)
 }
 
 /// The observation of one window: the plan's sysctl changes of findings as symptoms, the rest
@@ -163,13 +182,14 @@ pub fn observe(
     findings: &[Finding],
     plan: &Plan,
     now: f64,
+    sockets_read: bool,
     namespaces: &mut BTreeMap<String, NetnsRef>,
 ) -> Observation {
     let newest = cap.snapshots.last();
     let config = newest.and_then(|s| s.sysctl_config.ok());
     let mut obs = Observation {
         now,
-        guard: guard(Window::newest(cap).as_ref()),
+        guard: guard(Window::newest(cap).as_ref(), sockets_read),
         machine: Some(Machine {
             mem_bytes: cap.host.mem_total_bytes,
             cpus: (cap.host.cpus_online.len() as u64)
@@ -450,7 +470,10 @@ impl Daemon {
                     .any(|c| c.kind == ChangeKind::Sysctl && decide::policy(&c.target).is_some())
             });
             let diagnosed_ms = began.elapsed().as_secs_f64() * 1e3;
-            if actionable || slow_at.elapsed() >= FULL_EVERY {
+            // A write waiting for its verdict is judged on a full window too (latency is
+            // measured from the socket dump).
+            let full = actionable || self.engine.verifying() || slow_at.elapsed() >= FULL_EVERY;
+            if full {
                 // A full snapshot now: the window ends at it, its configuration is current.
                 slow_snap = self.slow.snapshot();
                 slow_at = Instant::now();
@@ -458,7 +481,7 @@ impl Daemon {
                 findings = diagnose_capture(&cap, &self.cfg.diagnose).0;
             }
             let full_ms = began.elapsed().as_secs_f64() * 1e3;
-            self.tick(&cap, &findings, log);
+            self.tick(&cap, &findings, full, log);
             tracing::debug!(
                 woke,
                 early,
@@ -488,8 +511,9 @@ impl Daemon {
         self.start.elapsed().as_secs_f64()
     }
 
-    /// One window: plan, observe, decide, act, save.
-    fn tick(&mut self, cap: &Capture, findings: &[Finding], log: &mut dyn Write) {
+    /// One window: plan, observe, decide, act, save. `full`: the window ends at a full
+    /// snapshot (its sockets were read: latency is measured).
+    fn tick(&mut self, cap: &Capture, findings: &[Finding], full: bool, log: &mut dyn Write) {
         self.summary.windows += 1;
         let mut appliers = KernelAppliers::new(self.cfg.root.clone());
         // Nothing proposed: no plan (the profile's own settings are `tune`'s business).
@@ -502,7 +526,7 @@ impl Daemon {
             tune::route_host_wide(&mut plan, &mut appliers, &self.host, &self.real_host);
         }
         let now = self.now();
-        let mut obs = observe(cap, findings, &plan, now, &mut self.namespaces);
+        let mut obs = observe(cap, findings, &plan, now, full, &mut self.namespaces);
         obs.values = self.read_back(&mut appliers);
         let actions = self.engine.step(&obs);
         for a in &actions {
@@ -872,7 +896,7 @@ mod tests {
         let profile = crate::tune::profiles::load("balanced").unwrap();
         let plan = tune::plan_for(&cap, &findings, &profile, &PlanOptions::default());
         let mut ns = BTreeMap::new();
-        let obs = observe(&cap, &findings, &plan, 1.0, &mut ns);
+        let obs = observe(&cap, &findings, &plan, 1.0, true, &mut ns);
         let s = obs
             .symptoms
             .iter()
@@ -903,6 +927,50 @@ mod tests {
             "{line}"
         );
         assert!(line.ends_with("tx T1"), "{line}");
+    }
+
+    #[test]
+    fn latency_is_the_worst_namespace_with_enough_sockets() {
+        use crate::collect::sockets::{RttStats, Sockets};
+        use crate::snapshot::NetnsSnapshot;
+        let with_rtt = |samples, p90| {
+            let mut s = Snapshot::empty(1);
+            let mut k = Sockets::default();
+            k.rtt.all = RttStats {
+                samples,
+                median_us: Some(p90 / 2),
+                p90_us: Some(p90),
+            };
+            s.sockets = Source::Ok(k);
+            s
+        };
+        let mut host = with_rtt(10, 800);
+        assert_eq!(rtt_p90_us(&host), Some(800.0));
+        // A namespace with a higher p90 but only 3 sockets does not count; one with 4 does.
+        let ns = |inode, snap| NetnsSnapshot {
+            netns: NetnsRef {
+                inode,
+                name: format!("ns{inode}"),
+                path: PathBuf::from("/run/netns/x"),
+            },
+            snapshot: snap,
+        };
+        host.namespaces.push(ns(1, with_rtt(3, 90_000)));
+        assert_eq!(rtt_p90_us(&host), Some(800.0));
+        host.namespaces.push(ns(2, with_rtt(4, 5_000)));
+        assert_eq!(rtt_p90_us(&host), Some(5000.0));
+        // No socket dump anywhere: unmeasured.
+        assert_eq!(rtt_p90_us(&Snapshot::empty(1)), None);
+        // A counters-only window does not measure latency even when it carries sockets.
+        let older = Snapshot::empty(0);
+        let facts = crate::collect::host::HostFacts::default();
+        let w = Window {
+            older: &older,
+            newer: &host,
+            host: &facts,
+        };
+        assert_eq!(guard(Some(&w), false).rtt_p90_us, None);
+        assert_eq!(guard(Some(&w), true).rtt_p90_us, Some(5000.0));
     }
 
     #[test]
