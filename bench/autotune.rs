@@ -18,6 +18,10 @@
 //!    which no backlog drop happens until the end of the `BENCH_FLOOD_SECS` (default 25 s)
 //!    flood.
 //!
+//! 4. with `BENCH_ALTERNATING=N` (instead of 2 and 3): bulk (the flood plus a TCP stream)
+//!    and request/response (short TCP connections), `BENCH_PHASE_SECS` (default 60) each,
+//!    N times, every rule tuned: changes and direction reversals per key.
+//!
 //! `BENCH_FLOOD_SECS=0` runs the idle part only, `BENCH_IDLE_SECS=0` skips it;
 //! `BENCH_REACTION=ebpf|polling` measures one way only; `BENCH_VERBOSE=1` prints the daemon's
 //! lines around each reaction run (with `NETTUNE_LOG=nettune=debug`: the loop's timings).
@@ -391,6 +395,140 @@ fn versus(p: &scenarios::Pair, secs: u64) {
     nettune::tune::apply::write_sysctl(&nettune::Root::default(), BACKLOG, "32").expect("reset");
 }
 
+/// Bulk, then request/response, `cycles` times (`phase` each), with the daemon tuning every
+/// rule (no `--only`). Bulk: the backlog fault's UDP flood plus a TCP stream; request/response:
+/// short TCP connections (connect, handshake, close) at up to 2,000 a second. Counts each
+/// key's writes by direction and its direction reversals (an upward change followed by a
+/// downward one or back), and the rollbacks.
+fn alternating(p: &scenarios::Pair, cycles: u64, phase: Duration) {
+    let state = tempfile::tempdir().unwrap();
+    let d = Daemon::start(
+        state.path(),
+        &["--netns-prefix", "nettune-lab-", "--rollback-on-exit"],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let server = SocketAddrV4::new(p.b_addr, 5201);
+    let total = phase * 2 * cycles as u32 + Duration::from_secs(30);
+    let mut servers = Traffic::new();
+    servers
+        .spawn_in(
+            &p.b,
+            move |stop| match nettune::lab::traffic::TcpServer::bind(server, 1024, None) {
+                Ok(s) => s.run(u64::MAX, total, stop),
+                Err(e) => {
+                    eprintln!("cannot listen on {server}: {e}");
+                    nettune::lab::traffic::Stats {
+                        failed: 1,
+                        ..Default::default()
+                    }
+                }
+            },
+        )
+        .expect("server");
+    let t0 = Instant::now();
+    for cycle in 0..cycles {
+        let mut bulk = flood(p, phase.as_secs());
+        bulk.spawn_in(&p.a, move |stop| {
+            traffic::tcp_bulk(server, u64::MAX, phase, stop)
+        })
+        .expect("bulk");
+        std::thread::sleep(phase);
+        let b = bulk.finish();
+        let mut rr = Traffic::new();
+        let from = SocketAddrV4::new(p.a_addr, 0);
+        rr.spawn_in(&p.a, move |stop| {
+            traffic::connect_storm(
+                traffic::ConnectStorm {
+                    to: server,
+                    from,
+                    max_connects: 2_000 * phase.as_secs(),
+                    max_time: phase,
+                    pause: Duration::from_micros(500),
+                    complete: Some(Duration::from_secs(1)),
+                    keep_open: 1,
+                    failures: None,
+                },
+                stop,
+            )
+        })
+        .expect("request/response");
+        std::thread::sleep(phase);
+        let r = rr.finish();
+        println!(
+            "cycle {:>2} at {:>5.0} s: bulk {} ok / {} failed, request/response {} ok / {} failed, writes so far {}",
+            cycle + 1,
+            t0.elapsed().as_secs_f64(),
+            b.ok,
+            b.failed,
+            r.ok,
+            r.failed,
+            d.count("autotune: write ")
+        );
+    }
+    let srv = servers.finish();
+    println!(
+        "server: {} connection(s) accepted{}",
+        srv.ok,
+        if srv.failed > 0 {
+            ", could not listen"
+        } else {
+            ""
+        }
+    );
+    let lines: Vec<String> = d
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, l)| l.clone())
+        .collect();
+    d.stop();
+    // Per key: the directions of its changes in order (writes up unless decay, rollbacks
+    // reverse the write they undo).
+    let mut per: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    for l in &lines {
+        let Some(rest) = l.strip_prefix("autotune: ") else {
+            continue;
+        };
+        let (dir, rest) = if let Some(r) = rest.strip_prefix("write ") {
+            (if l.contains("decay") { "down" } else { "up" }, r)
+        } else if let Some(r) = rest.strip_prefix("rollback ") {
+            ("rollback", r)
+        } else {
+            continue;
+        };
+        let key: String = rest.split(')').next().unwrap_or("").to_string() + ")";
+        per.entry(key).or_default().push(dir);
+    }
+    let minutes = t0.elapsed().as_secs_f64() / 60.0;
+    println!(
+        "{cycles} x ({} s bulk + {} s request/response), {minutes:.1} min:",
+        phase.as_secs(),
+        phase.as_secs()
+    );
+    if per.is_empty() {
+        println!("  no changes");
+    }
+    for (key, dirs) in &per {
+        let reversals = dirs
+            .windows(2)
+            .filter(|w| (w[0] == "up") != (w[1] == "up"))
+            .count();
+        println!(
+            "  {key}: {} change(s) {:?}, {reversals} reversal(s) = {:.2} per 10 min",
+            dirs.len(),
+            dirs,
+            reversals as f64 / minutes * 10.0
+        );
+    }
+    for l in lines
+        .iter()
+        .filter(|l| l.contains("autotune: write ") || l.contains("autotune: rollback "))
+    {
+        println!("  {l}");
+    }
+}
+
 fn main() {
     if !nix::unistd::geteuid().is_root() {
         println!("skipped: the autotune benchmarks need root");
@@ -414,6 +552,14 @@ fn main() {
     let state = tempfile::tempdir().unwrap();
     let mut env = Env::new(state.path()).expect("lab environment");
     let p = fault(&mut env, 121);
+    let cycles = env_num("BENCH_ALTERNATING", 0);
+    if cycles > 0 {
+        let phase = Duration::from_secs(env_num("BENCH_PHASE_SECS", 60));
+        println!("== alternating load (backlog 32 at the start) ==");
+        alternating(&p, cycles, phase);
+        drop(env);
+        return;
+    }
     println!("== reaction time (flood start -> write) ==");
     let modes = match std::env::var("BENCH_REACTION").as_deref() {
         Ok("ebpf") => vec![true],
