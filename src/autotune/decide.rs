@@ -1166,6 +1166,17 @@ impl Engine {
         }
     }
 
+    /// A transaction finished at start (a crash after its write) set `key` to `value`:
+    /// nettune owns that value; `old` becomes the baseline unless one is known.
+    pub fn adopt(&mut self, key: &KeyRef, tx: &str, value: &str, old: &str) {
+        self.baseline
+            .entry(key.clone())
+            .or_insert_with(|| old.to_string());
+        let st = self.keys.entry(key.clone()).or_default();
+        st.written = Some(value.to_string());
+        st.tx = Some(tx.to_string());
+    }
+
     /// The write of `key` failed (and was restored by the transaction): back off.
     pub fn failed(&mut self, key: &KeyRef, now: f64) {
         let st = self.keys.entry(key.clone()).or_default();
@@ -1188,7 +1199,6 @@ impl Engine {
         self.pins.remove(key).is_some()
     }
 
-    /// Direction reversals of `key` so far.
     /// Whether a write waits for its verdict (the next windows should measure everything,
     /// latency included).
     pub fn verifying(&self) -> bool {
@@ -1197,6 +1207,7 @@ impl Engine {
             .any(|s| matches!(s.phase, Phase::Verifying { .. }))
     }
 
+    /// Direction reversals of `key` so far.
     pub fn reversals(&self, key: &KeyRef) -> u32 {
         self.keys.get(key).map_or(0, |s| s.reversals)
     }

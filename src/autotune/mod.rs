@@ -16,8 +16,9 @@
 //! Start: the state lock ([`crate::tune::lock::StateLock`], held for the daemon's life: a
 //! second instance, `tune --apply`, `rollback` and `lab run` are refused naming its PID), then
 //! the journal reconciled (every transaction begun and neither committed nor rolled back —
-//! a crash mid-apply — is rolled back), then the state file ([`state`]) restores pins,
-//! baselines and the values nettune wrote. `--dry-run` takes no lock, reconciles nothing
+//! a crash mid-apply — is finished when each change was made, read back and still holds,
+//! else rolled back: [`reconcile`]), then the state file ([`state`]) restores pins,
+//! baselines and the values nettune wrote (a finished transaction's value included). `--dry-run` takes no lock, reconciles nothing
 //! and writes nothing (not even the state file): pins live in memory only.
 //!
 //! Logging: one line per decision on the log sink (stderr for the CLI; journald takes it),
@@ -348,9 +349,12 @@ impl Daemon {
             )?)
         };
         let mut summary = Summary::default();
-        if !cfg.dry_run {
-            summary.reconciled = reconcile(&cfg.root, &cfg.state_dir, log)?;
-        }
+        let reconciled = if cfg.dry_run {
+            Reconciled::default()
+        } else {
+            reconcile(&cfg.root, &cfg.state_dir, log)?
+        };
+        summary.reconciled = reconciled.ids();
         let st = match state::load(&cfg.state_dir) {
             Ok(s) => s,
             Err(e) => {
@@ -382,6 +386,28 @@ impl Daemon {
         let metrics = Arc::new(metrics::Metrics::default());
         metrics.load(&st);
         let saved_mtime = mtime(&cfg.state_dir);
+        // A finished transaction's value is nettune's: known to the engine (read back each
+        // window, pinned if someone else changes it), its old value the baseline unless one
+        // is known.
+        let mut namespaces = BTreeMap::new();
+        for (tx, changes) in &reconciled.finished {
+            let Ok(l) = journal::find(&cfg.state_dir, tx) else {
+                continue;
+            };
+            for (c, it) in changes.iter().zip(&l.intents) {
+                if c.kind != ChangeKind::Sysctl || decide::policy(&c.target).is_none() {
+                    continue;
+                }
+                let ns = match &c.netns {
+                    Some(n) if n.inode != host.inode && n.inode != real_host.inode => {
+                        namespaces.insert(n.name.clone(), n.clone());
+                        n.name.clone()
+                    }
+                    _ => HOST.to_string(),
+                };
+                engine.adopt(&KeyRef::new(&c.target, &ns), tx, &c.value, &it.old);
+            }
+        }
         Ok((
             Daemon {
                 cfg,
@@ -390,7 +416,7 @@ impl Daemon {
                 engine,
                 state: st,
                 saved_mtime,
-                namespaces: BTreeMap::new(),
+                namespaces,
                 host,
                 real_host,
                 ours: Vec::new(),
@@ -809,39 +835,86 @@ pub fn line(log: &mut dyn Write, text: &str) {
     let _ = log.flush();
 }
 
-/// Roll back every transaction in `state_dir` begun and neither committed nor rolled back (a
-/// crash mid-apply), newest first; returns their ids. One line each on `log`.
+/// What [`reconcile`] did with the transactions a crash left incomplete.
+#[derive(Debug, Clone, Default)]
+pub struct Reconciled {
+    /// Finished (committed): every change was made and still reads as written.
+    pub finished: Vec<(String, Vec<tune::Restored>)>,
+    /// Rolled back.
+    pub rolled_back: Vec<String>,
+}
+
+impl Reconciled {
+    /// Every transaction reconciled, finished or rolled back.
+    pub fn ids(&self) -> Vec<String> {
+        self.finished
+            .iter()
+            .map(|(id, _)| id.clone())
+            .chain(self.rolled_back.iter().cloned())
+            .collect()
+    }
+}
+
+/// Reconcile every transaction in `state_dir` begun and neither committed nor rolled back (a
+/// crash mid-apply), newest first: finish it when every change was made, read back and
+/// still holds ([`tune::finish_transaction`]: a crash between the last write and the commit
+/// record), else roll it back. One line each on `log`.
 pub fn reconcile(
     root: &Root,
     state_dir: &std::path::Path,
     log: &mut dyn Write,
-) -> Result<Vec<String>> {
+) -> Result<Reconciled> {
     let (logs, errors) = journal::list(state_dir);
     for e in errors {
         line(log, &format!("reconcile: unreadable journal: {e}"));
     }
-    let mut done = Vec::new();
+    let mut done = Reconciled::default();
+    let mut appliers = KernelAppliers::new(root.clone());
+    let values = |r: &[tune::Restored]| {
+        r.iter()
+            .map(|x| format!("{} = {}", x.target, x.value))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for l in logs.iter().rev().filter(|l| !l.committed && !l.rolled_back) {
+        match tune::finish_transaction(&mut appliers, l) {
+            Ok(Some(r)) => {
+                line(
+                    log,
+                    &format!(
+                        "reconciled: transaction {} was left {} (a crash after its last \
+                         write); every change was made and reads back as written ({}): \
+                         finished (committed)",
+                        l.id,
+                        l.state(),
+                        values(&r)
+                    ),
+                );
+                done.finished.push((l.id.clone(), r));
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => line(
+                log,
+                &format!("reconcile: transaction {}: cannot finish it: {e}", l.id),
+            ),
+        }
         match tune::rollback_transaction(root, l) {
             Ok(r) => {
-                let values: Vec<String> = r
-                    .iter()
-                    .map(|x| format!("{} = {}", x.target, x.value))
-                    .collect();
                 line(
                     log,
                     &format!(
                         "reconciled: transaction {} was left {} (a crash); rolled back: {}",
                         l.id,
                         l.state(),
-                        if values.is_empty() {
+                        if r.is_empty() {
                             "nothing was written yet".to_string()
                         } else {
-                            values.join(", ")
+                            values(&r)
                         }
                     ),
                 );
-                done.push(l.id.clone());
+                done.rolled_back.push(l.id.clone());
             }
             Err(e) => line(log, &format!("reconcile: transaction {}: {e}", l.id)),
         }
@@ -986,8 +1059,9 @@ mod tests {
         .unwrap();
         drop(j);
         let mut out = Vec::new();
-        let ids = reconcile(&Root::default(), dir.path(), &mut out).unwrap();
-        assert_eq!(ids, ["T-1"]);
+        let done = reconcile(&Root::default(), dir.path(), &mut out).unwrap();
+        assert_eq!(done.rolled_back, ["T-1"]);
+        assert!(done.finished.is_empty());
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("reconciled: transaction T-1 was left incomplete"),
@@ -998,6 +1072,83 @@ mod tests {
         // Nothing left to reconcile.
         assert!(reconcile(&Root::default(), dir.path(), &mut Vec::new())
             .unwrap()
+            .ids()
             .is_empty());
+    }
+
+    /// A journal of one backlog write 32 -> 1000 with its done record and no commit, and a
+    /// proc tree where the key reads `now`.
+    fn crashed_after_done(now: &str) -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("proc/sys/net/core/netdev_max_backlog");
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, format!("{now}\n")).unwrap();
+        let root = Root::new(dir.path().join("proc"), dir.path().join("sys"));
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        let mut j = journal::Journal::create(&state, "T-2").unwrap();
+        for r in [
+            journal::Record::Begin {
+                id: "T-2".into(),
+                host: "h".into(),
+                time: 1,
+                netns: None,
+            },
+            journal::Record::Intent {
+                seq: 1,
+                kind: ChangeKind::Sysctl,
+                target: "net.core.netdev_max_backlog".into(),
+                old: "32".into(),
+                new: "1000".into(),
+                netns: None,
+            },
+            journal::Record::Done {
+                seq: 1,
+                value: "1000".into(),
+            },
+        ] {
+            j.append(&r).unwrap();
+        }
+        (dir, root)
+    }
+
+    #[test]
+    fn reconcile_finishes_a_transaction_done_in_full_and_the_engine_owns_its_value() {
+        let (dir, root) = crashed_after_done("1000");
+        let state = dir.path().join("state");
+        let mut out = Vec::new();
+        let done = reconcile(&root, &state, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(done.ids(), ["T-2"]);
+        assert!(done.rolled_back.is_empty(), "{text}");
+        assert!(
+            text.contains("net.core.netdev_max_backlog = 1000")
+                && text.contains("finished (committed)"),
+            "{text}"
+        );
+        assert_eq!(journal::find(&state, "T-2").unwrap().state(), "committed");
+        let path = root.proc("sys/net/core/netdev_max_backlog");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1000\n");
+        // The engine adopts it: the value is nettune's, the old value the baseline.
+        let mut e = Engine::new(Tuning::default());
+        let key = KeyRef::new("net.core.netdev_max_backlog", HOST);
+        e.adopt(&key, "T-2", "1000", "32");
+        assert_eq!(e.keys[&key].written.as_deref(), Some("1000"));
+        assert_eq!(e.baseline[&key], "32");
+    }
+
+    #[test]
+    fn reconcile_rolls_back_a_done_transaction_whose_value_changed_since_it_is_refused() {
+        // Someone set 500 after the crash: neither finished (not as written) nor restored
+        // over the new value (the rollback refuses and says so).
+        let (dir, root) = crashed_after_done("500");
+        let state = dir.path().join("state");
+        let mut out = Vec::new();
+        let done = reconcile(&root, &state, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(done.ids().is_empty(), "{text}");
+        assert!(text.contains("reconcile: transaction T-2"), "{text}");
+        let path = root.proc("sys/net/core/netdev_max_backlog");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "500\n");
     }
 }

@@ -874,6 +874,51 @@ pub fn rollback_with_options(
     })
 }
 
+/// Finish a transaction a crash left incomplete, when that is exact: it wrote no boot-time
+/// file, nothing failed, every change has its `done` record (made and read back), and each
+/// value still reads as the transaction wrote it. Then `commit` is appended and the
+/// finished changes are returned; `Ok(None)` when it cannot be finished that way (roll it
+/// back instead). A committed or rolled-back transaction is an error.
+pub fn finish_transaction(
+    appliers: &mut dyn Appliers,
+    log: &TransactionLog,
+) -> Result<Option<Vec<Restored>>> {
+    if log.committed || log.rolled_back {
+        return Err(Error::Transaction {
+            id: log.id.clone(),
+            what: format!("is {} already; there is nothing to finish", log.state()),
+        });
+    }
+    if log.failed
+        || !log.files.is_empty()
+        || log.intents.is_empty()
+        || log.intents.iter().any(|i| !log.done.contains(&i.seq))
+    {
+        return Ok(None);
+    }
+    let mut finished = Vec::new();
+    for it in &log.intents {
+        let Ok(knob) = Knob::new(it.kind, &it.target) else {
+            return Ok(None);
+        };
+        let Ok(applier) = appliers.get(&log.place(it)) else {
+            return Ok(None);
+        };
+        match applier.read(&knob) {
+            Ok(now) if knob.same_value(&it.new, &now) => finished.push(Restored {
+                kind: it.kind,
+                target: it.target.clone(),
+                value: now,
+                netns: it.netns.clone(),
+            }),
+            _ => return Ok(None),
+        }
+    }
+    let mut j = Journal::open(&log.path)?;
+    j.append(&Record::Commit)?;
+    Ok(Some(finished))
+}
+
 /// Move the plan's sysctl changes that their namespace cannot write — host-wide keys such as
 /// `net.core.netdev_max_backlog` or `netdev_budget`, which only the initial namespace has —
 /// to the host, with a note on the item. A change is in `change.netns`, else in `default`;
@@ -1365,6 +1410,82 @@ mod tests {
             journal::find(dir.path(), &id).unwrap().state(),
             "rolled back"
         );
+    }
+
+    /// A journal with every change done and no commit: what a crash between the last
+    /// read-back and the commit record leaves.
+    fn uncommitted(dir: &Path, changes: &[(&str, &str, &str)], done: usize) -> TransactionLog {
+        let id = journal::new_id();
+        let mut j = Journal::create(dir, &id).unwrap();
+        j.append(&Record::Begin {
+            id: id.clone(),
+            netns: None,
+            host: "h".into(),
+            time: 1,
+        })
+        .unwrap();
+        for (i, (t, old, new)) in changes.iter().enumerate() {
+            j.append(&Record::Intent {
+                seq: i + 1,
+                kind: ChangeKind::Sysctl,
+                target: t.to_string(),
+                old: old.to_string(),
+                new: new.to_string(),
+                netns: None,
+            })
+            .unwrap();
+            if i < done {
+                j.append(&Record::Done {
+                    seq: i + 1,
+                    value: new.to_string(),
+                })
+                .unwrap();
+            }
+        }
+        drop(j);
+        journal::find(dir, &id).unwrap()
+    }
+
+    #[test]
+    fn a_transaction_done_in_full_is_finished_not_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = uncommitted(dir.path(), &[("a", "1", "10"), ("b", "2", "20")], 2);
+        assert_eq!(log.state(), "incomplete");
+        let mut f = Fake::new(dir.path(), &[("a", "10"), ("b", "20")]);
+        let done = finish_transaction(&mut One(&mut f), &log).unwrap().unwrap();
+        let values: Vec<(&str, &str)> = done
+            .iter()
+            .map(|r| (r.target.as_str(), r.value.as_str()))
+            .collect();
+        assert_eq!(values, [("a", "10"), ("b", "20")]);
+        assert!(f.ops.is_empty(), "finishing writes nothing: {:?}", f.ops);
+        let log = journal::find(dir.path(), &log.id).unwrap();
+        assert_eq!(log.state(), "committed");
+        // Finished once: a second attempt is an error, and the usual rollback still works.
+        assert!(finish_transaction(&mut One(&mut f), &log).is_err());
+        rollback(&mut f, &log).unwrap();
+        assert_eq!(f.ops, vec!["b=2", "a=1"]);
+    }
+
+    #[test]
+    fn a_transaction_not_done_or_changed_since_is_not_finished() {
+        // The second change has no done record (the crash came before its read-back).
+        let dir = tempfile::tempdir().unwrap();
+        let log = uncommitted(dir.path(), &[("a", "1", "10"), ("b", "2", "20")], 1);
+        let mut f = Fake::new(dir.path(), &[("a", "10"), ("b", "20")]);
+        assert_eq!(finish_transaction(&mut One(&mut f), &log).unwrap(), None);
+        // Done in full, but someone changed a value since: not finished either.
+        let dir = tempfile::tempdir().unwrap();
+        let log = uncommitted(dir.path(), &[("a", "1", "10")], 1);
+        let mut f = Fake::new(dir.path(), &[("a", "7")]);
+        assert_eq!(finish_transaction(&mut One(&mut f), &log).unwrap(), None);
+        // Nothing journaled beyond the begin record: nothing to finish.
+        let dir = tempfile::tempdir().unwrap();
+        let log = uncommitted(dir.path(), &[], 0);
+        assert_eq!(finish_transaction(&mut One(&mut f), &log).unwrap(), None);
+        for l in journal::list(dir.path()).0 {
+            assert_eq!(l.state(), "incomplete");
+        }
     }
 
     #[test]
