@@ -5,6 +5,8 @@
 //! - `NETTUNE_FAIL_AT=N`: the N-th kernel write of an apply fails.
 //! - `NETTUNE_FAULT_AFTER=N`: the process aborts right after the N-th write (a crash with
 //!   the journal left incomplete).
+//! - `NETTUNE_FAULT_BEFORE_COMMIT=1`: the process aborts after every write is made and read
+//!   back, before the commit record (a journal complete but uncommitted).
 //! - `NETTUNE_LAB_FAIL_AT=PHASE`, `NETTUNE_LAB_PANIC_AT=PHASE`, `NETTUNE_LAB_ABORT_AT=PHASE`:
 //!   a lab run fails, panics or aborts at `setup`, `traffic`, `check`, `apply` or `after`.
 //! - `NETTUNE_LAB_FD_CHECK`: `lab run` prints its open descriptors before and after.
@@ -22,12 +24,14 @@ fn var(key: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The transaction faults `NETTUNE_FAIL_AT` and `NETTUNE_FAULT_AFTER` ask for.
+/// The transaction faults `NETTUNE_FAIL_AT`, `NETTUNE_FAULT_AFTER` and
+/// `NETTUNE_FAULT_BEFORE_COMMIT` ask for.
 pub fn transaction() -> Faults {
     let num = |k: &str| var(k).and_then(|v| v.parse().ok());
     Faults {
         fail_at: num("NETTUNE_FAIL_AT"),
         abort_after: num("NETTUNE_FAULT_AFTER"),
+        abort_before_commit: var("NETTUNE_FAULT_BEFORE_COMMIT").is_some(),
     }
 }
 

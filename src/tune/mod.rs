@@ -55,6 +55,9 @@ pub struct Faults {
     /// Abort the process right after the N-th write (1-based): a crash with the journal
     /// left incomplete.
     pub abort_after: Option<usize>,
+    /// Abort the process after every change is made and read back, before the commit
+    /// record: a crash that leaves the journal complete but uncommitted.
+    pub abort_before_commit: bool,
 }
 
 /// Options of one transaction, decided by the caller.
@@ -89,6 +92,17 @@ impl TxOptions {
         }
         #[cfg(not(feature = "fault-injection"))]
         let _ = (self, seq);
+    }
+
+    /// The injected crash before the commit record, if one is asked for.
+    fn before_commit(&self) {
+        #[cfg(feature = "fault-injection")]
+        if self.faults.abort_before_commit {
+            tracing::error!("injected crash: aborting before the commit record");
+            std::process::abort();
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        let _ = self;
     }
 }
 
@@ -555,6 +569,7 @@ fn run_steps(
         }
     }
     let Some((seq, error)) = failure else {
+        opts.before_commit();
         j.append(&Record::Commit)?;
         return Ok(TxOutcome {
             id,
@@ -1329,6 +1344,7 @@ mod tests {
             faults: Faults {
                 fail_at: Some(2),
                 abort_after: None,
+                abort_before_commit: false,
             },
         };
         let out = run_transaction(&mut f, dir.path(), None, &changes(), &opts).unwrap();

@@ -566,6 +566,70 @@ fn crash_mid_transaction_is_reconciled_and_rollback_restores_exactly() {
     assert_eq!(sysctl(BACKLOG), "32");
 }
 
+/// kill -9 at the other point: after the write was made and read back, before the commit
+/// record. The restart finishes that transaction (the value stays; no rollback and no new
+/// write) and `rollback --last` still restores 32 exactly.
+#[test]
+fn crash_before_commit_is_finished_at_restart() {
+    let _s = serial();
+    let Some(pair) = backlog_pair("atf", 65) else {
+        return;
+    };
+    let _backlog = GlobalSysctl::set(BACKLOG, "32");
+    let state = tempfile::tempdir().unwrap();
+    let prefix = "nettune-t-atf-".to_string();
+    let only = ["--only", "softnet"];
+    let traffic = flood(&pair, Duration::from_secs(20));
+    let mut d = Daemon::start(
+        state.path(),
+        &prefix,
+        &only,
+        &[("NETTUNE_FAULT_BEFORE_COMMIT", "1")],
+    );
+    let st = d.wait_exit(Duration::from_secs(15));
+    traffic.finish();
+    assert!(
+        st.is_some_and(|s| !s.success()),
+        "no crash: {st:?}\n{}",
+        d.text()
+    );
+    let written = sysctl(BACKLOG);
+    assert_ne!(written, "32", "the crash came before the write");
+    std::thread::sleep(Duration::from_secs(2));
+
+    // Restart without the flood: the transaction is finished, the value stays.
+    let mut d2 = Daemon::start(state.path(), &prefix, &only, &[]);
+    let rec = d2.wait_for("reconciled: transaction", Duration::from_secs(1));
+    assert!(
+        rec.as_ref().is_some_and(|(_, l)| l.contains("finished (committed)")
+            && l.contains(&format!("net.core.netdev_max_backlog = {written}"))),
+        "{}",
+        d2.text()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(d2.stop());
+    let text = d2.text();
+    assert!(!text.contains("rolled back"), "{text}");
+    assert!(!text.contains("autotune: write "), "{text}");
+    assert!(
+        text.contains("1 transaction(s) reconciled at start"),
+        "{text}"
+    );
+    assert_eq!(sysctl(BACKLOG), written);
+    // The journal says committed; `rollback --last` undoes it exactly.
+    let rb = nettune()
+        .args(["rollback", "--last"])
+        .env("NETTUNE_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    assert!(
+        rb.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rb.stderr)
+    );
+    assert_eq!(sysctl(BACKLOG), "32");
+}
+
 #[test]
 fn a_fault_in_a_namespace_is_tuned_in_that_namespace_only() {
     let _s = serial();
