@@ -88,7 +88,7 @@ pub struct Summary {
     pub windows: u64,
     pub writes: u64,
     pub rollbacks: u64,
-    /// Transactions reconciled (rolled back) at start.
+    /// Transactions reconciled at start (finished or rolled back).
     pub reconciled: Vec<String>,
 }
 
