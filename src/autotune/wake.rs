@@ -1,8 +1,12 @@
 //! Waking the loop before its interval: [`Waker`] (a condition variable the loop waits on)
-//! and, where eBPF can run, [`spawn_drop_watch`]: a thread that reads the drop monitor's
-//! per-CPU count of the watched reasons (one map slot) every [`POLL`] and wakes the loop on a burst of the drop reasons autotune
-//! can fix (`CPU_BACKLOG`, `SOCKET_RCVBUFF`, `TCP_LISTEN_OVERFLOW`). Without eBPF the loop
-//! polls at its interval: nothing depends on this.
+//! and, where eBPF can run, [`spawn_drop_watch`]: a thread that wakes the loop on a
+//! [`Burst`] of the drop reasons autotune can fix (`CPU_BACKLOG`, `SOCKET_RCVBUFF`,
+//! `TCP_LISTEN_OVERFLOW`). While drops are quiet it sleeps in `poll(2)` on the drop
+//! monitor's ring buffer of notices (the kernel side writes one when a watched drop comes
+//! 50 ms or more after the last), so an idle host costs it two wake-ups a second; from the
+//! first drop until a quiet second it reads the per-CPU count of the watched reasons (one
+//! map slot) every [`POLL`]. Without eBPF the loop polls at its interval: nothing depends
+//! on this.
 
 use crate::bpf::drops::DropMonitor;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,14 +70,33 @@ pub fn spawn_drop_watch(
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, String> {
     crate::bpf::can_run_drops()?;
-    let monitor = DropMonitor::start_watching(None, REASONS).map_err(|e| e.to_string())?;
+    let mut monitor = DropMonitor::start_watching(None, REASONS).map_err(|e| e.to_string())?;
+    // Without the ring buffer (it cannot be taken) the thread reads the counts every poll.
+    let mut notices = match monitor.wake_notices() {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::debug!("drop watch without kernel notices, polling: {e}");
+            None
+        }
+    };
     std::thread::Builder::new()
         .name("nettune-autotune-drops".into())
         .spawn(move || {
             let count = |m: &DropMonitor| m.watched().unwrap_or(0);
             let mut burst = Burst::new(count(&monitor));
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(POLL);
+                match notices.as_mut() {
+                    // Quiet: sleep in poll(2) until the kernel notices a watched drop.
+                    Some(n) if burst.is_quiet() => match n.wait(IDLE_WAIT) {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => {
+                            tracing::debug!("drop watch: {e}; polling from now on");
+                            notices = None;
+                        }
+                    },
+                    _ => std::thread::sleep(POLL),
+                }
                 if let Some(drops) = burst.feed(count(&monitor)) {
                     tracing::debug!(drops, "drop watch: burst, waking the loop");
                     waker.wake();
@@ -85,6 +108,10 @@ pub fn spawn_drop_watch(
 
 /// Polls without a watched drop after which the next drop starts a new episode (1 s).
 pub const QUIET_POLLS: u32 = 20;
+
+/// While quiet, the longest the drop watch sleeps in `poll(2)` before looking at its stop
+/// flag.
+pub const IDLE_WAIT: Duration = Duration::from_millis(500);
 
 /// The burst test over the monitor's running count. The loop is woken by
 /// - the first watched drop after [`QUIET_POLLS`] polls (1 s) without one: an episode's
@@ -110,6 +137,12 @@ impl Burst {
             previous: 0,
             quiet: QUIET_POLLS,
         }
+    }
+
+    /// No watched drop for [`QUIET_POLLS`] polls: the next one starts an episode, and the
+    /// watch may wait for the kernel's notice instead of polling.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet >= QUIET_POLLS
     }
 
     /// The count at the next poll; `Some(drops)` (the drops that made the wake-up) wakes

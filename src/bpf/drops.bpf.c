@@ -78,6 +78,25 @@ struct {
 	__type(value, __u64);
 } WATCHED SEC(".maps");
 
+// A notice (the time, 8 bytes) when a watched drop comes at least WAKE_GAP_NS after the
+// last notice, on any CPU: a poller blocks on this ring buffer while drops are quiet instead
+// of reading WATCHED every 50 ms. At most 20 notices a second.
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} WAKE SEC(".maps");
+
+// Index 0: the time of the last notice in WAKE (shared by every CPU; a race between CPUs
+// costs at most one extra notice).
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} WAKE_LAST SEC(".maps");
+
+#define WAKE_GAP_NS 50000000ULL
+
 // Set by the loader from the running kernel's BTF (SKB_CONSUMED): not a drop.
 volatile const __u32 SKIP_REASON = 0xffffffff;
 // Set by the loader to count only skbs of one network namespace (its inode number); 0 = all.
@@ -141,9 +160,18 @@ int kfree_skb(__u64 *ctx)
 		return 0;
 	if (key.reason == WATCH_A || key.reason == WATCH_B || key.reason == WATCH_C) {
 		__u64 *watched = bpf_map_lookup_elem(&WATCHED, &zero);
+		__u64 *notified = bpf_map_lookup_elem(&WAKE_LAST, &zero);
 
 		if (watched)
 			*watched += 1;
+		if (notified) {
+			__u64 now = bpf_ktime_get_ns();
+
+			if (now - *notified >= WAKE_GAP_NS) {
+				*notified = now;
+				bpf_ringbuf_output(&WAKE, &now, sizeof(now), 0);
+			}
+		}
 	}
 	last = bpf_map_lookup_elem(&PENDING, &zero);
 	if (!last)

@@ -3,7 +3,7 @@
 
 use super::names::{self, ReasonNames};
 use super::{BpfError, DROPS_OBJ, VMLINUX_BTF};
-use aya::maps::{PerCpuArray, PerCpuHashMap};
+use aya::maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 use serde::{Deserialize, Serialize};
@@ -57,6 +57,48 @@ pub struct DropMonitor {
     ebpf: Ebpf,
     /// Names of this kernel's drop reasons.
     pub names: ReasonNames,
+}
+
+/// The drop monitor's ring buffer of watched-drop notices: a thread waits on it with
+/// `poll(2)` instead of reading the counts on a timer while drops are quiet.
+pub struct WakeNotices {
+    ring: RingBuf<MapData>,
+}
+
+impl std::fmt::Debug for WakeNotices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WakeNotices").finish_non_exhaustive()
+    }
+}
+
+impl WakeNotices {
+    /// Wait at most `timeout` for a notice; `true` when at least one came (every pending
+    /// notice is consumed).
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<bool, BpfError> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let mut got = self.drain();
+        if got {
+            return Ok(true);
+        }
+        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(self.ring.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(BpfError::kernel("waiting on map WAKE", e)),
+        }
+        got = self.drain();
+        Ok(got)
+    }
+
+    /// Consume every pending notice; `true` when there was one.
+    fn drain(&mut self) -> bool {
+        let mut any = false;
+        while self.ring.next().is_some() {
+            any = true;
+        }
+        any
+    }
 }
 
 impl std::fmt::Debug for DropMonitor {
@@ -151,6 +193,17 @@ impl DropMonitor {
             .get(&0, 0)
             .map_err(|e| BpfError::kernel("reading WATCHED", e))?;
         Ok(values.iter().copied().fold(0u64, u64::saturating_add))
+    }
+
+    /// The kernel's notices of watched drops ([`WakeNotices`]): one when a watched drop comes
+    /// at least 50 ms after the last notice. Taken once (a second call is an error).
+    pub fn wake_notices(&mut self) -> Result<WakeNotices, BpfError> {
+        let map = self
+            .ebpf
+            .take_map("WAKE")
+            .ok_or_else(|| BpfError::kernel("drop monitor", "map WAKE missing or taken"))?;
+        let ring = RingBuf::try_from(map).map_err(|e| BpfError::kernel("map WAKE", e))?;
+        Ok(WakeNotices { ring })
     }
 
     /// The counts so far, summed over CPUs, and the events lost because the map was full.

@@ -601,8 +601,9 @@ fn crash_before_commit_is_finished_at_restart() {
     let mut d2 = Daemon::start(state.path(), &prefix, &only, &[]);
     let rec = d2.wait_for("reconciled: transaction", Duration::from_secs(1));
     assert!(
-        rec.as_ref().is_some_and(|(_, l)| l.contains("finished (committed)")
-            && l.contains(&format!("net.core.netdev_max_backlog = {written}"))),
+        rec.as_ref()
+            .is_some_and(|(_, l)| l.contains("finished (committed)")
+                && l.contains(&format!("net.core.netdev_max_backlog = {written}"))),
         "{}",
         d2.text()
     );

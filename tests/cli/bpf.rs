@@ -120,11 +120,16 @@ fn the_watched_slot_counts_only_the_named_reasons() {
         .unwrap();
     assert!(st.success());
     let path = ns.path();
-    let no_socket = DropMonitor::start_watching(Some(&path), &["NO_SOCKET", "NO_SUCH_REASON"])
+    let mut no_socket = DropMonitor::start_watching(Some(&path), &["NO_SOCKET", "NO_SUCH_REASON"])
         .expect("drop monitor watching NO_SOCKET");
-    let backlog = DropMonitor::start_watching(Some(&path), &["CPU_BACKLOG"])
+    let mut backlog = DropMonitor::start_watching(Some(&path), &["CPU_BACKLOG"])
         .expect("drop monitor watching CPU_BACKLOG");
     assert_eq!(no_socket.watched().unwrap(), 0);
+    // The kernel's notices: nothing yet; taken once.
+    let mut notices = no_socket.wake_notices().expect("notices");
+    let mut other_notices = backlog.wake_notices().expect("notices");
+    assert!(no_socket.wake_notices().is_err());
+    assert!(!notices.wait(Duration::from_millis(100)).unwrap());
     let thread = nettune::netns::NetnsThread::spawn(&path, &nettune::Root::default())
         .expect("enter namespace");
     let sent: u64 = thread
@@ -139,6 +144,13 @@ fn the_watched_slot_counts_only_the_named_reasons() {
     drop(thread);
     assert_eq!(sent, 40);
     assert_eq!(no_socket.watched().unwrap(), 40);
+    // A notice came for the watched drops (at most one per 50 ms, so not 40), and none for
+    // the other monitor's reason; once consumed, the wait times out again.
+    let start = std::time::Instant::now();
+    assert!(notices.wait(Duration::from_secs(2)).unwrap());
+    assert!(start.elapsed() < Duration::from_millis(500));
+    assert!(!notices.wait(Duration::from_millis(100)).unwrap());
+    assert!(!other_notices.wait(Duration::from_millis(100)).unwrap());
     assert_eq!(
         backlog.watched().unwrap(),
         0,
