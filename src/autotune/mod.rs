@@ -507,7 +507,9 @@ impl Daemon {
                 findings = diagnose_capture(&cap, &self.cfg.diagnose).0;
             }
             let full_ms = began.elapsed().as_secs_f64() * 1e3;
+            let changed_before = self.summary.writes + self.summary.rollbacks;
             self.tick(&cap, &findings, full, log);
+            let changed = self.summary.writes + self.summary.rollbacks != changed_before;
             tracing::debug!(
                 woke,
                 early,
@@ -526,8 +528,18 @@ impl Daemon {
                 total_ms = began.elapsed().as_secs_f64() * 1e3,
                 "autotune window"
             );
-            prev = cap.snapshots.pop().unwrap_or_else(|| self.fast.snapshot());
-            older = cap.snapshots.pop();
+            if changed {
+                // The next window judges the change: it starts after it, not at the
+                // snapshot before it (the milliseconds between them, planning and the
+                // journal's fsyncs, still hold the old value's drops).
+                let mut after = self.fast.snapshot();
+                crate::export::carry_slow_sources(&mut after, &slow_snap);
+                prev = after;
+                older = None;
+            } else {
+                prev = cap.snapshots.pop().unwrap_or_else(|| self.fast.snapshot());
+                older = cap.snapshots.pop();
+            }
         }
         self.exit(log);
         Ok(self.summary.clone())
