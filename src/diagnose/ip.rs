@@ -363,9 +363,10 @@ fn frag_limit_proposal(current: u64) -> Option<u64> {
         .saturating_mul(t::FRAG_HIGH_THRESH_STEP)
         .div_ceil(MIB)
         .saturating_mul(MIB);
-    let v = doubled
-        .max(t::FRAG_HIGH_THRESH_DEFAULT_BYTES)
-        .min(t::FRAG_HIGH_THRESH_CAP_BYTES);
+    let v = doubled.clamp(
+        t::FRAG_HIGH_THRESH_DEFAULT_BYTES,
+        t::FRAG_HIGH_THRESH_CAP_BYTES,
+    );
     (v > current).then_some(v)
 }
 
