@@ -546,10 +546,12 @@ fn frag_reassembly_fails(ctx: &Context) -> Vec<Finding> {
         evidence,
         changes,
         risk: if memory_bound {
-            "fragment queues may pin up to the new limit of kernel memory per namespace and \
-             family, and a fragment flood (an attack sending incomplete datagrams) holds it \
-             for `ipfrag_time`; the cap keeps it at 64 MiB"
-                .into()
+            format!(
+                "fragment queues may pin up to the new limit of kernel memory per namespace \
+                 and family, and a fragment flood (an attack sending incomplete datagrams) \
+                 holds it for `ipfrag_time`; nettune never proposes more than {}",
+                fmt_bytes(t::FRAG_HIGH_THRESH_CAP_BYTES as f64)
+            )
         } else {
             "none from nettune; a lower MTU or MSS costs a little throughput".into()
         },
