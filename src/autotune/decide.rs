@@ -178,6 +178,11 @@ pub const POLICIES: &[Policy] = &[
     capacity("net.ipv4.tcp_wmem", RAM_64, 256 * MIB),
     capacity("net.ipv4.tcp_mem", RAM_QUARTER_PAGES, 1 << 28),
     capacity("net.ipv4.udp_mem", RAM_QUARTER_PAGES, 1 << 28),
+    // Fragment reassembly memory (bytes, per namespace and family): for the
+    // `ip.frag_reassembly_fails` rule; at most 1/256 of RAM (16 MiB on 4 GiB) and the
+    // rule's own cap.
+    capacity("net.ipv4.ipfrag_high_thresh", FRAG, FRAG_MAX),
+    capacity("net.ipv6.ip6frag_high_thresh", FRAG, FRAG_MAX),
     capacity(
         "net.netfilter.nf_conntrack_max",
         Ceiling::Ram {
@@ -229,6 +234,14 @@ const NEIGH: Ceiling = Ceiling::Ram {
     unit: 512,
     per_cpu: false,
 };
+
+const FRAG: Ceiling = Ceiling::Ram {
+    share: 1.0 / 256.0,
+    unit: 1,
+    per_cpu: false,
+};
+
+const FRAG_MAX: u64 = crate::diagnose::thresholds::FRAG_HIGH_THRESH_CAP_BYTES;
 
 const RAM_QUARTER_PAGES: Ceiling = Ceiling::Ram {
     share: 0.25,
@@ -1604,6 +1617,46 @@ mod tests {
         // After a quiet period, a new episode says it again.
         assert!(e.step(&obs(2.0, vec![], "32")).is_empty());
         assert_eq!(e.step(&obs(40.0, vec![s], "32")).len(), 1);
+    }
+
+    #[test]
+    fn fragment_memory_limits_are_written_and_bounded() {
+        for key in [
+            "net.ipv4.ipfrag_high_thresh",
+            "net.ipv6.ip6frag_high_thresh",
+        ] {
+            let p = policy(key).expect("a row");
+            // 4 GiB / 256 = 16 MiB; without RAM the rule's cap, 64 MiB.
+            assert_eq!(ceiling(p, &machine()), 16 << 20);
+            let no_ram = Machine {
+                mem_bytes: None,
+                cpus: 2,
+            };
+            assert_eq!(ceiling(p, &no_ram), 64 << 20);
+            let symptom = |proposed: &str| Symptom {
+                key: KeyRef::new(key, "ns1"),
+                finding: "ip.frag_reassembly_fails".into(),
+                magnitude: 40.0,
+                evidence: "ReasmFails ipv4=40/s".into(),
+                proposed: proposed.into(),
+                current: Some("4194304".into()),
+                arrivals: None,
+                refused: None,
+            };
+            // The rule's doubling is written as proposed, in the symptom's namespace.
+            let mut e = Engine::new(Tuning::default());
+            let a = e.step(&obs(0.0, vec![symptom("8388608")], "32"));
+            assert_eq!(writes(&a), [("4194304".into(), "8388608".into())], "{a:?}");
+            assert!(matches!(&a[0], Action::Write { key: k, .. } if k.ns == "ns1"));
+            // A proposal above the RAM ceiling is cut to it, and the log says so.
+            let mut e = Engine::new(Tuning::default());
+            let a = e.step(&obs(0.0, vec![symptom("67108864")], "32"));
+            assert_eq!(writes(&a), [("4194304".into(), "16777216".into())], "{a:?}");
+            assert!(
+                matches!(&a[0], Action::Write { why, .. } if why.contains("cut to the ceiling 16777216")),
+                "{a:?}"
+            );
+        }
     }
 
     #[test]

@@ -32,6 +32,8 @@ use crate::change::Change;
 /// * `SOCKET_BACKLOG`: `sk_add_backlog()` failed (`TCPBacklogDrop`);
 /// * `NETFILTER_DROP`: `nf_hook_slow()`; a full conntrack table drops new flows here;
 /// * `FULL_RING`: a receive ring full (tun, veth XDP) — the ring / rx drop rules.
+/// * `FRAG_REASM_TIMEOUT`, `FRAG_TOO_FAR`: `ip_expire()` / `ip_frag_too_far()` — an IP
+///   reassembly that failed (`ReasmFails`).
 ///
 /// `QDISC_*`, `NO_SOCKET`, `NEIGH_*` and the rest have no counter rule today.
 pub const REASON_FINDINGS: &[(&str, &[FindingId])] = &[
@@ -51,6 +53,8 @@ pub const REASON_FINDINGS: &[(&str, &[FindingId])] = &[
     ("SOCKET_BACKLOG", &[ids::TCP_BACKLOG_DROP]),
     ("NETFILTER_DROP", &[ids::CONNTRACK_NEAR_FULL]),
     ("FULL_RING", &[ids::NIC_RX_RING_SMALL, ids::NIC_RX_DROPS]),
+    ("FRAG_REASM_TIMEOUT", &[ids::IP_FRAG_REASSEMBLY_FAILS]),
+    ("FRAG_TOO_FAR", &[ids::IP_FRAG_REASSEMBLY_FAILS]),
 ];
 
 /// Drop reason → the counters (`section.field`) that count the same packets, in whichever
@@ -379,6 +383,10 @@ mod tests {
         assert_eq!(explained_by("SOCKET_BACKLOG"), [ids::TCP_BACKLOG_DROP]);
         assert_eq!(explained_by("NETFILTER_DROP"), [ids::CONNTRACK_NEAR_FULL]);
         assert_eq!(explained_by("FULL_RING")[0], ids::NIC_RX_RING_SMALL);
+        assert_eq!(
+            explained_by("FRAG_REASM_TIMEOUT"),
+            [ids::IP_FRAG_REASSEMBLY_FAILS]
+        );
         assert!(explained_by("QDISC_DROP").is_empty());
         assert!(explained_by("NO_SOCKET").is_empty());
         // Every mapped id is a finding some registered rule emits.

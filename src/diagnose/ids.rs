@@ -136,6 +136,8 @@ catalogue! {
     IP_RP_FILTER_DROPS = "ip.rp_filter_drops",
     /// Segments or datagrams arrive with a bad checksum (`InCsumErrors`).
     IP_CHECKSUM_ERRORS = "ip.checksum_errors",
+    /// IP fragment reassembly fails (`ReasmFails`, IPv4 and IPv6).
+    IP_FRAG_REASSEMBLY_FAILS = "ip.frag_reassembly_fails",
     /// TCP receive queues pruned or collapsed (`RcvPruned`, `OfoPruned`, `PruneCalled`).
     TCP_RCV_PRUNED = "tcp.rcv_pruned",
     /// Segments dropped against a zero receive window (`TCPZeroWindowDrop`).

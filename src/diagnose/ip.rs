@@ -1,10 +1,11 @@
-//! IP layer: reverse-path filter drops (`ip.rp_filter_drops`) and checksum errors
-//! (`ip.checksum_errors`), both judged by count, share and rate
-//! ([`t::CountThreshold`]) so a live window and a since-boot archive are judged alike.
+//! IP layer: reverse-path filter drops (`ip.rp_filter_drops`), checksum errors
+//! (`ip.checksum_errors`) and fragment reassembly failures (`ip.frag_reassembly_fails`),
+//! judged by count, share and rate ([`t::CountThreshold`]) so a live window and a
+//! since-boot archive are judged alike.
 
 use super::ids;
 use super::thresholds as t;
-use super::util::{counted, fmt_rate, fmt_share, sysctl, sysctl_u64};
+use super::util::{counted, fmt_bytes, fmt_rate, fmt_share, sysctl, sysctl_u64, Counted};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
 
@@ -17,6 +18,10 @@ pub const RULES: &[Rule] = &[
     Rule {
         name: ids::IP_CHECKSUM_ERRORS,
         run: checksum_errors,
+    },
+    Rule {
+        name: ids::IP_FRAG_REASSEMBLY_FAILS,
+        run: frag_reassembly_fails,
     },
 ];
 
@@ -288,9 +293,279 @@ fn checksum_errors(ctx: &Context) -> Vec<Finding> {
     }]
 }
 
+// ---------------------------------------------------------------------------------------
+// ip.frag_reassembly_fails
+
+/// One IP family's reassembly sources.
+struct Family {
+    /// `IPv4` / `IPv6`, for the text.
+    name: &'static str,
+    /// Evidence scope.
+    scope: &'static str,
+    /// The snmp/snmp6 section of `ReasmFails`/`ReasmReqds`/`ReasmTimeout`.
+    section: &'static str,
+    /// The sockstat protocol whose `memory` (bytes) is the family's fragment memory.
+    sockstat: &'static str,
+    /// The memory limit (bytes).
+    key: &'static str,
+}
+
+const FAMILIES: [Family; 2] = [
+    Family {
+        name: "IPv4",
+        scope: "ipv4",
+        section: "Ip",
+        sockstat: "FRAG",
+        key: "net.ipv4.ipfrag_high_thresh",
+    },
+    Family {
+        name: "IPv6",
+        scope: "ipv6",
+        section: "Ip6",
+        sockstat: "FRAG6",
+        key: "net.ipv6.ip6frag_high_thresh",
+    },
+];
+
+/// Why a family's reassembly fails.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FragCause {
+    /// Fragment memory at or near the limit: `(memory, limit)`, bytes.
+    Memory { memory: u64, limit: u64 },
+    /// Memory well below the limit: fragments lost or late (timeouts, a path that drops
+    /// some fragments): `(memory, limit)`, bytes.
+    Lost { memory: u64, limit: u64 },
+    /// The memory or the limit was not read.
+    Unknown,
+}
+
+/// The fragment memory of a family (sockstat `memory`, bytes): the larger of the window's
+/// two ends, since the failures happened between them.
+fn frag_memory(ctx: &Context, proto: &str) -> Option<u64> {
+    let get = |s: &crate::snapshot::Snapshot| -> Option<u64> {
+        let m = *s.sockstat.ok()?.get(proto)?.get("memory")?;
+        u64::try_from(m).ok()
+    };
+    let newer = get(ctx.newer);
+    let older = ctx.window.and_then(|w| get(w.older));
+    match (newer, older) {
+        (Some(n), Some(o)) => Some(n.max(o)),
+        (n, o) => n.or(o),
+    }
+}
+
+/// The proposed limit: `current` × [`t::FRAG_HIGH_THRESH_STEP`] rounded up to a MiB, at
+/// least the kernel default, at most [`t::FRAG_HIGH_THRESH_CAP_BYTES`]; `None` when that is
+/// not above `current` (already at the cap).
+fn frag_limit_proposal(current: u64) -> Option<u64> {
+    const MIB: u64 = 1 << 20;
+    let doubled = current
+        .saturating_mul(t::FRAG_HIGH_THRESH_STEP)
+        .div_ceil(MIB)
+        .saturating_mul(MIB);
+    let v = doubled.clamp(
+        t::FRAG_HIGH_THRESH_DEFAULT_BYTES,
+        t::FRAG_HIGH_THRESH_CAP_BYTES,
+    );
+    (v > current).then_some(v)
+}
+
+fn frag_reassembly_fails(ctx: &Context) -> Vec<Finding> {
+    let Some(w) = ctx.window else {
+        return Vec::new();
+    };
+    // The families that fail, with their counts and cause.
+    let failing: Vec<(&Family, Counted, FragCause)> = FAMILIES
+        .iter()
+        .filter_map(|fam| {
+            let c = counted(
+                &w,
+                &[(fam.section, "ReasmFails")],
+                &[(fam.section, "ReasmReqds")],
+            )?;
+            if !c.fires(&t::FRAG_REASM_FAILS) {
+                return None;
+            }
+            let cause = match (
+                frag_memory(ctx, fam.sockstat),
+                sysctl_u64(ctx.newer, fam.key),
+            ) {
+                (Some(memory), Some(limit))
+                    if memory as f64 >= t::FRAG_MEM_NEAR_HIGH * limit as f64 =>
+                {
+                    FragCause::Memory { memory, limit }
+                }
+                (Some(memory), Some(limit)) => FragCause::Lost { memory, limit },
+                _ => FragCause::Unknown,
+            };
+            Some((fam, c, cause))
+        })
+        .collect();
+    if failing.is_empty() {
+        return Vec::new();
+    }
+    // One metric for both families (scope `ipv4`/`ipv6`) first, so the symptom's size is
+    // the failures of every family that fails.
+    let mut evidence: Vec<Evidence> = failing
+        .iter()
+        .map(|(fam, c, _)| Evidence::new("ReasmFails", fam.scope, c.rate, "1/s"))
+        .collect();
+    let mut changes = Vec::new();
+    let mut parts = Vec::new();
+    let mut memory_bound = false;
+    let mut lost = false;
+    let mut critical = false;
+    for (fam, c, cause) in &failing {
+        if let Some(s) = c.share() {
+            evidence.push(Evidence::new(
+                "ReasmFails/ReasmReqds",
+                fam.scope,
+                s * 100.0,
+                "%",
+            ));
+        }
+        if let Some(r) = w
+            .netstat_rate(fam.section, "ReasmTimeout")
+            .filter(|r| *r > 0.0)
+        {
+            evidence.push(Evidence::new("ReasmTimeout", fam.scope, r, "1/s"));
+        }
+        if let FragCause::Memory { memory, limit } | FragCause::Lost { memory, limit } = cause {
+            evidence.push(Evidence::new(
+                &format!("sockstat.{}.memory", fam.sockstat),
+                fam.scope,
+                *memory as f64,
+                "bytes",
+            ));
+            evidence.push(Evidence::new(fam.key, fam.scope, *limit as f64, "bytes"));
+        }
+        let share = c
+            .share()
+            .map(|s| format!(", {} of fragments", fmt_share(s)))
+            .unwrap_or_default();
+        match cause {
+            FragCause::Memory { memory, limit } => {
+                memory_bound = true;
+                critical |= c
+                    .share()
+                    .is_some_and(|s| s >= t::FRAG_REASM_FAILS_CRIT_SHARE);
+                parts.push(format!(
+                    "{} {}/s{share}: fragment memory full ({} of {})",
+                    fam.name,
+                    fmt_rate(c.rate),
+                    fmt_bytes(*memory as f64),
+                    fmt_bytes(*limit as f64)
+                ));
+                let current = limit.to_string();
+                match frag_limit_proposal(*limit) {
+                    Some(new) => changes.push(Change::sysctl(
+                        fam.key,
+                        Some(current.as_str()),
+                        new.to_string(),
+                    )),
+                    None => changes.push(Change::advice(
+                        fam.key,
+                        format!(
+                            "{} is already at nettune's cap of {}: find what sends so many \
+                             fragments (`ss -uam`, `tcpdump 'ip[6:2] & 0x3fff != 0'`) and \
+                             avoid fragmenting (smaller datagrams, path MTU discovery, MSS \
+                             clamping on tunnels)",
+                            fam.key,
+                            fmt_bytes(t::FRAG_HIGH_THRESH_CAP_BYTES as f64)
+                        ),
+                    )),
+                }
+            }
+            FragCause::Lost { memory, limit } => {
+                lost = true;
+                parts.push(format!(
+                    "{} {}/s{share}: fragments lost or late (memory {} of {})",
+                    fam.name,
+                    fmt_rate(c.rate),
+                    fmt_bytes(*memory as f64),
+                    fmt_bytes(*limit as f64)
+                ));
+            }
+            FragCause::Unknown => {
+                lost = true;
+                parts.push(format!("{} {}/s{share}", fam.name, fmt_rate(c.rate)));
+            }
+        }
+    }
+    if lost {
+        changes.push(Change::advice(
+            "fragmentation",
+            "avoid IP fragmentation instead of reassembling it: let path MTU discovery work \
+             (do not filter ICMP `fragmentation needed` / ICMPv6 `packet too big`), clamp the \
+             TCP MSS on tunnels and VPNs (`iptables -t mangle -A FORWARD -p tcp --tcp-flags \
+             SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu`), lower the MTU of tunnel devices, \
+             and make UDP senders keep datagrams under the path MTU (DNS EDNS buffer 1232, \
+             NFS over TCP); check the path for a device that drops fragments",
+        ));
+    }
+    let severity = if critical {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let cause = match (memory_bound, lost) {
+        (true, false) => {
+            "The namespace's fragment memory is at its limit: above `ipfrag_high_thresh` \
+             (`ip6frag_high_thresh` for IPv6) the kernel refuses every new fragment, so \
+             datagrams arriving in fragments (UDP above the MTU, tunnels, IPsec, NFS) are \
+             lost whole. Raising the limit lets the queues hold the fragments in flight; \
+             bpftune's ip_frag_tuner raises the same key."
+        }
+        (false, _) => {
+            "The fragment memory is well below its limit (or was not read), so the \
+             failures are fragments that never complete their datagram: one fragment lost \
+             on the path, fragments arriving later than `ipfrag_time` (30 s), or overlapping \
+             and duplicate fragments. A larger memory limit would not help; fragmentation \
+             itself is the problem."
+        }
+        (true, true) => {
+            "One family's fragment memory is at its limit (above it the kernel refuses every \
+             new fragment: the limit is raised); the other's is well below it, so its \
+             failures are fragments lost or late on the path, which a larger limit would \
+             not fix."
+        }
+    };
+    vec![Finding {
+        netns: None,
+        id: ids::IP_FRAG_REASSEMBLY_FAILS.into(),
+        severity,
+        title: format!(
+            "IP fragment reassembly fails and drops whole datagrams: {}",
+            parts.join("; ")
+        ),
+        detail: format!(
+            "A datagram larger than the path MTU arrives in fragments that the kernel queues \
+             until all are there; a failed reassembly (`ReasmFails`) discards every fragment \
+             of the datagram. {cause}"
+        ),
+        evidence,
+        changes,
+        risk: if memory_bound {
+            format!(
+                "fragment queues may pin up to the new limit of kernel memory per namespace \
+                 and family, and a fragment flood (an attack sending incomplete datagrams) \
+                 holds it for `ipfrag_time`; nettune never proposes more than {}",
+                fmt_bytes(t::FRAG_HIGH_THRESH_CAP_BYTES as f64)
+            )
+        } else {
+            "none from nettune; a lower MTU or MSS costs a little throughput".into()
+        },
+        verify: "Ip ReasmFails and Ip6 ReasmFails stop rising (nstat -az IpReasmFails \
+                 Ip6ReasmFails); sockstat FRAG memory stays below ipfrag_high_thresh \
+                 (cat /proc/net/sockstat /proc/net/sockstat6)"
+            .into(),
+    }]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::change::ChangeKind;
     use crate::diagnose::testkit::*;
     use crate::window::NetDevRates;
 
@@ -431,5 +706,172 @@ mod tests {
         );
         assert!(run_window(checksum_errors, &a, &b, &host(), &Default::default()).is_empty());
         assert!(run_static(checksum_errors, &b, &host(), &Default::default()).is_empty());
+    }
+    /// Fragment memory `(proto, bytes)` in both snapshots.
+    fn frag_mem(fx: &mut Fx, proto: &str, bytes: i64) {
+        set_sockstat(&mut fx.older, &[(proto, "memory", bytes)]);
+        set_sockstat(&mut fx.newer, &[(proto, "memory", bytes)]);
+    }
+
+    #[test]
+    fn frag_fails_at_the_memory_limit_double_it() {
+        let mut fx = Fx::new(2);
+        fx.netstat("Ip", "ReasmFails", 40.0)
+            .netstat("Ip", "ReasmReqds", 1000.0)
+            .sysctl("net.ipv4.ipfrag_high_thresh", "4194304");
+        frag_mem(&mut fx, "FRAG", 4_190_000);
+        let f = fx.run(frag_reassembly_fails);
+        let f = only(&f, ids::IP_FRAG_REASSEMBLY_FAILS);
+        assert_eq!(f.severity, Severity::Warning, "4 % of fragments");
+        assert_eq!(evidence(f, "ReasmFails", "ipv4"), Some(40.0));
+        assert_eq!(evidence(f, "ReasmFails/ReasmReqds", "ipv4"), Some(4.0));
+        assert_eq!(
+            evidence(f, "sockstat.FRAG.memory", "ipv4"),
+            Some(4_190_000.0)
+        );
+        assert_eq!(
+            evidence(f, "net.ipv4.ipfrag_high_thresh", "ipv4"),
+            Some(4_194_304.0)
+        );
+        assert!(f.evidence.iter().all(|e| !e.unit.is_empty()));
+        assert_eq!(proposed(f, "net.ipv4.ipfrag_high_thresh"), Some("8388608"));
+        let c = f
+            .changes
+            .iter()
+            .find(|c| c.target == "net.ipv4.ipfrag_high_thresh")
+            .unwrap();
+        assert_eq!(c.current.as_deref(), Some("4194304"));
+        assert!(proposed(f, "fragmentation").is_none(), "{:?}", f.changes);
+        assert!(f.title.contains("fragment memory full"), "{}", f.title);
+        // A tenth of the fragments failing at the limit is critical; an odd limit is doubled
+        // and rounded up to a MiB.
+        fx.netstat("Ip", "ReasmFails", 200.0)
+            .sysctl("net.ipv4.ipfrag_high_thresh", "3000000");
+        frag_mem(&mut fx, "FRAG", 2_500_000);
+        let f = fx.run(frag_reassembly_fails);
+        let f = only(&f, ids::IP_FRAG_REASSEMBLY_FAILS);
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(proposed(f, "net.ipv4.ipfrag_high_thresh"), Some("6291456"));
+    }
+
+    #[test]
+    fn frag_fails_with_memory_low_are_advice_only() {
+        let mut fx = Fx::new(2);
+        fx.netstat("Ip", "ReasmFails", 5.0)
+            .netstat("Ip", "ReasmReqds", 1000.0)
+            .netstat("Ip", "ReasmTimeout", 5.0)
+            .sysctl("net.ipv4.ipfrag_high_thresh", "4194304");
+        frag_mem(&mut fx, "FRAG", 100_000);
+        let f = fx.run(frag_reassembly_fails);
+        let f = only(&f, ids::IP_FRAG_REASSEMBLY_FAILS);
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(proposed(f, "net.ipv4.ipfrag_high_thresh").is_none());
+        assert!(f.changes.iter().all(|c| c.kind == ChangeKind::Advice));
+        let advice = proposed(f, "fragmentation").expect("advice");
+        assert!(
+            advice.contains("path MTU") && advice.contains("MSS"),
+            "{advice}"
+        );
+        assert_eq!(evidence(f, "ReasmTimeout", "ipv4"), Some(5.0));
+        assert_eq!(evidence(f, "sockstat.FRAG.memory", "ipv4"), Some(100_000.0));
+        assert!(f.title.contains("lost or late"), "{}", f.title);
+        // Without the memory or the limit read, the cause is not the limit either.
+        let mut fx = Fx::new(2);
+        fx.netstat("Ip", "ReasmFails", 5.0);
+        let f = fx.run(frag_reassembly_fails);
+        let f = only(&f, ids::IP_FRAG_REASSEMBLY_FAILS);
+        assert!(f.changes.iter().all(|c| c.kind == ChangeKind::Advice));
+    }
+
+    #[test]
+    fn frag_fails_quiet_when_few_or_rare() {
+        // 5 failures in the window: below the count.
+        let (mut a, mut b) = pair(
+            &[("net.ipv4.ipfrag_high_thresh", "4194304")],
+            &[("Ip", "ReasmFails", 0, 5), ("Ip", "ReasmReqds", 0, 100)],
+        );
+        set_sockstat(&mut a, &[("FRAG", "memory", 4_194_304)]);
+        set_sockstat(&mut b, &[("FRAG", "memory", 4_194_304)]);
+        assert!(run_window(frag_reassembly_fails, &a, &b, &host(), &Default::default()).is_empty());
+        // 500 failures among 10^8 fragments over a day: 0.0005 %, 0.006/s.
+        let (a, mut b) = pair(
+            &[],
+            &[
+                ("Ip", "ReasmFails", 0, 500),
+                ("Ip", "ReasmReqds", 0, 100_000_000),
+            ],
+        );
+        b.taken_at_ns = a.taken_at_ns + 86_400 * 1_000_000_000;
+        assert!(run_window(frag_reassembly_fails, &a, &b, &host(), &Default::default()).is_empty());
+        // No window: counters say nothing.
+        let mut fx = Fx::new(2);
+        fx.netstat("Ip", "ReasmFails", 50.0);
+        assert!(fx.run_static(frag_reassembly_fails).is_empty());
+        // Flat counters.
+        fx.netstat("Ip", "ReasmFails", 0.0)
+            .netstat("Ip6", "ReasmFails", 0.0);
+        assert!(fx.run(frag_reassembly_fails).is_empty());
+    }
+
+    #[test]
+    fn frag_fails_ipv6_uses_snmp6_and_its_own_limit() {
+        let mut fx = Fx::new(2);
+        fx.netstat("Ip6", "ReasmFails", 20.0)
+            .netstat("Ip6", "ReasmReqds", 500.0)
+            .netstat("Ip", "ReasmFails", 0.0)
+            .netstat("Ip", "ReasmReqds", 500.0)
+            .sysctl("net.ipv4.ipfrag_high_thresh", "4194304")
+            .sysctl("net.ipv6.ip6frag_high_thresh", "4194304");
+        frag_mem(&mut fx, "FRAG", 0);
+        frag_mem(&mut fx, "FRAG6", 4_000_000);
+        let f = fx.run(frag_reassembly_fails);
+        let f = only(&f, ids::IP_FRAG_REASSEMBLY_FAILS);
+        assert_eq!(evidence(f, "ReasmFails", "ipv6"), Some(20.0));
+        assert!(evidence(f, "ReasmFails", "ipv4").is_none());
+        assert_eq!(
+            evidence(f, "sockstat.FRAG6.memory", "ipv6"),
+            Some(4_000_000.0)
+        );
+        assert_eq!(proposed(f, "net.ipv6.ip6frag_high_thresh"), Some("8388608"));
+        assert!(proposed(f, "net.ipv4.ipfrag_high_thresh").is_none());
+        // Both families: IPv4 full, IPv6 low: one sysctl and the advice.
+        fx.netstat("Ip", "ReasmFails", 30.0);
+        frag_mem(&mut fx, "FRAG", 4_194_304);
+        frag_mem(&mut fx, "FRAG6", 1000);
+        let f = fx.run(frag_reassembly_fails);
+        let f = only(&f, ids::IP_FRAG_REASSEMBLY_FAILS);
+        assert_eq!(proposed(f, "net.ipv4.ipfrag_high_thresh"), Some("8388608"));
+        assert!(proposed(f, "net.ipv6.ip6frag_high_thresh").is_none());
+        assert!(proposed(f, "fragmentation").is_some());
+        // The symptom's first metric sums both families (autotune's magnitude).
+        assert_eq!(f.evidence[0].metric, "ReasmFails");
+        assert_eq!(f.evidence[1].metric, "ReasmFails");
+    }
+
+    #[test]
+    fn frag_limit_at_the_cap_is_not_raised() {
+        let cap = t::FRAG_HIGH_THRESH_CAP_BYTES;
+        assert_eq!(frag_limit_proposal(cap), None);
+        assert_eq!(frag_limit_proposal(cap + 1), None);
+        assert_eq!(frag_limit_proposal(48 << 20), Some(cap));
+        assert_eq!(
+            frag_limit_proposal(0),
+            Some(t::FRAG_HIGH_THRESH_DEFAULT_BYTES)
+        );
+        assert_eq!(frag_limit_proposal(u64::MAX), None);
+        let mut fx = Fx::new(2);
+        fx.netstat("Ip", "ReasmFails", 40.0)
+            .netstat("Ip", "ReasmReqds", 1000.0)
+            .sysctl("net.ipv4.ipfrag_high_thresh", &cap.to_string());
+        frag_mem(&mut fx, "FRAG", cap as i64);
+        let f = fx.run(frag_reassembly_fails);
+        let f = only(&f, ids::IP_FRAG_REASSEMBLY_FAILS);
+        assert!(
+            f.changes.iter().all(|c| c.kind == ChangeKind::Advice),
+            "{:?}",
+            f.changes
+        );
+        let advice = proposed(f, "net.ipv4.ipfrag_high_thresh").expect("advice at the cap");
+        assert!(advice.contains("cap"), "{advice}");
     }
 }

@@ -157,7 +157,9 @@ pub enum RuleScope {
 /// * RPS off on a single-queue device (the namespace's devices, e.g. a pod's veth);
 /// * the counter rules of the namespace's netstat (reverse-path filter, checksum errors,
 ///   pruning, zero-window and min-TTL drops, listen drops, spurious host-queue retransmits,
-///   UDP InErrors, PFMemallocDrop), its netlink sockets and its qdiscs.
+///   UDP InErrors, PFMemallocDrop), its netlink sockets and its qdiscs;
+/// * IP fragment reassembly failures (the namespace's `Ip`/`Ip6` counters, its sockstat
+///   `FRAG`/`FRAG6` memory and its `ipfrag_high_thresh`/`ip6frag_high_thresh`).
 ///
 /// Host-wide: softnet (backlog drops, time squeeze, flow limit, CPU imbalance), every NIC
 /// and IRQ rule (physical devices, ethtool, interrupts), `qdisc.pacing`
@@ -181,6 +183,7 @@ pub const PER_NAMESPACE_RULES: &[FindingId] = &[
     ids::RPS_DISABLED,
     ids::IP_RP_FILTER_DROPS,
     ids::IP_CHECKSUM_ERRORS,
+    ids::IP_FRAG_REASSEMBLY_FAILS,
     ids::TCP_RCV_PRUNED,
     ids::TCP_ZERO_WINDOW_DROP,
     ids::TCP_MIN_TTL_DROP,

@@ -453,6 +453,37 @@ pub const CHECKSUM_ERRORS: CountThreshold = CountThreshold {
 /// `ip.checksum_errors` is critical at or above this share of what was received. 0–1.
 pub const CHECKSUM_ERRORS_CRIT_SHARE: f64 = 0.01;
 
+/// `ip.frag_reassembly_fails`: `ReasmFails` against fragments received for reassembly
+/// (`ReasmReqds`), per family (`Ip` for IPv4, `Ip6` for IPv6). At least 10 failures (a
+/// handful over years of uptime is noise), and 1 % of the fragments (one lost fragment
+/// loses its whole datagram, so 1 % of fragments is a larger share of fragmented
+/// datagrams) or 1/s (a busy tunnel or NFS-over-UDP host loses datagrams whatever the share).
+pub const FRAG_REASM_FAILS: CountThreshold = CountThreshold {
+    min_count: 10.0,
+    min_share: 0.01,
+    min_rate: 1.0,
+};
+/// `ip.frag_reassembly_fails`: the namespace's fragment memory (sockstat `FRAG`/`FRAG6`
+/// `memory`, bytes) at or above this share of `ipfrag_high_thresh`/`ip6frag_high_thresh`
+/// (bytes) means the failures are the memory limit (the kernel refuses new fragments above
+/// it). Memory is sampled at the window's ends while the failures happen in between, so a
+/// namespace that hits the limit in bursts is judged near it: 75 % is the kernel's own
+/// `ipfrag_low_thresh` default (3 MiB of 4 MiB). Ratio 0–1.
+pub const FRAG_MEM_NEAR_HIGH: f64 = 0.75;
+/// `ip.frag_reassembly_fails`: `ipfrag_high_thresh` is raised by this factor per step.
+/// Ratio.
+pub const FRAG_HIGH_THRESH_STEP: u64 = 2;
+/// `ip.frag_reassembly_fails`: the kernel default of `ipfrag_high_thresh` and
+/// `ip6frag_high_thresh` (4 MiB since 4.17), the least proposed. Bytes.
+pub const FRAG_HIGH_THRESH_DEFAULT_BYTES: u64 = 4 << 20;
+/// `ip.frag_reassembly_fails`: never propose a fragment memory limit above this (per
+/// namespace and family; fragments queued this long are an attack or a broken path, not
+/// demand). Bytes (64 MiB).
+pub const FRAG_HIGH_THRESH_CAP_BYTES: u64 = 64 << 20;
+/// `ip.frag_reassembly_fails` is critical when the memory limit is the cause and the
+/// failures are at least this share of the fragments received. 0–1.
+pub const FRAG_REASM_FAILS_CRIT_SHARE: f64 = 0.1;
+
 /// `udp.in_errors`: `Udp.InErrors` beyond `RcvbufErrors` and `InCsumErrors` against
 /// datagrams received.
 pub const UDP_IN_ERRORS: CountThreshold = CountThreshold {
