@@ -462,7 +462,7 @@ fn at_boot_zeroes_counters_only() {
 /// `/dev/kmsg`, ioctls) never fills an archive's snapshot with this machine's state.
 #[test]
 fn every_snapshot_source_is_classified() {
-    const FROM_ROOT: [&str; 15] = [
+    const FROM_ROOT: [&str; 16] = [
         "softnet",
         "netdev",
         "netstat",
@@ -478,6 +478,7 @@ fn every_snapshot_source_is_classified() {
         "interfaces",
         "netlink",
         "neigh",
+        "rt6_stats",
     ];
     const FROM_TEXT: [&str; 4] = ["ethtool", "sockets", "qdisc", "kernel_log"];
     for s in crate::snapshot::SOURCES {
