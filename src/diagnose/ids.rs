@@ -136,6 +136,8 @@ catalogue! {
     IP_RP_FILTER_DROPS = "ip.rp_filter_drops",
     /// Segments or datagrams arrive with a bad checksum (`InCsumErrors`).
     IP_CHECKSUM_ERRORS = "ip.checksum_errors",
+    /// The IPv6 route (dst) cache is near or at `net.ipv6.route.max_size` (kernels < 6.3).
+    IPV6_ROUTE_TABLE_FULL = "ipv6.route_table_full",
     /// TCP receive queues pruned or collapsed (`RcvPruned`, `OfoPruned`, `PruneCalled`).
     TCP_RCV_PRUNED = "tcp.rcv_pruned",
     /// Segments dropped against a zero receive window (`TCPZeroWindowDrop`).

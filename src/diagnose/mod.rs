@@ -157,7 +157,9 @@ pub enum RuleScope {
 /// * RPS off on a single-queue device (the namespace's devices, e.g. a pod's veth);
 /// * the counter rules of the namespace's netstat (reverse-path filter, checksum errors,
 ///   pruning, zero-window and min-TTL drops, listen drops, spurious host-queue retransmits,
-///   UDP InErrors, PFMemallocDrop), its netlink sockets and its qdiscs.
+///   UDP InErrors, PFMemallocDrop), its netlink sockets and its qdiscs;
+/// * the IPv6 route cache against `net.ipv6.route.max_size` (`rt6_stats` and the limit are
+///   per namespace; the kernel log line fires it in the host's run only).
 ///
 /// Host-wide: softnet (backlog drops, time squeeze, flow limit, CPU imbalance), every NIC
 /// and IRQ rule (physical devices, ethtool, interrupts), `qdisc.pacing`
@@ -190,6 +192,7 @@ pub const PER_NAMESPACE_RULES: &[FindingId] = &[
     ids::SYSTEM_PFMEMALLOC_DROP,
     ids::NETLINK_SOCKET_DROPS,
     ids::QDISC_DROPS,
+    ids::IPV6_ROUTE_TABLE_FULL,
 ];
 
 /// The scope of the rule reporting `id` (see [`PER_NAMESPACE_RULES`]).
