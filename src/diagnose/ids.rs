@@ -185,8 +185,12 @@ mod tests {
         assert_eq!(unique.len(), ALL.len(), "duplicate id in {ALL:?}");
         for id in ALL {
             let (area, what) = id.as_str().split_once('.').expect("area.what");
-            let ok =
-                |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+            // Lowercase words; digits after the first letter (`ipv6`).
+            let ok = |s: &str| {
+                s.starts_with(|c: char| c.is_ascii_lowercase())
+                    && s.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            };
             assert!(ok(area) && ok(what), "{id} is not area.what");
             assert_eq!(FindingId::find(id.as_str()), Some(*id));
         }
