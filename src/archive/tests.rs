@@ -639,7 +639,10 @@ fn kernel_log_rules_on_an_archive() {
     let log_ids = |ids: &[String]| -> Vec<String> {
         ids.iter()
             .filter(|i| {
-                i.starts_with("log.") || *i == "nic.tx_timeout" || *i == "neigh.table_overflow"
+                i.starts_with("log.")
+                    || *i == "nic.tx_timeout"
+                    || *i == "neigh.table_overflow"
+                    || *i == "ipv6.route_table_full"
             })
             .cloned()
             .collect()
@@ -654,6 +657,7 @@ Feb 10 15:01:00 compute4 kernel: [59060.000000] TCP: request_sock_TCP: Possible 
 Feb 10 15:02:00 compute4 kernel: [59120.000000] NETDEV WATCHDOG: ens3 (virtio_net): transmit queue 0 timed out
 Feb 10 15:03:00 compute4 kernel: [59180.000000] br-int: dropped over-mtu packet: 1554 > 1500
 Feb 10 15:04:00 compute4 kernel: [59240.000000] neighbour: arp_cache: neighbor table overflow!
+Feb 10 15:05:00 compute4 kernel: [59300.000000] Route cache is full: consider increasing sysctl net.ipv6.route.max_size.
 ";
     // A network line of the previous boot (before line 1077) is not this boot's.
     let mut lines: Vec<&str> = text.lines().collect();
@@ -696,6 +700,13 @@ Feb 10 15:04:00 compute4 kernel: [59240.000000] neighbour: arp_cache: neighbor t
         "{mtu:?}"
     );
     find("neigh.table_overflow");
+    let rt = find("ipv6.route_table_full");
+    assert!(
+        rt.changes
+            .iter()
+            .any(|c| c.target == "net.ipv6.route.max_size" && c.proposed == "8192"),
+        "{rt:?}"
+    );
     // A tarball of it gives the same findings.
     let tb = d.path().join("sos.tar.gz");
     testkit::tarball(
