@@ -1752,7 +1752,7 @@ mod tests {
             s.key = KeyRef::new(key, "pod-a");
             s.finding = "ipv6.route_table_full".into();
             s.magnitude = 95.0;
-            s.evidence = "rt6_stats.dst_entries/net.ipv6.route.max_size host=95 %".into();
+            s.evidence = "rt6_stats.dst_entries/max_size host=95 %".into();
             s.current = Some(current.into());
             s.proposed = proposed.into();
             s.arrivals = None;

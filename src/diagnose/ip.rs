@@ -375,7 +375,7 @@ fn route6_table_full(ctx: &Context) -> Vec<Finding> {
     let mut evidence = Vec::new();
     if let Some(f) = fill {
         evidence.push(Evidence::new(
-            "rt6_stats.dst_entries/net.ipv6.route.max_size",
+            "rt6_stats.dst_entries/max_size",
             "host",
             f * 100.0,
             "%",
@@ -682,7 +682,7 @@ mod tests {
         let f = fx.run(route6_table_full);
         let f = only(&f, ids::IPV6_ROUTE_TABLE_FULL);
         assert_eq!(f.severity, Severity::Warning);
-        let fill = evidence(f, "rt6_stats.dst_entries/net.ipv6.route.max_size", "host").unwrap();
+        let fill = evidence(f, "rt6_stats.dst_entries/max_size", "host").unwrap();
         assert!((fill - 92.77).abs() < 0.01, "{fill}");
         assert_eq!(f.evidence[0].unit, "%");
         assert_eq!(evidence(f, "rt6_stats.dst_entries", "host"), Some(3800.0));
@@ -756,6 +756,8 @@ mod tests {
         assert!(!route6_max_size_enforced("6.3.0"));
         assert!(!route6_max_size_enforced("6.18.0"));
         assert!(route6_max_size_enforced(""));
+        // Another namespace's limit is read in it, not taken from the host.
+        assert!(crate::collect::sysctl::NETNS_FILES.contains(&"net/ipv6/route/max_size"));
     }
 
     #[test]
