@@ -145,6 +145,7 @@ struct NetnsPart {
     sockets: Source<Sockets>,
     netlink: Source<collect::netlink::Netlink>,
     qdisc: Source<collect::qdisc::Qdiscs>,
+    rt6_stats: Source<collect::route6::Rt6Stats>,
 }
 
 /// What the per-namespace readers keep between snapshots: ethtool sockets, the sysctl
@@ -225,6 +226,7 @@ impl NetnsPart {
             sockets: Source::error(reason),
             netlink: Source::error(reason),
             qdisc: Source::error(reason),
+            rt6_stats: Source::error(reason),
         }
     }
 }
@@ -843,6 +845,7 @@ fn assemble(
         netlink: ns.netlink,
         qdisc: ns.qdisc,
         neigh: host.neigh,
+        rt6_stats: ns.rt6_stats,
         warnings: warnings.0,
         collect_seconds,
         namespaces: Vec::new(),
@@ -963,6 +966,7 @@ fn netns_part(
             collect::netlink::read(buf, root, options.socket_processes, w)
         }),
         qdisc: timed(t, "qdisc", || collect::qdisc::read(root)),
+        rt6_stats: timed(t, "rt6_stats", || collect::route6::read(buf, root, w)),
         interfaces,
         ethtool,
         sockets,

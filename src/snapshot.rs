@@ -7,9 +7,9 @@ use crate::bpf::drops::DropReasons;
 use crate::collect::{
     conntrack::Conntrack, ethtool::EthtoolAll, host::HostFacts, interfaces::Interfaces,
     interrupts::Interrupts, kmsg::KernelLog, neigh::Neigh, netdev::NetDev, netlink::Netlink,
-    qdisc::Qdiscs, snmp::NetStat, sockets::Sockets, sockstat::SockStat, softirqs::CpuTimes,
-    softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry, sysctl::Sysctls, Outcome,
-    Source, Warning,
+    qdisc::Qdiscs, route6::Rt6Stats, snmp::NetStat, sockets::Sockets, sockstat::SockStat,
+    softirqs::CpuTimes, softirqs::SoftIrqs, softnet::SoftnetCpu, sysctl::SysctlConfigEntry,
+    sysctl::Sysctls, Outcome, Source, Warning,
 };
 use crate::namespaces::NetnsRef;
 use crate::{Error, Result};
@@ -155,6 +155,9 @@ snapshot_sources! {
     /// Neighbour table statistics (`/proc/net/stat/{arp,ndisc}_cache`).
     #[serde(default = "not_collected")]
     neigh: Neigh,
+    /// IPv6 routing table and route (dst) cache sizes (`/proc/net/rt6_stats`).
+    #[serde(default = "not_collected")]
+    rt6_stats: Rt6Stats,
     sockets: Sockets,
 }
 

@@ -237,8 +237,9 @@ const PRIMARY: [(&str, &str); 8] = [
 ];
 
 /// Other proc files the collectors read (a bad one is a problem worth listing).
-const USED: [&str; 6] = [
+const USED: [&str; 7] = [
     "proc/net/netstat",
+    "proc/net/rt6_stats",
     "proc/net/snmp6",
     "proc/net/sockstat6",
     "proc/net/netlink",

@@ -462,7 +462,7 @@ fn at_boot_zeroes_counters_only() {
 /// `/dev/kmsg`, ioctls) never fills an archive's snapshot with this machine's state.
 #[test]
 fn every_snapshot_source_is_classified() {
-    const FROM_ROOT: [&str; 15] = [
+    const FROM_ROOT: [&str; 16] = [
         "softnet",
         "netdev",
         "netstat",
@@ -478,6 +478,7 @@ fn every_snapshot_source_is_classified() {
         "interfaces",
         "netlink",
         "neigh",
+        "rt6_stats",
     ];
     const FROM_TEXT: [&str; 4] = ["ethtool", "sockets", "qdisc", "kernel_log"];
     for s in crate::snapshot::SOURCES {
@@ -638,7 +639,10 @@ fn kernel_log_rules_on_an_archive() {
     let log_ids = |ids: &[String]| -> Vec<String> {
         ids.iter()
             .filter(|i| {
-                i.starts_with("log.") || *i == "nic.tx_timeout" || *i == "neigh.table_overflow"
+                i.starts_with("log.")
+                    || *i == "nic.tx_timeout"
+                    || *i == "neigh.table_overflow"
+                    || *i == "ipv6.route_table_full"
             })
             .cloned()
             .collect()
@@ -653,6 +657,7 @@ Feb 10 15:01:00 compute4 kernel: [59060.000000] TCP: request_sock_TCP: Possible 
 Feb 10 15:02:00 compute4 kernel: [59120.000000] NETDEV WATCHDOG: ens3 (virtio_net): transmit queue 0 timed out
 Feb 10 15:03:00 compute4 kernel: [59180.000000] br-int: dropped over-mtu packet: 1554 > 1500
 Feb 10 15:04:00 compute4 kernel: [59240.000000] neighbour: arp_cache: neighbor table overflow!
+Feb 10 15:05:00 compute4 kernel: [59300.000000] Route cache is full: consider increasing sysctl net.ipv6.route.max_size.
 ";
     // A network line of the previous boot (before line 1077) is not this boot's.
     let mut lines: Vec<&str> = text.lines().collect();
@@ -695,6 +700,13 @@ Feb 10 15:04:00 compute4 kernel: [59240.000000] neighbour: arp_cache: neighbor t
         "{mtu:?}"
     );
     find("neigh.table_overflow");
+    let rt = find("ipv6.route_table_full");
+    assert!(
+        rt.changes
+            .iter()
+            .any(|c| c.target == "net.ipv6.route.max_size" && c.proposed == "8192"),
+        "{rt:?}"
+    );
     // A tarball of it gives the same findings.
     let tb = d.path().join("sos.tar.gz");
     testkit::tarball(

@@ -216,6 +216,20 @@ pub const POLICIES: &[Policy] = &[
     capacity("net.ipv6.neigh.default.gc_thresh1", NEIGH, 1 << 20),
     capacity("net.ipv6.neigh.default.gc_thresh2", NEIGH, 1 << 20),
     capacity("net.ipv6.neigh.default.gc_thresh3", NEIGH, 1 << 20),
+    // The IPv6 route (dst) cache limit (per namespace; enforced by kernels before 6.3): for
+    // the `ipv6.route_table_full` rule. 512 bytes per entry: an `rt6_info` is a 256-byte
+    // object of the `ip6_dst_cache` slab, plus the exception-table entry, metrics and
+    // per-CPU copies that come with a cached route; counting twice the slab object keeps
+    // the RAM ceiling on the safe side (1 % of 4 GiB: 83886 entries).
+    capacity(
+        "net.ipv6.route.max_size",
+        Ceiling::Ram {
+            share: 0.01,
+            unit: 512,
+            per_cpu: false,
+        },
+        crate::diagnose::thresholds::ROUTE6_MAX_SIZE_CAP,
+    ),
     // The accept queue of a listener is fixed when it calls listen(): advice.
     Policy {
         live: false,
@@ -634,6 +648,7 @@ pub const CAPACITY_LIMITS: &[&str] = &[
     "net.ipv6.neigh.default.gc_thresh1",
     "net.ipv6.neigh.default.gc_thresh2",
     "net.ipv6.neigh.default.gc_thresh3",
+    "net.ipv6.route.max_size",
 ];
 
 impl Tuning {
@@ -1775,6 +1790,43 @@ mod tests {
                 "{k} has no policy"
             );
         }
+    }
+
+    #[test]
+    fn route6_max_size_is_written_once_and_bounded() {
+        let key = "net.ipv6.route.max_size";
+        let p = policy(key).unwrap();
+        assert_eq!(p.shape, Shape::Capacity);
+        assert!(p.live && p.hard_max < FIELD_MAX);
+        // 1 % of 4 GiB / 512 B per entry.
+        assert_eq!(ceiling(p, &machine()), 83_886);
+        let symptom = |current: &str, proposed: &str| {
+            let mut s = backlog_symptom(current, 0.0, 0.0);
+            s.key = KeyRef::new(key, "pod-a");
+            s.finding = "ipv6.route_table_full".into();
+            s.magnitude = 95.0;
+            s.evidence = "rt6_stats.dst_entries/max_size host=95 %".into();
+            s.current = Some(current.into());
+            s.proposed = proposed.into();
+            s.arrivals = None;
+            s
+        };
+        let mut e = Engine::new(Tuning::default());
+        let a = e.step(&obs(0.0, vec![symptom("4096", "8192")], "32"));
+        assert_eq!(writes(&a), [("4096".into(), "8192".into())]);
+        assert!(
+            matches!(&a[0], Action::Write { key: k, .. } if k.ns == "pod-a"),
+            "written in the namespace: {a:?}"
+        );
+        // A proposal above the RAM ceiling is cut to it.
+        let mut e = Engine::new(Tuning::default());
+        let a = e.step(&obs(0.0, vec![symptom("4096", "1048576")], "32"));
+        assert_eq!(writes(&a), [("4096".into(), "83886".into())]);
+        let decaying = Tuning {
+            decay_after_secs: Some(60.0),
+            ..Tuning::default()
+        };
+        assert!(!decaying.decays(key), "a capacity limit does not decay");
     }
 
     #[test]

@@ -118,6 +118,9 @@ pub enum LogEvent<'a> {
     },
     /// `TCP: out of memory -- consider tuning tcp_mem`.
     TcpOutOfMemory,
+    /// `Route cache is full: consider increasing sysctl net.ipv6.route.max_size.` (IPv6
+    /// `dst_alloc` failed, kernels before 6.3).
+    Ipv6RouteCacheFull,
     /// `Possible SYN flooding on port N. Sending cookies.` (or `Dropping request`).
     SynFlood {
         /// The listener's port.
@@ -170,6 +173,9 @@ pub fn classify(message: &str) -> Option<LogEvent<'_>> {
             .find(|t| m.contains(t));
         return Some(LogEvent::NeighOverflow { table });
     }
+    if lower_has("route cache is full") && !m.contains("net.ipv4.") {
+        return Some(LogEvent::Ipv6RouteCacheFull);
+    }
     if m.contains("out of memory -- consider tuning tcp_mem") {
         return Some(LogEvent::TcpOutOfMemory);
     }
@@ -214,6 +220,8 @@ pub fn classify(message: &str) -> Option<LogEvent<'_>> {
         let network = name == "net_ratelimit"
             || name.starts_with("nf_")
             || name.contains("neigh")
+            || name.starts_with("dst_")
+            || name.starts_with("ip6_dst")
             || name == "TCP";
         return network.then_some(LogEvent::Suppressed { name, count });
     }
@@ -510,6 +518,22 @@ mod tests {
                 name: "net_ratelimit",
                 count: 27
             })
+        );
+        assert_eq!(
+            classify("Route cache is full: consider increasing sysctl net.ipv6.route.max_size."),
+            Some(LogEvent::Ipv6RouteCacheFull)
+        );
+        assert_eq!(
+            classify("dst_alloc: 14 callbacks suppressed"),
+            Some(LogEvent::Suppressed {
+                name: "dst_alloc",
+                count: 14
+            })
+        );
+        // The IPv4 route cache (removed in 3.6) is not the IPv6 one.
+        assert_eq!(
+            classify("Route cache is full: consider increasing sysctl net.ipv4.route.max_size."),
+            None
         );
         assert_eq!(classify("eth0: link up"), None);
         assert_eq!(

@@ -16,6 +16,7 @@ pub mod neigh;
 pub mod netdev;
 pub mod netlink;
 pub mod qdisc;
+pub mod route6;
 pub mod snmp;
 pub mod sockets;
 pub mod sockstat;

@@ -138,6 +138,8 @@ catalogue! {
     IP_CHECKSUM_ERRORS = "ip.checksum_errors",
     /// IP fragment reassembly fails (`ReasmFails`, IPv4 and IPv6).
     IP_FRAG_REASSEMBLY_FAILS = "ip.frag_reassembly_fails",
+    /// The IPv6 route (dst) cache is near or at `net.ipv6.route.max_size` (kernels < 6.3).
+    IPV6_ROUTE_TABLE_FULL = "ipv6.route_table_full",
     /// TCP receive queues pruned or collapsed (`RcvPruned`, `OfoPruned`, `PruneCalled`).
     TCP_RCV_PRUNED = "tcp.rcv_pruned",
     /// Segments dropped against a zero receive window (`TCPZeroWindowDrop`).
@@ -185,8 +187,12 @@ mod tests {
         assert_eq!(unique.len(), ALL.len(), "duplicate id in {ALL:?}");
         for id in ALL {
             let (area, what) = id.as_str().split_once('.').expect("area.what");
-            let ok =
-                |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+            // Lowercase words; digits after the first letter (`ipv6`).
+            let ok = |s: &str| {
+                s.starts_with(|c: char| c.is_ascii_lowercase())
+                    && s.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            };
             assert!(ok(area) && ok(what), "{id} is not area.what");
             assert_eq!(FindingId::find(id.as_str()), Some(*id));
         }

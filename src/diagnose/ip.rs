@@ -1,13 +1,16 @@
 //! IP layer: reverse-path filter drops (`ip.rp_filter_drops`), checksum errors
 //! (`ip.checksum_errors`) and fragment reassembly failures (`ip.frag_reassembly_fails`),
 //! judged by count, share and rate ([`t::CountThreshold`]) so a live window and a
-//! since-boot archive are judged alike.
+//! since-boot archive are judged alike; the IPv6 route (dst) cache against
+//! `net.ipv6.route.max_size` (`ipv6.route_table_full`, from `/proc/net/rt6_stats` and the
+//! kernel log).
 
 use super::ids;
 use super::thresholds as t;
 use super::util::{counted, fmt_bytes, fmt_rate, fmt_share, sysctl, sysctl_u64, Counted};
 use super::{Context, Evidence, Finding, Rule, Severity};
 use crate::change::Change;
+use crate::collect::kmsg::LogEvent;
 
 /// The rules of this area.
 pub const RULES: &[Rule] = &[
@@ -22,6 +25,10 @@ pub const RULES: &[Rule] = &[
     Rule {
         name: ids::IP_FRAG_REASSEMBLY_FAILS,
         run: frag_reassembly_fails,
+    },
+    Rule {
+        name: ids::IPV6_ROUTE_TABLE_FULL,
+        run: route6_table_full,
     },
 ];
 
@@ -562,6 +569,203 @@ fn frag_reassembly_fails(ctx: &Context) -> Vec<Finding> {
     }]
 }
 
+// ---------------------------------------------------------------------------------------
+// ipv6.route_table_full
+
+/// The limit of the IPv6 dst cache.
+const ROUTE6_MAX_SIZE: &str = "net.ipv6.route.max_size";
+
+/// Whether kernel `release` (`uname -r`, `5.15.0-91-generic`) still enforces
+/// `net.ipv6.route.max_size`: every kernel before [`t::ROUTE6_UNENFORCED_FROM`]. A release
+/// that does not start with `MAJOR.MINOR` is taken to enforce it (old archives).
+fn route6_max_size_enforced(release: &str) -> bool {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (major, minor) {
+        (Some(major), Some(minor)) => (major, minor) < t::ROUTE6_UNENFORCED_FROM,
+        _ => true,
+    }
+}
+
+/// The proposed `net.ipv6.route.max_size`: [`t::ROUTE6_MAX_SIZE_STEP`] times the larger of
+/// the current limit and the entries in use, rounded up to a power of two, at most
+/// [`t::ROUTE6_MAX_SIZE_CAP`].
+fn route6_proposed_max_size(current: u64, dst_entries: u64) -> u64 {
+    current
+        .max(dst_entries)
+        .saturating_mul(t::ROUTE6_MAX_SIZE_STEP)
+        .checked_next_power_of_two()
+        .unwrap_or(u64::MAX)
+        .min(t::ROUTE6_MAX_SIZE_CAP)
+}
+
+/// Kernels before 6.3 refuse a new IPv6 dst entry (a cached route: one per destination
+/// the host sends to through a gateway with a PMTU or redirect exception, per-CPU copies,
+/// uncached routes) once `dst_entries` stays above `net.ipv6.route.max_size` after a forced
+/// garbage collection: `ip6_dst_gc` returns `entries > rt_max_size` and `dst_alloc` fails
+/// with "Route cache is full: consider increasing sysctl net.ipv6.route.max_size.", and
+/// the packet is dropped. `net.ipv6.route.gc_thresh` only decides when that collection starts
+/// (`dst_alloc` calls it above `gc_thresh` entries); raising it does not stop the failure, so
+/// only `max_size` is proposed. 6.3 made the limit `INT_MAX` and stopped enforcing it.
+fn route6_table_full(ctx: &Context) -> Vec<Finding> {
+    // The kernel log is the host's only: a namespace's part has none.
+    let (mut lines, mut suppressed) = (0u64, 0u64);
+    if let Some(log) = ctx.newer.kernel_log.ok() {
+        for (e, n) in &super::kernel_log::tally(log).events {
+            if matches!(e, LogEvent::Ipv6RouteCacheFull) {
+                lines += n.count;
+                suppressed += n.suppressed;
+            }
+        }
+    }
+    let stats = ctx.newer.rt6_stats.ok();
+    let max_size = sysctl_u64(ctx.newer, ROUTE6_MAX_SIZE);
+    let enforced = route6_max_size_enforced(&ctx.host.kernel);
+    let fill = match (stats, max_size) {
+        (Some(s), Some(m)) if m > 0 && enforced => Some(s.dst_entries as f64 / m as f64),
+        _ => None,
+    };
+    let near = fill.is_some_and(|f| f >= t::ROUTE6_WARN_FILL);
+    let full = fill.is_some_and(|f| f >= t::ROUTE6_CRIT_FILL);
+    if !near && lines == 0 {
+        return Vec::new();
+    }
+    // Routes removed from the FIB in the window (`fib6_del_route`: expired RA routes and
+    // the forced collections' victims among them). Not a sign of a full cache by itself:
+    // it only makes a near-full cache critical.
+    let discarded = ctx.window.and_then(|w| {
+        let (old, new) = (w.older.rt6_stats.ok()?, w.newer.rt6_stats.ok()?);
+        Some(crate::window::delta_u64(
+            old.fib_discarded_routes,
+            new.fib_discarded_routes,
+        ))
+    });
+    let severity = if full || lines > 0 || (near && discarded.is_some_and(|d| d > 0)) {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let mut evidence = Vec::new();
+    if let Some(f) = fill {
+        evidence.push(Evidence::new(
+            "rt6_stats.dst_entries/max_size",
+            "host",
+            f * 100.0,
+            "%",
+        ));
+    }
+    if let Some(s) = stats {
+        evidence.push(Evidence::new(
+            "rt6_stats.dst_entries",
+            "host",
+            s.dst_entries as f64,
+            "entries",
+        ));
+    }
+    if let Some(m) = max_size {
+        evidence.push(Evidence::new(ROUTE6_MAX_SIZE, "host", m as f64, "entries"));
+    }
+    if let Some(d) = discarded.filter(|d| *d > 0) {
+        evidence.push(Evidence::new(
+            "rt6_stats.fib_discarded_routes",
+            "host",
+            d as f64,
+            "routes",
+        ));
+    }
+    if lines > 0 {
+        evidence.push(Evidence::new(
+            "kernel_log.route_cache_full",
+            "host",
+            lines as f64,
+            "lines",
+        ));
+    }
+    if suppressed > 0 {
+        evidence.push(Evidence::new(
+            "kernel_log.callbacks_suppressed",
+            "host",
+            suppressed as f64,
+            "lines",
+        ));
+    }
+    let dst = stats.map(|s| s.dst_entries);
+    let mut changes = Vec::new();
+    if let Some(m) = max_size {
+        let want = route6_proposed_max_size(m, dst.unwrap_or(0));
+        if want > m {
+            changes.push(Change::sysctl(
+                ROUTE6_MAX_SIZE,
+                sysctl(ctx.newer, ROUTE6_MAX_SIZE),
+                want.to_string(),
+            ));
+        }
+    }
+    changes.push(Change::advice(
+        "IPv6 route cache entries",
+        "many cached IPv6 routes come from many destinations behind a gateway with PMTU or \
+         redirect exceptions (`ip -6 route show cache | wc -l`), or from a flood of new \
+         destinations (a scan, a DDoS); a kernel from 6.3 on has no such limit",
+    ));
+    let title = match (fill, dst, max_size) {
+        (Some(f), Some(d), Some(m)) if near => format!(
+            "The IPv6 route cache holds {d} of net.ipv6.route.max_size = {m} entries ({}): {}",
+            fmt_share(f),
+            if full {
+                "new IPv6 routes are refused and their packets dropped"
+            } else {
+                "new IPv6 destinations will be refused soon"
+            }
+        ),
+        _ => format!(
+            "The kernel logged \"Route cache is full\" {lines} times{}: IPv6 packets to new \
+             destinations were dropped",
+            ctx.newer
+                .kernel_log
+                .ok()
+                .map(|l| match l.span {
+                    crate::collect::kmsg::LogSpan::Window => " during the window",
+                    crate::collect::kmsg::LogSpan::Boot => " since boot",
+                    crate::collect::kmsg::LogSpan::File => " in the archive's kernel log",
+                })
+                .unwrap_or_default()
+        ),
+    };
+    let suppressed_note = if suppressed > 0 {
+        format!(
+            " The rate limiter suppressed {suppressed} more messages: the real count is higher."
+        )
+    } else {
+        String::new()
+    };
+    vec![Finding {
+        netns: None,
+        id: ids::IPV6_ROUTE_TABLE_FULL.into(),
+        severity,
+        title,
+        detail: format!(
+            "Every IPv6 route the kernel hands to a packet or socket is a dst entry \
+             (rt6_stats dst_entries). Before Linux 6.3, once they stay above \
+             net.ipv6.route.max_size (default 4096) after a forced garbage collection, \
+             dst_alloc fails (\"Route cache is full: consider increasing sysctl \
+             net.ipv6.route.max_size\") and the packet is dropped: new connections and \
+             datagrams to new destinations fail while old ones keep working. \
+             net.ipv6.route.gc_thresh only decides when that collection starts, so raising it \
+             does not help.{suppressed_note}"
+        ),
+        evidence,
+        changes,
+        risk: "each dst entry is a few hundred bytes of kernel memory: a larger limit lets a \
+               flood of new destinations use more of it before collection catches up"
+            .into(),
+        verify: "dst_entries in /proc/net/rt6_stats (6th hex field) stays below \
+                 net.ipv6.route.max_size and no new \"Route cache is full\" appears in the \
+                 kernel log"
+            .into(),
+    }]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -873,5 +1077,163 @@ mod tests {
         );
         let advice = proposed(f, "net.ipv4.ipfrag_high_thresh").expect("advice at the cap");
         assert!(advice.contains("cap"), "{advice}");
+    }
+
+    fn rt6(
+        dst_entries: u64,
+        discarded: u64,
+    ) -> crate::collect::Source<crate::collect::route6::Rt6Stats> {
+        crate::collect::Source::Ok(crate::collect::route6::Rt6Stats {
+            fib_nodes: 9,
+            fib_route_nodes: 6,
+            fib_rt_alloc: 33,
+            fib_rt_entries: 7,
+            fib_rt_cache: 0,
+            dst_entries,
+            fib_discarded_routes: discarded,
+        })
+    }
+
+    /// A kernel before 6.3 with `max_size` and the dst entries of both snapshots.
+    fn route6_fx(max_size: &str, older: (u64, u64), newer: (u64, u64)) -> Fx {
+        let mut fx = Fx::new(2);
+        fx.host.kernel = "5.15.0-91-generic".into();
+        fx.sysctl("net.ipv6.route.max_size", max_size);
+        fx.older.rt6_stats = rt6(older.0, older.1);
+        fx.newer.rt6_stats = rt6(newer.0, newer.1);
+        fx
+    }
+
+    fn route_log(fx: &mut Fx, lines: &[&str]) {
+        use crate::collect::kmsg::{KernelLog, LogRecord, LogSpan};
+        let mut log = KernelLog::new(LogSpan::Window);
+        for m in lines {
+            log.offer(LogRecord {
+                seq: None,
+                ts_usec: None,
+                priority: None,
+                message: (*m).into(),
+            });
+        }
+        fx.newer.kernel_log = crate::collect::Source::Ok(log);
+    }
+
+    #[test]
+    fn route6_near_full_warns_and_doubles_max_size() {
+        let fx = route6_fx("4096", (3500, 10), (3800, 10));
+        let f = fx.run(route6_table_full);
+        let f = only(&f, ids::IPV6_ROUTE_TABLE_FULL);
+        assert_eq!(f.severity, Severity::Warning);
+        let fill = evidence(f, "rt6_stats.dst_entries/max_size", "host").unwrap();
+        assert!((fill - 92.77).abs() < 0.01, "{fill}");
+        assert_eq!(f.evidence[0].unit, "%");
+        assert_eq!(evidence(f, "rt6_stats.dst_entries", "host"), Some(3800.0));
+        assert_eq!(evidence(f, "net.ipv6.route.max_size", "host"), Some(4096.0));
+        assert_eq!(proposed(f, "net.ipv6.route.max_size"), Some("8192"));
+        assert!(
+            f.title.contains("3800 of net.ipv6.route.max_size = 4096"),
+            "{}",
+            f.title
+        );
+        assert!(f.detail.contains("gc_thresh"));
+        assert!(proposed(f, "net.ipv6.route.gc_thresh").is_none());
+    }
+
+    #[test]
+    fn route6_critical_at_full_or_when_routes_are_discarded() {
+        // At the limit: critical; the proposal doubles the larger of limit and entries.
+        let fx = route6_fx("4096", (4000, 0), (5000, 0));
+        let f = fx.run(route6_table_full);
+        let f = only(&f, ids::IPV6_ROUTE_TABLE_FULL);
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(proposed(f, "net.ipv6.route.max_size"), Some("16384"));
+        assert!(f.title.contains("refused"), "{}", f.title);
+        // Near full and the FIB discarded routes in the window: critical too.
+        let fx = route6_fx("4096", (3700, 100), (3700, 140));
+        let f = fx.run(route6_table_full);
+        let f = only(&f, ids::IPV6_ROUTE_TABLE_FULL);
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(
+            evidence(f, "rt6_stats.fib_discarded_routes", "host"),
+            Some(40.0)
+        );
+        // Discarded routes alone (a cache far from full) are routine route churn: quiet.
+        let fx = route6_fx("4096", (100, 100), (100, 900));
+        assert!(fx.run(route6_table_full).is_empty());
+        // Never above the cap, and nothing proposed once there.
+        let fx = route6_fx("1048576", (1_048_000, 0), (1_048_000, 0));
+        let f = fx.run(route6_table_full);
+        let f = only(&f, ids::IPV6_ROUTE_TABLE_FULL);
+        assert!(
+            proposed(f, "net.ipv6.route.max_size").is_none(),
+            "{:?}",
+            f.changes
+        );
+        assert_eq!(route6_proposed_max_size(900_000, 0), t::ROUTE6_MAX_SIZE_CAP);
+        assert_eq!(
+            route6_proposed_max_size(u64::MAX, u64::MAX),
+            t::ROUTE6_MAX_SIZE_CAP
+        );
+    }
+
+    #[test]
+    fn route6_quiet_far_below_unlimited_or_unenforced() {
+        assert!(route6_fx("4096", (100, 0), (120, 0))
+            .run(route6_table_full)
+            .is_empty());
+        // The 6.3+ default.
+        assert!(route6_fx("2147483647", (5000, 0), (9000, 0))
+            .run(route6_table_full)
+            .is_empty());
+        // 6.3+ does not enforce the limit at all, even when set low.
+        let mut fx = route6_fx("4096", (4000, 0), (5000, 0));
+        fx.host.kernel = "6.8.0-45-generic".into();
+        assert!(fx.run(route6_table_full).is_empty());
+        // Without the source or the sysctl: nothing to judge.
+        let mut fx = route6_fx("4096", (4000, 0), (5000, 0));
+        fx.newer.rt6_stats = crate::collect::Source::unsupported("no IPv6");
+        assert!(fx.run(route6_table_full).is_empty());
+        assert!(route6_max_size_enforced("4.18.0-553.el8_10.x86_64"));
+        assert!(route6_max_size_enforced("6.2.16"));
+        assert!(!route6_max_size_enforced("6.3.0"));
+        assert!(!route6_max_size_enforced("6.18.0"));
+        assert!(route6_max_size_enforced(""));
+        // Another namespace's limit is read in it, not taken from the host.
+        assert!(crate::collect::sysctl::NETNS_FILES.contains(&"net/ipv6/route/max_size"));
+    }
+
+    #[test]
+    fn route6_fires_from_the_kernel_log_line_with_its_count() {
+        let mut fx = route6_fx("4096", (200, 0), (210, 0));
+        route_log(
+            &mut fx,
+            &[
+                "Route cache is full: consider increasing sysctl net.ipv6.route.max_size.",
+                "dst_alloc: 7 callbacks suppressed",
+                "Route cache is full: consider increasing sysctl net.ipv6.route.max_size.",
+                "eth0: link up",
+            ],
+        );
+        let f = fx.run(route6_table_full);
+        let f = only(&f, ids::IPV6_ROUTE_TABLE_FULL);
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(
+            evidence(f, "kernel_log.route_cache_full", "host"),
+            Some(2.0)
+        );
+        assert_eq!(
+            evidence(f, "kernel_log.callbacks_suppressed", "host"),
+            Some(7.0)
+        );
+        assert!(f.title.contains("2 times during the window"), "{}", f.title);
+        assert!(f.detail.contains("real count is higher"));
+        assert_eq!(proposed(f, "net.ipv6.route.max_size"), Some("8192"));
+        // The log alone fires it, without rt6_stats.
+        fx.newer.rt6_stats = crate::collect::Source::unsupported("not in archive");
+        let f = fx.run_static(route6_table_full);
+        assert_eq!(
+            only(&f, ids::IPV6_ROUTE_TABLE_FULL).severity,
+            Severity::Critical
+        );
     }
 }

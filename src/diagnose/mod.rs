@@ -159,7 +159,9 @@ pub enum RuleScope {
 ///   pruning, zero-window and min-TTL drops, listen drops, spurious host-queue retransmits,
 ///   UDP InErrors, PFMemallocDrop), its netlink sockets and its qdiscs;
 /// * IP fragment reassembly failures (the namespace's `Ip`/`Ip6` counters, its sockstat
-///   `FRAG`/`FRAG6` memory and its `ipfrag_high_thresh`/`ip6frag_high_thresh`).
+///   `FRAG`/`FRAG6` memory and its `ipfrag_high_thresh`/`ip6frag_high_thresh`);
+/// * the IPv6 route cache against `net.ipv6.route.max_size` (`rt6_stats` and the limit are
+///   per namespace; the kernel log line fires it in the host's run only).
 ///
 /// Host-wide: softnet (backlog drops, time squeeze, flow limit, CPU imbalance), every NIC
 /// and IRQ rule (physical devices, ethtool, interrupts), `qdisc.pacing`
@@ -193,6 +195,7 @@ pub const PER_NAMESPACE_RULES: &[FindingId] = &[
     ids::SYSTEM_PFMEMALLOC_DROP,
     ids::NETLINK_SOCKET_DROPS,
     ids::QDISC_DROPS,
+    ids::IPV6_ROUTE_TABLE_FULL,
 ];
 
 /// The scope of the rule reporting `id` (see [`PER_NAMESPACE_RULES`]).

@@ -578,6 +578,26 @@ pub const NEIGH_GC_THRESH_STEP: u64 = 4;
 /// `neigh.table_overflow`: never propose `gc_thresh3` above this. Entries.
 pub const NEIGH_GC_THRESH3_CAP: u64 = 1 << 20;
 
+/// `ipv6.route_table_full`: IPv6 dst entries (`/proc/net/rt6_stats` `dst_entries`) at or
+/// above this share of `net.ipv6.route.max_size` warn: the next burst of new destinations
+/// (or PMTU exceptions) makes `dst_alloc` fail. Ratio 0–1.
+pub const ROUTE6_WARN_FILL: f64 = 0.90;
+/// `ipv6.route_table_full`: … and at or above this share it is critical (the kernel's
+/// garbage collection could not keep it below the limit: allocations fail). Ratio 0–1.
+pub const ROUTE6_CRIT_FILL: f64 = 1.0;
+/// `ipv6.route_table_full`: the proposed `net.ipv6.route.max_size` is at least this many
+/// times both the current limit and the entries in use (then rounded up to a power of two).
+/// Ratio.
+pub const ROUTE6_MAX_SIZE_STEP: u64 = 2;
+/// `ipv6.route_table_full`: never propose `net.ipv6.route.max_size` above this (a dst entry
+/// pins a few hundred bytes: 1 Mi entries is at most about 512 MiB). Entries.
+pub const ROUTE6_MAX_SIZE_CAP: u64 = 1 << 20;
+/// `ipv6.route_table_full`: the first kernel (major, minor) that no longer enforces
+/// `net.ipv6.route.max_size` (6.3, "ipv6: remove max_size check inline with ipv4": the
+/// default became `INT_MAX` and `dst_alloc` no longer fails); from it on only the kernel log
+/// line can fire the rule.
+pub const ROUTE6_UNENFORCED_FROM: (u32, u32) = (6, 3);
+
 // ---- kernel drop reasons (eBPF `tp_btf/kfree_skb`; rules in drops.rs) ----
 
 /// `drops.unexplained`: a drop reason counts as significant at this rate (drops per second)

@@ -11,6 +11,7 @@ mod conntrack;
 mod ethtool;
 mod interrupts;
 mod netdev;
+mod route6;
 mod snmp;
 mod sockstat;
 mod softirqs;

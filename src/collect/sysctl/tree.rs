@@ -52,12 +52,12 @@ pub const FILES: [&str; 2] = ["fs/file-nr", "fs/file-max"];
 /// per-namespace rules read or propose (`src/diagnose`: listen and SYN queues, TCP and UDP
 /// buffers, congestion control, port range, syncookies and timestamps, forwarding for RPS,
 /// conntrack limits, and the per-namespace keys of `KERNEL_DEFAULTS`), plus the global
-/// `tcp_mem`/`udp_mem` a namespace shows. 25 files instead of the ~560 of the whole
+/// `tcp_mem`/`udp_mem` a namespace shows. 26 files instead of the ~560 of the whole
 /// trees, which were nearly all of a namespace's read; global keys a namespace does not have
 /// (`net.core.netdev_budget`, ...) come from the host's read, as before. A file the kernel
 /// does not show (conntrack not loaded, no IPv6) is left out without a warning.
 /// `diagnose::netns`'s tests check that every key the per-namespace rules read is here.
-pub const NETNS_FILES: [&str; 25] = [
+pub const NETNS_FILES: [&str; 26] = [
     "net/core/somaxconn",
     "net/core/rmem_default",
     "net/core/rmem_max",
@@ -79,6 +79,7 @@ pub const NETNS_FILES: [&str; 25] = [
     "net/ipv4/udp_mem",
     "net/ipv6/conf/all/forwarding",
     "net/ipv6/ip6frag_high_thresh",
+    "net/ipv6/route/max_size",
     "net/netfilter/nf_conntrack_max",
     "net/netfilter/nf_conntrack_buckets",
     "net/netfilter/nf_conntrack_expect_max",
