@@ -6,7 +6,7 @@
 //! `clashres`/`chainlength` since), so columns are matched by header name, never by position.
 
 use super::sysctl::key_to_path;
-use super::{FileBuf, Root, Source, Warnings};
+use super::{parse_hex, FileBuf, Root, Source, Warnings};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -305,14 +305,6 @@ fn parse_error(what: &str) -> Error {
         line: 0,
         what: what.to_string(),
     }
-}
-
-/// Hex digits only (no sign, no `0x`), as u64.
-fn parse_hex(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u64::from_str_radix(s, 16).ok()
 }
 
 /// A single decimal value (a sysctl), trimmed.

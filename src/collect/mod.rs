@@ -304,6 +304,14 @@ pub fn parse_dec<T: std::str::FromStr>(s: &str) -> Option<T> {
     s.parse().ok()
 }
 
+/// Hex digits only — no sign, no `0x` — at most 16 of them, as u64; `None` otherwise.
+pub fn parse_hex(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok()
+}
+
 /// At most 32 bytes of a token, cut on a char boundary, for quoting bad input in messages.
 pub fn clip(s: &str) -> &str {
     let mut end = s.len().min(32);

@@ -7,7 +7,7 @@
 //! number of allocated IPv6 dst entries (`dst_entries_get_slow` of the namespace's
 //! `ip6_dst_ops`), which kernels before 6.3 cap at `net.ipv6.route.max_size`.
 
-use super::{clip, read_with, FileBuf, Root, Source, Warnings};
+use super::{clip, parse_hex, read_with, FileBuf, Root, Source, Warnings};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -87,14 +87,6 @@ pub fn parse(text: &str, warnings: &mut Warnings) -> Result<Rt6Stats> {
         dst_entries,
         fib_discarded_routes,
     })
-}
-
-/// Hex digits only (no `0x`, no sign), at most 16.
-fn parse_hex(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u64::from_str_radix(s, 16).ok()
 }
 
 /// Read `/proc/net/rt6_stats` of the root's namespace: unsupported when the file does not
