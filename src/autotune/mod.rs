@@ -18,8 +18,9 @@
 //! the journal reconciled (every transaction begun and neither committed nor rolled back —
 //! a crash mid-apply — is finished when each change was made, read back and still holds,
 //! else rolled back: [`reconcile`]), then the state file ([`state`]) restores pins,
-//! baselines and the values nettune wrote (a finished transaction's value included). `--dry-run` takes no lock, reconciles nothing
-//! and writes nothing (not even the state file): pins live in memory only.
+//! baselines and the values nettune wrote (a finished transaction's value included).
+//! `--dry-run` takes no lock, reconciles nothing and writes nothing (not even the state
+//! file): pins live in memory only.
 //!
 //! Logging: one line per decision on the log sink (stderr for the CLI; journald takes it),
 //! `autotune: ` followed by what was done — `write`, `rollback`, `pinned`, `advice`, `hold`,
@@ -390,10 +391,7 @@ impl Daemon {
         // window, pinned if someone else changes it), its old value the baseline unless one
         // is known.
         let mut namespaces = BTreeMap::new();
-        for (tx, changes) in &reconciled.finished {
-            let Ok(l) = journal::find(&cfg.state_dir, tx) else {
-                continue;
-            };
+        for (l, changes) in &reconciled.finished {
             for (c, it) in changes.iter().zip(&l.intents) {
                 if c.kind != ChangeKind::Sysctl || decide::policy(&c.target).is_none() {
                     continue;
@@ -405,7 +403,7 @@ impl Daemon {
                     }
                     _ => HOST.to_string(),
                 };
-                engine.adopt(&KeyRef::new(&c.target, &ns), tx, &c.value, &it.old);
+                engine.adopt(&KeyRef::new(&c.target, &ns), &l.id, &c.value, &it.old);
             }
         }
         Ok((
@@ -850,8 +848,9 @@ pub fn line(log: &mut dyn Write, text: &str) {
 /// What [`reconcile`] did with the transactions a crash left incomplete.
 #[derive(Debug, Clone, Default)]
 pub struct Reconciled {
-    /// Finished (committed): every change was made and still reads as written.
-    pub finished: Vec<(String, Vec<tune::Restored>)>,
+    /// Finished (committed): every change was made and still reads as written; the
+    /// transaction as its journal told it, and each change's value now.
+    pub finished: Vec<(journal::TransactionLog, Vec<tune::Restored>)>,
     /// Rolled back.
     pub rolled_back: Vec<String>,
 }
@@ -861,7 +860,7 @@ impl Reconciled {
     pub fn ids(&self) -> Vec<String> {
         self.finished
             .iter()
-            .map(|(id, _)| id.clone())
+            .map(|(l, _)| l.id.clone())
             .chain(self.rolled_back.iter().cloned())
             .collect()
     }
@@ -902,7 +901,7 @@ pub fn reconcile(
                         values(&r)
                     ),
                 );
-                done.finished.push((l.id.clone(), r));
+                done.finished.push((l.clone(), r));
                 continue;
             }
             Ok(None) => {}

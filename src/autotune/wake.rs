@@ -63,7 +63,8 @@ impl Waker {
 
 /// Start the drop monitor (also counting [`REASONS`] in one per-CPU slot) and a thread that
 /// wakes `waker` on a [`Burst`] of those reasons (an episode's first drop, or [`BURST`]
-/// drops within two [`POLL`]s; one map lookup per poll); it stops with `stop`. `Err` (with the reason) when eBPF cannot run
+/// drops within two [`POLL`]s; one map lookup per poll); it stops with `stop`. `Err` (with
+/// the reason) when eBPF cannot run
 /// here: the loop then polls.
 pub fn spawn_drop_watch(
     waker: Arc<Waker>,
@@ -151,7 +152,7 @@ impl Burst {
         // A count that went backwards (the monitor restarted) counts as nothing.
         let delta = count.saturating_sub(self.last);
         self.last = count;
-        let starts = delta > 0 && self.quiet >= QUIET_POLLS;
+        let starts = delta > 0 && self.is_quiet();
         self.quiet = if delta == 0 {
             self.quiet.saturating_add(1)
         } else {

@@ -77,18 +77,15 @@ impl WakeNotices {
     pub fn wait(&mut self, timeout: std::time::Duration) -> Result<bool, BpfError> {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         use std::os::fd::AsFd;
-        let mut got = self.drain();
-        if got {
+        if self.drain() {
             return Ok(true);
         }
         let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
         let mut fds = [PollFd::new(self.ring.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(BpfError::kernel("waiting on map WAKE", e)),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(self.drain()),
+            Err(e) => Err(BpfError::kernel("waiting on map WAKE", e)),
         }
-        got = self.drain();
-        Ok(got)
     }
 
     /// Consume every pending notice; `true` when there was one.

@@ -353,12 +353,8 @@ fn frag_memory(ctx: &Context, proto: &str) -> Option<u64> {
         let m = *s.sockstat.ok()?.get(proto)?.get("memory")?;
         u64::try_from(m).ok()
     };
-    let newer = get(ctx.newer);
-    let older = ctx.window.and_then(|w| get(w.older));
-    match (newer, older) {
-        (Some(n), Some(o)) => Some(n.max(o)),
-        (n, o) => n.or(o),
-    }
+    // `None` orders below every `Some`: the larger known end.
+    get(ctx.newer).max(ctx.window.and_then(|w| get(w.older)))
 }
 
 /// The proposed limit: `current` × [`t::FRAG_HIGH_THRESH_STEP`] rounded up to a MiB, at

@@ -227,6 +227,20 @@ fn drops_per_second(secs: u64) -> Vec<u64> {
     out
 }
 
+/// `nettune rollback --last` on `state`, which must succeed.
+fn rollback_last(state: &Path) {
+    let rb = nettune()
+        .args(["rollback", "--last"])
+        .env("NETTUNE_STATE_DIR", state)
+        .output()
+        .unwrap();
+    assert!(
+        rb.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rb.stderr)
+    );
+}
+
 fn the_ceiling() -> u64 {
     let mem = std::fs::read_to_string("/proc/meminfo")
         .unwrap()
@@ -553,16 +567,7 @@ fn crash_mid_transaction_is_reconciled_and_rollback_restores_exactly() {
     let tuned = sysctl(BACKLOG);
     assert_ne!(tuned, "32");
     // `rollback --last` undoes the daemon's last transaction exactly.
-    let rb = nettune()
-        .args(["rollback", "--last"])
-        .env("NETTUNE_STATE_DIR", state.path())
-        .output()
-        .unwrap();
-    assert!(
-        rb.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rb.stderr)
-    );
+    rollback_last(state.path());
     assert_eq!(sysctl(BACKLOG), "32");
 }
 
@@ -618,16 +623,7 @@ fn crash_before_commit_is_finished_at_restart() {
     );
     assert_eq!(sysctl(BACKLOG), written);
     // The journal says committed; `rollback --last` undoes it exactly.
-    let rb = nettune()
-        .args(["rollback", "--last"])
-        .env("NETTUNE_STATE_DIR", state.path())
-        .output()
-        .unwrap();
-    assert!(
-        rb.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rb.stderr)
-    );
+    rollback_last(state.path());
     assert_eq!(sysctl(BACKLOG), "32");
 }
 
